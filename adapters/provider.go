@@ -1,0 +1,30 @@
+package adapters
+
+import "context"
+
+// Provider is one configured upstream (an OpenAI account, a vLLM server, the mock…).
+// The request's Model is already the upstream model name when a provider sees it.
+// Implementations are safe for concurrent use and never mutate the request.
+type Provider interface {
+	// Name is the provider's configured name, as the catalog and the policy refer to it.
+	Name() string
+	// Chat performs a non-streamed completion.
+	Chat(ctx context.Context, req *ChatRequest) (*ChatResponse, error)
+	// ChatStream opens a streamed completion. The stream is open once this returns
+	// without error: upstream accepted the request and sent its response headers.
+	ChatStream(ctx context.Context, req *ChatRequest) (ChunkStream, error)
+}
+
+// ChunkStream yields a streamed completion chunk by chunk.
+type ChunkStream interface {
+	// Recv returns the next chunk, io.EOF after the last one, or an *Error when the
+	// upstream failed mid-stream (an error event, a truncated body, a cancelled context).
+	Recv() (*ChatChunk, error)
+	// Close releases the upstream connection; safe to call more than once.
+	Close() error
+}
+
+// Closer is implemented by providers that hold resources (idle connections, probes).
+type Closer interface {
+	Close() error
+}

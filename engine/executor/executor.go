@@ -1,0 +1,374 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	fspolicy "github.com/failsafe-go/failsafe-go/policy"
+	"github.com/failsafe-go/failsafe-go/retrypolicy"
+	"github.com/failsafe-go/failsafe-go/timeout"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/signals"
+	"github.com/gavel-gw/gavel/engine/telemetry"
+)
+
+// Executor carries out decisions. Safe for concurrent use.
+type Executor struct {
+	providers map[string]adapters.Provider
+	resil     map[string]Resilience
+	tracker   *signals.Tracker
+	metrics   *telemetry.Metrics
+	log       *slog.Logger
+
+	mu    sync.RWMutex
+	pipes map[policy.Target]*pipeline
+}
+
+// Options wire an executor.
+type Options struct {
+	Providers  map[string]adapters.Provider
+	Resilience map[string]Resilience // per provider; missing → defaults
+	Tracker    *signals.Tracker
+	Metrics    *telemetry.Metrics
+	Log        *slog.Logger
+}
+
+// New returns an executor over the configured providers and registers them with the
+// tracker, so the policy sees them as available.
+func New(o Options) *Executor {
+	if o.Tracker == nil {
+		o.Tracker = signals.New(0)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	e := &Executor{providers: o.Providers, resil: map[string]Resilience{}, tracker: o.Tracker,
+		metrics: o.Metrics, log: o.Log, pipes: map[policy.Target]*pipeline{}}
+	for name := range o.Providers {
+		r, ok := o.Resilience[name]
+		if !ok {
+			r = DefaultResilience()
+		}
+		e.resil[name] = r.WithDefaults()
+		o.Tracker.Register(name)
+	}
+	return e
+}
+
+// outcome is what one successful attempt produced.
+type outcome struct {
+	resp    *adapters.ChatResponse
+	stream  adapters.ChunkStream
+	first   *adapters.ChatChunk
+	started time.Time
+	ttft    time.Duration
+	release func() // lets the attempt's context go once the stream is closed
+}
+
+// pipeline is one provider+model's resilience: a breaker shared by every request, and the
+// executors composed around it, built once.
+type pipeline struct {
+	target  policy.Target
+	prov    adapters.Provider
+	stats   *signals.Target
+	res     Resilience
+	breaker circuitbreaker.CircuitBreaker[*outcome]
+	timeout timeout.Timeout[*outcome]
+	def     failsafe.Executor[*outcome]
+
+	mu        sync.Mutex
+	byRetries map[int]failsafe.Executor[*outcome] // decisions that override max_retries
+}
+
+func (e *Executor) pipeline(t policy.Target) (*pipeline, error) {
+	e.mu.RLock()
+	p := e.pipes[t]
+	e.mu.RUnlock()
+	if p != nil {
+		return p, nil
+	}
+	prov, ok := e.providers[t.Provider]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNoProvider, t.Provider)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if p = e.pipes[t]; p != nil {
+		return p, nil
+	}
+	p = e.build(t, prov, e.resil[t.Provider])
+	e.pipes[t] = p
+	return p, nil
+}
+
+func (e *Executor) build(t policy.Target, prov adapters.Provider, res Resilience) *pipeline {
+	p := &pipeline{target: t, prov: prov, res: res, stats: e.tracker.Target(t.Provider, t.Model), byRetries: map[int]failsafe.Executor[*outcome]{}}
+	cb := circuitbreaker.NewBuilder[*outcome]().
+		HandleIf(func(_ *outcome, err error) bool { return breakerFailure(err) }).
+		WithDelay(res.Breaker.Delay).
+		WithSuccessThreshold(res.Breaker.SuccessThreshold).
+		OnStateChanged(func(ev circuitbreaker.StateChangedEvent) {
+			e.log.Warn("circuit breaker state changed", "provider", t.Provider, "model", t.Model,
+				"from", ev.OldState.String(), "to", ev.NewState.String())
+			e.metrics.BreakerState(t.Provider, t.Model, breakerGauge(ev.NewState))
+			e.tracker.Kick()
+		})
+	if res.Breaker.FailureWindow > 0 {
+		cb = cb.WithFailureThresholdRatio(res.Breaker.FailureThreshold, res.Breaker.FailureWindow)
+	} else {
+		cb = cb.WithFailureThreshold(res.Breaker.FailureThreshold)
+	}
+	p.breaker = cb.Build()
+	p.timeout = timeout.New[*outcome](res.Timeout)
+	p.stats.SetCircuit(func() signals.Circuit { return circuitOf(p.breaker) })
+	e.metrics.BreakerState(t.Provider, t.Model, 0)
+	p.def = e.compose(p, res.MaxRetries)
+	return p
+}
+
+// compose builds retry → breaker → timeout: each attempt has its own deadline and counts
+// against the breaker; retries go round both. An open breaker is not retried: the walk
+// moves on to the next target instead.
+func (e *Executor) compose(p *pipeline, retries int) failsafe.Executor[*outcome] {
+	rp := retrypolicy.NewBuilder[*outcome]().
+		HandleIf(func(_ *outcome, err error) bool {
+			return err != nil && !errors.Is(err, circuitbreaker.ErrOpen) && classify(err).Retryable()
+		}).
+		AbortIf(func(_ *outcome, err error) bool {
+			ae := adapters.AsError(err)
+			return ae != nil && ae.RetryAfter > p.res.MaxRetryAfter
+		}).
+		WithMaxRetries(retries).
+		WithBackoff(p.res.Backoff, p.res.MaxBackoff).
+		WithJitterFactor(0.2).
+		WithDelayFunc(func(exec failsafe.ExecutionAttempt[*outcome]) time.Duration {
+			if ae := adapters.AsError(exec.LastError()); ae != nil && ae.RetryAfter > 0 {
+				return ae.RetryAfter
+			}
+			return -1 // the backoff applies
+		}).
+		OnRetry(func(failsafe.ExecutionEvent[*outcome]) { e.metrics.Retry(p.target.Provider, p.target.Model) }).
+		ReturnLastFailure().
+		Build()
+	return failsafe.With[*outcome](rp, p.breaker, p.timeout)
+}
+
+func (p *pipeline) executor(e *Executor, retries int) failsafe.Executor[*outcome] {
+	if retries < 0 || retries == p.res.MaxRetries {
+		return p.def
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ex, ok := p.byRetries[retries]
+	if !ok {
+		ex = e.compose(p, retries)
+		p.byRetries[retries] = ex
+	}
+	return ex
+}
+
+// circuitOf reports open only while the breaker would reject: once its delay has passed it
+// admits a probe, and a policy that skipped "open" targets would otherwise never send one.
+func circuitOf(cb circuitbreaker.CircuitBreaker[*outcome]) signals.Circuit {
+	switch {
+	case cb.IsClosed():
+		return signals.Closed
+	case cb.IsOpen() && cb.RemainingDelay() > 0:
+		return signals.Open
+	default:
+		return signals.HalfOpen
+	}
+}
+
+func breakerGauge(s circuitbreaker.State) int {
+	switch s {
+	case circuitbreaker.OpenState:
+		return 2
+	case circuitbreaker.HalfOpenState:
+		return 1
+	}
+	return 0
+}
+
+// upstreamRequest is the request as one target receives it: its model, and the decision's
+// token cap.
+func upstreamRequest(req *adapters.ChatRequest, t policy.Target, d *policy.Decision, stream bool) *adapters.ChatRequest {
+	r := *req
+	r.Model = t.Model
+	r.Stream = stream
+	if stream {
+		// Always ask for usage: gavel needs it for cost; the server drops the usage chunk
+		// when the client did not ask for it.
+		r.StreamOptions = &adapters.StreamOptions{IncludeUsage: true}
+	} else {
+		r.StreamOptions = nil
+	}
+	if m := d.Limits.MaxTokens; m > 0 {
+		if r.MaxCompletionTokens != nil {
+			if *r.MaxCompletionTokens > m {
+				r.MaxCompletionTokens = &m
+			}
+		} else if r.MaxTokens == nil || *r.MaxTokens > m {
+			r.MaxTokens = &m
+		}
+	}
+	return &r
+}
+
+// ChatResult is a successful non-streamed call.
+type ChatResult struct {
+	Target   policy.Target
+	Response *adapters.ChatResponse
+	Upstream time.Duration // time spent in upstream attempts, retries and backoff included
+}
+
+// Chat walks the decision's targets until one answers.
+func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision) (*ChatResult, error) {
+	out, t, up, err := e.walk(ctx, req, d, false)
+	if err != nil {
+		return nil, err
+	}
+	if u := out.resp.Usage; u != nil {
+		e.metrics.Tokens(t.Provider, t.Model, u.PromptTokens, u.CompletionTokens)
+	}
+	return &ChatResult{Target: t, Response: out.resp, Upstream: up}, nil
+}
+
+// StreamResult is an open stream whose first chunk has arrived.
+type StreamResult struct {
+	Target   policy.Target
+	First    *adapters.ChatChunk
+	Stream   adapters.ChunkStream // yields the chunks after First; Close it
+	Upstream time.Duration        // time until First, retries included
+}
+
+// OpenStream walks the targets until one produces a first chunk. After it returns, nothing
+// is retried: the caller owns the stream and reports a mid-stream failure to the client.
+func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision) (*StreamResult, error) {
+	out, t, up, err := e.walk(ctx, req, d, true)
+	if err != nil {
+		return nil, err
+	}
+	p, _ := e.pipeline(t)
+	return &StreamResult{Target: t, First: out.first, Upstream: up,
+		Stream: &trackedStream{ChunkStream: out.stream, p: p, e: e, started: out.started, ttft: out.ttft, release: out.release}}, nil
+}
+
+func (e *Executor) walk(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision, stream bool) (*outcome, policy.Target, time.Duration, error) {
+	failed := &FailedError{}
+	start := time.Now()
+	for i, t := range d.Targets {
+		if i > 0 {
+			e.metrics.Fallback(d.Targets[i-1].String(), t.String())
+		}
+		p, err := e.pipeline(t)
+		if err != nil {
+			failed.Tried = append(failed.Tried, &TargetError{Target: t, Err: err})
+			continue
+		}
+		out, err := p.run(ctx, e, upstreamRequest(req, t, d, stream), d.Limits.MaxRetries, stream)
+		if err == nil {
+			return out, t, time.Since(start), nil
+		}
+		failed.Tried = append(failed.Tried, &TargetError{Target: t, Err: err})
+		if ctx.Err() != nil || !classify(err).Failover() {
+			break
+		}
+	}
+	return nil, policy.Target{}, time.Since(start), failed
+}
+
+// run executes one target's pipeline. Attempts that the pipeline abandons (a timeout that
+// raced a success) are closed here so no upstream stream is left open.
+func (p *pipeline) run(ctx context.Context, e *Executor, req *adapters.ChatRequest, retries int, stream bool) (*outcome, error) {
+	var mu sync.Mutex
+	var opened []*outcome
+	out, err := p.executor(e, retries).WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[*outcome]) (*outcome, error) {
+		var o *outcome
+		var err error
+		if stream {
+			o, err = p.attemptStream(exec, e, req)
+		} else {
+			o, err = p.attemptChat(exec.Context(), e, req)
+		}
+		if o != nil {
+			mu.Lock()
+			opened = append(opened, o)
+			mu.Unlock()
+		}
+		return o, err
+	})
+	mu.Lock()
+	for _, o := range opened {
+		if o != out && o.stream != nil {
+			o.stream.Close()
+			o.release()
+		}
+	}
+	mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		return nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindUnknown, Message: "no result"}
+	}
+	return out, nil
+}
+
+func (p *pipeline) attemptChat(ctx context.Context, e *Executor, req *adapters.ChatRequest) (*outcome, error) {
+	start := time.Now()
+	p.stats.Begin()
+	resp, err := p.prov.Chat(ctx, req)
+	lat := time.Since(start)
+	p.stats.End(lat, 0, breakerFailure(err))
+	e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
+	if err != nil {
+		return nil, err
+	}
+	return &outcome{resp: resp, started: start}, nil
+}
+
+// attemptStream opens the stream and waits for its first chunk, so that a stream failing
+// before producing anything is retried or failed over like any other failure.
+func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest) (*outcome, error) {
+	release := func() {}
+	if ei, ok := exec.(fspolicy.ExecutionInternal[*outcome]); ok {
+		// The attempt's context must outlive this function: the stream is read after it.
+		release = ei.DeferCancel()
+	}
+	ctx := exec.Context()
+	start := time.Now()
+	p.stats.Begin()
+	fail := func(err error) (*outcome, error) {
+		lat := time.Since(start)
+		p.stats.End(lat, 0, breakerFailure(err))
+		e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
+		release()
+		return nil, err
+	}
+	st, err := p.prov.ChatStream(ctx, req)
+	if err != nil {
+		return fail(err)
+	}
+	first, err := st.Recv()
+	if err != nil {
+		st.Close()
+		if errors.Is(err, io.EOF) {
+			err = &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindProtocol, Message: "stream ended before its first chunk"}
+		}
+		return fail(err)
+	}
+	ttft := time.Since(start)
+	e.metrics.TTFT(p.target.Provider, p.target.Model, ttft)
+	e.metrics.Attempt(p.target.Provider, p.target.Model, "ok", ttft)
+	return &outcome{stream: st, first: first, started: start, ttft: ttft, release: release}, nil
+}

@@ -1,0 +1,56 @@
+package executor
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+// trackedStream finishes the bookkeeping of a streamed attempt when the stream ends: the
+// target's statistics, token metrics, and the attempt context that DeferCancel kept alive.
+type trackedStream struct {
+	adapters.ChunkStream
+	p       *pipeline
+	e       *Executor
+	started time.Time
+	release func()
+	once    sync.Once
+	ttft    time.Duration
+}
+
+func (s *trackedStream) Recv() (*adapters.ChatChunk, error) {
+	c, err := s.ChunkStream.Recv()
+	if err != nil {
+		s.finish(err)
+		return nil, err
+	}
+	if c.Usage != nil {
+		s.e.metrics.Tokens(s.p.target.Provider, s.p.target.Model, c.Usage.PromptTokens, c.Usage.CompletionTokens)
+	}
+	return c, nil
+}
+
+func (s *trackedStream) Close() error {
+	err := s.ChunkStream.Close()
+	s.finish(errClosed)
+	return err
+}
+
+var errClosed = errors.New("closed by gavel")
+
+func (s *trackedStream) finish(err error) {
+	s.once.Do(func() {
+		failed := err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errClosed) && breakerFailure(err)
+		s.p.stats.End(time.Since(s.started), s.ttft, failed)
+		if failed {
+			// A stream that broke after its first chunk still says something about the
+			// target's health.
+			s.p.breaker.RecordError(err)
+			s.e.metrics.StreamError(s.p.target.Provider, s.p.target.Model)
+		}
+		s.release()
+	})
+}

@@ -1,0 +1,89 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Data is the typed view Go needs of data.gavel: the catalog for /v1/models and costs, and
+// the virtual keys for authentication. Rego reads the same documents directly.
+type Data struct {
+	Catalog map[string]CatalogEntry `json:"catalog"`
+	Aliases map[string][]string     `json:"aliases"`
+	Keys    map[string]KeyRecord    `json:"keys"`
+}
+
+// CatalogEntry describes one model gavel can route to. Prices are integer micro-USD per
+// million tokens so Rego never does float arithmetic on them.
+type CatalogEntry struct {
+	Provider      string          `json:"provider"`
+	Model         string          `json:"model"`
+	Tier          string          `json:"tier"`
+	Quality       int             `json:"quality"`
+	ContextWindow int             `json:"context_window"`
+	MaxOutput     int             `json:"max_output_tokens"`
+	Capabilities  map[string]bool `json:"capabilities"`
+	Price         Price           `json:"price"`
+	Fallbacks     []string        `json:"fallbacks"`
+}
+
+// Price is in micro-USD per million tokens.
+type Price struct {
+	InputMicroUSDPerMTok  int64 `json:"input_musd_per_mtok"`
+	OutputMicroUSDPerMTok int64 `json:"output_musd_per_mtok"`
+}
+
+// KeyRecord is a virtual key's record; the map key is the hex SHA-256 of the secret.
+type KeyRecord struct {
+	KeyID   string            `json:"key_id"`
+	User    string            `json:"user"`
+	Team    string            `json:"team"`
+	Project string            `json:"project"`
+	Tier    string            `json:"tier"`
+	Labels  map[string]string `json:"labels"`
+}
+
+func parseData(raw map[string]any) (*Data, error) {
+	d := &Data{}
+	g, ok := raw["gavel"]
+	if !ok {
+		return d, nil
+	}
+	b, err := json.Marshal(g)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, d); err != nil {
+		return nil, fmt.Errorf("data.gavel: %w", err)
+	}
+	for id, e := range d.Catalog {
+		if e.Provider == "" || e.Model == "" {
+			return nil, fmt.Errorf("data.gavel.catalog[%q]: provider and model are required", id)
+		}
+	}
+	for h, k := range d.Keys {
+		if len(h) != 64 {
+			return nil, fmt.Errorf("data.gavel.keys: key %q is not a hex SHA-256", h)
+		}
+		if k.KeyID == "" {
+			return nil, fmt.Errorf("data.gavel.keys[%s…]: key_id is required", h[:8])
+		}
+	}
+	return d, nil
+}
+
+// ModelIDs lists aliases and catalog ids, sorted, for GET /v1/models.
+func (d *Data) ModelIDs() []string {
+	ids := make([]string, 0, len(d.Aliases)+len(d.Catalog))
+	for a := range d.Aliases {
+		ids = append(ids, a)
+	}
+	for id := range d.Catalog {
+		if _, dup := d.Aliases[id]; !dup {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}

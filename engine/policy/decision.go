@@ -1,0 +1,358 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Decision is what the policy concluded about one request. It is parsed from Rego output in
+// exactly one place (ParseDecision); every field but Allow and Targets may be omitted and
+// then takes the default documented on the field.
+type Decision struct {
+	// Allow is required. When false, Deny says what the client sees.
+	Allow bool
+	// Deny is the OpenAI-style error for a denied request. Default when Allow is false and
+	// deny is omitted: 403 "policy_denied".
+	Deny *Deny
+	// Targets are tried in order: the primary first, then fallbacks. Required (non-empty)
+	// when Allow is true.
+	Targets []Target
+	// AB names the experiment arm this request is in. Default: none.
+	AB *AB
+	// Limits cap the request. Default: no caps beyond the provider's configuration.
+	Limits Limits
+	// Degrade asks the executor to trade features for availability. Default: none.
+	Degrade Degrade
+	// Labels are copied onto metrics, traces and logs. Default: none.
+	Labels map[string]string
+	// Reasons name the rules that fired, for explanation. Default: none.
+	Reasons []string
+}
+
+// Target is one provider/model pair the executor may call.
+type Target struct {
+	Provider string
+	Model    string
+}
+
+// String renders the target as "provider/model", the form used in headers and logs.
+func (t Target) String() string { return t.Provider + "/" + t.Model }
+
+// Deny is the error a denied request gets.
+type Deny struct {
+	Status  int    // HTTP status, 400–599; default 403
+	Code    string // OpenAI-style error code; default "policy_denied"
+	Message string // human-readable; default "Request denied by policy."
+	Type    string // OpenAI-style error type; default derived from Status
+}
+
+// AB identifies an experiment arm.
+type AB struct {
+	Experiment string
+	Arm        string
+}
+
+// Limits are per-request caps; zero means "not set".
+type Limits struct {
+	MaxTokens  int // caps max_tokens sent upstream
+	TimeoutMS  int // deadline for the whole request, all targets and retries included
+	MaxRetries int // retries per target; -1 when not set (the provider's configuration applies)
+}
+
+// Degrade holds graceful-degradation switches.
+type Degrade struct {
+	// Stream false buffers the upstream call and re-emits it as SSE to a streaming client.
+	Stream *bool
+}
+
+// Decision defaults.
+const (
+	DefaultDenyStatus  = http.StatusForbidden
+	DefaultDenyCode    = "policy_denied"
+	DefaultDenyMessage = "Request denied by policy."
+)
+
+// ErrInvalidDecision marks a policy result gavel refuses to act on.
+var ErrInvalidDecision = errors.New("invalid decision")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidDecision}, args...)...)
+}
+
+// ParseDecision turns the value of data.gavel.decision into a Decision. It rejects unknown
+// fields and wrong types: a policy that says something gavel cannot carry out must not be
+// half-obeyed.
+func ParseDecision(v ast.Value) (*Decision, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("decision must be an object, got %s", ast.ValueName(v))
+	}
+	d := &Decision{Limits: Limits{MaxRetries: -1}}
+	var seenAllow bool
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		key, ok := k.Value.(ast.String)
+		if !ok {
+			err = invalid("decision keys must be strings")
+			return true
+		}
+		switch string(key) {
+		case "allow":
+			seenAllow = true
+			d.Allow, err = asBool("allow", val.Value)
+		case "deny":
+			d.Deny, err = parseDeny(val.Value)
+		case "targets":
+			d.Targets, err = parseTargets("targets", val.Value)
+		case "ab":
+			d.AB, err = parseAB(val.Value)
+		case "limits":
+			err = parseLimits(&d.Limits, val.Value)
+		case "degrade":
+			err = parseDegrade(&d.Degrade, val.Value)
+		case "labels":
+			d.Labels, err = asStringMap("labels", val.Value)
+		case "reasons":
+			d.Reasons, err = asStrings("reasons", val.Value)
+		default:
+			err = invalid("unknown field %q", string(key))
+		}
+		return err != nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !seenAllow {
+		return nil, invalid("missing field \"allow\"")
+	}
+	if d.Allow {
+		if len(d.Targets) == 0 {
+			return nil, invalid("allow is true but targets is empty")
+		}
+		if d.Deny != nil {
+			return nil, invalid("allow is true but deny is set")
+		}
+	} else if d.Deny == nil {
+		d.Deny = &Deny{Status: DefaultDenyStatus, Code: DefaultDenyCode, Message: DefaultDenyMessage}
+	}
+	return d, nil
+}
+
+func parseDeny(v ast.Value) (*Deny, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("deny must be an object")
+	}
+	d := &Deny{Status: DefaultDenyStatus, Code: DefaultDenyCode, Message: DefaultDenyMessage}
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		switch keyOf(k) {
+		case "status":
+			d.Status, err = asInt("deny.status", val.Value)
+			if err == nil && (d.Status < 400 || d.Status > 599) {
+				err = invalid("deny.status must be 400–599, got %d", d.Status)
+			}
+		case "code":
+			d.Code, err = asString("deny.code", val.Value)
+		case "message":
+			d.Message, err = asString("deny.message", val.Value)
+		case "type":
+			d.Type, err = asString("deny.type", val.Value)
+		default:
+			err = invalid("unknown field deny.%s", keyOf(k))
+		}
+		return err != nil
+	})
+	return d, err
+}
+
+func parseTargets(field string, v ast.Value) ([]Target, error) {
+	var out []Target
+	var err error
+	each(v, func(i int, t *ast.Term) bool {
+		obj, ok := t.Value.(ast.Object)
+		if !ok {
+			err = invalid("%s[%d] must be an object", field, i)
+			return true
+		}
+		var tg Target
+		obj.Until(func(k, val *ast.Term) bool {
+			switch keyOf(k) {
+			case "provider":
+				tg.Provider, err = asString(field+".provider", val.Value)
+			case "model":
+				tg.Model, err = asString(field+".model", val.Value)
+			default:
+				err = invalid("unknown field %s[%d].%s", field, i, keyOf(k))
+			}
+			return err != nil
+		})
+		if err == nil && (tg.Provider == "" || tg.Model == "") {
+			err = invalid("%s[%d] needs provider and model", field, i)
+		}
+		out = append(out, tg)
+		return err != nil
+	}, &err, field)
+	return out, err
+}
+
+func parseAB(v ast.Value) (*AB, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("ab must be an object")
+	}
+	ab := &AB{}
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		switch keyOf(k) {
+		case "experiment":
+			ab.Experiment, err = asString("ab.experiment", val.Value)
+		case "arm":
+			ab.Arm, err = asString("ab.arm", val.Value)
+		default:
+			err = invalid("unknown field ab.%s", keyOf(k))
+		}
+		return err != nil
+	})
+	if err == nil && (ab.Experiment == "" || ab.Arm == "") {
+		err = invalid("ab needs experiment and arm")
+	}
+	return ab, err
+}
+
+func parseLimits(l *Limits, v ast.Value) error {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return invalid("limits must be an object")
+	}
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		switch keyOf(k) {
+		case "max_tokens":
+			l.MaxTokens, err = asNonNegInt("limits.max_tokens", val.Value)
+		case "timeout_ms":
+			l.TimeoutMS, err = asNonNegInt("limits.timeout_ms", val.Value)
+		case "max_retries":
+			l.MaxRetries, err = asNonNegInt("limits.max_retries", val.Value)
+		default:
+			err = invalid("unknown field limits.%s", keyOf(k))
+		}
+		return err != nil
+	})
+	return err
+}
+
+func parseDegrade(d *Degrade, v ast.Value) error {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return invalid("degrade must be an object")
+	}
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		switch keyOf(k) {
+		case "stream":
+			var b bool
+			b, err = asBool("degrade.stream", val.Value)
+			d.Stream = &b
+		default:
+			err = invalid("unknown field degrade.%s", keyOf(k))
+		}
+		return err != nil
+	})
+	return err
+}
+
+func keyOf(t *ast.Term) string {
+	if s, ok := t.Value.(ast.String); ok {
+		return string(s)
+	}
+	return t.String()
+}
+
+// each visits the elements of an array or a set (Rego partial rules produce sets).
+func each(v ast.Value, fn func(int, *ast.Term) bool, errp *error, field string) {
+	switch c := v.(type) {
+	case *ast.Array:
+		for i := 0; i < c.Len(); i++ {
+			if fn(i, c.Elem(i)) {
+				return
+			}
+		}
+	case ast.Set:
+		i := 0
+		c.Until(func(t *ast.Term) bool {
+			stop := fn(i, t)
+			i++
+			return stop
+		})
+	default:
+		*errp = invalid("%s must be an array", field)
+	}
+}
+
+func asBool(field string, v ast.Value) (bool, error) {
+	b, ok := v.(ast.Boolean)
+	if !ok {
+		return false, invalid("%s must be a boolean, got %s", field, ast.ValueName(v))
+	}
+	return bool(b), nil
+}
+
+func asString(field string, v ast.Value) (string, error) {
+	s, ok := v.(ast.String)
+	if !ok {
+		return "", invalid("%s must be a string, got %s", field, ast.ValueName(v))
+	}
+	return string(s), nil
+}
+
+func asInt(field string, v ast.Value) (int, error) {
+	n, ok := v.(ast.Number)
+	if !ok {
+		return 0, invalid("%s must be a number, got %s", field, ast.ValueName(v))
+	}
+	i, ok := n.Int()
+	if !ok {
+		return 0, invalid("%s must be an integer", field)
+	}
+	return i, nil
+}
+
+func asNonNegInt(field string, v ast.Value) (int, error) {
+	i, err := asInt(field, v)
+	if err == nil && i < 0 {
+		err = invalid("%s must not be negative", field)
+	}
+	return i, err
+}
+
+func asStrings(field string, v ast.Value) ([]string, error) {
+	var out []string
+	var err error
+	each(v, func(i int, t *ast.Term) bool {
+		var s string
+		s, err = asString(fmt.Sprintf("%s[%d]", field, i), t.Value)
+		out = append(out, s)
+		return err != nil
+	}, &err, field)
+	return out, err
+}
+
+func asStringMap(field string, v ast.Value) (map[string]string, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("%s must be an object", field)
+	}
+	out := make(map[string]string, obj.Len())
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		var s string
+		s, err = asString(field+"."+keyOf(k), val.Value)
+		out[keyOf(k)] = s
+		return err != nil
+	})
+	return out, err
+}

@@ -1,0 +1,167 @@
+package policy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// Query is the per-request query.
+const Query = "data.gavel.decision"
+
+// PlanQuery is evaluated when provider signals change or a bundle activates; its result is
+// every request's input.plan. A bundle without a gavel.plan package simply has no plan.
+const PlanQuery = "data.gavel.plan"
+
+// ErrNoBundle means no bundle has been activated yet.
+var ErrNoBundle = errors.New("no policy bundle is active")
+
+// ErrUndefined means the bundle does not define data.gavel.decision for this input.
+var ErrUndefined = errors.New("data.gavel.decision is undefined for this input")
+
+// Engine holds the active bundle revision. It is safe for concurrent use; Activate swaps
+// revisions atomically, and a request keeps the revision it started with.
+type Engine struct {
+	active   atomic.Pointer[Revision]
+	onChange []func(*Revision)
+}
+
+// New returns an engine with no active bundle.
+func New() *Engine { return &Engine{} }
+
+// OnActivate registers fn to run after each activation (metrics, key reload). Register
+// before the first Activate.
+func (e *Engine) OnActivate(fn func(*Revision)) { e.onChange = append(e.onChange, fn) }
+
+// Revision is one compiled bundle: its prepared query and the typed view of its data.
+type Revision struct {
+	ID        string
+	Source    string
+	Activated time.Time
+	Data      *Data
+	query     rego.PreparedEvalQuery
+	plan      rego.PreparedEvalQuery
+}
+
+// Active returns the active revision, or nil before the first activation.
+func (e *Engine) Active() *Revision { return e.active.Load() }
+
+// Activate compiles b, prepares the decision query and makes it the active revision. On
+// error the previous revision stays active.
+func (e *Engine) Activate(ctx context.Context, b *bundle.Bundle, source string) (*Revision, error) {
+	rev, err := Prepare(ctx, b, source)
+	if err != nil {
+		return nil, err
+	}
+	e.active.Store(rev)
+	for _, fn := range e.onChange {
+		fn(rev)
+	}
+	return rev, nil
+}
+
+// asTerm hands results back as OPA values: ParseDecision reads the AST directly, which
+// skips converting every decision to Go maps first.
+func asTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
+
+// Prepare compiles a bundle into a Revision without activating it.
+func Prepare(ctx context.Context, b *bundle.Bundle, source string) (*Revision, error) {
+	if b.Manifest.Roots == nil {
+		// OPA dereferences the roots of every activated bundle; a hand-built bundle
+		// without a manifest claims the whole data tree, as opa build does.
+		b.Manifest.Init()
+	}
+	data, err := parseData(b.Data)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", source, err)
+	}
+	pq, err := rego.New(
+		rego.Query(Query),
+		rego.ParsedBundle("gavel", b),
+		rego.GenerateJSON(asTerm),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: compile: %w", source, err)
+	}
+	planQ, err := rego.New(
+		rego.Query(PlanQuery),
+		rego.ParsedBundle("gavel", b),
+		rego.GenerateJSON(asTerm),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: compile plan: %w", source, err)
+	}
+	id := b.Manifest.Revision
+	if id == "" {
+		id = contentRevision(b)
+	}
+	rev := &Revision{ID: id, Source: source, Activated: time.Now(), Data: data, query: pq, plan: planQ}
+	// One evaluation at prepare time surfaces runtime errors (conflicting rules, type
+	// errors on an empty input) before the revision can serve traffic.
+	if _, err := rev.Decide(ctx, (&Input{Request: Request{Model: "", Endpoint: "chat"}}).Value()); err != nil &&
+		!errors.Is(err, ErrUndefined) && !errors.Is(err, ErrInvalidDecision) {
+		return nil, fmt.Errorf("bundle %s: smoke evaluation: %w", source, err)
+	}
+	return rev, nil
+}
+
+func contentRevision(b *bundle.Bundle) string {
+	h := sha256.New()
+	for _, m := range b.Modules {
+		h.Write([]byte(m.Path))
+		h.Write(m.Raw)
+	}
+	if raw, err := json.Marshal(b.Data); err == nil {
+		h.Write(raw)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Decide evaluates data.gavel.decision on input and parses the result.
+func (r *Revision) Decide(ctx context.Context, input ast.Value) (*Decision, error) {
+	rs, err := r.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return nil, fmt.Errorf("policy evaluation: %w", err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, ErrUndefined
+	}
+	v, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return nil, invalid("unexpected result type %T", rs[0].Expressions[0].Value)
+	}
+	return ParseDecision(v)
+}
+
+// Plan evaluates data.gavel.plan over a provider snapshot. It returns nil when the bundle
+// defines no plan, in which case requests evaluate without input.plan.
+func (r *Revision) Plan(ctx context.Context, providers ast.Value) (ast.Value, error) {
+	if providers == nil {
+		providers = emptyObject
+	}
+	in := ast.NewObject(ast.Item(kProviders, ast.NewTerm(providers)))
+	rs, err := r.plan.Eval(ctx, rego.EvalParsedInput(in))
+	if err != nil {
+		return nil, fmt.Errorf("plan evaluation: %w", err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, nil
+	}
+	v, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return nil, fmt.Errorf("plan evaluation: unexpected result type %T", rs[0].Expressions[0].Value)
+	}
+	if obj, ok := v.(ast.Object); ok && obj.Len() == 0 {
+		return nil, nil
+	}
+	return v, nil
+}

@@ -1,0 +1,211 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+)
+
+func mustEmbedded(t testing.TB) *Revision {
+	t.Helper()
+	b, err := LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, err := New().Activate(context.Background(), b, "embedded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+func providers(t testing.TB, s string) ast.Value {
+	t.Helper()
+	v, err := ast.ParseTerm(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Value
+}
+
+const allUp = `{"openai": {"healthy": true, "circuit": "closed", "models": {}},
+ "anthropic": {"healthy": true, "circuit": "closed", "models": {}},
+ "mock": {"healthy": true, "circuit": "closed", "models": {}}}`
+
+func TestEmbeddedDecisions(t *testing.T) {
+	rev := mustEmbedded(t)
+	if rev.ID != "default-1" {
+		t.Errorf("revision = %q", rev.ID)
+	}
+	if _, ok := rev.Data.Catalog["openai/gpt-4o"]; !ok {
+		t.Error("catalog not loaded")
+	}
+	tests := []struct {
+		name      string
+		model     string
+		providers string
+		allow     bool
+		status    int
+		first     string
+	}{
+		{"alias", "smart", allUp, true, 0, "openai/gpt-4o"},
+		{"alias mock only", "fast", `{"mock": {"healthy": true, "circuit": "closed", "models": {}}}`, true, 0, "mock/mock-small"},
+		{"client hint", "anthropic/claude-haiku-4-5", allUp, true, 0, "anthropic/claude-haiku-4-5"},
+		{"open circuit skipped", "gpt-4o", `{"openai": {"healthy": true, "circuit": "closed", "models": {"gpt-4o": {"circuit": "open"}}}, "mock": {"healthy": true, "circuit": "closed", "models": {}}}`, true, 0, "mock/mock-large"},
+		{"unknown model", "nope", allUp, false, 404, ""},
+		{"nothing available", "gemini-2.5-pro", `{"openai": {"healthy": true, "circuit": "closed", "models": {}}}`, false, 503, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prov := providers(t, tc.providers)
+			plan, err := rev.Plan(context.Background(), prov)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := Input{Request: Request{ID: "r1", Endpoint: "chat", Model: tc.model}, Providers: prov}
+			inline, err := rev.Decide(context.Background(), in.Value())
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.Plan = plan
+			d, err := rev.Decide(context.Background(), in.Value())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(inline, d) {
+				t.Errorf("planned decision %+v differs from inline %+v", d, inline)
+			}
+			if d.Allow != tc.allow {
+				t.Fatalf("allow = %v, want %v (%+v)", d.Allow, tc.allow, d)
+			}
+			if !tc.allow {
+				if d.Deny.Status != tc.status {
+					t.Errorf("status = %d, want %d", d.Deny.Status, tc.status)
+				}
+				return
+			}
+			if got := d.Targets[0].String(); got != tc.first {
+				t.Errorf("first target = %s, want %s", got, tc.first)
+			}
+			if len(d.Reasons) == 0 {
+				t.Error("no reasons")
+			}
+		})
+	}
+}
+
+func TestParseDecision(t *testing.T) {
+	tests := []struct {
+		name    string
+		rego    string
+		wantErr string
+		check   func(*testing.T, *Decision)
+	}{
+		{"minimal allow", `{"allow": true, "targets": [{"provider": "a", "model": "m"}]}`, "", func(t *testing.T, d *Decision) {
+			if d.Limits.MaxRetries != -1 || d.Degrade.Stream != nil || d.AB != nil {
+				t.Errorf("defaults wrong: %+v", d)
+			}
+		}},
+		{"deny defaults", `{"allow": false}`, "", func(t *testing.T, d *Decision) {
+			if d.Deny.Status != 403 || d.Deny.Code != "policy_denied" {
+				t.Errorf("deny = %+v", d.Deny)
+			}
+		}},
+		{"full", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "ab": {"experiment": "e", "arm": "b"},
+		  "limits": {"max_tokens": 100, "timeout_ms": 2000, "max_retries": 0}, "degrade": {"stream": false},
+		  "labels": {"k": "v"}, "reasons": {"r1", "r2"}}`, "", func(t *testing.T, d *Decision) {
+			if d.AB.Arm != "b" || d.Limits.MaxTokens != 100 || d.Limits.TimeoutMS != 2000 || d.Limits.MaxRetries != 0 ||
+				*d.Degrade.Stream || d.Labels["k"] != "v" || len(d.Reasons) != 2 {
+				t.Errorf("parsed = %+v", d)
+			}
+		}},
+		{"not object", `[1]`, "must be an object", nil},
+		{"missing allow", `{"targets": []}`, "missing field", nil},
+		{"unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "shadoww": []}`, "unknown field", nil},
+		{"allow without targets", `{"allow": true}`, "targets is empty", nil},
+		{"allow and deny", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "deny": {}}`, "deny is set", nil},
+		{"bad status", `{"allow": false, "deny": {"status": 200}}`, "400–599", nil},
+		{"float status", `{"allow": false, "deny": {"status": 403.5}}`, "integer", nil},
+		{"target missing model", `{"allow": true, "targets": [{"provider": "a"}]}`, "needs provider and model", nil},
+		{"target unknown key", `{"allow": true, "targets": [{"provider": "a", "model": "m", "x": 1}]}`, "unknown field", nil},
+		{"negative limit", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"max_tokens": -1}}`, "negative", nil},
+		{"allow not bool", `{"allow": "yes"}`, "boolean", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := ParseDecision(ast.MustParseTerm(tc.rego).Value)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, ErrInvalidDecision) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, d)
+		})
+	}
+}
+
+func TestActivateRejectsBrokenBundleAndKeepsOld(t *testing.T) {
+	e := New()
+	b, err := LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Activate(context.Background(), b, "embedded"); err != nil {
+		t.Fatal(err)
+	}
+	broken := &bundle.Bundle{Modules: []bundle.ModuleFile{{Path: "x.rego", Raw: []byte("package gavel\ndecision := 1 / 0")}}}
+	broken.Modules[0].Parsed = ast.MustParseModule(string(broken.Modules[0].Raw))
+	if _, err := e.Activate(context.Background(), broken, "broken"); err == nil {
+		t.Fatal("broken bundle activated")
+	}
+	if e.Active().Source != "embedded" {
+		t.Fatal("active revision replaced by a failed one")
+	}
+}
+
+func TestInputValue(t *testing.T) {
+	in := Input{
+		Request: Request{ID: "r", Endpoint: "chat", Model: "smart", Stream: true,
+			Messages: []Message{{Role: "user", Text: "hi"}}, MaxTokens: 5, EstInputTokens: 1,
+			Metadata: map[string]string{"b": "2", "a": "1"}, Bucket: 42},
+		Caller: CallerValue(KeyRecord{KeyID: "k1", Team: "t", Labels: map[string]string{"x": "y"}}),
+		NowNS:  -12,
+	}
+	got := in.Value().String()
+	for _, want := range []string{`"bucket": 42`, `"metadata": {"a": "1", "b": "2"}`, `"team": "t"`, `"now": -12`, `"stream": true`, `"providers": {}`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("input lacks %s: %s", want, got)
+		}
+	}
+}
+
+func BenchmarkDecide(b *testing.B) {
+	rev := mustEmbedded(b)
+	prov := providers(b, allUp)
+	caller := CallerValue(KeyRecord{KeyID: "k1", User: "u", Team: "search", Project: "p", Tier: "gold"})
+	msgs := []Message{{Role: "system", Text: "You are a helpful assistant."}, {Role: "user", Text: strings.Repeat("Tell me about routing. ", 20)}}
+	ctx := context.Background()
+	plan, err := rev.Plan(ctx, prov)
+	if err != nil || plan == nil {
+		b.Fatal(err, plan)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		in := Input{Request: Request{ID: "req", Endpoint: "chat", Model: "smart", Messages: msgs, EstInputTokens: 120, Bucket: 4242,
+			Metadata: map[string]string{"task": "chat"}}, Caller: caller, Providers: prov, Plan: plan, NowNS: 1}
+		d, err := rev.Decide(ctx, in.Value())
+		if err != nil || !d.Allow {
+			b.Fatal(err, d)
+		}
+	}
+}

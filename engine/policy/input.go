@@ -1,0 +1,165 @@
+package policy
+
+import (
+	"sort"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Input is what gavel knows about one request when it asks the policy. Value builds the
+// OPA value by hand: measured 3–6 µs against 22–26 µs for ast.InterfaceToValue on a map.
+type Input struct {
+	Request Request
+	// Caller is the virtual key's record, converted once per key (see CallerValue).
+	Caller ast.Value
+	// Providers is the live signal snapshot, converted once per change by engine/signals.
+	Providers ast.Value
+	// Plan is data.gavel.plan evaluated over Providers (see Revision.Plan); nil to let the
+	// policy evaluate it inline.
+	Plan ast.Value
+	// NowNS is the request's arrival time in Unix nanoseconds, as time.now_ns() would say.
+	NowNS int64
+}
+
+// Request holds the request features the policy may read.
+type Request struct {
+	ID             string
+	Endpoint       string // "chat" | "embeddings"
+	Model          string // as the client asked: an alias, a model, or provider/model
+	Stream         bool
+	Messages       []Message
+	HasTools       bool
+	HasImages      bool
+	MaxTokens      int // 0 when the client set none
+	EstInputTokens int
+	Metadata       map[string]string // body metadata merged with X-Gavel-Tags
+	Bucket         int               // 0–9999, stable per sticky key
+}
+
+// Message is a message's role and text (images contribute nothing to Text).
+type Message struct {
+	Role string
+	Text string
+}
+
+// Terms reused by every input: keys are immutable once built.
+var (
+	kRequest        = ast.StringTerm("request")
+	kCaller         = ast.StringTerm("caller")
+	kProviders      = ast.StringTerm("providers")
+	kNow            = ast.StringTerm("now")
+	kPlan           = ast.StringTerm("plan")
+	kID             = ast.StringTerm("id")
+	kEndpoint       = ast.StringTerm("endpoint")
+	kModel          = ast.StringTerm("model")
+	kStream         = ast.StringTerm("stream")
+	kMessages       = ast.StringTerm("messages")
+	kRole           = ast.StringTerm("role")
+	kText           = ast.StringTerm("text")
+	kHasTools       = ast.StringTerm("has_tools")
+	kHasImages      = ast.StringTerm("has_images")
+	kMaxTokens      = ast.StringTerm("max_tokens")
+	kEstInputTokens = ast.StringTerm("est_input_tokens")
+	kMetadata       = ast.StringTerm("metadata")
+	kBucket         = ast.StringTerm("bucket")
+	kKeyID          = ast.StringTerm("key_id")
+	kUser           = ast.StringTerm("user")
+	kTeam           = ast.StringTerm("team")
+	kProject        = ast.StringTerm("project")
+	kTier           = ast.StringTerm("tier")
+	kLabels         = ast.StringTerm("labels")
+
+	emptyObject = ast.NewObject()
+)
+
+// Value builds the policy input.
+func (in *Input) Value() ast.Value {
+	r := &in.Request
+	msgs := make([]*ast.Term, len(r.Messages))
+	for i := range r.Messages {
+		msgs[i] = ast.ObjectTerm(
+			ast.Item(kRole, ast.StringTerm(r.Messages[i].Role)),
+			ast.Item(kText, ast.StringTerm(r.Messages[i].Text)),
+		)
+	}
+	req := ast.NewObject(
+		ast.Item(kID, ast.StringTerm(r.ID)),
+		ast.Item(kEndpoint, ast.StringTerm(r.Endpoint)),
+		ast.Item(kModel, ast.StringTerm(r.Model)),
+		ast.Item(kStream, ast.BooleanTerm(r.Stream)),
+		ast.Item(kMessages, ast.ArrayTerm(msgs...)),
+		ast.Item(kHasTools, ast.BooleanTerm(r.HasTools)),
+		ast.Item(kHasImages, ast.BooleanTerm(r.HasImages)),
+		ast.Item(kMaxTokens, ast.IntNumberTerm(r.MaxTokens)),
+		ast.Item(kEstInputTokens, ast.IntNumberTerm(r.EstInputTokens)),
+		ast.Item(kMetadata, ast.NewTerm(stringMapValue(r.Metadata))),
+		ast.Item(kBucket, ast.IntNumberTerm(r.Bucket)),
+	)
+	caller, providers := in.Caller, in.Providers
+	if caller == nil {
+		caller = emptyObject
+	}
+	if providers == nil {
+		providers = emptyObject
+	}
+	obj := ast.NewObject(
+		ast.Item(kRequest, ast.NewTerm(req)),
+		ast.Item(kCaller, ast.NewTerm(caller)),
+		ast.Item(kProviders, ast.NewTerm(providers)),
+		ast.Item(kNow, ast.NewTerm(ast.Number(itoa(in.NowNS)))),
+	)
+	if in.Plan != nil {
+		obj.Insert(kPlan, ast.NewTerm(in.Plan))
+	}
+	return obj
+}
+
+// CallerValue converts a key record to input.caller; callers cache the result per key.
+func CallerValue(k KeyRecord) ast.Value {
+	return ast.NewObject(
+		ast.Item(kKeyID, ast.StringTerm(k.KeyID)),
+		ast.Item(kUser, ast.StringTerm(k.User)),
+		ast.Item(kTeam, ast.StringTerm(k.Team)),
+		ast.Item(kProject, ast.StringTerm(k.Project)),
+		ast.Item(kTier, ast.StringTerm(k.Tier)),
+		ast.Item(kLabels, ast.NewTerm(stringMapValue(k.Labels))),
+	)
+}
+
+func stringMapValue(m map[string]string) ast.Value {
+	if len(m) == 0 {
+		return ast.NewObject()
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	items := make([][2]*ast.Term, len(keys))
+	for i, k := range keys {
+		items[i] = ast.Item(ast.StringTerm(k), ast.StringTerm(m[k]))
+	}
+	return ast.NewObject(items...)
+}
+
+func itoa(n int64) string {
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	u := uint64(n)
+	if neg {
+		u = uint64(-n)
+	}
+	for u >= 10 {
+		i--
+		b[i] = byte('0' + u%10)
+		u /= 10
+	}
+	i--
+	b[i] = byte('0' + u)
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

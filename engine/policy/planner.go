@@ -1,0 +1,105 @@
+package policy
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Shared is the part of every request's input that does not depend on the request: the
+// provider snapshot and the plan evaluated over it, for one bundle revision.
+type Shared struct {
+	Rev       *Revision
+	Providers ast.Value
+	Plan      ast.Value // nil: the policy evaluates its plan inline
+	Built     time.Time
+}
+
+// SignalSource renders the live provider snapshot (engine/signals.Tracker does).
+type SignalSource interface {
+	Value() ast.Value
+	Changed() <-chan struct{}
+}
+
+// DefaultRefresh bounds how stale latency and error-rate figures in a plan may get; abrupt
+// changes (a breaker opening) refresh at once through SignalSource.Changed.
+const DefaultRefresh = 250 * time.Millisecond
+
+// Planner keeps Shared current: it re-renders the snapshot and re-evaluates the plan when
+// signals change, periodically, and when a bundle activates — off the request path.
+type Planner struct {
+	engine  *Engine
+	src     SignalSource
+	refresh time.Duration
+	log     *slog.Logger
+	cur     atomic.Pointer[Shared]
+	kick    chan struct{}
+}
+
+// NewPlanner returns a planner; call Run to keep it current.
+func NewPlanner(e *Engine, src SignalSource, refresh time.Duration, log *slog.Logger) *Planner {
+	if refresh <= 0 {
+		refresh = DefaultRefresh
+	}
+	p := &Planner{engine: e, src: src, refresh: refresh, log: log, kick: make(chan struct{}, 1)}
+	e.OnActivate(func(*Revision) { p.Kick() })
+	return p
+}
+
+// Kick asks for a rebuild soon.
+func (p *Planner) Kick() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Current returns the shared input for rev. When rev has no plan yet (a bundle just
+// activated), it builds one now: a rare, one-off cost on one request.
+func (p *Planner) Current(ctx context.Context, rev *Revision) *Shared {
+	if s := p.cur.Load(); s != nil && s.Rev == rev {
+		return s
+	}
+	return p.Build(ctx, rev)
+}
+
+// Build renders the snapshot and evaluates the plan for rev, and publishes the result.
+func (p *Planner) Build(ctx context.Context, rev *Revision) *Shared {
+	s := &Shared{Rev: rev, Providers: p.src.Value(), Built: time.Now()}
+	plan, err := rev.Plan(ctx, s.Providers)
+	if err != nil {
+		// The per-request query evaluates the plan inline; log, but keep serving.
+		p.log.Error("routing plan failed; evaluating it per request", "revision", rev.ID, "err", err)
+	}
+	s.Plan = plan
+	for {
+		old := p.cur.Load()
+		if old != nil && old.Built.After(s.Built) && old.Rev == rev {
+			return old
+		}
+		if p.cur.CompareAndSwap(old, s) {
+			return s
+		}
+	}
+}
+
+// Run refreshes until ctx ends.
+func (p *Planner) Run(ctx context.Context) {
+	t := time.NewTicker(p.refresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-p.kick:
+		case <-p.src.Changed():
+		}
+		if rev := p.engine.Active(); rev != nil {
+			p.Build(ctx, rev)
+		}
+	}
+}

@@ -1,0 +1,338 @@
+package signals
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Circuit is a breaker state as the policy sees it.
+type Circuit string
+
+// Circuit states. Open is reported only while the breaker would reject a request; once its
+// delay has elapsed it is reported half_open, so policies route a probe to it.
+const (
+	Closed   Circuit = "closed"
+	Open     Circuit = "open"
+	HalfOpen Circuit = "half_open"
+)
+
+// DefaultWindow is the sliding window statistics cover.
+const DefaultWindow = time.Minute
+
+const (
+	buckets = 12  // the window is split into this many buckets
+	samples = 256 // latency samples kept per target for percentiles
+)
+
+// Tracker holds the statistics of every configured provider. Safe for concurrent use.
+type Tracker struct {
+	window  time.Duration
+	mu      sync.RWMutex
+	provs   map[string]*provider
+	changed chan struct{}
+	now     func() time.Time
+}
+
+type provider struct {
+	name    string
+	healthy atomic.Bool
+	mu      sync.RWMutex
+	targets map[string]*Target
+}
+
+// Target holds one provider+model's statistics.
+type Target struct {
+	t        *Tracker
+	Provider string
+	Model    string
+	inFlight atomic.Int64
+	circuit  atomic.Pointer[func() Circuit]
+
+	mu      sync.Mutex
+	slots   [buckets]slot
+	lat     [samples]uint32 // milliseconds
+	latN    int
+	ttft    [samples]uint32
+	ttftN   int
+	lastErr time.Time
+}
+
+type slot struct {
+	epoch    int64 // bucket number since the Unix epoch; stale slots are reset on use
+	requests uint32
+	errors   uint32
+}
+
+// New returns a tracker over the given window (DefaultWindow when 0).
+func New(window time.Duration) *Tracker {
+	if window <= 0 {
+		window = DefaultWindow
+	}
+	return &Tracker{window: window, provs: map[string]*provider{}, changed: make(chan struct{}, 1), now: time.Now}
+}
+
+// Register adds a configured provider; it appears in the snapshot, healthy, from now on.
+func (t *Tracker) Register(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.provs[name]; !ok {
+		p := &provider{name: name, targets: map[string]*Target{}}
+		p.healthy.Store(true)
+		t.provs[name] = p
+	}
+	t.kick()
+}
+
+// SetHealthy records an active health probe's verdict for a provider.
+func (t *Tracker) SetHealthy(name string, ok bool) {
+	t.mu.RLock()
+	p := t.provs[name]
+	t.mu.RUnlock()
+	if p != nil && p.healthy.Swap(ok) != ok {
+		t.kick()
+	}
+}
+
+// Target returns the statistics of provider+model, creating them on first use.
+func (t *Tracker) Target(providerName, model string) *Target {
+	t.mu.RLock()
+	p := t.provs[providerName]
+	t.mu.RUnlock()
+	if p == nil {
+		t.Register(providerName)
+		t.mu.RLock()
+		p = t.provs[providerName]
+		t.mu.RUnlock()
+	}
+	p.mu.RLock()
+	tg := p.targets[model]
+	p.mu.RUnlock()
+	if tg != nil {
+		return tg
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if tg = p.targets[model]; tg == nil {
+		tg = &Target{t: t, Provider: providerName, Model: model}
+		p.targets[model] = tg
+	}
+	return tg
+}
+
+// Changed is signalled (coalesced) whenever something the policy reads changed abruptly:
+// a breaker moved, a provider's health flipped, a provider was registered.
+func (t *Tracker) Changed() <-chan struct{} { return t.changed }
+
+func (t *Tracker) kick() {
+	select {
+	case t.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Kick signals Changed; breakers call it on every state change.
+func (t *Tracker) Kick() { t.kick() }
+
+// SetCircuit installs the function reading this target's breaker state.
+func (tg *Target) SetCircuit(fn func() Circuit) { tg.circuit.Store(&fn) }
+
+// Circuit returns the breaker state, closed when no breaker is installed.
+func (tg *Target) Circuit() Circuit {
+	if fn := tg.circuit.Load(); fn != nil {
+		return (*fn)()
+	}
+	return Closed
+}
+
+// Begin marks a request in flight; call End with its outcome.
+func (tg *Target) Begin() { tg.inFlight.Add(1) }
+
+// End records one attempt: its latency, time to first token (0 when not streamed) and
+// whether it failed.
+func (tg *Target) End(latency, ttft time.Duration, failed bool) {
+	tg.inFlight.Add(-1)
+	now := tg.t.now()
+	epoch := now.UnixNano() / int64(tg.t.window/buckets)
+	tg.mu.Lock()
+	s := &tg.slots[epoch%buckets]
+	if s.epoch != epoch {
+		*s = slot{epoch: epoch}
+	}
+	s.requests++
+	if failed {
+		s.errors++
+		tg.lastErr = now
+	} else {
+		tg.lat[tg.latN%samples] = clampMS(latency)
+		tg.latN++
+		if ttft > 0 {
+			tg.ttft[tg.ttftN%samples] = clampMS(ttft)
+			tg.ttftN++
+		}
+	}
+	tg.mu.Unlock()
+}
+
+func clampMS(d time.Duration) uint32 {
+	ms := d.Milliseconds()
+	if ms < 0 {
+		return 0
+	}
+	if ms > 1<<31 {
+		return 1 << 31
+	}
+	return uint32(ms)
+}
+
+// Stats is a target's window in integer units (the policy never does float arithmetic).
+type Stats struct {
+	Requests    int
+	Errors      int
+	ErrorRateBP int // errors per 10,000 requests
+	P50MS       int
+	P95MS       int
+	TTFTP95MS   int
+	InFlight    int
+	Circuit     Circuit
+}
+
+// Stats computes the target's current window.
+func (tg *Target) Stats() Stats {
+	now := tg.t.now()
+	minEpoch := now.UnixNano()/int64(tg.t.window/buckets) - buckets + 1
+	var s Stats
+	var lat, ttft []uint32
+	tg.mu.Lock()
+	for i := range tg.slots {
+		if tg.slots[i].epoch >= minEpoch {
+			s.Requests += int(tg.slots[i].requests)
+			s.Errors += int(tg.slots[i].errors)
+		}
+	}
+	lat = append(lat, tg.lat[:min(tg.latN, samples)]...)
+	ttft = append(ttft, tg.ttft[:min(tg.ttftN, samples)]...)
+	tg.mu.Unlock()
+	if s.Requests > 0 {
+		s.ErrorRateBP = s.Errors * 10000 / s.Requests
+	}
+	s.P50MS = percentile(lat, 50)
+	s.P95MS = percentile(lat, 95)
+	s.TTFTP95MS = percentile(ttft, 95)
+	s.InFlight = int(tg.inFlight.Load())
+	s.Circuit = tg.Circuit()
+	return s
+}
+
+func percentile(v []uint32, p int) int {
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+	idx := (len(v)*p + 99) / 100
+	if idx > 0 {
+		idx--
+	}
+	return int(v[idx])
+}
+
+// ProviderStats aggregates a provider's targets for input.providers.<name>.
+type ProviderStats struct {
+	Name    string
+	Healthy bool
+	Stats   Stats // summed counts; latencies are the worst target's; circuit is open only if all are
+	Models  map[string]Stats
+}
+
+// Snapshot returns every provider's statistics.
+func (t *Tracker) Snapshot() []ProviderStats {
+	t.mu.RLock()
+	provs := make([]*provider, 0, len(t.provs))
+	for _, p := range t.provs {
+		provs = append(provs, p)
+	}
+	t.mu.RUnlock()
+	sort.Slice(provs, func(i, j int) bool { return provs[i].name < provs[j].name })
+	out := make([]ProviderStats, 0, len(provs))
+	for _, p := range provs {
+		ps := ProviderStats{Name: p.name, Healthy: p.healthy.Load(), Models: map[string]Stats{}}
+		p.mu.RLock()
+		targets := make([]*Target, 0, len(p.targets))
+		for _, tg := range p.targets {
+			targets = append(targets, tg)
+		}
+		p.mu.RUnlock()
+		open, n := 0, 0
+		for _, tg := range targets {
+			s := tg.Stats()
+			ps.Models[tg.Model] = s
+			ps.Stats.Requests += s.Requests
+			ps.Stats.Errors += s.Errors
+			ps.Stats.InFlight += s.InFlight
+			ps.Stats.P50MS = max(ps.Stats.P50MS, s.P50MS)
+			ps.Stats.P95MS = max(ps.Stats.P95MS, s.P95MS)
+			ps.Stats.TTFTP95MS = max(ps.Stats.TTFTP95MS, s.TTFTP95MS)
+			n++
+			if s.Circuit == Open {
+				open++
+			}
+		}
+		if ps.Stats.Requests > 0 {
+			ps.Stats.ErrorRateBP = ps.Stats.Errors * 10000 / ps.Stats.Requests
+		}
+		ps.Stats.Circuit = Closed
+		if n > 0 && open == n {
+			ps.Stats.Circuit = Open
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+var (
+	kHealthy   = ast.StringTerm("healthy")
+	kCircuit   = ast.StringTerm("circuit")
+	kErrorRate = ast.StringTerm("error_rate_bp")
+	kRequests  = ast.StringTerm("requests")
+	kP50       = ast.StringTerm("p50_ms")
+	kP95       = ast.StringTerm("p95_ms")
+	kTTFT      = ast.StringTerm("ttft_p95_ms")
+	kInFlight  = ast.StringTerm("in_flight")
+	kModels    = ast.StringTerm("models")
+)
+
+// Value renders the snapshot as input.providers. It is called when the snapshot is
+// refreshed, not per request.
+func (t *Tracker) Value() ast.Value {
+	snap := t.Snapshot()
+	items := make([][2]*ast.Term, 0, len(snap))
+	for _, p := range snap {
+		models := make([][2]*ast.Term, 0, len(p.Models))
+		for m, s := range p.Models {
+			models = append(models, ast.Item(ast.StringTerm(m), ast.NewTerm(statsObject(s, ast.BooleanTerm(p.Healthy)))))
+		}
+		obj := statsObject(p.Stats, ast.BooleanTerm(p.Healthy))
+		obj.Insert(kModels, ast.NewTerm(ast.NewObject(models...)))
+		items = append(items, ast.Item(ast.StringTerm(p.Name), ast.NewTerm(obj)))
+	}
+	return ast.NewObject(items...)
+}
+
+func statsObject(s Stats, healthy *ast.Term) ast.Object {
+	obj := ast.NewObject(
+		ast.Item(kCircuit, ast.StringTerm(string(s.Circuit))),
+		ast.Item(kRequests, ast.IntNumberTerm(s.Requests)),
+		ast.Item(kErrorRate, ast.IntNumberTerm(s.ErrorRateBP)),
+		ast.Item(kP50, ast.IntNumberTerm(s.P50MS)),
+		ast.Item(kP95, ast.IntNumberTerm(s.P95MS)),
+		ast.Item(kTTFT, ast.IntNumberTerm(s.TTFTP95MS)),
+		ast.Item(kInFlight, ast.IntNumberTerm(s.InFlight)),
+	)
+	if healthy != nil {
+		obj.Insert(kHealthy, healthy)
+	}
+	return obj
+}

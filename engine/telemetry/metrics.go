@@ -1,0 +1,217 @@
+package telemetry
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are gavel's Prometheus collectors, registered on their own registry.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests        *prometheus.CounterVec
+	requestSeconds  *prometheus.HistogramVec
+	overheadSeconds prometheus.Histogram
+	decisions       *prometheus.CounterVec
+	decisionSeconds prometheus.Histogram
+	attempts        *prometheus.CounterVec
+	upstreamSeconds *prometheus.HistogramVec
+	ttftSeconds     *prometheus.HistogramVec
+	retries         *prometheus.CounterVec
+	fallbacks       *prometheus.CounterVec
+	breakerState    *prometheus.GaugeVec
+	bundleInfo      *prometheus.GaugeVec
+	bundleActivated prometheus.Gauge
+	streamErrors    *prometheus.CounterVec
+	tokens          *prometheus.CounterVec
+}
+
+// Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
+var upstreamBuckets = prometheus.ExponentialBuckets(0.001, 2.5, 14)
+
+// Overhead buckets from 10 µs to ~100 ms: gavel's own time should sit at the bottom.
+var overheadBuckets = prometheus.ExponentialBuckets(0.00001, 2, 14)
+
+// NewMetrics creates and registers gavel's collectors plus the Go and process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "requests_total",
+		Help: "Client requests by endpoint, route taken (provider/model, or none), HTTP status and A/B arm.",
+	}, []string{"endpoint", "route", "status", "arm"})
+	m.requestSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "gavel", Name: "request_duration_seconds",
+		Help: "Client request latency, to the last byte.", Buckets: upstreamBuckets,
+	}, []string{"endpoint", "stream"})
+	m.overheadSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "gavel", Name: "overhead_seconds",
+		Help: "Time gavel spent on a request outside upstream calls (auth, decode, policy, encode).", Buckets: overheadBuckets,
+	})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "decisions_total",
+		Help: "Policy decisions by outcome (allow, deny, error).",
+	}, []string{"outcome"})
+	m.decisionSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "gavel", Name: "decision_duration_seconds",
+		Help: "Time to build the policy input and evaluate data.gavel.decision.", Buckets: overheadBuckets,
+	})
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "upstream_attempts_total",
+		Help: "Upstream attempts by provider, model and outcome (ok or an error kind).",
+	}, []string{"provider", "model", "outcome"})
+	m.upstreamSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "gavel", Name: "upstream_duration_seconds",
+		Help: "Upstream attempt latency (to response headers and first chunk for streams).", Buckets: upstreamBuckets,
+	}, []string{"provider", "model"})
+	m.ttftSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "gavel", Name: "time_to_first_token_seconds",
+		Help: "Time from the start of an upstream streaming attempt to its first chunk.", Buckets: upstreamBuckets,
+	}, []string{"provider", "model"})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "retries_total",
+		Help: "Retries of an upstream attempt at the same target.",
+	}, []string{"provider", "model"})
+	m.fallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "fallbacks_total",
+		Help: "Requests that moved on from a failed target to the next one.",
+	}, []string{"from", "to"})
+	m.breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "gavel", Name: "circuit_breaker_state",
+		Help: "Circuit breaker state per provider and model: 0 closed, 1 half-open, 2 open.",
+	}, []string{"provider", "model"})
+	m.bundleInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "gavel", Name: "bundle_info",
+		Help: "The active policy bundle revision (value 1) and its source.",
+	}, []string{"revision", "source"})
+	m.bundleActivated = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "gavel", Name: "bundle_activation_timestamp_seconds",
+		Help: "When the active policy bundle was activated.",
+	})
+	m.streamErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "stream_errors_total",
+		Help: "Streams that ended with an error event after the first byte reached the client.",
+	}, []string{"provider", "model"})
+	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "tokens_total",
+		Help: "Tokens reported by upstreams, by provider, model and direction (input or output).",
+	}, []string{"provider", "model", "direction"})
+	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
+		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
+		m.bundleActivated, m.streamErrors, m.tokens,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry exposes the registry (tests gather from it).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Request records a finished client request.
+func (m *Metrics) Request(endpoint, route, status, arm string, stream bool, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(endpoint, route, status, arm).Inc()
+	s := "false"
+	if stream {
+		s = "true"
+	}
+	m.requestSeconds.WithLabelValues(endpoint, s).Observe(d.Seconds())
+}
+
+// Overhead records gavel's own time for a request.
+func (m *Metrics) Overhead(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.overheadSeconds.Observe(d.Seconds())
+}
+
+// Decision records a policy evaluation.
+func (m *Metrics) Decision(outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.decisions.WithLabelValues(outcome).Inc()
+	m.decisionSeconds.Observe(d.Seconds())
+}
+
+// Attempt records one upstream attempt.
+func (m *Metrics) Attempt(provider, model, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.attempts.WithLabelValues(provider, model, outcome).Inc()
+	m.upstreamSeconds.WithLabelValues(provider, model).Observe(d.Seconds())
+}
+
+// TTFT records a stream's time to first token.
+func (m *Metrics) TTFT(provider, model string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.ttftSeconds.WithLabelValues(provider, model).Observe(d.Seconds())
+}
+
+// Retry counts a retry at the same target.
+func (m *Metrics) Retry(provider, model string) {
+	if m == nil {
+		return
+	}
+	m.retries.WithLabelValues(provider, model).Inc()
+}
+
+// Fallback counts a move from one target to the next.
+func (m *Metrics) Fallback(from, to string) {
+	if m == nil {
+		return
+	}
+	m.fallbacks.WithLabelValues(from, to).Inc()
+}
+
+// BreakerState publishes a breaker's state: 0 closed, 1 half-open, 2 open.
+func (m *Metrics) BreakerState(provider, model string, state int) {
+	if m == nil {
+		return
+	}
+	m.breakerState.WithLabelValues(provider, model).Set(float64(state))
+}
+
+// Bundle publishes the active bundle revision.
+func (m *Metrics) Bundle(revision, source string, activated time.Time) {
+	if m == nil {
+		return
+	}
+	m.bundleInfo.Reset()
+	m.bundleInfo.WithLabelValues(revision, source).Set(1)
+	m.bundleActivated.Set(float64(activated.UnixNano()) / 1e9)
+}
+
+// StreamError counts a stream that failed after its first byte reached the client.
+func (m *Metrics) StreamError(provider, model string) {
+	if m == nil {
+		return
+	}
+	m.streamErrors.WithLabelValues(provider, model).Inc()
+}
+
+// Tokens counts reported usage.
+func (m *Metrics) Tokens(provider, model string, input, output int) {
+	if m == nil {
+		return
+	}
+	if input > 0 {
+		m.tokens.WithLabelValues(provider, model, "input").Add(float64(input))
+	}
+	if output > 0 {
+		m.tokens.WithLabelValues(provider, model, "output").Add(float64(output))
+	}
+}
