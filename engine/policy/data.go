@@ -19,7 +19,7 @@ type Data struct {
 type CatalogEntry struct {
 	Provider      string          `json:"provider"`
 	Model         string          `json:"model"`
-	Tier          string          `json:"tier"`
+	Tier          string          `json:"tier" yaml:"tier"`
 	Quality       int             `json:"quality"`
 	ContextWindow int             `json:"context_window"`
 	MaxOutput     int             `json:"max_output_tokens"`
@@ -36,12 +36,12 @@ type Price struct {
 
 // KeyRecord is a virtual key's record; the map key is the hex SHA-256 of the secret.
 type KeyRecord struct {
-	KeyID   string            `json:"key_id"`
-	User    string            `json:"user"`
-	Team    string            `json:"team"`
-	Project string            `json:"project"`
-	Tier    string            `json:"tier"`
-	Labels  map[string]string `json:"labels"`
+	KeyID   string            `json:"key_id" yaml:"key_id"`
+	User    string            `json:"user" yaml:"user"`
+	Team    string            `json:"team" yaml:"team"`
+	Project string            `json:"project" yaml:"project"`
+	Tier    string            `json:"tier" yaml:"tier"`
+	Labels  map[string]string `json:"labels" yaml:"labels"`
 }
 
 func parseData(raw map[string]any) (*Data, error) {

@@ -1,0 +1,335 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+// DefaultBaseURL is OpenAI's API root.
+const DefaultBaseURL = "https://api.openai.com/v1"
+
+// maxResponseBody bounds a non-streamed response. It is far above any real completion
+// (n=128 long answers stay under it) and only stops a broken upstream from exhausting memory.
+const maxResponseBody = 64 << 20
+
+// Config configures one OpenAI-compatible upstream.
+type Config struct {
+	// Name is the provider's name in the catalog and in errors. Required.
+	Name string
+	// BaseURL is the API root, "https://api.openai.com/v1" when empty. For vLLM or Ollama
+	// it is e.g. "http://localhost:11434/v1"; for Azure the resource endpoint
+	// "https://NAME.openai.azure.com".
+	BaseURL string
+	// APIKey is sent as "Authorization: Bearer KEY" (or "api-key: KEY" for Azure); no
+	// header is sent when it is empty, as local servers such as Ollama need none.
+	APIKey       string
+	Organization string // OpenAI-Organization header, when set
+	Project      string // OpenAI-Project header, when set
+	// Headers are added to every request and may replace the authentication headers (a
+	// vLLM behind a proxy with its own scheme); the adapter's own Content-Type, Accept and
+	// framing headers cannot be replaced.
+	Headers map[string]string
+	// APIVersion selects Azure OpenAI: requests go to
+	// {BaseURL}/openai/deployments/{model}/chat/completions?api-version={APIVersion}
+	// and the key travels in the "api-key" header.
+	APIVersion string
+	// HTTPClient replaces the adapter's own client. Its Timeout should be zero: deadlines
+	// come from the request context, and a client timeout would cut long streams.
+	HTTPClient *http.Client
+}
+
+// Provider talks to one OpenAI-compatible upstream. It is safe for concurrent use.
+type Provider struct {
+	name   string
+	apiKey string
+
+	chatURL      string // non-Azure: the fixed chat completions URL
+	azurePrefix  string // Azure: URL up to the deployment name
+	azureSuffix  string // Azure: URL after the deployment name
+	chatHeader   http.Header
+	streamHeader http.Header
+
+	client     *http.Client
+	ownsClient bool
+}
+
+var (
+	_ adapters.Provider = (*Provider)(nil)
+	_ adapters.Closer   = (*Provider)(nil)
+)
+
+// ownedHeaders are set by the adapter; letting configuration replace them would break
+// the exchange rather than customise it.
+var ownedHeaders = map[string]bool{
+	"Content-Type": true, "Content-Length": true, "Accept": true, "Host": true,
+	"Transfer-Encoding": true, "Connection": true, "Te": true, "Upgrade": true,
+}
+
+// New validates cfg and returns a Provider.
+func New(cfg Config) (*Provider, error) {
+	if strings.TrimSpace(cfg.Name) == "" {
+		return nil, errors.New("openai: provider name is required")
+	}
+	base := strings.TrimSpace(cfg.BaseURL)
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		// url.Error repeats the URL, which may embed credentials; keep only the reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("openai: provider %q: base_url is not a valid URL: %v", cfg.Name, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("openai: provider %q: base_url must be an absolute http(s) URL, got %q", cfg.Name, u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("openai: provider %q: base_url must not have a query or fragment", cfg.Name)
+	}
+	base = strings.TrimRight(u.String(), "/")
+	if !validHeaderValue(cfg.APIKey) || !validHeaderValue(cfg.Organization) || !validHeaderValue(cfg.Project) {
+		return nil, fmt.Errorf("openai: provider %q: api key, organization and project must not contain control characters", cfg.Name)
+	}
+
+	p := &Provider{name: cfg.Name, apiKey: cfg.APIKey, client: cfg.HTTPClient}
+	if p.client == nil {
+		p.client = newHTTPClient()
+		p.ownsClient = true
+	}
+	if cfg.APIVersion != "" {
+		p.azurePrefix = base + "/openai/deployments/"
+		p.azureSuffix = "/chat/completions?api-version=" + url.QueryEscape(cfg.APIVersion)
+	} else {
+		p.chatURL = base + "/chat/completions"
+	}
+
+	h := make(http.Header, 6+len(cfg.Headers))
+	h.Set("Content-Type", "application/json")
+	if cfg.APIKey != "" {
+		if cfg.APIVersion != "" {
+			h.Set("Api-Key", cfg.APIKey)
+		} else {
+			h.Set("Authorization", "Bearer "+cfg.APIKey)
+		}
+	}
+	if cfg.Organization != "" {
+		h.Set("OpenAI-Organization", cfg.Organization)
+	}
+	if cfg.Project != "" {
+		h.Set("OpenAI-Project", cfg.Project)
+	}
+	for k, v := range cfg.Headers {
+		if !validHeaderName(k) || !validHeaderValue(v) {
+			return nil, fmt.Errorf("openai: provider %q: invalid header %q", cfg.Name, k)
+		}
+		ck := http.CanonicalHeaderKey(k)
+		if ownedHeaders[ck] {
+			return nil, fmt.Errorf("openai: provider %q: header %q is set by the adapter", cfg.Name, ck)
+		}
+		h.Set(ck, v)
+	}
+	p.chatHeader = h.Clone()
+	p.chatHeader.Set("Accept", "application/json")
+	p.streamHeader = h.Clone()
+	p.streamHeader.Set("Accept", "text/event-stream")
+	return p, nil
+}
+
+// newHTTPClient builds a client for a gateway: many concurrent requests to few hosts, so
+// a deep idle pool per host, and no client Timeout because a long stream is legitimate
+// and every request carries its own deadline in its context.
+func newHTTPClient() *http.Client {
+	t := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          0, // no global cap; the per-host cap is what matters
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{
+		Transport: t,
+		// A redirect would replay the body, and Azure's api-key header, to wherever the
+		// Location points; an API endpoint that redirects is misconfigured, so say so.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Name returns the configured provider name.
+func (p *Provider) Name() string { return p.name }
+
+// Close drops idle upstream connections. A client passed in Config is left alone, since
+// others may share it.
+func (p *Provider) Close() error {
+	if p.ownsClient {
+		p.client.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Chat performs a non-streamed completion.
+func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapters.ChatResponse, error) {
+	wire := *req // shallow copy: the caller's request is never mutated
+	wire.Stream = false
+	wire.StreamOptions = nil
+	resp, err := p.do(ctx, &wire, p.chatHeader)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, p.statusError(resp)
+	}
+
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBody {
+		buf.Grow(int(resp.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctxError(p.name, ctx)
+		}
+		return nil, adapters.TransportError(p.name, ctx, err)
+	}
+	if n > maxResponseBody {
+		return nil, p.protocolError("response body exceeds 64 MiB", nil)
+	}
+	out := new(adapters.ChatResponse)
+	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+		return nil, p.protocolError("cannot decode chat completion", err)
+	}
+	if len(out.Choices) == 0 && mayHoldError(buf.Bytes()) {
+		// Some compatible servers and proxies report failures with a 2xx status.
+		if w, ok := parseErrorBody(buf.Bytes()); ok {
+			e := p.streamError(w)
+			e.Status = resp.StatusCode
+			return nil, e
+		}
+	}
+	return out, nil
+}
+
+// ChatStream opens a streamed completion. It returns once the upstream has answered with
+// its response headers; a non-2xx answer is returned as an *adapters.Error.
+func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (adapters.ChunkStream, error) {
+	wire := *req
+	wire.Stream = true // StreamOptions pass through: the caller decides include_usage
+	resp, err := p.do(ctx, &wire, p.streamHeader)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, p.statusError(resp)
+	}
+	if looksLikeJSON(resp.Header.Get("Content-Type")) {
+		defer resp.Body.Close()
+		return nil, p.jsonInsteadOfStream(resp)
+	}
+	return newStream(ctx, p, resp.Body), nil
+}
+
+// jsonInsteadOfStream explains a 2xx JSON answer to a stream request: either an error
+// reported with a success status, or a server that ignored "stream": true.
+func (p *Provider) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if w, ok := parseErrorBody(body); ok {
+		e := p.streamError(w)
+		e.Status = resp.StatusCode
+		return e
+	}
+	e := p.protocolError("upstream answered a stream request with application/json instead of text/event-stream", nil)
+	e.Status = resp.StatusCode
+	return e
+}
+
+// do sends the request; a failure to get any response is classified here.
+func (p *Provider) do(ctx context.Context, req *adapters.ChatRequest, header http.Header) (*http.Response, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		// Only a malformed json.RawMessage (tool_choice, response_format) gets here.
+		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot encode request", Err: err}
+	}
+	target := p.chatURL
+	if target == "" {
+		if req.Model == "" {
+			return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "azure deployment (model) is required"}
+		}
+		target = p.azurePrefix + url.PathEscape(req.Model) + p.azureSuffix
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot build request", Err: err}
+	}
+	hr.Header = header.Clone()
+	resp, err := p.client.Do(hr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctxError(p.name, ctx)
+		}
+		return nil, adapters.TransportError(p.name, ctx, err)
+	}
+	return resp, nil
+}
+
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+// putBuffer recycles response buffers, except the rare huge one that would pin memory.
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return
+	}
+	b.Reset()
+	bufferPool.Put(b)
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters, which would let a value split the header.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,140 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"regexp"
+	"sort"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/mock"
+	"github.com/gavel-gw/gavel/adapters/openai"
+)
+
+// Provider types.
+const (
+	TypeOpenAI = "openai" // OpenAI and every OpenAI-compatible server (DeepSeek, vLLM, Ollama…)
+	TypeAzure  = "azure"  // Azure OpenAI deployments
+	TypeMock   = "mock"   // the built-in deterministic mock
+)
+
+// Types lists the provider types this build supports.
+func Types() []string { return []string{TypeAzure, TypeMock, TypeOpenAI} }
+
+// Secret is a credential: it prints, logs and marshals as "[redacted]", so a provider key
+// cannot reach a log line or an error message by accident.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (s Secret) String() string { return redacted }
+
+// GoString keeps %#v from printing the key too.
+func (s Secret) GoString() string { return redacted }
+
+// LogValue redacts the key in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// MarshalJSON redacts the key in JSON output.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// Spec declares one provider.
+type Spec struct {
+	Name         string            `yaml:"name"`
+	Type         string            `yaml:"type"`
+	BaseURL      string            `yaml:"base_url"`
+	APIKey       Secret            `yaml:"api_key"`
+	Organization string            `yaml:"organization"`
+	Project      string            `yaml:"project"`
+	APIVersion   string            `yaml:"api_version"`
+	Headers      map[string]string `yaml:"headers"`
+	Mock         *mock.Config      `yaml:"mock"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// Validate checks the fields that matter for the spec's type and rejects the ones that do
+// not apply, so a typo'd setting is an error instead of being silently ignored.
+func (s Spec) Validate() error {
+	var errs []error
+	if !nameRE.MatchString(s.Name) {
+		errs = append(errs, fmt.Errorf("name %q must be lower-case letters, digits, '-', '_' or '.'", s.Name))
+	}
+	switch s.Type {
+	case TypeOpenAI, TypeAzure:
+		if s.Mock != nil {
+			errs = append(errs, fmt.Errorf("mock settings apply only to type %q", TypeMock))
+		}
+		if s.BaseURL != "" {
+			if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				shown := "(unparsable)"
+				if err == nil {
+					shown = u.Redacted() // a user:password@ in the URL must not reach the log
+				}
+				errs = append(errs, fmt.Errorf("base_url %q must be an http(s) URL", shown))
+			}
+		}
+		if s.Type == TypeAzure && (s.BaseURL == "" || s.APIVersion == "") {
+			errs = append(errs, errors.New("azure needs base_url (https://NAME.openai.azure.com) and api_version"))
+		}
+		if s.Type == TypeOpenAI && s.APIVersion != "" {
+			errs = append(errs, fmt.Errorf("api_version applies only to type %q", TypeAzure))
+		}
+	case TypeMock:
+		if s.BaseURL != "" || s.APIKey != "" || s.Organization != "" || s.Project != "" || s.APIVersion != "" || len(s.Headers) > 0 {
+			errs = append(errs, errors.New("type mock takes only mock settings"))
+		}
+		if s.Mock != nil {
+			if err := s.Mock.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("mock: %w", err))
+			}
+		}
+	case "":
+		errs = append(errs, fmt.Errorf("type is required (one of %v)", Types()))
+	default:
+		errs = append(errs, fmt.Errorf("unknown type %q (this build supports %v)", s.Type, Types()))
+	}
+	return errors.Join(errs...)
+}
+
+// New builds the provider a spec describes.
+func New(s Spec) (adapters.Provider, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("provider %s: %w", s.Name, err)
+	}
+	switch s.Type {
+	case TypeOpenAI, TypeAzure:
+		return openai.New(openai.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
+			Organization: s.Organization, Project: s.Project, Headers: s.Headers, APIVersion: s.APIVersion})
+	case TypeMock:
+		var c mock.Config
+		if s.Mock != nil {
+			c = *s.Mock
+		}
+		c.Name = s.Name
+		return mock.New(c)
+	}
+	return nil, fmt.Errorf("provider %s: unknown type %q", s.Name, s.Type)
+}
+
+// FromEnv declares providers the way the vendors' SDKs find their credentials:
+// OPENAI_API_KEY (+ OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) registers "openai".
+// Notes explain variables that were found but cannot be used by this build.
+func FromEnv(getenv func(string) string) (specs []Spec, notes []string) {
+	if key := getenv("OPENAI_API_KEY"); key != "" {
+		specs = append(specs, Spec{Name: "openai", Type: TypeOpenAI, APIKey: Secret(key),
+			BaseURL: getenv("OPENAI_BASE_URL"), Organization: getenv("OPENAI_ORG_ID"), Project: getenv("OPENAI_PROJECT_ID")})
+	}
+	for _, v := range []string{"ANTHROPIC_API_KEY", "GEMINI_API_KEY"} {
+		if getenv(v) != "" {
+			notes = append(notes, v+" is set, but this build has no adapter for it yet; the provider is not registered")
+		}
+	}
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	return specs, notes
+}
+
+// MockSpec is the provider `make run` uses when nothing else is configured.
+func MockSpec() Spec { return Spec{Name: "mock", Type: TypeMock} }

@@ -1,0 +1,166 @@
+// Command gavel is the policy-as-code LLM gateway. Subcommands:
+//
+//	gavel serve  [--config FILE] [--listen ADDR] [--policy PATH]
+//	gavel keys new [--key-id ID] [--user U] [--team T] [--project P] [--tier T]
+//	gavel keys hash SECRET
+//	gavel version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/config"
+	"github.com/gavel-gw/gavel/engine/gateway"
+	"github.com/gavel-gw/gavel/engine/policy"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: gavel <command> [flags]
+
+commands:
+  serve      run the gateway
+  keys new   create a virtual key (prints the key once, and its hashed record)
+  keys hash  print the stored hash of a key
+  version    print the version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(args[1:], stderr)
+	case "keys":
+		err = keys(args[1:], stdout)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "gavel", version())
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "gavel: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "gavel:", err)
+		return 1
+	}
+	return 0
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "gavel.yaml to read")
+	listen := fs.String("listen", "", "address to listen on (overrides the config; default "+config.DefaultListen+")")
+	pol := fs.String("policy", "", "policy bundle directory or .tar.gz (overrides the embedded default)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %v", fs.Args())
+	}
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath, os.Getenv); err != nil {
+			return err
+		}
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if *pol != "" {
+		cfg.Policy = *pol
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g, err := gateway.New(ctx, cfg, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		g.Close()
+		return err
+	}
+	return g.Serve(ctx, l)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var lv slog.Level
+	lv.UnmarshalText([]byte(strings.ToUpper(level)))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv}))
+}
+
+func keys(args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("keys: want 'new' or 'hash'")
+	}
+	switch args[0] {
+	case "hash":
+		if len(args) != 2 {
+			return errors.New("keys hash: want exactly one key")
+		}
+		fmt.Fprintln(stdout, auth.Hash(args[1]))
+		return nil
+	case "new":
+		fs := flag.NewFlagSet("keys new", flag.ContinueOnError)
+		var r policy.KeyRecord
+		fs.StringVar(&r.KeyID, "key-id", "", "key id (default: derived from the hash)")
+		fs.StringVar(&r.User, "user", "", "user")
+		fs.StringVar(&r.Team, "team", "", "team")
+		fs.StringVar(&r.Project, "project", "", "project")
+		fs.StringVar(&r.Tier, "tier", "standard", "tier")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		secret, hash, err := auth.NewKey()
+		if err != nil {
+			return err
+		}
+		if r.KeyID == "" {
+			r.KeyID = "key-" + hash[:8]
+		}
+		rec, err := yaml.Marshal(map[string]any{"keys": []auth.FileKey{{SHA256: hash, KeyRecord: r}}})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "# key (shown once; gavel stores only its hash): %s\n%s", secret, rec)
+		return nil
+	}
+	return fmt.Errorf("keys: unknown subcommand %q", args[0])
+}

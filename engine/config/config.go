@@ -1,0 +1,229 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gavel-gw/gavel/adapters/registry"
+	"github.com/gavel-gw/gavel/engine/executor"
+)
+
+// Defaults.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultMaxBodyBytes    = 4 << 20 // 4 MiB: large prompts fit, runaway uploads do not
+	DefaultRequestTimeout  = 10 * time.Minute
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultLogLevel        = "info"
+)
+
+// Config is gavel.yaml.
+type Config struct {
+	// Listen is the address to serve on.
+	Listen string `yaml:"listen"`
+	// Policy is a bundle directory or .tar.gz; empty serves the embedded default bundle.
+	Policy string `yaml:"policy"`
+	// KeysFile lists virtual keys (hashes only) in addition to the bundle's data.gavel.keys.
+	KeysFile string `yaml:"keys_file"`
+	// MaxBodyBytes caps a request body; larger bodies get 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// RequestTimeout bounds a whole request unless the policy sets limits.timeout_ms.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// ShutdownTimeout is how long in-flight requests may finish on SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"log_level"`
+	// Providers declares upstreams beyond those found in the environment; a provider here
+	// replaces an environment one of the same name.
+	Providers []Provider `yaml:"providers"`
+}
+
+// Provider is one upstream with its resilience settings.
+type Provider struct {
+	registry.Spec `yaml:",inline"`
+	// Timeout bounds one attempt (a stream: to its first chunk). Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxRetries at the same target; default 2. A pointer so that 0 can be said.
+	MaxRetries    *int             `yaml:"max_retries"`
+	Backoff       time.Duration    `yaml:"backoff"`
+	MaxBackoff    time.Duration    `yaml:"max_backoff"`
+	MaxRetryAfter time.Duration    `yaml:"max_retry_after"`
+	Breaker       executor.Breaker `yaml:"breaker"`
+}
+
+// Resilience returns the provider's executor settings with defaults filled in.
+func (p Provider) Resilience() executor.Resilience {
+	r := executor.Resilience{Timeout: p.Timeout, MaxRetries: executor.DefaultMaxRetries, Backoff: p.Backoff,
+		MaxBackoff: p.MaxBackoff, MaxRetryAfter: p.MaxRetryAfter, Breaker: p.Breaker}
+	if p.MaxRetries != nil {
+		r.MaxRetries = *p.MaxRetries
+	}
+	return r.WithDefaults()
+}
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = DefaultLogLevel
+	}
+}
+
+// Load reads, expands and strictly decodes a config file.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(raw, getenv)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse is Load on bytes.
+func Parse(raw []byte, getenv func(string) string) (*Config, error) {
+	expanded, err := expand(raw, getenv)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	c := &Config{}
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var envRE = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expand replaces ${VAR} and ${VAR:-default}; $$ is a literal $. An unset variable without
+// a default is an error naming it and its line: a missing API key should fail at startup,
+// not as a 401 from upstream later.
+func expand(raw []byte, getenv func(string) string) ([]byte, error) {
+	var errs []error
+	out := envRE.ReplaceAllFunc(raw, func(m []byte) []byte {
+		if string(m) == "$$" {
+			return []byte("$")
+		}
+		sub := envRE.FindSubmatch(m)
+		name := string(sub[1])
+		if v := getenv(name); v != "" {
+			return []byte(v)
+		}
+		if sub[2] != nil {
+			return sub[3]
+		}
+		line := 1 + bytes.Count(raw[:bytes.Index(raw, m)], []byte("\n"))
+		errs = append(errs, fmt.Errorf("line %d: environment variable %s is not set", line, name))
+		return nil
+	})
+	return out, errors.Join(errs...)
+}
+
+// Validate reports every invalid setting, each naming its field.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: %w", err))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max_body_bytes must be at least 1024, got %d", c.MaxBodyBytes))
+	}
+	if c.RequestTimeout < 0 || c.ShutdownTimeout < 0 {
+		errs = append(errs, errors.New("request_timeout and shutdown_timeout must not be negative"))
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Providers {
+		field := fmt.Sprintf("providers[%d]", i)
+		if p.Name != "" {
+			field = fmt.Sprintf("providers[%d] (%s)", i, p.Name)
+		}
+		if seen[p.Name] {
+			errs = append(errs, fmt.Errorf("%s: duplicate name", field))
+		}
+		seen[p.Name] = true
+		if err := p.Spec.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		if err := p.Resilience().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Resolve returns the providers to run: the environment's, replaced by the file's of the
+// same name, plus the file's others. With none at all it returns the mock provider and
+// says so in the notes.
+func (c *Config) Resolve(getenv func(string) string) (providers []Provider, notes []string) {
+	env, notes := registry.FromEnv(getenv)
+	byName := map[string]bool{}
+	for _, p := range c.Providers {
+		byName[p.Name] = true
+	}
+	for _, s := range env {
+		if byName[s.Name] {
+			notes = append(notes, fmt.Sprintf("provider %q from the environment is replaced by the config file's", s.Name))
+			continue
+		}
+		providers = append(providers, Provider{Spec: s})
+	}
+	providers = append(providers, c.Providers...)
+	if len(providers) == 0 {
+		providers = append(providers, Provider{Spec: registry.MockSpec()})
+		notes = append(notes, "NO PROVIDER CONFIGURED: serving the built-in mock provider (deterministic fake replies). "+
+			"Set OPENAI_API_KEY or declare providers in gavel.yaml to reach a real model.")
+	}
+	return providers, notes
+}
+
+// IsLoopback reports whether addr only accepts connections from this machine.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParse(t *testing.T) {
+	good := `
+listen: 127.0.0.1:9090
+max_body_bytes: 2048
+providers:
+  - name: deepseek
+    type: openai
+    base_url: https://api.deepseek.com/v1
+    api_key: ${DEEPSEEK_API_KEY}
+    timeout: 20s
+    max_retries: 0
+    breaker: {failure_threshold: 3, delay: 10s}
+  - name: local
+    type: mock
+    mock: {latency: 5ms, chunks: 4}
+  - name: vllm
+    type: openai
+    base_url: ${VLLM_URL:-http://127.0.0.1:8000/v1}
+    headers: {X-Cost: "$$5"}
+`
+	c, err := Parse([]byte(good), env(map[string]string{"DEEPSEEK_API_KEY": "sk-ds"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9090" || c.RequestTimeout != DefaultRequestTimeout || len(c.Providers) != 3 {
+		t.Fatalf("config = %+v", c)
+	}
+	ds := c.Providers[0]
+	if string(ds.APIKey) != "sk-ds" || ds.Resilience().Timeout != 20*time.Second || ds.Resilience().MaxRetries != 0 ||
+		ds.Resilience().Breaker.FailureThreshold != 3 || ds.Resilience().Breaker.SuccessThreshold != 1 {
+		t.Errorf("deepseek = %+v / %+v", ds, ds.Resilience())
+	}
+	if c.Providers[1].Mock.Latency != 5*time.Millisecond {
+		t.Errorf("mock latency = %v", c.Providers[1].Mock.Latency)
+	}
+	if c.Providers[2].BaseURL != "http://127.0.0.1:8000/v1" || c.Providers[2].Headers["X-Cost"] != "$5" {
+		t.Errorf("vllm = %+v", c.Providers[2])
+	}
+	if c.Providers[2].Resilience().MaxRetries != 2 {
+		t.Errorf("default max_retries not applied")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top-level field", "listn: x", "field listn not found"},
+		{"unknown provider field", "providers:\n  - name: a\n    type: openai\n    api_kee: x", "field api_kee not found"},
+		{"unset env", "providers:\n  - name: a\n    type: openai\n    api_key: ${NOPE}", "line 4: environment variable NOPE is not set"},
+		{"bad listen", "listen: nope", "listen"},
+		{"small body", "max_body_bytes: 10", "max_body_bytes"},
+		{"bad level", "log_level: loud", "log_level"},
+		{"dup provider", "providers:\n  - {name: a, type: mock}\n  - {name: a, type: mock}", "duplicate name"},
+		{"bad provider", "providers:\n  - {name: a, type: nope}", "providers[0] (a): unknown type"},
+		{"bad retries", "providers:\n  - {name: a, type: mock, max_retries: 99}", "max_retries"},
+		{"bad duration", "request_timeout: soon", "soon"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), env(nil))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	c := Default()
+	provs, notes := c.Resolve(env(nil))
+	if len(provs) != 1 || provs[0].Name != "mock" || len(notes) != 1 || !strings.Contains(notes[0], "NO PROVIDER") {
+		t.Fatalf("provs=%+v notes=%v", provs, notes)
+	}
+	c, err := Parse([]byte("providers:\n  - {name: openai, type: openai, base_url: 'http://127.0.0.1:1/v1'}"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	provs, notes = c.Resolve(env(map[string]string{"OPENAI_API_KEY": "k"}))
+	if len(provs) != 1 || provs[0].BaseURL != "http://127.0.0.1:1/v1" || len(notes) != 1 {
+		t.Fatalf("file provider should replace env one: provs=%+v notes=%v", provs, notes)
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1:80": true, "localhost:1": true, "[::1]:8080": true,
+		"0.0.0.0:8080": false, ":8080": false, "10.0.0.1:80": false} {
+		if IsLoopback(addr) != want {
+			t.Errorf("IsLoopback(%q) = %v", addr, !want)
+		}
+	}
+}

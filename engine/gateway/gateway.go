@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/bundle"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/registry"
+	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/config"
+	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/server"
+	"github.com/gavel-gw/gavel/engine/signals"
+	"github.com/gavel-gw/gavel/engine/telemetry"
+)
+
+// Gateway is an assembled gavel.
+type Gateway struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	engine    *policy.Engine
+	planner   *policy.Planner
+	keys      *auth.Keys
+	providers map[string]adapters.Provider
+	srv       *server.Server
+	metrics   *telemetry.Metrics
+}
+
+// New builds a gateway. getenv supplies the environment (os.Getenv in production).
+func New(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (*Gateway, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), providers: map[string]adapters.Provider{}}
+
+	specs, notes := cfg.Resolve(getenv)
+	for _, n := range notes {
+		log.Warn(n)
+	}
+	resil := map[string]executor.Resilience{}
+	names := make([]string, 0, len(specs))
+	for _, p := range specs {
+		prov, err := registry.New(p.Spec)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		g.providers[p.Name] = prov
+		resil[p.Name] = p.Resilience()
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+
+	var fileKeys map[string]policy.KeyRecord
+	if cfg.KeysFile != "" {
+		var err error
+		if fileKeys, err = auth.LoadFile(cfg.KeysFile); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
+	loopback := config.IsLoopback(cfg.Listen)
+	g.keys = auth.New(fileKeys, loopback)
+
+	tracker := signals.New(0)
+	exec := executor.New(executor.Options{Providers: g.providers, Resilience: resil, Tracker: tracker, Metrics: g.metrics, Log: log})
+	g.engine = policy.New()
+	g.engine.OnActivate(func(rev *policy.Revision) {
+		g.keys.SetBundleKeys(rev.Data.Keys)
+		g.metrics.Bundle(rev.ID, rev.Source, rev.Activated)
+		log.Info("policy bundle activated", "revision", rev.ID, "source", rev.Source, "keys", g.keys.Count())
+	})
+	g.planner = policy.NewPlanner(g.engine, tracker, 0, log)
+
+	b, source, err := loadBundle(cfg.Policy)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	if _, err := g.engine.Activate(ctx, b, source); err != nil {
+		g.Close()
+		return nil, err
+	}
+	if g.keys.Count() == 0 {
+		if !loopback {
+			g.Close()
+			return nil, fmt.Errorf("refusing to listen on %s without virtual keys: configure keys (keys_file or the bundle's data.gavel.keys) or listen on loopback", cfg.Listen)
+		}
+		log.Warn("no virtual keys configured: gavel is OPEN to anyone who can reach " + cfg.Listen + " (loopback only)")
+	}
+
+	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
+		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout})
+	log.Info("providers configured", "providers", strings.Join(names, ","))
+	return g, nil
+}
+
+func loadBundle(path string) (*bundle.Bundle, string, error) {
+	if path == "" {
+		b, err := policy.LoadEmbedded()
+		return b, "embedded", err
+	}
+	b, err := policy.LoadPath(path)
+	return b, path, err
+}
+
+// Handler returns the HTTP handler (for tests that bring their own server).
+func (g *Gateway) Handler() http.Handler { return g.srv.Handler() }
+
+// Engine exposes the policy engine (bundle activation from tests and tools).
+func (g *Gateway) Engine() *policy.Engine { return g.engine }
+
+// Serve serves on l until ctx ends, then drains in-flight requests.
+func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
+	pctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go g.planner.Run(pctx)
+	hs := &http.Server{Handler: g.srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(l) }()
+	g.log.Info("gavel listening", "addr", l.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	g.log.Info("shutting down", "grace", g.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close()
+	}
+	g.Close()
+	return err
+}
+
+// Close releases providers' resources.
+func (g *Gateway) Close() {
+	for _, p := range g.providers {
+		if c, ok := p.(adapters.Closer); ok {
+			c.Close()
+		}
+	}
+}

@@ -1,0 +1,237 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/policy"
+)
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// exchange is one request's state, for the final log line and metrics.
+type exchange struct {
+	start      time.Time
+	id         string
+	caller     *auth.Caller
+	req        *adapters.ChatRequest
+	rev        *policy.Revision
+	decision   *policy.Decision
+	route      string
+	upstream   time.Duration
+	status     int
+	usage      *adapters.Usage
+	errCode    string
+	streamFail bool
+}
+
+func (s *Server) chatCompletions(c echo.Context) error {
+	x := &exchange{start: time.Now(), id: newID(), route: "none"}
+	c.Response().Header().Set(HeaderDecisionID, x.id)
+	err := s.chat(c, x)
+	if err != nil {
+		api := clientError(err)
+		if api.Status >= 500 && api.Code != "upstream_error" {
+			s.log.Error("request failed", "decision_id", x.id, "err", err)
+		}
+		x.status, x.errCode = api.Status, api.Code
+		writeError(c, api)
+	}
+	s.finish(c, x)
+	return nil
+}
+
+func (s *Server) chat(c echo.Context, x *exchange) error {
+	r := c.Request()
+	caller, err := s.o.Keys.Authenticate(r.Header.Get("Authorization"))
+	if err != nil {
+		return err
+	}
+	x.caller = caller
+	req, apiErr := s.decode(c)
+	if apiErr != nil {
+		return apiErr
+	}
+	x.req = req
+
+	rev := s.o.Engine.Active()
+	if rev == nil {
+		return policy.ErrNoBundle
+	}
+	x.rev = rev
+	c.Response().Header().Set(HeaderRevision, rev.ID)
+	d, err := s.decide(r.Context(), x, r.Header)
+	if err != nil {
+		return err
+	}
+	x.decision = d
+	if d.AB != nil {
+		c.Response().Header().Set(HeaderExperiment, d.AB.Experiment)
+		c.Response().Header().Set(HeaderArm, d.AB.Arm)
+	}
+	if !d.Allow {
+		e := newAPIError(d.Deny.Status, d.Deny.Code, d.Deny.Message)
+		if d.Deny.Type != "" {
+			e.Type = d.Deny.Type
+		}
+		return e
+	}
+
+	ctx := r.Context()
+	timeout := s.o.RequestTimeout
+	if d.Limits.TimeoutMS > 0 {
+		timeout = time.Duration(d.Limits.TimeoutMS) * time.Millisecond
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if req.Stream {
+		if d.Degrade.Stream != nil && !*d.Degrade.Stream {
+			return s.degradedStream(ctx, c, x)
+		}
+		return s.stream(ctx, c, x)
+	}
+	res, err := s.o.Executor.Chat(ctx, req, d)
+	if err != nil {
+		return err
+	}
+	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	c.Response().Header().Set(HeaderRoute, x.route)
+	x.status = http.StatusOK
+	writeJSON(c, http.StatusOK, res.Response)
+	return nil
+}
+
+// decode reads and parses the body within the size limit.
+func (s *Server) decode(c echo.Context) (*adapters.ChatRequest, *APIError) {
+	r := c.Request()
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			bufPool.Put(buf)
+		}
+	}()
+	_, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), r.Body, s.o.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, newAPIError(http.StatusRequestEntityTooLarge, "request_too_large",
+				"Request body is larger than the gateway's limit of "+strconv.FormatInt(s.o.MaxBodyBytes, 10)+" bytes.")
+		}
+		return nil, errBadRequest("invalid_body", "", "Could not read the request body.")
+	}
+	if buf.Len() == 0 {
+		return nil, errBadRequest("invalid_body", "", "The request body is empty; send a JSON chat completion request.")
+	}
+	req := &adapters.ChatRequest{}
+	if err := json.Unmarshal(buf.Bytes(), req); err != nil {
+		return nil, errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
+	}
+	if e := validate(req); e != nil {
+		return nil, e
+	}
+	return req, nil
+}
+
+// jsonReason describes a decoding error without echoing the body back.
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10) + "."
+	case errors.As(err, &te):
+		return "field '" + te.Field + "' has the wrong type (got " + te.Value + ")."
+	}
+	return err.Error()
+}
+
+// decide builds the input and evaluates the policy. Any failure denies: a request the
+// policy could not judge does not go anywhere.
+func (s *Server) decide(ctx context.Context, x *exchange, h http.Header) (*policy.Decision, error) {
+	start := time.Now()
+	shared := s.o.Planner.Current(ctx, x.rev)
+	in := policy.Input{
+		Request:   features(x.id, x.req, h, x.caller),
+		Caller:    x.caller.Value,
+		Providers: shared.Providers,
+		Plan:      shared.Plan,
+		NowNS:     x.start.UnixNano(),
+	}
+	d, err := x.rev.Decide(ctx, in.Value())
+	outcome := "allow"
+	switch {
+	case err != nil:
+		outcome = "error"
+	case !d.Allow:
+		outcome = "deny"
+	}
+	s.o.Metrics.Decision(outcome, time.Since(start))
+	if err != nil {
+		return nil, &errPolicy{err: err}
+	}
+	return d, nil
+}
+
+// finish records the request: metrics and one structured log line without any prompt
+// or completion text.
+func (s *Server) finish(c echo.Context, x *exchange) {
+	dur := time.Since(x.start)
+	if x.status == 0 {
+		x.status = c.Response().Status
+	}
+	arm := ""
+	stream := false
+	if x.decision != nil && x.decision.AB != nil {
+		arm = x.decision.AB.Arm
+	}
+	if x.req != nil {
+		stream = x.req.Stream
+	}
+	s.o.Metrics.Request("chat", x.route, strconv.Itoa(x.status), arm, stream, dur)
+	if x.upstream > 0 {
+		s.o.Metrics.Overhead(max(0, dur-x.upstream))
+	}
+	if !s.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	attrs := make([]any, 0, 24)
+	attrs = append(attrs, "decision_id", x.id, "status", x.status, "route", x.route, "duration_ms", dur.Milliseconds(),
+		"upstream_ms", x.upstream.Milliseconds())
+	if x.req != nil {
+		attrs = append(attrs, "model", x.req.Model, "stream", x.req.Stream)
+	}
+	if x.caller != nil {
+		attrs = append(attrs, "key_id", x.caller.Record.KeyID, "team", x.caller.Record.Team)
+	}
+	if x.rev != nil {
+		attrs = append(attrs, "bundle_revision", x.rev.ID)
+	}
+	if arm != "" {
+		attrs = append(attrs, "experiment", x.decision.AB.Experiment, "arm", arm)
+	}
+	if x.usage != nil {
+		attrs = append(attrs, "input_tokens", x.usage.PromptTokens, "output_tokens", x.usage.CompletionTokens)
+	}
+	if x.errCode != "" {
+		attrs = append(attrs, "error_code", x.errCode)
+	}
+	if x.streamFail {
+		attrs = append(attrs, "stream_failed", true)
+	}
+	s.log.Info("request", attrs...)
+}

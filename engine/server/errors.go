@@ -1,0 +1,150 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/policy"
+)
+
+// APIError is an error as an OpenAI client expects it.
+type APIError struct {
+	Status     int
+	Type       string
+	Code       string
+	Message    string
+	Param      string
+	RetryAfter int // seconds; sets Retry-After when > 0
+}
+
+func (e *APIError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+
+// body is the wire form: {"error": {"message", "type", "param", "code"}}.
+func (e *APIError) body() map[string]any {
+	var param, code any
+	if e.Param != "" {
+		param = e.Param
+	}
+	if e.Code != "" {
+		code = e.Code
+	}
+	return map[string]any{"error": map[string]any{"message": e.Message, "type": e.Type, "param": param, "code": code}}
+}
+
+// typeFor mirrors the error types OpenAI uses per status.
+func typeFor(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusForbidden:
+		return "permission_error"
+	case status == http.StatusNotFound:
+		return "not_found_error"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status >= 500:
+		return "server_error"
+	}
+	return "invalid_request_error"
+}
+
+func newAPIError(status int, code, msg string) *APIError {
+	return &APIError{Status: status, Type: typeFor(status), Code: code, Message: msg}
+}
+
+// errBadRequest and friends are the request errors the server itself detects.
+func errBadRequest(code, param, msg string) *APIError {
+	e := newAPIError(http.StatusBadRequest, code, msg)
+	e.Param = param
+	return e
+}
+
+// errPolicy marks a failure to obtain a usable decision: gavel denies when in doubt.
+type errPolicy struct{ err error }
+
+func (e *errPolicy) Error() string { return "policy: " + e.err.Error() }
+func (e *errPolicy) Unwrap() error { return e.err }
+
+// clientError is the one place that decides what a client sees for an error. Upstream
+// messages are passed on (they hold no credentials: adapters never put keys in errors),
+// internal details are not.
+func clientError(err error) *APIError {
+	var api *APIError
+	if errors.As(err, &api) {
+		return api
+	}
+	switch {
+	case errors.Is(err, auth.ErrMissingKey), errors.Is(err, auth.ErrUnknownKey), errors.Is(err, auth.ErrNoKeys):
+		return newAPIError(http.StatusUnauthorized, "invalid_api_key", err.Error()+".")
+	case errors.Is(err, policy.ErrNoBundle):
+		return newAPIError(http.StatusServiceUnavailable, "not_ready", "No policy bundle is active yet.")
+	}
+	var pe *errPolicy
+	if errors.As(err, &pe) {
+		return newAPIError(http.StatusInternalServerError, "policy_error",
+			"The routing policy could not decide on this request, so it was denied. The gateway log has the details.")
+	}
+	var fe *executor.FailedError
+	if errors.As(err, &fe) {
+		return failedError(fe)
+	}
+	return newAPIError(http.StatusInternalServerError, "internal_error", "Internal gateway error.")
+}
+
+// failedError maps "no target answered": errors the client caused keep their 4xx, a
+// walk that reached no upstream is 503, anything else is 502 with the last upstream reason.
+func failedError(fe *executor.FailedError) *APIError {
+	if fe.AllRejected() {
+		msg := "No provider is available for this request right now."
+		if errors.Is(fe, circuitbreaker.ErrOpen) {
+			msg = "Every provider for this request has an open circuit breaker; try again shortly."
+		}
+		e := newAPIError(http.StatusServiceUnavailable, "no_available_target", msg)
+		e.RetryAfter = 1
+		return e
+	}
+	last := fe.Last()
+	ae := adapters.AsError(last)
+	if ae == nil {
+		return newAPIError(http.StatusBadGateway, "upstream_error", "All upstream providers failed: "+last.Error())
+	}
+	reason := ae.Message
+	if reason == "" && ae.Err != nil {
+		reason = ae.Err.Error()
+	}
+	switch ae.Kind {
+	case adapters.KindBadRequest:
+		e := newAPIError(http.StatusBadRequest, orDefault(ae.Code, "invalid_request"), reason)
+		return e
+	case adapters.KindContextLength:
+		return newAPIError(http.StatusBadRequest, "context_length_exceeded", reason)
+	case adapters.KindContentFilter:
+		return newAPIError(http.StatusBadRequest, "content_filter", reason)
+	case adapters.KindCanceled:
+		return newAPIError(499, "client_closed_request", "The client closed the request.")
+	case adapters.KindTimeout:
+		return newAPIError(http.StatusGatewayTimeout, "upstream_timeout", "The upstream provider timed out: "+reason)
+	}
+	msg := "All upstream providers failed; last: " + ae.Provider
+	if ae.Status != 0 {
+		msg += " returned " + strconv.Itoa(ae.Status)
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return newAPIError(http.StatusBadGateway, "upstream_error", msg)
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,159 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/telemetry"
+)
+
+// Response headers every answer carries.
+const (
+	HeaderDecisionID = "X-Gavel-Decision-Id"
+	HeaderRoute      = "X-Gavel-Route"
+	HeaderRevision   = "X-Gavel-Bundle-Revision"
+	HeaderExperiment = "X-Gavel-Experiment"
+	HeaderArm        = "X-Gavel-Arm"
+	HeaderTags       = "X-Gavel-Tags"
+)
+
+// Options wire a server.
+type Options struct {
+	Engine         *policy.Engine
+	Planner        *policy.Planner
+	Executor       *executor.Executor
+	Keys           *auth.Keys
+	Metrics        *telemetry.Metrics
+	Log            *slog.Logger
+	Providers      []string // configured provider names
+	MaxBodyBytes   int64
+	RequestTimeout time.Duration
+}
+
+// Server is gavel's HTTP API.
+type Server struct {
+	o    Options
+	echo *echo.Echo
+	log  *slog.Logger
+	prov map[string]bool
+}
+
+// New builds the server and its routes.
+func New(o Options) *Server {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{o: o, echo: echo.New(), log: o.Log, prov: map[string]bool{}}
+	for _, p := range o.Providers {
+		s.prov[p] = true
+	}
+	e := s.echo
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleEchoError
+	e.Use(s.recover)
+	e.POST("/v1/chat/completions", s.chatCompletions)
+	e.GET("/v1/models", s.listModels)
+	e.GET("/v1/models/*", s.getModel)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	if o.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	}
+	return s
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// recover turns a panic into a logged 500 in OpenAI's shape instead of a dropped
+// connection; the stack goes to the log, never to the client.
+func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("panic serving request", "path", c.Path(), "panic", r, "stack", string(debug.Stack()))
+				if !c.Response().Committed {
+					err = newAPIError(http.StatusInternalServerError, "internal_error", "Internal gateway error.")
+				}
+			}
+		}()
+		return next(c)
+	}
+}
+
+// handleEchoError writes every error in OpenAI's shape, echo's own (unknown route, wrong
+// method) included.
+func (s *Server) handleEchoError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	var api *APIError
+	switch {
+	case errors.As(err, &api):
+	case errors.As(err, &he):
+		msg := http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		}
+		code := "invalid_request"
+		switch he.Code {
+		case http.StatusNotFound:
+			code, msg = "unknown_url", "Unknown request URL: "+c.Request().Method+" "+c.Request().URL.Path+"."
+		case http.StatusMethodNotAllowed:
+			code = "method_not_allowed"
+		}
+		api = newAPIError(he.Code, code, msg)
+	default:
+		api = clientError(err)
+	}
+	writeError(c, api)
+}
+
+func writeError(c echo.Context, e *APIError) {
+	h := c.Response().Header()
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	if e.Status == 499 {
+		// The client is gone; there is nobody to write to.
+		c.Response().WriteHeader(e.Status)
+		return
+	}
+	writeJSON(c, e.Status, e.body())
+}
+
+func writeJSON(c echo.Context, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding failed","type":"server_error","param":null,"code":"internal_error"}}`)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)+1))
+	c.Response().WriteHeader(status)
+	b = append(b, '\n')
+	c.Response().Write(b)
+}
+
+// newID returns a random 128-bit id as 32 hex digits, for decision ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
