@@ -1,0 +1,54 @@
+# gavel — the two commands that matter are `make run` and `make test`.
+GO        ?= go
+BIN       := bin/gavel
+PKGS      := ./...
+FUZZTIME  ?= 10s
+BENCHTIME ?= 2s
+LOAD_DURATION ?= 10s
+
+.PHONY: run build test unit rego lint fmt bench bench-go bench-load fuzz clean
+
+## run: the gateway on the embedded default bundle (offline: the built-in mock provider)
+run:
+	$(GO) run ./cmd/gavel serve $(ARGS)
+
+build:
+	$(GO) build -o $(BIN) ./cmd/gavel
+
+## test: everything — lint, Go tests (race detector on), Rego policy tests
+test: lint unit rego
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+rego:
+	$(GO) tool opa test -v policies/ bundles/
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## bench: Go micro-benchmarks, then the loopback load benchmark (direct vs through gavel)
+bench: bench-go bench-load
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/... ./adapters/...
+
+bench-load: build
+	$(GO) run ./test/loadbench -gavel $(BIN) -duration $(LOAD_DURATION)
+	$(GO) run ./test/loadbench -gavel $(BIN) -duration $(LOAD_DURATION) -stream
+
+## fuzz: run every fuzz target briefly (corpus kept in each package's testdata/fuzz)
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin
