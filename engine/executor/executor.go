@@ -135,6 +135,9 @@ func (e *Executor) build(t policy.Target, prov adapters.Provider, res Resilience
 	return p
 }
 
+// jitterFactor spreads retries of many requests that failed together.
+const jitterFactor = 0.2
+
 // compose builds retry → breaker → timeout: each attempt has its own deadline and counts
 // against the breaker; retries go round both. An open breaker is not retried: the walk
 // moves on to the next target instead.
@@ -149,10 +152,12 @@ func (e *Executor) compose(p *pipeline, retries int) failsafe.Executor[*outcome]
 		}).
 		WithMaxRetries(retries).
 		WithBackoff(p.res.Backoff, p.res.MaxBackoff).
-		WithJitterFactor(0.2).
+		WithJitterFactor(jitterFactor).
 		WithDelayFunc(func(exec failsafe.ExecutionAttempt[*outcome]) time.Duration {
 			if ae := adapters.AsError(exec.LastError()); ae != nil && ae.RetryAfter > 0 {
-				return ae.RetryAfter
+				// failsafe-go jitters this delay by ±jitterFactor; scale it so that even the
+				// shortest jittered delay still waits the full Retry-After.
+				return time.Duration(float64(ae.RetryAfter) / (1 - jitterFactor))
 			}
 			return -1 // the backoff applies
 		}).

@@ -195,4 +195,3 @@ func chunksOf(r *adapters.ChatResponse, usage bool) []*adapters.ChatChunk {
 	}
 	return out
 }
-

@@ -1,0 +1,169 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/gavel-gw/gavel/engine/config"
+	"github.com/gavel-gw/gavel/engine/gateway"
+	"github.com/gavel-gw/gavel/policies"
+)
+
+// gw is a gateway running on a loopback port for one test.
+type gw struct {
+	URL  string
+	stop func()
+}
+
+// start runs gavel with the given gavel.yaml text and environment until the test ends.
+func start(t *testing.T, yaml string, env map[string]string) *gw {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(yaml), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = l.Addr().String()
+	cfg.ShutdownTimeout = 2 * time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	g, err := gateway.New(ctx, cfg, func(k string) string { return env[k] }, nil)
+	if err != nil {
+		cancel()
+		l.Close()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.Serve(ctx, l)
+	}()
+	stop := func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("gateway did not shut down")
+		}
+	}
+	t.Cleanup(stop)
+	return &gw{URL: "http://" + l.Addr().String(), stop: stop}
+}
+
+// client is the official OpenAI SDK pointed at gavel, with SDK retries off so every
+// retry seen is gavel's.
+func (g *gw) client(key string, opts ...option.RequestOption) *openai.Client {
+	c := openai.NewClient(append([]option.RequestOption{
+		option.WithBaseURL(g.URL + "/v1"), option.WithAPIKey(key), option.WithMaxRetries(0),
+		option.WithRequestTimeout(20 * time.Second),
+	}, opts...)...)
+	return &c
+}
+
+// post sends a raw request, for the malformed input no SDK would produce.
+func (g *gw) post(t *testing.T, path, body string, header map[string]string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, g.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return do(t, req)
+}
+
+func (g *gw) get(t *testing.T, path string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.URL+path, nil)
+	return do(t, req)
+}
+
+// text GETs a plain-text endpoint such as /metrics.
+func (g *gw) text(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get(g.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func do(t *testing.T, req *http.Request) (*http.Response, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(raw) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("bad JSON %q: %v", raw, err)
+		}
+	}
+	return resp, m
+}
+
+// bundle writes a policy bundle directory: the default policies with test data, so tests
+// route between fake providers "a" and "b".
+func bundle(t *testing.T, revision string, data map[string]any) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := fs.WalkDir(policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".rego") || strings.HasSuffix(p, "_test.rego") {
+			return err
+		}
+		b, err := fs.ReadFile(policies.FS, p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, _ := json.Marshal(map[string]any{"revision": revision, "roots": []string{"gavel"}})
+	os.WriteFile(filepath.Join(dir, ".manifest"), man, 0o644)
+	os.MkdirAll(filepath.Join(dir, "gavel"), 0o755)
+	raw, _ := json.Marshal(data)
+	os.WriteFile(filepath.Join(dir, "gavel", "data.json"), raw, 0o644)
+	return dir
+}
+
+func entry(provider, model string, fallbacks ...string) map[string]any {
+	if fallbacks == nil {
+		fallbacks = []string{}
+	}
+	return map[string]any{"provider": provider, "model": model, "tier": "standard", "quality": 50,
+		"context_window": 100000, "max_output_tokens": 4096, "capabilities": map[string]bool{"tools": true},
+		"price": map[string]int{"input_musd_per_mtok": 1000000, "output_musd_per_mtok": 2000000}, "fallbacks": fallbacks}
+}
+
+// twoProviders is bundle data routing alias "chat" to a/m1 then b/m1.
+func twoProviders(keys map[string]any) map[string]any {
+	if keys == nil {
+		keys = map[string]any{}
+	}
+	return map[string]any{
+		"routing": map[string]any{"honour_client_hints": true, "passthrough_uncataloged": false, "max_targets": 4},
+		"aliases": map[string]any{"chat": []string{"a/m1", "b/m1"}, "solo": []string{"a/m1"}},
+		"catalog": map[string]any{"a/m1": entry("a", "m1", "b/m1"), "b/m1": entry("b", "m1")},
+		"keys":    keys,
+	}
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gavel-gw/gavel/test/fakeupstream"
+)
+
+func TestRunLoadAgainstFake(t *testing.T) {
+	up := fakeupstream.New()
+	defer up.Close()
+	up.SetRecording(false)
+	for _, stream := range []bool{false, true} {
+		st, err := runLoad(context.Background(), loadSpec{
+			url: up.URL() + "/chat/completions", body: chatBody("gpt-4o-mini", stream), stream: stream,
+			conns: 4, warmup: 50 * time.Millisecond, duration: 200 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ok == 0 || st.errs != 0 || len(st.lat) != st.ok || (stream && len(st.ttfb) != st.ok) {
+			t.Errorf("stream=%v: ok=%d errs=%d (%s) lat=%d ttfb=%d", stream, st.ok, st.errs, st.firstErr, len(st.lat), len(st.ttfb))
+		}
+	}
+}
+
+func TestRunLoadCountsBrokenStreams(t *testing.T) {
+	up := fakeupstream.New()
+	defer up.Close()
+	up.SetDefault(fakeupstream.AnyModel, fakeupstream.Step{Fault: fakeupstream.MidStreamError, FaultAfter: 2})
+	st, err := runLoad(context.Background(), loadSpec{
+		url: up.URL() + "/chat/completions", body: chatBody("m", true), stream: true,
+		conns: 2, duration: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ok != 0 || st.errs == 0 || !strings.Contains(st.firstErr, "[DONE]") {
+		t.Errorf("ok=%d errs=%d first=%q", st.ok, st.errs, st.firstErr)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	for q, want := range map[float64]time.Duration{0.5: 50, 0.9: 90, 0.99: 99, 1: 100, 0.001: 1} {
+		if got := percentile(d, q); got != want {
+			t.Errorf("p%v = %d, want %d", q, got, want)
+		}
+	}
+	if percentile(nil, 0.5) != 0 {
+		t.Error("empty input")
+	}
+}
+
+func TestCheckLoopback(t *testing.T) {
+	if err := checkLoopback("http://127.0.0.1:8080/v1/chat/completions"); err != nil {
+		t.Error(err)
+	}
+	for _, u := range []string{"https://api.openai.com/v1/chat/completions", "http://localhost:80/", "http://10.0.0.1/"} {
+		if checkLoopback(u) == nil {
+			t.Errorf("%s accepted", u)
+		}
+	}
+}
+
+func TestProcSampling(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	deadline := time.Now().Add(30 * time.Millisecond)
+	for time.Now().Before(deadline) { // burn a little CPU so there is something to count
+	}
+	cpu, err := cpuTime(os.Getpid(), clockTick())
+	if err != nil || cpu <= 0 {
+		t.Errorf("cpuTime = %v, %v", cpu, err)
+	}
+	rss, err := peakRSS(os.Getpid())
+	if err != nil || rss < 1<<20 {
+		t.Errorf("peakRSS = %d, %v", rss, err)
+	}
+}

@@ -1,0 +1,31 @@
+package test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/gavel-gw/gavel/engine/config"
+	"github.com/gavel-gw/gavel/engine/gateway"
+)
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// gatewayNew builds (but does not serve) a gateway, for configuration errors.
+func gatewayNew(t *testing.T, yaml string) (*gateway.Gateway, error) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), func(string) string { return "" })
+	if err != nil {
+		return nil, err
+	}
+	g, err := gateway.New(context.Background(), cfg, func(string) string { return "" }, nil)
+	if g != nil {
+		t.Cleanup(g.Close)
+	}
+	return g, err
+}
