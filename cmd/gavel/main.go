@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -106,6 +107,22 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	if os.Getenv("GOGC") == "" {
+		// gavel's live heap is small (tens of MB) and its garbage is per-request: collecting
+		// less often cut ~20% of CPU per request in `make bench` for little memory.
+		debug.SetGCPercent(defaultGCPercent)
+	}
+	if path := os.Getenv("GAVEL_CPUPROFILE"); path != "" {
+		// A debugging aid for performance work: profile the whole serving lifetime.
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g, err := gateway.New(ctx, cfg, os.Getenv, log)
@@ -119,6 +136,9 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	return g.Serve(ctx, l)
 }
+
+// defaultGCPercent applies unless GOGC is set; see docs/performance.md.
+const defaultGCPercent = 400
 
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var lv slog.Level

@@ -128,7 +128,7 @@ func CallerValue(k KeyRecord) ast.Value {
 
 func stringMapValue(m map[string]string) ast.Value {
 	if len(m) == 0 {
-		return ast.NewObject()
+		return emptyObject // OPA never mutates input, so one empty object serves all
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
