@@ -528,3 +528,31 @@ decision := {
 		t.Errorf("headers = %v", resp.Header)
 	}
 }
+
+func TestStalledStreamEndsWithErrorNotHang(t *testing.T) {
+	g, a, _ := twoFakes(t, ", timeout: 300ms")
+	a.SetDefault("m1", fakeupstream.Step{Reply: "a b c d", Chunks: 4, Fault: fakeupstream.Hang, FaultAfter: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s := g.client("k").Chat.Completions.NewStreaming(ctx, userParams("chat", "hi"))
+	n := 0
+	for s.Next() {
+		n++
+	}
+	if s.Err() == nil || !strings.Contains(s.Err().Error(), "upstream_stream_error") && !strings.Contains(s.Err().Error(), "no chunk") {
+		t.Fatalf("err = %v after %d chunks", s.Err(), n)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("stalled stream hung until the client deadline")
+	}
+	if n != 2 {
+		t.Errorf("got %d chunks before the stall, want 2", n)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for a.ActiveStreams() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a.ActiveStreams() != 0 {
+		t.Error("the stalled upstream stream was not closed")
+	}
+}

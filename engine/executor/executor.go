@@ -265,7 +265,7 @@ func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d 
 	}
 	p, _ := e.pipeline(t)
 	return &StreamResult{Target: t, First: out.first, Upstream: up,
-		Stream: &trackedStream{ChunkStream: out.stream, p: p, e: e, started: out.started, ttft: out.ttft, release: out.release}}, nil
+		Stream: &trackedStream{ChunkStream: out.stream, p: p, e: e, started: out.started, ttft: out.ttft, release: out.release, idle: p.res.Timeout}}, nil
 }
 
 func (e *Executor) walk(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision, stream bool) (*outcome, policy.Target, time.Duration, error) {

@@ -8,7 +8,8 @@ import (
 
 // Resilience configures one provider's pipeline.
 type Resilience struct {
-	// Timeout bounds one attempt: to the full response, or for a stream to its first chunk.
+	// Timeout bounds one attempt: to the full response, or for a stream to its first chunk;
+	// a started stream may then go at most this long without a chunk.
 	Timeout time.Duration `yaml:"timeout"`
 	// MaxRetries is the number of retries at the same target after the first attempt.
 	MaxRetries int `yaml:"max_retries"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
@@ -19,11 +20,34 @@ type trackedStream struct {
 	release func()
 	once    sync.Once
 	ttft    time.Duration
+
+	// idle bounds the wait for each next chunk: an upstream that stalls mid-stream must
+	// end the client's stream with an error, not hold it open until the request deadline.
+	idle      time.Duration
+	timer     *time.Timer
+	idleFired atomic.Bool
 }
 
 func (s *trackedStream) Recv() (*adapters.ChatChunk, error) {
+	if s.idle > 0 {
+		if s.timer == nil {
+			s.timer = time.AfterFunc(s.idle, func() {
+				s.idleFired.Store(true)
+				s.release() // cancels the attempt's context, which unblocks the read
+			})
+		} else {
+			s.timer.Reset(s.idle)
+		}
+	}
 	c, err := s.ChunkStream.Recv()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
 	if err != nil {
+		if s.idleFired.Load() {
+			err = &adapters.Error{Provider: s.p.target.Provider, Kind: adapters.KindTimeout,
+				Message: "no chunk from upstream for " + s.idle.String(), Err: err}
+		}
 		s.finish(err)
 		return nil, err
 	}
@@ -34,6 +58,9 @@ func (s *trackedStream) Recv() (*adapters.ChatChunk, error) {
 }
 
 func (s *trackedStream) Close() error {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
 	err := s.ChunkStream.Close()
 	s.finish(errClosed)
 	return err
