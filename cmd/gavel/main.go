@@ -3,6 +3,8 @@
 //	gavel serve  [--config FILE] [--listen ADDR] [--policy PATH]
 //	gavel keys new [--key-id ID] [--user U] [--team T] [--project P] [--tier T]
 //	gavel keys hash SECRET
+//	gavel policy test [--run RE] [-v] [--coverage] [--threshold PCT] [PATH...]
+//	gavel policy eval --input FILE [--policy PATH]
 //	gavel version
 package main
 
@@ -39,6 +41,8 @@ commands:
   serve      run the gateway
   keys new   create a virtual key (prints the key once, and its hashed record)
   keys hash  print the stored hash of a key
+  policy test  run Rego unit tests (OPA's tester; coverage of policy files)
+  policy eval  evaluate data.gavel.decision on a recorded input and explain it
   version    print the version
 `
 
@@ -53,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[1:], stderr)
 	case "keys":
 		err = keys(args[1:], stdout)
+	case "policy":
+		err = policyCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gavel", version())
 	case "help", "-h", "--help":

@@ -133,6 +133,16 @@ func contentRevision(b *bundle.Bundle) string {
 
 // Decide evaluates data.gavel.decision on input and parses the result.
 func (r *Revision) Decide(ctx context.Context, input ast.Value) (*Decision, error) {
+	v, err := r.Evaluate(ctx, input)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDecision(v)
+}
+
+// Evaluate returns the raw value of data.gavel.decision, for tools that show what the
+// policy said before gavel interprets it.
+func (r *Revision) Evaluate(ctx context.Context, input ast.Value) (ast.Value, error) {
 	rs, err := r.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics))
 	if err != nil {
 		return nil, fmt.Errorf("policy evaluation: %w", err)
@@ -144,7 +154,7 @@ func (r *Revision) Decide(ctx context.Context, input ast.Value) (*Decision, erro
 	if !ok {
 		return nil, invalid("unexpected result type %T", rs[0].Expressions[0].Value)
 	}
-	return ParseDecision(v)
+	return v, nil
 }
 
 // Plan evaluates data.gavel.plan over a provider snapshot. It returns nil when the bundle

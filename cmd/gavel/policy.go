@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+
+	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/policytest"
+)
+
+func policyCmd(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("policy: want 'test' or 'eval'")
+	}
+	switch args[0] {
+	case "test":
+		return policyTest(args[1:], stdout, stderr)
+	case "eval":
+		return policyEval(args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("policy: unknown subcommand %q", args[0])
+}
+
+func policyTest(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("policy test", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o policytest.Options
+	fs.StringVar(&o.Run, "run", "", "run only tests matching this regular expression")
+	fs.BoolVar(&o.Verbose, "v", false, "print every test")
+	fs.BoolVar(&o.Coverage, "coverage", false, "report coverage of policy (non-test) files")
+	fs.Float64Var(&o.Threshold, "threshold", 0, "with --coverage: fail below this percentage")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Paths, o.Out = fs.Args(), stdout
+	if len(o.Paths) == 0 {
+		o.Paths = []string{"policies", "bundles"}
+	}
+	_, err := policytest.Run(context.Background(), o)
+	return err
+}
+
+func policyEval(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("policy eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	inPath := fs.String("input", "", "policy input JSON (as docs/policy-contract.md describes); - for stdin")
+	pol := fs.String("policy", "", "bundle directory or .tar.gz (default: the embedded bundle)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *inPath == "" {
+		return errors.New("policy eval: --input is required")
+	}
+	var raw []byte
+	var err error
+	if *inPath == "-" {
+		raw, err = io.ReadAll(os.Stdin)
+	} else {
+		raw, err = os.ReadFile(*inPath)
+	}
+	if err != nil {
+		return err
+	}
+	input, err := ast.ValueFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return fmt.Errorf("input %s: %w", *inPath, err)
+	}
+	var b *bundle.Bundle
+	source := "embedded"
+	if *pol == "" {
+		b, err = policy.LoadEmbedded()
+	} else {
+		b, err = policy.LoadPath(*pol)
+		source = *pol
+	}
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	rev, err := policy.Prepare(ctx, b, source)
+	if err != nil {
+		return err
+	}
+	v, err := rev.Evaluate(ctx, input)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"bundle_revision": rev.ID, "decision": json.RawMessage(v.String())}
+	d, perr := policy.ParseDecision(v)
+	if perr != nil {
+		out["valid"], out["error"] = false, perr.Error()
+	} else {
+		out["valid"], out["reasons"] = true, d.Reasons
+		if d.Allow {
+			route := make([]string, len(d.Targets))
+			for i, t := range d.Targets {
+				route[i] = t.String()
+			}
+			out["route"] = route
+		}
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	if perr != nil {
+		return fmt.Errorf("gavel would deny this request: %w", perr)
+	}
+	return nil
+}
