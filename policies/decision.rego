@@ -1,19 +1,50 @@
 # The decision gavel asks for: data.gavel.decision. It assembles what the concern packages
-# (gavel.route, and later compliance, budgets, experiments) conclude. Its schema is
-# docs/schema/decision.json; docs/policy-contract.md documents every field.
+# conclude — gavel.route (where), gavel.compliance (PII, deny-lists), gavel.experiments
+# (A/B arm, shadow), gavel.degrade — in one object. docs/policy-contract.md documents every
+# field and docs/schema/decision.json is its schema.
 package gavel
 
 import rego.v1
 
+import data.gavel.compliance
+import data.gavel.degrade
+import data.gavel.experiments
 import data.gavel.route
 
-decision := {
-	"allow": true,
-	"targets": r.targets,
-	"reasons": r.reasons,
+# The typical request takes the plan's precomputed decision (see gavel.plan.fast); every
+# other request is judged by the full rules below.
+decision := d if {
+	f := input.plan.fast[input.request.model]
+	input.pii == {}
+	f.code_ok[input.request.has_code]
+	f.tools_ok[input.request.has_tools]
+	f.vision_ok[input.request.has_images]
+	f.stream_ok[input.request.stream]
+	input.request.est_input_tokens < f.size_trigger
+	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
+	not f.task_triggers[object.get(input.request.metadata, "task", "")]
+	d := f.decision
+} else := {
+	"allow": false,
+	"deny": {
+		"status": 400,
+		"code": "pii_blocked",
+		"message": concat("", ["The request contains data the policy does not allow to leave: ", concat(", ", sort(compliance.blocked)), "."]),
+	},
+	"reasons": reasons,
 } if {
-	r := route.result
-	r.targets[0]
+	compliance.blocked[_]
+} else := {
+	"allow": false,
+	"deny": {"status": 400, "code": "content_denied", "message": "The request contains content the policy does not allow."},
+	"reasons": reasons,
+} if {
+	compliance.denied_terms[0]
+} else := object.union(
+	{"allow": true, "targets": targets, "reasons": reasons},
+	extras,
+) if {
+	targets[0]
 } else := {
 	"allow": false,
 	"deny": {
@@ -21,9 +52,9 @@ decision := {
 		"code": "no_available_target",
 		"message": concat("", ["No provider is available for model `", input.request.model, "` right now."]),
 	},
-	"reasons": route.result.reasons,
+	"reasons": reasons,
 } if {
-	route.result
+	route.known
 } else := {
 	"allow": false,
 	"deny": {
@@ -33,3 +64,22 @@ decision := {
 	},
 	"reasons": ["route.unknown_model"],
 }
+
+targets := experiments.targets if {
+	experiments.targets
+} else := route.targets
+
+# Optional decision fields, present only when a rule set them.
+extras["ab"] := experiments.ab
+
+extras["shadow"] := experiments.shadow
+
+extras["labels"] := {"experiment": experiments.exp.name} if experiments.shadow
+
+extras["redact"] := sort(compliance.redact) if compliance.redact[_]
+
+extras["degrade"] := {"stream": false} if degrade.stream_off
+
+reasons := array.concat(route.reasons, [r | some r in other_reasons])
+
+other_reasons := (compliance.reasons | experiments.reasons) | degrade.reasons

@@ -3,22 +3,27 @@
 #
 # gavel evaluates data.gavel.plan whenever the provider snapshot changes (a breaker opens,
 # latency moves) or a bundle activates, and hands the result to every request as
-# input.plan. Per-request rules then do a constant-time lookup instead of re-ranking
+# input.plan. Per-request rules then do constant-time lookups instead of re-ranking
 # providers on every request. Without input.plan (opa test, opa eval, gavel policy eval)
-# gavel.route evaluates this package inline, so both paths give the same answer.
+# the per-request packages evaluate this package inline, so both paths give the same answer.
+#
+# Because it runs off the request path, the plan may afford sorting and arithmetic.
 package gavel.plan
 
 import rego.v1
 
-# The catalog ids each requestable name stands for, preferred first.
-chains[name] := ids if {
-	some name, ids in data.gavel.aliases
+routing := data.gavel.routing
+
+max_targets := object.get(routing, "max_targets", 4)
+
+# chains[name] is what a request for name may use: an alias's candidates, or a catalog id
+# asked for directly (when client hints are honoured) followed by its catalog fallbacks.
+chains[name] := {"strategy": object.get(a, "strategy", "ordered"), "ids": a.candidates} if {
+	some name, a in data.gavel.aliases
 }
 
-# A catalog id asked for directly is honoured when the governance team allows client hints,
-# followed by its catalog fallbacks.
-chains[id] := array.concat([id], object.get(entry, "fallbacks", [])) if {
-	data.gavel.routing.honour_client_hints
+chains[id] := {"strategy": "ordered", "ids": array.concat([id], object.get(entry, "fallbacks", []))} if {
+	routing.honour_client_hints
 	some id, entry in data.gavel.catalog
 	not data.gavel.aliases[id]
 }
@@ -31,32 +36,225 @@ target(id) := {"provider": e.provider, "model": e.model} if {
 	i > 0
 }
 
-# A target is usable when its provider is configured and healthy, and the circuit of this
-# model on it is not open. input.providers lists configured providers only.
+signals(t) := object.get(input.providers, [t.provider, "models", t.model], {})
+
+# A target is usable when its provider is configured (input.providers lists configured
+# providers only) and healthy, its circuit is not open, and, once it has enough traffic to
+# judge, its error rate is under the routing threshold.
 usable(t) if {
 	p := input.providers[t.provider]
 	p.healthy
-	not p.models[t.model].circuit == "open"
+	s := signals(t)
+	not s.circuit == "open"
+	not failing(s)
 }
 
-max_targets := object.get(data.gavel.routing, "max_targets", 4)
+failing(s) if {
+	s.requests >= 20
+	s.error_rate_bp >= object.get(routing, "unhealthy_error_rate_bp", 10001)
+}
 
-# routes[name] is the routing result for a request asking for name: its targets and the
-# reasons to report, so that per request only a lookup remains.
-routes[name] := {"targets": array.slice(eligible, 0, max_targets), "reasons": reasons} if {
-	some name, ids in chains
-	eligible := [t |
-		some id in ids
-		t := target(id)
-		usable(t)
+# score ranks a candidate by weighted quality, cost, latency and errors (weights in data).
+score(id) := s if {
+	e := data.gavel.catalog[id]
+	w := routing.weights
+	sig := signals(target(id))
+	cost := (e.price.input_musd_per_mtok + e.price.output_musd_per_mtok) / 100000
+	s := (((w.quality * e.quality) - (w.cost * cost)) - ((w.latency * object.get(sig, "p95_ms", 0)) / 100)) - ((w.errors * object.get(sig, "error_rate_bp", 0)) / 100)
+} else := 0
+
+ranked(chain) := chain.ids if {
+	chain.strategy != "scored"
+} else := [id | some entry in sort([[0 - score(x), i, x] | some i, x in chain.ids]); id := entry[2]]
+
+tier_rank[t] := i if some i, t in routing.tiers
+
+# Degradation: after a chain's own candidates come catalog models of the primary's tier,
+# then of each lower tier, so an outage of every listed model still finds an answer.
+tier_fallbacks(ids) := [id |
+	routing.tier_fallback
+	primary := data.gavel.catalog[ids[0]]
+	some tier in routing.tiers
+	tier_rank[tier] >= tier_rank[primary.tier]
+	some id, e in data.gavel.catalog
+	e.tier == tier
+	not id in ids
+]
+
+# Per candidate, what per-request filters need to know.
+candidate(id) := {
+	"target": t,
+	"tools": object.get(e, ["capabilities", "tools"], false),
+	"vision": object.get(e, ["capabilities", "vision"], false),
+	"context": object.get(e, "context_window", 0),
+	"pii_ok": pii_ok(t.provider),
+} if {
+	t := target(id)
+	e := object.get(data.gavel.catalog, id, {})
+}
+
+pii_ok(p) if data.gavel.pii_policy.pii_requires_tag in object.get(data.gavel.providers, [p, "tags"], [])
+
+default pii_ok(_) := false
+
+# routes[name] is the routing result for a request asking for name.
+routes[name] := {
+	"targets": array.slice(eligible, 0, max_targets),
+	"candidates": cands,
+	"reasons": reasons,
+	"all_tools": every_cap(cands, "tools"),
+	"all_vision": every_cap(cands, "vision"),
+	"all_pii_ok": every_cap(cands, "pii_ok"),
+	"min_context": min_context(cands),
+} if {
+	some name, chain in chains
+	ids := ranked(chain)
+	all_ids := array.concat(ids, tier_fallbacks(ids))
+	cands := [c |
+		some id in all_ids
+		c := candidate(id)
+		usable(c.target)
 	]
-	how := how_named(name)
+	eligible := [c.target | some c in cands]
 	reasons := array.concat(
-		[concat("", ["route.", how, ":", name])],
-		[r | count(eligible) < count(ids); r := "route.skipped_unavailable"],
+		[concat("", ["route.", how_named(name), ":", name])],
+		[r | skipped(ids); r := "route.skipped_unavailable"],
 	)
 }
+
+# skipped: one of the chain's own candidates (not a tier fallback) is unavailable.
+skipped(ids) if {
+	some id in ids
+	not usable(target(id))
+}
+
+every_cap(cands, k) if {
+	count(cands) > 0
+	every c in cands {
+		c[k] == true
+	}
+}
+
+default every_cap(_, _) := false
+
+min_context(cands) := min([c.context | some c in cands]) if count(cands) > 0
+
+default min_context(_) := 0
 
 how_named(name) := "alias" if {
 	data.gavel.aliases[name]
 } else := "client_hint"
+
+# content_routes[alias] lists, in data order, the content rules that may send a request
+# for alias elsewhere, with every condition present (empty means "any").
+content_routes[from] := [r |
+	some rule in data.gavel.content_routes
+	from in rule.from
+	r := {
+		"name": rule.name,
+		"to": rule.to,
+		"task": object.get(rule.when, "task", ""),
+		"has_code": object.get(rule.when, "has_code", false),
+		"min_tokens": object.get(rule.when, "min_tokens", 0),
+	}
+] if {
+	some rule in data.gavel.content_routes
+	some from in rule.from
+}
+
+# experiments[model]: the enabled experiment on model, its arms as bucket ranges (an arm
+# whose live error rate or latency passes its canary threshold gets no traffic), and its
+# shadow target.
+experiments[e.model] := {
+	"name": name,
+	"teams": object.get(e, "teams", []),
+	"arms": arms(e),
+	"shadow": shadow(e),
+} if {
+	some name, e in data.gavel.ab_experiments
+	object.get(e, "enabled", true)
+}
+
+arm_candidates(arm) := [c |
+	some id in arm.targets
+	c := candidate(id)
+	usable(c.target)
+]
+
+arm_weight(e, arm) := 0 if {
+	count(arm_candidates(arm)) == 0
+} else := 0 if {
+	canary_tripped(e, arm)
+} else := arm.weight_bp
+
+canary_tripped(e, arm) if {
+	s := signals(target(arm.targets[0]))
+	s.requests >= object.get(e, ["canary", "min_requests"], 20)
+	s.error_rate_bp > object.get(e, ["canary", "max_error_rate_bp"], 10000)
+}
+
+canary_tripped(e, arm) if {
+	s := signals(target(arm.targets[0]))
+	s.requests >= object.get(e, ["canary", "min_requests"], 20)
+	s.p95_ms > object.get(e, ["canary", "max_p95_ms"], 1000000000)
+}
+
+arms(e) := [a |
+	some i, arm in e.arms
+	lo := sum([arm_weight(e, prev) | some j, prev in e.arms; j < i])
+	w := arm_weight(e, arm)
+	a := {"name": arm.name, "lo": lo, "hi": lo + w, "candidates": arm_candidates(arm), "weight_bp": w}
+]
+
+shadow(e) := {"target": t, "sample_bp": e.shadow.sample_bp, "allow_pii": object.get(e.shadow, "allow_pii", false)} if {
+	t := target(e.shadow.target)
+	usable(t)
+} else := {}
+
+# fast[name] lets a typical request skip the per-request rules: for every requestable name
+# without an experiment, the decision gavel would reach for a request that carries no PII,
+# triggers no content rule and fits every candidate, plus the lookups that tell whether a
+# request is that typical. gavel.decision takes this path only when every check holds; a
+# test asserts that it then agrees with the full evaluation.
+fast[name] := {
+	"decision": route_decision(name, r),
+	"code_ok": {false: true, true: not_triggered(name, "has_code")},
+	"tools_ok": {false: true, true: r.all_tools},
+	"vision_ok": {false: true, true: r.all_vision},
+	"stream_ok": {false: true, true: not_degraded(r)},
+	"task_triggers": {t: true | some c in object.get(content_routes, name, []); c.task != ""; t := c.task},
+	"size_trigger": size_trigger(name),
+	"min_context": r.min_context,
+} if {
+	count(object.get(data.gavel.pii_policy, "deny_terms", [])) == 0
+	some name, r in routes
+	not experiments[name]
+}
+
+route_decision(name, r) := {"allow": true, "targets": r.targets, "reasons": r.reasons} if {
+	r.targets[0]
+} else := {
+	"allow": false,
+	"deny": {
+		"status": 503,
+		"code": "no_available_target",
+		"message": concat("", ["No provider is available for model `", name, "` right now."]),
+	},
+	"reasons": r.reasons,
+}
+
+not_triggered(name, k) := false if {
+	some c in object.get(content_routes, name, [])
+	c[k] == true
+} else := true
+
+size_trigger(name) := min([c.min_tokens | some c in object.get(content_routes, name, []); c.min_tokens > 0]) if {
+	some c in object.get(content_routes, name, [])
+	c.min_tokens > 0
+} else := 9223372036854775807
+
+not_degraded(r) := false if {
+	routing.degrade_stream_on_half_open
+	t := r.targets[0]
+	input.providers[t.provider].models[t.model].circuit == "half_open"
+} else := true

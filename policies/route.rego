@@ -1,42 +1,149 @@
 # Routing: which provider/model pairs may serve this request, best first.
 #
-# Written for OPA's cost model (see docs/performance.md): the ranking is precomputed per
-# signal change in gavel.plan, and what runs per request is a few constant-time lookups,
-# with no float arithmetic, sprintf or regex.
+# The ranking is precomputed per signal change in gavel.plan; what runs per request is a
+# few constant-time lookups and, only when the request needs it, a filter over a handful of
+# candidates. No float arithmetic, sprintf or regex on this path (see docs/performance.md).
 package gavel.route
 
 import rego.v1
 
+import data.gavel.compliance
 import data.gavel.plan as inline_plan
 
-requested := input.request.model
+req := input.request
 
-plan := input.plan if {
-	input.plan
-} else := inline_plan
+# Lookups into the plan go straight into input.plan: a rule whose value is the whole plan
+# would make OPA copy that large object on every request. Without input.plan (opa test,
+# opa eval) the plan is evaluated inline.
+content_rules := r if {
+	r := input.plan.content_routes[req.model]
+} else := r if {
+	not input.plan
+	r := inline_plan.content_routes[req.model]
+}
+
+experiment := e if {
+	e := input.plan.experiments[req.model]
+} else := e if {
+	not input.plan
+	e := inline_plan.experiments[req.model]
+}
+
+max_targets := object.get(data.gavel.routing, "max_targets", 4)
+
+# Content-based routing: the first content rule for the asked alias whose conditions hold
+# sends the request to another alias (code to a code model, huge prompts to long context).
+content_matches := [r | some r in content_rules; matches(r)]
+
+name := content_matches[0].to if {
+	content_matches[0]
+} else := req.model
+
+matches(r) if {
+	task_ok(r)
+	code_ok(r)
+	req.est_input_tokens >= r.min_tokens
+}
+
+task_ok(r) if r.task == ""
+
+task_ok(r) if r.task == req.metadata.task
+
+code_ok(r) if not r.has_code
+
+code_ok(_) if req.has_code
+
+planned := r if {
+	r := input.plan.routes[name]
+} else := r if {
+	not input.plan
+	r := inline_plan.routes[name]
+}
 
 # "provider/any-model" outside the catalog passes through to a configured provider when the
 # routing data allows it.
-passthrough := {"provider": substring(requested, 0, i), "model": substring(requested, i + 1, -1)} if {
-	not plan.routes[requested]
+passthrough := {"provider": substring(req.model, 0, i), "model": substring(req.model, i + 1, -1)} if {
+	not planned
 	data.gavel.routing.passthrough_uncataloged
-	i := indexof(requested, "/")
+	i := indexof(req.model, "/")
 	i > 0
-	input.providers[substring(requested, 0, i)]
+	input.providers[substring(req.model, 0, i)]
 }
 
-# result is {targets, reasons} for this request; undefined when the model names nothing
-# this policy can route. Aliases and (when allowed) catalog ids were planned ahead.
-result := r if {
-	r := plan.routes[requested]
-} else := {"targets": [passthrough], "reasons": [concat("", ["route.passthrough:", requested])]} if {
+# known: the model names something this policy can route, available or not.
+known if planned
+
+known if passthrough
+
+# The request's needs; when every candidate of the route meets them (the common case) the
+# planned targets are used as they are.
+tokens_needed := req.est_input_tokens + req.max_tokens
+
+tools_ok if not req.has_tools
+
+tools_ok if planned.all_tools
+
+vision_ok if not req.has_images
+
+vision_ok if planned.all_vision
+
+pii_ok if not compliance.pii_present
+
+pii_ok if planned.all_pii_ok
+
+unfiltered if {
+	tools_ok
+	vision_ok
+	pii_ok
+	tokens_needed <= planned.min_context
+}
+
+fits(c) if {
+	fits_tools(c)
+	fits_vision(c)
+	fits_pii(c)
+	tokens_needed <= c.context
+}
+
+fits_tools(_) if not req.has_tools
+
+fits_tools(c) if c.tools
+
+fits_vision(_) if not req.has_images
+
+fits_vision(c) if c.vision
+
+fits_pii(_) if not compliance.pii_present
+
+fits_pii(c) if c.pii_ok
+
+# pick returns the planned targets, or the candidates that fit this request.
+pick(cands) := array.slice([c.target | some c in cands; fits(c)], 0, max_targets)
+
+targets := planned.targets if {
+	unfiltered
+} else := pick(planned.candidates) if {
+	planned
+} else := [passthrough] if {
 	inline_plan.usable(passthrough)
-} else := {"targets": [], "reasons": [concat("", ["route.passthrough:", requested]), "route.skipped_unavailable"]} if {
+} else := []
+
+reasons := array.concat(planned.reasons, extra_reasons) if {
+	planned
+} else := array.concat([concat("", ["route.passthrough:", req.model])], extra_reasons) if {
 	passthrough
+} else := ["route.unknown_model"]
+
+extra_reasons := [r | some r in notes]
+
+notes contains concat("", ["route.content:", content_matches[0].name]) if name != req.model
+
+notes contains "route.filtered_by_capability" if {
+	planned
+	not unfiltered
 }
 
-known if result
-
-targets := result.targets
-
-reasons := result.reasons
+notes contains "route.skipped_unavailable" if {
+	passthrough
+	not inline_plan.usable(passthrough)
+}

@@ -504,12 +504,12 @@ import data.gavel.route
 
 decision := {
 	"allow": true,
-	"targets": route.result.targets,
-	"reasons": route.result.reasons,
+	"targets": route.targets,
+	"reasons": route.reasons,
 	"degrade": {"stream": false},
 	"ab": {"experiment": "exp1", "arm": "b"},
 	"limits": {"max_tokens": 7},
-} if route.result.targets[0]
+} if route.targets[0]
 `)
 	g := start(t, fmt.Sprintf("policy: %s\nproviders:\n  - {name: a, type: openai, base_url: %q}\n", dir, up.URL()), nil)
 	var resp *http.Response

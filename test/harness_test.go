@@ -162,7 +162,10 @@ func twoProviders(keys map[string]any) map[string]any {
 	}
 	return map[string]any{
 		"routing": map[string]any{"honour_client_hints": true, "passthrough_uncataloged": false, "max_targets": 4},
-		"aliases": map[string]any{"chat": []string{"a/m1", "b/m1"}, "solo": []string{"a/m1"}},
+		"aliases": map[string]any{
+			"chat": map[string]any{"strategy": "ordered", "candidates": []string{"a/m1", "b/m1"}},
+			"solo": map[string]any{"strategy": "ordered", "candidates": []string{"a/m1"}},
+		},
 		"catalog": map[string]any{"a/m1": entry("a", "m1", "b/m1"), "b/m1": entry("b", "m1")},
 		"keys":    keys,
 	}

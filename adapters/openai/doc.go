@@ -1,5 +1,6 @@
-// Package openai is the adapter for OpenAI's Chat Completions API and for every server
-// that speaks it: DeepSeek, vLLM, Ollama, LM Studio, llama.cpp and Azure OpenAI.
+// Package openai is the adapter for OpenAI's Chat Completions and Embeddings APIs and for
+// every server that speaks them: DeepSeek, vLLM, Ollama, LM Studio, llama.cpp and Azure
+// OpenAI.
 //
 // Because gavel's canonical model already is the OpenAI schema, this adapter translates
 // almost nothing: it marshals the canonical request as is, decodes the response into the

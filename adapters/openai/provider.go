@@ -43,7 +43,7 @@ type Config struct {
 	Headers map[string]string
 	// APIVersion selects Azure OpenAI: requests go to
 	// {BaseURL}/openai/deployments/{model}/chat/completions?api-version={APIVersion}
-	// and the key travels in the "api-key" header.
+	// (…/{model}/embeddings?… for embeddings) and the key travels in the "api-key" header.
 	APIVersion string
 	// HTTPClient replaces the adapter's own client. Its Timeout should be zero: deadlines
 	// come from the request context, and a client timeout would cut long streams.
@@ -55,10 +55,10 @@ type Provider struct {
 	name   string
 	apiKey string
 
-	chatURL      string // non-Azure: the fixed chat completions URL
-	azurePrefix  string // Azure: URL up to the deployment name
-	azureSuffix  string // Azure: URL after the deployment name
-	chatHeader   http.Header
+	chat         endpoint
+	embed        endpoint
+	azurePrefix  string      // Azure: URL up to the deployment name
+	jsonHeader   http.Header // non-streamed exchanges: chat and embeddings
 	streamHeader http.Header
 
 	client     *http.Client
@@ -69,6 +69,13 @@ var (
 	_ adapters.Provider = (*Provider)(nil)
 	_ adapters.Closer   = (*Provider)(nil)
 )
+
+// endpoint is where one operation is sent: a fixed URL under a plain base URL or, on
+// Azure, the part after the deployment name, which each request's model supplies.
+type endpoint struct {
+	url         string // non-Azure: the operation's fixed URL
+	azureSuffix string // Azure: path after the deployment name, with the api-version query
+}
 
 // ownedHeaders are set by the adapter; letting configuration replace them would break
 // the exchange rather than customise it.
@@ -113,9 +120,12 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.APIVersion != "" {
 		p.azurePrefix = base + "/openai/deployments/"
-		p.azureSuffix = "/chat/completions?api-version=" + url.QueryEscape(cfg.APIVersion)
+		version := "?api-version=" + url.QueryEscape(cfg.APIVersion)
+		p.chat.azureSuffix = "/chat/completions" + version
+		p.embed.azureSuffix = "/embeddings" + version
 	} else {
-		p.chatURL = base + "/chat/completions"
+		p.chat.url = base + "/chat/completions"
+		p.embed.url = base + "/embeddings"
 	}
 
 	h := make(http.Header, 6+len(cfg.Headers))
@@ -143,8 +153,8 @@ func New(cfg Config) (*Provider, error) {
 		}
 		h.Set(ck, v)
 	}
-	p.chatHeader = h.Clone()
-	p.chatHeader.Set("Accept", "application/json")
+	p.jsonHeader = h.Clone()
+	p.jsonHeader.Set("Accept", "application/json")
 	p.streamHeader = h.Clone()
 	p.streamHeader.Set("Accept", "text/event-stream")
 	return p, nil
@@ -192,43 +202,57 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 	wire := *req // shallow copy: the caller's request is never mutated
 	wire.Stream = false
 	wire.StreamOptions = nil
-	resp, err := p.do(ctx, &wire, p.chatHeader)
+	out := new(adapters.ChatResponse)
+	err := p.exchange(ctx, p.chat, req.Model, &wire, out, maxResponseBody, "chat completion",
+		func() bool { return len(out.Choices) > 0 })
 	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// exchange is the non-streamed request path shared by every operation: it sends payload,
+// reads the 2xx answer (at most limit bytes) and decodes it into out. what names the
+// answer in a decode error. hasResult reports whether the decoded answer holds a result;
+// when it does not, the body is checked for the error that some compatible servers and
+// proxies report with a 2xx status. Every failure is an *adapters.Error.
+func (p *Provider) exchange(ctx context.Context, ep endpoint, model string, payload, out any,
+	limit int64, what string, hasResult func() bool) error {
+	resp, err := p.do(ctx, ep, model, payload, p.jsonHeader)
+	if err != nil {
+		return err
+	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, p.statusError(resp)
+		return p.statusError(resp)
 	}
 
 	buf := getBuffer()
 	defer putBuffer(buf)
-	if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBody {
+	if resp.ContentLength > 0 && resp.ContentLength <= limit {
 		buf.Grow(int(resp.ContentLength))
 	}
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBody+1))
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctxError(p.name, ctx)
+			return ctxError(p.name, ctx)
 		}
-		return nil, adapters.TransportError(p.name, ctx, err)
+		return adapters.TransportError(p.name, ctx, err)
 	}
-	if n > maxResponseBody {
-		return nil, p.protocolError("response body exceeds 64 MiB", nil)
+	if n > limit {
+		return p.protocolError(fmt.Sprintf("response body exceeds %d MiB", limit>>20), nil)
 	}
-	out := new(adapters.ChatResponse)
 	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
-		return nil, p.protocolError("cannot decode chat completion", err)
+		return p.protocolError("cannot decode "+what, err)
 	}
-	if len(out.Choices) == 0 && mayHoldError(buf.Bytes()) {
-		// Some compatible servers and proxies report failures with a 2xx status.
+	if !hasResult() && mayHoldError(buf.Bytes()) {
 		if w, ok := parseErrorBody(buf.Bytes()); ok {
 			e := p.streamError(w)
 			e.Status = resp.StatusCode
-			return nil, e
+			return e
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // ChatStream opens a streamed completion. It returns once the upstream has answered with
@@ -236,7 +260,7 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (adapters.ChunkStream, error) {
 	wire := *req
 	wire.Stream = true // StreamOptions pass through: the caller decides include_usage
-	resp, err := p.do(ctx, &wire, p.streamHeader)
+	resp, err := p.do(ctx, p.chat, req.Model, &wire, p.streamHeader)
 	if err != nil {
 		return nil, err
 	}
@@ -265,19 +289,20 @@ func (p *Provider) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
 	return e
 }
 
-// do sends the request; a failure to get any response is classified here.
-func (p *Provider) do(ctx context.Context, req *adapters.ChatRequest, header http.Header) (*http.Response, error) {
-	body, err := json.Marshal(req)
+// do posts payload as JSON to ep; on Azure, model names the deployment. A failure to get
+// any response is classified here.
+func (p *Provider) do(ctx context.Context, ep endpoint, model string, payload any, header http.Header) (*http.Response, error) {
+	target := ep.url
+	if target == "" {
+		if model == "" {
+			return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "azure deployment (model) is required"}
+		}
+		target = p.azurePrefix + url.PathEscape(model) + ep.azureSuffix
+	}
+	body, err := json.Marshal(payload)
 	if err != nil {
 		// Only a malformed json.RawMessage (tool_choice, response_format) gets here.
 		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot encode request", Err: err}
-	}
-	target := p.chatURL
-	if target == "" {
-		if req.Model == "" {
-			return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "azure deployment (model) is required"}
-		}
-		target = p.azurePrefix + url.PathEscape(req.Model) + p.azureSuffix
 	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {

@@ -131,8 +131,8 @@ func TestNew(t *testing.T) {
 			if p.Name() != tt.cfg.Name {
 				t.Errorf("Name() = %q", p.Name())
 			}
-			if tt.wantURL != "" && p.chatURL != tt.wantURL {
-				t.Errorf("chatURL = %q, want %q", p.chatURL, tt.wantURL)
+			if tt.wantURL != "" && p.chat.url != tt.wantURL {
+				t.Errorf("chat URL = %q, want %q", p.chat.url, tt.wantURL)
 			}
 		})
 	}

@@ -29,6 +29,9 @@ type Executor struct {
 	metrics   *telemetry.Metrics
 	log       *slog.Logger
 
+	redactor Redactor
+	shadow   *shadows
+
 	mu    sync.RWMutex
 	pipes map[policy.Target]*pipeline
 }
@@ -40,6 +43,8 @@ type Options struct {
 	Tracker    *signals.Tracker
 	Metrics    *telemetry.Metrics
 	Log        *slog.Logger
+	Redactor   Redactor     // required for decisions that redact; nil fails them
+	Shadow     ShadowConfig // bounds on shadow traffic
 }
 
 // New returns an executor over the configured providers and registers them with the
@@ -52,7 +57,11 @@ func New(o Options) *Executor {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Executor{providers: o.Providers, resil: map[string]Resilience{}, tracker: o.Tracker,
-		metrics: o.Metrics, log: o.Log, pipes: map[policy.Target]*pipeline{}}
+		metrics: o.Metrics, log: o.Log, pipes: map[policy.Target]*pipeline{}, redactor: o.Redactor}
+	e.shadow = newShadows(e, o.Shadow, func(r ShadowResult) {
+		e.metrics.Shadow(r.Target.Provider, r.Target.Model, r.Experiment, outcomeLabel(r.Err), r.Latency)
+		logShadow(e.log, r)
+	})
 	for name := range o.Providers {
 		r, ok := o.Resilience[name]
 		if !ok {
@@ -202,6 +211,24 @@ func breakerGauge(s circuitbreaker.State) int {
 		return 1
 	}
 	return 0
+}
+
+// ErrNoRedactor fails a decision that asks for redaction when no redactor is configured:
+// sending the data unmasked is not an option.
+var ErrNoRedactor = errors.New("the decision asks for redaction but no redactor is configured")
+
+// Prepare applies the parts of a decision that change what is sent upstream to every
+// target alike (redaction). Call it once per request, before Chat, OpenStream or Shadow.
+func (e *Executor) Prepare(req *adapters.ChatRequest, d *policy.Decision) (*adapters.ChatRequest, error) {
+	if len(d.Redact) == 0 {
+		return req, nil
+	}
+	if e.redactor == nil {
+		return nil, ErrNoRedactor
+	}
+	r := *req
+	r.Messages = redact(e.redactor, req.Messages, d.Redact)
+	return &r, nil
 }
 
 // upstreamRequest is the request as one target receives it: its model, and the decision's

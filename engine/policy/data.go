@@ -10,8 +10,15 @@ import (
 // the virtual keys for authentication. Rego reads the same documents directly.
 type Data struct {
 	Catalog map[string]CatalogEntry `json:"catalog"`
-	Aliases map[string][]string     `json:"aliases"`
+	Aliases map[string]Alias        `json:"aliases"`
 	Keys    map[string]KeyRecord    `json:"keys"`
+}
+
+// Alias is a requestable name for an ordered (or, with strategy "scored", ranked) list of
+// catalog ids.
+type Alias struct {
+	Strategy   string   `json:"strategy"`
+	Candidates []string `json:"candidates"`
 }
 
 // CatalogEntry describes one model gavel can route to. Prices are integer micro-USD per

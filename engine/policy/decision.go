@@ -22,6 +22,11 @@ type Decision struct {
 	Targets []Target
 	// AB names the experiment arm this request is in. Default: none.
 	AB *AB
+	// Shadow targets get an asynchronous copy of the request; their answers are recorded,
+	// never returned. Default: none.
+	Shadow []Target
+	// Redact lists PII types the executor masks in everything sent upstream. Default: none.
+	Redact []string
 	// Limits cap the request. Default: no caps beyond the provider's configuration.
 	Limits Limits
 	// Degrade asks the executor to trade features for availability. Default: none.
@@ -68,6 +73,9 @@ type Degrade struct {
 	Stream *bool
 }
 
+// RedactableTypes are the PII types gavel's detectors find and the executor can mask.
+var RedactableTypes = map[string]bool{"email": true, "phone": true, "credit_card": true, "ssn": true, "iban": true, "ip": true, "secret": true}
+
 // Decision defaults.
 const (
 	DefaultDenyStatus  = http.StatusForbidden
@@ -109,6 +117,15 @@ func ParseDecision(v ast.Value) (*Decision, error) {
 			d.Targets, err = parseTargets("targets", val.Value)
 		case "ab":
 			d.AB, err = parseAB(val.Value)
+		case "shadow":
+			d.Shadow, err = parseTargets("shadow", val.Value)
+		case "redact":
+			d.Redact, err = asStrings("redact", val.Value)
+			for _, t := range d.Redact {
+				if err == nil && !RedactableTypes[t] {
+					err = invalid("redact: unknown PII type %q", t)
+				}
+			}
 		case "limits":
 			err = parseLimits(&d.Limits, val.Value)
 		case "degrade":

@@ -53,12 +53,13 @@ func TestEmbeddedDecisions(t *testing.T) {
 		status    int
 		first     string
 	}{
-		{"alias", "smart", allUp, true, 0, "openai/gpt-4o"},
+		{"alias", "gpt-4o", allUp, true, 0, "openai/gpt-4o"},
+		{"scored alias", "smart", allUp, true, 0, "openai/gpt-4o"},
 		{"alias mock only", "fast", `{"mock": {"healthy": true, "circuit": "closed", "models": {}}}`, true, 0, "mock/mock-small"},
 		{"client hint", "anthropic/claude-haiku-4-5", allUp, true, 0, "anthropic/claude-haiku-4-5"},
 		{"open circuit skipped", "gpt-4o", `{"openai": {"healthy": true, "circuit": "closed", "models": {"gpt-4o": {"circuit": "open"}}}, "mock": {"healthy": true, "circuit": "closed", "models": {}}}`, true, 0, "mock/mock-large"},
 		{"unknown model", "nope", allUp, false, 404, ""},
-		{"nothing available", "gemini-2.5-pro", `{"openai": {"healthy": true, "circuit": "closed", "models": {}}}`, false, 503, ""},
+		{"nothing available", "gemini-2.5-pro", `{}`, false, 503, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,6 +133,12 @@ func TestParseDecision(t *testing.T) {
 		{"bad status", `{"allow": false, "deny": {"status": 200}}`, "400–599", nil},
 		{"float status", `{"allow": false, "deny": {"status": 403.5}}`, "integer", nil},
 		{"target missing model", `{"allow": true, "targets": [{"provider": "a"}]}`, "needs provider and model", nil},
+		{"shadow and redact", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "shadow": [{"provider": "b", "model": "n"}], "redact": {"email"}}`, "", func(t *testing.T, d *Decision) {
+			if len(d.Shadow) != 1 || d.Shadow[0].Provider != "b" || len(d.Redact) != 1 || d.Redact[0] != "email" {
+				t.Errorf("parsed = %+v", d)
+			}
+		}},
+		{"unknown redact type", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "redact": ["passport"]}`, "unknown PII type", nil},
 		{"target unknown key", `{"allow": true, "targets": [{"provider": "a", "model": "m", "x": 1}]}`, "unknown field", nil},
 		{"negative limit", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"max_tokens": -1}}`, "negative", nil},
 		{"allow not bool", `{"allow": "yes"}`, "boolean", nil},

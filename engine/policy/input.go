@@ -17,6 +17,9 @@ type Input struct {
 	// Plan is data.gavel.plan evaluated over Providers (see Revision.Plan); nil to let the
 	// policy evaluate it inline.
 	Plan ast.Value
+	// PII counts the findings of gavel's detectors per type (email, phone, credit_card,
+	// ssn, iban, ip, secret); empty when the prompt has none.
+	PII map[string]int
 	// NowNS is the request's arrival time in Unix nanoseconds, as time.now_ns() would say.
 	NowNS int64
 }
@@ -30,10 +33,12 @@ type Request struct {
 	Messages       []Message
 	HasTools       bool
 	HasImages      bool
+	HasCode        bool // the prompt looks like it contains source code
 	MaxTokens      int // 0 when the client set none
 	EstInputTokens int
 	Metadata       map[string]string // body metadata merged with X-Gavel-Tags
 	Bucket         int               // 0–9999, stable per sticky key
+	Sample         int               // 0–9999, uniformly random per request (shadow sampling)
 }
 
 // Message is a message's role and text (images contribute nothing to Text).
@@ -58,6 +63,9 @@ var (
 	kText           = ast.StringTerm("text")
 	kHasTools       = ast.StringTerm("has_tools")
 	kHasImages      = ast.StringTerm("has_images")
+	kHasCode        = ast.StringTerm("has_code")
+	kSample         = ast.StringTerm("sample")
+	kPII            = ast.StringTerm("pii")
 	kMaxTokens      = ast.StringTerm("max_tokens")
 	kEstInputTokens = ast.StringTerm("est_input_tokens")
 	kMetadata       = ast.StringTerm("metadata")
@@ -90,10 +98,12 @@ func (in *Input) Value() ast.Value {
 		ast.Item(kMessages, ast.ArrayTerm(msgs...)),
 		ast.Item(kHasTools, ast.BooleanTerm(r.HasTools)),
 		ast.Item(kHasImages, ast.BooleanTerm(r.HasImages)),
+		ast.Item(kHasCode, ast.BooleanTerm(r.HasCode)),
 		ast.Item(kMaxTokens, ast.IntNumberTerm(r.MaxTokens)),
 		ast.Item(kEstInputTokens, ast.IntNumberTerm(r.EstInputTokens)),
 		ast.Item(kMetadata, ast.NewTerm(stringMapValue(r.Metadata))),
 		ast.Item(kBucket, ast.IntNumberTerm(r.Bucket)),
+		ast.Item(kSample, ast.IntNumberTerm(r.Sample)),
 	)
 	caller, providers := in.Caller, in.Providers
 	if caller == nil {
@@ -107,6 +117,7 @@ func (in *Input) Value() ast.Value {
 		ast.Item(kCaller, ast.NewTerm(caller)),
 		ast.Item(kProviders, ast.NewTerm(providers)),
 		ast.Item(kNow, ast.NewTerm(ast.Number(itoa(in.NowNS)))),
+		ast.Item(kPII, ast.NewTerm(countsValue(in.PII))),
 	)
 	if in.Plan != nil {
 		obj.Insert(kPlan, ast.NewTerm(in.Plan))
@@ -138,6 +149,17 @@ func stringMapValue(m map[string]string) ast.Value {
 	items := make([][2]*ast.Term, len(keys))
 	for i, k := range keys {
 		items[i] = ast.Item(ast.StringTerm(k), ast.StringTerm(m[k]))
+	}
+	return ast.NewObject(items...)
+}
+
+func countsValue(m map[string]int) ast.Value {
+	if len(m) == 0 {
+		return emptyObject
+	}
+	items := make([][2]*ast.Term, 0, len(m))
+	for k, n := range m {
+		items = append(items, ast.Item(ast.StringTerm(k), ast.IntNumberTerm(n)))
 	}
 	return ast.NewObject(items...)
 }

@@ -25,7 +25,8 @@ type exchange struct {
 	start      time.Time
 	id         string
 	caller     *auth.Caller
-	req        *adapters.ChatRequest
+	req        *adapters.ChatRequest // as the client sent it
+	up         *adapters.ChatRequest // as it leaves the gateway (redacted when the policy says so)
 	rev        *policy.Revision
 	decision   *policy.Decision
 	route      string
@@ -88,6 +89,13 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 		return e
 	}
 
+	if x.up, err = s.o.Executor.Prepare(req, d); err != nil {
+		return &errPolicy{err: err}
+	}
+	if len(d.Shadow) > 0 {
+		s.o.Executor.Shadow(x.up, d.Shadow, experimentOf(d))
+	}
+
 	ctx := r.Context()
 	timeout := s.o.RequestTimeout
 	if d.Limits.TimeoutMS > 0 {
@@ -104,7 +112,7 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 		}
 		return s.stream(ctx, c, x)
 	}
-	res, err := s.o.Executor.Chat(ctx, req, d)
+	res, err := s.o.Executor.Chat(ctx, x.up, d)
 	if err != nil {
 		return err
 	}
@@ -113,6 +121,17 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 	x.status = http.StatusOK
 	writeJSON(c, http.StatusOK, res.Response)
 	return nil
+}
+
+// experimentOf names the experiment a decision's shadow belongs to, for metrics and logs.
+func experimentOf(d *policy.Decision) string {
+	if e := d.Labels["experiment"]; e != "" {
+		return e
+	}
+	if d.AB != nil {
+		return d.AB.Experiment
+	}
+	return ""
 }
 
 // decode reads and parses the body within the size limit.

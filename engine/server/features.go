@@ -66,6 +66,9 @@ func features(id string, r *adapters.ChatRequest, h http.Header, caller *auth.Ca
 		text := m.Content.String()
 		f.Messages[i] = policy.Message{Role: m.Role, Text: text}
 		chars += len(text)
+		if !f.HasCode && m.Role == "user" {
+			f.HasCode = looksLikeCode(text)
+		}
 		for _, tc := range m.ToolCalls {
 			chars += len(tc.Function.Name) + len(tc.Function.Arguments)
 		}
@@ -95,7 +98,72 @@ func features(id string, r *adapters.ChatRequest, h http.Header, caller *auth.Ca
 		sticky = id
 	}
 	f.Bucket = bucket(sticky)
+	f.Sample = sample(id)
 	return f
+}
+
+// sample derives the per-request 0–9999 draw from the random decision id, so shadow
+// sampling needs no second random source.
+func sample(id string) int {
+	var v uint32
+	for i := 0; i < len(id) && i < 8; i++ {
+		c := id[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		default:
+			return bucket(id)
+		}
+		v = v<<4 | uint32(c)
+	}
+	return int(v % 10000)
+}
+
+// codeLineStarts are line openings typical of source code in the languages people paste.
+var codeLineStarts = []string{"def ", "func ", "class ", "import ", "from ", "#include", "package ", "public ", "private ",
+	"const ", "let ", "var ", "return ", "if (", "for (", "while (", "SELECT ", "select ", "fn ", "impl "}
+
+// looksLikeCode is a cheap heuristic for input.request.has_code: a fenced code block, or
+// at least three lines that end like statements or start like declarations. It reads at
+// most the first 64 KB.
+func looksLikeCode(text string) bool {
+	if len(text) > 64<<10 {
+		text = text[:64<<10]
+	}
+	if strings.Contains(text, "```") {
+		return true
+	}
+	hits := 0
+	for len(text) > 0 && hits < 3 {
+		line := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = ""
+		}
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" {
+			continue
+		}
+		switch trimmed[len(trimmed)-1] {
+		case '{', '}', ';', ')':
+			hits++
+			continue
+		}
+		if strings.Contains(trimmed, " := ") || strings.Contains(trimmed, " => ") {
+			hits++
+			continue
+		}
+		for _, p := range codeLineStarts {
+			if strings.HasPrefix(trimmed, p) {
+				hits++
+				break
+			}
+		}
+	}
+	return hits >= 3
 }
 
 // estimateTokens approximates BPE tokens as ~4 bytes each plus OpenAI's per-message
@@ -127,8 +195,10 @@ func metadata(body map[string]string, tags string) map[string]string {
 		out[k] = v
 	}
 	for _, kv := range strings.Split(tags, ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		if k = strings.TrimSpace(k); k != "" {
+		// An entry without "=" is malformed: drop it rather than invent an empty tag a
+		// policy would see as set.
+		k, v, ok := strings.Cut(kv, "=")
+		if k = strings.TrimSpace(k); ok && k != "" {
 			out[k] = strings.TrimSpace(v)
 		}
 	}

@@ -66,7 +66,7 @@ func (w *sseWriter) streamError(api *APIError) {
 // stream relays an upstream stream. Failover happened inside OpenStream, before any byte
 // was written; from the first write on, a failure ends the stream with an error event.
 func (s *Server) stream(ctx context.Context, c echo.Context, x *exchange) error {
-	sr, err := s.o.Executor.OpenStream(ctx, x.req, x.decision)
+	sr, err := s.o.Executor.OpenStream(ctx, x.up, x.decision)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func streamFailure(ctx context.Context, err error) *APIError {
 // degradedStream serves a streaming client from a buffered upstream call, as the policy's
 // degrade.stream=false asks: the whole answer is re-emitted as chat.completion.chunks.
 func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *exchange) error {
-	req := *x.req
+	req := *x.up
 	req.Stream = false
 	res, err := s.o.Executor.Chat(ctx, &req, x.decision)
 	if err != nil {

@@ -152,40 +152,31 @@ func TestTargetCreatesProvider(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	ms := time.Millisecond
+	type rec struct {
+		lat, ttft time.Duration
+		failed    bool
+	}
 	tests := []struct {
-		name string
-		// each recording is (latency, ttft, failed)
-		recs []struct {
-			lat, ttft time.Duration
-			failed    bool
-		}
+		name     string
+		recs     []rec
 		inFlight int // extra Begin() without End()
 		want     Stats
 	}{
 		{name: "idle", want: Stats{Circuit: Closed}},
 		{
 			name: "one success",
-			recs: []struct {
-				lat, ttft time.Duration
-				failed    bool
-			}{{120 * ms, 0, false}},
+			recs: []rec{{120 * ms, 0, false}},
 			want: Stats{Requests: 1, P50MS: 120, P95MS: 120, Circuit: Closed},
 		},
 		{
 			name: "errors count as requests but not latency",
-			recs: []struct {
-				lat, ttft time.Duration
-				failed    bool
-			}{{100 * ms, 10 * ms, false}, {9000 * ms, 0, true}, {200 * ms, 30 * ms, false}},
+			recs: []rec{{100 * ms, 10 * ms, false}, {9000 * ms, 0, true}, {200 * ms, 30 * ms, false}},
 			// 1 error in 3 is 3333 bp, truncated: the policy compares integers only.
 			want: Stats{Requests: 3, Errors: 1, ErrorRateBP: 3333, P50MS: 100, P95MS: 200, TTFTP95MS: 30, Circuit: Closed},
 		},
 		{
 			name: "all failed",
-			recs: []struct {
-				lat, ttft time.Duration
-				failed    bool
-			}{{time.Second, 0, true}, {time.Second, 0, true}},
+			recs: []rec{{time.Second, 0, true}, {time.Second, 0, true}},
 			want: Stats{Requests: 2, Errors: 2, ErrorRateBP: 10000, Circuit: Closed},
 		},
 		{
@@ -195,10 +186,7 @@ func TestStats(t *testing.T) {
 		},
 		{
 			name: "sub-millisecond and negative latencies clamp",
-			recs: []struct {
-				lat, ttft time.Duration
-				failed    bool
-			}{{500 * time.Microsecond, 0, false}, {-time.Second, 0, false}},
+			recs: []rec{{500 * time.Microsecond, 0, false}, {-time.Second, 0, false}},
 			want: Stats{Requests: 2, Circuit: Closed},
 		},
 	}

@@ -28,6 +28,9 @@ type Metrics struct {
 	bundleActivated prometheus.Gauge
 	streamErrors    *prometheus.CounterVec
 	tokens          *prometheus.CounterVec
+	shadows         *prometheus.CounterVec
+	shadowSeconds   *prometheus.HistogramVec
+	shadowDropped   prometheus.Counter
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -99,6 +102,19 @@ func NewMetrics() *Metrics {
 		Namespace: "gavel", Name: "tokens_total",
 		Help: "Tokens reported by upstreams, by provider, model and direction (input or output).",
 	}, []string{"provider", "model", "direction"})
+	m.shadows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "shadow_requests_total",
+		Help: "Shadow (mirrored) requests by target, experiment and outcome.",
+	}, []string{"provider", "model", "experiment", "outcome"})
+	m.shadowSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "gavel", Name: "shadow_duration_seconds",
+		Help: "Latency of shadow requests.", Buckets: upstreamBuckets,
+	}, []string{"provider", "model", "experiment"})
+	m.shadowDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "shadow_dropped_total",
+		Help: "Shadow requests dropped because the shadow queue was full.",
+	})
+	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
 		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
 		m.bundleActivated, m.streamErrors, m.tokens,
@@ -214,4 +230,21 @@ func (m *Metrics) Tokens(provider, model string, input, output int) {
 	if output > 0 {
 		m.tokens.WithLabelValues(provider, model, "output").Add(float64(output))
 	}
+}
+
+// Shadow records a finished shadow request.
+func (m *Metrics) Shadow(provider, model, experiment, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.shadows.WithLabelValues(provider, model, experiment, outcome).Inc()
+	m.shadowSeconds.WithLabelValues(provider, model, experiment).Observe(d.Seconds())
+}
+
+// ShadowDropped counts a shadow request dropped for lack of queue space.
+func (m *Metrics) ShadowDropped() {
+	if m == nil {
+		return
+	}
+	m.shadowDropped.Inc()
 }

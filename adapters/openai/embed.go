@@ -1,0 +1,33 @@
+package openai
+
+import (
+	"context"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+// maxEmbeddingsBody bounds an embeddings response. It is larger than maxResponseBody
+// because legitimate answers are: 2048 inputs of 3072 dimensions as float arrays,
+// pretty-printed one number per line as OpenAI sends them, come close to 200 MiB. A
+// buffer that size is not pooled, so only such a request pays for it.
+const maxEmbeddingsBody = 256 << 20
+
+var _ adapters.Embedder = (*Provider)(nil)
+
+// Embed creates embeddings: POST {base}/embeddings, or on Azure
+// {base}/openai/deployments/{model}/embeddings?api-version=…. The request is sent as
+// is, input in the form it was received in; each vector comes back raw (a float array,
+// or a base64 string when encoding_format is "base64") and is relayed undecoded.
+func (p *Provider) Embed(ctx context.Context, req *adapters.EmbeddingRequest) (*adapters.EmbeddingResponse, error) {
+	if req.Input.Len() == 0 {
+		// It would marshal as null or []; every upstream rejects that, so save the trip.
+		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "input must not be empty"}
+	}
+	out := new(adapters.EmbeddingResponse)
+	err := p.exchange(ctx, p.embed, req.Model, req, out, maxEmbeddingsBody, "embeddings",
+		func() bool { return len(out.Data) > 0 })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,58 @@
+# Compliance: what happens to personal data and forbidden content.
+#
+# gavel's Go detectors put counts of findings per type into input.pii (email, phone,
+# credit_card, ssn, iban, ip, secret), so these rules never scan prompt text for PII. Per
+# type and team the action is block, redact (the executor masks it before anything leaves
+# the gateway) or allow; allowed PII may only go to providers carrying the tag in
+# data.gavel.pii_policy.pii_requires_tag (gavel.route filters on it).
+package gavel.compliance
+
+import rego.v1
+
+cfg := data.gavel.pii_policy
+
+action(t) := a if {
+	a := cfg.pii_actions.teams[input.caller.team][t]
+} else := a if {
+	a := cfg.pii_actions["default"][t]
+} else := "allow"
+
+found contains t if {
+	some t, n in input.pii
+	n > 0
+}
+
+blocked contains t if {
+	some t in found
+	action(t) == "block"
+}
+
+redact contains t if {
+	some t in found
+	action(t) == "redact"
+}
+
+# pii_present: personal data will leave the gateway as it is.
+pii_present if {
+	some t in found
+	action(t) == "allow"
+}
+
+# Deny-listed terms, matched case-insensitively in user messages. Only evaluated when the
+# list is non-empty: lower() over a large prompt is not free.
+denied_terms := [term |
+	count(cfg.deny_terms) > 0
+	some m in input.request.messages
+	m.role == "user"
+	text := lower(m.text)
+	some term in cfg.deny_terms
+	contains(text, term)
+]
+
+reasons contains concat("", ["compliance.blocked:", t]) if some t in blocked
+
+reasons contains concat("", ["compliance.redact:", t]) if some t in redact
+
+reasons contains "compliance.pii_restricted_providers" if pii_present
+
+reasons contains concat("", ["compliance.deny_term:", denied_terms[0]]) if denied_terms[0]
