@@ -34,7 +34,7 @@ type Request struct {
 	HasTools       bool
 	HasImages      bool
 	HasCode        bool // the prompt looks like it contains source code
-	MaxTokens      int // 0 when the client set none
+	MaxTokens      int  // 0 when the client set none
 	EstInputTokens int
 	Metadata       map[string]string // body metadata merged with X-Gavel-Tags
 	Bucket         int               // 0–9999, stable per sticky key
