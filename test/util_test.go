@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/openai/openai-go/v3/packages/param"
+
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/gateway"
 )
@@ -29,3 +31,5 @@ func gatewayNew(t *testing.T, yaml string) (*gateway.Gateway, error) {
 	}
 	return g, err
 }
+
+func openaiString(s string) param.Opt[string] { return param.NewOpt(s) }

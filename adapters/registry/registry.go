@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/anthropic"
 	"github.com/gavel-gw/gavel/adapters/mock"
 	"github.com/gavel-gw/gavel/adapters/openai"
 )
@@ -17,11 +18,12 @@ import (
 const (
 	TypeOpenAI = "openai" // OpenAI and every OpenAI-compatible server (DeepSeek, vLLM, Ollama…)
 	TypeAzure  = "azure"  // Azure OpenAI deployments
-	TypeMock   = "mock"   // the built-in deterministic mock
+	TypeMock      = "mock"      // the built-in deterministic mock
+	TypeAnthropic = "anthropic" // Anthropic Messages API
 )
 
 // Types lists the provider types this build supports.
-func Types() []string { return []string{TypeAzure, TypeMock, TypeOpenAI} }
+func Types() []string { return []string{TypeAnthropic, TypeAzure, TypeMock, TypeOpenAI} }
 
 // Secret is a credential: it prints, logs and marshals as "[redacted]", so a provider key
 // cannot reach a log line or an error message by accident.
@@ -63,7 +65,7 @@ func (s Spec) Validate() error {
 		errs = append(errs, fmt.Errorf("name %q must be lower-case letters, digits, '-', '_' or '.'", s.Name))
 	}
 	switch s.Type {
-	case TypeOpenAI, TypeAzure:
+	case TypeOpenAI, TypeAzure, TypeAnthropic:
 		if s.Mock != nil {
 			errs = append(errs, fmt.Errorf("mock settings apply only to type %q", TypeMock))
 		}
@@ -80,7 +82,10 @@ func (s Spec) Validate() error {
 			errs = append(errs, errors.New("azure needs base_url (https://NAME.openai.azure.com) and api_version"))
 		}
 		if s.Type == TypeOpenAI && s.APIVersion != "" {
-			errs = append(errs, fmt.Errorf("api_version applies only to type %q", TypeAzure))
+			errs = append(errs, fmt.Errorf("api_version applies only to types %q and %q", TypeAzure, TypeAnthropic))
+		}
+		if s.Type == TypeAnthropic && (s.Organization != "" || s.Project != "") {
+			errs = append(errs, errors.New("organization and project apply only to OpenAI"))
 		}
 	case TypeMock:
 		if s.BaseURL != "" || s.APIKey != "" || s.Organization != "" || s.Project != "" || s.APIVersion != "" || len(s.Headers) > 0 {
@@ -108,6 +113,10 @@ func New(s Spec) (adapters.Provider, error) {
 	case TypeOpenAI, TypeAzure:
 		return openai.New(openai.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
 			Organization: s.Organization, Project: s.Project, Headers: s.Headers, APIVersion: s.APIVersion})
+	case TypeAnthropic:
+		// api_version is the anthropic-version header here.
+		return anthropic.New(anthropic.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
+			Version: s.APIVersion, Headers: s.Headers})
 	case TypeMock:
 		var c mock.Config
 		if s.Mock != nil {
@@ -120,14 +129,18 @@ func New(s Spec) (adapters.Provider, error) {
 }
 
 // FromEnv declares providers the way the vendors' SDKs find their credentials:
-// OPENAI_API_KEY (+ OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) registers "openai".
+// OPENAI_API_KEY (+ OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) registers "openai";
+// ANTHROPIC_API_KEY (+ ANTHROPIC_BASE_URL) registers "anthropic".
 // Notes explain variables that were found but cannot be used by this build.
 func FromEnv(getenv func(string) string) (specs []Spec, notes []string) {
 	if key := getenv("OPENAI_API_KEY"); key != "" {
 		specs = append(specs, Spec{Name: "openai", Type: TypeOpenAI, APIKey: Secret(key),
 			BaseURL: getenv("OPENAI_BASE_URL"), Organization: getenv("OPENAI_ORG_ID"), Project: getenv("OPENAI_PROJECT_ID")})
 	}
-	for _, v := range []string{"ANTHROPIC_API_KEY", "GEMINI_API_KEY"} {
+	if key := getenv("ANTHROPIC_API_KEY"); key != "" {
+		specs = append(specs, Spec{Name: "anthropic", Type: TypeAnthropic, APIKey: Secret(key), BaseURL: getenv("ANTHROPIC_BASE_URL")})
+	}
+	for _, v := range []string{"GEMINI_API_KEY"} {
 		if getenv(v) != "" {
 			notes = append(notes, v+" is set, but this build has no adapter for it yet; the provider is not registered")
 		}

@@ -19,6 +19,8 @@ func TestValidate(t *testing.T) {
 		{"vllm", Spec{Name: "vllm", Type: "openai", BaseURL: "http://127.0.0.1:8000/v1"}, ""},
 		{"azure", Spec{Name: "az", Type: "azure", BaseURL: "https://x.openai.azure.com", APIVersion: "2024-10-21", APIKey: "k"}, ""},
 		{"mock", Spec{Name: "mock", Type: "mock", Mock: &mock.Config{Chunks: 3}}, ""},
+		{"anthropic", Spec{Name: "claude", Type: "anthropic", APIKey: "k", APIVersion: "2023-06-01"}, ""},
+		{"anthropic with org", Spec{Name: "claude", Type: "anthropic", Organization: "o"}, "apply only to OpenAI"},
 		{"bad name", Spec{Name: "Open AI", Type: "openai"}, "name"},
 		{"no type", Spec{Name: "x"}, "type is required"},
 		{"unknown type", Spec{Name: "x", Type: "bedrock"}, "unknown type"},
@@ -60,12 +62,12 @@ func TestSecretNeverPrints(t *testing.T) {
 }
 
 func TestFromEnv(t *testing.T) {
-	env := map[string]string{"OPENAI_API_KEY": "sk", "OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "ANTHROPIC_API_KEY": "a"}
-	specs, notes := FromEnv(func(k string) string { return env[k] })
-	if len(specs) != 1 || specs[0].Name != "openai" || specs[0].BaseURL != "http://127.0.0.1:1/v1" || string(specs[0].APIKey) != "sk" {
+	env := map[string]string{"OPENAI_API_KEY": "sk", "OPENAI_BASE_URL": "http://127.0.0.1:1/v1", "ANTHROPIC_API_KEY": "a", "ANTHROPIC_BASE_URL": "http://127.0.0.1:2"}
+	specs, _ := FromEnv(func(k string) string { return env[k] })
+	if len(specs) != 2 || specs[1].Name != "openai" || specs[1].BaseURL != "http://127.0.0.1:1/v1" || string(specs[1].APIKey) != "sk" {
 		t.Fatalf("specs = %+v", specs)
 	}
-	if len(notes) != 1 || !strings.Contains(notes[0], "ANTHROPIC_API_KEY") {
-		t.Fatalf("notes = %v", notes)
+	if specs[0].Name != "anthropic" || specs[0].Type != TypeAnthropic || specs[0].BaseURL != "http://127.0.0.1:2" {
+		t.Fatalf("anthropic spec = %+v", specs[0])
 	}
 }

@@ -97,6 +97,22 @@ func (k *Keys) Authenticate(authorization string) (*Caller, error) {
 	return c, nil
 }
 
+// ErrNotAdmin means a valid key without admin rights asked for an admin endpoint.
+var ErrNotAdmin = errors.New("this key may not use admin endpoints")
+
+// AuthenticateAdmin is Authenticate for admin endpoints: the key's record must say
+// admin, or gavel must be in open (loopback-only) mode.
+func (k *Keys) AuthenticateAdmin(authorization string) (*Caller, error) {
+	c, err := k.Authenticate(authorization)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Anonymous && !c.Record.Admin {
+		return nil, ErrNotAdmin
+	}
+	return c, nil
+}
+
 // Hash is the stored form of a key: lower-case hex SHA-256.
 func Hash(secret string) string {
 	sum := sha256.Sum256([]byte(secret))

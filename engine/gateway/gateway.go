@@ -16,6 +16,7 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/policy"
@@ -34,6 +35,8 @@ type Gateway struct {
 	providers map[string]adapters.Provider
 	srv       *server.Server
 	metrics   *telemetry.Metrics
+	exec      *executor.Executor
+	dlog      *decisionlog.Logger
 }
 
 // New builds a gateway. getenv supplies the environment (os.Getenv in production).
@@ -99,8 +102,10 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		log.Warn("no virtual keys configured: gavel is OPEN to anyone who can reach " + cfg.Listen + " (loopback only)")
 	}
 
+	g.dlog = decisionlog.New(decisionlog.Config{MaskMessages: true})
+	g.exec = exec
 	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
-		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout})
+		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog})
 	log.Info("providers configured", "providers", strings.Join(names, ","))
 	return g, nil
 }
@@ -146,8 +151,17 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
-// Close releases providers' resources.
+// Close releases providers' resources and stops background work.
 func (g *Gateway) Close() {
+	if g.exec != nil {
+		g.exec.Close()
+	}
+	if g.dlog != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		g.dlog.Close(ctx)
+		cancel()
+		g.dlog = nil
+	}
 	for _, p := range g.providers {
 		if c, ok := p.(adapters.Closer); ok {
 			c.Close()

@@ -49,6 +49,8 @@ type KeyRecord struct {
 	Project string            `json:"project" yaml:"project"`
 	Tier    string            `json:"tier" yaml:"tier"`
 	Labels  map[string]string `json:"labels" yaml:"labels"`
+	// Admin keys may read gavel's admin endpoints (decision explanations).
+	Admin bool `json:"admin" yaml:"admin"`
 }
 
 func parseData(raw map[string]any) (*Data, error) {

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/policy"
 )
 
@@ -28,6 +30,8 @@ type exchange struct {
 	req        *adapters.ChatRequest // as the client sent it
 	up         *adapters.ChatRequest // as it leaves the gateway (redacted when the policy says so)
 	rev        *policy.Revision
+	input      ast.Value // the policy input, kept for the decision log
+	result     ast.Value // data.gavel.decision as the policy returned it
 	decision   *policy.Decision
 	route      string
 	upstream   time.Duration
@@ -191,7 +195,12 @@ func (s *Server) decide(ctx context.Context, x *exchange, h http.Header) (*polic
 		Plan:      shared.Plan,
 		NowNS:     x.start.UnixNano(),
 	}
-	d, err := x.rev.Decide(ctx, in.Value())
+	x.input = in.Value()
+	var d *policy.Decision
+	var err error
+	if x.result, err = x.rev.Evaluate(ctx, x.input); err == nil {
+		d, err = policy.ParseDecision(x.result)
+	}
 	outcome := "allow"
 	switch {
 	case err != nil:
@@ -222,6 +231,10 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 		stream = x.req.Stream
 	}
 	s.o.Metrics.Request("chat", x.route, strconv.Itoa(x.status), arm, stream, dur)
+	if s.o.DecisionLog != nil && x.rev != nil {
+		s.o.DecisionLog.Log(decisionlog.Record{ID: x.id, Time: x.start, Revision: x.rev.ID, Input: x.input,
+			Result: x.result, Route: x.route, Status: x.status, Error: x.errCode})
+	}
 	if x.upstream > 0 {
 		s.o.Metrics.Overhead(max(0, dur-x.upstream))
 	}

@@ -83,6 +83,8 @@ func clientError(err error) *APIError {
 	switch {
 	case errors.Is(err, auth.ErrMissingKey), errors.Is(err, auth.ErrUnknownKey), errors.Is(err, auth.ErrNoKeys):
 		return newAPIError(http.StatusUnauthorized, "invalid_api_key", err.Error()+".")
+	case errors.Is(err, auth.ErrNotAdmin):
+		return newAPIError(http.StatusForbidden, "admin_required", err.Error()+".")
 	case errors.Is(err, policy.ErrNoBundle):
 		return newAPIError(http.StatusServiceUnavailable, "not_ready", "No policy bundle is active yet.")
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
@@ -36,6 +37,7 @@ type Options struct {
 	Executor       *executor.Executor
 	Keys           *auth.Keys
 	Metrics        *telemetry.Metrics
+	DecisionLog    *decisionlog.Logger // nil: decisions are not recorded
 	Log            *slog.Logger
 	Providers      []string // configured provider names
 	MaxBodyBytes   int64
@@ -66,6 +68,7 @@ func New(o Options) *Server {
 	e.POST("/v1/chat/completions", s.chatCompletions)
 	e.GET("/v1/models", s.listModels)
 	e.GET("/v1/models/*", s.getModel)
+	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil {

@@ -1,0 +1,265 @@
+package anthropic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+const (
+	// maxErrorBody bounds what is read of a failed response: error bodies are small, and a
+	// misbehaving proxy must not make the gateway buffer a large page per failed attempt.
+	maxErrorBody = 64 << 10
+	// maxMessage bounds the upstream message kept in an error, which may travel into logs
+	// and into the client's response.
+	maxMessage = 2 << 10
+	maxCode    = 128
+)
+
+// wireError is an upstream error reduced to the parts gavel keeps.
+type wireError struct {
+	Type      string
+	Message   string
+	RequestID string
+}
+
+// parseErrorBody extracts an Anthropic error, {"type":"error","error":{"type","message"},
+// "request_id"}. ok is false when the body holds none (an HTML page from Cloudflare or a
+// proxy, say). A body whose "error" is a bare string, as some proxies send, is accepted.
+func parseErrorBody(body []byte) (w wireError, ok bool) {
+	var env errorEnvelope
+	if json.Unmarshal(body, &env) != nil {
+		return w, false
+	}
+	raw := bytes.TrimSpace(env.Error)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return w, false
+	}
+	w.RequestID = rawText(env.RequestID)
+	switch raw[0] {
+	case '{':
+		var obj wireErrorObject
+		if json.Unmarshal(raw, &obj) != nil {
+			return w, false
+		}
+		w.Type, w.Message = rawText(obj.Type), rawText(obj.Message)
+		return w, true
+	case '"':
+		w.Message = rawText(raw)
+		return w, true
+	}
+	return w, false
+}
+
+// errorObject converts the "error" of a stream event or a 2xx body.
+func errorObject(obj *wireErrorObject) wireError {
+	if obj == nil {
+		return wireError{}
+	}
+	return wireError{Type: rawText(obj.Type), Message: rawText(obj.Message)}
+}
+
+// rawText renders a JSON scalar as text: strings unquoted, numbers and booleans verbatim,
+// null and composites as "".
+func rawText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return s
+	case c == '-' || (c >= '0' && c <= '9'):
+		if _, err := strconv.ParseFloat(string(raw), 64); err != nil {
+			return ""
+		}
+		return string(raw)
+	case bytes.Equal(raw, []byte("true")) || bytes.Equal(raw, []byte("false")):
+		return string(raw)
+	}
+	return ""
+}
+
+// statusError turns a non-2xx response into an *adapters.Error. It reads (a bounded part
+// of) the body but does not close it.
+func (p *Provider) statusError(resp *http.Response) *adapters.Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return p.errorFromBody(resp.StatusCode, resp.Header, body, time.Now())
+}
+
+// errorFromBody classifies an HTTP failure from its status, headers and body.
+func (p *Provider) errorFromBody(status int, h http.Header, body []byte, now time.Time) *adapters.Error {
+	e := &adapters.Error{Provider: p.name, Status: status, Kind: kindForHTTP(status)}
+	if h != nil {
+		e.RetryAfter = adapters.ParseRetryAfter(h, now)
+	}
+	if w, ok := parseErrorBody(body); ok {
+		e.Code = p.clean(w.Type, maxCode)
+		e.Message = p.clean(withRequestID(w), maxMessage)
+		e.Kind = refineKind(e.Kind, w)
+	} else {
+		// Not an Anthropic error body: an HTML page from Cloudflare or a proxy. Its first
+		// words usually say which hop failed, which is worth keeping.
+		e.Message = p.clean(string(body), maxMessage)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(status)
+		if e.Message == "" {
+			e.Message = "upstream returned status without a message"
+		}
+	}
+	return e
+}
+
+// withRequestID appends Anthropic's request id, which support asks for, to the message.
+func withRequestID(w wireError) string {
+	if w.RequestID == "" {
+		return w.Message
+	}
+	if w.Message == "" {
+		return "request_id " + w.RequestID
+	}
+	return w.Message + " (request_id " + w.RequestID + ")"
+}
+
+// kindForHTTP is adapters.KindForStatus (which already makes 529 KindOverloaded), except
+// that a non-2xx status below 400 (a redirect the client was told not to follow) means
+// the upstream answered something the adapter cannot use.
+func kindForHTTP(status int) adapters.Kind {
+	if status < 400 {
+		return adapters.KindProtocol
+	}
+	return adapters.KindForStatus(status)
+}
+
+// refineKind lets the error body sharpen the kind the status gave, within its class: a
+// generic 4xx can become context length (an overlong prompt is a plain
+// invalid_request_error) or auth (402 billing_error: our account cannot pay, another
+// target may), and a generic 5xx can become overload (an overloaded_error behind a proxy's
+// 500 or 502). Every other status keeps its kind whatever the body says: the executor
+// must back off on a 429 or 529 and skip the key on a 401 or 403 regardless.
+func refineKind(k adapters.Kind, w wireError) adapters.Kind {
+	switch k {
+	case adapters.KindBadRequest:
+		if isContextLength(w.Message) {
+			return adapters.KindContextLength
+		}
+		if w.Type == "billing_error" {
+			return adapters.KindAuth
+		}
+	case adapters.KindServer:
+		if w.Type == "overloaded_error" {
+			return adapters.KindOverloaded
+		}
+	}
+	return k
+}
+
+// isContextLength recognises Anthropic's overlong-prompt messages, which come as a plain
+// invalid_request_error: "prompt is too long: 208310 tokens > 200000 maximum", and
+// "input length and `max_tokens` exceed context limit: 197000 + 8192 > 200000, …".
+func isContextLength(msg string) bool {
+	return strings.Contains(msg, "prompt is too long") || strings.Contains(msg, "exceed context limit")
+}
+
+// kindForType maps Anthropic's error types to kinds. It is the only evidence for error
+// events sent inside a stream, which carry no HTTP status.
+func kindForType(t string) (adapters.Kind, bool) {
+	switch t {
+	case "overloaded_error":
+		return adapters.KindOverloaded, true
+	case "rate_limit_error":
+		return adapters.KindRateLimited, true
+	case "api_error":
+		return adapters.KindServer, true
+	case "invalid_request_error":
+		return adapters.KindBadRequest, true
+	case "authentication_error", "permission_error", "billing_error":
+		return adapters.KindAuth, true
+	case "not_found_error":
+		return adapters.KindNotFound, true
+	case "request_too_large":
+		return adapters.KindContextLength, true
+	case "timeout_error":
+		return adapters.KindTimeout, true
+	}
+	return 0, false
+}
+
+// streamError turns an error event received mid-stream (or an error body with a 2xx
+// status) into an *adapters.Error. There is no status, so the type decides; an
+// unexplained mid-stream failure is the server's.
+func (p *Provider) streamError(w wireError) *adapters.Error {
+	kind := adapters.KindServer
+	if k, ok := kindForType(w.Type); ok {
+		kind = k
+	}
+	if (kind == adapters.KindBadRequest || kind == adapters.KindServer) && isContextLength(w.Message) {
+		kind = adapters.KindContextLength
+	}
+	msg := p.clean(withRequestID(w), maxMessage)
+	if msg == "" {
+		msg = "upstream sent an error event"
+	}
+	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(w.Type, maxCode), Message: msg}
+}
+
+// ctxError classifies a failure that happened because ctx ended, whatever error the
+// interrupted read reported (a closed body says nothing about why it was closed).
+func ctxError(provider string, ctx context.Context) *adapters.Error {
+	kind := adapters.KindCanceled
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		kind = adapters.KindTimeout
+	}
+	return &adapters.Error{Provider: provider, Kind: kind, Err: context.Cause(ctx)}
+}
+
+func (p *Provider) protocolError(msg string, err error) *adapters.Error {
+	return &adapters.Error{Provider: p.name, Kind: adapters.KindProtocol, Message: msg, Err: err}
+}
+
+// clean makes upstream text safe to keep: bounded, valid UTF-8, on one line, and without
+// our API key, which an upstream or a proxy may echo back in an authentication error. The
+// key is removed before truncation (which could leave half of it) and again after the
+// whitespace folding (which could join pieces of it).
+func (p *Provider) clean(s string, limit int) string {
+	s = p.redact(s)
+	s = strings.TrimSpace(s)
+	if len(s) > limit {
+		s = s[:limit] // a rune cut in half becomes U+FFFD just below
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.ContainsFunc(s, isControl) {
+		s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || isControl(r) }), " ")
+	}
+	return p.redact(s)
+}
+
+func (p *Provider) redact(s string) string {
+	if p.apiKey != "" && strings.Contains(s, p.apiKey) {
+		s = strings.ReplaceAll(s, p.apiKey, "[redacted]")
+	}
+	return s
+}
+
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
+
+// looksLikeJSON reports whether a Content-Type is JSON; a stream request answered with
+// JSON means the upstream failed with a 2xx or ignored "stream": true.
+func looksLikeJSON(contentType string) bool {
+	ct := strings.TrimSpace(strings.ToLower(contentType))
+	return strings.HasPrefix(ct, "application/json")
+}

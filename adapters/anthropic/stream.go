@@ -1,0 +1,523 @@
+package anthropic
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+const (
+	// maxEvent bounds one SSE event (and one line). Real events are well under 1 KiB; the
+	// bound only keeps a broken upstream from making the gateway buffer without limit.
+	maxEvent = 1 << 20
+	// readBufferSize covers any ordinary event in one ReadSlice, so the common path never
+	// copies a line. It is small because one is held per open stream.
+	readBufferSize = 4 << 10
+	// drainLimit and drainTimeout bound how long Close reads past message_stop. Reading
+	// the body to its end is what returns an HTTP/1.1 connection to the idle pool.
+	drainLimit   = 16 << 10
+	drainTimeout = 50 * time.Millisecond
+)
+
+var (
+	errEventTooLarge = errors.New("SSE event exceeds 1 MiB")
+	bom              = []byte("\xEF\xBB\xBF")
+	messageStopType  = []byte(`"message_stop"`)
+)
+
+// streamOptions is what a stream needs to know of the request it answers.
+type streamOptions struct {
+	model        string // the requested model, used if message_start names none
+	includeUsage bool   // stream_options.include_usage: end with a usage chunk
+	created      int64  // the chunks' "created", fixed for the whole stream
+}
+
+// stream is the adapters.ChunkStream of a Messages API event stream. Each Recv reads
+// events until one yields a chunk, so nothing is buffered beyond the current event. Recv
+// is meant for one goroutine; Close may be called from another to abort it.
+type stream struct {
+	p      *Provider
+	ctx    context.Context
+	body   io.ReadCloser
+	stopFn func() bool // unregisters the ctx watcher that closes body
+	opts   streamOptions
+
+	r      *sseReader // nil once the stream reached its end
+	err    error      // sticky result once the stream ended: io.EOF or *adapters.Error
+	events int        // events decoded, for the truncation message
+
+	ev       streamEvent // decode target, reused for every event
+	started  bool        // message_start seen
+	finished bool        // a finish_reason chunk was sent
+	id       string
+	model    string
+	tools    map[int]int // content block index → tool call ordinal, for tool_use blocks
+	usage    wireUsage
+	counts   [4]int // storage behind usage's pointers, so updates do not allocate
+
+	// tail holds the chunks message_stop yields (finish_reason if none was sent yet, and
+	// usage), handed out by the following Recv calls after the body is done with.
+	tail  [2]*adapters.ChatChunk
+	ntail int
+
+	closed atomic.Bool
+	done   atomic.Bool // message_stop seen: the body may be drained for connection reuse
+}
+
+func newStream(ctx context.Context, p *Provider, body io.ReadCloser, opts streamOptions) *stream {
+	s := &stream{p: p, ctx: ctx, body: body, r: getSSEReader(body), opts: opts, model: opts.model}
+	// Closing the body is the one thing that unblocks a Read parked on the network, for
+	// any transport, so a cancelled ctx does exactly that.
+	s.stopFn = context.AfterFunc(ctx, func() { body.Close() })
+	return s
+}
+
+// Recv returns the next chunk, io.EOF after message_stop (and the usage chunk, when the
+// request asked for one), or an *adapters.Error.
+func (s *stream) Recv() (*adapters.ChatChunk, error) {
+	if s.ntail > 0 && !s.closed.Load() {
+		c := s.tail[0]
+		s.tail[0], s.tail[1] = s.tail[1], nil
+		s.ntail--
+		return c, nil
+	}
+	if s.err != nil {
+		return nil, s.err
+	}
+	if s.closed.Load() {
+		return nil, s.finish(s.closedError())
+	}
+	for {
+		data, err := s.r.next()
+		if err != nil {
+			// The SSE spec drops an event the body cut short, but one that is a complete
+			// message_stop shows the upstream finished.
+			if err == io.EOF && isMessageStop(data) && s.ctx.Err() == nil && !s.closed.Load() {
+				return s.result(s.handle(bytes.TrimSpace(data)))
+			}
+			return nil, s.finish(s.readFailure(err))
+		}
+		data = bytes.TrimSpace(data)
+		if len(data) == 0 {
+			continue
+		}
+		c, err := s.handle(data)
+		if c != nil || err != nil || s.err != nil {
+			return s.result(c, err)
+		}
+	}
+}
+
+// isMessageStop reports whether data, the unfinished event at the end of the body, is a
+// message_stop. It is checked only there, so its decoding cost does not matter.
+func isMessageStop(data []byte) bool {
+	if !bytes.Contains(data, messageStopType) {
+		return false
+	}
+	var ev struct {
+		Type string `json:"type"`
+	}
+	return json.Unmarshal(data, &ev) == nil && ev.Type == "message_stop"
+}
+
+// result returns what handle produced: a chunk, an error that ends the stream, or the
+// first chunk of message_stop's tail (or io.EOF when the tail is empty).
+func (s *stream) result(c *adapters.ChatChunk, err error) (*adapters.ChatChunk, error) {
+	if err != nil {
+		return nil, s.finish(err)
+	}
+	if c != nil {
+		return c, nil
+	}
+	return s.Recv()
+}
+
+// handle decodes one event's data and returns the chunk it yields, if any. message_stop
+// ends the stream: it fills the tail and records io.EOF.
+func (s *stream) handle(data []byte) (*adapters.ChatChunk, error) {
+	ev := &s.ev
+	*ev = streamEvent{}
+	if err := json.Unmarshal(data, ev); err != nil {
+		return nil, s.p.protocolError("cannot decode stream event", err)
+	}
+	s.events++
+	switch ev.Type {
+	case "ping":
+		return nil, nil
+	case "error":
+		return nil, s.p.streamError(errorObject(ev.Error))
+	case "message_start":
+		if s.started {
+			return nil, s.p.protocolError("second message_start in one stream", nil)
+		}
+		s.started = true
+		s.id = ev.Message.ID
+		if ev.Message.Model != "" {
+			s.model = ev.Message.Model
+		}
+		s.addUsage(&ev.Message.Usage)
+		c := s.chunk()
+		c.Choices[0].Delta.Role = "assistant"
+		c.Choices[0].Delta.Content = &c.box.text // "" as OpenAI's first chunk has
+		return &c.ChatChunk, nil
+	case "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop":
+		if !s.started {
+			return nil, s.p.protocolError(ev.Type+" before message_start", nil)
+		}
+	default:
+		// Event types may be added over time, and a client must ignore unknown ones.
+		return nil, nil
+	}
+
+	switch ev.Type {
+	case "content_block_start":
+		b := &ev.ContentBlock
+		switch b.Type {
+		case "text":
+			if b.Text != "" {
+				return s.textChunk(b.Text), nil
+			}
+		case "tool_use":
+			if s.tools == nil {
+				s.tools = make(map[int]int, 2)
+			}
+			ordinal := len(s.tools)
+			if prev, ok := s.tools[ev.Index]; ok {
+				ordinal = prev // a repeated start for one block continues the same call
+			}
+			s.tools[ev.Index] = ordinal
+			c := s.chunk()
+			tc := c.toolCall(ordinal)
+			tc.ID, tc.Type, tc.Function.Name = b.ID, "function", b.Name
+			return &c.ChatChunk, nil
+		}
+	case "content_block_delta":
+		d := &ev.Delta
+		switch d.Type {
+		case "text_delta":
+			if d.Text != "" {
+				return s.textChunk(d.Text), nil
+			}
+		case "input_json_delta":
+			// Deltas of blocks that are not tool_use (a server tool's input) are not
+			// forwarded: the client did not declare those tools and cannot run them.
+			ordinal, ok := s.tools[ev.Index]
+			if ok && d.PartialJSON != "" {
+				c := s.chunk()
+				c.toolCall(ordinal).Function.Arguments = d.PartialJSON
+				return &c.ChatChunk, nil
+			}
+		}
+		// thinking_delta, signature_delta, citations_delta: not part of the OpenAI answer.
+	case "message_delta":
+		s.addUsage(&ev.Usage)
+		if ev.Delta.StopReason != "" && !s.finished {
+			return s.finishChunk(ev.Delta.StopReason), nil
+		}
+	case "message_stop":
+		s.done.Store(true)
+		if !s.finished {
+			s.tail[s.ntail] = s.finishChunk("end_turn")
+			s.ntail++
+		}
+		if s.opts.includeUsage {
+			c := s.chunk()
+			c.Choices = c.box.choice[:0]
+			c.Usage = usage(&s.usage)
+			s.tail[s.ntail] = &c.ChatChunk
+			s.ntail++
+		}
+		s.finish(io.EOF)
+	}
+	return nil, nil
+}
+
+// addUsage takes the counts an event reports. Anthropic's counts are cumulative, so a
+// later count replaces an earlier one; a count the event leaves out is kept.
+func (s *stream) addUsage(u *wireUsage) {
+	set := func(dst **int, slot *int, v *int) {
+		if v != nil {
+			*slot = *v
+			*dst = slot
+		}
+	}
+	set(&s.usage.InputTokens, &s.counts[0], u.InputTokens)
+	set(&s.usage.OutputTokens, &s.counts[1], u.OutputTokens)
+	set(&s.usage.CacheCreationInputTokens, &s.counts[2], u.CacheCreationInputTokens)
+	set(&s.usage.CacheReadInputTokens, &s.counts[3], u.CacheReadInputTokens)
+}
+
+// chunkBox is a chunk allocated together with the storage its pointers and slices refer
+// to, so that a typical chunk costs one allocation.
+type chunkBox struct {
+	adapters.ChatChunk
+	box struct {
+		choice [1]adapters.ChunkChoice
+		call   [1]adapters.ToolCall
+		index  int
+		text   string
+		finish string
+	}
+}
+
+// chunk returns a chunk with the stream's envelope and one empty choice.
+func (s *stream) chunk() *chunkBox {
+	c := new(chunkBox)
+	c.ID, c.Object, c.Created, c.Model = s.id, adapters.ObjectChatCompletionChunk, s.opts.created, s.model
+	c.Choices = c.box.choice[:]
+	return c
+}
+
+// toolCall gives the chunk's choice one tool call delta with the given index.
+func (c *chunkBox) toolCall(ordinal int) *adapters.ToolCall {
+	c.box.index = ordinal
+	c.box.call[0].Index = &c.box.index
+	c.Choices[0].Delta.ToolCalls = c.box.call[:]
+	return &c.box.call[0]
+}
+
+func (s *stream) textChunk(text string) *adapters.ChatChunk {
+	c := s.chunk()
+	c.box.text = text
+	c.Choices[0].Delta.Content = &c.box.text
+	return &c.ChatChunk
+}
+
+func (s *stream) finishChunk(stopReason string) *adapters.ChatChunk {
+	s.finished = true
+	c := s.chunk()
+	c.box.finish = finishReason(stopReason)
+	c.Choices[0].FinishReason = &c.box.finish
+	return &c.ChatChunk
+}
+
+// readFailure classifies why the event reader stopped before message_stop.
+func (s *stream) readFailure(err error) error {
+	switch {
+	case err == errEventTooLarge:
+		return s.p.protocolError(err.Error(), nil)
+	case s.ctx.Err() != nil:
+		return ctxError(s.p.name, s.ctx)
+	case s.closed.Load():
+		return s.closedError()
+	case err == io.EOF:
+		msg := "stream ended before message_stop"
+		if s.events == 0 {
+			msg = "stream ended before any event"
+		}
+		return &adapters.Error{Provider: s.p.name, Kind: adapters.KindConnection, Message: msg, Err: io.ErrUnexpectedEOF}
+	}
+	return adapters.TransportError(s.p.name, s.ctx, err)
+}
+
+func (s *stream) closedError() *adapters.Error {
+	return &adapters.Error{Provider: s.p.name, Kind: adapters.KindCanceled, Message: "stream closed"}
+}
+
+// finish records the stream's end and returns the reader's buffers to the pool. A stream
+// that ended any other way than message_stop has no reusable connection, so it is let go
+// at once.
+func (s *stream) finish(err error) error {
+	s.err = err
+	putSSEReader(s.r)
+	s.r = nil
+	if err != io.EOF {
+		s.ntail = 0
+		s.stopFn()
+		s.body.Close()
+	}
+	return err
+}
+
+// Close releases the upstream connection. It is idempotent and may run concurrently with
+// Recv to abort it.
+func (s *stream) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.stopFn()
+	if s.done.Load() {
+		drain(s.body)
+	}
+	s.body.Close()
+	return nil
+}
+
+// drain reads what follows message_stop (normally just the end of the chunked body) so
+// the transport can keep the connection, giving up quickly on a server that keeps it open.
+func drain(body io.ReadCloser) {
+	t := time.AfterFunc(drainTimeout, func() { body.Close() })
+	_, _ = io.CopyN(io.Discard, body, drainLimit)
+	t.Stop()
+}
+
+// sseReader splits a byte stream into Server-Sent Events per the WHATWG spec and returns
+// each event's data. Lines are slices of the bufio buffer whenever they fit in it, so the
+// per-event work is scanning and one append into data. The "event:" field is not needed:
+// every Anthropic event repeats its name in the data's "type".
+//
+// It is the openai adapter's reader; the two are kept alike so that a fix to one is
+// applied to both.
+type sseReader struct {
+	br      *bufio.Reader
+	pending []byte // unconsumed rest of the last ReadSlice
+	rerr    error  // error that came with pending, acted on once pending is used up
+	skipLF  bool   // the last line ended in CR at a buffer edge: a leading LF is its CRLF
+	started bool   // past the optional BOM
+	acc     []byte // a line longer than the buffer, assembled
+	data    []byte // the current event's data
+}
+
+var sseReaderPool = sync.Pool{New: func() any {
+	return &sseReader{br: bufio.NewReaderSize(nil, readBufferSize)}
+}}
+
+func getSSEReader(r io.Reader) *sseReader {
+	sr := sseReaderPool.Get().(*sseReader)
+	sr.br.Reset(r)
+	return sr
+}
+
+func putSSEReader(sr *sseReader) {
+	if sr == nil {
+		return
+	}
+	sr.br.Reset(nil) // drop the body
+	sr.pending, sr.rerr, sr.skipLF, sr.started = nil, nil, false, false
+	// A rare huge event must not stay pinned in the pool.
+	if cap(sr.acc) > 64<<10 {
+		sr.acc = nil
+	}
+	if cap(sr.data) > 64<<10 {
+		sr.data = nil
+	}
+	sr.acc, sr.data = sr.acc[:0], sr.data[:0]
+	sseReaderPool.Put(sr)
+}
+
+// next returns the data of the next event that has any, valid until the following call.
+// At the end of input it returns the error, with the data of an unfinished event if any.
+func (r *sseReader) next() ([]byte, error) {
+	r.data = r.data[:0]
+	hasData := false
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			if hasData {
+				return r.data, err
+			}
+			return nil, err
+		}
+		if !r.started {
+			r.started = true
+			line = bytes.TrimPrefix(line, bom)
+		}
+		if len(line) == 0 {
+			if hasData {
+				return r.data, nil
+			}
+			continue // a blank line with no data dispatches nothing
+		}
+		if line[0] == ':' {
+			continue // comment, used by servers as a keep-alive
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		// event, id, retry and unknown fields are not needed (see the type comment).
+		if string(field) != "data" {
+			continue
+		}
+		if len(r.data)+len(value)+1 > maxEvent {
+			return nil, errEventTooLarge
+		}
+		if hasData {
+			r.data = append(r.data, '\n')
+		}
+		r.data = append(r.data, value...)
+		hasData = true
+	}
+}
+
+// readLine returns the next line without its terminator (CRLF, LF or CR). A last line
+// with no terminator is returned before the error that ended the input.
+func (r *sseReader) readLine() ([]byte, error) {
+	partial := false
+	for {
+		if len(r.pending) == 0 {
+			if r.rerr != nil && r.rerr != bufio.ErrBufferFull {
+				if partial {
+					return r.acc, nil
+				}
+				return nil, r.rerr
+			}
+			r.pending, r.rerr = r.br.ReadSlice('\n')
+			if r.skipLF && len(r.pending) > 0 {
+				r.skipLF = false
+				if r.pending[0] == '\n' {
+					r.pending = r.pending[1:]
+				}
+			}
+			continue
+		}
+		i := indexEOL(r.pending)
+		if i < 0 {
+			// The line goes on past this slice: keep it before ReadSlice reuses the buffer.
+			if !partial {
+				partial = true
+				r.acc = r.acc[:0]
+			}
+			if len(r.acc)+len(r.pending) > maxEvent {
+				return nil, errEventTooLarge
+			}
+			r.acc = append(r.acc, r.pending...)
+			r.pending = nil
+			continue
+		}
+		line := r.pending[:i]
+		if r.pending[i] == '\r' {
+			if i+1 < len(r.pending) {
+				if r.pending[i+1] == '\n' {
+					i++
+				}
+			} else {
+				r.skipLF = true
+			}
+		}
+		r.pending = r.pending[i+1:]
+		if partial {
+			if len(r.acc)+len(line) > maxEvent {
+				return nil, errEventTooLarge
+			}
+			r.acc = append(r.acc, line...)
+			return r.acc, nil
+		}
+		return line, nil
+	}
+}
+
+// indexEOL finds the first CR or LF. Two IndexByte scans beat a byte loop because both
+// are vectorised and the CR scan is almost always over a short prefix.
+func indexEOL(b []byte) int {
+	lf := bytes.IndexByte(b, '\n')
+	end := lf
+	if end < 0 {
+		end = len(b)
+	}
+	if cr := bytes.IndexByte(b[:end], '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
+}

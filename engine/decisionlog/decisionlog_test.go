@@ -1,0 +1,66 @@
+package decisionlog
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+func TestLogGetMaskAndEvict(t *testing.T) {
+	var sunk []*Event
+	l := New(Config{Keep: 2, MaskMessages: true, Labels: map[string]string{"id": "gw1"}, Sink: func(e *Event) { sunk = append(sunk, e) }})
+	in := ast.MustParseTerm(`{"request": {"model": "smart", "messages": [{"role": "user", "text": "my card is 4111"}]}, "plan": {"x": 1}}`).Value
+	res := ast.MustParseTerm(`{"allow": true, "targets": [{"provider": "a", "model": "m"}]}`).Value
+	for _, id := range []string{"a", "b", "c"} {
+		if !l.Log(Record{ID: id, Time: time.Unix(1, 0), Revision: "r1", Input: in, Result: res, Route: "a/m", Status: 200}) {
+			t.Fatal("dropped")
+		}
+	}
+	l.Close(context.Background())
+	if _, ok := l.Get("a"); ok {
+		t.Error("oldest event not evicted")
+	}
+	e, ok := l.Get("c")
+	if !ok {
+		t.Fatal("event c missing")
+	}
+	line := string(MarshalLine(e))
+	for _, want := range []string{`"decision_id":"c"`, `"path":"gavel/decision"`, `"revision":"r1"`, `"[masked 15 bytes]"`, `"route":"a/m"`, `"id":"gw1"`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("event lacks %s: %s", want, line)
+		}
+	}
+	if strings.Contains(line, "4111") || strings.Contains(line, `"plan"`) {
+		t.Errorf("event leaks the prompt or the plan: %s", line)
+	}
+	if len(sunk) != 3 || l.Logged() != 3 {
+		t.Errorf("sink got %d, logged %d", len(sunk), l.Logged())
+	}
+}
+
+func TestFullBufferDropsWithoutBlocking(t *testing.T) {
+	block := make(chan struct{})
+	l := New(Config{Buffer: 1, Sink: func(*Event) { <-block }})
+	deadline := time.Now().Add(time.Second)
+	for l.Dropped() == 0 && time.Now().Before(deadline) {
+		l.Log(Record{ID: "x"})
+	}
+	if l.Dropped() == 0 {
+		t.Fatal("a full buffer never dropped")
+	}
+	close(block)
+	l.Close(context.Background())
+}
+
+func BenchmarkLog(b *testing.B) {
+	l := New(Config{Buffer: 1 << 16, MaskMessages: true})
+	defer l.Close(context.Background())
+	in := ast.MustParseTerm(`{"request": {"model": "smart", "messages": [{"role": "user", "text": "hello"}]}}`).Value
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		l.Log(Record{ID: "x", Input: in})
+	}
+}

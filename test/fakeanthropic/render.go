@@ -1,0 +1,385 @@
+package fakeanthropic
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// rendered is a response ready to be written: status, headers and body bytes.
+type rendered struct {
+	step   Step
+	status int
+	header http.Header // extra headers, nil when none
+	stream bool        // body is a sequence of SSE events
+	body   []byte      // the JSON body, or all SSE events back to back
+	ends   []int       // stream only: end offset in body of each event
+}
+
+// message is a Messages API response object (type "message").
+type message struct {
+	ID           string  `json:"id"`
+	Type         string  `json:"type"`
+	Role         string  `json:"role"`
+	Model        string  `json:"model"`
+	Content      []any   `json:"content"` // textBlock and toolUseBlock values
+	StopReason   *string `json:"stop_reason"`
+	StopSequence *string `json:"stop_sequence"`
+	Usage        Usage   `json:"usage"`
+}
+
+type textBlock struct {
+	Type string `json:"type"` // "text"
+	Text string `json:"text"`
+}
+
+type toolUseBlock struct {
+	Type  string          `json:"type"` // "tool_use"
+	ID    string          `json:"id"`
+	Name  string          `json:"name"`
+	Input json.RawMessage `json:"input"`
+}
+
+// Stream event payloads.
+type (
+	messageStartEvent struct {
+		Type    string   `json:"type"`
+		Message *message `json:"message"`
+	}
+	blockStartEvent struct {
+		Type         string `json:"type"`
+		Index        int    `json:"index"`
+		ContentBlock any    `json:"content_block"`
+	}
+	blockDeltaEvent struct {
+		Type  string `json:"type"`
+		Index int    `json:"index"`
+		Delta any    `json:"delta"`
+	}
+	textDelta struct {
+		Type string `json:"type"` // "text_delta"
+		Text string `json:"text"`
+	}
+	inputJSONDelta struct {
+		Type        string `json:"type"` // "input_json_delta"
+		PartialJSON string `json:"partial_json"`
+	}
+	blockStopEvent struct {
+		Type  string `json:"type"`
+		Index int    `json:"index"`
+	}
+	messageDeltaEvent struct {
+		Type  string       `json:"type"`
+		Delta messageDelta `json:"delta"`
+		Usage deltaUsage   `json:"usage"`
+	}
+	messageDelta struct {
+		StopReason   *string `json:"stop_reason"`
+		StopSequence *string `json:"stop_sequence"`
+	}
+	deltaUsage struct {
+		OutputTokens int `json:"output_tokens"`
+	}
+	typeOnly struct {
+		Type string `json:"type"`
+	}
+)
+
+// render builds the response a step gives to a request for model; id is the message id.
+func render(model string, st Step, stream bool, id string) *rendered {
+	r := &rendered{step: st, status: http.StatusOK, header: extraHeaders(st)}
+	switch {
+	case st.isError():
+		r.status = st.Status
+		r.body = marshal(errorEnvelope(st.Type, st.Message, st.Status))
+	case stream:
+		r.stream = true
+		r.body, r.ends = streamEvents(model, st, id)
+	default:
+		r.body = marshal(fullMessage(model, st, id))
+	}
+	return r
+}
+
+// extraHeaders collects the step's retry-after and custom headers.
+func extraHeaders(st Step) http.Header {
+	if st.RetryAfter == "" && len(st.Header) == 0 {
+		return nil
+	}
+	h := st.Header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	if st.RetryAfter != "" {
+		h.Set("Retry-After", st.RetryAfter)
+	}
+	return h
+}
+
+// fullMessage is the non-streamed message for a step.
+func fullMessage(model string, st Step, id string) *message {
+	reply := replyText(model, st)
+	m := &message{
+		ID: id, Type: "message", Role: "assistant", Model: model,
+		Content: []any{},
+		Usage:   usage(st, reply),
+	}
+	if reply != "" {
+		m.Content = append(m.Content, textBlock{Type: "text", Text: reply})
+	}
+	for i, tc := range st.ToolCalls {
+		m.Content = append(m.Content, toolUseBlock{
+			Type: "tool_use", ID: toolUseID(tc, i), Name: tc.Name, Input: toolInput(tc),
+		})
+	}
+	m.StopReason, m.StopSequence = stopReason(st)
+	return m
+}
+
+// streamEvents renders the SSE events of a streamed message (see Step for the sequence)
+// and returns them back to back with the end offset of each.
+func streamEvents(model string, st Step, id string) ([]byte, []int) {
+	reply := replyText(model, st)
+	u := usage(st, reply)
+	startUsage := u
+	startUsage.OutputTokens = min(u.OutputTokens, 1)
+
+	var events [][]byte
+	add := func(name string, v any) { events = append(events, sseEvent(name, v)) }
+	add("message_start", messageStartEvent{Type: "message_start", Message: &message{
+		ID: id, Type: "message", Role: "assistant", Model: model, Content: []any{}, Usage: startUsage,
+	}})
+
+	index := 0
+	block := func(start any, deltas []any) {
+		add("content_block_start", blockStartEvent{Type: "content_block_start", Index: index, ContentBlock: start})
+		if index == 0 {
+			add("ping", typeOnly{Type: "ping"})
+		}
+		for _, d := range deltas {
+			add("content_block_delta", blockDeltaEvent{Type: "content_block_delta", Index: index, Delta: d})
+		}
+		add("content_block_stop", blockStopEvent{Type: "content_block_stop", Index: index})
+		index++
+	}
+	if reply != "" {
+		var deltas []any
+		for _, piece := range split(reply, chunks(st.Chunks, DefaultChunks)) {
+			deltas = append(deltas, textDelta{Type: "text_delta", Text: piece})
+		}
+		block(textBlock{Type: "text", Text: ""}, deltas)
+	}
+	for i, tc := range st.ToolCalls {
+		var deltas []any
+		for _, piece := range split(string(toolInput(tc)), chunks(tc.Pieces, DefaultArgPieces)) {
+			deltas = append(deltas, inputJSONDelta{Type: "input_json_delta", PartialJSON: piece})
+		}
+		block(toolUseBlock{Type: "tool_use", ID: toolUseID(tc, i), Name: tc.Name, Input: json.RawMessage("{}")}, deltas)
+	}
+	reason, seq := stopReason(st)
+	add("message_delta", messageDeltaEvent{
+		Type:  "message_delta",
+		Delta: messageDelta{StopReason: reason, StopSequence: seq},
+		Usage: deltaUsage{OutputTokens: u.OutputTokens},
+	})
+	add("message_stop", typeOnly{Type: "message_stop"})
+
+	if st.Fault == MidStreamError {
+		n := min(max(st.FaultAfter, 0), len(events)-1) // never after message_stop
+		typ, msg := st.Type, st.Message
+		if typ == "" {
+			typ = defaultMidStreamErr
+		}
+		if msg == "" {
+			msg = defaultMessage(typ, 0)
+		}
+		events = append(events[:n:n], sseEvent("error", errorEnvelope(typ, msg, 0)))
+	}
+
+	var body []byte
+	ends := make([]int, 0, len(events))
+	for _, e := range events {
+		body = append(body, e...)
+		ends = append(ends, len(body))
+	}
+	return body, ends
+}
+
+func toolUseID(tc ToolCall, i int) string {
+	if tc.ID != "" {
+		return tc.ID
+	}
+	return "toolu_fake" + strconv.Itoa(i)
+}
+
+// toolInput is the call's input object, compacted so that the streamed pieces join to
+// exactly what the non-streamed message carries.
+func toolInput(tc ToolCall) json.RawMessage {
+	if tc.Arguments == "" {
+		return json.RawMessage("{}")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(tc.Arguments)); err != nil {
+		return json.RawMessage(tc.Arguments) // unreachable: Step.check validated it
+	}
+	return buf.Bytes()
+}
+
+func replyText(model string, st Step) string {
+	if st.Reply == "" && len(st.ToolCalls) == 0 {
+		return "Hello from " + model
+	}
+	return st.Reply
+}
+
+func stopReason(st Step) (reason, sequence *string) {
+	r := StopEndTurn
+	switch {
+	case st.StopReason != "":
+		r = st.StopReason
+	case len(st.ToolCalls) > 0:
+		r = StopToolUse
+	}
+	if r == StopSequence {
+		s := st.StopSequence
+		sequence = &s
+	}
+	return &r, sequence
+}
+
+func usage(st Step, reply string) Usage {
+	if st.Usage != nil {
+		return *st.Usage
+	}
+	return Usage{
+		InputTokens:  DefaultInputTokens,
+		OutputTokens: len(strings.Fields(reply)) + toolCallTokens*len(st.ToolCalls),
+	}
+}
+
+func chunks(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}
+
+// split cuts s into at most n pieces of about equal length on rune boundaries (JSON would
+// mangle a split rune). Joining the pieces gives s back; an empty s gives no piece.
+func split(s string, n int) []string {
+	runes := utf8.RuneCountInString(s)
+	if runes == 0 {
+		return nil
+	}
+	n = min(n, runes)
+	pieces := make([]string, 0, n)
+	for i := range n {
+		size := runes / n
+		if i < runes%n {
+			size++
+		}
+		end := 0
+		for range size {
+			_, w := utf8.DecodeRuneInString(s[end:])
+			end += w
+		}
+		pieces = append(pieces, s[:end])
+		s = s[end:]
+	}
+	return pieces
+}
+
+// apiError is Anthropic's error object.
+type apiError struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+type errorBody struct {
+	Type  string   `json:"type"` // "error"
+	Error apiError `json:"error"`
+}
+
+// errorEnvelope is the {"type":"error","error":{...}} body; an empty typ or msg gets the
+// default for status.
+func errorEnvelope(typ, msg string, status int) *errorBody {
+	if typ == "" {
+		typ = ErrorType(status)
+	}
+	if msg == "" {
+		msg = defaultMessage(typ, status)
+	}
+	return &errorBody{Type: "error", Error: apiError{Type: typ, Message: msg}}
+}
+
+// ErrorType is the error.type Anthropic uses for an HTTP status.
+func ErrorType(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "invalid_request_error"
+	case http.StatusUnauthorized:
+		return "authentication_error"
+	case http.StatusPaymentRequired:
+		return "billing_error"
+	case http.StatusForbidden:
+		return "permission_error"
+	case http.StatusNotFound:
+		return "not_found_error"
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case http.StatusGatewayTimeout:
+		return "timeout_error"
+	case 529:
+		return "overloaded_error"
+	}
+	if status >= 500 {
+		return "api_error"
+	}
+	return "invalid_request_error"
+}
+
+func defaultMessage(typ string, status int) string {
+	switch typ {
+	case "overloaded_error":
+		return "Overloaded"
+	case "api_error":
+		return "Internal server error"
+	case "rate_limit_error":
+		return "Number of requests has exceeded your rate limit. Please try again later."
+	case "not_found_error":
+		return "Not found"
+	case "request_too_large":
+		return "Request exceeds the maximum allowed number of bytes."
+	}
+	if text := http.StatusText(status); text != "" {
+		return "fakeanthropic: " + strings.ToLower(text)
+	}
+	return "fakeanthropic: " + typ
+}
+
+// sseEvent frames one event as Anthropic does: an event line, a data line, a blank line.
+func sseEvent(name string, v any) []byte {
+	b := marshal(v)
+	out := make([]byte, 0, len(name)+len(b)+16)
+	out = append(out, "event: "...)
+	out = append(out, name...)
+	out = append(out, "\ndata: "...)
+	out = append(out, b...)
+	return append(out, "\n\n"...)
+}
+
+// marshal encodes compactly like Anthropic: no HTML escaping, no trailing newline.
+func marshal(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic("fakeanthropic: encoding response: " + err.Error()) // only our own types are encoded
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}

@@ -1,0 +1,234 @@
+// Package fakeanthropic is a fake Anthropic Messages API upstream for gavel's end-to-end
+// tests.
+//
+// It serves POST /v1/messages in Anthropic's wire format: the JSON message, the SSE stream
+// of typed events (message_start, content_block_start, ping, content_block_delta,
+// content_block_stop, message_delta, message_stop) and the {"type":"error",...} errors. It
+// checks the x-api-key and anthropic-version headers and validates request bodies the way
+// Anthropic does for the basics (required fields, alternating roles starting with user,
+// non-empty content, tool_use/tool_result pairing), so a test fails when gavel sends
+// something the real API would reject. It answers every model with a deterministic reply
+// by default, can be scripted per model to return errors, delays, tool calls and broken
+// streams, and records the requests it receives so tests can assert what gavel sent.
+//
+//	up := fakeanthropic.New()
+//	defer up.Close()
+//	up.Script("claude-sonnet-4-5", fakeanthropic.Step{Status: 529})
+//	// point gavel's anthropic provider at up.URL() ... then:
+//	_ = up.Count("claude-sonnet-4-5")
+//
+// It mirrors the API of the fake OpenAI upstream in test/fakeupstream.
+package fakeanthropic
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// AnyModel is the model name whose Script and SetDefault apply to every model that has none
+// of its own.
+const AnyModel = "*"
+
+// Server is a running fake Anthropic API. All methods are safe for concurrent use.
+type Server struct {
+	url  string
+	srv  *http.Server
+	done chan struct{} // closed by Close: releases hanging handlers
+	stop sync.Once
+
+	seq atomic.Uint64 // message id and request-id sequence
+
+	mu       sync.Mutex        // guards scripts, defaults and counts
+	scripts  map[string][]Step // queued steps per model
+	defaults map[string]Step
+	counts   map[string]int
+	apiKey   atomic.Pointer[string]
+
+	recording atomic.Bool
+	recMu     sync.Mutex
+	records   []Recorded
+
+	inFlight      atomic.Int64
+	activeStreams atomic.Int64
+}
+
+// Recorded is one request the fake received, valid or not.
+type Recorded struct {
+	Time   time.Time
+	Method string
+	Path   string
+	Header http.Header
+	Raw    []byte         // the body as received
+	Body   map[string]any // the decoded JSON body; nil if it was not a JSON object
+	Model  string         // Body["model"], for convenience
+	Stream bool           // Body["stream"] == true
+}
+
+// New starts a fake Anthropic API on a random 127.0.0.1 port. It panics if it cannot
+// listen, like httptest.NewServer.
+func New() *Server {
+	s, err := NewOn("127.0.0.1:0")
+	if err != nil {
+		panic("fakeanthropic: " + err.Error())
+	}
+	return s
+}
+
+// NewOn starts a fake Anthropic API listening on addr ("127.0.0.1:9999", or port 0 for any).
+func NewOn(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		url:      "http://" + ln.Addr().String(),
+		done:     make(chan struct{}),
+		scripts:  map[string][]Step{},
+		defaults: map[string]Step{},
+		counts:   map[string]int{},
+	}
+	s.recording.Store(true)
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// URL returns the API root without a version, e.g. "http://127.0.0.1:41234", which is what
+// Anthropic clients take as their base URL: requests go to URL()+"/v1/messages".
+func (s *Server) URL() string { return s.url }
+
+// Close stops the server, releases hanging responses and waits (up to 5 s) for handlers.
+func (s *Server) Close() {
+	s.stop.Do(func() {
+		close(s.done)
+		_ = s.srv.Close()
+		for deadline := time.Now().Add(5 * time.Second); s.inFlight.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	})
+}
+
+// Script queues steps for model, consumed one per valid messages request in order; once the
+// queue is empty the model's default applies again. Steps queued for AnyModel serve any
+// model whose own queue is empty. It panics if a step's tool call arguments are not a JSON
+// object.
+func (s *Server) Script(model string, steps ...Step) {
+	for i := range steps {
+		steps[i].check()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scripts[model] = append(s.scripts[model], steps...)
+}
+
+// SetDefault sets the steady behaviour for model (AnyModel: for every model without its own).
+// It panics if the step's tool call arguments are not a JSON object.
+func (s *Server) SetDefault(model string, st Step) {
+	st.check()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.defaults[model] = st
+}
+
+// RequireAPIKey makes requests whose x-api-key header is not key fail with Anthropic's 401
+// authentication_error "invalid x-api-key"; "" accepts any non-empty key (the default). A
+// request without x-api-key is always rejected, as Anthropic does.
+func (s *Server) RequireAPIKey(key string) { s.apiKey.Store(&key) }
+
+// SetRecording switches request recording on (the default) or off. Count works either way.
+func (s *Server) SetRecording(on bool) { s.recording.Store(on) }
+
+// Requests returns a copy of the requests recorded so far, oldest first, including those
+// the fake rejected (bad headers, invalid bodies).
+func (s *Server) Requests() []Recorded {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	return append([]Recorded(nil), s.records...)
+}
+
+// Count returns how many valid messages requests named model, that is how many consumed a
+// step; AnyModel counts all of them. Requests rejected for their headers or body do not
+// count (see Requests).
+func (s *Server) Count(model string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if model == AnyModel {
+		total := 0
+		for _, n := range s.counts {
+			total += n
+		}
+		return total
+	}
+	return s.counts[model]
+}
+
+// Reset forgets recorded requests, counts, queued scripts and defaults set with SetDefault.
+// The recording switch and the required API key stay as they are.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	s.scripts = map[string][]Step{}
+	s.defaults = map[string]Step{}
+	s.counts = map[string]int{}
+	s.mu.Unlock()
+
+	s.recMu.Lock()
+	s.records = nil
+	s.recMu.Unlock()
+}
+
+// ActiveStreams returns how many streamed messages requests are being handled right now,
+// from receipt to the end of the response. After a client disconnects it drops promptly, so
+// a test can assert that gavel cancelled its upstream call.
+func (s *Server) ActiveStreams() int { return int(s.activeStreams.Load()) }
+
+// InFlight returns how many requests of any kind are being handled right now.
+func (s *Server) InFlight() int { return int(s.inFlight.Load()) }
+
+// WaitIdle waits until no streamed request is active, or ctx ends.
+func (s *Server) WaitIdle(ctx context.Context) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for s.ActiveStreams() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("fakeanthropic: %d streams still active: %w", s.ActiveStreams(), ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// next counts a request for model and returns its behaviour: the first queued step for
+// model, else for AnyModel, else model's default, else AnyModel's default.
+func (s *Server) next(model string) Step {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.counts[model]++
+	for _, m := range [2]string{model, AnyModel} {
+		if q := s.scripts[m]; len(q) > 0 {
+			s.scripts[m] = q[1:]
+			return q[0]
+		}
+	}
+	if st, ok := s.defaults[model]; ok {
+		return st
+	}
+	return s.defaults[AnyModel]
+}
+
+func (s *Server) record(rec Recorded) {
+	if !s.recording.Load() {
+		return
+	}
+	s.recMu.Lock()
+	s.records = append(s.records, rec)
+	s.recMu.Unlock()
+}
