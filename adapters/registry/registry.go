@@ -16,8 +16,8 @@ import (
 
 // Provider types.
 const (
-	TypeOpenAI = "openai" // OpenAI and every OpenAI-compatible server (DeepSeek, vLLM, Ollama…)
-	TypeAzure  = "azure"  // Azure OpenAI deployments
+	TypeOpenAI    = "openai"    // OpenAI and every OpenAI-compatible server (DeepSeek, vLLM, Ollama…)
+	TypeAzure     = "azure"     // Azure OpenAI deployments
 	TypeMock      = "mock"      // the built-in deterministic mock
 	TypeAnthropic = "anthropic" // Anthropic Messages API
 )
