@@ -15,6 +15,7 @@ import data.gavel.route
 # other request is judged by the full rules below.
 decision := d if {
 	f := input.plan.fast[input.request.model]
+	f.endpoint_ok[input.request.endpoint]
 	input.pii == {}
 	f.code_ok[input.request.has_code]
 	f.tools_ok[input.request.has_tools]

@@ -70,14 +70,18 @@ ranked(chain) := chain.ids if {
 tier_rank[t] := i if some i, t in routing.tiers
 
 # Degradation: after a chain's own candidates come catalog models of the primary's tier,
-# then of each lower tier, so an outage of every listed model still finds an answer.
+# then of each lower tier, so an outage of every listed model still finds an answer. Chat
+# only: embeddings of another model live in another vector space, so an implicit fallback
+# would corrupt the caller's index.
 tier_fallbacks(ids) := [id |
 	routing.tier_fallback
 	primary := data.gavel.catalog[ids[0]]
+	object.get(primary, "kind", "chat") == "chat"
 	some tier in routing.tiers
 	tier_rank[tier] >= tier_rank[primary.tier]
 	some id, e in data.gavel.catalog
 	e.tier == tier
+	object.get(e, "kind", "chat") == "chat"
 	not id in ids
 ]
 
@@ -88,6 +92,7 @@ candidate(id) := {
 	"vision": object.get(e, ["capabilities", "vision"], false),
 	"context": object.get(e, "context_window", 0),
 	"pii_ok": pii_ok(t.provider),
+	"kind": object.get(e, "kind", "chat"),
 } if {
 	t := target(id)
 	e := object.get(data.gavel.catalog, id, {})
@@ -105,6 +110,7 @@ routes[name] := {
 	"all_tools": every_cap(cands, "tools"),
 	"all_vision": every_cap(cands, "vision"),
 	"all_pii_ok": every_cap(cands, "pii_ok"),
+	"endpoint_ok": {"chat": every_kind(cands, "chat"), "embeddings": every_kind(cands, "embedding")},
 	"min_context": min_context(cands),
 } if {
 	some name, chain in chains
@@ -136,6 +142,15 @@ every_cap(cands, k) if {
 }
 
 default every_cap(_, _) := false
+
+every_kind(cands, kind) if {
+	count(cands) > 0
+	every c in cands {
+		c.kind == kind
+	}
+}
+
+default every_kind(_, _) := false
 
 min_context(cands) := min([c.context | some c in cands]) if count(cands) > 0
 
@@ -218,6 +233,7 @@ shadow(e) := {"target": t, "sample_bp": e.shadow.sample_bp, "allow_pii": object.
 # test asserts that it then agrees with the full evaluation.
 fast[name] := {
 	"decision": route_decision(name, r),
+	"endpoint_ok": r.endpoint_ok,
 	"code_ok": {false: true, true: not_triggered(name, "has_code")},
 	"tools_ok": {false: true, true: r.all_tools},
 	"vision_ok": {false: true, true: r.all_vision},

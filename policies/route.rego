@@ -92,13 +92,18 @@ pii_ok if not compliance.pii_present
 pii_ok if planned.all_pii_ok
 
 unfiltered if {
+	planned.endpoint_ok[req.endpoint]
 	tools_ok
 	vision_ok
 	pii_ok
 	tokens_needed <= planned.min_context
 }
 
+# Chat requests go to chat models, embeddings requests to embedding models.
+kind_for := {"chat": "chat", "embeddings": "embedding"}
+
 fits(c) if {
+	c.kind == kind_for[req.endpoint]
 	fits_tools(c)
 	fits_vision(c)
 	fits_pii(c)

@@ -157,3 +157,13 @@ test_pii_restricts_providers if {
 	}
 	ts == [t("mock", "mock-large"), t("anthropic", "claude-sonnet-4-5"), t("anthropic", "claude-haiku-4-5"), t("mock", "mock-small")]
 }
+
+test_embeddings_route_to_embedding_models if {
+	inp := fx.input_with({"model": "embed", "endpoint": "embeddings"})
+	route.targets == [t("openai", "text-embedding-3-small"), t("gemini", "gemini-embedding-001"), t("mock", "mock-embed")] with input as inp
+}
+
+test_chat_request_to_embedding_model_has_no_target if {
+	route.targets == [] with input as fx.input_with({"model": "embed", "endpoint": "chat"})
+	route.targets == [] with input as fx.input_with({"model": "smart", "endpoint": "embeddings"})
+}

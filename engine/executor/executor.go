@@ -76,6 +76,7 @@ func New(o Options) *Executor {
 // outcome is what one successful attempt produced.
 type outcome struct {
 	resp    *adapters.ChatResponse
+	emb     *adapters.EmbeddingResponse
 	stream  adapters.ChunkStream
 	first   *adapters.ChatChunk
 	started time.Time
@@ -228,6 +229,23 @@ func (e *Executor) Prepare(req *adapters.ChatRequest, d *policy.Decision) (*adap
 	}
 	r := *req
 	r.Messages = redact(e.redactor, req.Messages, d.Redact)
+	return &r, nil
+}
+
+// PrepareEmbedding is Prepare for embeddings: redaction applies to the inputs.
+func (e *Executor) PrepareEmbedding(req *adapters.EmbeddingRequest, d *policy.Decision) (*adapters.EmbeddingRequest, error) {
+	if len(d.Redact) == 0 || len(req.Input.Texts) == 0 {
+		return req, nil
+	}
+	if e.redactor == nil {
+		return nil, ErrNoRedactor
+	}
+	r := *req
+	texts := make([]string, len(req.Input.Texts))
+	for i, t := range req.Input.Texts {
+		texts[i] = e.redactor.Redact(t, d.Redact)
+	}
+	r.Input = adapters.TextInput(texts...)
 	return &r, nil
 }
 

@@ -25,6 +25,8 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // exchange is one request's state, for the final log line and metrics.
 type exchange struct {
 	start      time.Time
+	endpoint   string // "chat" unless set
+	model      string // as asked, for the log line
 	id         string
 	caller     *auth.Caller
 	req        *adapters.ChatRequest // as the client sent it
@@ -76,7 +78,7 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 	}
 	x.rev = rev
 	c.Response().Header().Set(HeaderRevision, rev.ID)
-	d, err := s.decide(r.Context(), x, r.Header)
+	d, err := s.decide(r.Context(), x, features(x.id, req, r.Header, caller))
 	if err != nil {
 		return err
 	}
@@ -138,8 +140,20 @@ func experimentOf(d *policy.Decision) string {
 	return ""
 }
 
-// decode reads and parses the body within the size limit.
+// decode reads and parses a chat completion body within the size limit.
 func (s *Server) decode(c echo.Context) (*adapters.ChatRequest, *APIError) {
+	req := &adapters.ChatRequest{}
+	if e := s.readJSON(c, req); e != nil {
+		return nil, e
+	}
+	if e := validate(req); e != nil {
+		return nil, e
+	}
+	return req, nil
+}
+
+// readJSON reads the body within the size limit and decodes it into v.
+func (s *Server) readJSON(c echo.Context, v any) *APIError {
 	r := c.Request()
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -152,22 +166,18 @@ func (s *Server) decode(c echo.Context) (*adapters.ChatRequest, *APIError) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, newAPIError(http.StatusRequestEntityTooLarge, "request_too_large",
+			return newAPIError(http.StatusRequestEntityTooLarge, "request_too_large",
 				"Request body is larger than the gateway's limit of "+strconv.FormatInt(s.o.MaxBodyBytes, 10)+" bytes.")
 		}
-		return nil, errBadRequest("invalid_body", "", "Could not read the request body.")
+		return errBadRequest("invalid_body", "", "Could not read the request body.")
 	}
 	if buf.Len() == 0 {
-		return nil, errBadRequest("invalid_body", "", "The request body is empty; send a JSON chat completion request.")
+		return errBadRequest("invalid_body", "", "The request body is empty; send a JSON request body.")
 	}
-	req := &adapters.ChatRequest{}
-	if err := json.Unmarshal(buf.Bytes(), req); err != nil {
-		return nil, errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
+	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+		return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
 	}
-	if e := validate(req); e != nil {
-		return nil, e
-	}
-	return req, nil
+	return nil
 }
 
 // jsonReason describes a decoding error without echoing the body back.
@@ -185,11 +195,11 @@ func jsonReason(err error) string {
 
 // decide builds the input and evaluates the policy. Any failure denies: a request the
 // policy could not judge does not go anywhere.
-func (s *Server) decide(ctx context.Context, x *exchange, h http.Header) (*policy.Decision, error) {
+func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*policy.Decision, error) {
 	start := time.Now()
 	shared := s.o.Planner.Current(ctx, x.rev)
 	in := policy.Input{
-		Request:   features(x.id, x.req, h, x.caller),
+		Request:   f,
 		Caller:    x.caller.Value,
 		Providers: shared.Providers,
 		Plan:      shared.Plan,
@@ -230,7 +240,11 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 	if x.req != nil {
 		stream = x.req.Stream
 	}
-	s.o.Metrics.Request("chat", x.route, strconv.Itoa(x.status), arm, stream, dur)
+	endpoint := x.endpoint
+	if endpoint == "" {
+		endpoint = "chat"
+	}
+	s.o.Metrics.Request(endpoint, x.route, strconv.Itoa(x.status), arm, stream, dur)
 	if s.o.DecisionLog != nil && x.rev != nil {
 		s.o.DecisionLog.Log(decisionlog.Record{ID: x.id, Time: x.start, Revision: x.rev.ID, Input: x.input,
 			Result: x.result, Route: x.route, Status: x.status, Error: x.errCode})
@@ -244,8 +258,11 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 	attrs := make([]any, 0, 24)
 	attrs = append(attrs, "decision_id", x.id, "status", x.status, "route", x.route, "duration_ms", dur.Milliseconds(),
 		"upstream_ms", x.upstream.Milliseconds())
+	attrs = append(attrs, "endpoint", endpoint)
 	if x.req != nil {
 		attrs = append(attrs, "model", x.req.Model, "stream", x.req.Stream)
+	} else if x.model != "" {
+		attrs = append(attrs, "model", x.model)
 	}
 	if x.caller != nil {
 		attrs = append(attrs, "key_id", x.caller.Record.KeyID, "team", x.caller.Record.Team)

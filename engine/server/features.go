@@ -87,17 +87,7 @@ func features(id string, r *adapters.ChatRequest, h http.Header, caller *auth.Ca
 		f.MaxTokens = *r.MaxTokens
 	}
 	f.Metadata = metadata(r.Metadata, h.Get("X-Gavel-Tags"))
-	sticky := r.User
-	if sticky == "" {
-		sticky = caller.Record.User
-	}
-	if sticky == "" && !caller.Anonymous {
-		sticky = caller.Record.KeyID
-	}
-	if sticky == "" {
-		sticky = id
-	}
-	f.Bucket = bucket(sticky)
+	f.Bucket = bucket(stickyKey(id, r.User, caller))
 	f.Sample = sample(id)
 	return f
 }
@@ -164,6 +154,23 @@ func looksLikeCode(text string) bool {
 		}
 	}
 	return hits >= 3
+}
+
+// authCaller is the authenticated identity features read.
+type authCaller = auth.Caller
+
+// stickyKey is what keeps a user in one A/B arm: the body's user, else the key's user, else
+// the key id, else (anonymous callers) the request id.
+func stickyKey(id, user string, caller *auth.Caller) string {
+	switch {
+	case user != "":
+		return user
+	case caller.Record.User != "":
+		return caller.Record.User
+	case !caller.Anonymous && caller.Record.KeyID != "":
+		return caller.Record.KeyID
+	}
+	return id
 }
 
 // estimateTokens approximates BPE tokens as ~4 bytes each plus OpenAI's per-message

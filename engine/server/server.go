@@ -66,6 +66,7 @@ func New(o Options) *Server {
 	e.HTTPErrorHandler = s.handleEchoError
 	e.Use(s.recover)
 	e.POST("/v1/chat/completions", s.chatCompletions)
+	e.POST("/v1/embeddings", s.embeddings)
 	e.GET("/v1/models", s.listModels)
 	e.GET("/v1/models/*", s.getModel)
 	e.GET("/v1/gavel/decisions/:id", s.explain)

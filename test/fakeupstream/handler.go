@@ -41,7 +41,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.inFlight.Add(-1)
 
 	path := r.URL.Path
-	if path != "/v1/chat/completions" {
+	if path != "/v1/chat/completions" && path != "/v1/embeddings" {
 		s.recordOther(r)
 	}
 	if !strings.HasPrefix(path, "/v1/") {
@@ -58,6 +58,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "/v1/chat/completions" && r.Method == http.MethodPost:
 		s.chat(w, r)
+	case path == "/v1/embeddings" && r.Method == http.MethodPost:
+		s.embeddings(w, r)
 	case path == "/v1/models" && r.Method == http.MethodGet:
 		data := []modelObject{}
 		for _, id := range s.modelIDs() {

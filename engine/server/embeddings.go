@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/policy"
+)
+
+// maxEmbeddingInputs is OpenAI's limit on inputs per request.
+const maxEmbeddingInputs = 2048
+
+func (s *Server) embeddings(c echo.Context) error {
+	x := &exchange{start: time.Now(), id: newID(), route: "none", endpoint: "embeddings"}
+	c.Response().Header().Set(HeaderDecisionID, x.id)
+	if err := s.embed(c, x); err != nil {
+		api := clientError(err)
+		x.status, x.errCode = api.Status, api.Code
+		writeError(c, api)
+	}
+	s.finish(c, x)
+	return nil
+}
+
+func (s *Server) embed(c echo.Context, x *exchange) error {
+	r := c.Request()
+	caller, err := s.o.Keys.Authenticate(r.Header.Get("Authorization"))
+	if err != nil {
+		return err
+	}
+	x.caller = caller
+	req := &adapters.EmbeddingRequest{}
+	if e := s.readJSON(c, req); e != nil {
+		return e
+	}
+	if e := validateEmbedding(req); e != nil {
+		return e
+	}
+	x.model = req.Model
+	rev := s.o.Engine.Active()
+	if rev == nil {
+		return policy.ErrNoBundle
+	}
+	x.rev = rev
+	c.Response().Header().Set(HeaderRevision, rev.ID)
+	d, err := s.decide(r.Context(), x, embeddingFeatures(x.id, req, r.Header, caller))
+	if err != nil {
+		return err
+	}
+	x.decision = d
+	if !d.Allow {
+		e := newAPIError(d.Deny.Status, d.Deny.Code, d.Deny.Message)
+		if d.Deny.Type != "" {
+			e.Type = d.Deny.Type
+		}
+		return e
+	}
+	up, err := s.o.Executor.PrepareEmbedding(req, d)
+	if err != nil {
+		return &errPolicy{err: err}
+	}
+	ctx := r.Context()
+	timeout := s.o.RequestTimeout
+	if d.Limits.TimeoutMS > 0 {
+		timeout = time.Duration(d.Limits.TimeoutMS) * time.Millisecond
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	res, err := s.o.Executor.Embed(ctx, up, d)
+	if err != nil {
+		return err
+	}
+	x.route, x.upstream = res.Target.String(), res.Upstream
+	if u := res.Response.Usage; u != nil {
+		x.usage = &adapters.Usage{PromptTokens: u.PromptTokens, TotalTokens: u.TotalTokens}
+	}
+	c.Response().Header().Set(HeaderRoute, x.route)
+	x.status = http.StatusOK
+	writeJSON(c, http.StatusOK, res.Response)
+	return nil
+}
+
+func validateEmbedding(r *adapters.EmbeddingRequest) *APIError {
+	switch {
+	case r.Model == "":
+		return errBadRequest("missing_required_parameter", "model", "you must provide a model parameter")
+	case r.Input.Len() == 0:
+		return errBadRequest("missing_required_parameter", "input", "input must be a non-empty string or array")
+	case r.Input.Len() > maxEmbeddingInputs:
+		return errBadRequest("invalid_value", "input", "input may hold at most "+strconv.Itoa(maxEmbeddingInputs)+" items")
+	case r.Dimensions != nil && *r.Dimensions < 1:
+		return errBadRequest("invalid_value", "dimensions", "dimensions must be at least 1")
+	case r.EncodingFormat != "" && r.EncodingFormat != "float" && r.EncodingFormat != "base64":
+		return errBadRequest("invalid_value", "encoding_format", "encoding_format must be 'float' or 'base64'")
+	}
+	for _, s := range r.Input.Texts {
+		if s == "" {
+			return errBadRequest("invalid_value", "input", "input strings must not be empty")
+		}
+	}
+	return nil
+}
+
+// embeddingFeatures presents each input to the policy as a user message, so the same
+// compliance and routing rules apply to what is embedded.
+func embeddingFeatures(id string, r *adapters.EmbeddingRequest, h http.Header, caller *authCaller) policy.Request {
+	f := policy.Request{ID: id, Endpoint: "embeddings", Model: r.Model}
+	chars := 0
+	for _, t := range r.Input.Texts {
+		f.Messages = append(f.Messages, policy.Message{Role: "user", Text: t})
+		chars += len(t)
+	}
+	tokens := 0
+	for _, toks := range r.Input.Tokens {
+		tokens += len(toks)
+	}
+	f.EstInputTokens = (chars+3)/4 + tokens
+	f.Metadata = metadata(nil, h.Get(HeaderTags))
+	f.Bucket = bucket(stickyKey(id, r.User, caller))
+	f.Sample = sample(id)
+	return f
+}
