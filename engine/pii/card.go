@@ -13,11 +13,15 @@ package pii
 //	Diners      300–305, 36, 38                    14–19
 //
 // Together the checks reject about 99% of random digit runs of those lengths; what is left
-// is a number that a payment form would accept.
+// is a number that a payment form would accept. A compact run must moreover have one of
+// the lengths cards are actually issued with in volume — 13 or 16 (Visa), 15 (Amex), 14 or
+// 16 (Diners), 16 (the others): a bare 19-digit run is a 64-bit integer far more often than
+// a card, so 17–19 digits count only when grouped. A number right after a minus sign is a
+// negative integer, not a card.
 
 // cardCompact matches the digit run text[i:j] as a card number; it returns j or -1.
 func cardCompact(text string, i, j int) int {
-	if j-i > 19 || !numberEnds(text, j) || !cardValid(text[i:j], j-i) {
+	if d := j - i; d > 16 || !numberEnds(text, j) || !cardValid(text[i:j], d) {
 		return -1
 	}
 	return j

@@ -1,16 +1,24 @@
 package pii
 
-import "net/netip"
+import (
+	"net/netip"
+	"strings"
+)
 
 // IP addresses.
 //
 // IPv4: four dotted decimal octets, each 0–255 without leading zeros, that are not part of
-// a longer dotted sequence (1.2.3.4.5, 10.0.0.1.tar.gz, 2.0.0.0-beta and v1.2.3.4 are
-// versions or file names, not addresses). Private, loopback and link-local addresses do
-// count: an internal address reveals the inside of a network and is as sensitive as a
-// public one. What is not an address of a host is not reported: 0.0.0.0 and anything in
-// 0.0.0.0/8, the limited broadcast 255.255.255.255, netmasks (255.255.255.0, 255.255.0.0,
-// …) and class-A bases n.0.0.0 (which is also how four-part versions like 1.0.0.0 look).
+// a longer dotted sequence (10.20.30.40.50, 10.0.0.1.tar.gz, 10.2.3.4-beta and v10.2.3.4
+// are versions or file names, not addresses). Private, loopback and link-local addresses
+// do count: an internal address reveals the inside of a network and is as sensitive as a
+// public one. What does not name a host is not reported: anything in 0.0.0.0/8, the
+// limited broadcast 255.255.255.255, netmasks (255.255.255.0, 255.255.0.0, …) and class-A
+// bases n.0.0.0 (which is also how four-part versions like 1.0.0.0 look). Nor are quads
+// that read as versions: all four parts single digits (1.5.4.1, 3.6.1.1 — the hosts they
+// could name are a few public resolvers such as 1.1.1.1 and 8.8.8.8, not personal data),
+// or labelled as a section or version ("section 4.1.12.3", "§ 3.1.1.23", "version:
+// 2.1.0.17"). Other four-part versions (Git 1.7.12.1) cannot be told from addresses and
+// are reported.
 //
 // IPv6: anchored on ':', the candidate is the run of hex digits and colons around it (plus
 // a trailing dotted IPv4 part) and must parse with net/netip. Short forms that code is
@@ -54,10 +62,36 @@ func ipv4(text string, i int) int {
 			}
 		}
 	}
-	if oct[0] == 0 || oct[1] == 0 && oct[2] == 0 && oct[3] == 0 || oct[0] == 255 && netmask(oct) {
+	if oct[0] == 0 || oct[1] == 0 && oct[2] == 0 && oct[3] == 0 || oct[0] == 255 && netmask(oct) ||
+		oct[0] < 10 && oct[1] < 10 && oct[2] < 10 && oct[3] < 10 {
 		return -1
 	}
 	return j
+}
+
+// sectionLabel reports whether the number at text[i] is labelled as a section or a
+// version: "section 4.1.2.3", "§ 4.1.2.3", "version: 2.1.0.7".
+func sectionLabel(text string, i int) bool {
+	j := i
+	for j > 0 && i-j < 3 && (text[j-1] == ' ' || text[j-1] == '\t') {
+		j--
+	}
+	if j >= 2 && text[j-2:j] == "§" {
+		return true
+	}
+	w, _ := wordBefore(text, i)
+	for _, x := range sectionWords {
+		if strings.EqualFold(w, x) {
+			return true
+		}
+	}
+	return false
+}
+
+var sectionWords = [...]string{
+	"section", "sections", "sec", "chapter", "clause", "paragraph", "para", "appendix", "rule",
+	"step", "item", "figure", "fig", "table", "version", "versions", "ver", "release",
+	"build", "rev", "revision", "term", "article", "art", "part", "oid",
 }
 
 // netmask reports whether the octets are a run of one bits followed by zero bits

@@ -6,10 +6,14 @@ import "strings"
 // more often an id, an amount or a timestamp).
 //
 //   - E.164 with its '+': "+" then 8–15 digits, the first 1–9, grouped by single spaces,
-//     '-' or '.', with optional parenthesised groups: +14155552671, +1 (415) 555-2671,
-//     +44 20 7946 0958, +33 1 23 45 67 89, +44 (0)20 7946 0958.
+//     '-' or '.', with optional parenthesised groups: +1 (415) 555-2671, +44 20 7946 0958,
+//     +33 1 23 45 67 89, +44 (0)20 7946 0958. The first group, the country code, has 1–3
+//     digits (+1130 2010 is a time-zone offset and a year). Written without separators
+//     (+14155552671) the number needs 10 digits or more: shorter ones are signed integers
+//     far more often than the phone numbers of the few countries with very short numbers.
 //   - North American (NANP): (415) 555-2671, (415)555-2671, 415-555-2671, 415.555.2671,
-//     1-415-555-2671, 1 (415) 555-2671 — area code and exchange starting with 2–9.
+//     1-415-555-2671, 1 (415) 555-2671 — area code and exchange starting with 2–9, neither
+//     a service code N11, the area code not a reserved N9X (so 999.999.9999 is a version).
 //
 // A number labelled as an id right before it ("Order #…", "ticket: …", "invoice no. …")
 // is not a phone even when shaped like one.
@@ -21,7 +25,7 @@ func e164(text string, i int) int {
 	if j >= n || text[j] < '1' || text[j] > '9' {
 		return -1
 	}
-	digits, groups, end := 0, 0, -1
+	digits, groups, first, end := 0, 0, 0, -1
 	dots := false
 	for {
 		paren := j < n && text[j] == '('
@@ -45,6 +49,9 @@ func e164(text string, i int) int {
 		}
 		digits += g
 		groups++
+		if groups == 1 {
+			first = g
+		}
 		if paren {
 			k++
 		}
@@ -59,7 +66,7 @@ func e164(text string, i int) int {
 		}
 		break
 	}
-	if digits < 8 || dots && groups < 3 || !numberEnds(text, end) {
+	if groups == 1 && digits < 10 || groups > 1 && (digits < 8 || first > 3) || dots && groups < 3 || !numberEnds(text, end) {
 		return -1
 	}
 	return end
@@ -89,8 +96,8 @@ func nanp(text string, i int) int {
 		}
 		j += 4
 	}
-	area := text[i+boolInt(sep == 0)]
-	if j+8 > n || !digits(text, j, 3) || !digits(text, j+4, 4) || area < '2' || text[j] < '2' {
+	a := i + boolInt(sep == 0) // area code
+	if j+8 > n || !digits(text, j, 3) || !digits(text, j+4, 4) || !nanpCode(text[a:a+3]) || !nanpCode(text[j:j+3]) || text[a+1] == '9' {
 		return -1
 	}
 	s2 := text[j+3]
@@ -102,6 +109,12 @@ func nanp(text string, i int) int {
 		return -1
 	}
 	return end
+}
+
+// nanpCode reports whether an area code or exchange is a possible one: NXX with N 2–9,
+// not N11 (service codes such as 911).
+func nanpCode(c string) bool {
+	return c[0] >= '2' && !(c[1] == '1' && c[2] == '1')
 }
 
 // labeledID reports whether the number at text[i] is labelled as an identifier: right

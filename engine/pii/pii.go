@@ -114,18 +114,18 @@ func NewScanner(types ...Type) *Scanner {
 	return s
 }
 
-// Scan calls fn for every finding in text, in order: each finding starts at or after the
-// end of the previous one (findings never overlap). Where candidates of two types would
-// overlap, the one whose anchor the scan reaches first wins. Scan allocates nothing of its
-// own; fn must not retain text beyond what it needs.
+// Scan calls fn, synchronously, for every finding in text, in order: each finding starts
+// at or after the end of the previous one (findings never overlap). Where candidates of two
+// types would overlap, the one whose anchor the scan reaches first wins. Scan itself
+// allocates nothing.
 func (s *Scanner) Scan(text string, fn func(Finding)) {
 	s.scan(text, func(k kind, start, end int) {
 		fn(Finding{Type: kindTypes[k], Start: start, End: end})
 	})
 }
 
-// Counts scans every text and returns the number of findings per type, or nil when there
-// is none — the common case, which allocates nothing.
+// Counts scans every text and returns the number of findings per type over all of them,
+// or nil when there is none — the common case, which allocates nothing.
 func (s *Scanner) Counts(texts ...string) Counts {
 	var n [numKinds]int
 	found := false
@@ -234,23 +234,22 @@ var after = func() (t [256]uint16) {
 // digit; upper-case pairs for IBANs and AWS/Google keys; "sk", "rk", "ey", "xo", "gh",
 // "gi", "gl" for key prefixes), or when it is '@' before an alphanumeric, '+' or '(' before
 // a digit, ':' before a hex digit or ':', or "--". Only candidates reach a detector, which
-// validates just the window around its anchor. last is the end of the previous finding:
+// validates just the window around its anchor. st.last is the end of the previous finding:
 // nothing is reported before it, which keeps findings ordered and disjoint even for e-mail,
 // whose anchor is in its middle.
 func (s *Scanner) scan(text string, emit func(k kind, start, end int)) {
-	last := 0
-	v6 := 0 // ':' before this offset were already tried as part of an IPv6 candidate
+	var st state
 	for i := s.skip(text, 0); i < len(text); i = s.skip(text, i+1) {
 		var k kind
 		start, end := i, -1
 		switch text[i] {
 		case '@':
 			k = kEmail
-			start, end = email(text, i, last)
+			start, end = email(text, i, st.last)
 		case ':':
-			if i >= v6 {
+			if i >= st.v6 {
 				k = kIP
-				start, end, v6 = ipv6(text, i, last)
+				start, end, st.v6 = ipv6(text, i, st.last)
 			}
 		case '+':
 			if !prevWord(text, i) {
@@ -261,16 +260,26 @@ func (s *Scanner) scan(text string, emit func(k kind, start, end int)) {
 				k, end = kPhone, nanp(text, i)
 			}
 		case '-':
-			k, end = kSecret, privateKey(text, i)
+			k, end = kSecret, privateKey(text, i, &st.pemEnd)
 		default:
-			k, end = word(text, i, s.m)
+			k, end = word(text, i, s.m, &st)
 		}
 		if end > 0 {
 			emit(k, start, end)
-			last = end
+			st.last = end
 			i = end - 1
 		}
 	}
+}
+
+// state is what scan remembers between candidates. Besides ordering findings, it keeps
+// the scan linear on hostile input: a detector that ran over a long stretch of text
+// records how far it got, so the candidates inside that stretch do not run it again.
+type state struct {
+	last   int // end of the previous finding; nothing is reported before it
+	v6     int // ':' before this offset were already tried as part of an IPv6 candidate
+	sec    int // key prefixes before this offset lie in a token already tried
+	pemEnd int // where "-----END " was found, see privateKey
 }
 
 // skip returns the offset of the first candidate anchor at or after i, or len(text). It
@@ -298,7 +307,7 @@ func (s *Scanner) skip(text string, i int) int {
 }
 
 // word examines the word starting at text[i].
-func word(text string, i int, m mask) (kind, int) {
+func word(text string, i int, m mask, st *state) (kind, int) {
 	c := text[i]
 	switch {
 	case isDigit(c):
@@ -311,12 +320,16 @@ func word(text string, i int, m mask) (kind, int) {
 				return kIBAN, end
 			}
 		}
-		if c == 'A' && m.has(kSecret) {
-			return kSecret, secret(text, i)
+		if c == 'A' && m.has(kSecret) && i >= st.sec {
+			end, tried := secret(text, i)
+			st.sec = tried
+			return kSecret, end
 		}
 	case c == 's' || c == 'r' || c == 'g' || c == 'x' || c == 'e':
-		if m.has(kSecret) {
-			return kSecret, secret(text, i)
+		if m.has(kSecret) && i >= st.sec {
+			end, tried := secret(text, i)
+			st.sec = tried
+			return kSecret, end
 		}
 	}
 	return 0, -1
@@ -335,8 +348,6 @@ func number(text string, i int, m mask) (kind, int) {
 	if j < n {
 		sep = text[j]
 	}
-	// Glued to a preceding number by '.' it is the tail of a longer dotted sequence
-	// (version, date, address); by '-' the tail of an id, a date or a range.
 	prev, prev2 := byte(0), byte(0)
 	if i >= 1 {
 		prev = text[i-1]
@@ -344,14 +355,17 @@ func number(text string, i int, m mask) (kind, int) {
 	if i >= 2 {
 		prev2 = text[i-2]
 	}
-	if prev == '.' && isDigit(prev2) {
+	// Glued to a preceding number by '.' it is the tail of a longer dotted sequence
+	// (version, date, address); after a lone '-' it is a negative number.
+	if prev == '.' && isDigit(prev2) || prev == '-' && class[prev2] != cWord {
 		return 0, -1
 	}
 	if sep == '.' && d <= 3 && m.has(kIP) && !(prev == '-' && isAlnum(prev2)) {
-		if end := ipv4(text, i); end > 0 {
+		if end := ipv4(text, i); end > 0 && !sectionLabel(text, i) {
 			return kIP, end
 		}
 	}
+	// Glued to a preceding number by '-' it is the tail of an id, a date or a range.
 	if prev == '-' && isDigit(prev2) {
 		return 0, -1
 	}

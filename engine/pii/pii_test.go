@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -264,6 +265,9 @@ func TestPhone(t *testing.T) {
 		{"two", "415-555-2671 / (212) 555-0147", []find{{Phone, "415-555-2671"}, {Phone, "(212) 555-0147"}}},
 		{"e164 zero country", "+0123456789", nil},
 		{"e164 short", "+1234567", nil},
+		{"e164 compact 9", "{+123456789, 0.1}", nil},
+		{"e164 grouped 9", "+45 12 34 56 78 9", []find{{Phone, "+45 12 34 56 78 9"}}},
+		{"tz offset and year", "Thu Feb 04 21:00:57 +1130 2010", nil},
 		{"e164 too long", "+1234567890123456", nil},
 		{"e164 amount", "+1500000.00", nil},
 		{"e164 after word", "x+14155552671", nil},
@@ -274,6 +278,8 @@ func TestPhone(t *testing.T) {
 		{"mixed separators", "415-555.2671", nil},
 		{"area 1xx", "115-555-2671", nil},
 		{"exchange 0xx", "415-055-2671", nil},
+		{"reserved area N9X", "999.999.9999", nil},
+		{"service code", "415-911-2671", nil},
 		{"iso date", "2024-03-15", nil},
 		{"date dots", "15.03.2024", nil},
 		{"time", "14:45:07", nil},
@@ -296,7 +302,10 @@ func TestCard(t *testing.T) {
 		want []find
 	}{
 		{"visa", "4111111111111111", []find{{CreditCard, "4111111111111111"}}},
-		{"visa 19", "4111111111111111110", []find{{CreditCard, "4111111111111111110"}}},
+		{"visa 19 grouped", "4111 1111 1111 1111 110", []find{{CreditCard, "4111 1111 1111 1111 110"}}},
+		{"visa 19 compact", "4111111111111111110", nil},
+		{"negative number", "x := -4111111111111111", nil},
+		{"int64 list", "{-4576982950128230565, 6011544915663598137}", nil},
 		{"amex groups", "3782 822463 10005", []find{{CreditCard, "3782 822463 10005"}}},
 		{"mc 2-series", "2223-0031-2200-3222", []find{{CreditCard, "2223-0031-2200-3222"}}},
 		{"two", "4111111111111111, 5555555555554444", []find{{CreditCard, "4111111111111111"}, {CreditCard, "5555555555554444"}}},
@@ -332,6 +341,8 @@ func TestSSN(t *testing.T) {
 		{"bare", "123456789", nil},
 		{"longer", "123-45-6789-1", nil},
 		{"dots", "123.45.6789", nil},
+		{"spaced in a row of numbers", "16 0 640 79 1818 1824", nil},
+		{"spaced after a number", "0 640 79 1818", nil},
 	})
 }
 
@@ -360,7 +371,10 @@ func TestIP(t *testing.T) {
 		text string
 		want []find
 	}{
-		{"v4", "1.2.3.4", []find{{IP, "1.2.3.4"}}},
+		{"v4", "1.2.3.40", []find{{IP, "1.2.3.40"}}},
+		{"single digits are a version", "fixed in 1.5.4.1.", nil},
+		{"public resolver", "nameserver 8.8.8.8", nil},
+		{"oid", "(OID 1.3.101.112)", nil},
 		{"v4 private", "192.168.0.1", []find{{IP, "192.168.0.1"}}},
 		{"v4 loopback", "127.0.0.1", []find{{IP, "127.0.0.1"}}},
 		{"v4 port", "10.1.1.1:8080", []find{{IP, "10.1.1.1"}}},
@@ -370,13 +384,16 @@ func TestIP(t *testing.T) {
 		{"v6 trailing colon", "at 2001:db8::1: done", []find{{IP, "2001:db8::1"}}},
 		{"v6 bracket port", "[2001:db8::1]:443", []find{{IP, "2001:db8::1"}}},
 		{"v6 mapped", "::ffff:10.1.2.3", []find{{IP, "::ffff:10.1.2.3"}}},
-		{"version 5 parts", "1.2.3.4.5", nil},
-		{"version v", "v1.2.3.4", nil},
-		{"file name", "pkg-1.2.3.4.tar.gz", nil},
-		{"prerelease", "1.2.3.4-rc1", nil},
-		{"build meta", "1.2.3.4+build", nil},
+		{"version 5 parts", "10.20.30.40.50", nil},
+		{"version v", "v10.20.30.40", nil},
+		{"section", "see section 4.1.12.3 of the RFC", nil},
+		{"section sign", "§ 4.1.12.3", nil},
+		{"labelled version", "Version: 2.1.0.17", nil},
+		{"file name", "pkg-10.20.30.40.tar.gz", nil},
+		{"prerelease", "10.20.30.40-rc1", nil},
+		{"build meta", "10.20.30.40+build", nil},
 		{"octet > 255", "256.1.1.1", nil},
-		{"leading zero", "01.2.3.4", nil},
+		{"leading zero", "010.20.30.40", nil},
 		{"three parts", "10.0.1", nil},
 		{"unspecified", "0.0.0.0:8080", nil},
 		{"zero net", "0.1.2.3", nil},
@@ -423,6 +440,16 @@ func TestSecret(t *testing.T) {
 		{"sk-learn", "pip install sk-learn scikit-learn", nil},
 		{"sk words", "sk-this-is-a-long-kebab-case-name-without-digits", nil},
 		{"sk short", "sk-12345", nil},
+		{"openssh algorithm", "HostKeyAlgorithms sk-ecdsa-sha2-nistp256-cert-v01,sk-ssh-ed25519-cert-v01", nil},
+		{"sk random run", p("s", "k-", "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"), []find{{Secret, p("s", "k-", "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6")}}},
+		{"legacy encrypted key", p("-----BEGIN ", "RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0123456789ABCDEF\n\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi\n-----END RSA PRIVATE KEY-----"),
+			[]find{{Secret, p("-----BEGIN ", "RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0123456789ABCDEF\n\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi\n-----END RSA PRIVATE KEY-----")}}},
+		{"legacy encrypted key cut", p("-----BEGIN ", "RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0123456789ABCDEF\n\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi\n... rest omitted"),
+			[]find{{Secret, p("-----BEGIN ", "RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0123456789ABCDEF\n\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi")}}},
+		{"one-line key", p("key=-----BEGIN ", "PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC -----END PRIVATE KEY----- ok"),
+			[]find{{Secret, p("-----BEGIN ", "PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC -----END PRIVATE KEY-----")}}},
+		{"private key header alone", p("files start with -----BEGIN ", "RSA PRIVATE KEY----- and end with a footer"), nil},
+		{"private key empty template", p("-----BEGIN ", "PRIVATE KEY-----\n<paste here>\n-----END PRIVATE KEY-----"), nil},
 		{"stripe no digit", p("sk_", "test_", "placeholderplaceholder"), nil},
 		{"sk_buff", "struct sk_buff *skb", nil},
 		{"public key", "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----", nil},
@@ -585,4 +612,32 @@ func TestConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestLinearTime: hostile inputs — long runs of anchors that each start a candidate which
+// examines a long stretch of text — scan in time linear in their size. 1 MB of any of them
+// takes milliseconds; a quadratic detector would take minutes.
+func TestLinearTime(t *testing.T) {
+	const size = 1 << 20
+	for _, unit := range []string{
+		"sk-", "sk-a", "eyJ-", "xoxb-", "glpat-", "AIza-", "ghp_", "a-AKIA",
+		"-----BEGIN PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----\nAAAA\n", "-----BEGIN ", "-----END ",
+		"@a", "a@", "a@b.", "a.@", "a@b.c", "@", ".",
+		"+1 ", "+1", "(1", "(415) ", "1.", "1-", "1 ", "4111 ", "4111-", "DE89 ", "DE89", "GB82 WEST ",
+		":a", "::", "1:", "a:", ":", "-", "1", "A1", "x",
+	} {
+		text := strings.Repeat(unit, size/len(unit))
+		if unit == "-----BEGIN PRIVATE KEY-----\nAAAA\n" {
+			text += "-----END broken"
+		}
+		if unit == "eyJ-" {
+			text = "eyJhbGciOiJIUzI1NiJ9." + text
+		}
+		start := time.Now()
+		n := 0
+		all.Scan(text, func(Finding) { n++ })
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%q × %d: %v (%d findings)", unit, size/len(unit), d, n)
+		}
+	}
 }
