@@ -12,6 +12,16 @@ import data.gavel.plan as inline_plan
 
 req := input.request
 
+# Hand-written inputs (gavel policy eval, opa eval) may leave fields out; gavel always sets
+# them. Defaults keep such inputs meaningful.
+endpoint := object.get(req, "endpoint", "chat")
+
+est_tokens := object.get(req, "est_input_tokens", 0)
+
+has_tools := object.get(req, "has_tools", false)
+
+has_images := object.get(req, "has_images", false)
+
 # Lookups into the plan go straight into input.plan: a rule whose value is the whole plan
 # would make OPA copy that large object on every request. Without input.plan (opa test,
 # opa eval) the plan is evaluated inline.
@@ -42,7 +52,7 @@ name := content_matches[0].to if {
 matches(r) if {
 	task_ok(r)
 	code_ok(r)
-	req.est_input_tokens >= r.min_tokens
+	est_tokens >= r.min_tokens
 }
 
 task_ok(r) if r.task == ""
@@ -51,7 +61,7 @@ task_ok(r) if r.task == req.metadata.task
 
 code_ok(r) if not r.has_code
 
-code_ok(_) if req.has_code
+code_ok(_) if object.get(req, "has_code", false)
 
 planned := r if {
 	r := input.plan.routes[name]
@@ -77,13 +87,13 @@ known if passthrough
 
 # The request's needs; when every candidate of the route meets them (the common case) the
 # planned targets are used as they are.
-tokens_needed := req.est_input_tokens + req.max_tokens
+tokens_needed := est_tokens + object.get(req, "max_tokens", 0)
 
-tools_ok if not req.has_tools
+tools_ok if not has_tools
 
 tools_ok if planned.all_tools
 
-vision_ok if not req.has_images
+vision_ok if not has_images
 
 vision_ok if planned.all_vision
 
@@ -92,7 +102,7 @@ pii_ok if not compliance.pii_present
 pii_ok if planned.all_pii_ok
 
 unfiltered if {
-	planned.endpoint_ok[req.endpoint]
+	planned.endpoint_ok[endpoint]
 	tools_ok
 	vision_ok
 	pii_ok
@@ -103,18 +113,18 @@ unfiltered if {
 kind_for := {"chat": "chat", "embeddings": "embedding"}
 
 fits(c) if {
-	c.kind == kind_for[req.endpoint]
+	c.kind == kind_for[endpoint]
 	fits_tools(c)
 	fits_vision(c)
 	fits_pii(c)
 	tokens_needed <= c.context
 }
 
-fits_tools(_) if not req.has_tools
+fits_tools(_) if not has_tools
 
 fits_tools(c) if c.tools
 
-fits_vision(_) if not req.has_images
+fits_vision(_) if not has_images
 
 fits_vision(c) if c.vision
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/anthropic"
+	"github.com/gavel-gw/gavel/adapters/gemini"
 	"github.com/gavel-gw/gavel/adapters/mock"
 	"github.com/gavel-gw/gavel/adapters/openai"
 )
@@ -20,10 +21,11 @@ const (
 	TypeAzure     = "azure"     // Azure OpenAI deployments
 	TypeMock      = "mock"      // the built-in deterministic mock
 	TypeAnthropic = "anthropic" // Anthropic Messages API
+	TypeGemini    = "gemini"    // Google Gemini API (generateContent)
 )
 
 // Types lists the provider types this build supports.
-func Types() []string { return []string{TypeAnthropic, TypeAzure, TypeMock, TypeOpenAI} }
+func Types() []string { return []string{TypeAnthropic, TypeAzure, TypeGemini, TypeMock, TypeOpenAI} }
 
 // Secret is a credential: it prints, logs and marshals as "[redacted]", so a provider key
 // cannot reach a log line or an error message by accident.
@@ -65,7 +67,7 @@ func (s Spec) Validate() error {
 		errs = append(errs, fmt.Errorf("name %q must be lower-case letters, digits, '-', '_' or '.'", s.Name))
 	}
 	switch s.Type {
-	case TypeOpenAI, TypeAzure, TypeAnthropic:
+	case TypeOpenAI, TypeAzure, TypeAnthropic, TypeGemini:
 		if s.Mock != nil {
 			errs = append(errs, fmt.Errorf("mock settings apply only to type %q", TypeMock))
 		}
@@ -84,7 +86,7 @@ func (s Spec) Validate() error {
 		if s.Type == TypeOpenAI && s.APIVersion != "" {
 			errs = append(errs, fmt.Errorf("api_version applies only to types %q and %q", TypeAzure, TypeAnthropic))
 		}
-		if s.Type == TypeAnthropic && (s.Organization != "" || s.Project != "") {
+		if (s.Type == TypeAnthropic || s.Type == TypeGemini) && (s.Organization != "" || s.Project != "") {
 			errs = append(errs, errors.New("organization and project apply only to OpenAI"))
 		}
 	case TypeMock:
@@ -117,6 +119,10 @@ func New(s Spec) (adapters.Provider, error) {
 		// api_version is the anthropic-version header here.
 		return anthropic.New(anthropic.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
 			Version: s.APIVersion, Headers: s.Headers})
+	case TypeGemini:
+		// api_version selects the API version path segment (v1beta by default).
+		return gemini.New(gemini.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
+			APIVersion: s.APIVersion, Headers: s.Headers})
 	case TypeMock:
 		var c mock.Config
 		if s.Mock != nil {
@@ -130,7 +136,8 @@ func New(s Spec) (adapters.Provider, error) {
 
 // FromEnv declares providers the way the vendors' SDKs find their credentials:
 // OPENAI_API_KEY (+ OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID) registers "openai";
-// ANTHROPIC_API_KEY (+ ANTHROPIC_BASE_URL) registers "anthropic".
+// ANTHROPIC_API_KEY (+ ANTHROPIC_BASE_URL) registers "anthropic"; GEMINI_API_KEY
+// (+ GEMINI_BASE_URL) registers "gemini".
 // Notes explain variables that were found but cannot be used by this build.
 func FromEnv(getenv func(string) string) (specs []Spec, notes []string) {
 	if key := getenv("OPENAI_API_KEY"); key != "" {
@@ -140,10 +147,8 @@ func FromEnv(getenv func(string) string) (specs []Spec, notes []string) {
 	if key := getenv("ANTHROPIC_API_KEY"); key != "" {
 		specs = append(specs, Spec{Name: "anthropic", Type: TypeAnthropic, APIKey: Secret(key), BaseURL: getenv("ANTHROPIC_BASE_URL")})
 	}
-	for _, v := range []string{"GEMINI_API_KEY"} {
-		if getenv(v) != "" {
-			notes = append(notes, v+" is set, but this build has no adapter for it yet; the provider is not registered")
-		}
+	if key := getenv("GEMINI_API_KEY"); key != "" {
+		specs = append(specs, Spec{Name: "gemini", Type: TypeGemini, APIKey: Secret(key), BaseURL: getenv("GEMINI_BASE_URL")})
 	}
 	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
 	return specs, notes

@@ -19,6 +19,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/server"
 	"github.com/gavel-gw/gavel/engine/signals"
@@ -76,7 +77,9 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	g.keys = auth.New(fileKeys, loopback)
 
 	tracker := signals.New(0)
-	exec := executor.New(executor.Options{Providers: g.providers, Resilience: resil, Tracker: tracker, Metrics: g.metrics, Log: log})
+	scanner := pii.NewScanner()
+	exec := executor.New(executor.Options{Providers: g.providers, Resilience: resil, Tracker: tracker, Metrics: g.metrics, Log: log,
+		Redactor: pii.Redactor{Scanner: scanner}})
 	g.engine = policy.New()
 	g.engine.OnActivate(func(rev *policy.Revision) {
 		g.keys.SetBundleKeys(rev.Data.Keys)
@@ -105,7 +108,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	g.dlog = decisionlog.New(decisionlog.Config{MaskMessages: true})
 	g.exec = exec
 	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
-		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog})
+		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner})
 	log.Info("providers configured", "providers", strings.Join(names, ","))
 	return g, nil
 }

@@ -43,3 +43,25 @@ func Redact(text string, types map[Type]bool, s *Scanner) (string, int) {
 	b.WriteString(text[last:])
 	return b.String(), count
 }
+
+// Redactor adapts Redact to the executor's Redactor interface: type names as the policy
+// writes them.
+type Redactor struct {
+	Scanner *Scanner
+}
+
+// Redact masks the named types in text; unknown names are ignored (the decision parser
+// has already rejected them).
+func (r Redactor) Redact(text string, types []string) string {
+	set := make(map[Type]bool, len(types))
+	for _, t := range types {
+		if Type(t).Valid() {
+			set[Type(t)] = true
+		}
+	}
+	if len(set) == 0 {
+		return text
+	}
+	out, _ := Redact(text, set, r.Scanner)
+	return out
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
 )
 
@@ -200,6 +201,7 @@ func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*po
 	shared := s.o.Planner.Current(ctx, x.rev)
 	in := policy.Input{
 		Request:   f,
+		PII:       s.findPII(f.Messages),
 		Caller:    x.caller.Value,
 		Providers: shared.Providers,
 		Plan:      shared.Plan,
@@ -223,6 +225,32 @@ func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*po
 		return nil, &errPolicy{err: err}
 	}
 	return d, nil
+}
+
+// findPII runs gavel's detectors over every message text: the policy decides what to do
+// with the findings without scanning text itself.
+func (s *Server) findPII(msgs []policy.Message) map[string]int {
+	if s.o.PII == nil {
+		return nil
+	}
+	var counts pii.Counts
+	for i := range msgs {
+		c := s.o.PII.Counts(msgs[i].Text)
+		for t, n := range c {
+			if counts == nil {
+				counts = pii.Counts{}
+			}
+			counts[t] += n
+		}
+	}
+	if counts == nil {
+		return nil
+	}
+	out := make(map[string]int, len(counts))
+	for t, n := range counts {
+		out[string(t)] = n
+	}
+	return out
 }
 
 // finish records the request: metrics and one structured log line without any prompt

@@ -16,6 +16,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 )
@@ -38,6 +39,7 @@ type Options struct {
 	Keys           *auth.Keys
 	Metrics        *telemetry.Metrics
 	DecisionLog    *decisionlog.Logger // nil: decisions are not recorded
+	PII            *pii.Scanner        // nil: input.pii stays empty
 	Log            *slog.Logger
 	Providers      []string // configured provider names
 	MaxBodyBytes   int64

@@ -1,0 +1,335 @@
+package gemini
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+const (
+	// maxErrorBody bounds what is read of a failed response: error bodies are small, and a
+	// misbehaving proxy must not make the gateway buffer a large page per failed attempt.
+	maxErrorBody = 64 << 10
+	// maxMessage bounds the upstream message kept in an error, which may travel into logs
+	// and into the client's response.
+	maxMessage = 2 << 10
+	maxCode    = 128
+)
+
+// wireError is a google.rpc.Status reduced to the parts gavel keeps.
+type wireError struct {
+	Code       int // the HTTP status Google maps the failure to; 0 when absent
+	Message    string
+	Status     string // the canonical code name: RESOURCE_EXHAUSTED, INVALID_ARGUMENT…
+	Reasons    []string
+	RetryDelay time.Duration // google.rpc.RetryInfo.retryDelay
+}
+
+// parseErrorBody extracts an error from a body:
+//
+//	{"error":{"code":429,"message":"…","status":"RESOURCE_EXHAUSTED","details":[…]}}
+//
+// or the same wrapped in an array, which is how streamGenerateContent without alt=sse
+// (a proxy that dropped the query) reports it. ok is false when the body holds none.
+func parseErrorBody(body []byte) (w wireError, ok bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var arr []json.RawMessage
+		if json.Unmarshal(body, &arr) != nil || len(arr) == 0 {
+			return w, false
+		}
+		body = arr[0]
+	}
+	var env struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return w, false
+	}
+	return parseErrorObject(env.Error)
+}
+
+// parseErrorObject reads the value of an "error" key. A bare string is accepted too, as
+// some proxies in front of Google answer {"error":"…"}.
+func parseErrorObject(raw json.RawMessage) (w wireError, ok bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || isNull(raw) {
+		return w, false
+	}
+	if raw[0] == '"' {
+		w.Message = rawText(raw)
+		return w, true
+	}
+	var g googleError
+	if raw[0] != '{' || json.Unmarshal(raw, &g) != nil {
+		return w, false
+	}
+	w.Message = rawText(g.Message)
+	w.Status = rawText(g.Status)
+	if c, err := strconv.Atoi(rawText(g.Code)); err == nil && c > 0 && c < 1000 {
+		w.Code = c
+	}
+	for _, d := range g.Details {
+		var det errorDetail
+		if json.Unmarshal(d, &det) != nil {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(det.Type, "google.rpc.RetryInfo"):
+			w.RetryDelay = parseProtoDuration(rawText(det.RetryDelay))
+		case strings.HasSuffix(det.Type, "google.rpc.ErrorInfo"):
+			if r := rawText(det.Reason); r != "" && len(w.Reasons) < 4 {
+				w.Reasons = append(w.Reasons, r)
+			}
+		}
+	}
+	return w, true
+}
+
+// maxRetryDelay caps a RetryInfo delay: a broken or hostile value must not park the
+// executor for days.
+const maxRetryDelay = time.Hour
+
+// parseProtoDuration reads a google.protobuf.Duration in JSON form: seconds with up to
+// nine fractional digits and an "s" suffix ("12s", "0.5s", "1.000340012s"). Anything
+// else, negative or zero gives 0; a delay beyond maxRetryDelay is capped.
+func parseProtoDuration(s string) time.Duration {
+	num, ok := strings.CutSuffix(strings.TrimSpace(s), "s")
+	if !ok || num == "" || num[0] < '0' || num[0] > '9' {
+		return 0
+	}
+	// The exact decimal form first, so nanoseconds are not lost to float rounding.
+	whole, frac, _ := strings.Cut(num, ".")
+	if sec, err := strconv.ParseUint(whole, 10, 64); err == nil && len(frac) <= 9 && allDigits(frac) {
+		if sec >= uint64(maxRetryDelay/time.Second) {
+			return maxRetryDelay
+		}
+		ns, _ := strconv.ParseUint((frac + "000000000")[:9], 10, 64)
+		return time.Duration(sec)*time.Second + time.Duration(ns)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(f > 0) {
+		return 0
+	}
+	if f >= maxRetryDelay.Seconds() {
+		return maxRetryDelay
+	}
+	return time.Duration(f * float64(time.Second))
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// statusError turns a non-2xx response into an *adapters.Error. It reads (a bounded part
+// of) the body but does not close it.
+func (p *Provider) statusError(resp *http.Response) *adapters.Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return p.errorFromBody(resp.StatusCode, resp.Header, body, time.Now())
+}
+
+// errorFromBody classifies an HTTP failure from its status, headers and body.
+func (p *Provider) errorFromBody(status int, h http.Header, body []byte, now time.Time) *adapters.Error {
+	e := &adapters.Error{Provider: p.name, Status: status, Kind: kindForHTTP(status)}
+	if h != nil {
+		e.RetryAfter = adapters.ParseRetryAfter(h, now)
+	}
+	if w, ok := parseErrorBody(body); ok {
+		e.Code = p.clean(errorCode(w), maxCode)
+		e.Message = p.clean(w.Message, maxMessage)
+		if status >= 400 || status/100 == 2 {
+			e.Kind = refineKind(e.Kind, w)
+		}
+		if e.RetryAfter == 0 {
+			e.RetryAfter = w.RetryDelay
+		}
+	} else {
+		// Not a Google error body: an HTML page from a proxy or load balancer. Its first
+		// words usually say which hop failed, which is worth keeping.
+		e.Message = p.clean(string(body), maxMessage)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(status)
+		if e.Message == "" {
+			e.Message = "upstream returned status without a message"
+		}
+	}
+	return e
+}
+
+// streamError turns an error received with a 2xx status (inside a stream, or as the
+// body of a 200) into an *adapters.Error. The code Google puts in it is the HTTP status
+// it would have answered with, so it classifies like one; an unexplained failure is the
+// server's.
+func (p *Provider) streamError(w wireError) *adapters.Error {
+	kind := adapters.KindServer
+	if w.Code >= 400 && w.Code < 600 {
+		kind = adapters.KindForStatus(w.Code)
+	}
+	kind = refineKind(kind, w)
+	msg := p.clean(w.Message, maxMessage)
+	if msg == "" {
+		msg = "upstream sent an error"
+	}
+	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(errorCode(w), maxCode),
+		Message: msg, RetryAfter: w.RetryDelay}
+}
+
+func errorCode(w wireError) string {
+	if w.Status != "" {
+		return w.Status
+	}
+	if w.Code != 0 {
+		return strconv.Itoa(w.Code)
+	}
+	return ""
+}
+
+// kindForHTTP is adapters.KindForStatus, except that a non-2xx status below 400 (a
+// redirect the client was told not to follow) means the upstream answered something the
+// adapter cannot use.
+func kindForHTTP(status int) adapters.Kind {
+	if status < 400 {
+		return adapters.KindProtocol
+	}
+	return adapters.KindForStatus(status)
+}
+
+// refineKind lets the body sharpen the kind the HTTP status gave. Google's canonical
+// status name is more precise than the HTTP status it maps to, so it decides when known.
+func refineKind(k adapters.Kind, w wireError) adapters.Kind {
+	if sk, ok := kindForStatusName(w.Status); ok {
+		k = sk
+	}
+	for _, r := range w.Reasons {
+		// Gemini answers a bad key with 400 INVALID_ARGUMENT; only the ErrorInfo reason
+		// (API_KEY_INVALID, API_KEY_EXPIRED…) tells it from a bad request, and the
+		// executor must try the next target rather than give up.
+		if strings.HasPrefix(r, "API_KEY_") || r == "ACCESS_TOKEN_EXPIRED" || r == "SERVICE_DISABLED" {
+			return adapters.KindAuth
+		}
+	}
+	if k == adapters.KindBadRequest && isContextLength(w.Message) {
+		return adapters.KindContextLength
+	}
+	return k
+}
+
+// kindForStatusName maps google.rpc.Code names.
+//
+// FAILED_PRECONDITION is what Gemini answers when the key's project cannot use the API
+// from where it is called ("User location is not supported for the API use", "free tier
+// is not available in your country"): no fault of the request, and another target may
+// well serve it, so it is classified with the credential failures.
+func kindForStatusName(s string) (adapters.Kind, bool) {
+	switch s {
+	case "RESOURCE_EXHAUSTED":
+		return adapters.KindRateLimited, true
+	case "UNAVAILABLE":
+		return adapters.KindOverloaded, true
+	case "UNAUTHENTICATED", "PERMISSION_DENIED", "FAILED_PRECONDITION":
+		return adapters.KindAuth, true
+	case "INVALID_ARGUMENT", "OUT_OF_RANGE", "ALREADY_EXISTS":
+		return adapters.KindBadRequest, true
+	case "NOT_FOUND":
+		return adapters.KindNotFound, true
+	case "DEADLINE_EXCEEDED":
+		return adapters.KindTimeout, true
+	case "INTERNAL", "UNKNOWN", "DATA_LOSS", "ABORTED", "CANCELLED":
+		return adapters.KindServer, true
+	}
+	return 0, false
+}
+
+// isContextLength recognises Gemini's overlong prompt, an INVALID_ARGUMENT such as
+// "The input token count (1234567) exceeds the maximum number of tokens allowed (1048576)."
+func isContextLength(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "exceeds the maximum number of tokens") ||
+		(strings.Contains(m, "token count") && strings.Contains(m, "exceed"))
+}
+
+// ctxError classifies a failure that happened because ctx ended, whatever error the
+// interrupted read reported (a closed body says nothing about why it was closed).
+func ctxError(provider string, ctx context.Context) *adapters.Error {
+	kind := adapters.KindCanceled
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		kind = adapters.KindTimeout
+	}
+	return &adapters.Error{Provider: provider, Kind: kind, Err: context.Cause(ctx)}
+}
+
+func (p *Provider) protocolError(msg string, err error) *adapters.Error {
+	return &adapters.Error{Provider: p.name, Kind: adapters.KindProtocol, Message: msg, Err: err}
+}
+
+// clean makes upstream text safe to keep: bounded, valid UTF-8, on one line, and without
+// our API key. The key is removed before truncation (which could leave half of it) and
+// again after the whitespace folding (which could join pieces of it).
+func (p *Provider) clean(s string, limit int) string {
+	s = p.redact(s)
+	s = strings.TrimSpace(s)
+	if len(s) > limit {
+		s = s[:limit] // a rune cut in half becomes U+FFFD just below
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.ContainsFunc(s, isControl) {
+		s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || isControl(r) }), " ")
+	}
+	return p.redact(s)
+}
+
+func (p *Provider) redact(s string) string {
+	if p.apiKey != "" && strings.Contains(s, p.apiKey) {
+		s = strings.ReplaceAll(s, p.apiKey, "[redacted]")
+	}
+	return s
+}
+
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
+
+// rawText renders a JSON scalar as text: strings unquoted, numbers and booleans verbatim,
+// null and composites as "".
+func rawText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return ""
+		}
+		return s
+	case c == '-' || (c >= '0' && c <= '9'):
+		if _, err := strconv.ParseFloat(string(raw), 64); err != nil {
+			return ""
+		}
+		return string(raw)
+	case bytes.Equal(raw, []byte("true")) || bytes.Equal(raw, []byte("false")):
+		return string(raw)
+	}
+	return ""
+}
+
+// looksLikeJSON reports whether a Content-Type is JSON; a stream request answered with
+// JSON means a proxy dropped alt=sse or the failure came with a 2xx.
+func looksLikeJSON(contentType string) bool {
+	ct := strings.TrimSpace(strings.ToLower(contentType))
+	return strings.HasPrefix(ct, "application/json")
+}

@@ -1,0 +1,418 @@
+package gemini
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+// DefaultBaseURL is the Gemini API's root.
+const DefaultBaseURL = "https://generativelanguage.googleapis.com"
+
+// DefaultAPIVersion is the API version requests go to. v1beta is where Gemini ships
+// function calling, system instructions and JSON mode first, and what Google's own
+// SDKs use.
+const DefaultAPIVersion = "v1beta"
+
+// maxResponseBody bounds a non-streamed response (and an embeddings batch: 100 vectors
+// of 3072 floats as pretty-printed JSON stay far below it). It only stops a broken
+// upstream from exhausting memory.
+const maxResponseBody = 64 << 20
+
+// Config configures one Gemini API upstream.
+type Config struct {
+	// Name is the provider's name in the catalog and in errors. Required.
+	Name string
+	// BaseURL is the API root, "https://generativelanguage.googleapis.com" when empty.
+	BaseURL string
+	// APIKey is sent in the "x-goog-api-key" header, never in the URL, where it would
+	// reach access logs and error messages. No header is sent when it is empty (a proxy
+	// that adds its own credentials).
+	APIKey string
+	// APIVersion is the path segment after the root, "v1beta" when empty.
+	APIVersion string
+	// Headers are added to every request and may replace x-goog-api-key (a proxy with
+	// its own scheme); the adapter's own Content-Type, Accept and framing headers cannot
+	// be replaced.
+	Headers map[string]string
+	// HTTPClient replaces the adapter's own client. Its Timeout should be zero: deadlines
+	// come from the request context, and a client timeout would cut long streams. It
+	// should not follow redirects either: Go forwards custom headers such as
+	// x-goog-api-key to the redirect target.
+	HTTPClient *http.Client
+}
+
+// Provider talks to the Gemini API. It is safe for concurrent use.
+type Provider struct {
+	name   string
+	apiKey string
+
+	prefix       string // {BaseURL}/{APIVersion}/
+	jsonHeader   http.Header
+	streamHeader http.Header
+
+	client     *http.Client
+	ownsClient bool
+
+	now func() time.Time // the clock for "created"; replaced by tests
+}
+
+var (
+	_ adapters.Provider = (*Provider)(nil)
+	_ adapters.Embedder = (*Provider)(nil)
+	_ adapters.Closer   = (*Provider)(nil)
+)
+
+// ownedHeaders are set by the adapter; letting configuration replace them would break
+// the exchange rather than customise it.
+var ownedHeaders = map[string]bool{
+	"Content-Type": true, "Content-Length": true, "Accept": true, "Host": true,
+	"Transfer-Encoding": true, "Connection": true, "Te": true, "Upgrade": true,
+}
+
+// New validates cfg and returns a Provider.
+func New(cfg Config) (*Provider, error) {
+	if strings.TrimSpace(cfg.Name) == "" {
+		return nil, errors.New("gemini: provider name is required")
+	}
+	base := strings.TrimSpace(cfg.BaseURL)
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		// url.Error repeats the URL, which may embed credentials; keep only the reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("gemini: provider %q: base_url is not a valid URL: %v", cfg.Name, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("gemini: provider %q: base_url must be an absolute http(s) URL, got %q", cfg.Name, u.Redacted())
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		// A "?key=" here would put the key in every URL, which is what the header avoids.
+		return nil, fmt.Errorf("gemini: provider %q: base_url must not have a query or fragment", cfg.Name)
+	}
+	base = strings.TrimRight(u.String(), "/")
+	version := strings.Trim(strings.TrimSpace(cfg.APIVersion), "/")
+	if version == "" {
+		version = DefaultAPIVersion
+	}
+	if !validName(version, 32) {
+		return nil, fmt.Errorf("gemini: provider %q: api_version %q is not a version name such as v1beta", cfg.Name, version)
+	}
+	if !validHeaderValue(cfg.APIKey) {
+		return nil, fmt.Errorf("gemini: provider %q: api key must not contain control characters", cfg.Name)
+	}
+
+	p := &Provider{name: cfg.Name, apiKey: cfg.APIKey, client: cfg.HTTPClient, now: time.Now,
+		prefix: base + "/" + version + "/"}
+	if p.client == nil {
+		p.client = newHTTPClient()
+		p.ownsClient = true
+	}
+	h := make(http.Header, 4+len(cfg.Headers))
+	h.Set("Content-Type", "application/json")
+	if cfg.APIKey != "" {
+		h.Set("X-Goog-Api-Key", cfg.APIKey)
+	}
+	for k, v := range cfg.Headers {
+		if !validHeaderName(k) || !validHeaderValue(v) {
+			return nil, fmt.Errorf("gemini: provider %q: invalid header %q", cfg.Name, k)
+		}
+		ck := http.CanonicalHeaderKey(k)
+		if ownedHeaders[ck] {
+			return nil, fmt.Errorf("gemini: provider %q: header %q is set by the adapter", cfg.Name, ck)
+		}
+		h.Set(ck, v)
+	}
+	p.jsonHeader = h.Clone()
+	p.jsonHeader.Set("Accept", "application/json")
+	p.streamHeader = h.Clone()
+	p.streamHeader.Set("Accept", "text/event-stream")
+	return p, nil
+}
+
+// newHTTPClient builds a client for a gateway: many concurrent requests to few hosts, so
+// a deep idle pool per host, and no client Timeout because a long stream is legitimate
+// and every request carries its own deadline in its context.
+func newHTTPClient() *http.Client {
+	t := &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   30 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          0, // no global cap; the per-host cap is what matters
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{
+		Transport: t,
+		// A redirect would replay the body and the x-goog-api-key header (Go strips only
+		// Authorization and cookies across hosts) to wherever Location points; an API
+		// endpoint that redirects is misconfigured, so say so.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Name returns the configured provider name.
+func (p *Provider) Name() string { return p.name }
+
+// Close drops idle upstream connections. A client passed in Config is left alone, since
+// others may share it.
+func (p *Provider) Close() error {
+	if p.ownsClient {
+		p.client.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Chat performs a non-streamed completion.
+func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapters.ChatResponse, error) {
+	target, body, err := p.chatRequest(req, ":generateContent")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.post(ctx, target, body, p.jsonHeader)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, p.statusError(resp)
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := p.readBody(ctx, resp, buf); err != nil {
+		return nil, err
+	}
+	var g generateResponse
+	if err := json.Unmarshal(buf.Bytes(), &g); err != nil {
+		e := p.protocolError("cannot decode GenerateContentResponse", err)
+		e.Status = resp.StatusCode
+		return nil, e
+	}
+	if w, ok := parseErrorObject(g.Error); ok {
+		e := p.streamError(w)
+		e.Status = resp.StatusCode
+		return nil, e
+	}
+	out, e := toChatResponse(&g, req.Model, responseID(string(g.ResponseID)), p.now().Unix())
+	if e != nil {
+		e.Provider, e.Status = p.name, resp.StatusCode
+		e.Code, e.Message = p.clean(e.Code, maxCode), p.clean(e.Message, maxMessage)
+		return nil, e
+	}
+	out.Model = safeModel(out.Model, req.Model)
+	return out, nil
+}
+
+// ChatStream opens a streamed completion. It returns once the upstream has answered with
+// its response headers; a non-2xx answer is returned as an *adapters.Error.
+func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (adapters.ChunkStream, error) {
+	target, body, err := p.chatRequest(req, ":streamGenerateContent?alt=sse")
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.post(ctx, target, body, p.streamHeader)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, p.statusError(resp)
+	}
+	if looksLikeJSON(resp.Header.Get("Content-Type")) {
+		defer resp.Body.Close()
+		return nil, p.jsonInsteadOfStream(resp)
+	}
+	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	return newStream(ctx, p, resp.Body, req.Model, includeUsage), nil
+}
+
+// jsonInsteadOfStream explains a 2xx JSON answer to a stream request: an error reported
+// with a success status, or a proxy that dropped alt=sse (Gemini then streams one JSON
+// array, which this adapter does not parse).
+func (p *Provider) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if w, ok := parseErrorBody(body); ok {
+		e := p.streamError(w)
+		e.Status = resp.StatusCode
+		return e
+	}
+	e := p.protocolError("upstream answered a stream request with application/json instead of text/event-stream", nil)
+	e.Status = resp.StatusCode
+	return e
+}
+
+// chatRequest builds the URL and body of a chat call.
+func (p *Provider) chatRequest(req *adapters.ChatRequest, method string) (string, []byte, error) {
+	model, ok := modelPath(req.Model)
+	if !ok {
+		return "", nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest,
+			Message: fmt.Sprintf("model %q is not a Gemini model name", truncate(req.Model, 128))}
+	}
+	g, err := translateRequest(req)
+	if err != nil {
+		if e := adapters.AsError(err); e != nil {
+			e.Provider = p.name
+		}
+		return "", nil, err
+	}
+	body, err := json.Marshal(g)
+	if err != nil {
+		// Only a value the translation let through unchecked (a NaN temperature) gets here.
+		return "", nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot encode request", Err: err}
+	}
+	return p.prefix + model + method, body, nil
+}
+
+// post sends a request; a failure to get any response is classified here.
+func (p *Provider) post(ctx context.Context, target string, body []byte, header http.Header) (*http.Response, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot build request", Err: err}
+	}
+	hr.Header = header.Clone()
+	resp, err := p.client.Do(hr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctxError(p.name, ctx)
+		}
+		return nil, adapters.TransportError(p.name, ctx, err)
+	}
+	return resp, nil
+}
+
+// readBody reads a 2xx body into buf, at most maxResponseBody.
+func (p *Provider) readBody(ctx context.Context, resp *http.Response, buf *bytes.Buffer) error {
+	if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBody {
+		buf.Grow(int(resp.ContentLength))
+	}
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBody+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctxError(p.name, ctx)
+		}
+		return adapters.TransportError(p.name, ctx, err)
+	}
+	if n > maxResponseBody {
+		return p.protocolError("response body exceeds 64 MiB", nil)
+	}
+	return nil
+}
+
+// modelPath turns a model name into its resource name: "gemini-2.5-flash" and
+// "models/gemini-2.5-flash" into "models/gemini-2.5-flash", "tunedModels/x" into itself.
+// Only plain names are accepted, so a model cannot reach another path or method.
+func modelPath(model string) (string, bool) {
+	collection, name := "models/", strings.TrimPrefix(model, "models/")
+	if rest, ok := strings.CutPrefix(model, "tunedModels/"); ok {
+		collection, name = "tunedModels/", rest
+	}
+	if !validName(name, 256) {
+		return "", false
+	}
+	return collection + name, true
+}
+
+// validName accepts the characters of Gemini resource ids and versions.
+func validName(s string, max int) bool {
+	if s == "" || len(s) > max || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// responseID derives the completion id from Gemini's responseId, or makes one up.
+func responseID(upstream string) string {
+	if validName(upstream, 128) {
+		return "chatcmpl-" + upstream
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails on supported platforms
+	return "chatcmpl-" + hex.EncodeToString(b[:])
+}
+
+// safeModel keeps an upstream model version only when it is a plain, short string.
+func safeModel(upstream, requested string) string {
+	if upstream == "" || len(upstream) > 256 || !utf8.ValidString(upstream) || strings.ContainsFunc(upstream, isControl) {
+		return requested
+	}
+	return upstream
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+// putBuffer recycles response buffers, except the rare huge one that would pin memory.
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return
+	}
+	b.Reset()
+	bufferPool.Put(b)
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters, which would let a value split the header.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,521 @@
+package gemini
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+const (
+	// maxEvent bounds one SSE event (and one line). Gemini's events carry a few tokens
+	// each, well under 4 KiB; the bound only keeps a broken upstream from making the
+	// gateway buffer without limit.
+	maxEvent = 1 << 20
+	// readBufferSize covers an ordinary event in one ReadSlice, so the common path never
+	// copies a line. It is small because one is held per open stream.
+	readBufferSize = 4 << 10
+	// maxCandidates bounds the candidate index an event may name (Gemini allows 8
+	// candidates), so that a broken one cannot make the stream allocate state for
+	// millions of them.
+	maxCandidates = 128
+)
+
+var (
+	errEventTooLarge = errors.New("SSE event exceeds 1 MiB")
+	bom              = []byte("\xEF\xBB\xBF")
+)
+
+// stream is the adapters.ChunkStream of a streamGenerateContent?alt=sse response. Each
+// SSE event is a partial GenerateContentResponse and becomes zero or more OpenAI chunks.
+// Gemini sends no terminator like OpenAI's [DONE]: the stream has ended normally when
+// the body ends after a candidate has reported its finishReason.
+//
+// Recv is meant for one goroutine; Close may be called from another to abort it.
+type stream struct {
+	p      *Provider
+	ctx    context.Context
+	body   io.ReadCloser
+	stopFn func() bool // unregisters the ctx watcher that closes body
+
+	r    *sseReader // nil once the stream reached its end
+	err  error      // sticky result once the stream ended: io.EOF or *adapters.Error
+	tail error      // how the stream ends once pending is drained
+
+	// The envelope every chunk carries, fixed by the first event.
+	id           string
+	model        string
+	created      int64
+	includeUsage bool
+
+	dec      *eventDecoder         // decodes events with state kept from one to the next
+	ev       generateResponse      // decode target, reused event after event
+	pending  []*adapters.ChatChunk // chunks of the last event not yet returned
+	next     int                   // index of the next pending chunk
+	events   int
+	finished bool          // a candidate reported its finishReason
+	usage    usageMetadata // the latest usageMetadata; Gemini repeats it, growing
+	cands    []candState   // per candidate index
+	calls    int           // tool call ids handed out
+
+	closed atomic.Bool
+}
+
+// candState is what the stream remembers of one candidate (one OpenAI choice).
+type candState struct {
+	started   bool // its role chunk went out
+	finished  bool // its finish chunk went out
+	toolCalls int  // tool calls so far: the index of the next one
+}
+
+func newStream(ctx context.Context, p *Provider, body io.ReadCloser, model string, includeUsage bool) *stream {
+	s := &stream{p: p, ctx: ctx, body: body, r: getSSEReader(body), dec: getEventDecoder(), model: model,
+		created: p.now().Unix(), includeUsage: includeUsage}
+	// Closing the body is the one thing that unblocks a Read parked on the network, for
+	// any transport, so a cancelled ctx does exactly that.
+	s.stopFn = context.AfterFunc(ctx, func() { body.Close() })
+	return s
+}
+
+// Recv returns the next chunk, io.EOF after the last one, or an *adapters.Error.
+func (s *stream) Recv() (*adapters.ChatChunk, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	for {
+		if s.next < len(s.pending) {
+			c := s.pending[s.next]
+			s.pending[s.next] = nil
+			s.next++
+			return c, nil
+		}
+		if s.tail != nil {
+			return nil, s.finish(s.tail)
+		}
+		if s.closed.Load() {
+			return nil, s.finish(s.closedError())
+		}
+		s.pending, s.next = s.pending[:0], 0
+		data, err := s.r.next()
+		if err != nil {
+			s.tail = s.end(data, err)
+			continue
+		}
+		data = bytes.TrimSpace(data)
+		if len(data) == 0 {
+			continue
+		}
+		if err := s.event(data); err != nil {
+			return nil, s.finish(err)
+		}
+	}
+}
+
+// end decides how the stream ends once the event reader stopped. partial is the data of
+// an event cut off by the end of the body. A normal end may still queue the usage chunk.
+func (s *stream) end(partial []byte, err error) error {
+	switch {
+	case err == errEventTooLarge:
+		return s.p.protocolError(err.Error(), nil)
+	case s.ctx.Err() != nil:
+		return ctxError(s.p.name, s.ctx)
+	case s.closed.Load():
+		return s.closedError()
+	case err != io.EOF:
+		return adapters.TransportError(s.p.name, s.ctx, err)
+	}
+	if partial = bytes.TrimSpace(partial); len(partial) > 0 {
+		// The SSE spec drops an event the body cut short. One that is whole JSON lacks
+		// only its blank line, which a server closing the connection may leave out.
+		if partial[0] != '{' || !json.Valid(partial) {
+			return &adapters.Error{Provider: s.p.name, Kind: adapters.KindConnection,
+				Message: "stream ended in the middle of an event", Err: io.ErrUnexpectedEOF}
+		}
+		if e := s.event(partial); e != nil {
+			return e
+		}
+	}
+	if !s.finished {
+		msg := "stream ended before a finish reason"
+		if s.events == 0 {
+			msg = "stream ended before any event"
+		}
+		s.pending = s.pending[:0]
+		return &adapters.Error{Provider: s.p.name, Kind: adapters.KindConnection, Message: msg, Err: io.ErrUnexpectedEOF}
+	}
+	if s.includeUsage && s.usage != (usageMetadata{}) {
+		b := s.newChunk(0)
+		b.chunk.Choices = b.choice[:0] // "choices": [], as OpenAI sends it
+		b.chunk.Usage = toUsage(&s.usage)
+		s.pending = append(s.pending, &b.chunk)
+	}
+	return io.EOF
+}
+
+// event turns one GenerateContentResponse into chunks, appended to pending.
+func (s *stream) event(data []byte) error {
+	ev := &s.ev
+	ev.reset()
+	if err := s.dec.decode(data, ev); err != nil {
+		return s.p.protocolError("cannot decode stream event", err)
+	}
+	if w, ok := parseErrorObject(ev.Error); ok {
+		return s.p.streamError(w)
+	}
+	if s.events == 0 {
+		s.id = responseID(string(ev.ResponseID))
+		s.model = safeModel(string(ev.ModelVersion), s.model)
+	}
+	s.events++
+	if ev.UsageMetadata != (usageMetadata{}) {
+		s.usage = ev.UsageMetadata
+	}
+	if len(ev.Candidates) == 0 {
+		if ev.PromptFeedback != nil && ev.PromptFeedback.BlockReason != "" {
+			e := noCandidates(ev)
+			e.Provider = s.p.name
+			e.Code, e.Message = s.p.clean(e.Code, maxCode), s.p.clean(e.Message, maxMessage)
+			return e
+		}
+		return nil // a usage-only event
+	}
+	for i := range ev.Candidates {
+		c := &ev.Candidates[i]
+		idx := c.Index
+		if idx == 0 {
+			idx = i
+		}
+		if idx < 0 || idx >= maxCandidates {
+			return s.p.protocolError("stream event names an out-of-range candidate index", nil)
+		}
+		for len(s.cands) <= idx {
+			s.cands = append(s.cands, candState{})
+		}
+		st := &s.cands[idx]
+		if st.finished {
+			continue // nothing may follow a choice's finish chunk
+		}
+		if !st.started {
+			st.started = true
+			b := s.newChunk(idx)
+			b.choice[0].Delta = adapters.Delta{Role: "assistant", Content: &b.text}
+			s.pending = append(s.pending, &b.chunk)
+		}
+		var text string
+		for j := range c.Content.Parts {
+			p := &c.Content.Parts[j]
+			switch {
+			case p.Thought:
+				// Thought summaries are not the answer; see toChatResponse.
+			case p.FunctionCall != nil:
+				s.textChunk(idx, text)
+				text = ""
+				b := s.newChunk(idx)
+				b.index = st.toolCalls
+				b.call[0] = adapters.ToolCall{Index: &b.index, ID: callID(s.calls), Type: "function",
+					Function: adapters.FunctionCall{Name: p.FunctionCall.Name, Arguments: compactArgs(p.FunctionCall.Args)}}
+				b.choice[0].Delta.ToolCalls = b.call[:]
+				s.pending = append(s.pending, &b.chunk)
+				st.toolCalls++
+				s.calls++
+			case text == "":
+				text = p.Text
+			default:
+				text += p.Text
+			}
+		}
+		s.textChunk(idx, text)
+		if c.FinishReason != "" {
+			st.finished, s.finished = true, true
+			b := s.newChunk(idx)
+			b.finish = finishReason(c.FinishReason, st.toolCalls > 0)
+			b.choice[0].FinishReason = &b.finish
+			s.pending = append(s.pending, &b.chunk)
+		}
+	}
+	return nil
+}
+
+func (s *stream) textChunk(idx int, text string) {
+	if text == "" {
+		return
+	}
+	b := s.newChunk(idx)
+	b.text = text
+	b.choice[0].Delta.Content = &b.text
+	s.pending = append(s.pending, &b.chunk)
+}
+
+// chunkBox holds a chunk together with everything its pointers point to, so that a
+// chunk costs one allocation however it is filled.
+type chunkBox struct {
+	chunk  adapters.ChatChunk
+	choice [1]adapters.ChunkChoice
+	call   [1]adapters.ToolCall
+	text   string
+	finish string
+	index  int
+}
+
+func (s *stream) newChunk(choice int) *chunkBox {
+	b := &chunkBox{chunk: adapters.ChatChunk{ID: s.id, Object: adapters.ObjectChatCompletionChunk,
+		Created: s.created, Model: s.model}}
+	b.choice[0].Index = choice
+	b.chunk.Choices = b.choice[:]
+	return b
+}
+
+func (s *stream) closedError() *adapters.Error {
+	return &adapters.Error{Provider: s.p.name, Kind: adapters.KindCanceled, Message: "stream closed"}
+}
+
+// finish records the stream's end and returns the reader's buffers to the pool. A stream
+// that ended any other way than at the end of the body has no reusable connection, so it
+// is let go at once.
+func (s *stream) finish(err error) error {
+	s.err = err
+	putSSEReader(s.r)
+	putEventDecoder(s.dec)
+	s.r, s.dec = nil, nil
+	s.pending, s.next, s.tail = nil, 0, nil
+	s.ev = generateResponse{}
+	if err != io.EOF {
+		s.stopFn()
+		s.body.Close()
+	}
+	return err
+}
+
+// Close releases the upstream connection. It is idempotent and may run concurrently with
+// Recv to abort it. A body read to its end has already handed its connection back.
+func (s *stream) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.stopFn()
+	s.body.Close()
+	return nil
+}
+
+// eventDecoder decodes one SSE event's JSON after another with a single json.Decoder.
+// json.Unmarshal sets up its scanner and decoder state afresh on every call, which costs
+// several allocations per event; a Decoder keeps that state, so decoding an event
+// allocates only for the strings it holds. Each event is fed through src on its own, and
+// anything left after its first JSON value is an error, as it would be for Unmarshal.
+type eventDecoder struct {
+	src     eventSource
+	dec     *json.Decoder // nil after a failure, which leaves a Decoder unusable
+	off     int64         // bytes fed so far: where the decoder must have stopped
+	largest int           // the largest event fed, which the Decoder's buffer has grown to
+}
+
+// eventSource hands the Decoder the current event and then reports io.EOF; the Decoder
+// asks for more only when the event is not a complete JSON value.
+type eventSource struct{ b []byte }
+
+func (e *eventSource) Read(p []byte) (int, error) {
+	if len(e.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, e.b)
+	e.b = e.b[n:]
+	return n, nil
+}
+
+var errTrailingData = errors.New("invalid character after the event's JSON value")
+
+func (d *eventDecoder) decode(data []byte, v any) error {
+	if d.dec == nil {
+		d.dec, d.off = json.NewDecoder(&d.src), 0
+	}
+	d.src.b = data
+	d.largest = max(d.largest, len(data))
+	err := d.dec.Decode(v)
+	if err == nil {
+		d.off += int64(len(data))
+		if len(d.src.b) != 0 || d.dec.InputOffset() != d.off {
+			err = errTrailingData
+		}
+	}
+	if err != nil {
+		d.dec, d.src.b = nil, nil
+	}
+	return err
+}
+
+var eventDecoderPool = sync.Pool{New: func() any { return new(eventDecoder) }}
+
+func getEventDecoder() *eventDecoder { return eventDecoderPool.Get().(*eventDecoder) }
+
+func putEventDecoder(d *eventDecoder) {
+	if d == nil || d.largest > 64<<10 {
+		return // a Decoder that buffered a huge event must not stay pinned in the pool
+	}
+	d.src.b = nil
+	eventDecoderPool.Put(d)
+}
+
+// sseReader splits a byte stream into Server-Sent Events per the WHATWG spec and returns
+// each event's data. Lines are slices of the bufio buffer whenever they fit in it, so the
+// per-event work is scanning and one append into data.
+type sseReader struct {
+	br      *bufio.Reader
+	pending []byte // unconsumed rest of the last ReadSlice
+	rerr    error  // error that came with pending, acted on once pending is used up
+	skipLF  bool   // the last line ended in CR at a buffer edge: a leading LF is its CRLF
+	started bool   // past the optional BOM
+	acc     []byte // a line longer than the buffer, assembled
+	data    []byte // the current event's data
+}
+
+var sseReaderPool = sync.Pool{New: func() any {
+	return &sseReader{br: bufio.NewReaderSize(nil, readBufferSize)}
+}}
+
+func getSSEReader(r io.Reader) *sseReader {
+	sr := sseReaderPool.Get().(*sseReader)
+	sr.br.Reset(r)
+	return sr
+}
+
+func putSSEReader(sr *sseReader) {
+	if sr == nil {
+		return
+	}
+	sr.br.Reset(nil) // drop the body
+	sr.pending, sr.rerr, sr.skipLF, sr.started = nil, nil, false, false
+	// A rare huge event must not stay pinned in the pool.
+	if cap(sr.acc) > 64<<10 {
+		sr.acc = nil
+	}
+	if cap(sr.data) > 64<<10 {
+		sr.data = nil
+	}
+	sr.acc, sr.data = sr.acc[:0], sr.data[:0]
+	sseReaderPool.Put(sr)
+}
+
+// next returns the data of the next event that has any, valid until the following call.
+// At the end of input it returns the error, with the data of an unfinished event if any.
+func (r *sseReader) next() ([]byte, error) {
+	r.data = r.data[:0]
+	hasData := false
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			if hasData {
+				return r.data, err
+			}
+			return nil, err
+		}
+		if !r.started {
+			r.started = true
+			line = bytes.TrimPrefix(line, bom)
+		}
+		if len(line) == 0 {
+			if hasData {
+				return r.data, nil
+			}
+			continue // a blank line with no data dispatches nothing
+		}
+		if line[0] == ':' {
+			continue // comment, used by servers as a keep-alive
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		// event, id, retry and unknown fields mean nothing to a chat completion stream.
+		if string(field) != "data" {
+			continue
+		}
+		if len(r.data)+len(value)+1 > maxEvent {
+			return nil, errEventTooLarge
+		}
+		if hasData {
+			r.data = append(r.data, '\n')
+		}
+		r.data = append(r.data, value...)
+		hasData = true
+	}
+}
+
+// readLine returns the next line without its terminator (CRLF, LF or CR). A last line
+// with no terminator is returned before the error that ended the input.
+func (r *sseReader) readLine() ([]byte, error) {
+	partial := false
+	for {
+		if len(r.pending) == 0 {
+			if r.rerr != nil && r.rerr != bufio.ErrBufferFull {
+				if partial {
+					return r.acc, nil
+				}
+				return nil, r.rerr
+			}
+			r.pending, r.rerr = r.br.ReadSlice('\n')
+			if r.skipLF && len(r.pending) > 0 {
+				r.skipLF = false
+				if r.pending[0] == '\n' {
+					r.pending = r.pending[1:]
+				}
+			}
+			continue
+		}
+		i := indexEOL(r.pending)
+		if i < 0 {
+			// The line goes on past this slice: keep it before ReadSlice reuses the buffer.
+			if !partial {
+				partial = true
+				r.acc = r.acc[:0]
+			}
+			if len(r.acc)+len(r.pending) > maxEvent {
+				return nil, errEventTooLarge
+			}
+			r.acc = append(r.acc, r.pending...)
+			r.pending = nil
+			continue
+		}
+		line := r.pending[:i]
+		if r.pending[i] == '\r' {
+			if i+1 < len(r.pending) {
+				if r.pending[i+1] == '\n' {
+					i++
+				}
+			} else {
+				r.skipLF = true
+			}
+		}
+		r.pending = r.pending[i+1:]
+		if partial {
+			if len(r.acc)+len(line) > maxEvent {
+				return nil, errEventTooLarge
+			}
+			r.acc = append(r.acc, line...)
+			return r.acc, nil
+		}
+		return line, nil
+	}
+}
+
+// indexEOL finds the first CR or LF. Two IndexByte scans beat a byte loop because both
+// are vectorised and the CR scan is almost always over a short prefix.
+func indexEOL(b []byte) int {
+	lf := bytes.IndexByte(b, '\n')
+	end := lf
+	if end < 0 {
+		end = len(b)
+	}
+	if cr := bytes.IndexByte(b[:end], '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
+}
