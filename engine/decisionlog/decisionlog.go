@@ -134,8 +134,6 @@ func (l *Logger) keep(e *Event) {
 	l.byID[e.DecisionID] = e
 }
 
-var kPlan = ast.StringTerm("plan")
-
 func (l *Logger) event(r Record) *Event {
 	e := &Event{DecisionID: r.ID, Path: "gavel/decision", Timestamp: r.Time.UTC(),
 		Bundles: map[string]BundleInfo{"gavel": {Revision: r.Revision}}, Labels: l.cfg.Labels,
