@@ -9,7 +9,7 @@ package gavel.compliance
 
 import rego.v1
 
-cfg := data.gavel.pii_policy
+import data.gavel.pii_policy as cfg
 
 action(t) := a if {
 	a := cfg.pii_actions.teams[input.caller.team][t]

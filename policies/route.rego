@@ -9,8 +9,7 @@ import rego.v1
 
 import data.gavel.compliance
 import data.gavel.plan as inline_plan
-
-req := input.request
+import input.request as req
 
 # Hand-written inputs (gavel policy eval, opa eval) may leave fields out; gavel always sets
 # them. Defaults keep such inputs meaningful.

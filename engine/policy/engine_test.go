@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sort"
+	"time"
 	"strings"
 	"testing"
 
@@ -214,5 +216,51 @@ func BenchmarkDecide(b *testing.B) {
 		if err != nil || !d.Allow {
 			b.Fatal(err, d)
 		}
+	}
+}
+
+// BenchmarkDecision reports p50/p99 per evaluation (ns) of the full default library on
+// realistic inputs: "typical" takes the plan's fast path; "pii_tools_code" (an email to
+// redact, tools defined, code in the prompt) runs every per-request rule.
+func BenchmarkDecision(b *testing.B) {
+	rev := mustEmbedded(b)
+	prov := providers(b, allUp)
+	ctx := context.Background()
+	plan, err := rev.Plan(ctx, prov)
+	if err != nil {
+		b.Fatal(err)
+	}
+	caller := CallerValue(KeyRecord{KeyID: "k1", User: "u", Team: "search", Project: "p", Tier: "gold"})
+	prompt := strings.Repeat("Tell me about routing LLM traffic with policies. ", 40)
+	cases := []struct {
+		name string
+		req  Request
+		pii  map[string]int
+	}{
+		{"typical", Request{Model: "smart", EstInputTokens: 520}, nil},
+		{"pii_tools_code", Request{Model: "fast", EstInputTokens: 520, HasTools: true, HasCode: true, Metadata: map[string]string{"task": "chat"}}, map[string]int{"email": 1}},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			lat := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				r := tc.req
+				r.ID, r.Endpoint, r.Bucket, r.Sample = "req", "chat", 4242, 9000
+				r.Messages = []Message{{Role: "system", Text: "You are helpful."}, {Role: "user", Text: prompt}}
+				in := Input{Request: r, Caller: caller, Providers: prov, Plan: plan, PII: tc.pii, NowNS: 1}
+				d, err := rev.Decide(ctx, in.Value())
+				if err != nil || !d.Allow {
+					b.Fatal(err, d)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			b.StopTimer()
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
+		})
 	}
 }
