@@ -141,16 +141,21 @@ func (l *Logger) event(r Record) *Event {
 	if r.Error != "" {
 		e.Custom["error"] = r.Error
 	}
-	if r.Input != nil {
-		if in, err := ast.JSON(r.Input); err == nil {
-			if m, ok := in.(map[string]any); ok {
-				delete(m, "plan") // derived from providers; large and reproducible
-				if l.cfg.MaskMessages {
-					maskMessages(m)
-				}
+	if obj, ok := r.Input.(ast.Object); ok {
+		m := make(map[string]any, obj.Len())
+		obj.Foreach(func(k, v *ast.Term) {
+			key, _ := k.Value.(ast.String)
+			if key == "plan" {
+				return // derived from providers, large, and reproducible: never converted
 			}
-			e.Input = in
+			if x, err := ast.JSON(v.Value); err == nil {
+				m[string(key)] = x
+			}
+		})
+		if l.cfg.MaskMessages {
+			maskMessages(m)
 		}
+		e.Input = m
 	}
 	if r.Result != nil {
 		if res, err := ast.JSON(r.Result); err == nil {
