@@ -10,8 +10,8 @@ import (
 )
 
 func TestLogGetMaskAndEvict(t *testing.T) {
-	var sunk []*Event
-	l := New(Config{Keep: 2, MaskMessages: true, Labels: map[string]string{"id": "gw1"}, Sink: func(e *Event) { sunk = append(sunk, e) }})
+	var sunk [][]byte
+	l := New(Config{Keep: 2, MaskMessages: true, Labels: map[string]string{"id": "gw1"}, Sink: func(line []byte) { sunk = append(sunk, line) }})
 	in := ast.MustParseTerm(`{"request": {"model": "smart", "messages": [{"role": "user", "text": "my card is 4111"}]}, "plan": {"x": 1}}`).Value
 	res := ast.MustParseTerm(`{"allow": true, "targets": [{"provider": "a", "model": "m"}]}`).Value
 	for _, id := range []string{"a", "b", "c"} {
@@ -27,7 +27,7 @@ func TestLogGetMaskAndEvict(t *testing.T) {
 	if !ok {
 		t.Fatal("event c missing")
 	}
-	line := string(MarshalLine(e))
+	line := string(e)
 	for _, want := range []string{`"decision_id":"c"`, `"path":"gavel/decision"`, `"revision":"r1"`, `"[masked 15 bytes]"`, `"route":"a/m"`, `"id":"gw1"`} {
 		if !strings.Contains(line, want) {
 			t.Errorf("event lacks %s: %s", want, line)
@@ -43,7 +43,7 @@ func TestLogGetMaskAndEvict(t *testing.T) {
 
 func TestFullBufferDropsWithoutBlocking(t *testing.T) {
 	block := make(chan struct{})
-	l := New(Config{Buffer: 1, Sink: func(*Event) { <-block }})
+	l := New(Config{Buffer: 1, Sink: func([]byte) { <-block }})
 	deadline := time.Now().Add(time.Second)
 	for l.Dropped() == 0 && time.Now().Before(deadline) {
 		l.Log(Record{ID: "x"})

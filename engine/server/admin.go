@@ -20,6 +20,8 @@ func (s *Server) explain(c echo.Context) error {
 		return newAPIError(http.StatusNotFound, "decision_not_found",
 			"No recent decision has id `"+c.Param("id")+"`; gavel keeps the most recent decisions in memory.")
 	}
-	writeJSON(c, http.StatusOK, e)
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	c.Response().WriteHeader(http.StatusOK)
+	c.Response().Write(e)
 	return nil
 }
