@@ -5,9 +5,9 @@ import (
 	"errors"
 	"reflect"
 	"sort"
-	"time"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/bundle"
