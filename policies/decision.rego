@@ -6,6 +6,7 @@ package gavel
 
 import rego.v1
 
+import data.gavel.budget
 import data.gavel.compliance
 import data.gavel.degrade
 import data.gavel.experiments
@@ -24,6 +25,8 @@ decision := d if {
 	input.request.est_input_tokens < f.size_trigger
 	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]
+	not budget.any_applicable
+	not budget.rate_limits[0]
 	d := f.decision
 } else := {
 	"allow": false,
@@ -41,6 +44,17 @@ decision := d if {
 	"reasons": reasons,
 } if {
 	compliance.denied_terms[0]
+} else := {
+	"allow": false,
+	"deny": {
+		"status": 429,
+		"code": "insufficient_quota",
+		"type": "insufficient_quota",
+		"message": concat("", ["Budget `", budget.exhausted[0], "` is exhausted for this period."]),
+	},
+	"reasons": reasons,
+} if {
+	budget.exhausted[0]
 } else := object.union(
 	{"allow": true, "targets": targets, "reasons": reasons},
 	extras,
@@ -66,7 +80,10 @@ decision := d if {
 	"reasons": ["route.unknown_model"],
 }
 
-targets := experiments.targets if {
+# A budget past its soft threshold sends the request to its cheaper alias.
+targets := route.targets_for(budget.soft[0].degrade_to) if {
+	budget.soft[0]
+} else := experiments.targets if {
 	experiments.targets
 } else := route.targets
 
@@ -81,6 +98,10 @@ extras["redact"] := sort(compliance.redact) if compliance.redact[_]
 
 extras["degrade"] := {"stream": false} if degrade.stream_off
 
+extras["budgets"] := budget.enforce if budget.enforce[0]
+
+extras["rate_limits"] := budget.rate_limits if budget.rate_limits[0]
+
 reasons := array.concat(route.reasons, [r | some r in other_reasons])
 
-other_reasons := (compliance.reasons | experiments.reasons) | degrade.reasons
+other_reasons := ((compliance.reasons | experiments.reasons) | degrade.reasons) | budget.reasons

@@ -161,3 +161,15 @@ notes contains "route.skipped_unavailable" if {
 	passthrough
 	not inline_plan.usable(passthrough)
 }
+
+# targets_for is the planned route of another alias, filtered for this request; budget
+# degradation uses it.
+targets_for(alias) := r.targets if {
+	r := input.plan.routes[alias]
+	unfiltered
+} else := pick(r.candidates) if {
+	r := input.plan.routes[alias]
+} else := pick(r.candidates) if {
+	not input.plan
+	r := inline_plan.routes[alias]
+}
