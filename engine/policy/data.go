@@ -12,7 +12,33 @@ type Data struct {
 	Catalog map[string]CatalogEntry `json:"catalog"`
 	Aliases map[string]Alias        `json:"aliases"`
 	Keys    map[string]KeyRecord    `json:"keys"`
+	// Budgets tell gavel whose spend to look up for input.spend; the decision says which
+	// ones to enforce.
+	Budgets []BudgetSpec `json:"budgets"`
+	// RateLimits tell gavel whose usage to look up for input.rate.
+	RateLimits []RateLimitSpec `json:"rate_limits"`
 }
+
+// BudgetSpec is one entry of data.gavel.budgets.
+type BudgetSpec struct {
+	Name      string `json:"name"`
+	Scope     string `json:"scope"`
+	Period    string `json:"period"`
+	LimitMUSD int64  `json:"limit_musd"`
+	Hard      *bool  `json:"hard"`
+	SoftBP    int    `json:"soft_bp"`
+	DegradeTo string `json:"degrade_to"`
+}
+
+// RateLimitSpec is one entry of data.gavel.rate_limits.
+type RateLimitSpec struct {
+	Scope string `json:"scope"`
+	RPM   int64  `json:"rpm"`
+	TPM   int64  `json:"tpm"`
+}
+
+// Scopes budgets and rate limits may name.
+var Scopes = map[string]bool{"key": true, "user": true, "team": true, "project": true, "global": true}
 
 // Alias is a requestable name for an ordered (or, with strategy "scored", ranked) list of
 // catalog ids.
@@ -69,6 +95,16 @@ func parseData(raw map[string]any) (*Data, error) {
 	for id, e := range d.Catalog {
 		if e.Provider == "" || e.Model == "" {
 			return nil, fmt.Errorf("data.gavel.catalog[%q]: provider and model are required", id)
+		}
+	}
+	for i, b := range d.Budgets {
+		if b.Name == "" || !Scopes[b.Scope] || (b.Period != "day" && b.Period != "month") || b.LimitMUSD <= 0 {
+			return nil, fmt.Errorf("data.gavel.budgets[%d]: need name, scope (key|user|team|project|global), period (day|month) and limit_musd > 0", i)
+		}
+	}
+	for i, r := range d.RateLimits {
+		if !Scopes[r.Scope] || r.RPM < 0 || r.TPM < 0 {
+			return nil, fmt.Errorf("data.gavel.rate_limits[%d]: need a scope and non-negative rpm/tpm", i)
 		}
 	}
 	for h, k := range d.Keys {

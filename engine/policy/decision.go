@@ -27,6 +27,11 @@ type Decision struct {
 	Shadow []Target
 	// Redact lists PII types the executor masks in everything sent upstream. Default: none.
 	Redact []string
+	// Budgets gavel enforces for this request: the estimated cost is reserved atomically
+	// against every hard one before the call and reconciled after. Default: none.
+	Budgets []Budget
+	// RateLimits gavel enforces atomically (requests and tokens per minute). Default: none.
+	RateLimits []RateLimit
 	// Limits cap the request. Default: no caps beyond the provider's configuration.
 	Limits Limits
 	// Degrade asks the executor to trade features for availability. Default: none.
@@ -52,6 +57,25 @@ type Deny struct {
 	Code    string // OpenAI-style error code; default "policy_denied"
 	Message string // human-readable; default "Request denied by policy."
 	Type    string // OpenAI-style error type; default derived from Status
+}
+
+// Budget is a spend limit for one scope in one period, in micro-USD.
+type Budget struct {
+	Name      string
+	Scope     string // key | user | team | project | global
+	ID        string // the scope's id for this caller ("" for global)
+	Period    string // day | month (UTC)
+	LimitMUSD int64
+	Hard      bool // hard budgets block; soft ones are tracked
+	SoftBP    int  // share of the limit (basis points) past which responses warn; 10000 = none
+}
+
+// RateLimit caps requests and tokens per minute for one scope.
+type RateLimit struct {
+	Scope string
+	ID    string
+	RPM   int64 // 0 = no request limit
+	TPM   int64 // 0 = no token limit
 }
 
 // AB identifies an experiment arm.
@@ -132,6 +156,10 @@ func ParseDecision(v ast.Value) (*Decision, error) {
 			err = parseDegrade(&d.Degrade, val.Value)
 		case "labels":
 			d.Labels, err = asStringMap("labels", val.Value)
+		case "budgets":
+			d.Budgets, err = parseBudgets(val.Value)
+		case "rate_limits":
+			d.RateLimits, err = parseRateLimits(val.Value)
 		case "reasons":
 			d.Reasons, err = asStrings("reasons", val.Value)
 		default:
@@ -371,5 +399,86 @@ func asStringMap(field string, v ast.Value) (map[string]string, error) {
 		out[keyOf(k)] = s
 		return err != nil
 	})
+	return out, err
+}
+
+func parseBudgets(v ast.Value) ([]Budget, error) {
+	var out []Budget
+	var err error
+	each(v, func(i int, t *ast.Term) bool {
+		obj, ok := t.Value.(ast.Object)
+		if !ok {
+			err = invalid("budgets[%d] must be an object", i)
+			return true
+		}
+		b := Budget{Hard: true, SoftBP: 10000}
+		obj.Until(func(k, val *ast.Term) bool {
+			f := "budgets." + keyOf(k)
+			switch keyOf(k) {
+			case "name":
+				b.Name, err = asString(f, val.Value)
+			case "scope":
+				b.Scope, err = asString(f, val.Value)
+			case "id":
+				b.ID, err = asString(f, val.Value)
+			case "period":
+				b.Period, err = asString(f, val.Value)
+			case "limit_musd":
+				var n int
+				n, err = asNonNegInt(f, val.Value)
+				b.LimitMUSD = int64(n)
+			case "hard":
+				b.Hard, err = asBool(f, val.Value)
+			case "soft_bp":
+				b.SoftBP, err = asNonNegInt(f, val.Value)
+			default:
+				err = invalid("unknown field budgets[%d].%s", i, keyOf(k))
+			}
+			return err != nil
+		})
+		if err == nil && (b.Name == "" || !Scopes[b.Scope] || (b.Period != "day" && b.Period != "month") || b.LimitMUSD <= 0) {
+			err = invalid("budgets[%d] needs name, scope, period (day|month) and limit_musd > 0", i)
+		}
+		out = append(out, b)
+		return err != nil
+	}, &err, "budgets")
+	return out, err
+}
+
+func parseRateLimits(v ast.Value) ([]RateLimit, error) {
+	var out []RateLimit
+	var err error
+	each(v, func(i int, t *ast.Term) bool {
+		obj, ok := t.Value.(ast.Object)
+		if !ok {
+			err = invalid("rate_limits[%d] must be an object", i)
+			return true
+		}
+		var r RateLimit
+		obj.Until(func(k, val *ast.Term) bool {
+			f := "rate_limits." + keyOf(k)
+			var n int
+			switch keyOf(k) {
+			case "scope":
+				r.Scope, err = asString(f, val.Value)
+			case "id":
+				r.ID, err = asString(f, val.Value)
+			case "rpm":
+				n, err = asNonNegInt(f, val.Value)
+				r.RPM = int64(n)
+			case "tpm":
+				n, err = asNonNegInt(f, val.Value)
+				r.TPM = int64(n)
+			default:
+				err = invalid("unknown field rate_limits[%d].%s", i, keyOf(k))
+			}
+			return err != nil
+		})
+		if err == nil && !Scopes[r.Scope] {
+			err = invalid("rate_limits[%d] needs a scope", i)
+		}
+		out = append(out, r)
+		return err != nil
+	}, &err, "rate_limits")
 	return out, err
 }

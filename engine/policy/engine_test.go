@@ -140,6 +140,17 @@ func TestParseDecision(t *testing.T) {
 				t.Errorf("parsed = %+v", d)
 			}
 		}},
+		{"budgets and rate limits", `{"allow": true, "targets": [{"provider": "a", "model": "m"}],
+		  "budgets": [{"name": "t", "scope": "team", "id": "x", "period": "day", "limit_musd": 100, "hard": false, "soft_bp": 8000}],
+		  "rate_limits": [{"scope": "key", "id": "k", "rpm": 5, "tpm": 0}]}`, "", func(t *testing.T, d *Decision) {
+			if len(d.Budgets) != 1 || d.Budgets[0].Hard || d.Budgets[0].SoftBP != 8000 || d.Budgets[0].LimitMUSD != 100 ||
+				len(d.RateLimits) != 1 || d.RateLimits[0].RPM != 5 {
+				t.Errorf("parsed = %+v", d)
+			}
+		}},
+		{"bad budget period", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "budgets": [{"name": "t", "scope": "team", "period": "week", "limit_musd": 1}]}`, "period", nil},
+		{"unknown budget field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "budgets": [{"name": "t", "scope": "team", "period": "day", "limit_musd": 1, "x": 1}]}`, "unknown field", nil},
+		{"bad rate scope", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "rate_limits": [{"scope": "planet"}]}`, "scope", nil},
 		{"unknown redact type", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "redact": ["passport"]}`, "unknown PII type", nil},
 		{"target unknown key", `{"allow": true, "targets": [{"provider": "a", "model": "m", "x": 1}]}`, "unknown field", nil},
 		{"negative limit", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"max_tokens": -1}}`, "negative", nil},

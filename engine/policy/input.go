@@ -20,6 +20,10 @@ type Input struct {
 	// PII counts the findings of gavel's detectors per type (email, phone, credit_card,
 	// ssn, iban, ip, secret); empty when the prompt has none.
 	PII map[string]int
+	// Spend is this caller's standing against each budget of data.gavel.budgets, by name.
+	Spend map[string]SpendState
+	// Rate is this caller's usage in the current minute, by scope.
+	Rate map[string]RateState
 	// NowNS is the request's arrival time in Unix nanoseconds, as time.now_ns() would say.
 	NowNS int64
 }
@@ -39,6 +43,16 @@ type Request struct {
 	Metadata       map[string]string // body metadata merged with X-Gavel-Tags
 	Bucket         int               // 0–9999, stable per sticky key
 	Sample         int               // 0–9999, uniformly random per request (shadow sampling)
+}
+
+// SpendState is a budget's spend in its current period, in micro-USD.
+type SpendState struct {
+	SpentMUSD, ReservedMUSD, LimitMUSD int64
+}
+
+// RateState is a scope's usage in the current minute.
+type RateState struct {
+	Requests, Tokens int64
 }
 
 // Message is a message's role and text (images contribute nothing to Text).
@@ -66,6 +80,13 @@ var (
 	kHasCode        = ast.StringTerm("has_code")
 	kSample         = ast.StringTerm("sample")
 	kPII            = ast.StringTerm("pii")
+	kSpend          = ast.StringTerm("spend")
+	kRate           = ast.StringTerm("rate")
+	kSpent          = ast.StringTerm("spent_musd")
+	kReserved       = ast.StringTerm("reserved_musd")
+	kLimit          = ast.StringTerm("limit_musd")
+	kRequests       = ast.StringTerm("requests")
+	kTokens         = ast.StringTerm("tokens")
 	kMaxTokens      = ast.StringTerm("max_tokens")
 	kEstInputTokens = ast.StringTerm("est_input_tokens")
 	kMetadata       = ast.StringTerm("metadata")
@@ -118,6 +139,8 @@ func (in *Input) Value() ast.Value {
 		ast.Item(kProviders, ast.NewTerm(providers)),
 		ast.Item(kNow, ast.NewTerm(ast.Number(itoa(in.NowNS)))),
 		ast.Item(kPII, ast.NewTerm(countsValue(in.PII))),
+		ast.Item(kSpend, ast.NewTerm(spendValue(in.Spend))),
+		ast.Item(kRate, ast.NewTerm(rateValue(in.Rate))),
 	)
 	if in.Plan != nil {
 		obj.Insert(kPlan, ast.NewTerm(in.Plan))
@@ -149,6 +172,35 @@ func stringMapValue(m map[string]string) ast.Value {
 	items := make([][2]*ast.Term, len(keys))
 	for i, k := range keys {
 		items[i] = ast.Item(ast.StringTerm(k), ast.StringTerm(m[k]))
+	}
+	return ast.NewObject(items...)
+}
+
+func spendValue(m map[string]SpendState) ast.Value {
+	if len(m) == 0 {
+		return emptyObject
+	}
+	items := make([][2]*ast.Term, 0, len(m))
+	for k, s := range m {
+		items = append(items, ast.Item(ast.StringTerm(k), ast.ObjectTerm(
+			ast.Item(kSpent, ast.NewTerm(ast.Number(itoa(s.SpentMUSD)))),
+			ast.Item(kReserved, ast.NewTerm(ast.Number(itoa(s.ReservedMUSD)))),
+			ast.Item(kLimit, ast.NewTerm(ast.Number(itoa(s.LimitMUSD)))),
+		)))
+	}
+	return ast.NewObject(items...)
+}
+
+func rateValue(m map[string]RateState) ast.Value {
+	if len(m) == 0 {
+		return emptyObject
+	}
+	items := make([][2]*ast.Term, 0, len(m))
+	for k, s := range m {
+		items = append(items, ast.Item(ast.StringTerm(k), ast.ObjectTerm(
+			ast.Item(kRequests, ast.NewTerm(ast.Number(itoa(s.Requests)))),
+			ast.Item(kTokens, ast.NewTerm(ast.Number(itoa(s.Tokens)))),
+		)))
 	}
 	return ast.NewObject(items...)
 }
