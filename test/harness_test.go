@@ -27,8 +27,14 @@ type gw struct {
 	stop func()
 }
 
-// start runs gavel with the given gavel.yaml text and environment until the test ends.
+// start runs gavel with the given gavel.yaml text and environment until the test ends. A
+// file ledger gets a fresh path in the test's temp dir.
 func start(t *testing.T, yaml string, env map[string]string) *gw {
+	t.Helper()
+	return startWith(t, yaml, env, true)
+}
+
+func startWith(t *testing.T, yaml string, env map[string]string, freshLedger bool) *gw {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,6 +46,9 @@ func start(t *testing.T, yaml string, env map[string]string) *gw {
 	}
 	cfg.Listen = l.Addr().String()
 	cfg.ShutdownTimeout = 2 * time.Second
+	if cfg.Ledger.Store == "file" && freshLedger {
+		cfg.Ledger.Path = filepath.Join(t.TempDir(), "ledger.db")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g, err := gateway.New(ctx, cfg, func(k string) string { return env[k] }, nil)
 	if err != nil {

@@ -25,6 +25,7 @@ func gatewayNew(t *testing.T, yaml string) (*gateway.Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Ledger.Store = "memory"
 	g, err := gateway.New(context.Background(), cfg, func(string) string { return "" }, nil)
 	if g != nil {
 		t.Cleanup(g.Close)

@@ -45,7 +45,33 @@ type Config struct {
 	// Providers declares upstreams beyond those found in the environment; a provider here
 	// replaces an environment one of the same name.
 	Providers []Provider `yaml:"providers"`
+	// Ledger is where budgets and rate limits are kept.
+	Ledger Ledger `yaml:"ledger"`
 }
+
+// Ledger configures the budget and rate-limit store.
+type Ledger struct {
+	// Store is "file" (the default: one bbolt file, a restart loses no spend), "redis"
+	// (many replicas share budgets and limits) or "memory" (tests; lost on restart).
+	Store string `yaml:"store"`
+	// Path of the file store; default DefaultLedgerPath.
+	Path  string      `yaml:"path"`
+	Redis RedisConfig `yaml:"redis"`
+	// FailureMode when Redis is unreachable: "closed" (deny; the default) or "open"
+	// (serve from a local in-memory ledger and count it in gavel_ledger_unavailable_total).
+	FailureMode string `yaml:"failure_mode"`
+}
+
+// RedisConfig reaches the shared store.
+type RedisConfig struct {
+	Addr     string `yaml:"addr"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+}
+
+// DefaultLedgerPath is where the file store lives unless configured.
+const DefaultLedgerPath = ".gavel/ledger.db"
 
 // Provider is one upstream with its resilience settings.
 type Provider struct {
@@ -92,6 +118,15 @@ func (c *Config) applyDefaults() {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = DefaultLogLevel
+	}
+	if c.Ledger.Store == "" {
+		c.Ledger.Store = "file"
+	}
+	if c.Ledger.Store == "file" && c.Ledger.Path == "" {
+		c.Ledger.Path = DefaultLedgerPath
+	}
+	if c.Ledger.FailureMode == "" {
+		c.Ledger.FailureMode = "closed"
 	}
 }
 
@@ -169,6 +204,18 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log_level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	switch c.Ledger.Store {
+	case "file", "memory":
+	case "redis":
+		if c.Ledger.Redis.Addr == "" {
+			errs = append(errs, errors.New("ledger.redis.addr is required with ledger.store: redis"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("ledger.store must be file, redis or memory, got %q", c.Ledger.Store))
+	}
+	if c.Ledger.FailureMode != "closed" && c.Ledger.FailureMode != "open" {
+		errs = append(errs, fmt.Errorf("ledger.failure_mode must be closed or open, got %q", c.Ledger.FailureMode))
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Providers {

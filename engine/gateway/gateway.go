@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/registry"
@@ -19,6 +22,10 @@ import (
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/ledger"
+	"github.com/gavel-gw/gavel/engine/ledger/boltstore"
+	"github.com/gavel-gw/gavel/engine/ledger/memstore"
+	"github.com/gavel-gw/gavel/engine/ledger/redisstore"
 	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/server"
@@ -38,6 +45,7 @@ type Gateway struct {
 	metrics   *telemetry.Metrics
 	exec      *executor.Executor
 	dlog      *decisionlog.Logger
+	ledger    ledger.Store
 }
 
 // New builds a gateway. getenv supplies the environment (os.Getenv in production).
@@ -88,6 +96,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	})
 	g.planner = policy.NewPlanner(g.engine, tracker, 0, log)
 
+	var err error
 	b, source, err := loadBundle(cfg.Policy)
 	if err != nil {
 		g.Close()
@@ -105,10 +114,14 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		log.Warn("no virtual keys configured: gavel is OPEN to anyone who can reach " + cfg.Listen + " (loopback only)")
 	}
 
+	if g.ledger, err = openLedger(cfg.Ledger, g.metrics); err != nil {
+		g.Close()
+		return nil, err
+	}
 	g.dlog = decisionlog.New(decisionlog.Config{MaskMessages: true})
 	g.exec = exec
 	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
-		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner})
+		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger})
 	log.Info("providers configured", "providers", strings.Join(names, ","))
 	return g, nil
 }
@@ -159,6 +172,10 @@ func (g *Gateway) Close() {
 	if g.exec != nil {
 		g.exec.Close()
 	}
+	if g.ledger != nil {
+		g.ledger.Close()
+		g.ledger = nil
+	}
 	if g.dlog != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		g.dlog.Close(ctx)
@@ -170,4 +187,30 @@ func (g *Gateway) Close() {
 			c.Close()
 		}
 	}
+}
+
+// openLedger opens the configured budget and rate-limit store.
+func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
+	switch c.Store {
+	case "memory":
+		return memstore.New(memstore.Options{}), nil
+	case "redis":
+		mode := redisstore.FailClosed
+		if c.FailureMode == "open" {
+			mode = redisstore.FailOpen
+		}
+		client := redis.NewClient(&redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: c.Redis.Password, DB: c.Redis.DB})
+		return redisstore.New(client, redisstore.Options{FailureMode: mode,
+			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }}), nil
+	}
+	if dir := filepath.Dir(c.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("ledger: %w", err)
+		}
+	}
+	s, err := boltstore.Open(c.Path, boltstore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("ledger file %s: %w", c.Path, err)
+	}
+	return s, nil
 }

@@ -27,6 +27,7 @@ func BenchmarkChatCompletion(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			cfg := config.Default()
 			cfg.LogLevel = "warn"
+			cfg.Ledger.Store = "memory"
 			g, err := New(context.Background(), cfg, func(string) string { return "" }, nil)
 			if err != nil {
 				b.Fatal(err)

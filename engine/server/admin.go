@@ -1,9 +1,12 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/gavel-gw/gavel/engine/ledger"
 )
 
 // explain answers "why did this request go where it went?" for a recent decision id: the
@@ -23,5 +26,32 @@ func (s *Server) explain(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	c.Response().WriteHeader(http.StatusOK)
 	c.Response().Write(e)
+	return nil
+}
+
+// spend shows a scope's spend, reservations and limits per period (admin only):
+// GET /v1/gavel/spend?scope=team&id=search.
+func (s *Server) spend(c echo.Context) error {
+	if _, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization")); err != nil {
+		return err
+	}
+	if s.o.Ledger == nil {
+		return newAPIError(http.StatusNotFound, "ledger_disabled", "No ledger is configured on this gateway.")
+	}
+	scope, id := c.QueryParam("scope"), c.QueryParam("id")
+	if scope == "" {
+		return errBadRequest("missing_required_parameter", "scope", "scope is required: key, user, team, project or global")
+	}
+	states, err := s.o.Ledger.Spend(c.Request().Context(), scope, id)
+	if err != nil {
+		if errors.Is(err, ledger.ErrStoreUnavailable) {
+			return ledgerError(err)
+		}
+		return errBadRequest("invalid_value", "scope", err.Error())
+	}
+	if states == nil {
+		states = []ledger.BudgetState{}
+	}
+	writeJSON(c, http.StatusOK, map[string]any{"object": "list", "scope": scope, "id": id, "data": states})
 	return nil
 }

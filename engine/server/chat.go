@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -42,6 +44,11 @@ type exchange struct {
 	usage      *adapters.Usage
 	errCode    string
 	streamFail bool
+	spend      map[string]policy.SpendState
+	rate       map[string]policy.RateState
+	hold       *hold
+	streamed   strings.Builder // streamed completion text, counted when the upstream sent no usage
+	prompt     []policy.Message
 }
 
 func (s *Server) chatCompletions(c echo.Context) error {
@@ -79,7 +86,12 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 	}
 	x.rev = rev
 	c.Response().Header().Set(HeaderRevision, rev.ID)
-	d, err := s.decide(r.Context(), x, features(x.id, req, r.Header, caller))
+	if x.spend, x.rate, err = s.standing(r.Context(), rev, caller); err != nil {
+		return ledgerError(err)
+	}
+	f := features(x.id, req, r.Header, caller)
+	x.prompt = f.Messages
+	d, err := s.decide(r.Context(), x, f)
 	if err != nil {
 		return err
 	}
@@ -98,6 +110,12 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 
 	if x.up, err = s.o.Executor.Prepare(req, d); err != nil {
 		return &errPolicy{err: err}
+	}
+	if x.hold, err = s.enforce(r.Context(), c.Response().Header(), x, f.EstInputTokens, f.MaxTokens); err != nil {
+		return err
+	}
+	if w := budgetWarning(d, x.spend); w != "" {
+		c.Response().Header().Set(HeaderBudgetWarning, w)
 	}
 	if len(d.Shadow) > 0 {
 		s.o.Executor.Shadow(x.up, d.Shadow, experimentOf(d))
@@ -202,6 +220,8 @@ func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*po
 	in := policy.Input{
 		Request:   f,
 		PII:       s.findPII(f.Messages),
+		Spend:     x.spend,
+		Rate:      x.rate,
 		Caller:    x.caller.Value,
 		Providers: shared.Providers,
 		Plan:      shared.Plan,
@@ -225,6 +245,26 @@ func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*po
 		return nil, &errPolicy{err: err}
 	}
 	return d, nil
+}
+
+// countUsage counts tokens with the real tokenizer, for streams that reported no usage.
+func (s *Server) countUsage(route string, prompt []policy.Message, completion string) *adapters.Usage {
+	_, model, _ := strings.Cut(route, "/")
+	u := &adapters.Usage{PromptTokens: 3}
+	for _, m := range prompt {
+		n, err := s.counter.Count(model, m.Text)
+		if err != nil {
+			n = tokens.Estimate(m.Text)
+		}
+		u.PromptTokens += n + 4
+	}
+	n, err := s.counter.Count(model, completion)
+	if err != nil {
+		n = tokens.Estimate(completion)
+	}
+	u.CompletionTokens = n
+	u.TotalTokens = u.PromptTokens + n
+	return u
 }
 
 // findPII runs gavel's detectors over every message text: the policy decides what to do
@@ -257,6 +297,16 @@ func (s *Server) findPII(msgs []policy.Message) map[string]int {
 // or completion text.
 func (s *Server) finish(c echo.Context, x *exchange) {
 	dur := time.Since(x.start)
+	if x.hold != nil {
+		if x.usage == nil && x.streamed.Len() > 0 {
+			// The upstream streamed without usage: count prompt and completion with the real
+			// tokenizer off the request's path, then charge.
+			hd, route, prompt, completion := x.hold, x.route, x.prompt, x.streamed.String()
+			go func() { hd.settle(route, s.countUsage(route, prompt, completion)) }()
+		} else {
+			x.hold.settle(x.route, x.usage)
+		}
+	}
 	if x.status == 0 {
 		x.status = c.Response().Status
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
 // maxEmbeddingInputs is OpenAI's limit on inputs per request.
@@ -48,7 +49,11 @@ func (s *Server) embed(c echo.Context, x *exchange) error {
 	}
 	x.rev = rev
 	c.Response().Header().Set(HeaderRevision, rev.ID)
-	d, err := s.decide(r.Context(), x, embeddingFeatures(x.id, req, r.Header, caller))
+	if x.spend, x.rate, err = s.standing(r.Context(), rev, caller); err != nil {
+		return ledgerError(err)
+	}
+	f := embeddingFeatures(x.id, req, r.Header, caller)
+	d, err := s.decide(r.Context(), x, f)
 	if err != nil {
 		return err
 	}
@@ -63,6 +68,9 @@ func (s *Server) embed(c echo.Context, x *exchange) error {
 	up, err := s.o.Executor.PrepareEmbedding(req, d)
 	if err != nil {
 		return &errPolicy{err: err}
+	}
+	if x.hold, err = s.enforce(r.Context(), c.Response().Header(), x, f.EstInputTokens, 0); err != nil {
+		return err
 	}
 	ctx := r.Context()
 	timeout := s.o.RequestTimeout
@@ -113,16 +121,15 @@ func validateEmbedding(r *adapters.EmbeddingRequest) *APIError {
 // compliance and routing rules apply to what is embedded.
 func embeddingFeatures(id string, r *adapters.EmbeddingRequest, h http.Header, caller *authCaller) policy.Request {
 	f := policy.Request{ID: id, Endpoint: "embeddings", Model: r.Model}
-	chars := 0
+	n := 0
 	for _, t := range r.Input.Texts {
 		f.Messages = append(f.Messages, policy.Message{Role: "user", Text: t})
-		chars += len(t)
+		n += tokens.Estimate(t)
 	}
-	tokens := 0
 	for _, toks := range r.Input.Tokens {
-		tokens += len(toks)
+		n += len(toks)
 	}
-	f.EstInputTokens = (chars+3)/4 + tokens
+	f.EstInputTokens = n
 	f.Metadata = metadata(nil, h.Get(HeaderTags))
 	f.Bucket = bucket(stickyKey(id, r.User, caller))
 	f.Sample = sample(id)

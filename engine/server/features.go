@@ -7,6 +7,7 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
 // validRoles are the chat roles OpenAI accepts.
@@ -60,26 +61,25 @@ func validate(r *adapters.ChatRequest) *APIError {
 func features(id string, r *adapters.ChatRequest, h http.Header, caller *auth.Caller) policy.Request {
 	f := policy.Request{ID: id, Endpoint: "chat", Model: r.Model, Stream: r.Stream, HasTools: len(r.Tools) > 0}
 	f.Messages = make([]policy.Message, len(r.Messages))
-	chars := 0
+	extra := 0
 	for i := range r.Messages {
 		m := &r.Messages[i]
 		text := m.Content.String()
 		f.Messages[i] = policy.Message{Role: m.Role, Text: text}
-		chars += len(text)
 		if !f.HasCode && m.Role == "user" {
 			f.HasCode = looksLikeCode(text)
 		}
 		for _, tc := range m.ToolCalls {
-			chars += len(tc.Function.Name) + len(tc.Function.Arguments)
+			extra += tokens.Estimate(tc.Function.Name) + tokens.Estimate(tc.Function.Arguments)
 		}
 		if m.Content.HasImages() {
 			f.HasImages = true
 		}
 	}
 	for _, t := range r.Tools {
-		chars += len(t.Function.Name) + len(t.Function.Description) + len(t.Function.Parameters)
+		extra += tokens.Estimate(t.Function.Name) + tokens.Estimate(t.Function.Description) + tokens.Estimate(string(t.Function.Parameters))
 	}
-	f.EstInputTokens = estimateTokens(chars, len(r.Messages))
+	f.EstInputTokens = estimateTokens(f.Messages, extra)
 	switch {
 	case r.MaxCompletionTokens != nil:
 		f.MaxTokens = *r.MaxCompletionTokens
@@ -173,11 +173,15 @@ func stickyKey(id, user string, caller *auth.Caller) string {
 	return id
 }
 
-// estimateTokens approximates BPE tokens as ~4 bytes each plus OpenAI's per-message
-// framing. It only needs to be good enough for routing and reservations; usage reported by
-// the upstream is what gets charged.
-func estimateTokens(chars, messages int) int {
-	return (chars+3)/4 + 4*messages + 3
+// estimateTokens is engine/tokens' calibrated estimate plus OpenAI's per-message framing.
+// It only needs to be good enough for routing and reservations; usage reported by the
+// upstream is what gets charged.
+func estimateTokens(msgs []policy.Message, extra int) int {
+	n := 3 + extra
+	for i := range msgs {
+		n += 4 + tokens.Estimate(msgs[i].Text)
+	}
+	return n
 }
 
 // bucket is a stable 0–9999 hash (FNV-1a) of the sticky key, so A/B splits are integer

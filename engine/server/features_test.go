@@ -12,6 +12,7 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
 func mustRequest(t *testing.T, body string) *adapters.ChatRequest {
@@ -132,13 +133,13 @@ func TestFeatures(t *testing.T) {
 		tests := []struct {
 			name string
 			body string
-			want int // (bytes+3)/4 + 4 per message + 3
+			want int // tokens.Estimate of each text + 4 per message + 3
 		}{
 			{"one short message", `{"model": "m", "messages": [{"role": "user", "content": "hello"}]}`, 2 + 4 + 3},
 			{"two messages", `{"model": "m", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]}`, 4 + 8 + 3},
 			{"text parts, images free", `{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "abcd"}, {"type": "image_url", "image_url": {"url": "https://example.com/a-very-long-url.png"}}, {"type": "text", "text": "efgh"}]}]}`, 3 + 4 + 3},
-			{"tool calls count", `{"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "get", "arguments": "{\"a\":1}"}}]}]}`, 3 + 4 + 3},
-			{"tool definitions count", `{"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "get", "description": "Gets.", "parameters": {"type":"object"}}}]}`, 7 + 4 + 3},
+			{"tool calls count", `{"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "get", "arguments": "{\"a\":1}"}}]}]}`, tokens.Estimate("get") + tokens.Estimate(`{"a":1}`) + 4 + 3},
+			{"tool definitions count", `{"model": "m", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function", "function": {"name": "get", "description": "Gets.", "parameters": {"type":"object"}}}]}`, tokens.Estimate("x") + tokens.Estimate("get") + tokens.Estimate("Gets.") + tokens.Estimate(`{"type":"object"}`) + 4 + 3},
 			{"bytes not runes", `{"model": "m", "messages": [{"role": "user", "content": "日本語"}]}`, 3 + 4 + 3},
 		}
 		for _, tc := range tests {

@@ -16,9 +16,11 @@ import (
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
+	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
 // Response headers every answer carries.
@@ -29,6 +31,8 @@ const (
 	HeaderExperiment = "X-Gavel-Experiment"
 	HeaderArm        = "X-Gavel-Arm"
 	HeaderTags       = "X-Gavel-Tags"
+	// HeaderBudgetWarning names budgets past their soft threshold and what is left.
+	HeaderBudgetWarning = "X-Gavel-Budget-Warning"
 )
 
 // Options wire a server.
@@ -40,6 +44,7 @@ type Options struct {
 	Metrics        *telemetry.Metrics
 	DecisionLog    *decisionlog.Logger // nil: decisions are not recorded
 	PII            *pii.Scanner        // nil: input.pii stays empty
+	Ledger         ledger.Store        // nil: decisions naming budgets or rate limits are denied
 	Log            *slog.Logger
 	Providers      []string // configured provider names
 	MaxBodyBytes   int64
@@ -48,10 +53,11 @@ type Options struct {
 
 // Server is gavel's HTTP API.
 type Server struct {
-	o    Options
-	echo *echo.Echo
-	log  *slog.Logger
-	prov map[string]bool
+	o       Options
+	counter tokens.Counter // real tokenizer, loaded on first use
+	echo    *echo.Echo
+	log     *slog.Logger
+	prov    map[string]bool
 }
 
 // New builds the server and its routes.
@@ -72,6 +78,7 @@ func New(o Options) *Server {
 	e.GET("/v1/models", s.listModels)
 	e.GET("/v1/models/*", s.getModel)
 	e.GET("/v1/gavel/decisions/:id", s.explain)
+	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil {

@@ -81,6 +81,13 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *exchange) error 
 		if chunk.Usage != nil {
 			x.usage = chunk.Usage
 		}
+		if x.hold != nil {
+			for _, ch := range chunk.Choices {
+				if ch.Delta.Content != nil {
+					x.streamed.WriteString(*ch.Delta.Content)
+				}
+			}
+		}
 		if send := relayChunk(chunk, wantUsage); send != nil {
 			if err := w.event(send); err != nil {
 				// The client went away; closing the upstream stream cancels it.

@@ -31,6 +31,10 @@ type Metrics struct {
 	shadows         *prometheus.CounterVec
 	shadowSeconds   *prometheus.HistogramVec
 	shadowDropped   prometheus.Counter
+	costMicroUSD    *prometheus.CounterVec
+	budgetSpent     *prometheus.GaugeVec
+	budgetRemaining *prometheus.GaugeVec
+	ledgerDown      *prometheus.CounterVec
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -114,7 +118,23 @@ func NewMetrics() *Metrics {
 		Namespace: "gavel", Name: "shadow_dropped_total",
 		Help: "Shadow requests dropped because the shadow queue was full.",
 	})
-	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped)
+	m.costMicroUSD = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "cost_micro_usd_total",
+		Help: "Cost charged to budgets, in micro-USD, by provider and model.",
+	}, []string{"provider", "model"})
+	m.budgetSpent = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "gavel", Name: "budget_spent_micro_usd",
+		Help: "Spend in the current period of budgets requests touched, in micro-USD.",
+	}, []string{"scope", "id", "period"})
+	m.budgetRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "gavel", Name: "budget_remaining_micro_usd",
+		Help: "What is left in the current period of budgets requests touched, in micro-USD.",
+	}, []string{"scope", "id", "period"})
+	m.ledgerDown = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "gavel", Name: "ledger_unavailable_total",
+		Help: "Ledger operations the shared store (Redis) could not serve, by operation.",
+	}, []string{"op"})
+	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped, m.costMicroUSD, m.budgetSpent, m.budgetRemaining, m.ledgerDown)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
 		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
 		m.bundleActivated, m.streamErrors, m.tokens,
@@ -247,4 +267,29 @@ func (m *Metrics) ShadowDropped() {
 		return
 	}
 	m.shadowDropped.Inc()
+}
+
+// Cost counts what a request was charged.
+func (m *Metrics) Cost(provider, model string, microUSD int64) {
+	if m == nil || microUSD <= 0 {
+		return
+	}
+	m.costMicroUSD.WithLabelValues(provider, model).Add(float64(microUSD))
+}
+
+// Budget publishes a budget's standing.
+func (m *Metrics) Budget(scope, id, period string, spent, remaining int64) {
+	if m == nil {
+		return
+	}
+	m.budgetSpent.WithLabelValues(scope, id, period).Set(float64(spent))
+	m.budgetRemaining.WithLabelValues(scope, id, period).Set(float64(remaining))
+}
+
+// LedgerUnavailable counts an operation the shared store could not serve.
+func (m *Metrics) LedgerUnavailable(op string) {
+	if m == nil {
+		return
+	}
+	m.ledgerDown.WithLabelValues(op).Inc()
 }
