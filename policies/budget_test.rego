@@ -65,3 +65,21 @@ test_no_budgets_keeps_fast_path if {
 	not d.budgets
 	not d.rate_limits
 }
+
+test_fast_path_with_budgets_agrees_with_full_rules if {
+	rl := [{"scope": "key", "rpm": 60}]
+	inp := with_spend({"team-daily": {"spent_musd": 10, "reserved_musd": 0, "limit_musd": 1000000}})
+	plan := data.gavel.plan with input as inp with data.gavel.budgets as budgets with data.gavel.rate_limits as rl
+	inline := gavel.decision with input as inp with data.gavel.budgets as budgets with data.gavel.rate_limits as rl
+	planned := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.budgets as budgets with data.gavel.rate_limits as rl
+	planned == inline
+	count(planned.budgets) == 3
+	planned.rate_limits[0].scope == "key"
+}
+
+test_fast_path_denies_exhausted_budget if {
+	inp := with_spend({"team-daily": {"spent_musd": 1000000, "reserved_musd": 0, "limit_musd": 1000000}})
+	plan := data.gavel.plan with input as inp with data.gavel.budgets as budgets
+	d := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.budgets as budgets
+	d.deny.code == "insufficient_quota"
+}

@@ -13,21 +13,15 @@ import data.gavel.experiments
 import data.gavel.route
 
 # The typical request takes the plan's precomputed decision (see gavel.plan.fast); every
-# other request is judged by the full rules below.
-decision := d if {
-	f := input.plan.fast[input.request.model]
-	f.endpoint_ok[input.request.endpoint]
-	input.pii == {}
-	f.code_ok[input.request.has_code]
-	f.tools_ok[input.request.has_tools]
-	f.vision_ok[input.request.has_images]
-	f.stream_ok[input.request.stream]
-	input.request.est_input_tokens < f.size_trigger
-	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
-	not f.task_triggers[object.get(input.request.metadata, "task", "")]
-	not budget.any_applicable
-	not budget.rate_limits[0]
-	d := f.decision
+# other request is judged by the full rules below. Without budgets or rate limits in the
+# bundle that is one lookup; with them, the caller's standing is checked first.
+decision := input.plan.fast[input.request.model].decision if {
+	typical
+	input.plan.limits_free
+} else := with_limits(input.plan.fast[input.request.model].decision) if {
+	typical
+	not budget.exhausted[0]
+	not budget.soft[0]
 } else := {
 	"allow": false,
 	"deny": {
@@ -86,6 +80,29 @@ targets := route.targets_for(budget.soft[0].degrade_to) if {
 } else := experiments.targets if {
 	experiments.targets
 } else := route.targets
+
+# typical: the request carries no PII, triggers no content rule and fits every candidate of
+# its route, so the plan's precomputed decision is the one the full rules would reach.
+typical if {
+	f := input.plan.fast[input.request.model]
+	f.endpoint_ok[input.request.endpoint]
+	input.pii == {}
+	f.code_ok[input.request.has_code]
+	f.tools_ok[input.request.has_tools]
+	f.vision_ok[input.request.has_images]
+	f.stream_ok[input.request.stream]
+	input.request.est_input_tokens < f.size_trigger
+	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
+	not f.task_triggers[object.get(input.request.metadata, "task", "")]
+}
+
+# with_limits adds the budgets and rate limits to enforce to a precomputed decision.
+with_limits(d) := d if {
+	not budget.any_applicable
+	not budget.rate_limits[0]
+} else := object.union(d, {k: v | some k, v in extras; k in {"budgets", "rate_limits"}}) if {
+	d.allow
+} else := d
 
 # Optional decision fields, present only when a rule set them.
 extras["ab"] := experiments.ab

@@ -226,6 +226,17 @@ shadow(e) := {"target": t, "sample_bp": e.shadow.sample_bp, "allow_pii": object.
 	usable(t)
 } else := {}
 
+# limits_free: the bundle defines no budget and no rate limit, so a typical request's
+# decision does not depend on who asks.
+limits_free if {
+	not any_budget
+	not any_rate_limit
+}
+
+any_budget if data.gavel.budgets[_]
+
+any_rate_limit if data.gavel.rate_limits[_]
+
 # fast[name] lets a typical request skip the per-request rules: for every requestable name
 # without an experiment, the decision gavel would reach for a request that carries no PII,
 # triggers no content rule and fits every candidate, plus the lookups that tell whether a
