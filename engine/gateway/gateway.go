@@ -199,9 +199,13 @@ func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
 		if c.FailureMode == "open" {
 			mode = redisstore.FailOpen
 		}
-		client := redis.NewClient(&redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: c.Redis.Password, DB: c.Redis.DB})
-		return redisstore.New(client, redisstore.Options{FailureMode: mode,
-			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }}), nil
+		// Short timeouts and no client retries: a Redis that stops answering must trip the
+		// failure mode in a fraction of a second, not hold every request for seconds.
+		client := redis.NewClient(&redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: c.Redis.Password, DB: c.Redis.DB,
+			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
+		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
+			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
+		return closeBoth{store, client}, nil
 	}
 	if dir := filepath.Dir(c.Path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -213,4 +217,16 @@ func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
 		return nil, fmt.Errorf("ledger file %s: %w", c.Path, err)
 	}
 	return s, nil
+}
+
+// closeBoth closes the Redis store, then its client (the store does not own the client).
+type closeBoth struct {
+	ledger.Store
+	client *redis.Client
+}
+
+func (c closeBoth) Close() error {
+	err := c.Store.Close()
+	c.client.Close()
+	return err
 }

@@ -117,25 +117,7 @@ func (s *Server) enforce(ctx context.Context, h http.Header, x *exchange, estTok
 		return nil, &errPolicy{err: errNoLedger}
 	}
 	hd := &hold{s: s, estTokens: int64(estTokens), catalog: x.rev.Data.Catalog}
-	if len(d.RateLimits) > 0 {
-		for _, r := range d.RateLimits {
-			hd.limits = append(hd.limits, ledger.RateLimit{Scope: r.Scope, ID: r.ID, RequestsPerMinute: r.RPM, TokensPerMinute: r.TPM})
-		}
-		rd, err := s.o.Ledger.Allow(ctx, hd.limits, hd.estTokens)
-		if err != nil {
-			return nil, ledgerError(err)
-		}
-		rd.SetHeaders(h)
-		if !rd.Allowed {
-			msg := fmt.Sprintf("Rate limit reached for %s %s: %s per minute.", rd.Denied.Scope, orDefault(rd.Denied.ID, "(global)"), rd.DeniedBy)
-			if rd.Unsatisfiable {
-				return nil, newAPIError(http.StatusTooManyRequests, "rate_limit_exceeded", "This request needs more tokens than the per-minute limit of "+rd.Denied.Scope+" allows.")
-			}
-			e := newAPIError(http.StatusTooManyRequests, "rate_limit_exceeded", msg)
-			e.RetryAfter = max(1, int((rd.RetryAfter+time.Second-1)/time.Second))
-			return nil, e
-		}
-	}
+	// Budgets first: a request refused for money must not use up rate quota.
 	if len(d.Budgets) > 0 {
 		var bs []ledger.Budget
 		for _, b := range d.Budgets {
@@ -163,10 +145,30 @@ func (s *Server) enforce(ctx context.Context, h http.Header, x *exchange, estTok
 				e.Type = "insufficient_quota"
 				return nil, e
 			}
-			hd.release(ctx)
 			return nil, ledgerError(err)
 		}
 		hd.res = &r
+	}
+	if len(d.RateLimits) > 0 {
+		for _, r := range d.RateLimits {
+			hd.limits = append(hd.limits, ledger.RateLimit{Scope: r.Scope, ID: r.ID, RequestsPerMinute: r.RPM, TokensPerMinute: r.TPM})
+		}
+		rd, err := s.o.Ledger.Allow(ctx, hd.limits, hd.estTokens)
+		if err != nil {
+			hd.release(context.Background())
+			return nil, ledgerError(err)
+		}
+		rd.SetHeaders(h)
+		if !rd.Allowed {
+			hd.release(context.Background())
+			if rd.Unsatisfiable {
+				return nil, newAPIError(http.StatusTooManyRequests, "rate_limit_exceeded", "This request needs more tokens than the per-minute limit of "+rd.Denied.Scope+" allows.")
+			}
+			msg := fmt.Sprintf("Rate limit reached for %s %s: %s per minute.", rd.Denied.Scope, orDefault(rd.Denied.ID, "(global)"), rd.DeniedBy)
+			e := newAPIError(http.StatusTooManyRequests, "rate_limit_exceeded", msg)
+			e.RetryAfter = max(1, int((rd.RetryAfter+time.Second-1)/time.Second))
+			return nil, e
+		}
 	}
 	return hd, nil
 }
@@ -198,7 +200,11 @@ func (hd *hold) settle(route string, u *adapters.Usage) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if u == nil {
+		// The call failed: give back the reservation and the estimated tokens.
 		hd.release(ctx)
+		if len(hd.limits) > 0 && hd.estTokens > 0 {
+			hd.s.o.Ledger.AddTokens(ctx, hd.limits, -hd.estTokens)
+		}
 		return
 	}
 	if len(hd.limits) > 0 {

@@ -16,6 +16,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// quietLogger drops go-redis' own log lines (dial failures are expected in the outage
+// tests and would only clutter the output).
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietLogger{}) }
+
 // redisServer is a real redis-server started by the test on a free 127.0.0.1 port, in
 // a temp dir, without persistence; it is killed on cleanup.
 type redisServer struct {
