@@ -9,35 +9,26 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/gavel-gw/gavel/engine/policy"
 )
 
-// Record is what the request path captures: values it built anyway, no copies.
+// Record is what the request path captures: values it built anyway, no copies. It becomes
+// an OPA decision-log event: {"decision_id", "path": "gavel/decision", "input", "result",
+// "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route", "status",
+// "error"}}.
 type Record struct {
 	ID       string
 	Time     time.Time
 	Revision string
 	Input    ast.Value // the policy input (input.plan is left out of events)
-	Result   ast.Value // data.gavel.decision as the policy returned it
-	Route    string    // provider/model that answered, or "none"
-	Status   int       // HTTP status the client got
-	Error    string    // error code when the request failed
-}
-
-// Event is an OPA decision-log event; gavel's own facts go under "custom".
-type Event struct {
-	DecisionID string                `json:"decision_id"`
-	Path       string                `json:"path"`
-	Input      any                   `json:"input,omitempty"`
-	Result     any                   `json:"result,omitempty"`
-	Bundles    map[string]BundleInfo `json:"bundles"`
-	Timestamp  time.Time             `json:"timestamp"`
-	Labels     map[string]string     `json:"labels,omitempty"`
-	Custom     map[string]any        `json:"custom,omitempty"`
-}
-
-// BundleInfo names the bundle revision that made the decision.
-type BundleInfo struct {
-	Revision string `json:"revision"`
+	// Request, when set, is input.request as Go built it: encoding it directly is much
+	// cheaper than converting the OPA value back.
+	Request *policy.Request
+	Result  ast.Value // data.gavel.decision as the policy returned it
+	Route   string    // provider/model that answered, or "none"
+	Status  int       // HTTP status the client got
+	Error   string    // error code when the request failed
 }
 
 // Config controls the logger.
@@ -66,6 +57,7 @@ type Logger struct {
 	cacheKeys [8]ast.Value
 	cacheVals [8]json.RawMessage
 	cacheNext int
+	labels    []byte // Config.Labels, encoded once
 }
 
 // New starts a logger; Close stops it.
@@ -78,6 +70,9 @@ func New(cfg Config) *Logger {
 	}
 	l := &Logger{cfg: cfg, ch: make(chan Record, cfg.Buffer), byID: make(map[string][]byte, cfg.Keep),
 		order: make([]string, cfg.Keep), done: make(chan struct{})}
+	if len(cfg.Labels) > 0 {
+		l.labels, _ = json.Marshal(cfg.Labels)
+	}
 	go l.run()
 	return l
 }
@@ -120,7 +115,7 @@ func (l *Logger) Close(ctx context.Context) {
 func (l *Logger) run() {
 	defer close(l.done)
 	for r := range l.ch {
-		line := MarshalLine(l.event(r))
+		line := l.encode(r)
 		if line == nil {
 			continue
 		}
@@ -163,75 +158,6 @@ func (l *Logger) shared(v ast.Value) []byte {
 	return b
 }
 
-func (l *Logger) event(r Record) *Event {
-	e := &Event{DecisionID: r.ID, Path: "gavel/decision", Timestamp: r.Time.UTC(),
-		Bundles: map[string]BundleInfo{"gavel": {Revision: r.Revision}}, Labels: l.cfg.Labels,
-		Custom: map[string]any{"route": r.Route, "status": r.Status}}
-	if r.Error != "" {
-		e.Custom["error"] = r.Error
-	}
-	if obj, ok := r.Input.(ast.Object); ok {
-		in := rawObject{}
-		obj.Foreach(func(k, v *ast.Term) {
-			key, _ := k.Value.(ast.String)
-			switch key {
-			case "plan":
-				return // derived from providers, large, and reproducible: never converted
-			case "providers", "caller":
-				if b := l.shared(v.Value); b != nil {
-					in = append(in, rawField{string(key), b})
-				}
-				return
-			}
-			x, err := ast.JSON(v.Value)
-			if err != nil {
-				return
-			}
-			if key == "request" && l.cfg.MaskMessages {
-				maskMessages(x)
-			}
-			if b, err := json.Marshal(x); err == nil {
-				in = append(in, rawField{string(key), b})
-			}
-		})
-		e.Input = in
-	}
-	if r.Result != nil {
-		if res, err := ast.JSON(r.Result); err == nil {
-			e.Result = res
-		}
-	}
-	return e
-}
-
-// rawObject is a JSON object assembled from already-encoded members, so the large shared
-// parts are copied, not re-encoded or re-validated, for every event.
-type rawObject []rawField
-
-type rawField struct {
-	key string
-	val []byte
-}
-
-// MarshalJSON writes the members as they are.
-func (o rawObject) MarshalJSON() ([]byte, error) {
-	n := 2
-	for _, f := range o {
-		n += len(f.key) + len(f.val) + 4
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '{')
-	for i, f := range o {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendQuote(b, f.key)
-		b = append(b, ':')
-		b = append(b, f.val...)
-	}
-	return append(b, '}'), nil
-}
-
 // maskMessages replaces every message text with its size: prompts stay out of logs unless
 // the operator opts in.
 func maskMessages(request any) {
@@ -246,29 +172,78 @@ func maskMessages(request any) {
 	}
 }
 
-// MarshalLine encodes an event as one JSON line. The input's members are spliced in as
-// encoded (encoding/json would re-validate the large shared provider snapshot on every
-// event); everything else goes through encoding/json.
-func MarshalLine(e *Event) []byte {
-	in, raw := e.Input.(rawObject)
-	if !raw {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return nil
+// encode writes the event for r as one JSON line by hand: encoding/json would reflect over
+// the event and re-validate every embedded part, for every request. The result is shared
+// by identity when the policy returned a precomputed decision (the plan's fast path).
+func (l *Logger) encode(r Record) []byte {
+	b := make([]byte, 0, 1024)
+	b = append(b, `{"decision_id":`...)
+	b = policy.AppendJSONString(b, r.ID)
+	b = append(b, `,"path":"gavel/decision","input":`...)
+	if obj, ok := r.Input.(ast.Object); ok {
+		b = append(b, '{')
+		n := 0
+		obj.Foreach(func(k, v *ast.Term) {
+			key, _ := k.Value.(ast.String)
+			var part []byte
+			switch {
+			case key == "plan":
+				return
+			case key == "providers" || key == "caller":
+				part = l.shared(v.Value)
+			case key == "request" && r.Request != nil:
+				part = r.Request.AppendJSON(nil, l.cfg.MaskMessages)
+			default:
+				x, err := ast.JSON(v.Value)
+				if err != nil {
+					return
+				}
+				if key == "request" && l.cfg.MaskMessages {
+					maskMessages(x)
+				}
+				part, _ = json.Marshal(x)
+			}
+			if part == nil {
+				return
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = policy.AppendJSONString(b, string(key))
+			b = append(b, ':')
+			b = append(b, part...)
+		})
+		b = append(b, '}')
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"result":`...)
+	if r.Result != nil {
+		if res := l.shared(r.Result); res != nil {
+			b = append(b, res...)
+		} else {
+			b = append(b, "null"...)
 		}
-		return append(b, '\n')
+	} else {
+		b = append(b, "null"...)
 	}
-	rest := *e
-	rest.Input = nil
-	b, err := json.Marshal(&rest)
-	if err != nil || len(b) < 2 {
-		return nil
+	b = append(b, `,"bundles":{"gavel":{"revision":`...)
+	b = policy.AppendJSONString(b, r.Revision)
+	b = append(b, `}},"timestamp":"`...)
+	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if len(l.labels) > 0 {
+		b = append(b, `,"labels":`...)
+		b = append(b, l.labels...)
 	}
-	inb, _ := in.MarshalJSON()
-	out := make([]byte, 0, len(b)+len(inb)+12)
-	out = append(out, b[:len(b)-1]...)
-	out = append(out, `,"input":`...)
-	out = append(out, inb...)
-	out = append(out, '}', '\n')
-	return out
+	b = append(b, `,"custom":{"route":`...)
+	b = policy.AppendJSONString(b, r.Route)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	if r.Error != "" {
+		b = append(b, `,"error":`...)
+		b = policy.AppendJSONString(b, r.Error)
+	}
+	return append(b, '}', '}', '\n')
 }

@@ -49,6 +49,7 @@ type exchange struct {
 	hold       *hold
 	streamed   strings.Builder // streamed completion text, counted when the upstream sent no usage
 	prompt     []policy.Message
+	features   *policy.Request // what the policy saw, for the decision log
 }
 
 func (s *Server) chatCompletions(c echo.Context) error {
@@ -227,6 +228,7 @@ func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*po
 		Plan:      shared.Plan,
 		NowNS:     x.start.UnixNano(),
 	}
+	x.features = &in.Request
 	x.input = in.Value()
 	var d *policy.Decision
 	var err error
@@ -324,7 +326,7 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 	}
 	s.o.Metrics.Request(endpoint, x.route, strconv.Itoa(x.status), arm, stream, dur)
 	if s.o.DecisionLog != nil && x.rev != nil {
-		s.o.DecisionLog.Log(decisionlog.Record{ID: x.id, Time: x.start, Revision: x.rev.ID, Input: x.input,
+		s.o.DecisionLog.Log(decisionlog.Record{ID: x.id, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
 			Result: x.result, Route: x.route, Status: x.status, Error: x.errCode})
 	}
 	if x.upstream > 0 {

@@ -1,0 +1,106 @@
+package policy
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// AppendJSON appends the request's input.request as JSON. With mask, message texts are
+// replaced by their size, as decision logs keep them. It exists so that logging a decision
+// does not convert the OPA value back through generic maps on every request.
+func (r *Request) AppendJSON(b []byte, mask bool) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, r.ID)
+	b = append(b, `,"endpoint":`...)
+	b = appendString(b, r.Endpoint)
+	b = append(b, `,"model":`...)
+	b = appendString(b, r.Model)
+	b = append(b, `,"stream":`...)
+	b = strconv.AppendBool(b, r.Stream)
+	b = append(b, `,"messages":[`...)
+	for i, m := range r.Messages {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"role":`...)
+		b = appendString(b, m.Role)
+		b = append(b, `,"text":`...)
+		if mask {
+			b = append(b, `"[masked `...)
+			b = strconv.AppendInt(b, int64(len(m.Text)), 10)
+			b = append(b, ` bytes]"`...)
+		} else {
+			b = appendString(b, m.Text)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"has_tools":`...)
+	b = strconv.AppendBool(b, r.HasTools)
+	b = append(b, `,"has_images":`...)
+	b = strconv.AppendBool(b, r.HasImages)
+	b = append(b, `,"has_code":`...)
+	b = strconv.AppendBool(b, r.HasCode)
+	b = append(b, `,"max_tokens":`...)
+	b = strconv.AppendInt(b, int64(r.MaxTokens), 10)
+	b = append(b, `,"est_input_tokens":`...)
+	b = strconv.AppendInt(b, int64(r.EstInputTokens), 10)
+	b = append(b, `,"metadata":{`...)
+	first := true
+	for k, v := range r.Metadata {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, v)
+	}
+	b = append(b, `},"bucket":`...)
+	b = strconv.AppendInt(b, int64(r.Bucket), 10)
+	b = append(b, `,"sample":`...)
+	b = strconv.AppendInt(b, int64(r.Sample), 10)
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// AppendJSONString appends s as a JSON string literal.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
+
+// appendString writes s as a JSON string: valid UTF-8 passes through, invalid bytes become
+// U+FFFD, control characters and the HTML-significant ones are escaped.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else if r == '\u2028' || r == '\u2029' {
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xf])
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
