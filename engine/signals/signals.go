@@ -55,8 +55,10 @@ type Target struct {
 	mu      sync.Mutex
 	slots   [buckets]slot
 	lat     [samples]uint32 // milliseconds
+	latAt   [samples]int64  // when each latency sample was taken (Unix ms), so old ones age out
 	latN    int
 	ttft    [samples]uint32
+	ttftAt  [samples]int64
 	ttftN   int
 	lastErr time.Time
 }
@@ -167,10 +169,11 @@ func (tg *Target) End(latency, ttft time.Duration, failed bool) {
 		s.errors++
 		tg.lastErr = now
 	} else {
-		tg.lat[tg.latN%samples] = clampMS(latency)
+		ms := now.UnixMilli()
+		tg.lat[tg.latN%samples], tg.latAt[tg.latN%samples] = clampMS(latency), ms
 		tg.latN++
 		if ttft > 0 {
-			tg.ttft[tg.ttftN%samples] = clampMS(ttft)
+			tg.ttft[tg.ttftN%samples], tg.ttftAt[tg.ttftN%samples] = clampMS(ttft), ms
 			tg.ttftN++
 		}
 	}
@@ -213,8 +216,19 @@ func (tg *Target) Stats() Stats {
 			s.Errors += int(tg.slots[i].errors)
 		}
 	}
-	lat = append(lat, tg.lat[:min(tg.latN, samples)]...)
-	ttft = append(ttft, tg.ttft[:min(tg.ttftN, samples)]...)
+	// Latency percentiles cover the same window as the counts: a slow spell must not mark
+	// a target slow forever after its traffic stopped.
+	oldest := now.Add(-tg.t.window).UnixMilli()
+	for i := 0; i < min(tg.latN, samples); i++ {
+		if tg.latAt[i] >= oldest {
+			lat = append(lat, tg.lat[i])
+		}
+	}
+	for i := 0; i < min(tg.ttftN, samples); i++ {
+		if tg.ttftAt[i] >= oldest {
+			ttft = append(ttft, tg.ttft[i])
+		}
+	}
 	tg.mu.Unlock()
 	if s.Requests > 0 {
 		s.ErrorRateBP = s.Errors * 10000 / s.Requests

@@ -594,3 +594,19 @@ func BenchmarkValue(b *testing.B) {
 		_ = tr.Value()
 	}
 }
+
+func TestLatencyAgesOutWithTheWindow(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	tr := New(time.Minute)
+	tr.now = func() time.Time { return now }
+	tg := tr.Target("p", "m")
+	tg.Begin()
+	tg.End(5*time.Second, time.Second, false)
+	if s := tg.Stats(); s.P95MS != 5000 || s.TTFTP95MS != 1000 {
+		t.Fatalf("stats = %+v", s)
+	}
+	now = now.Add(2 * time.Minute)
+	if s := tg.Stats(); s.P95MS != 0 || s.TTFTP95MS != 0 || s.Requests != 0 {
+		t.Errorf("a slow spell two windows ago still shows: %+v", s)
+	}
+}
