@@ -545,3 +545,30 @@ func waitNoStreams(t *testing.T, up *fakeupstream.Server) {
 		t.Fatalf("upstream streams still open: %d", up.ActiveStreams())
 	}
 }
+
+func TestHealthProbeTakesAFailingProviderOutOfRotation(t *testing.T) {
+	g, a, b := twoFakes(t, ", health_check: {model: probe-model, interval: 20ms, failure_threshold: 2}")
+	a.SetDefault("probe-model", fakeupstream.Step{Status: 503})
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Count("probe-model") < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // > the planner's refresh: the verdict reaches the plan
+	var resp *http.Response
+	if _, err := g.client("k").Chat.Completions.New(context.Background(), userParams("chat", "hi"), option.WithResponseInto(&resp)); err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("X-Gavel-Route") != "b/m1" || a.Count("m1") != 0 || b.Count("m1") != 1 {
+		t.Fatalf("route %s; a=%d b=%d: the unhealthy provider still got traffic", resp.Header.Get("X-Gavel-Route"), a.Count("m1"), b.Count("m1"))
+	}
+	// Recovery: one good probe brings it back.
+	a.SetDefault("probe-model", fakeupstream.Step{})
+	deadline = time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := g.client("k").Chat.Completions.New(context.Background(), userParams("chat", "hi"), option.WithResponseInto(&resp)); err == nil && resp.Header.Get("X-Gavel-Route") == "a/m1" {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the recovered provider never got traffic back")
+}

@@ -84,6 +84,17 @@ type Provider struct {
 	MaxBackoff    time.Duration    `yaml:"max_backoff"`
 	MaxRetryAfter time.Duration    `yaml:"max_retry_after"`
 	Breaker       executor.Breaker `yaml:"breaker"`
+	// HealthCheck, when set, probes the provider with a one-token request and feeds the
+	// verdict into input.providers.<name>.healthy. Probes cost real tokens on paid APIs.
+	HealthCheck *HealthCheck `yaml:"health_check"`
+}
+
+// HealthCheck configures an active probe.
+type HealthCheck struct {
+	Model            string        `yaml:"model"`             // upstream model to ask; required
+	Interval         time.Duration `yaml:"interval"`          // default 30s
+	Timeout          time.Duration `yaml:"timeout"`           // default 10s
+	FailureThreshold int           `yaml:"failure_threshold"` // default 2
 }
 
 // Resilience returns the provider's executor settings with defaults filled in.
@@ -232,6 +243,9 @@ func (c *Config) Validate() error {
 		}
 		if err := p.Resilience().Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		if hc := p.HealthCheck; hc != nil && (hc.Model == "" || hc.Interval < 0 || hc.Timeout < 0 || hc.FailureThreshold < 0) {
+			errs = append(errs, fmt.Errorf("%s: health_check needs a model and non-negative interval, timeout and failure_threshold", field))
 		}
 	}
 	return errors.Join(errs...)

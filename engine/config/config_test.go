@@ -65,6 +65,10 @@ func TestParseErrors(t *testing.T) {
 		{"bad provider", "providers:\n  - {name: a, type: nope}", "providers[0] (a): unknown type"},
 		{"bad retries", "providers:\n  - {name: a, type: mock, max_retries: 99}", "max_retries"},
 		{"bad duration", "request_timeout: soon", "soon"},
+		{"health check without model", "providers:\n  - {name: a, type: mock, health_check: {interval: 1s}}", "health_check needs a model"},
+		{"bad ledger store", "ledger: {store: etcd}", "ledger.store"},
+		{"redis without addr", "ledger: {store: redis}", "ledger.redis.addr"},
+		{"bad failure mode", "ledger: {failure_mode: maybe}", "failure_mode"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

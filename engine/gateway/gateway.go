@@ -46,6 +46,14 @@ type Gateway struct {
 	exec      *executor.Executor
 	dlog      *decisionlog.Logger
 	ledger    ledger.Store
+	tracker   *signals.Tracker
+	probes    []probe
+}
+
+type probe struct {
+	name  string
+	cfg   signals.ProbeConfig
+	check func(context.Context) error
 }
 
 // New builds a gateway. getenv supplies the environment (os.Getenv in production).
@@ -70,6 +78,16 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		g.providers[p.Name] = prov
 		resil[p.Name] = p.Resilience()
 		names = append(names, p.Name)
+		if hc := p.HealthCheck; hc != nil {
+			one, model := 1, hc.Model
+			g.probes = append(g.probes, probe{name: p.Name,
+				cfg: signals.ProbeConfig{Interval: hc.Interval, Timeout: hc.Timeout, FailureThreshold: hc.FailureThreshold},
+				check: func(ctx context.Context) error {
+					_, err := prov.Chat(ctx, &adapters.ChatRequest{Model: model, MaxTokens: &one,
+						Messages: []adapters.Message{{Role: "user", Content: adapters.TextContent("ping")}}})
+					return err
+				}})
+		}
 	}
 	sort.Strings(names)
 
@@ -85,6 +103,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	g.keys = auth.New(fileKeys, loopback)
 
 	tracker := signals.New(0)
+	g.tracker = tracker
 	scanner := pii.NewScanner()
 	exec := executor.New(executor.Options{Providers: g.providers, Resilience: resil, Tracker: tracker, Metrics: g.metrics, Log: log,
 		Redactor: pii.Redactor{Scanner: scanner}})
@@ -146,6 +165,9 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go g.planner.Run(pctx)
+	for _, p := range g.probes {
+		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
+	}
 	hs := &http.Server{Handler: g.srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)

@@ -1,6 +1,8 @@
 package signals
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -609,4 +611,49 @@ func TestLatencyAgesOutWithTheWindow(t *testing.T) {
 	if s := tg.Stats(); s.P95MS != 0 || s.TTFTP95MS != 0 || s.Requests != 0 {
 		t.Errorf("a slow spell two windows ago still shows: %+v", s)
 	}
+}
+
+func TestProbeFeedsHealthy(t *testing.T) {
+	tr := New(0)
+	tr.Register("p")
+	// Each probe takes its result from the channel, so the test paces the prober: when
+	// result i+1 is taken, the verdict of probe i has been applied.
+	results, ack := make(chan error), make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr.Probe(ctx, "p", ProbeConfig{Interval: time.Millisecond, FailureThreshold: 2}, func(c context.Context) error {
+			select {
+			case err := <-results:
+				<-ack
+				return err
+			case <-c.Done():
+				return c.Err()
+			}
+		}, nil)
+	}()
+	down := errors.New("down")
+	results <- down
+	ack <- struct{}{}
+	var states []bool
+	for _, next := range []error{down, nil, nil} {
+		results <- next // the previous probe's verdict is applied before the next probe runs
+		states = append(states, healthyOf(tr, "p"))
+		ack <- struct{}{}
+	}
+	cancel()
+	<-done
+	if states[0] != true || states[1] != false || states[2] != true {
+		t.Errorf("healthy after probes = %v, want [true false true] (threshold 2)", states)
+	}
+}
+
+func healthyOf(tr *Tracker, name string) bool {
+	for _, p := range tr.Snapshot() {
+		if p.Name == name {
+			return p.Healthy
+		}
+	}
+	return false
 }
