@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
 const (
@@ -112,7 +111,7 @@ func New(cfg Config) (*Provider, error) {
 	if version == "" {
 		version = DefaultVersion
 	}
-	if !validHeaderValue(cfg.APIKey) || !validHeaderValue(version) {
+	if !httpx.ValidHeaderValue(cfg.APIKey) || !httpx.ValidHeaderValue(version) {
 		return nil, fmt.Errorf("anthropic: provider %q: api key and version must not contain control characters", cfg.Name)
 	}
 
@@ -127,7 +126,7 @@ func New(cfg Config) (*Provider, error) {
 		p.maxTokens = DefaultMaxTokens
 	}
 	if p.client == nil {
-		p.client = newHTTPClient()
+		p.client = httpx.NewClient()
 		p.ownsClient = true
 	}
 
@@ -138,7 +137,7 @@ func New(cfg Config) (*Provider, error) {
 		h.Set("X-Api-Key", cfg.APIKey)
 	}
 	for k, v := range cfg.Headers {
-		if !validHeaderName(k) || !validHeaderValue(v) {
+		if !httpx.ValidHeaderName(k) || !httpx.ValidHeaderValue(v) {
 			return nil, fmt.Errorf("anthropic: provider %q: invalid header %q", cfg.Name, k)
 		}
 		ck := http.CanonicalHeaderKey(k)
@@ -152,31 +151,6 @@ func New(cfg Config) (*Provider, error) {
 	p.streamHeader = h.Clone()
 	p.streamHeader.Set("Accept", "text/event-stream")
 	return p, nil
-}
-
-// newHTTPClient builds a client for a gateway: many concurrent requests to few hosts, so
-// a deep idle pool per host, and no client Timeout because a long stream is legitimate
-// and every request carries its own deadline in its context.
-func newHTTPClient() *http.Client {
-	t := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   30 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          0, // no global cap; the per-host cap is what matters
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-	return &http.Client{
-		Transport: t,
-		// A redirect would replay the body and the x-api-key header to wherever the
-		// Location points; an API endpoint that redirects is misconfigured, so say so.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // Name returns the configured provider name.
@@ -202,20 +176,10 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 		return nil, p.statusError(resp)
 	}
 
-	buf := getBuffer()
-	defer putBuffer(buf)
-	if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBody {
-		buf.Grow(int(resp.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctxError(p.name, ctx)
-		}
-		return nil, adapters.TransportError(p.name, ctx, err)
-	}
-	if n > maxResponseBody {
-		return nil, p.protocolError("response body exceeds 64 MiB", nil)
+	buf := httpx.GetBuffer()
+	defer httpx.PutBuffer(buf)
+	if err := httpx.ReadBody(ctx, p.name, resp, buf, maxResponseBody); err != nil {
+		return nil, err
 	}
 	var w messageResponse
 	if err := json.Unmarshal(buf.Bytes(), &w); err != nil {
@@ -251,7 +215,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 		defer resp.Body.Close()
 		return nil, p.statusError(resp)
 	}
-	if looksLikeJSON(resp.Header.Get("Content-Type")) {
+	if httpx.IsJSON(resp.Header.Get("Content-Type")) {
 		defer resp.Body.Close()
 		return nil, p.jsonInsteadOfStream(resp)
 	}
@@ -296,49 +260,9 @@ func (p *Provider) do(ctx context.Context, req *adapters.ChatRequest, stream boo
 	resp, err := p.client.Do(hr)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctxError(p.name, ctx)
+			return nil, httpx.ContextError(p.name, ctx)
 		}
 		return nil, adapters.TransportError(p.name, ctx, err)
 	}
 	return resp, nil
-}
-
-var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
-
-// putBuffer recycles response buffers, except the rare huge one that would pin memory.
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > 1<<20 {
-		return
-	}
-	b.Reset()
-	bufferPool.Put(b)
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue rejects control characters, which would let a value split the header.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

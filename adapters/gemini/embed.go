@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
 // maxEmbedBatch is the most requests batchEmbedContents accepts in one call; longer
@@ -87,9 +88,9 @@ func (p *Provider) embedBatch(ctx context.Context, target, model string, texts [
 	if resp.StatusCode/100 != 2 {
 		return nil, p.statusError(resp)
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
-	if err := p.readBody(ctx, resp, buf); err != nil {
+	buf := httpx.GetBuffer()
+	defer httpx.PutBuffer(buf)
+	if err := httpx.ReadBody(ctx, p.name, resp, buf, maxResponseBody); err != nil {
 		return nil, err
 	}
 	var r batchEmbedResponse

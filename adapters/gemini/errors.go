@@ -2,17 +2,15 @@ package gemini
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
 const (
@@ -263,16 +261,6 @@ func isContextLength(msg string) bool {
 		(strings.Contains(m, "token count") && strings.Contains(m, "exceed"))
 }
 
-// ctxError classifies a failure that happened because ctx ended, whatever error the
-// interrupted read reported (a closed body says nothing about why it was closed).
-func ctxError(provider string, ctx context.Context) *adapters.Error {
-	kind := adapters.KindCanceled
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		kind = adapters.KindTimeout
-	}
-	return &adapters.Error{Provider: provider, Kind: kind, Err: context.Cause(ctx)}
-}
-
 func (p *Provider) protocolError(msg string, err error) *adapters.Error {
 	return &adapters.Error{Provider: p.name, Kind: adapters.KindProtocol, Message: msg, Err: err}
 }
@@ -281,26 +269,8 @@ func (p *Provider) protocolError(msg string, err error) *adapters.Error {
 // our API key. The key is removed before truncation (which could leave half of it) and
 // again after the whitespace folding (which could join pieces of it).
 func (p *Provider) clean(s string, limit int) string {
-	s = p.redact(s)
-	s = strings.TrimSpace(s)
-	if len(s) > limit {
-		s = s[:limit] // a rune cut in half becomes U+FFFD just below
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if strings.ContainsFunc(s, isControl) {
-		s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || isControl(r) }), " ")
-	}
-	return p.redact(s)
+	return httpx.Clean(s, limit, p.apiKey)
 }
-
-func (p *Provider) redact(s string) string {
-	if p.apiKey != "" && strings.Contains(s, p.apiKey) {
-		s = strings.ReplaceAll(s, p.apiKey, "[redacted]")
-	}
-	return s
-}
-
-func isControl(r rune) bool { return r < ' ' || r == 0x7f }
 
 // rawText renders a JSON scalar as text: strings unquoted, numbers and booleans verbatim,
 // null and composites as "".
@@ -325,11 +295,4 @@ func rawText(raw json.RawMessage) string {
 		return string(raw)
 	}
 	return ""
-}
-
-// looksLikeJSON reports whether a Content-Type is JSON; a stream request answered with
-// JSON means a proxy dropped alt=sse or the failure came with a 2xx.
-func looksLikeJSON(contentType string) bool {
-	ct := strings.TrimSpace(strings.ToLower(contentType))
-	return strings.HasPrefix(ct, "application/json")
 }

@@ -9,15 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
 // DefaultBaseURL is the Gemini API's root.
@@ -117,14 +116,14 @@ func New(cfg Config) (*Provider, error) {
 	if !validName(version, 32) {
 		return nil, fmt.Errorf("gemini: provider %q: api_version %q is not a version name such as v1beta", cfg.Name, version)
 	}
-	if !validHeaderValue(cfg.APIKey) {
+	if !httpx.ValidHeaderValue(cfg.APIKey) {
 		return nil, fmt.Errorf("gemini: provider %q: api key must not contain control characters", cfg.Name)
 	}
 
 	p := &Provider{name: cfg.Name, apiKey: cfg.APIKey, client: cfg.HTTPClient, now: time.Now,
 		prefix: base + "/" + version + "/"}
 	if p.client == nil {
-		p.client = newHTTPClient()
+		p.client = httpx.NewClient()
 		p.ownsClient = true
 	}
 	h := make(http.Header, 4+len(cfg.Headers))
@@ -133,7 +132,7 @@ func New(cfg Config) (*Provider, error) {
 		h.Set("X-Goog-Api-Key", cfg.APIKey)
 	}
 	for k, v := range cfg.Headers {
-		if !validHeaderName(k) || !validHeaderValue(v) {
+		if !httpx.ValidHeaderName(k) || !httpx.ValidHeaderValue(v) {
 			return nil, fmt.Errorf("gemini: provider %q: invalid header %q", cfg.Name, k)
 		}
 		ck := http.CanonicalHeaderKey(k)
@@ -147,32 +146,6 @@ func New(cfg Config) (*Provider, error) {
 	p.streamHeader = h.Clone()
 	p.streamHeader.Set("Accept", "text/event-stream")
 	return p, nil
-}
-
-// newHTTPClient builds a client for a gateway: many concurrent requests to few hosts, so
-// a deep idle pool per host, and no client Timeout because a long stream is legitimate
-// and every request carries its own deadline in its context.
-func newHTTPClient() *http.Client {
-	t := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   30 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          0, // no global cap; the per-host cap is what matters
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-	return &http.Client{
-		Transport: t,
-		// A redirect would replay the body and the x-goog-api-key header (Go strips only
-		// Authorization and cookies across hosts) to wherever Location points; an API
-		// endpoint that redirects is misconfigured, so say so.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }
 
 // Name returns the configured provider name.
@@ -201,9 +174,9 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 	if resp.StatusCode/100 != 2 {
 		return nil, p.statusError(resp)
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
-	if err := p.readBody(ctx, resp, buf); err != nil {
+	buf := httpx.GetBuffer()
+	defer httpx.PutBuffer(buf)
+	if err := httpx.ReadBody(ctx, p.name, resp, buf, maxResponseBody); err != nil {
 		return nil, err
 	}
 	var g generateResponse
@@ -242,7 +215,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 		defer resp.Body.Close()
 		return nil, p.statusError(resp)
 	}
-	if looksLikeJSON(resp.Header.Get("Content-Type")) {
+	if httpx.IsJSON(resp.Header.Get("Content-Type")) {
 		defer resp.Body.Close()
 		return nil, p.jsonInsteadOfStream(resp)
 	}
@@ -297,29 +270,11 @@ func (p *Provider) post(ctx context.Context, target string, body []byte, header 
 	resp, err := p.client.Do(hr)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctxError(p.name, ctx)
+			return nil, httpx.ContextError(p.name, ctx)
 		}
 		return nil, adapters.TransportError(p.name, ctx, err)
 	}
 	return resp, nil
-}
-
-// readBody reads a 2xx body into buf, at most maxResponseBody.
-func (p *Provider) readBody(ctx context.Context, resp *http.Response, buf *bytes.Buffer) error {
-	if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBody {
-		buf.Grow(int(resp.ContentLength))
-	}
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBody+1))
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctxError(p.name, ctx)
-		}
-		return adapters.TransportError(p.name, ctx, err)
-	}
-	if n > maxResponseBody {
-		return p.protocolError("response body exceeds 64 MiB", nil)
-	}
-	return nil
 }
 
 // modelPath turns a model name into its resource name: "gemini-2.5-flash" and
@@ -364,7 +319,7 @@ func responseID(upstream string) string {
 
 // safeModel keeps an upstream model version only when it is a plain, short string.
 func safeModel(upstream, requested string) string {
-	if upstream == "" || len(upstream) > 256 || !utf8.ValidString(upstream) || strings.ContainsFunc(upstream, isControl) {
+	if upstream == "" || len(upstream) > 256 || !utf8.ValidString(upstream) || strings.ContainsFunc(upstream, httpx.IsControl) {
 		return requested
 	}
 	return upstream
@@ -375,44 +330,4 @@ func truncate(s string, n int) string {
 		s = s[:n]
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
-var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
-
-// putBuffer recycles response buffers, except the rare huge one that would pin memory.
-func putBuffer(b *bytes.Buffer) {
-	if b.Cap() > 1<<20 {
-		return
-	}
-	b.Reset()
-	bufferPool.Put(b)
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderValue rejects control characters, which would let a value split the header.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

@@ -1,16 +1,14 @@
 package openai
 
 import (
-	"context"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
 const (
@@ -130,16 +128,6 @@ func (p *Provider) streamError(w wireError) *adapters.Error {
 	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(firstNonEmpty(w.Code, w.Type), maxCode), Message: msg}
 }
 
-// ctxError classifies a failure that happened because ctx ended, whatever error the
-// interrupted read reported (a closed body says nothing about why it was closed).
-func ctxError(provider string, ctx context.Context) *adapters.Error {
-	kind := adapters.KindCanceled
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		kind = adapters.KindTimeout
-	}
-	return &adapters.Error{Provider: provider, Kind: kind, Err: context.Cause(ctx)}
-}
-
 func (p *Provider) protocolError(msg string, err error) *adapters.Error {
 	return &adapters.Error{Provider: p.name, Kind: adapters.KindProtocol, Message: msg, Err: err}
 }
@@ -149,37 +137,12 @@ func (p *Provider) protocolError(msg string, err error) *adapters.Error {
 // before truncation (which could leave half of it) and again after the whitespace folding
 // (which could join pieces of it).
 func (p *Provider) clean(s string, limit int) string {
-	s = p.redact(s)
-	s = strings.TrimSpace(s)
-	if len(s) > limit {
-		s = s[:limit] // a rune cut in half becomes U+FFFD just below
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if strings.ContainsFunc(s, isControl) {
-		s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || isControl(r) }), " ")
-	}
-	return p.redact(s)
+	return httpx.Clean(s, limit, p.apiKey)
 }
-
-func (p *Provider) redact(s string) string {
-	if p.apiKey != "" && strings.Contains(s, p.apiKey) {
-		s = strings.ReplaceAll(s, p.apiKey, "[redacted]")
-	}
-	return s
-}
-
-func isControl(r rune) bool { return r < ' ' || r == 0x7f }
 
 func firstNonEmpty(a, b string) string {
 	if a != "" {
 		return a
 	}
 	return b
-}
-
-// looksLikeJSON reports whether a Content-Type is JSON; a stream request answered with
-// JSON means the server ignored "stream": true or failed with a 2xx.
-func looksLikeJSON(contentType string) bool {
-	ct := strings.TrimSpace(strings.ToLower(contentType))
-	return strings.HasPrefix(ct, "application/json")
 }

@@ -1,0 +1,196 @@
+// Package sse reads Server-Sent Events (the WHATWG "text/event-stream" format) for the
+// streaming adapters. It implements only what a chat completion stream needs: each
+// event's data, with the other fields (event, id, retry and unknown ones) skipped, since
+// every provider repeats what matters inside the data.
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"sync"
+)
+
+const (
+	// MaxEvent bounds one event (and one line). Real events are well under 1 KiB; the
+	// bound only keeps a broken upstream from making the gateway buffer without limit.
+	MaxEvent = 1 << 20
+	// BufferSize covers any ordinary event in one ReadSlice, so the common path never
+	// copies a line. It is small because one is held per open stream.
+	BufferSize = 4 << 10
+
+	// maxPooled is the largest buffer a pooled Reader keeps: a rare huge event must not
+	// stay pinned in the pool.
+	maxPooled = 64 << 10
+)
+
+// ErrEventTooLarge is returned by Next for an event or line longer than MaxEvent.
+var ErrEventTooLarge = errors.New("SSE event exceeds 1 MiB")
+
+var bom = []byte("\xEF\xBB\xBF")
+
+// Reader splits a byte stream into Server-Sent Events and returns each event's data.
+// Lines are slices of the bufio buffer whenever they fit in it, so the per-event work is
+// scanning and one append into data. Get one with Get and hand it back with Put.
+type Reader struct {
+	br      *bufio.Reader
+	pending []byte // unconsumed rest of the last ReadSlice
+	rerr    error  // error that came with pending, acted on once pending is used up
+	skipLF  bool   // the last line ended in CR at a buffer edge: a leading LF is its CRLF
+	started bool   // past the optional BOM
+	acc     []byte // a line longer than the buffer, assembled
+	data    []byte // the current event's data
+}
+
+var pool = sync.Pool{New: func() any {
+	return &Reader{br: bufio.NewReaderSize(nil, BufferSize)}
+}}
+
+// Get returns a pooled Reader of r.
+func Get(r io.Reader) *Reader {
+	sr := pool.Get().(*Reader)
+	sr.br.Reset(r)
+	return sr
+}
+
+// Put returns sr to the pool; sr may be nil. The data last returned by Next is no longer
+// valid afterwards.
+func Put(sr *Reader) {
+	if sr == nil {
+		return
+	}
+	sr.br.Reset(nil) // drop the body
+	sr.pending, sr.rerr, sr.skipLF, sr.started = nil, nil, false, false
+	if cap(sr.acc) > maxPooled {
+		sr.acc = nil
+	}
+	if cap(sr.data) > maxPooled {
+		sr.data = nil
+	}
+	sr.acc, sr.data = sr.acc[:0], sr.data[:0]
+	pool.Put(sr)
+}
+
+// Next returns the data of the next event that has any, valid until the following call.
+// Data lines are joined with "\n"; an event with no data line dispatches nothing. At the
+// end of input it returns the error (io.EOF for a clean end) together with the data of an
+// event that the end cut off, if any: the spec drops such an event, but a caller may want
+// to recognise a final marker sent without its blank line. An event or line longer than
+// MaxEvent yields ErrEventTooLarge.
+func (r *Reader) Next() ([]byte, error) {
+	r.data = r.data[:0]
+	hasData := false
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			if hasData {
+				return r.data, err
+			}
+			return nil, err
+		}
+		if !r.started {
+			r.started = true
+			line = bytes.TrimPrefix(line, bom)
+		}
+		if len(line) == 0 {
+			if hasData {
+				return r.data, nil
+			}
+			continue // a blank line with no data dispatches nothing
+		}
+		if line[0] == ':' {
+			continue // comment, used by servers as a keep-alive
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		// event, id, retry and unknown fields are not needed (see the package comment).
+		if string(field) != "data" {
+			continue
+		}
+		if len(r.data)+len(value)+1 > MaxEvent {
+			return nil, ErrEventTooLarge
+		}
+		if hasData {
+			r.data = append(r.data, '\n')
+		}
+		r.data = append(r.data, value...)
+		hasData = true
+	}
+}
+
+// readLine returns the next line without its terminator (CRLF, LF or CR). A last line
+// with no terminator is returned before the error that ended the input.
+func (r *Reader) readLine() ([]byte, error) {
+	partial := false
+	for {
+		if len(r.pending) == 0 {
+			if r.rerr != nil && r.rerr != bufio.ErrBufferFull {
+				if partial {
+					return r.acc, nil
+				}
+				return nil, r.rerr
+			}
+			r.pending, r.rerr = r.br.ReadSlice('\n')
+			if r.skipLF && len(r.pending) > 0 {
+				r.skipLF = false
+				if r.pending[0] == '\n' {
+					r.pending = r.pending[1:]
+				}
+			}
+			continue
+		}
+		i := indexEOL(r.pending)
+		if i < 0 {
+			// The line goes on past this slice: keep it before ReadSlice reuses the buffer.
+			if !partial {
+				partial = true
+				r.acc = r.acc[:0]
+			}
+			if len(r.acc)+len(r.pending) > MaxEvent {
+				return nil, ErrEventTooLarge
+			}
+			r.acc = append(r.acc, r.pending...)
+			r.pending = nil
+			continue
+		}
+		line := r.pending[:i]
+		if r.pending[i] == '\r' {
+			if i+1 < len(r.pending) {
+				if r.pending[i+1] == '\n' {
+					i++
+				}
+			} else {
+				r.skipLF = true
+			}
+		}
+		r.pending = r.pending[i+1:]
+		if partial {
+			if len(r.acc)+len(line) > MaxEvent {
+				return nil, ErrEventTooLarge
+			}
+			r.acc = append(r.acc, line...)
+			return r.acc, nil
+		}
+		return line, nil
+	}
+}
+
+// indexEOL finds the first CR or LF. Two IndexByte scans beat a byte loop because both
+// are vectorised and the CR scan is almost always over a short prefix.
+func indexEOL(b []byte) int {
+	lf := bytes.IndexByte(b, '\n')
+	end := lf
+	if end < 0 {
+		end = len(b)
+	}
+	if cr := bytes.IndexByte(b[:end], '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
+}
