@@ -155,7 +155,7 @@ func TestLoadPathErrors(t *testing.T) {
 	}
 }
 
-func TestLoadPathSkipsTests(t *testing.T) {
+func TestLoadPathIgnoresTestFiles(t *testing.T) {
 	// Policy tests live next to policies in a source tree; they must never reach the
 	// query that requests evaluate. The broken one proves they are not even parsed.
 	dir := writeFiles(t, map[string]string{

@@ -239,7 +239,7 @@ func solve(a [][]float64, b []float64) []float64 {
 //	go test ./engine/tokens -run TestCalibrate -calibrate -v
 func TestCalibrate(t *testing.T) {
 	if !*calibrate {
-		t.Skip("run with -calibrate")
+		t.Skip("a manual tool, not a test: run with -calibrate (never in CI)")
 	}
 	samples := loadCorpus(t)
 	xs := make([][]float64, len(samples))

@@ -42,7 +42,7 @@ func startRedis(t testing.TB) *redisServer {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("redis-server not found in PATH and CI=true: install it (apt-get install -y redis-server); the Redis ledger tests must run in CI")
 		}
-		t.Skip("redis-server not installed (apt-get install -y redis-server); skipping Redis tests")
+		t.Skip("redis-server not installed locally; skipping Redis tests (under CI=true this fails above)")
 	}
 	dir := t.TempDir()
 	var lastErr error
