@@ -283,7 +283,9 @@ type ChatResult struct {
 
 // Chat walks the decision's targets until one answers.
 func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision) (*ChatResult, error) {
-	out, t, up, err := e.walk(ctx, req, d, false)
+	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+		return p.attemptChat(exec.Context(), e, upstreamRequest(req, p.target, d, false))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +306,9 @@ type StreamResult struct {
 // OpenStream walks the targets until one produces a first chunk. After it returns, nothing
 // is retried: the caller owns the stream and reports a mid-stream failure to the client.
 func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision) (*StreamResult, error) {
-	out, t, up, err := e.walk(ctx, req, d, true)
+	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+		return p.attemptStream(exec, e, upstreamRequest(req, p.target, d, true))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +317,13 @@ func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d 
 		Stream: &trackedStream{ChunkStream: out.stream, p: p, e: e, started: out.started, ttft: out.ttft, release: out.release, idle: p.res.Timeout}}, nil
 }
 
-func (e *Executor) walk(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision, stream bool) (*outcome, policy.Target, time.Duration, error) {
+// attempt is one call to one target, made inside the target's pipeline.
+type attempt func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error)
+
+// walk tries the decision's targets in order, each through its pipeline, until one
+// succeeds; a failure the next target cannot fix (the client's fault, the client gone)
+// ends the walk. Chat, streams and embeddings differ only in their attempt.
+func (e *Executor) walk(ctx context.Context, d *policy.Decision, call attempt) (*outcome, policy.Target, time.Duration, error) {
 	failed := &FailedError{}
 	start := time.Now()
 	for i, t := range d.Targets {
@@ -325,7 +335,7 @@ func (e *Executor) walk(ctx context.Context, req *adapters.ChatRequest, d *polic
 			failed.Tried = append(failed.Tried, &TargetError{Target: t, Err: err})
 			continue
 		}
-		out, err := p.run(ctx, e, upstreamRequest(req, t, d, stream), d.Limits.MaxRetries, stream)
+		out, err := p.run(ctx, e, d.Limits.MaxRetries, call)
 		if err == nil {
 			return out, t, time.Since(start), nil
 		}
@@ -339,17 +349,11 @@ func (e *Executor) walk(ctx context.Context, req *adapters.ChatRequest, d *polic
 
 // run executes one target's pipeline. Attempts that the pipeline abandons (a timeout that
 // raced a success) are closed here so no upstream stream is left open.
-func (p *pipeline) run(ctx context.Context, e *Executor, req *adapters.ChatRequest, retries int, stream bool) (*outcome, error) {
+func (p *pipeline) run(ctx context.Context, e *Executor, retries int, call attempt) (*outcome, error) {
 	var mu sync.Mutex
 	var opened []*outcome
 	out, err := p.executor(e, retries).WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[*outcome]) (*outcome, error) {
-		var o *outcome
-		var err error
-		if stream {
-			o, err = p.attemptStream(exec, e, req)
-		} else {
-			o, err = p.attemptChat(exec.Context(), e, req)
-		}
+		o, err := call(exec, p)
 		if o != nil {
 			mu.Lock()
 			opened = append(opened, o)
@@ -374,17 +378,30 @@ func (p *pipeline) run(ctx context.Context, e *Executor, req *adapters.ChatReque
 	return out, nil
 }
 
-func (p *pipeline) attemptChat(ctx context.Context, e *Executor, req *adapters.ChatRequest) (*outcome, error) {
+// measured makes a whole (non-streamed) call and records it in the target's signals and
+// metrics.
+func (p *pipeline) measured(e *Executor, call func() (*outcome, error)) (*outcome, error) {
 	start := time.Now()
 	p.stats.Begin()
-	resp, err := p.prov.Chat(ctx, req)
+	out, err := call()
 	lat := time.Since(start)
 	p.stats.End(lat, 0, breakerFailure(err))
 	e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
 	if err != nil {
 		return nil, err
 	}
-	return &outcome{resp: resp, started: start}, nil
+	out.started = start
+	return out, nil
+}
+
+func (p *pipeline) attemptChat(ctx context.Context, e *Executor, req *adapters.ChatRequest) (*outcome, error) {
+	return p.measured(e, func() (*outcome, error) {
+		resp, err := p.prov.Chat(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		return &outcome{resp: resp}, nil
+	})
 }
 
 // attemptStream opens the stream and waits for its first chunk, so that a stream failing
