@@ -53,10 +53,14 @@ type exchange struct {
 }
 
 func (s *Server) chatCompletions(c echo.Context) error {
-	x := &exchange{start: time.Now(), id: newID(), route: "none"}
+	return s.serve(c, &exchange{start: time.Now(), id: newID(), route: "none"}, s.chat)
+}
+
+// serve runs one API request: the decision id header first, the client's error in
+// OpenAI's shape on failure, and the record (metrics, log, decision log, ledger) last.
+func (s *Server) serve(c echo.Context, x *exchange, handle func(echo.Context, *exchange) error) error {
 	c.Response().Header().Set(HeaderDecisionID, x.id)
-	err := s.chat(c, x)
-	if err != nil {
+	if err := handle(c, x); err != nil {
 		api := clientError(err)
 		if api.Status >= 500 && api.Code != "upstream_error" {
 			s.log.Error("request failed", "decision_id", x.id, "err", err)
@@ -66,6 +70,58 @@ func (s *Server) chatCompletions(c echo.Context) error {
 	}
 	s.finish(c, x)
 	return nil
+}
+
+// admit is the policy half of every endpoint: the caller's standing, the decision, its
+// headers, a denial as the client's error, and the budgets and rate limits it names.
+func (s *Server) admit(c echo.Context, x *exchange, f policy.Request) (*policy.Decision, error) {
+	r := c.Request()
+	rev := s.o.Engine.Active()
+	if rev == nil {
+		return nil, policy.ErrNoBundle
+	}
+	x.rev = rev
+	h := c.Response().Header()
+	h.Set(HeaderRevision, rev.ID)
+	var err error
+	if x.spend, x.rate, err = s.standing(r.Context(), rev, x.caller); err != nil {
+		return nil, ledgerError(err)
+	}
+	d, err := s.decide(r.Context(), x, f)
+	if err != nil {
+		return nil, err
+	}
+	x.decision = d
+	if d.AB != nil {
+		h.Set(HeaderExperiment, d.AB.Experiment)
+		h.Set(HeaderArm, d.AB.Arm)
+	}
+	if !d.Allow {
+		e := newAPIError(d.Deny.Status, d.Deny.Code, d.Deny.Message)
+		if d.Deny.Type != "" {
+			e.Type = d.Deny.Type
+		}
+		return nil, e
+	}
+	if x.hold, err = s.enforce(r.Context(), h, x, f.EstInputTokens, f.MaxTokens); err != nil {
+		return nil, err
+	}
+	if w := budgetWarning(d, x.spend); w != "" {
+		h.Set(HeaderBudgetWarning, w)
+	}
+	return d, nil
+}
+
+// requestContext bounds the whole request: the policy's timeout_ms, else request_timeout.
+func (s *Server) requestContext(ctx context.Context, d *policy.Decision) (context.Context, context.CancelFunc) {
+	timeout := s.o.RequestTimeout
+	if d.Limits.TimeoutMS > 0 {
+		timeout = time.Duration(d.Limits.TimeoutMS) * time.Millisecond
+	}
+	if timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
 }
 
 func (s *Server) chat(c echo.Context, x *exchange) error {
@@ -80,58 +136,20 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 		return apiErr
 	}
 	x.req = req
-
-	rev := s.o.Engine.Active()
-	if rev == nil {
-		return policy.ErrNoBundle
-	}
-	x.rev = rev
-	c.Response().Header().Set(HeaderRevision, rev.ID)
-	if x.spend, x.rate, err = s.standing(r.Context(), rev, caller); err != nil {
-		return ledgerError(err)
-	}
 	f := features(x.id, req, r.Header, caller)
 	x.prompt = f.Messages
-	d, err := s.decide(r.Context(), x, f)
+	d, err := s.admit(c, x, f)
 	if err != nil {
 		return err
 	}
-	x.decision = d
-	if d.AB != nil {
-		c.Response().Header().Set(HeaderExperiment, d.AB.Experiment)
-		c.Response().Header().Set(HeaderArm, d.AB.Arm)
-	}
-	if !d.Allow {
-		e := newAPIError(d.Deny.Status, d.Deny.Code, d.Deny.Message)
-		if d.Deny.Type != "" {
-			e.Type = d.Deny.Type
-		}
-		return e
-	}
-
 	if x.up, err = s.o.Executor.Prepare(req, d); err != nil {
 		return &errPolicy{err: err}
-	}
-	if x.hold, err = s.enforce(r.Context(), c.Response().Header(), x, f.EstInputTokens, f.MaxTokens); err != nil {
-		return err
-	}
-	if w := budgetWarning(d, x.spend); w != "" {
-		c.Response().Header().Set(HeaderBudgetWarning, w)
 	}
 	if len(d.Shadow) > 0 {
 		s.o.Executor.Shadow(x.up, d.Shadow, experimentOf(d))
 	}
-
-	ctx := r.Context()
-	timeout := s.o.RequestTimeout
-	if d.Limits.TimeoutMS > 0 {
-		timeout = time.Duration(d.Limits.TimeoutMS) * time.Millisecond
-	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
+	ctx, cancel := s.requestContext(r.Context(), d)
+	defer cancel()
 	if req.Stream {
 		if d.Degrade.Stream != nil && !*d.Degrade.Stream {
 			return s.degradedStream(ctx, c, x)

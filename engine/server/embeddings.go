@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -17,15 +16,7 @@ import (
 const maxEmbeddingInputs = 2048
 
 func (s *Server) embeddings(c echo.Context) error {
-	x := &exchange{start: time.Now(), id: newID(), route: "none", endpoint: "embeddings"}
-	c.Response().Header().Set(HeaderDecisionID, x.id)
-	if err := s.embed(c, x); err != nil {
-		api := clientError(err)
-		x.status, x.errCode = api.Status, api.Code
-		writeError(c, api)
-	}
-	s.finish(c, x)
-	return nil
+	return s.serve(c, &exchange{start: time.Now(), id: newID(), route: "none", endpoint: "embeddings"}, s.embed)
 }
 
 func (s *Server) embed(c echo.Context, x *exchange) error {
@@ -43,45 +34,16 @@ func (s *Server) embed(c echo.Context, x *exchange) error {
 		return e
 	}
 	x.model = req.Model
-	rev := s.o.Engine.Active()
-	if rev == nil {
-		return policy.ErrNoBundle
-	}
-	x.rev = rev
-	c.Response().Header().Set(HeaderRevision, rev.ID)
-	if x.spend, x.rate, err = s.standing(r.Context(), rev, caller); err != nil {
-		return ledgerError(err)
-	}
-	f := embeddingFeatures(x.id, req, r.Header, caller)
-	d, err := s.decide(r.Context(), x, f)
+	d, err := s.admit(c, x, embeddingFeatures(x.id, req, r.Header, caller))
 	if err != nil {
 		return err
-	}
-	x.decision = d
-	if !d.Allow {
-		e := newAPIError(d.Deny.Status, d.Deny.Code, d.Deny.Message)
-		if d.Deny.Type != "" {
-			e.Type = d.Deny.Type
-		}
-		return e
 	}
 	up, err := s.o.Executor.PrepareEmbedding(req, d)
 	if err != nil {
 		return &errPolicy{err: err}
 	}
-	if x.hold, err = s.enforce(r.Context(), c.Response().Header(), x, f.EstInputTokens, 0); err != nil {
-		return err
-	}
-	ctx := r.Context()
-	timeout := s.o.RequestTimeout
-	if d.Limits.TimeoutMS > 0 {
-		timeout = time.Duration(d.Limits.TimeoutMS) * time.Millisecond
-	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
+	ctx, cancel := s.requestContext(r.Context(), d)
+	defer cancel()
 	res, err := s.o.Executor.Embed(ctx, up, d)
 	if err != nil {
 		return err
