@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -14,7 +16,10 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
 
+	opabundle "github.com/open-policy-agent/opa/v1/bundle"
+
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 )
 
@@ -571,4 +576,30 @@ func TestHealthProbeTakesAFailingProviderOutOfRotation(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("the recovered provider never got traffic back")
+}
+
+func TestPolicyFromBundleTarball(t *testing.T) {
+	up := fakeupstream.New()
+	defer up.Close()
+	b, err := policy.LoadPath(bundle(t, "tarball-7", twoProviders(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bundle.tar.gz")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := opabundle.NewWriter(f).Write(*b); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	g := start(t, fmt.Sprintf("policy: %s\nproviders:\n  - {name: a, type: openai, base_url: %q}\n", path, up.URL()), nil)
+	var resp *http.Response
+	if _, err := g.client("k").Chat.Completions.New(context.Background(), userParams("solo", "hi"), option.WithResponseInto(&resp)); err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("X-Gavel-Bundle-Revision") != "tarball-7" || resp.Header.Get("X-Gavel-Route") != "a/m1" {
+		t.Errorf("headers = %v", resp.Header)
+	}
 }

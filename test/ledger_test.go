@@ -210,6 +210,12 @@ func startKeepPath(t *testing.T, yaml string) *gw {
 // redisServer starts a real redis-server on a free loopback port for one test. Locally a
 // missing redis-server skips; in CI (CI=true) it fails, since CI installs it.
 func redisServer(t *testing.T) string {
+	addr, _ := redisServerStoppable(t)
+	return addr
+}
+
+// redisServerStoppable is redisServer plus a function that kills it mid-test.
+func redisServerStoppable(t *testing.T) (string, func()) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -228,17 +234,49 @@ func redisServer(t *testing.T) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var once sync.Once
+	stop := func() { once.Do(func() { cmd.Process.Kill(); cmd.Wait() }) }
+	t.Cleanup(stop)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	for i := 0; i < 100; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return addr
+			return addr, stop
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatal("redis-server did not start")
-	return ""
+	return "", nil
+}
+
+func TestRedisDownFailsClosedOrOpenAsConfigured(t *testing.T) {
+	for _, mode := range []string{"closed", "open"} {
+		t.Run(mode, func(t *testing.T) {
+			addr, stop := redisServerStoppable(t)
+			yaml, key, _, _ := budgetSetup(t, 1_000_000, 0, "ledger: {store: redis, failure_mode: "+mode+", redis: {addr: "+addr+"}}\n")
+			g := start(t, yaml(), nil)
+			body := `{"model":"solo","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
+			auth := map[string]string{"Authorization": "Bearer " + key}
+			if r, b := g.post(t, "/v1/chat/completions", body, auth); r.StatusCode != 200 {
+				t.Fatalf("with redis up: %d %v", r.StatusCode, b)
+			}
+			stop()
+			r, b := g.post(t, "/v1/chat/completions", body, auth)
+			switch mode {
+			case "closed":
+				if r.StatusCode != 503 || b["error"].(map[string]any)["code"] != "ledger_unavailable" {
+					t.Fatalf("fail closed: %d %v", r.StatusCode, b)
+				}
+			case "open":
+				if r.StatusCode != 200 {
+					t.Fatalf("fail open: %d %v", r.StatusCode, b)
+				}
+			}
+			if !strings.Contains(g.text(t, "/metrics"), "gavel_ledger_unavailable_total") {
+				t.Error("unavailability not counted")
+			}
+		})
+	}
 }
 
 func TestTwoReplicasShareABudgetThroughRedis(t *testing.T) {
