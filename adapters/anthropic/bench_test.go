@@ -6,11 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"runtime"
 	"testing"
-	"time"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
 )
 
 // benchStreamBody is an Anthropic stream of exactly events events, as the API sends them
@@ -36,46 +35,14 @@ func benchStreamBody(events int) []byte {
 // Anthropic stream from memory: the part of a streamed request that runs once per token.
 func BenchmarkStream200Events(b *testing.B) {
 	const events = 200
-	body := benchStreamBody(events)
-	p, err := New(Config{Name: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := newTestProvider(b, "", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rd := bytes.NewReader(body)
 	opts := streamOptions{model: "claude-sonnet-4-5", includeUsage: true, created: 1}
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		rd.Reset(body)
-		s := newStream(ctx, p, io.NopCloser(rd), opts)
-		n := 0
-		for {
-			if _, err := s.Recv(); err != nil {
-				if err != io.EOF {
-					b.Fatal(err)
-				}
-				break
-			}
-			n++
-		}
-		if n != events-4+1 { // + the usage chunk
-			b.Fatalf("%d chunks", n)
-		}
-		s.Close()
-	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
-	total := float64(b.N * events)
-	b.ReportMetric(float64(elapsed.Nanoseconds())/total, "ns/event")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/event")
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/total, "B/event")
+	// events-4 chunks (see benchStreamBody) and the usage chunk
+	adaptertest.BenchStreamRecv(b, benchStreamBody(events), "event", events, events-4+1, func(r io.Reader) adapters.ChunkStream {
+		return newStream(ctx, p.(*Provider), io.NopCloser(r), opts)
+	})
 }
 
 // BenchmarkTranslateRequest measures translating a multi-turn tool conversation.
@@ -95,34 +62,5 @@ func BenchmarkTranslateRequest(b *testing.B) {
 
 // BenchmarkChatStream is a 200-event streamed round trip over loopback HTTP.
 func BenchmarkChatStream(b *testing.B) {
-	body := benchStreamBody(200)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.Write(body)
-	}))
-	defer srv.Close()
-	p, err := New(Config{Name: "bench", BaseURL: srv.URL, APIKey: "sk-ant-bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	req := simpleRequest()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		s, err := p.ChatStream(context.Background(), req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if _, err := s.Recv(); err != nil {
-				if err != io.EOF {
-					b.Fatal(err)
-				}
-				break
-			}
-		}
-		s.Close()
-	}
+	adaptertest.BenchChatStream(b, newTestProvider, "sk-ant-bench", simpleRequest(), benchStreamBody(200))
 }

@@ -5,36 +5,21 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
-
-// seedFiles adds every testdata file matching pattern to the corpus.
-func seedFiles(f *testing.F, pattern string, add func(b []byte)) {
-	names, err := filepath.Glob(filepath.Join("testdata", pattern))
-	if err != nil || len(names) == 0 {
-		f.Fatalf("no seeds for %s: %v", pattern, err)
-	}
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			f.Fatal(err)
-		}
-		add(b)
-	}
-}
 
 // FuzzStream feeds arbitrary bytes to the stream, in reads of arbitrary size. Recv must
 // terminate with io.EOF or an *adapters.Error and never panic; every chunk must carry the
 // stream's envelope, and io.EOF must come only after a message_stop.
 func FuzzStream(f *testing.F) {
-	seedFiles(f, "streams/*.sse", func(b []byte) {
+	adaptertest.SeedFiles(f, "streams/*.sse", func(_ string, b []byte) {
 		f.Add(b, uint16(0), false)
 		f.Add(b, uint16(1), true)
 		f.Add(bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")), uint16(5), true)
@@ -47,7 +32,7 @@ func FuzzStream(f *testing.F) {
 		if size == 0 {
 			size = len(body) + 1
 		}
-		s := memStream(t, &chunkedReader{r: bytes.NewReader(body), n: size}, includeUsage)
+		s := memStream(t, adaptertest.ChunkedReader(bytes.NewReader(body), size), includeUsage)
 		defer s.Close()
 		var id string
 		for i := 0; ; i++ {
@@ -95,7 +80,7 @@ func FuzzStream(f *testing.F) {
 // Translation must never panic; it either fails with a reason or yields a request that
 // encodes and keeps the Messages API's structural rules.
 func FuzzTranslateRequest(f *testing.F) {
-	seedFiles(f, "requests/*.openai.json", func(b []byte) { f.Add(b, false) })
+	adaptertest.SeedFiles(f, "requests/*.openai.json", func(_ string, b []byte) { f.Add(b, false) })
 	f.Add([]byte(`{"messages":[{"role":"assistant","tool_calls":[{"id":"x","function":{"name":"f","arguments":" {\"a\" : [1, 2]} "}}]}]}`), true)
 	f.Add([]byte(`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:;base64,"}}]}]}`), false)
 	f.Add([]byte(`{"tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function"},"parallel_tool_calls":false}`), false)
@@ -147,7 +132,7 @@ func FuzzTranslateRequest(f *testing.F) {
 // whose message is bounded, printable, valid UTF-8 and free of the API key.
 func FuzzErrorBody(f *testing.F) {
 	statuses := []int{400, 401, 403, 404, 413, 429, 500, 502, 529}
-	seedFiles(f, "errors/*", func(b []byte) {
+	adaptertest.SeedFiles(f, "errors/*", func(_ string, b []byte) {
 		for _, st := range statuses {
 			f.Add(st, b, "1")
 		}
@@ -183,7 +168,7 @@ func FuzzErrorBody(f *testing.F) {
 			t.Fatalf("negative retry after %v", e.RetryAfter)
 		}
 		for _, s := range []string{e.Message, e.Code} {
-			if !utf8.ValidString(s) || strings.ContainsFunc(s, isControl) || len(s) > 3*maxMessage {
+			if !utf8.ValidString(s) || strings.ContainsFunc(s, httpx.IsControl) || len(s) > 3*maxMessage {
 				t.Fatalf("unsafe text %q", s)
 			}
 			if strings.Contains(s, key) {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
 )
 
 // recorder is an httptest handler that remembers the last request and answers with a
@@ -149,9 +149,9 @@ func TestRequestHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reply, hdr := readTestdata(t, "responses/text.anthropic.json"), map[string]string(nil)
+			reply, hdr := adaptertest.ReadTestdata(t, "responses/text.anthropic.json"), map[string]string(nil)
 			if tt.stream {
-				reply, hdr = readTestdata(t, "streams/text.sse"), map[string]string{"Content-Type": "text/event-stream; charset=utf-8"}
+				reply, hdr = adaptertest.ReadTestdata(t, "streams/text.sse"), map[string]string{"Content-Type": "text/event-stream; charset=utf-8"}
 			}
 			rec, srv := newRecorder(t, 200, reply, hdr)
 			cfg := tt.cfg
@@ -162,7 +162,7 @@ func TestRequestHeaders(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := drainStream(s); err != io.EOF {
+				if _, err := adaptertest.DrainStream(s); err != io.EOF {
 					t.Fatalf("stream ended with %v", err)
 				}
 				s.Close()
@@ -200,25 +200,25 @@ func TestStatusKinds(t *testing.T) {
 		msg        string // substring of Message
 		retryAfter time.Duration
 	}{
-		{name: "400", status: 400, body: readTestdata(t, "errors/400_invalid_request.json"), kind: adapters.KindBadRequest,
+		{name: "400", status: 400, body: adaptertest.ReadTestdata(t, "errors/400_invalid_request.json"), kind: adapters.KindBadRequest,
 			code: "invalid_request_error", msg: "roles must alternate"},
 		{name: "400 without body", status: 400, kind: adapters.KindBadRequest, msg: "Bad Request"},
-		{name: "400 prompt too long", status: 400, body: readTestdata(t, "errors/400_prompt_too_long.json"),
+		{name: "400 prompt too long", status: 400, body: adaptertest.ReadTestdata(t, "errors/400_prompt_too_long.json"),
 			kind: adapters.KindContextLength, code: "invalid_request_error", msg: "prompt is too long"},
-		{name: "400 exceeds context limit", status: 400, body: readTestdata(t, "errors/400_context_limit.json"),
+		{name: "400 exceeds context limit", status: 400, body: adaptertest.ReadTestdata(t, "errors/400_context_limit.json"),
 			kind: adapters.KindContextLength, code: "invalid_request_error", msg: "exceed context limit"},
-		{name: "401", status: 401, body: readTestdata(t, "errors/401.json"), kind: adapters.KindAuth,
+		{name: "401", status: 401, body: adaptertest.ReadTestdata(t, "errors/401.json"), kind: adapters.KindAuth,
 			code: "authentication_error", msg: "invalid x-api-key (request_id req_011CSHoFXR4jHwPzaJ9aWTVm)"},
-		{name: "402 billing", status: 402, body: readTestdata(t, "errors/402_billing.json"), kind: adapters.KindAuth,
+		{name: "402 billing", status: 402, body: adaptertest.ReadTestdata(t, "errors/402_billing.json"), kind: adapters.KindAuth,
 			code: "billing_error", msg: "credit balance is too low"},
-		{name: "403", status: 403, body: readTestdata(t, "errors/403.json"), kind: adapters.KindAuth, code: "permission_error"},
-		{name: "404", status: 404, body: readTestdata(t, "errors/404.json"), kind: adapters.KindNotFound, code: "not_found_error", msg: "claude-9-opus"},
+		{name: "403", status: 403, body: adaptertest.ReadTestdata(t, "errors/403.json"), kind: adapters.KindAuth, code: "permission_error"},
+		{name: "404", status: 404, body: adaptertest.ReadTestdata(t, "errors/404.json"), kind: adapters.KindNotFound, code: "not_found_error", msg: "claude-9-opus"},
 		{name: "408", status: 408, kind: adapters.KindTimeout},
-		{name: "413", status: 413, body: readTestdata(t, "errors/413.json"), kind: adapters.KindContextLength, code: "request_too_large"},
-		{name: "429 retry-after", status: 429, body: readTestdata(t, "errors/429.json"),
+		{name: "413", status: 413, body: adaptertest.ReadTestdata(t, "errors/413.json"), kind: adapters.KindContextLength, code: "request_too_large"},
+		{name: "429 retry-after", status: 429, body: adaptertest.ReadTestdata(t, "errors/429.json"),
 			headers: map[string]string{"retry-after": "17"}, kind: adapters.KindRateLimited, code: "rate_limit_error",
 			msg: "exceed the rate limit", retryAfter: 17 * time.Second},
-		{name: "429 retry-after-ms", status: 429, body: readTestdata(t, "errors/429.json"),
+		{name: "429 retry-after-ms", status: 429, body: adaptertest.ReadTestdata(t, "errors/429.json"),
 			headers: map[string]string{"retry-after": "2", "retry-after-ms": "1500"}, kind: adapters.KindRateLimited,
 			code: "rate_limit_error", retryAfter: 1500 * time.Millisecond},
 		{name: "429 mentioning a long prompt stays rate limited", status: 429,
@@ -227,14 +227,14 @@ func TestStatusKinds(t *testing.T) {
 		{name: "529 mentioning a long prompt stays overloaded", status: 529,
 			body: []byte(`{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long"}}`),
 			kind: adapters.KindOverloaded, code: "invalid_request_error"},
-		{name: "401 with a billing body stays auth", status: 401, body: readTestdata(t, "errors/402_billing.json"),
+		{name: "401 with a billing body stays auth", status: 401, body: adaptertest.ReadTestdata(t, "errors/402_billing.json"),
 			kind: adapters.KindAuth, code: "billing_error"},
-		{name: "500", status: 500, body: readTestdata(t, "errors/500.json"), kind: adapters.KindServer, code: "api_error", msg: "Internal server error"},
-		{name: "500 overloaded body", status: 500, body: readTestdata(t, "errors/529.json"), kind: adapters.KindOverloaded, code: "overloaded_error"},
-		{name: "502 html", status: 502, body: readTestdata(t, "errors/502.html"), kind: adapters.KindServer, msg: "502 Bad Gateway"},
+		{name: "500", status: 500, body: adaptertest.ReadTestdata(t, "errors/500.json"), kind: adapters.KindServer, code: "api_error", msg: "Internal server error"},
+		{name: "500 overloaded body", status: 500, body: adaptertest.ReadTestdata(t, "errors/529.json"), kind: adapters.KindOverloaded, code: "overloaded_error"},
+		{name: "502 html", status: 502, body: adaptertest.ReadTestdata(t, "errors/502.html"), kind: adapters.KindServer, msg: "502 Bad Gateway"},
 		{name: "503", status: 503, kind: adapters.KindOverloaded},
 		{name: "504", status: 504, kind: adapters.KindTimeout},
-		{name: "529", status: 529, body: readTestdata(t, "errors/529.json"), kind: adapters.KindOverloaded, code: "overloaded_error",
+		{name: "529", status: 529, body: adaptertest.ReadTestdata(t, "errors/529.json"), kind: adapters.KindOverloaded, code: "overloaded_error",
 			msg: "Overloaded", headers: map[string]string{"retry-after": "3"}, retryAfter: 3 * time.Second},
 		{name: "529 without body", status: 529, kind: adapters.KindOverloaded, msg: "without a message"},
 		{name: "401 echoing the key", status: 401,
@@ -254,7 +254,7 @@ func TestStatusKinds(t *testing.T) {
 				} else {
 					_, err = p.Chat(context.Background(), simpleRequest())
 				}
-				e := asError(t, err, tt.kind)
+				e := adaptertest.AsError(t, err, tt.kind)
 				if e.Status != tt.status || e.Provider != "test" {
 					t.Errorf("status/provider = %d/%q", e.Status, e.Provider)
 				}
@@ -296,7 +296,7 @@ func TestErrorBodyIsBounded(t *testing.T) {
 	_, srv := newRecorder(t, 500, []byte(`{"type":"error","error":{"type":"api_error","message":"`+big+`"}}`), nil)
 	p := mustProvider(t, Config{BaseURL: srv.URL})
 	_, err := p.Chat(context.Background(), simpleRequest())
-	e := asError(t, err, adapters.KindServer)
+	e := adaptertest.AsError(t, err, adapters.KindServer)
 	if len(e.Message) > maxMessage {
 		t.Errorf("message length %d exceeds %d", len(e.Message), maxMessage)
 	}
@@ -304,7 +304,7 @@ func TestErrorBodyIsBounded(t *testing.T) {
 
 func TestChatResponses(t *testing.T) {
 	t.Run("text", func(t *testing.T) {
-		_, srv := newRecorder(t, 200, readTestdata(t, "responses/text.anthropic.json"), nil)
+		_, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "responses/text.anthropic.json"), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		before := time.Now().Unix()
 		resp, err := p.Chat(context.Background(), simpleRequest())
@@ -327,19 +327,19 @@ func TestChatResponses(t *testing.T) {
 		_, srv := newRecorder(t, 200, []byte(`{"id": "msg_1", "content": [`), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		_, err := p.Chat(context.Background(), simpleRequest())
-		asError(t, err, adapters.KindProtocol)
+		adaptertest.AsError(t, err, adapters.KindProtocol)
 	})
 	t.Run("unexpected 2xx type is a protocol error", func(t *testing.T) {
 		_, srv := newRecorder(t, 200, []byte(`{"type":"completion","completion":"hi"}`), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		_, err := p.Chat(context.Background(), simpleRequest())
-		asError(t, err, adapters.KindProtocol)
+		adaptertest.AsError(t, err, adapters.KindProtocol)
 	})
 	t.Run("error body with status 200", func(t *testing.T) {
-		_, srv := newRecorder(t, 200, readTestdata(t, "errors/529.json"), nil)
+		_, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "errors/529.json"), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		_, err := p.Chat(context.Background(), simpleRequest())
-		e := asError(t, err, adapters.KindOverloaded)
+		e := adaptertest.AsError(t, err, adapters.KindOverloaded)
 		if e.Status != 200 || e.Code != "overloaded_error" {
 			t.Errorf("error = %+v", e)
 		}
@@ -352,81 +352,21 @@ func TestStreamAnsweredWithJSON(t *testing.T) {
 		body []byte
 		kind adapters.Kind
 	}{
-		{name: "error body with 200", body: readTestdata(t, "errors/529.json"), kind: adapters.KindOverloaded},
-		{name: "non-streamed answer", body: readTestdata(t, "responses/text.anthropic.json"), kind: adapters.KindProtocol},
+		{name: "error body with 200", body: adaptertest.ReadTestdata(t, "errors/529.json"), kind: adapters.KindOverloaded},
+		{name: "non-streamed answer", body: adaptertest.ReadTestdata(t, "responses/text.anthropic.json"), kind: adapters.KindProtocol},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, srv := newRecorder(t, 200, tt.body, map[string]string{"Content-Type": "application/json; charset=utf-8"})
 			p := mustProvider(t, Config{BaseURL: srv.URL})
 			_, err := p.ChatStream(context.Background(), simpleRequest())
-			asError(t, err, tt.kind)
+			adaptertest.AsError(t, err, tt.kind)
 		})
 	}
 }
 
 func TestTransportErrors(t *testing.T) {
-	t.Run("connection refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		p := mustProvider(t, Config{BaseURL: "http://" + addr, APIKey: "sk-ant-secret-123456"})
-		_, err = p.Chat(context.Background(), simpleRequest())
-		e := asError(t, err, adapters.KindConnection)
-		if strings.Contains(e.Error(), "sk-ant-secret") {
-			t.Errorf("error leaks the key: %v", e)
-		}
-		_, err = p.ChatStream(context.Background(), simpleRequest())
-		asError(t, err, adapters.KindConnection)
-	})
-
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body) // the server notices a client leaving only once the body is read
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
-	for _, tt := range []struct {
-		name   string
-		ctx    func() (context.Context, context.CancelFunc)
-		kind   adapters.Kind
-		stream bool
-	}{
-		{name: "deadline", kind: adapters.KindTimeout, ctx: func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 50*time.Millisecond)
-		}},
-		{name: "deadline stream", kind: adapters.KindTimeout, stream: true, ctx: func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 50*time.Millisecond)
-		}},
-		{name: "cancel", kind: adapters.KindCanceled, ctx: func() (context.Context, context.CancelFunc) {
-			ctx, cancel := context.WithCancel(context.Background())
-			time.AfterFunc(50*time.Millisecond, cancel)
-			return ctx, cancel
-		}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(slow)
-			defer srv.Close()
-			p := mustProvider(t, Config{BaseURL: srv.URL})
-			ctx, cancel := tt.ctx()
-			defer cancel()
-			start := time.Now()
-			var err error
-			if tt.stream {
-				_, err = p.ChatStream(ctx, simpleRequest())
-			} else {
-				_, err = p.Chat(ctx, simpleRequest())
-			}
-			asError(t, err, tt.kind)
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("returned after %v", d)
-			}
-		})
-	}
+	adaptertest.TransportErrors(t, testAdapter, "sk-ant-secret-123456", "sk-ant-secret")
 }
 
 // fakeAnthropic is a small Messages API: it checks what a real one would reject, calls
@@ -502,7 +442,7 @@ func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Stream {
 		w.Header().Set("Content-Type", "text/event-stream")
-		io.WriteString(w, strings.ReplaceAll(string(readTestdata(f.t, "streams/text.sse")), "Hello", "It is 18°C and sunny in Paris"))
+		io.WriteString(w, strings.ReplaceAll(string(adaptertest.ReadTestdata(f.t, "streams/text.sse")), "Hello", "It is 18°C and sunny in Paris"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -606,7 +546,7 @@ func streamTurn(t *testing.T, p *Provider, req *adapters.ChatRequest) (msg adapt
 		t.Fatal(err)
 	}
 	defer s.Close()
-	chunks, err := drainStream(s)
+	chunks, err := adaptertest.DrainStream(s)
 	if err != io.EOF {
 		t.Fatalf("stream ended with %v", err)
 	}

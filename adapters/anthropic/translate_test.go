@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
 )
 
 // readRequest decodes a canonical request fixture.
 func readRequest(t testing.TB, name string) *adapters.ChatRequest {
 	t.Helper()
 	req := new(adapters.ChatRequest)
-	if err := json.Unmarshal(readTestdata(t, name), req); err != nil {
+	if err := json.Unmarshal(adaptertest.ReadTestdata(t, name), req); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return req
@@ -35,9 +36,9 @@ func TestRequestGolden(t *testing.T) {
 		base := strings.TrimSuffix(filepath.Base(in), ".openai.json")
 		t.Run(base, func(t *testing.T) {
 			req := readRequest(t, "requests/"+base+".openai.json")
-			reply, hdr := readTestdata(t, "responses/text.anthropic.json"), map[string]string(nil)
+			reply, hdr := adaptertest.ReadTestdata(t, "responses/text.anthropic.json"), map[string]string(nil)
 			if req.Stream {
-				reply, hdr = readTestdata(t, "streams/text.sse"), map[string]string{"Content-Type": "text/event-stream"}
+				reply, hdr = adaptertest.ReadTestdata(t, "streams/text.sse"), map[string]string{"Content-Type": "text/event-stream"}
 			}
 			rec, srv := newRecorder(t, 200, reply, hdr)
 			p := mustProvider(t, Config{BaseURL: srv.URL, APIKey: "sk-ant-test"})
@@ -47,7 +48,7 @@ func TestRequestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := drainStream(s); err.Error() != "EOF" {
+				if _, err := adaptertest.DrainStream(s); err.Error() != "EOF" {
 					t.Fatal(err)
 				}
 				s.Close()
@@ -57,7 +58,7 @@ func TestRequestGolden(t *testing.T) {
 			if after, _ := json.Marshal(req); string(before) != string(after) {
 				t.Errorf("the caller's request was mutated")
 			}
-			golden(t, "requests/"+base+".anthropic.json", rec.lastBody())
+			adaptertest.Golden(t, "requests/"+base+".anthropic.json", rec.lastBody())
 		})
 	}
 }
@@ -77,13 +78,13 @@ func TestToolChoice(t *testing.T) {
 		{name: "required", choice: `"required"`, want: `{"type":"any"}`},
 		{name: "none", choice: `"none"`, want: `{"type":"none"}`},
 		{name: "function", choice: `{"type":"function","function":{"name":"f"}}`, want: `{"type":"tool","name":"f"}`},
-		{name: "parallel false alone", parallel: ptr(false), want: `{"type":"auto","disable_parallel_tool_use":true}`},
-		{name: "parallel true", choice: `"auto"`, parallel: ptr(true), want: `{"type":"auto"}`},
-		{name: "required, no parallel", choice: `"required"`, parallel: ptr(false), want: `{"type":"any","disable_parallel_tool_use":true}`},
-		{name: "function, no parallel", choice: `{"type":"function","function":{"name":"f"}}`, parallel: ptr(false),
+		{name: "parallel false alone", parallel: adaptertest.Ptr(false), want: `{"type":"auto","disable_parallel_tool_use":true}`},
+		{name: "parallel true", choice: `"auto"`, parallel: adaptertest.Ptr(true), want: `{"type":"auto"}`},
+		{name: "required, no parallel", choice: `"required"`, parallel: adaptertest.Ptr(false), want: `{"type":"any","disable_parallel_tool_use":true}`},
+		{name: "function, no parallel", choice: `{"type":"function","function":{"name":"f"}}`, parallel: adaptertest.Ptr(false),
 			want: `{"type":"tool","name":"f","disable_parallel_tool_use":true}`},
-		{name: "none takes no parallel flag", choice: `"none"`, parallel: ptr(false), want: `{"type":"none"}`},
-		{name: "dropped without tools", choice: `"required"`, parallel: ptr(false), noTools: true, want: ""},
+		{name: "none takes no parallel flag", choice: `"none"`, parallel: adaptertest.Ptr(false), want: `{"type":"none"}`},
+		{name: "dropped without tools", choice: `"required"`, parallel: adaptertest.Ptr(false), noTools: true, want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,7 +117,7 @@ func TestSamplingParameters(t *testing.T) {
 	for _, tt := range []struct {
 		in, want float64
 	}{{0, 0}, {0.3, 0.3}, {1, 1}, {1.5, 1}, {2, 1}, {-1, 0}} {
-		out, err := translateRequest(&adapters.ChatRequest{Messages: user, Temperature: ptr(tt.in)}, 1, false)
+		out, err := translateRequest(&adapters.ChatRequest{Messages: user, Temperature: adaptertest.Ptr(tt.in)}, 1, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +129,7 @@ func TestSamplingParameters(t *testing.T) {
 	for _, tt := range []struct {
 		temp, topP *float64
 		want       *float64
-	}{{nil, ptr(0.9), ptr(0.9)}, {ptr(0.5), ptr(0.9), nil}, {ptr(0.5), nil, nil}} {
+	}{{nil, adaptertest.Ptr(0.9), adaptertest.Ptr(0.9)}, {adaptertest.Ptr(0.5), adaptertest.Ptr(0.9), nil}, {adaptertest.Ptr(0.5), nil, nil}} {
 		out, err := translateRequest(&adapters.ChatRequest{Messages: user, Temperature: tt.temp, TopP: tt.topP}, 1, false)
 		if err != nil {
 			t.Fatal(err)
@@ -144,8 +145,8 @@ func TestSamplingParameters(t *testing.T) {
 	}{
 		{name: "default", def: 4096, want: 4096},
 		{name: "configured default", def: 777, want: 777},
-		{name: "max_tokens", maxTokens: ptr(100), def: 4096, want: 100},
-		{name: "max_completion_tokens wins", maxTokens: ptr(100), maxCmp: ptr(200), def: 4096, want: 200},
+		{name: "max_tokens", maxTokens: adaptertest.Ptr(100), def: 4096, want: 100},
+		{name: "max_completion_tokens wins", maxTokens: adaptertest.Ptr(100), maxCmp: adaptertest.Ptr(200), def: 4096, want: 200},
 	} {
 		out, err := translateRequest(&adapters.ChatRequest{Messages: user, MaxTokens: tt.maxTokens, MaxCompletionTokens: tt.maxCmp}, tt.def, false)
 		if err != nil {
@@ -157,7 +158,7 @@ func TestSamplingParameters(t *testing.T) {
 	}
 	// Config.DefaultMaxTokens reaches the wire; zero means the package default.
 	for _, tt := range []struct{ cfg, want int }{{0, DefaultMaxTokens}, {1234, 1234}} {
-		rec, srv := newRecorder(t, 200, readTestdata(t, "responses/text.anthropic.json"), nil)
+		rec, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "responses/text.anthropic.json"), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL, DefaultMaxTokens: tt.cfg})
 		if _, err := p.Chat(context.Background(), &adapters.ChatRequest{Model: "m", Messages: user}); err != nil {
 			t.Fatal(err)
@@ -192,7 +193,7 @@ func TestUntranslatableRequests(t *testing.T) {
 		req  adapters.ChatRequest
 		msg  string
 	}{
-		{name: "n > 1", req: adapters.ChatRequest{N: ptr(2)}, msg: "n > 1"},
+		{name: "n > 1", req: adapters.ChatRequest{N: adaptertest.Ptr(2)}, msg: "n > 1"},
 		{name: "audio part", req: adapters.ChatRequest{Messages: []adapters.Message{user(adapters.ContentPart{Type: "input_audio", InputAudio: json.RawMessage(`{}`)})}}, msg: `"input_audio"`},
 		{name: "file part", req: adapters.ChatRequest{Messages: []adapters.Message{user(adapters.ContentPart{Type: "file", File: json.RawMessage(`{}`)})}}, msg: `"file"`},
 		{name: "image without url", req: adapters.ChatRequest{Messages: []adapters.Message{user(adapters.ContentPart{Type: "image_url"})}}, msg: "without a url"},
@@ -224,7 +225,7 @@ func TestUntranslatableRequests(t *testing.T) {
 				} else {
 					_, err = p.Chat(context.Background(), &req)
 				}
-				e := asError(t, err, adapters.KindBadRequest)
+				e := adaptertest.AsError(t, err, adapters.KindBadRequest)
 				if !strings.Contains(e.Message, tt.msg) {
 					t.Errorf("message = %q, want containing %q", e.Message, tt.msg)
 				}
@@ -322,7 +323,7 @@ func TestResponseGolden(t *testing.T) {
 		base := strings.TrimSuffix(filepath.Base(in), ".anthropic.json")
 		t.Run(base, func(t *testing.T) {
 			var w messageResponse
-			if err := json.Unmarshal(readTestdata(t, "responses/"+base+".anthropic.json"), &w); err != nil {
+			if err := json.Unmarshal(adaptertest.ReadTestdata(t, "responses/"+base+".anthropic.json"), &w); err != nil {
 				t.Fatal(err)
 			}
 			resp, err := p.response(&w, 200, "requested-model", testCreated)
@@ -330,7 +331,7 @@ func TestResponseGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, _ := json.Marshal(resp)
-			golden(t, "responses/"+base+".openai.json", got)
+			adaptertest.Golden(t, "responses/"+base+".openai.json", got)
 		})
 	}
 }

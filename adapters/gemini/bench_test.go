@@ -6,11 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"runtime"
 	"testing"
-	"time"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
 )
 
 // benchStreamBody is a completion of n events as Gemini streams it: every event repeats
@@ -31,107 +30,25 @@ func benchStreamBody(n int) []byte {
 // once per few tokens.
 func BenchmarkStream200Events(b *testing.B) {
 	const events = 200
-	body := benchStreamBody(events)
-	p, err := New(Config{Name: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := newTestProvider(b, "", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rd := bytes.NewReader(body)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		rd.Reset(body)
-		s := newStream(ctx, p, io.NopCloser(rd), "gemini-2.5-flash", true)
-		n := 0
-		for {
-			_, err := s.Recv()
-			if err != nil {
-				if err != io.EOF {
-					b.Fatal(err)
-				}
-				break
-			}
-			n++
-		}
-		// role, 199 text chunks, finish, usage
-		if n != events+2 {
-			b.Fatalf("%d chunks", n)
-		}
-		s.Close()
-	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
-	total := float64(b.N * events)
-	b.ReportMetric(float64(elapsed.Nanoseconds())/total, "ns/event")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/event")
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/total, "B/event")
+	// role, 199 text chunks, finish, usage
+	adaptertest.BenchStreamRecv(b, benchStreamBody(events), "event", events, events+2, func(r io.Reader) adapters.ChunkStream {
+		return newStream(ctx, p.(*Provider), io.NopCloser(r), "gemini-2.5-flash", true)
+	})
 }
 
 // BenchmarkChatStream is a 200-event streamed round trip over loopback HTTP.
 func BenchmarkChatStream(b *testing.B) {
-	body := benchStreamBody(200)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.Write(body)
-	}))
-	defer srv.Close()
-	p, err := New(Config{Name: "bench", BaseURL: srv.URL, APIKey: "bench-key"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	req := chatRequest(true)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		s, err := p.ChatStream(context.Background(), req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if _, err := s.Recv(); err != nil {
-				if err != io.EOF {
-					b.Fatal(err)
-				}
-				break
-			}
-		}
-		s.Close()
-	}
+	adaptertest.BenchChatStream(b, newTestProvider, "bench-key", chatRequest(true), benchStreamBody(200))
 }
 
 // BenchmarkChat is a non-streamed round trip over loopback HTTP, translation included.
 func BenchmarkChat(b *testing.B) {
-	reply := readTestdata(b, "responses/function_call.gemini.json")
-	raw := readTestdata(b, "requests/tools_roundtrip.openai.json")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(reply)
-	}))
-	defer srv.Close()
-	p, err := New(Config{Name: "bench", BaseURL: srv.URL, APIKey: "bench-key"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
 	req := chatRequest(false)
-	if err := json.Unmarshal(raw, req); err != nil {
+	if err := json.Unmarshal(adaptertest.ReadTestdata(b, "requests/tools_roundtrip.openai.json"), req); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := p.Chat(context.Background(), req); err != nil {
-			b.Fatal(err)
-		}
-	}
+	adaptertest.BenchChat(b, newTestProvider, "bench-key", req, adaptertest.ReadTestdata(b, "responses/function_call.gemini.json"))
 }

@@ -5,39 +5,25 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
-
-// seedFiles adds every testdata file matching pattern to the corpus.
-func seedFiles(f *testing.F, pattern string, add func(name string, b []byte)) {
-	names, err := filepath.Glob(filepath.Join("testdata", pattern))
-	if err != nil || len(names) == 0 {
-		f.Fatalf("no seeds for %s: %v", pattern, err)
-	}
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		if err != nil {
-			f.Fatal(err)
-		}
-		add(filepath.Base(n), b)
-	}
-}
 
 // FuzzStream feeds arbitrary bytes to the stream, in reads of arbitrary size. Recv must
 // terminate with io.EOF or an *adapters.Error, never panic, and every chunk sequence it
 // produces must be one an OpenAI client can consume: one id and model throughout, a role
 // chunk first per choice, nothing after a choice's finish, tool call indexes counting up,
 // arguments that are JSON objects, and the usage chunk (choices: []) last and only on
-// request. The event splitter must also agree with a plain reading of the SSE spec.
+// request. (The event splitter itself is fuzzed against the SSE spec in
+// adapters/internal/sse.)
 func FuzzStream(f *testing.F) {
-	seedFiles(f, "streams/*.sse", func(_ string, b []byte) {
+	adaptertest.SeedFiles(f, "streams/*.sse", func(_ string, b []byte) {
 		f.Add(b, uint16(0), true)
 		f.Add(b, uint16(1), false)
 		f.Add(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), uint16(5), true)
@@ -51,36 +37,7 @@ func FuzzStream(f *testing.F) {
 		if size == 0 {
 			size = len(body) + 1
 		}
-
-		if len(body) <= maxEvent {
-			wantEvents, wantPartial := referenceSSE(body)
-			r := getSSEReader(&chunkedReader{r: bytes.NewReader(body), n: size})
-			var got []string
-			var partial string
-			for i := 0; ; i++ {
-				if i > len(body)+1 {
-					t.Fatal("event reader does not terminate")
-				}
-				data, err := r.next()
-				if err != nil {
-					if err != io.EOF {
-						t.Fatalf("unexpected reader error %v", err)
-					}
-					partial = string(data)
-					break
-				}
-				got = append(got, string(data))
-			}
-			putSSEReader(r)
-			if len(got) != len(wantEvents) || strings.Join(got, "\x00") != strings.Join(wantEvents, "\x00") {
-				t.Fatalf("events = %q, want %q", got, wantEvents)
-			}
-			if partial != wantPartial {
-				t.Fatalf("partial = %q, want %q", partial, wantPartial)
-			}
-		}
-
-		s := memStream(t, &chunkedReader{r: bytes.NewReader(body), n: size}, includeUsage)
+		s := memStream(t, adaptertest.ChunkedReader(bytes.NewReader(body), size), includeUsage)
 		defer s.Close()
 		var chunks []*adapters.ChatChunk
 		var end error
@@ -102,7 +59,7 @@ func FuzzStream(f *testing.F) {
 			t.Fatalf("error %v (%T) is neither io.EOF nor *adapters.Error", end, end)
 		}
 		if e := adapters.AsError(end); e != nil && (e.Provider != "test" || !utf8.ValidString(e.Message) ||
-			strings.ContainsFunc(e.Message, isControl) || len(e.Code) > 3*maxCode) {
+			strings.ContainsFunc(e.Message, httpx.IsControl) || len(e.Code) > 3*maxCode) {
 			t.Fatalf("unsafe error %+v", e)
 		}
 		if _, again := s.Recv(); again != end {
@@ -186,55 +143,13 @@ func checkChunks(t *testing.T, chunks []*adapters.ChatChunk, end error, includeU
 	}
 }
 
-// referenceSSE is a direct, allocation-heavy transcription of the WHATWG parsing rules,
-// to check the optimised reader against. A last line cut off by the end of input is
-// read as a line; the data of an unfinished event is returned as partial.
-func referenceSSE(in []byte) (events []string, partial string) {
-	s := strings.TrimPrefix(string(in), "\xEF\xBB\xBF")
-	var lines []string
-	for {
-		i := strings.IndexAny(s, "\r\n")
-		if i < 0 {
-			if s != "" {
-				lines = append(lines, s)
-			}
-			break
-		}
-		lines = append(lines, s[:i])
-		if s[i] == '\r' && i+1 < len(s) && s[i+1] == '\n' {
-			i++
-		}
-		s = s[i+1:]
-	}
-	var data []string
-	for _, line := range lines {
-		switch {
-		case line == "":
-			if data != nil {
-				events = append(events, strings.Join(data, "\n"))
-			}
-			data = nil
-		case line[0] == ':':
-		default:
-			field, value, found := strings.Cut(line, ":")
-			if found {
-				value = strings.TrimPrefix(value, " ")
-			}
-			if field == "data" {
-				data = append(data, value)
-			}
-		}
-	}
-	return events, strings.Join(data, "\n")
-}
-
 // FuzzTranslateRequest translates arbitrary chat requests. The translation must never
 // panic nor change the caller's request, fail only with KindBadRequest, and otherwise
 // produce a request Gemini's parser accepts in shape: alternating user/model contents,
 // parts with exactly one field set, args and responses that are JSON objects, and
 // schemas made only of the keys of Gemini's Schema.
 func FuzzTranslateRequest(f *testing.F) {
-	seedFiles(f, "requests/*.openai.json", func(_ string, b []byte) { f.Add(b) })
+	adaptertest.SeedFiles(f, "requests/*.openai.json", func(_ string, b []byte) { f.Add(b) })
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"$ref":"#/$defs/a","$defs":{"a":{"type":"object","properties":{"n":{"$ref":"#/$defs/a"},"o":{"oneOf":[{"type":"string"},{"type":["integer","null"]}]}}}}}}}],"response_format":{"type":"json_schema","json_schema":{"schema":{"allOf":[{"const":1}]}}}}`))
 	f.Add([]byte(`{"messages":[{"role":"assistant","tool_calls":[{"id":"a","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"a","content":[{"type":"text","text":"{\"x\":1}"}]},{"role":"function","name":"g","content":"1"}]}`))
 	f.Add([]byte(`{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:;base64,AA"}},{"type":"input_audio","input_audio":{"data":"AA","format":"MP3"}},{"type":"file","file":{"file_data":"JVBE","filename":"x.PDF"}}]}],"stop":["a",""],"n":1,"seed":-2147483648}`))
@@ -421,7 +336,7 @@ func checkSchema(t *testing.T, raw json.RawMessage, depth int) {
 // FuzzErrorBody classifies arbitrary error bodies: never a panic, always a usable error
 // whose text is bounded, printable, valid UTF-8 and free of the API key.
 func FuzzErrorBody(f *testing.F) {
-	seedFiles(f, "errors/*", func(name string, b []byte) {
+	adaptertest.SeedFiles(f, "errors/*", func(name string, b []byte) {
 		status := 400
 		if n := len(name); n >= 3 {
 			if v, err := json.Number(name[:3]).Int64(); err == nil {
@@ -474,7 +389,7 @@ func FuzzErrorBody(f *testing.F) {
 func checkErrorText(t *testing.T, e *adapters.Error) {
 	t.Helper()
 	for _, s := range []string{e.Message, e.Code} {
-		if !utf8.ValidString(s) || strings.ContainsFunc(s, isControl) || len(s) > 3*maxMessage {
+		if !utf8.ValidString(s) || strings.ContainsFunc(s, httpx.IsControl) || len(s) > 3*maxMessage {
 			t.Fatalf("unsafe text %q", s)
 		}
 		if strings.Contains(s, testKey) {

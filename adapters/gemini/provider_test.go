@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
 )
 
 const testKey = "AIzaSyTest-secret-0123456789"
@@ -67,9 +67,9 @@ func TestNew(t *testing.T) {
 }
 
 func TestRequestShape(t *testing.T) {
-	text := readTestdata(t, "responses/text.gemini.json")
-	sse := readTestdata(t, "streams/text.sse")
-	embed := readTestdata(t, "embeddings/response.gemini.json")
+	text := adaptertest.ReadTestdata(t, "responses/text.gemini.json")
+	sse := adaptertest.ReadTestdata(t, "streams/text.sse")
+	embed := adaptertest.ReadTestdata(t, "embeddings/response.gemini.json")
 	tests := []struct {
 		name      string
 		cfg       Config
@@ -98,7 +98,7 @@ func TestRequestShape(t *testing.T) {
 					return err
 				}
 				defer s.Close()
-				if _, err := drainStream(s); err != io.EOF {
+				if _, err := adaptertest.DrainStream(s); err != io.EOF {
 					return err
 				}
 				return nil
@@ -215,7 +215,7 @@ func TestStatusKinds(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			body := []byte(tt.body)
 			if tt.file != "" {
-				body = readTestdata(t, "errors/"+tt.file)
+				body = adaptertest.ReadTestdata(t, "errors/"+tt.file)
 			}
 			headers := map[string]string{"Location": "http://elsewhere.invalid/"}
 			for k, v := range tt.headers {
@@ -235,7 +235,7 @@ func TestStatusKinds(t *testing.T) {
 				},
 			}
 			for what, call := range calls {
-				e := asError(t, call(), tt.kind)
+				e := adaptertest.AsError(t, call(), tt.kind)
 				if e.Status != tt.status || e.Provider != "test" || e.Code != tt.code || !strings.Contains(e.Message, tt.msg) ||
 					e.RetryAfter != tt.retryAfter {
 					t.Errorf("%s: error = %+v", what, e)
@@ -293,7 +293,7 @@ func TestErrorBodyIsBounded(t *testing.T) {
 	_, srv := newRecorder(t, 500, []byte(`{"error":{"code":500,"message":"`+big+`"}}`), nil)
 	p := mustProvider(t, Config{BaseURL: srv.URL})
 	_, err := p.Chat(context.Background(), chatRequest(false))
-	e := asError(t, err, adapters.KindServer)
+	e := adaptertest.AsError(t, err, adapters.KindServer)
 	if len(e.Message) > maxMessage {
 		t.Errorf("message length %d exceeds %d", len(e.Message), maxMessage)
 	}
@@ -329,7 +329,7 @@ func TestChatOddAnswers(t *testing.T) {
 			} else {
 				_, err = p.Chat(context.Background(), chatRequest(false))
 			}
-			if e := asError(t, err, tt.kind); e.Status != tt.status {
+			if e := adaptertest.AsError(t, err, tt.kind); e.Status != tt.status {
 				t.Errorf("status = %d", e.Status)
 			}
 		})
@@ -337,79 +337,19 @@ func TestChatOddAnswers(t *testing.T) {
 }
 
 func TestTransportErrors(t *testing.T) {
-	t.Run("connection refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		p := mustProvider(t, Config{BaseURL: "http://" + addr, APIKey: testKey})
-		_, err = p.Chat(context.Background(), chatRequest(false))
-		e := asError(t, err, adapters.KindConnection)
-		if strings.Contains(e.Error(), testKey) {
-			t.Errorf("error leaks the key: %v", e)
-		}
-		_, err = p.ChatStream(context.Background(), chatRequest(false))
-		asError(t, err, adapters.KindConnection)
-	})
-
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
-	for _, tt := range []struct {
-		name   string
-		ctx    func() (context.Context, context.CancelFunc)
-		kind   adapters.Kind
-		stream bool
-	}{
-		{name: "deadline", kind: adapters.KindTimeout, ctx: func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 50*time.Millisecond)
-		}},
-		{name: "deadline stream", kind: adapters.KindTimeout, stream: true, ctx: func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 50*time.Millisecond)
-		}},
-		{name: "cancel", kind: adapters.KindCanceled, ctx: func() (context.Context, context.CancelFunc) {
-			ctx, cancel := context.WithCancel(context.Background())
-			time.AfterFunc(50*time.Millisecond, cancel)
-			return ctx, cancel
-		}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(slow)
-			defer srv.Close()
-			p := mustProvider(t, Config{BaseURL: srv.URL})
-			ctx, cancel := tt.ctx()
-			defer cancel()
-			start := time.Now()
-			var err error
-			if tt.stream {
-				_, err = p.ChatStream(ctx, chatRequest(false))
-			} else {
-				_, err = p.Chat(ctx, chatRequest(false))
-			}
-			asError(t, err, tt.kind)
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("returned after %v", d)
-			}
-		})
-	}
+	adaptertest.TransportErrors(t, testAdapter(false), testKey, testKey)
 }
 
 func TestEmbed(t *testing.T) {
 	t.Run("golden", func(t *testing.T) {
-		raw := readTestdata(t, "embeddings/request.openai.json")
+		raw := adaptertest.ReadTestdata(t, "embeddings/request.openai.json")
 		var req adapters.EmbeddingRequest
 		if err := json.Unmarshal(raw, &req); err != nil {
 			t.Fatal(err)
 		}
 		for _, format := range []string{"float", "base64"} {
 			req.EncodingFormat = format
-			rec, srv := newRecorder(t, 200, readTestdata(t, "embeddings/response.gemini.json"), nil)
+			rec, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "embeddings/response.gemini.json"), nil)
 			p := mustProvider(t, Config{BaseURL: srv.URL, APIKey: testKey})
 			resp, err := p.Embed(context.Background(), &req)
 			if err != nil {
@@ -418,9 +358,9 @@ func TestEmbed(t *testing.T) {
 			rec.mu.Lock()
 			body := rec.body
 			rec.mu.Unlock()
-			golden(t, "embeddings/request.gemini.json", body)
+			adaptertest.Golden(t, "embeddings/request.gemini.json", body)
 			got, _ := json.Marshal(resp)
-			golden(t, "embeddings/response."+format+".openai.json", got)
+			adaptertest.Golden(t, "embeddings/response."+format+".openai.json", got)
 		}
 	})
 
@@ -495,11 +435,11 @@ func TestEmbed(t *testing.T) {
 			{adapters.EmbeddingRequest{Model: "m", Input: adapters.EmbeddingInput{Tokens: [][]int{{1, 2}}}}, "Gemini needs text input"},
 			{adapters.EmbeddingRequest{Model: "m"}, "empty"},
 			{adapters.EmbeddingRequest{Model: "m", Input: adapters.TextInput("x"), EncodingFormat: "int8"}, "encoding_format"},
-			{adapters.EmbeddingRequest{Model: "m", Input: adapters.TextInput("x"), Dimensions: ptr(0)}, "dimensions"},
+			{adapters.EmbeddingRequest{Model: "m", Input: adapters.TextInput("x"), Dimensions: adaptertest.Ptr(0)}, "dimensions"},
 			{adapters.EmbeddingRequest{Model: "a/b", Input: adapters.TextInput("x")}, "model"},
 		} {
 			_, err := p.Embed(context.Background(), &tt.req)
-			if e := asError(t, err, adapters.KindBadRequest); !strings.Contains(e.Message, tt.msg) || e.Provider != "test" {
+			if e := adaptertest.AsError(t, err, adapters.KindBadRequest); !strings.Contains(e.Message, tt.msg) || e.Provider != "test" {
 				t.Errorf("error = %+v, want containing %q", e, tt.msg)
 			}
 		}
@@ -518,7 +458,7 @@ func TestEmbed(t *testing.T) {
 			_, srv := newRecorder(t, 200, []byte(tt.body), nil)
 			p := mustProvider(t, Config{BaseURL: srv.URL})
 			_, err := p.Embed(context.Background(), &adapters.EmbeddingRequest{Model: "m", Input: adapters.TextInput("a", "b")})
-			asError(t, err, tt.kind)
+			adaptertest.AsError(t, err, tt.kind)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
 )
 
 // TestRequestGolden translates every testdata/requests/*.openai.json and compares the
@@ -21,7 +22,7 @@ func TestRequestGolden(t *testing.T) {
 	for _, n := range names {
 		name := strings.TrimSuffix(filepath.Base(n), ".openai.json")
 		t.Run(name, func(t *testing.T) {
-			raw := readTestdata(t, filepath.Join("requests", name+".openai.json"))
+			raw := adaptertest.ReadTestdata(t, filepath.Join("requests", name+".openai.json"))
 			var req adapters.ChatRequest
 			if err := json.Unmarshal(raw, &req); err != nil {
 				t.Fatal(err)
@@ -41,7 +42,7 @@ func TestRequestGolden(t *testing.T) {
 			if strings.Contains(target, "AIza") || strings.Contains(string(body), "AIza") {
 				t.Error("the key leaked into the URL or body")
 			}
-			golden(t, filepath.Join("requests", name+".gemini.json"), body)
+			adaptertest.Golden(t, filepath.Join("requests", name+".gemini.json"), body)
 		})
 	}
 }
@@ -71,7 +72,7 @@ func TestRequestTranslationErrors(t *testing.T) {
 		{name: "non-function tool", req: adapters.ChatRequest{Messages: []adapters.Message{user}, Tools: []adapters.Tool{{Type: "custom"}}}, msg: `type "custom"`},
 		{name: "invalid parameters", req: adapters.ChatRequest{Messages: []adapters.Message{user}, Tools: []adapters.Tool{{Type: "function",
 			Function: adapters.FunctionDef{Name: "f", Parameters: json.RawMessage(`"object"`)}}}}, msg: "must be a JSON object"},
-		{name: "seed too large", req: adapters.ChatRequest{Messages: []adapters.Message{user}, Seed: ptr(int64(1) << 40)}, msg: "32-bit"},
+		{name: "seed too large", req: adapters.ChatRequest{Messages: []adapters.Message{user}, Seed: adaptertest.Ptr(int64(1) << 40)}, msg: "32-bit"},
 		{name: "unknown response_format", req: adapters.ChatRequest{Messages: []adapters.Message{user}, ResponseFormat: json.RawMessage(`{"type":"grammar"}`)}, msg: "grammar"},
 		{name: "image url scheme", req: adapters.ChatRequest{Messages: []adapters.Message{{Role: "user", Content: &adapters.Content{Parts: []adapters.ContentPart{
 			{Type: "image_url", ImageURL: &adapters.ImageURL{URL: "ftp://example.com/a.png"}}}}}}}, msg: "http(s)"},
@@ -87,7 +88,7 @@ func TestRequestTranslationErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := translateRequest(&tt.req)
-			e := asError(t, err, adapters.KindBadRequest)
+			e := adaptertest.AsError(t, err, adapters.KindBadRequest)
 			if !strings.Contains(e.Message, tt.msg) {
 				t.Errorf("message = %q, want containing %q", e.Message, tt.msg)
 			}
@@ -98,12 +99,12 @@ func TestRequestTranslationErrors(t *testing.T) {
 		p := mustProvider(t, Config{BaseURL: "http://127.0.0.1:1"})
 		for _, model := range []string{"", "../files/x", "gemini?key=1", "models/", "tunedModels/a/b", "a:b"} {
 			_, err := p.Chat(context.Background(), &adapters.ChatRequest{Model: model, Messages: []adapters.Message{user}})
-			if e := asError(t, err, adapters.KindBadRequest); e.Provider != "test" {
+			if e := adaptertest.AsError(t, err, adapters.KindBadRequest); e.Provider != "test" {
 				t.Errorf("model %q: provider = %q", model, e.Provider)
 			}
 		}
 		_, err := p.Chat(context.Background(), &adapters.ChatRequest{Model: "gemini-2.5-flash", Messages: []adapters.Message{user, call("{")}})
-		if e := asError(t, err, adapters.KindBadRequest); e.Provider != "test" || !strings.Contains(e.Message, "messages[1]") {
+		if e := adaptertest.AsError(t, err, adapters.KindBadRequest); e.Provider != "test" || !strings.Contains(e.Message, "messages[1]") {
 			t.Errorf("error = %+v", e)
 		}
 	})
@@ -133,7 +134,7 @@ func TestRequestTranslationDetails(t *testing.T) {
 		{name: "json_schema without schema", req: adapters.ChatRequest{Messages: []adapters.Message{user},
 			ResponseFormat: json.RawMessage(`{"type":"json_schema","json_schema":{"name":"x"}}`)},
 			want: `"generationConfig":{"responseMimeType":"application/json"}`},
-		{name: "max_tokens when max_completion_tokens is absent", req: adapters.ChatRequest{Messages: []adapters.Message{user}, MaxTokens: ptr(9)},
+		{name: "max_tokens when max_completion_tokens is absent", req: adapters.ChatRequest{Messages: []adapters.Message{user}, MaxTokens: adaptertest.Ptr(9)},
 			want: `"maxOutputTokens":9`},
 		{name: "function role names itself", req: adapters.ChatRequest{Messages: []adapters.Message{user,
 			{Role: "function", Name: "lookup", Content: adapters.TextContent(`{"ok":true}`)}}},
@@ -272,7 +273,7 @@ func TestResponseGolden(t *testing.T) {
 	for _, n := range names {
 		name := strings.TrimSuffix(filepath.Base(n), ".gemini.json")
 		t.Run(name, func(t *testing.T) {
-			_, srv := newRecorder(t, 200, readTestdata(t, filepath.Join("responses", name+".gemini.json")), nil)
+			_, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, filepath.Join("responses", name+".gemini.json")), nil)
 			p := mustProvider(t, Config{BaseURL: srv.URL})
 			resp, err := p.Chat(context.Background(), &adapters.ChatRequest{Model: "gemini-requested",
 				Messages: []adapters.Message{{Role: "user", Content: adapters.TextContent("hi")}}})
@@ -282,7 +283,7 @@ func TestResponseGolden(t *testing.T) {
 			} else {
 				got, _ = json.Marshal(resp)
 			}
-			golden(t, filepath.Join("responses", name+".openai.json"), normalizeIDs(got))
+			adaptertest.Golden(t, filepath.Join("responses", name+".openai.json"), normalizeIDs(got))
 		})
 	}
 }

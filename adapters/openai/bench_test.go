@@ -6,11 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"runtime"
 	"testing"
-	"time"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
 )
 
 // benchStreamBody is a 200-chunk completion as OpenAI sends it, usage chunk included.
@@ -32,102 +31,20 @@ func benchStreamBody(chunks int) []byte {
 // without the network: the part of a streamed request that runs once per token.
 func BenchmarkStreamRecv(b *testing.B) {
 	const chunks = 200
-	body := benchStreamBody(chunks)
-	p, err := New(Config{Name: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	p := newTestProvider(b, "", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rd := bytes.NewReader(body)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		rd.Reset(body)
-		s := newStream(ctx, p, io.NopCloser(rd))
-		n := 0
-		for {
-			_, err := s.Recv()
-			if err != nil {
-				if err != io.EOF {
-					b.Fatal(err)
-				}
-				break
-			}
-			n++
-		}
-		if n != chunks {
-			b.Fatalf("%d chunks", n)
-		}
-		s.Close()
-	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
-	total := float64(b.N * chunks)
-	b.ReportMetric(float64(elapsed.Nanoseconds())/total, "ns/chunk")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/total, "allocs/chunk")
-	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/total, "B/chunk")
+	adaptertest.BenchStreamRecv(b, benchStreamBody(chunks), "chunk", chunks, chunks, func(r io.Reader) adapters.ChunkStream {
+		return newStream(ctx, p.(*Provider), io.NopCloser(r))
+	})
 }
 
 // BenchmarkChat is a non-streamed round trip over loopback HTTP.
 func BenchmarkChat(b *testing.B) {
-	reply := readTestdata(b, "chat_response.json")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(reply)
-	}))
-	defer srv.Close()
-	p, err := New(Config{Name: "bench", BaseURL: srv.URL, APIKey: "sk-bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	req := canonicalRequest()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := p.Chat(context.Background(), req); err != nil {
-			b.Fatal(err)
-		}
-	}
+	adaptertest.BenchChat(b, newTestProvider, "sk-bench", canonicalRequest(), adaptertest.ReadTestdata(b, "chat_response.json"))
 }
 
 // BenchmarkChatStream is a 200-chunk streamed round trip over loopback HTTP.
 func BenchmarkChatStream(b *testing.B) {
-	body := benchStreamBody(200)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.Write(body)
-	}))
-	defer srv.Close()
-	p, err := New(Config{Name: "bench", BaseURL: srv.URL})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer p.Close()
-	req := canonicalRequest()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		s, err := p.ChatStream(context.Background(), req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if _, err := s.Recv(); err != nil {
-				if err != io.EOF {
-					b.Fatal(err)
-				}
-				break
-			}
-		}
-		s.Close()
-	}
+	adaptertest.BenchChatStream(b, newTestProvider, "", canonicalRequest(), benchStreamBody(200))
 }

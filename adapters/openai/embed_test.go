@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
 )
 
 // embeddingRequest decodes a request from its wire form, which is the only way to build
@@ -104,7 +105,7 @@ func TestEmbedRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, srv := newRecorder(t, 200, readTestdata(t, "embeddings_response.json"), nil)
+			rec, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "embeddings_response.json"), nil)
 			cfg := tt.cfg
 			cfg.BaseURL = srv.URL
 			if cfg.APIVersion == "" {
@@ -130,7 +131,7 @@ func TestEmbedRequests(t *testing.T) {
 				}
 			}
 			if tt.golden != "" {
-				golden(t, tt.golden, rec.body)
+				adaptertest.Golden(t, tt.golden, rec.body)
 			} else if got, want := compactJSON(t, rec.body), compactJSON(t, []byte(tt.wire)); got != want {
 				// Byte equality, not JSON equivalence: the input must keep its exact form.
 				t.Errorf("upstream body\n got %s\nwant %s", got, want)
@@ -141,7 +142,7 @@ func TestEmbedRequests(t *testing.T) {
 
 func TestEmbedResponses(t *testing.T) {
 	t.Run("float", func(t *testing.T) {
-		_, srv := newRecorder(t, 200, readTestdata(t, "embeddings_response.json"), nil)
+		_, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "embeddings_response.json"), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		resp, err := p.Embed(context.Background(), embeddingRequest(t, `{"model":"text-embedding-3-small","input":"hi"}`))
 		if err != nil {
@@ -164,7 +165,7 @@ func TestEmbedResponses(t *testing.T) {
 		}
 	})
 	t.Run("base64 passes through undecoded", func(t *testing.T) {
-		_, srv := newRecorder(t, 200, readTestdata(t, "embeddings_response_base64.json"), nil)
+		_, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "embeddings_response_base64.json"), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		resp, err := p.Embed(context.Background(),
 			embeddingRequest(t, `{"model":"text-embedding-3-small","input":["a","b"],"encoding_format":"base64"}`))
@@ -196,8 +197,8 @@ func TestEmbedResponses(t *testing.T) {
 		}
 	})
 	t.Run("vectors outlive the pooled read buffer", func(t *testing.T) {
-		_, a := newRecorder(t, 200, readTestdata(t, "embeddings_response.json"), nil)
-		_, b := newRecorder(t, 200, readTestdata(t, "embeddings_response_base64.json"), nil)
+		_, a := newRecorder(t, 200, adaptertest.ReadTestdata(t, "embeddings_response.json"), nil)
+		_, b := newRecorder(t, 200, adaptertest.ReadTestdata(t, "embeddings_response_base64.json"), nil)
 		pa, pb := mustProvider(t, Config{BaseURL: a.URL}), mustProvider(t, Config{BaseURL: b.URL})
 		req := embeddingRequest(t, `{"model":"m","input":"x"}`)
 		first, err := pa.Embed(context.Background(), req)
@@ -223,7 +224,7 @@ func TestEmbedResponses(t *testing.T) {
 		{name: "undecodable 2xx", status: 200, body: `{"object":"list","data":[`, kind: adapters.KindProtocol},
 		{name: "data of the wrong type", status: 200, body: `{"object":"list","data":{}}`, kind: adapters.KindProtocol},
 		{name: "html with 200", status: 200, body: `<html>captive portal</html>`, kind: adapters.KindProtocol},
-		{name: "error body with 200", status: 200, body: string(readTestdata(t, "error_embeddings_400.json")), kind: adapters.KindBadRequest},
+		{name: "error body with 200", status: 200, body: string(adaptertest.ReadTestdata(t, "error_embeddings_400.json")), kind: adapters.KindBadRequest},
 		{name: "ollama error with 200", status: 200, body: `{"error":"model \"nomic\" not found"}`, kind: adapters.KindServer},
 		{name: "redirect is not followed", status: http.StatusTemporaryRedirect, kind: adapters.KindProtocol},
 	} {
@@ -231,7 +232,7 @@ func TestEmbedResponses(t *testing.T) {
 			_, srv := newRecorder(t, tt.status, []byte(tt.body), map[string]string{"Location": "http://elsewhere.invalid/"})
 			p := mustProvider(t, Config{BaseURL: srv.URL})
 			_, err := p.Embed(context.Background(), embeddingRequest(t, `{"model":"m","input":"x"}`))
-			if e := asError(t, err, tt.kind); e.Status != 0 && e.Status != tt.status {
+			if e := adaptertest.AsError(t, err, tt.kind); e.Status != 0 && e.Status != tt.status {
 				t.Errorf("status = %d, want %d", e.Status, tt.status)
 			}
 		})
@@ -257,22 +258,22 @@ func TestEmbedStatusKinds(t *testing.T) {
 		msg        string
 		retryAfter time.Duration
 	}{
-		{name: "400 invalid input", status: 400, body: readTestdata(t, "error_embeddings_400.json"),
+		{name: "400 invalid input", status: 400, body: adaptertest.ReadTestdata(t, "error_embeddings_400.json"),
 			kind: adapters.KindBadRequest, code: "invalid_request_error", msg: "'$.input' is invalid"},
-		{name: "400 dimensions unsupported", status: 400, body: readTestdata(t, "error_embeddings_dimensions.json"),
+		{name: "400 dimensions unsupported", status: 400, body: adaptertest.ReadTestdata(t, "error_embeddings_dimensions.json"),
 			kind: adapters.KindBadRequest, code: "invalid_request_error", msg: "does not support specifying dimensions"},
-		{name: "400 input too long, known by its message", status: 400, body: readTestdata(t, "error_embeddings_context_length.json"),
+		{name: "400 input too long, known by its message", status: 400, body: adaptertest.ReadTestdata(t, "error_embeddings_context_length.json"),
 			kind: adapters.KindContextLength, code: "invalid_request_error", msg: "maximum context length is 8192"},
-		{name: "401", status: 401, body: readTestdata(t, "error_401.json"), kind: adapters.KindAuth, code: "invalid_api_key"},
-		{name: "404", status: 404, body: readTestdata(t, "error_404.json"), kind: adapters.KindNotFound, code: "model_not_found"},
-		{name: "429 retry-after-ms", status: 429, body: readTestdata(t, "error_embeddings_429.json"),
+		{name: "401", status: 401, body: adaptertest.ReadTestdata(t, "error_401.json"), kind: adapters.KindAuth, code: "invalid_api_key"},
+		{name: "404", status: 404, body: adaptertest.ReadTestdata(t, "error_404.json"), kind: adapters.KindNotFound, code: "model_not_found"},
+		{name: "429 retry-after-ms", status: 429, body: adaptertest.ReadTestdata(t, "error_embeddings_429.json"),
 			headers: map[string]string{"Retry-After": "1", "Retry-After-Ms": "20"}, kind: adapters.KindRateLimited,
 			code: "rate_limit_exceeded", msg: "requests per min", retryAfter: 20 * time.Millisecond},
-		{name: "429 retry-after seconds", status: 429, body: readTestdata(t, "error_429.json"),
+		{name: "429 retry-after seconds", status: 429, body: adaptertest.ReadTestdata(t, "error_429.json"),
 			headers: map[string]string{"Retry-After": "3"}, kind: adapters.KindRateLimited, code: "rate_limit_exceeded", retryAfter: 3 * time.Second},
-		{name: "429 quota", status: 429, body: readTestdata(t, "error_429_quota.json"), kind: adapters.KindRateLimited, code: "insufficient_quota"},
-		{name: "500", status: 500, body: readTestdata(t, "error_500.json"), kind: adapters.KindServer, code: "server_error", msg: "Sorry about that"},
-		{name: "502 html", status: 502, body: readTestdata(t, "error_502.html"), kind: adapters.KindServer, msg: "502 Bad Gateway"},
+		{name: "429 quota", status: 429, body: adaptertest.ReadTestdata(t, "error_429_quota.json"), kind: adapters.KindRateLimited, code: "insufficient_quota"},
+		{name: "500", status: 500, body: adaptertest.ReadTestdata(t, "error_500.json"), kind: adapters.KindServer, code: "server_error", msg: "Sorry about that"},
+		{name: "502 html", status: 502, body: adaptertest.ReadTestdata(t, "error_502.html"), kind: adapters.KindServer, msg: "502 Bad Gateway"},
 		{name: "503", status: 503, kind: adapters.KindOverloaded, msg: "Service Unavailable"},
 		{name: "401 echoing the key", status: 401,
 			body: []byte(`{"error":{"message":"Incorrect API key provided: sk-secret-123456.","type":"invalid_request_error","code":"invalid_api_key"}}`),
@@ -283,7 +284,7 @@ func TestEmbedStatusKinds(t *testing.T) {
 			_, srv := newRecorder(t, tt.status, tt.body, tt.headers)
 			p := mustProvider(t, Config{BaseURL: srv.URL, APIKey: "sk-secret-123456"})
 			_, err := p.Embed(context.Background(), embeddingRequest(t, `{"model":"text-embedding-3-small","input":"x"}`))
-			e := asError(t, err, tt.kind)
+			e := adaptertest.AsError(t, err, tt.kind)
 			if e.Status != tt.status || e.Provider != "test" || e.Code != tt.code || e.RetryAfter != tt.retryAfter {
 				t.Errorf("error = %+v, want status %d code %q retry after %v", e, tt.status, tt.code, tt.retryAfter)
 			}
@@ -310,13 +311,13 @@ func TestEmbedLocalFailures(t *testing.T) {
 			{Model: "m", Input: adapters.EmbeddingInput{Tokens: [][]int{}}},
 		} {
 			_, err := p.Embed(context.Background(), req)
-			asError(t, err, adapters.KindBadRequest)
+			adaptertest.AsError(t, err, adapters.KindBadRequest)
 		}
 	})
 	t.Run("azure needs a deployment", func(t *testing.T) {
 		p := mustProvider(t, Config{BaseURL: srv.URL, APIVersion: "2024-10-21"})
 		_, err := p.Embed(context.Background(), &adapters.EmbeddingRequest{Input: adapters.TextInput("x")})
-		if e := asError(t, err, adapters.KindBadRequest); !strings.Contains(e.Message, "deployment") {
+		if e := adaptertest.AsError(t, err, adapters.KindBadRequest); !strings.Contains(e.Message, "deployment") {
 			t.Errorf("message = %q", e.Message)
 		}
 	})
@@ -333,7 +334,7 @@ func TestEmbedLocalFailures(t *testing.T) {
 		ln.Close()
 		p := mustProvider(t, Config{BaseURL: "http://" + addr})
 		_, err = p.Embed(context.Background(), embeddingRequest(t, `{"model":"m","input":"x"}`))
-		asError(t, err, adapters.KindConnection)
+		adaptertest.AsError(t, err, adapters.KindConnection)
 	})
 
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -364,7 +365,7 @@ func TestEmbedLocalFailures(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			_, err := p.Embed(ctx, embeddingRequest(t, `{"model":"m","input":"x"}`))
-			asError(t, err, tt.kind)
+			adaptertest.AsError(t, err, tt.kind)
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("returned after %v", d)
 			}
@@ -381,7 +382,7 @@ func TestExchangeBound(t *testing.T) {
 	out := new(adapters.EmbeddingResponse)
 	err := p.exchange(context.Background(), p.embed, "m", embeddingRequest(t, `{"model":"m","input":"x"}`), out,
 		1<<20, "embeddings", func() bool { return len(out.Data) > 0 })
-	if e := asError(t, err, adapters.KindProtocol); e.Message != "response body exceeds 1 MiB" {
+	if e := adaptertest.AsError(t, err, adapters.KindProtocol); e.Message != "response body exceeds 1 MiB" {
 		t.Errorf("message = %q", e.Message)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,9 +13,8 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
 )
-
-func ptr[T any](v T) *T { return &v }
 
 // canonicalRequest exercises every shape a request can take on the wire: parts content,
 // assistant tool calls, tool results, tools, raw tool_choice and response_format.
@@ -36,10 +34,10 @@ func canonicalRequest() *adapters.ChatRequest {
 			{Role: "tool", ToolCallID: "call_1", Content: adapters.TextContent(`{"temp_c":18}`)},
 		},
 		StreamOptions:       &adapters.StreamOptions{IncludeUsage: true},
-		MaxCompletionTokens: ptr(256),
-		Temperature:         ptr(0.2),
+		MaxCompletionTokens: adaptertest.Ptr(256),
+		Temperature:         adaptertest.Ptr(0.2),
 		Stop:                adapters.Stop{"\n\n"},
-		Seed:                ptr(int64(7)),
+		Seed:                adaptertest.Ptr(int64(7)),
 		User:                "user-42",
 		Tools: []adapters.Tool{{Type: "function", Function: adapters.FunctionDef{
 			Name:        "get_weather",
@@ -196,10 +194,10 @@ func TestRequestHeaders(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reply := readTestdata(t, "chat_response.json")
+			reply := adaptertest.ReadTestdata(t, "chat_response.json")
 			hdr := map[string]string(nil)
 			if tt.stream {
-				reply = readTestdata(t, "stream_text.sse")
+				reply = adaptertest.ReadTestdata(t, "stream_text.sse")
 				hdr = map[string]string{"Content-Type": "text/event-stream"}
 			}
 			rec, srv := newRecorder(t, 200, reply, hdr)
@@ -215,7 +213,7 @@ func TestRequestHeaders(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := drainStream(s); err != io.EOF {
+				if _, err := adaptertest.DrainStream(s); err != io.EOF {
 					t.Fatalf("stream ended with %v", err)
 				}
 				s.Close()
@@ -250,9 +248,9 @@ func TestRequestBodyGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reply, hdr := readTestdata(t, "chat_response.json"), map[string]string(nil)
+			reply, hdr := adaptertest.ReadTestdata(t, "chat_response.json"), map[string]string(nil)
 			if tt.stream {
-				reply, hdr = readTestdata(t, "stream_text.sse"), map[string]string{"Content-Type": "text/event-stream"}
+				reply, hdr = adaptertest.ReadTestdata(t, "stream_text.sse"), map[string]string{"Content-Type": "text/event-stream"}
 			}
 			rec, srv := newRecorder(t, 200, reply, hdr)
 			p := mustProvider(t, Config{BaseURL: srv.URL})
@@ -277,14 +275,14 @@ func TestRequestBodyGolden(t *testing.T) {
 			rec.mu.Lock()
 			body := rec.body
 			rec.mu.Unlock()
-			golden(t, tt.golden, body)
+			adaptertest.Golden(t, tt.golden, body)
 		})
 	}
 }
 
 func TestChatResponses(t *testing.T) {
 	t.Run("text", func(t *testing.T) {
-		_, srv := newRecorder(t, 200, readTestdata(t, "chat_response.json"), nil)
+		_, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "chat_response.json"), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		resp, err := p.Chat(context.Background(), canonicalRequest())
 		if err != nil {
@@ -303,7 +301,7 @@ func TestChatResponses(t *testing.T) {
 		}
 	})
 	t.Run("tool calls", func(t *testing.T) {
-		_, srv := newRecorder(t, 200, readTestdata(t, "chat_tool_calls_response.json"), nil)
+		_, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "chat_tool_calls_response.json"), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		resp, err := p.Chat(context.Background(), canonicalRequest())
 		if err != nil {
@@ -323,13 +321,13 @@ func TestChatResponses(t *testing.T) {
 		_, srv := newRecorder(t, 200, []byte(`{"id": "x", "choices": [`), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		_, err := p.Chat(context.Background(), canonicalRequest())
-		asError(t, err, adapters.KindProtocol)
+		adaptertest.AsError(t, err, adapters.KindProtocol)
 	})
 	t.Run("error body with status 200", func(t *testing.T) {
-		_, srv := newRecorder(t, 200, readTestdata(t, "error_400_context_length.json"), nil)
+		_, srv := newRecorder(t, 200, adaptertest.ReadTestdata(t, "error_400_context_length.json"), nil)
 		p := mustProvider(t, Config{BaseURL: srv.URL})
 		_, err := p.Chat(context.Background(), canonicalRequest())
-		e := asError(t, err, adapters.KindContextLength)
+		e := adaptertest.AsError(t, err, adapters.KindContextLength)
 		if e.Status != 200 || e.Code != "context_length_exceeded" {
 			t.Errorf("error = %+v", e)
 		}
@@ -338,7 +336,7 @@ func TestChatResponses(t *testing.T) {
 		_, srv := newRecorder(t, http.StatusTemporaryRedirect, nil, map[string]string{"Location": "http://elsewhere.invalid/"})
 		p := mustProvider(t, Config{BaseURL: srv.URL, APIKey: "k", APIVersion: "2024-10-21"})
 		_, err := p.Chat(context.Background(), canonicalRequest())
-		e := asError(t, err, adapters.KindProtocol)
+		e := adaptertest.AsError(t, err, adapters.KindProtocol)
 		if e.Status != http.StatusTemporaryRedirect {
 			t.Errorf("status = %d", e.Status)
 		}
@@ -357,36 +355,36 @@ func TestStatusKinds(t *testing.T) {
 		retryAfter time.Duration
 	}{
 		{name: "400", status: 400, kind: adapters.KindBadRequest, msg: "Bad Request"},
-		{name: "401", status: 401, body: readTestdata(t, "error_401.json"), kind: adapters.KindAuth, code: "invalid_api_key", msg: "Incorrect API key"},
+		{name: "401", status: 401, body: adaptertest.ReadTestdata(t, "error_401.json"), kind: adapters.KindAuth, code: "invalid_api_key", msg: "Incorrect API key"},
 		{name: "403", status: 403, kind: adapters.KindAuth},
-		{name: "404", status: 404, body: readTestdata(t, "error_404.json"), kind: adapters.KindNotFound, code: "model_not_found", msg: "`gpt-9` does not exist"},
+		{name: "404", status: 404, body: adaptertest.ReadTestdata(t, "error_404.json"), kind: adapters.KindNotFound, code: "model_not_found", msg: "`gpt-9` does not exist"},
 		{name: "408", status: 408, kind: adapters.KindTimeout},
 		{name: "409", status: 409, kind: adapters.KindBadRequest},
 		{name: "413", status: 413, kind: adapters.KindContextLength},
 		{name: "422", status: 422, kind: adapters.KindBadRequest},
-		{name: "429 retry-after seconds", status: 429, body: readTestdata(t, "error_429.json"),
+		{name: "429 retry-after seconds", status: 429, body: adaptertest.ReadTestdata(t, "error_429.json"),
 			headers: map[string]string{"Retry-After": "2"}, kind: adapters.KindRateLimited, code: "rate_limit_exceeded",
 			msg: "Rate limit reached", retryAfter: 2 * time.Second},
-		{name: "429 retry-after-ms", status: 429, body: readTestdata(t, "error_429.json"),
+		{name: "429 retry-after-ms", status: 429, body: adaptertest.ReadTestdata(t, "error_429.json"),
 			headers: map[string]string{"Retry-After": "2", "retry-after-ms": "1500"}, kind: adapters.KindRateLimited,
 			code: "rate_limit_exceeded", retryAfter: 1500 * time.Millisecond},
-		{name: "429 insufficient quota", status: 429, body: readTestdata(t, "error_429_quota.json"),
+		{name: "429 insufficient quota", status: 429, body: adaptertest.ReadTestdata(t, "error_429_quota.json"),
 			kind: adapters.KindRateLimited, code: "insufficient_quota", msg: "exceeded your current quota"},
-		{name: "500", status: 500, body: readTestdata(t, "error_500.json"), kind: adapters.KindServer, code: "server_error", msg: "Sorry about that"},
-		{name: "502 html from a proxy", status: 502, body: readTestdata(t, "error_502.html"), kind: adapters.KindServer, msg: "502 Bad Gateway"},
+		{name: "500", status: 500, body: adaptertest.ReadTestdata(t, "error_500.json"), kind: adapters.KindServer, code: "server_error", msg: "Sorry about that"},
+		{name: "502 html from a proxy", status: 502, body: adaptertest.ReadTestdata(t, "error_502.html"), kind: adapters.KindServer, msg: "502 Bad Gateway"},
 		{name: "503", status: 503, kind: adapters.KindOverloaded},
 		{name: "504", status: 504, kind: adapters.KindTimeout},
 		{name: "529", status: 529, kind: adapters.KindOverloaded},
-		{name: "400 context length", status: 400, body: readTestdata(t, "error_400_context_length.json"),
+		{name: "400 context length", status: 400, body: adaptertest.ReadTestdata(t, "error_400_context_length.json"),
 			kind: adapters.KindContextLength, code: "context_length_exceeded", msg: "maximum context length"},
-		{name: "400 azure content filter", status: 400, body: readTestdata(t, "error_400_content_filter.json"),
+		{name: "400 azure content filter", status: 400, body: adaptertest.ReadTestdata(t, "error_400_content_filter.json"),
 			kind: adapters.KindContentFilter, code: "content_filter", msg: "content management policy"},
 		{name: "400 content policy violation", status: 400,
 			body: []byte(`{"error":{"message":"Your request was rejected","type":"invalid_request_error","param":null,"code":"content_policy_violation"}}`),
 			kind: adapters.KindContentFilter, code: "content_policy_violation"},
-		{name: "400 vllm context length by message", status: 400, body: readTestdata(t, "error_vllm_400.json"),
+		{name: "400 vllm context length by message", status: 400, body: adaptertest.ReadTestdata(t, "error_vllm_400.json"),
 			kind: adapters.KindContextLength, code: "400", msg: "maximum context length is 4096"},
-		{name: "404 ollama string error", status: 404, body: readTestdata(t, "error_ollama_404.json"),
+		{name: "404 ollama string error", status: 404, body: adaptertest.ReadTestdata(t, "error_ollama_404.json"),
 			kind: adapters.KindNotFound, msg: `model "llama9" not found`},
 		{name: "401 echoing the key", status: 401,
 			body: []byte(`{"error":{"message":"Incorrect API key provided: sk-secret-123456.","type":"invalid_request_error","code":"invalid_api_key"}}`),
@@ -405,7 +403,7 @@ func TestStatusKinds(t *testing.T) {
 				} else {
 					_, err = p.Chat(context.Background(), canonicalRequest())
 				}
-				e := asError(t, err, tt.kind)
+				e := adaptertest.AsError(t, err, tt.kind)
 				if e.Status != tt.status || e.Provider != "test" {
 					t.Errorf("status/provider = %d/%q", e.Status, e.Provider)
 				}
@@ -431,74 +429,14 @@ func TestErrorBodyIsBounded(t *testing.T) {
 	_, srv := newRecorder(t, 500, []byte(`{"error":{"message":"`+big+`"}}`), nil)
 	p := mustProvider(t, Config{BaseURL: srv.URL})
 	_, err := p.Chat(context.Background(), canonicalRequest())
-	e := asError(t, err, adapters.KindServer)
+	e := adaptertest.AsError(t, err, adapters.KindServer)
 	if len(e.Message) > maxMessage {
 		t.Errorf("message length %d exceeds %d", len(e.Message), maxMessage)
 	}
 }
 
 func TestTransportErrors(t *testing.T) {
-	t.Run("connection refused", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		p := mustProvider(t, Config{BaseURL: "http://" + addr, APIKey: "sk-secret-123456"})
-		_, err = p.Chat(context.Background(), canonicalRequest())
-		e := asError(t, err, adapters.KindConnection)
-		if strings.Contains(e.Error(), "sk-secret") {
-			t.Errorf("error leaks the key: %v", e)
-		}
-		_, err = p.ChatStream(context.Background(), canonicalRequest())
-		asError(t, err, adapters.KindConnection)
-	})
-
-	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body) // the server notices a client leaving only once the body is read
-		select {
-		case <-r.Context().Done():
-		case <-time.After(5 * time.Second):
-		}
-	})
-	for _, tt := range []struct {
-		name   string
-		ctx    func() (context.Context, context.CancelFunc)
-		kind   adapters.Kind
-		stream bool
-	}{
-		{name: "deadline", kind: adapters.KindTimeout, ctx: func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 50*time.Millisecond)
-		}},
-		{name: "deadline stream", kind: adapters.KindTimeout, stream: true, ctx: func() (context.Context, context.CancelFunc) {
-			return context.WithTimeout(context.Background(), 50*time.Millisecond)
-		}},
-		{name: "cancel", kind: adapters.KindCanceled, ctx: func() (context.Context, context.CancelFunc) {
-			ctx, cancel := context.WithCancel(context.Background())
-			time.AfterFunc(50*time.Millisecond, cancel)
-			return ctx, cancel
-		}},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := httptest.NewServer(slow)
-			defer srv.Close()
-			p := mustProvider(t, Config{BaseURL: srv.URL})
-			ctx, cancel := tt.ctx()
-			defer cancel()
-			start := time.Now()
-			var err error
-			if tt.stream {
-				_, err = p.ChatStream(ctx, canonicalRequest())
-			} else {
-				_, err = p.Chat(ctx, canonicalRequest())
-			}
-			asError(t, err, tt.kind)
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("returned after %v", d)
-			}
-		})
-	}
+	adaptertest.TransportErrors(t, testAdapter, "sk-secret-123456", "sk-secret")
 }
 
 func TestStreamAnsweredWithJSON(t *testing.T) {
@@ -507,15 +445,15 @@ func TestStreamAnsweredWithJSON(t *testing.T) {
 		body []byte
 		kind adapters.Kind
 	}{
-		{name: "error body with 200", body: readTestdata(t, "error_500.json"), kind: adapters.KindServer},
-		{name: "non-streamed answer", body: readTestdata(t, "chat_response.json"), kind: adapters.KindProtocol},
+		{name: "error body with 200", body: adaptertest.ReadTestdata(t, "error_500.json"), kind: adapters.KindServer},
+		{name: "non-streamed answer", body: adaptertest.ReadTestdata(t, "chat_response.json"), kind: adapters.KindProtocol},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, srv := newRecorder(t, 200, tt.body, map[string]string{"Content-Type": "application/json; charset=utf-8"})
 			p := mustProvider(t, Config{BaseURL: srv.URL})
 			_, err := p.ChatStream(context.Background(), canonicalRequest())
-			asError(t, err, tt.kind)
+			adaptertest.AsError(t, err, tt.kind)
 		})
 	}
 }
@@ -525,7 +463,7 @@ func TestRequestEncodingError(t *testing.T) {
 	req := canonicalRequest()
 	req.ToolChoice = json.RawMessage(`{not json`)
 	_, err := p.Chat(context.Background(), req)
-	if e := asError(t, err, adapters.KindBadRequest); errors.Unwrap(e) == nil {
+	if e := adaptertest.AsError(t, err, adapters.KindBadRequest); errors.Unwrap(e) == nil {
 		t.Errorf("cause not kept: %+v", e)
 	}
 }

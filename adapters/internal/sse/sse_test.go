@@ -75,6 +75,13 @@ func TestParsing(t *testing.T) {
 		{name: "unterminated line", in: "data: a\n\ndata: b", events: []string{"a"}, partial: "b"},
 		{name: "data field name is case sensitive", in: "Data: a\n\n", events: nil},
 		{name: "empty", in: "", events: nil},
+		// Cases carried over from the adapters' former reader tables.
+		{name: "event names tolerated", in: "event: message_start\nid: 7\nretry: 1000\ndata: a\nfoo: bar\n\n", events: []string{"a"}},
+		{name: "comments and other fields", in: ": hi\nevent: message\nid: 7\ndata: a\n\n", events: []string{"a"}},
+		{name: "blank lines and an event-only block", in: "\n\n\r\n\revent: ping\n\ndata: a\n\n\n", events: []string{"a"}},
+		{name: "two data lines", in: "data: a\ndata: b\n\n", events: []string{"a\nb"}},
+		{name: "long line crlf", in: "data: " + long + "\r\n\r\ndata: b\r\n\r\n", events: []string{long, "b"}},
+		{name: "unterminated event crlf", in: "data: a\r\n\r\ndata: b\r\n", events: []string{"a"}, partial: "b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,7 +209,8 @@ func referenceSSE(in []byte) (events []string, partial string) {
 }
 
 // FuzzReader checks that the reader agrees with referenceSSE whatever the read size. It
-// is seeded from the adapters' recorded streams, with their line endings rewritten.
+// is seeded from the adapters' recorded streams, with their line endings rewritten, and
+// testdata/fuzz/FuzzReader holds the corpus the adapters' stream fuzzers found for it.
 func FuzzReader(f *testing.F) {
 	var names []string
 	for _, pattern := range []string{"../../*/testdata/*.sse", "../../*/testdata/*/*.sse"} {
@@ -223,11 +231,14 @@ func FuzzReader(f *testing.F) {
 		lf := bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
 		f.Add(b, uint16(0))
 		f.Add(b, uint16(1))
+		f.Add(lf, uint16(5))
 		f.Add(bytes.ReplaceAll(lf, []byte("\n"), []byte("\r\n")), uint16(5))
 		f.Add(bytes.ReplaceAll(lf, []byte("\n"), []byte("\r")), uint16(4096))
 	}
 	f.Add([]byte("\xEF\xBB\xBFdata: [DONE]"), uint16(2))
 	f.Add([]byte(": c\r\ndata\r\rdata: {\"error\":\"x\"}\n\n"), uint16(3))
+	f.Add([]byte("\xEF\xBB\xBFdata: {\"candidates\":[{\"finishReason\":\"STOP\"}]}"), uint16(2))
+	f.Add([]byte(`data: {"candidates":[{"index":3,"content":{"parts":[{"functionCall":{"name":"f","args":null}}]}},{"finishReason":"SAFETY"}]}`+"\n\n"), uint16(0))
 	f.Fuzz(func(t *testing.T, body []byte, readSize uint16) {
 		size := int(readSize)
 		if size == 0 {
