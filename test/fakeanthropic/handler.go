@@ -1,13 +1,14 @@
 package fakeanthropic
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 const maxBody = 32 << 20 // Anthropic's limit for the Messages API; larger bodies get 413
@@ -16,8 +17,8 @@ const maxBody = 32 << 20 // Anthropic's limit for the Messages API; larger bodie
 // It checks, in this order, the path and method, x-api-key, anthropic-version ("2023-06-01"
 // or "2023-01-01"), the body size and the body.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.inFlight.Add(1)
-	defer s.inFlight.Add(-1)
+	s.core.RequestStarted()
+	defer s.core.RequestDone()
 
 	n := s.seq.Add(1)
 	w.Header().Set("Request-Id", fmt.Sprintf("req_fake%016d", n))
@@ -31,7 +32,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Model, _ = rec.Body["model"].(string)
 		rec.Stream, _ = rec.Body["stream"].(bool)
 	}
-	s.record(rec)
+	s.rec.Add(rec)
 
 	switch {
 	case r.URL.Path != "/v1/messages":
@@ -71,11 +72,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	st := s.next(rec.Model)
+	st, _ := s.steps.Next(rec.Model)
 	resp := render(rec.Model, st, rec.Stream, fmt.Sprintf("msg_fake%016d", n))
 	if resp.stream {
-		s.activeStreams.Add(1)
-		defer s.activeStreams.Add(-1)
+		s.core.StreamStarted()
+		defer s.core.StreamDone()
 	}
 	s.respond(w, r, resp)
 }
@@ -85,113 +86,31 @@ func (s *Server) authorized(key string) bool {
 	return want == nil || *want == "" || key == *want
 }
 
-// respond writes a rendered response, applying the step's latency, interval and fault.
+// respond writes a rendered response, applying the step's latency, interval and fault. A
+// wait cut short drops the connection rather than answer an empty 200 or end the stream
+// cleanly.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, resp *rendered) {
 	st := &resp.step
-	if !s.sleep(r.Context(), st.Latency) {
-		panic(http.ErrAbortHandler) // drop the connection rather than answer an empty 200
+	rep := fakecore.Reply{
+		Status: resp.status, Stream: resp.stream, Body: resp.body, Ends: resp.ends,
+		Latency: st.Latency, ChunkInterval: st.ChunkInterval,
+		Fault: fakecore.Fault(st.Fault), FaultAfter: st.FaultAfter,
 	}
-	failing := resp.status == http.StatusOK && (st.Fault == Abort || st.Fault == Hang)
-	if failing && !resp.stream && st.FaultAfter <= 0 {
-		s.fault(w, r, st.Fault, false)
+	if !s.core.Prelude(w, r, &rep) {
 		return
 	}
-
 	h := w.Header()
 	for k, v := range resp.header {
 		h[k] = v
 	}
-	if !resp.stream {
+	if resp.stream {
+		h.Set("Content-Type", "text/event-stream; charset=utf-8")
+		h.Set("Cache-Control", "no-cache")
+	} else {
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Length", strconv.Itoa(len(resp.body)))
-		w.WriteHeader(resp.status)
-		if failing { // FaultAfter > 0: half the body, then the fault
-			_, _ = w.Write(resp.body[:len(resp.body)/2])
-			s.fault(w, r, st.Fault, true)
-			return
-		}
-		_, _ = w.Write(resp.body)
-		return
 	}
-
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	s.writeEvents(w, r, resp, failing)
-}
-
-// writeEvents sends a stream's events one by one, flushing each like the real API, and
-// stops as soon as the client is gone.
-func (s *Server) writeEvents(w http.ResponseWriter, r *http.Request, resp *rendered, failing bool) {
-	st := &resp.step
-	rc := http.NewResponseController(w)
-	start := 0
-	for i, end := range resp.ends {
-		if failing && i == st.FaultAfter {
-			s.fault(w, r, st.Fault, true)
-			return
-		}
-		if i > 0 && !s.sleep(r.Context(), st.ChunkInterval) {
-			panic(http.ErrAbortHandler) // the stream must not look complete
-		}
-		if r.Context().Err() != nil {
-			return
-		}
-		if _, err := w.Write(resp.body[start:end]); err != nil {
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		start = end
-	}
-	if failing { // FaultAfter beyond the last event: fail instead of ending cleanly
-		s.fault(w, r, st.Fault, true)
-	}
-}
-
-// fault performs an Abort or a Hang; it does not return normally from a Hang. wroteHeader
-// says whether headers (and maybe part of the body) have been written: a hang then flushes
-// them so the client sees them first.
-func (s *Server) fault(w http.ResponseWriter, r *http.Request, f Fault, wroteHeader bool) {
-	rc := http.NewResponseController(w)
-	switch f {
-	case Abort:
-		// Hijacking flushes what was written, then we close without the terminating chunk.
-		conn, bufrw, err := rc.Hijack()
-		if err != nil {
-			return
-		}
-		_ = bufrw.Flush()
-		_ = conn.Close()
-	case Hang:
-		if wroteHeader {
-			_ = rc.Flush()
-		}
-		select {
-		case <-r.Context().Done():
-		case <-s.done:
-		}
-		// Released: drop the connection, so that neither an implicit empty 200 nor the end
-		// of a chunked stream is sent.
-		panic(http.ErrAbortHandler)
-	}
-}
-
-// sleep waits d; it reports false if the client went away or the server closed meanwhile.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	return false
+	s.core.Send(w, r, &rep)
 }
 
 // writeError writes Anthropic's {"type":"error","error":{...}} with status.

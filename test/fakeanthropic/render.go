@@ -1,12 +1,12 @@
 package fakeanthropic
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 // rendered is a response ready to be written: status, headers and body bytes.
@@ -106,17 +106,7 @@ func render(model string, st Step, stream bool, id string) *rendered {
 
 // extraHeaders collects the step's retry-after and custom headers.
 func extraHeaders(st Step) http.Header {
-	if st.RetryAfter == "" && len(st.Header) == 0 {
-		return nil
-	}
-	h := st.Header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	if st.RetryAfter != "" {
-		h.Set("Retry-After", st.RetryAfter)
-	}
-	return h
+	return fakecore.ExtraHeaders(st.Header, "Retry-After", st.RetryAfter)
 }
 
 // fullMessage is the non-streamed message for a step.
@@ -187,8 +177,7 @@ func streamEvents(model string, st Step, id string) ([]byte, []int) {
 	})
 	add("message_stop", typeOnly{Type: "message_stop"})
 
-	if st.Fault == MidStreamError {
-		n := min(max(st.FaultAfter, 0), len(events)-1) // never after message_stop
+	if st.Fault == MidStreamError { // never after message_stop
 		typ, msg := st.Type, st.Message
 		if typ == "" {
 			typ = defaultMidStreamErr
@@ -196,16 +185,9 @@ func streamEvents(model string, st Step, id string) ([]byte, []int) {
 		if msg == "" {
 			msg = defaultMessage(typ, 0)
 		}
-		events = append(events[:n:n], sseEvent("error", errorEnvelope(typ, msg, 0)))
+		events = fakecore.FailAt(events, st.FaultAfter, sseEvent("error", errorEnvelope(typ, msg, 0)))
 	}
-
-	var body []byte
-	ends := make([]int, 0, len(events))
-	for _, e := range events {
-		body = append(body, e...)
-		ends = append(ends, len(body))
-	}
-	return body, ends
+	return fakecore.Join(events)
 }
 
 func toolUseID(tc ToolCall, i int) string {
@@ -217,16 +199,7 @@ func toolUseID(tc ToolCall, i int) string {
 
 // toolInput is the call's input object, compacted so that the streamed pieces join to
 // exactly what the non-streamed message carries.
-func toolInput(tc ToolCall) json.RawMessage {
-	if tc.Arguments == "" {
-		return json.RawMessage("{}")
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, []byte(tc.Arguments)); err != nil {
-		return json.RawMessage(tc.Arguments) // unreachable: Step.check validated it
-	}
-	return buf.Bytes()
-}
+func toolInput(tc ToolCall) json.RawMessage { return fakecore.CompactObject(tc.Arguments) }
 
 func replyText(model string, st Step) string {
 	if st.Reply == "" && len(st.ToolCalls) == 0 {
@@ -260,37 +233,10 @@ func usage(st Step, reply string) Usage {
 	}
 }
 
-func chunks(n, def int) int {
-	if n <= 0 {
-		return def
-	}
-	return n
-}
-
-// split cuts s into at most n pieces of about equal length on rune boundaries (JSON would
-// mangle a split rune). Joining the pieces gives s back; an empty s gives no piece.
-func split(s string, n int) []string {
-	runes := utf8.RuneCountInString(s)
-	if runes == 0 {
-		return nil
-	}
-	n = min(n, runes)
-	pieces := make([]string, 0, n)
-	for i := range n {
-		size := runes / n
-		if i < runes%n {
-			size++
-		}
-		end := 0
-		for range size {
-			_, w := utf8.DecodeRuneInString(s[end:])
-			end += w
-		}
-		pieces = append(pieces, s[:end])
-		s = s[end:]
-	}
-	return pieces
-}
+var (
+	chunks = fakecore.Chunks
+	split  = fakecore.Split
+)
 
 // apiError is Anthropic's error object.
 type apiError struct {
@@ -374,12 +320,4 @@ func sseEvent(name string, v any) []byte {
 }
 
 // marshal encodes compactly like Anthropic: no HTML escaping, no trailing newline.
-func marshal(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic("fakeanthropic: encoding response: " + err.Error()) // only our own types are encoded
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-}
+var marshal = fakecore.Marshal

@@ -1,10 +1,11 @@
 package fakeanthropic
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 // Defaults used when a Step leaves a field at its zero value.
@@ -130,8 +131,7 @@ func (st *Step) check() {
 		if tc.Arguments == "" {
 			continue
 		}
-		var obj map[string]any
-		if err := json.Unmarshal([]byte(tc.Arguments), &obj); err != nil || obj == nil {
+		if !fakecore.IsJSONObject(tc.Arguments) {
 			panic(fmt.Sprintf("fakeanthropic: ToolCalls[%d] (%s): Arguments %q is not a JSON object", i, tc.Name, tc.Arguments))
 		}
 	}

@@ -1,7 +1,6 @@
 package fakegemini
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 const maxBody = 20 << 20 // Gemini's limit for an inline request; larger bodies get 400
@@ -40,8 +41,8 @@ func parsePath(path string) (model, action string, ok bool) {
 
 // ServeHTTP serves the part of the Gemini API the fake implements.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.inFlight.Add(1)
-	defer s.inFlight.Add(-1)
+	s.core.RequestStarted()
+	defer s.core.RequestDone()
 
 	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
@@ -66,7 +67,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if json.Unmarshal(raw, &body) == nil {
 		rec.Body = body
 	}
-	s.record(rec)
+	s.rec.Add(rec)
 
 	if !ok || r.Method != http.MethodPost {
 		writeError(w, http.StatusNotFound, Step{Message: fmt.Sprintf("Method not found: %s %s", r.Method, r.URL.Path)})
@@ -102,15 +103,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, Step{Message: msg})
 			return
 		}
-		st := s.next(model)
+		st, _ := s.steps.Next(model)
 		format := formatNone
 		if action == ActionStream {
 			format = formatArray
 			if query.Get("alt") == "sse" {
 				format = formatSSE
 			}
-			s.activeStreams.Add(1)
-			defer s.activeStreams.Add(-1)
+			s.core.StreamStarted()
+			defer s.core.StreamDone()
 		}
 		id := fmt.Sprintf("fakeresp%016d", s.seq.Add(1))
 		s.respond(w, r, render(model, st, format, id, *s.terminator.Load()), format)
@@ -120,7 +121,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, Step{Message: msg})
 			return
 		}
-		st := s.next(model)
+		st, _ := s.steps.Next(model)
 		resp := &rendered{step: st, status: http.StatusOK, header: extraHeaders(st), body: marshalIndent(out)}
 		if st.isError() {
 			resp.status, resp.body = st.Status, marshalIndent(errorEnvelope(st, st.Status))
@@ -166,118 +167,33 @@ func (s *Server) authorized(key string) bool {
 	return want == nil || *want == "" || key == *want
 }
 
-// respond writes a rendered response, applying the step's latency, interval and fault.
+// respond writes a rendered response, applying the step's latency, interval and fault. A
+// wait cut short drops the connection rather than answer an empty 200 or end the stream
+// cleanly.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, resp *rendered, format streamFormat) {
 	st := &resp.step
-	if !s.sleep(r.Context(), st.Latency) {
-		panic(http.ErrAbortHandler) // drop the connection rather than answer an empty 200
+	rep := fakecore.Reply{
+		Status: resp.status, Stream: resp.stream, Body: resp.body, Ends: resp.ends, Tail: resp.tail,
+		Latency: st.Latency, ChunkInterval: st.ChunkInterval,
+		Fault: fakecore.Fault(st.Fault), FaultAfter: st.FaultAfter,
 	}
-	failing := resp.status == http.StatusOK && (st.Fault == Abort || st.Fault == Hang)
-	if failing && !resp.stream && st.FaultAfter <= 0 {
-		s.fault(w, r, st.Fault, false)
+	if !s.core.Prelude(w, r, &rep) {
 		return
 	}
-
 	h := w.Header()
 	for k, v := range resp.header {
 		h[k] = v
 	}
-	if !resp.stream {
+	switch {
+	case !resp.stream:
 		h.Set("Content-Type", contentJSON)
 		h.Set("Content-Length", strconv.Itoa(len(resp.body)))
-		w.WriteHeader(resp.status)
-		if failing { // FaultAfter > 0: half the body, then the fault
-			_, _ = w.Write(resp.body[:len(resp.body)/2])
-			s.fault(w, r, st.Fault, true)
-			return
-		}
-		_, _ = w.Write(resp.body)
-		return
-	}
-
-	if format == formatSSE {
+	case format == formatSSE:
 		h.Set("Content-Type", contentSSE)
-	} else {
+	default:
 		h.Set("Content-Type", contentJSON)
 	}
-	w.WriteHeader(http.StatusOK)
-	s.writeEvents(w, r, resp, failing)
-}
-
-// writeEvents sends a stream's events one by one, flushing each like the real API, and
-// stops as soon as the client is gone.
-func (s *Server) writeEvents(w http.ResponseWriter, r *http.Request, resp *rendered, failing bool) {
-	st := &resp.step
-	rc := http.NewResponseController(w)
-	start := 0
-	for i, end := range resp.ends {
-		if failing && i == st.FaultAfter {
-			s.fault(w, r, st.Fault, true)
-			return
-		}
-		if i > 0 && !s.sleep(r.Context(), st.ChunkInterval) {
-			panic(http.ErrAbortHandler) // the stream must not look complete
-		}
-		if r.Context().Err() != nil {
-			return
-		}
-		if _, err := w.Write(resp.body[start:end]); err != nil {
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		start = end
-	}
-	if failing { // FaultAfter beyond the last event: fail instead of ending cleanly
-		s.fault(w, r, st.Fault, true)
-		return
-	}
-	_, _ = w.Write(resp.tail)
-}
-
-// fault performs an Abort or a Hang; it does not return normally from a Hang. wroteHeader
-// says whether headers (and maybe part of the body) have been written: a hang then flushes
-// them so the client sees them first.
-func (s *Server) fault(w http.ResponseWriter, r *http.Request, f Fault, wroteHeader bool) {
-	rc := http.NewResponseController(w)
-	switch f {
-	case Abort:
-		// Hijacking flushes what was written, then we close without the terminating chunk.
-		conn, bufrw, err := rc.Hijack()
-		if err != nil {
-			return
-		}
-		_ = bufrw.Flush()
-		_ = conn.Close()
-	case Hang:
-		if wroteHeader {
-			_ = rc.Flush()
-		}
-		select {
-		case <-r.Context().Done():
-		case <-s.done:
-		}
-		// Released: drop the connection, so that neither an implicit empty 200 nor the end
-		// of a chunked stream is sent.
-		panic(http.ErrAbortHandler)
-	}
-}
-
-// sleep waits d; it reports false if the client went away or the server closed meanwhile.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	return false
+	s.core.Send(w, r, &rep)
 }
 
 // writeError writes Google's {"error":{...}} for status, filling defaults from the step.

@@ -8,7 +8,8 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 // rendered is a response ready to be written: status, headers and body bytes.
@@ -86,15 +87,14 @@ func render(model string, st Step, format streamFormat, id, term string) *render
 	for _, e := range events {
 		encoded = append(encoded, encodeEvent(e, format, term))
 	}
-	if st.Fault == MidStreamError {
-		n := min(max(st.FaultAfter, 0), len(encoded)-1) // never after the final event
+	if st.Fault == MidStreamError { // never after the final event
 		name := st.StatusName
 		if name == "" {
 			name = "UNAVAILABLE"
 		}
 		code := statusCode(name)
 		e := errorEnvelope(Step{StatusName: name, Message: st.Message, Details: []map[string]any{}}, code)
-		encoded = append(encoded[:n:n], encodeEvent(e, format, term))
+		encoded = fakecore.FailAt(encoded, st.FaultAfter, encodeEvent(e, format, term))
 	}
 	for i, e := range encoded {
 		if format == formatArray {
@@ -126,17 +126,7 @@ func encodeEvent(v any, format streamFormat, term string) []byte {
 
 // extraHeaders collects the step's Retry-After and custom headers.
 func extraHeaders(st Step) http.Header {
-	if st.RetryAfter == "" && len(st.Header) == 0 {
-		return nil
-	}
-	h := st.Header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	if st.RetryAfter != "" {
-		h.Set("Retry-After", st.RetryAfter)
-	}
-	return h
+	return fakecore.ExtraHeaders(st.Header, "Retry-After", st.RetryAfter)
 }
 
 // responses is the sequence of partial responses of a streamed answer (see Step); a
@@ -231,16 +221,7 @@ func merge(events []*response) *response {
 }
 
 // args is the call's args object, compacted.
-func args(tc ToolCall) json.RawMessage {
-	if tc.Arguments == "" {
-		return json.RawMessage("{}")
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, []byte(tc.Arguments)); err != nil {
-		return json.RawMessage(tc.Arguments) // unreachable: Step.check validated it
-	}
-	return buf.Bytes()
-}
+func args(tc ToolCall) json.RawMessage { return fakecore.CompactObject(tc.Arguments) }
 
 func replyText(model string, st Step) string {
 	if st.Reply != "" || len(st.ToolCalls) > 0 {
@@ -272,37 +253,10 @@ func usage(model string, st Step) UsageMetadata {
 	}
 }
 
-func chunks(n, def int) int {
-	if n <= 0 {
-		return def
-	}
-	return n
-}
-
-// split cuts s into at most n pieces of about equal length on rune boundaries (JSON would
-// mangle a split rune). Joining the pieces gives s back; an empty s gives no piece.
-func split(s string, n int) []string {
-	runes := utf8.RuneCountInString(s)
-	if runes == 0 {
-		return nil
-	}
-	n = min(n, runes)
-	pieces := make([]string, 0, n)
-	for i := range n {
-		size := runes / n
-		if i < runes%n {
-			size++
-		}
-		end := 0
-		for range size {
-			_, w := utf8.DecodeRuneInString(s[end:])
-			end += w
-		}
-		pieces = append(pieces, s[:end])
-		s = s[end:]
-	}
-	return pieces
-}
+var (
+	chunks = fakecore.Chunks
+	split  = fakecore.Split
+)
 
 // Embedding returns the values the fake answers for text at dims dimensions: a unit vector
 // derived from the SHA-256 of the text, so equal texts get equal embeddings and different
@@ -448,15 +402,7 @@ func defaultMessage(status int) string {
 
 // marshal encodes compactly on one line, as an SSE data field needs: no HTML escaping, no
 // trailing newline.
-func marshal(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic("fakegemini: encoding response: " + err.Error()) // only our own types are encoded
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-}
+var marshal = fakecore.Marshal
 
 // marshalIndent encodes like Google's JSON responses: indented by two spaces, with a
 // trailing newline.

@@ -30,12 +30,12 @@ package fakegemini
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 // AnyModel is the model name whose Script and SetDefault apply to every model that has none
@@ -67,26 +67,14 @@ const (
 
 // Server is a running fake Gemini API. All methods are safe for concurrent use.
 type Server struct {
-	url  string
-	srv  *http.Server
-	done chan struct{} // closed by Close: releases hanging handlers
-	stop sync.Once
+	core *fakecore.Server
 
 	seq        atomic.Uint64 // responseId sequence
 	terminator atomic.Pointer[string]
 
-	mu       sync.Mutex        // guards scripts, defaults and counts
-	scripts  map[string][]Step // queued steps per model
-	defaults map[string]Step
-	counts   map[string]int
-	apiKey   atomic.Pointer[string]
-
-	recording atomic.Bool
-	recMu     sync.Mutex
-	records   []Recorded
-
-	inFlight      atomic.Int64
-	activeStreams atomic.Int64
+	steps  *fakecore.Steps[Step] // scripts, defaults and counts
+	apiKey atomic.Pointer[string]
+	rec    fakecore.Recorder[Recorded]
 }
 
 // Recorded is one request the fake received, valid or not.
@@ -117,41 +105,22 @@ func New() *Server {
 
 // NewOn starts a fake Gemini API listening on addr ("127.0.0.1:9999", or port 0 for any).
 func NewOn(addr string) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	core, err := fakecore.Listen(addr, fakecore.Options{Name: "fakegemini", Drop: true})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		url:      "http://" + ln.Addr().String(),
-		done:     make(chan struct{}),
-		scripts:  map[string][]Step{},
-		defaults: map[string]Step{},
-		counts:   map[string]int{},
-	}
+	s := &Server{core: core, steps: fakecore.NewSteps[Step]()}
 	s.SetEventTerminator(TerminatorCRLF)
-	s.recording.Store(true)
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	go func() { _ = s.srv.Serve(ln) }()
+	core.Serve(s)
 	return s, nil
 }
 
 // URL returns the API root without a version, e.g. "http://127.0.0.1:41234", which is what
 // Gemini clients take as their base URL: requests go to URL()+"/v1beta/models/…".
-func (s *Server) URL() string { return s.url }
+func (s *Server) URL() string { return s.core.URL() }
 
 // Close stops the server, releases hanging responses and waits (up to 5 s) for handlers.
-func (s *Server) Close() {
-	s.stop.Do(func() {
-		close(s.done)
-		_ = s.srv.Close()
-		for deadline := time.Now().Add(5 * time.Second); s.inFlight.Load() > 0 && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
-	})
-}
+func (s *Server) Close() { s.core.Close() }
 
 // Script queues steps for model, consumed one per valid request for model (of any action)
 // in order; once the queue is empty the model's default applies again. Steps queued for
@@ -161,18 +130,14 @@ func (s *Server) Script(model string, steps ...Step) {
 	for i := range steps {
 		steps[i].check()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.scripts[model] = append(s.scripts[model], steps...)
+	s.steps.Script(model, steps...)
 }
 
 // SetDefault sets the steady behaviour for model (AnyModel: for every model without its own).
 // It panics if the step's tool call arguments are not a JSON object.
 func (s *Server) SetDefault(model string, st Step) {
 	st.check()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.defaults[model] = st
+	s.steps.SetDefault(model, st)
 }
 
 // RequireAPIKey makes requests whose key (x-goog-api-key, else ?key=) is not key fail with
@@ -193,91 +158,31 @@ func (s *Server) SetEventTerminator(term string) {
 }
 
 // SetRecording switches request recording on (the default) or off. Count works either way.
-func (s *Server) SetRecording(on bool) { s.recording.Store(on) }
+func (s *Server) SetRecording(on bool) { s.rec.SetOn(on) }
 
 // Requests returns a copy of the requests recorded so far, oldest first, including those
 // the fake rejected (bad key, unknown path, invalid body).
-func (s *Server) Requests() []Recorded {
-	s.recMu.Lock()
-	defer s.recMu.Unlock()
-	return append([]Recorded(nil), s.records...)
-}
+func (s *Server) Requests() []Recorded { return s.rec.All() }
 
 // Count returns how many valid requests (of any action) named model in their path, that is
 // how many consumed a step; AnyModel counts all of them. Rejected requests do not count
 // (see Requests).
-func (s *Server) Count(model string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if model == AnyModel {
-		total := 0
-		for _, n := range s.counts {
-			total += n
-		}
-		return total
-	}
-	return s.counts[model]
-}
+func (s *Server) Count(model string) int { return s.steps.Count(model) }
 
 // Reset forgets recorded requests, counts, queued scripts and defaults set with SetDefault.
 // The recording switch, the required API key and the event terminator stay as they are.
 func (s *Server) Reset() {
-	s.mu.Lock()
-	s.scripts = map[string][]Step{}
-	s.defaults = map[string]Step{}
-	s.counts = map[string]int{}
-	s.mu.Unlock()
-
-	s.recMu.Lock()
-	s.records = nil
-	s.recMu.Unlock()
+	s.steps.Reset()
+	s.rec.Reset()
 }
 
 // ActiveStreams returns how many streamGenerateContent requests are being handled right
 // now, from receipt to the end of the response. After a client disconnects it drops
 // promptly, so a test can assert that gavel cancelled its upstream call.
-func (s *Server) ActiveStreams() int { return int(s.activeStreams.Load()) }
+func (s *Server) ActiveStreams() int { return s.core.ActiveStreams() }
 
 // InFlight returns how many requests of any kind are being handled right now.
-func (s *Server) InFlight() int { return int(s.inFlight.Load()) }
+func (s *Server) InFlight() int { return s.core.InFlight() }
 
 // WaitIdle waits until no streamed request is active, or ctx ends.
-func (s *Server) WaitIdle(ctx context.Context) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for s.ActiveStreams() > 0 {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("fakegemini: %d streams still active: %w", s.ActiveStreams(), ctx.Err())
-		case <-t.C:
-		}
-	}
-	return nil
-}
-
-// next counts a request for model and returns its behaviour: the first queued step for
-// model, else for AnyModel, else model's default, else AnyModel's default.
-func (s *Server) next(model string) Step {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.counts[model]++
-	for _, m := range [2]string{model, AnyModel} {
-		if q := s.scripts[m]; len(q) > 0 {
-			s.scripts[m] = q[1:]
-			return q[0]
-		}
-	}
-	if st, ok := s.defaults[model]; ok {
-		return st
-	}
-	return s.defaults[AnyModel]
-}
-
-func (s *Server) record(rec Recorded) {
-	if !s.recording.Load() {
-		return
-	}
-	s.recMu.Lock()
-	s.records = append(s.records, rec)
-	s.recMu.Unlock()
-}
+func (s *Server) WaitIdle(ctx context.Context) error { return s.core.WaitIdle(ctx) }

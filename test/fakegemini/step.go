@@ -1,10 +1,11 @@
 package fakegemini
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 // Defaults used when a Step leaves a field at its zero value.
@@ -151,8 +152,7 @@ func (st *Step) check() {
 		if tc.Arguments == "" {
 			continue
 		}
-		var obj map[string]any
-		if err := json.Unmarshal([]byte(tc.Arguments), &obj); err != nil || obj == nil {
+		if !fakecore.IsJSONObject(tc.Arguments) {
 			panic(fmt.Sprintf("fakegemini: ToolCalls[%d] (%s): Arguments %q is not a JSON object", i, tc.Name, tc.Arguments))
 		}
 	}

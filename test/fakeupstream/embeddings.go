@@ -26,11 +26,10 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, Step{Message: "'$.input' is invalid. Please check the API reference.", Param: "input"})
 		return
 	}
-	if s.recording.Load() {
-		s.record(Recorded{Time: time.Now(), Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Raw: raw, Model: req.Model})
+	if s.rec.On() {
+		s.rec.Add(Recorded{Time: time.Now(), Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Raw: raw, Model: req.Model})
 	}
-	s.count(req.Model)
-	st, _ := s.next(req.Model)
+	st, _ := s.steps.Next(req.Model)
 	if st.isError() {
 		for k, v := range extraHeaders(st) {
 			w.Header()[k] = v

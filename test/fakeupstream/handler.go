@@ -2,7 +2,6 @@ package fakeupstream
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 const maxBody = 32 << 20 // larger request bodies get 413
@@ -37,8 +37,8 @@ func putBuf(b *bytes.Buffer) {
 
 // ServeHTTP serves the OpenAI API subset the fake implements.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.inFlight.Add(1)
-	defer s.inFlight.Add(-1)
+	s.core.RequestStarted()
+	defer s.core.RequestDone()
 
 	path := r.URL.Path
 	if path != "/v1/chat/completions" && path != "/v1/embeddings" {
@@ -102,11 +102,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 
 	var head requestHead
 	var err error
-	if s.recording.Load() {
+	if s.rec.On() {
 		var req adapters.ChatRequest
 		err = json.Unmarshal(buf.Bytes(), &req)
 		head = requestHead{Model: req.Model, Stream: req.Stream, StreamOptions: req.StreamOptions}
-		s.record(Recorded{
+		s.rec.Add(Recorded{
 			Time: time.Now(), Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(),
 			Raw: bytes.Clone(buf.Bytes()), Body: req, Model: req.Model, Stream: req.Stream,
 		})
@@ -122,13 +122,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s.count(head.Model)
 	includeUsage := head.StreamOptions != nil && head.StreamOptions.IncludeUsage
-	st, cfg := s.next(head.Model)
-	resp := s.renderFor(head.Model, st, cfg, head.Stream, includeUsage)
+	st, defaults := s.steps.Next(head.Model)
+	resp := s.renderFor(head.Model, st, defaults, head.Stream, includeUsage)
 	if head.Stream {
-		s.activeStreams.Add(1)
-		defer s.activeStreams.Add(-1)
+		s.core.StreamStarted()
+		defer s.core.StreamDone()
 	}
 	s.respond(w, r, resp)
 }
@@ -136,24 +135,24 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 // respond writes a rendered response, applying the step's latency, interval and fault.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, resp *rendered) {
 	st := &resp.step
-	if !s.sleep(r.Context(), st.Latency) {
-		return
+	rep := fakecore.Reply{
+		Status: resp.status, Stream: resp.stream, Ends: resp.ends,
+		Latency: st.Latency, ChunkInterval: st.ChunkInterval,
+		Fault: fakecore.Fault(st.Fault), FaultAfter: st.FaultAfter,
 	}
-	failing := resp.status == http.StatusOK && (st.Fault == Abort || st.Fault == Hang)
-	if failing && !resp.stream && st.FaultAfter <= 0 {
-		s.fault(w, r, st.Fault, false)
+	if !s.core.Prelude(w, r, &rep) {
 		return
 	}
 
 	n := s.seq.Add(1)
-	body := resp.body
+	rep.Body = resp.body
 	if len(resp.idAt) > 0 {
 		out := getBuf()
 		defer putBuf(out)
 		out.Write(resp.body)
-		body = out.Bytes()
+		rep.Body = out.Bytes()
 		for _, off := range resp.idAt {
-			putDigits(body[off:off+idDigits], n)
+			putDigits(rep.Body[off:off+idDigits], n)
 		}
 	}
 
@@ -167,93 +166,14 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, resp *rendered)
 	putDigits(reqID[8:], n)
 	h["X-Request-Id"] = []string{string(reqID)}
 
-	if !resp.stream {
+	if resp.stream {
+		h["Content-Type"] = contentSSE
+		h["Cache-Control"] = cacheNoCache
+	} else {
 		h["Content-Type"] = contentJSON
-		h["Content-Length"] = []string{strconv.Itoa(len(body))}
-		w.WriteHeader(resp.status)
-		if failing { // FaultAfter > 0: half the body, then the fault
-			_, _ = w.Write(body[:len(body)/2])
-			s.fault(w, r, st.Fault, true)
-			return
-		}
-		_, _ = w.Write(body)
-		return
+		h["Content-Length"] = []string{strconv.Itoa(len(rep.Body))}
 	}
-
-	h["Content-Type"] = contentSSE
-	h["Cache-Control"] = cacheNoCache
-	w.WriteHeader(http.StatusOK)
-	s.writeEvents(w, r, resp, body, failing)
-}
-
-// writeEvents sends a stream's events one by one, flushing each like a real upstream, and
-// stops as soon as the client is gone.
-func (s *Server) writeEvents(w http.ResponseWriter, r *http.Request, resp *rendered, body []byte, failing bool) {
-	st := &resp.step
-	rc := http.NewResponseController(w)
-	start := 0
-	for i, end := range resp.ends {
-		if failing && i == st.FaultAfter {
-			s.fault(w, r, st.Fault, true)
-			return
-		}
-		if i > 0 && !s.sleep(r.Context(), st.ChunkInterval) {
-			return
-		}
-		if r.Context().Err() != nil {
-			return
-		}
-		if _, err := w.Write(body[start:end]); err != nil {
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		start = end
-	}
-	if failing { // FaultAfter beyond the last event: fail instead of ending cleanly
-		s.fault(w, r, st.Fault, true)
-	}
-}
-
-// fault performs an Abort or a Hang. wroteHeader says whether headers (and maybe part of
-// the body) have been written: a hang then flushes them so the client sees them first.
-func (s *Server) fault(w http.ResponseWriter, r *http.Request, f Fault, wroteHeader bool) {
-	rc := http.NewResponseController(w)
-	switch f {
-	case Abort:
-		// Hijacking flushes what was written, then we close without the terminating chunk.
-		conn, bufrw, err := rc.Hijack()
-		if err != nil {
-			return
-		}
-		_ = bufrw.Flush()
-		_ = conn.Close()
-	case Hang:
-		if wroteHeader {
-			_ = rc.Flush()
-		}
-		select {
-		case <-r.Context().Done():
-		case <-s.done:
-		}
-	}
-}
-
-// sleep waits d; it reports false if the client went away or the server closed meanwhile.
-func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-	case <-s.done:
-	}
-	return false
+	s.core.Send(w, r, &rep)
 }
 
 // putDigits writes n as zero-padded decimal filling b.
@@ -266,11 +186,11 @@ func putDigits(b []byte, n uint64) {
 
 // recordOther records a request that is not a chat completion (body kept raw).
 func (s *Server) recordOther(r *http.Request) {
-	if !s.recording.Load() {
+	if !s.rec.On() {
 		return
 	}
 	raw, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	s.record(Recorded{Time: time.Now(), Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Raw: raw})
+	s.rec.Add(Recorded{Time: time.Now(), Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Raw: raw})
 }
 
 // modelObject is an entry of GET /v1/models.

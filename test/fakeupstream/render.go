@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 // Every response id is written as idPrefix followed by idDigits zeros; each request then
@@ -64,20 +64,7 @@ func render(model string, st Step, stream, includeUsage bool, created int64) *re
 
 // extraHeaders collects the step's Retry-After, retry-after-ms and custom headers.
 func extraHeaders(st Step) http.Header {
-	if st.RetryAfter == "" && st.RetryAfterMs == "" && len(st.Header) == 0 {
-		return nil
-	}
-	h := st.Header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	if st.RetryAfter != "" {
-		h.Set("Retry-After", st.RetryAfter)
-	}
-	if st.RetryAfterMs != "" {
-		h.Set("retry-after-ms", st.RetryAfterMs)
-	}
-	return h
+	return fakecore.ExtraHeaders(st.Header, "Retry-After", st.RetryAfter, "retry-after-ms", st.RetryAfterMs)
 }
 
 // completion is the non-streamed chat.completion for a step.
@@ -114,12 +101,6 @@ func completion(model string, st Step, created int64) *adapters.ChatResponse {
 // streamEvents renders the SSE events of a streamed completion (see Step for the sequence)
 // and returns them back to back with the end offset of each.
 func streamEvents(model string, st Step, includeUsage bool, created int64) ([]byte, []int) {
-	var body []byte
-	var ends []int
-	emit := func(event []byte) {
-		body = append(body, event...)
-		ends = append(ends, len(body))
-	}
 	chunk := func(delta adapters.Delta, finish *string) []byte {
 		return sseEvent(&adapters.ChatChunk{
 			ID:                string(idPlaceholder),
@@ -175,19 +156,15 @@ func streamEvents(model string, st Step, includeUsage bool, created int64) ([]by
 	}
 	events = append(events, doneEvent)
 
-	if st.Fault == MidStreamError {
-		n := min(max(st.FaultAfter, 0), len(events)-1) // never after [DONE]
+	if st.Fault == MidStreamError { // never after [DONE]
 		typ := st.Type
 		if typ == "" {
 			typ = defaultMidStreamType
 		}
 		e := errorEnvelope(Step{Code: st.Code, Type: typ, Message: st.Message, Param: st.Param}, http.StatusInternalServerError)
-		events = append(events[:n:n], sseEvent(e))
+		events = fakecore.FailAt(events, st.FaultAfter, sseEvent(e))
 	}
-	for _, e := range events {
-		emit(e)
-	}
-	return body, ends
+	return fakecore.Join(events)
 }
 
 // toolCallHeader is a call's first delta: index, id, type, name and empty arguments.
@@ -239,37 +216,10 @@ func usage(st Step, reply string) *adapters.Usage {
 	}
 }
 
-func chunks(n, def int) int {
-	if n <= 0 {
-		return def
-	}
-	return n
-}
-
-// split cuts s into at most n pieces of about equal length on rune boundaries (JSON would
-// mangle a split rune). Joining the pieces gives s back; an empty s gives no piece.
-func split(s string, n int) []string {
-	runes := utf8.RuneCountInString(s)
-	if runes == 0 {
-		return nil
-	}
-	n = min(n, runes)
-	pieces := make([]string, 0, n)
-	for i := range n {
-		size := runes / n
-		if i < runes%n {
-			size++
-		}
-		end := 0
-		for range size {
-			_, w := utf8.DecodeRuneInString(s[end:])
-			end += w
-		}
-		pieces = append(pieces, s[:end])
-		s = s[end:]
-	}
-	return pieces
-}
+var (
+	chunks = fakecore.Chunks
+	split  = fakecore.Split
+)
 
 // apiError is OpenAI's error object; param and code are null when unset.
 type apiError struct {
@@ -321,12 +271,4 @@ func sseEvent(v any) []byte {
 }
 
 // marshal encodes like OpenAI: no HTML escaping, no trailing newline.
-func marshal(v any) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic("fakeupstream: encoding response: " + err.Error()) // only our own types are encoded
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-}
+var marshal = fakecore.Marshal

@@ -18,15 +18,13 @@ package fakeupstream
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/test/internal/fakecore"
 )
 
 // AnyModel is the model name whose Script and SetDefault apply to every model that has none
@@ -35,34 +33,14 @@ const AnyModel = "*"
 
 // Server is a running fake upstream. All methods are safe for concurrent use.
 type Server struct {
-	url  string
-	srv  *http.Server
-	done chan struct{} // closed by Close: releases hanging handlers
-	stop sync.Once
+	core *fakecore.Server
 
 	seq     atomic.Uint64 // response id and x-request-id sequence
 	created int64         // "created" of every response: the server's start, in Unix seconds
 
-	mu      sync.Mutex        // guards scripts and writes of cfg
-	scripts map[string][]Step // queued steps per model
-	queued  atomic.Int64      // steps in scripts, so the hot path can skip mu
-	cfg     atomic.Pointer[config]
-	apiKey  atomic.Pointer[string]
-
-	recording atomic.Bool
-	recMu     sync.Mutex
-	records   []Recorded
-	counts    atomic.Pointer[sync.Map] // model -> *atomic.Int64
-
-	inFlight      atomic.Int64
-	activeStreams atomic.Int64
-}
-
-// config is the steady behaviour: per-model defaults and the cache of their renderings.
-// It is replaced as a whole, so a request never pairs a default with a stale rendering.
-type config struct {
-	defaults map[string]Step
-	rendered sync.Map // renderKey -> *rendered
+	steps  *fakecore.Steps[Step] // scripts, defaults (whose Cache holds their renderings) and counts
+	apiKey atomic.Pointer[string]
+	rec    fakecore.Recorder[Recorded]
 }
 
 type renderKey struct {
@@ -94,202 +72,86 @@ func New() *Server {
 
 // NewOn starts a fake upstream listening on addr ("127.0.0.1:9999", or port 0 for any).
 func NewOn(addr string) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	core, err := fakecore.Listen(addr, fakecore.Options{Name: "fakeupstream", Path: "/v1"})
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		url:     "http://" + ln.Addr().String() + "/v1",
-		done:    make(chan struct{}),
+		core:    core,
 		created: time.Now().Unix(),
-		scripts: map[string][]Step{},
+		steps:   fakecore.NewSteps[Step](),
 	}
-	s.cfg.Store(&config{defaults: map[string]Step{}})
-	s.counts.Store(new(sync.Map))
-	s.recording.Store(true)
-	s.srv = &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	go func() { _ = s.srv.Serve(ln) }()
+	core.Serve(s)
 	return s, nil
 }
 
 // URL returns the base URL including /v1, e.g. "http://127.0.0.1:41234/v1".
-func (s *Server) URL() string { return s.url }
+func (s *Server) URL() string { return s.core.URL() }
 
 // Close stops the server, releases hanging responses and waits (up to 5 s) for handlers.
-func (s *Server) Close() {
-	s.stop.Do(func() {
-		close(s.done)
-		_ = s.srv.Close()
-		for deadline := time.Now().Add(5 * time.Second); s.inFlight.Load() > 0 && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
-	})
-}
+func (s *Server) Close() { s.core.Close() }
 
 // Script queues steps for model, consumed one per chat request in order; once the queue is
 // empty the model's default applies again. Steps queued for AnyModel serve any model whose
 // own queue is empty.
-func (s *Server) Script(model string, steps ...Step) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.scripts[model] = append(s.scripts[model], steps...)
-	s.queued.Add(int64(len(steps)))
-}
+func (s *Server) Script(model string, steps ...Step) { s.steps.Script(model, steps...) }
 
 // SetDefault sets the steady behaviour for model (AnyModel: for every model without its own).
-func (s *Server) SetDefault(model string, st Step) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.cfg.Load().defaults
-	defaults := make(map[string]Step, len(old)+1)
-	for k, v := range old {
-		defaults[k] = v
-	}
-	defaults[model] = st
-	s.cfg.Store(&config{defaults: defaults})
-}
+func (s *Server) SetDefault(model string, st Step) { s.steps.SetDefault(model, st) }
 
 // RequireAPIKey makes chat and model requests without "Authorization: Bearer key" fail with
 // OpenAI's 401 invalid_api_key; "" accepts any request (the default).
 func (s *Server) RequireAPIKey(key string) { s.apiKey.Store(&key) }
 
 // SetRecording switches request recording on (the default) or off. Count works either way.
-func (s *Server) SetRecording(on bool) { s.recording.Store(on) }
+func (s *Server) SetRecording(on bool) { s.rec.SetOn(on) }
 
 // Requests returns a copy of the requests recorded so far, oldest first.
-func (s *Server) Requests() []Recorded {
-	s.recMu.Lock()
-	defer s.recMu.Unlock()
-	return append([]Recorded(nil), s.records...)
-}
+func (s *Server) Requests() []Recorded { return s.rec.All() }
 
 // Count returns how many chat completion requests named model; AnyModel counts all of them.
-func (s *Server) Count(model string) int {
-	counts := s.counts.Load()
-	if model == AnyModel {
-		total := 0
-		counts.Range(func(_, v any) bool {
-			total += int(v.(*atomic.Int64).Load())
-			return true
-		})
-		return total
-	}
-	if v, ok := counts.Load(model); ok {
-		return int(v.(*atomic.Int64).Load())
-	}
-	return 0
-}
+func (s *Server) Count(model string) int { return s.steps.Count(model) }
 
 // Reset forgets recorded requests, counts, queued scripts and defaults set with SetDefault.
 // The recording switch and the required API key stay as they are.
 func (s *Server) Reset() {
-	s.mu.Lock()
-	s.scripts = map[string][]Step{}
-	s.queued.Store(0)
-	s.cfg.Store(&config{defaults: map[string]Step{}})
-	s.mu.Unlock()
-
-	s.recMu.Lock()
-	s.records = nil
-	s.counts.Store(new(sync.Map))
-	s.recMu.Unlock()
+	s.steps.Reset()
+	s.rec.Reset()
 }
 
 // ActiveStreams returns how many streamed chat requests are being handled right now, from
 // receipt to the end of the response. After a client disconnects it drops promptly, so a
 // test can assert that gavel cancelled its upstream call.
-func (s *Server) ActiveStreams() int { return int(s.activeStreams.Load()) }
+func (s *Server) ActiveStreams() int { return s.core.ActiveStreams() }
 
 // InFlight returns how many requests of any kind are being handled right now.
-func (s *Server) InFlight() int { return int(s.inFlight.Load()) }
+func (s *Server) InFlight() int { return s.core.InFlight() }
 
 // WaitIdle waits until no streamed request is active, or ctx ends.
-func (s *Server) WaitIdle(ctx context.Context) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for s.ActiveStreams() > 0 {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("fakeupstream: %d streams still active: %w", s.ActiveStreams(), ctx.Err())
-		case <-t.C:
-		}
-	}
-	return nil
-}
+func (s *Server) WaitIdle(ctx context.Context) error { return s.core.WaitIdle(ctx) }
 
-// next returns the behaviour for the next request for model, and the rendering cache to use
-// when it is a default; it is nil for a scripted step, which is rendered afresh.
-func (s *Server) next(model string) (Step, *config) {
-	if s.queued.Load() > 0 {
-		if st, ok := s.pop(model); ok {
-			return st, nil
-		}
-	}
-	cfg := s.cfg.Load()
-	if st, ok := cfg.defaults[model]; ok {
-		return st, cfg
-	}
-	return cfg.defaults[AnyModel], cfg
-}
-
-func (s *Server) pop(model string) (Step, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, m := range [2]string{model, AnyModel} {
-		if q := s.scripts[m]; len(q) > 0 {
-			s.scripts[m] = q[1:]
-			s.queued.Add(-1)
-			return q[0], true
-		}
-	}
-	return Step{}, false
-}
-
-// renderFor returns the rendering of st for this request, cached when st is a default.
-func (s *Server) renderFor(model string, st Step, cfg *config, stream, usage bool) *rendered {
-	if cfg == nil {
+// renderFor returns the rendering of st for this request, cached in the defaults snapshot
+// when st is a default (defaults != nil).
+func (s *Server) renderFor(model string, st Step, defaults *fakecore.Defaults[Step], stream, usage bool) *rendered {
+	if defaults == nil {
 		return render(model, st, stream, usage, s.created)
 	}
 	key := renderKey{model: model, stream: stream, usage: usage}
-	if r, ok := cfg.rendered.Load(key); ok {
+	if r, ok := defaults.Cache.Load(key); ok {
 		return r.(*rendered)
 	}
 	r := render(model, st, stream, usage, s.created)
-	cfg.rendered.Store(key, r)
+	defaults.Cache.Store(key, r)
 	return r
-}
-
-func (s *Server) count(model string) {
-	counts := s.counts.Load()
-	v, ok := counts.Load(model)
-	if !ok {
-		v, _ = counts.LoadOrStore(model, new(atomic.Int64))
-	}
-	v.(*atomic.Int64).Add(1)
-}
-
-func (s *Server) record(rec Recorded) {
-	s.recMu.Lock()
-	s.records = append(s.records, rec)
-	s.recMu.Unlock()
 }
 
 // modelIDs lists the models GET /v1/models reports: a fixed set plus every model that has
 // a script or a default.
 func (s *Server) modelIDs() []string {
 	set := map[string]bool{"gpt-4o": true, "gpt-4o-mini": true, "gpt-4.1": true, "gpt-4.1-mini": true, "o3-mini": true}
-	s.mu.Lock()
-	for m := range s.scripts {
+	for _, m := range s.steps.Models() {
 		set[m] = true
 	}
-	for m := range s.cfg.Load().defaults {
-		set[m] = true
-	}
-	s.mu.Unlock()
-	delete(set, AnyModel)
 	ids := make([]string, 0, len(set))
 	for m := range set {
 		ids = append(ids, m)
