@@ -300,3 +300,32 @@ func TestTwoReplicasShareABudgetThroughRedis(t *testing.T) {
 		t.Fatalf("%d of 10 succeeded: the shared budget did not bind", ok)
 	}
 }
+
+func TestStreamWithoutUsageIsChargedByCounting(t *testing.T) {
+	// The upstream never reports usage: gavel counts prompt and completion with the real
+	// tokenizer after the stream and charges that, instead of charging nothing.
+	yaml, key, admin, up := budgetSetup(t, 1_000_000, 0, "")
+	up.SetDefault("m1", fakeupstream.Step{Reply: "one two three four five six seven eight", IgnoreIncludeUsage: true})
+	g := start(t, yaml(), nil)
+	s := g.client(key).Chat.Completions.NewStreaming(context.Background(), userParams("solo", "count these words for me"))
+	for s.Next() {
+		if s.Current().Usage.TotalTokens > 0 {
+			t.Fatal("the fake sent usage")
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var spent int64
+	for time.Now().Before(deadline) {
+		if spent = spendOf(t, g, admin); spent > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// ~15 prompt tokens at 1 µUSD and 8 completion tokens at 2 µUSD.
+	if spent < 20 || spent > 60 {
+		t.Fatalf("charged %d µUSD for a stream without usage", spent)
+	}
+}

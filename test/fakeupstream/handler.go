@@ -122,8 +122,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	includeUsage := head.StreamOptions != nil && head.StreamOptions.IncludeUsage
 	st, defaults := s.steps.Next(head.Model)
+	includeUsage := head.StreamOptions != nil && head.StreamOptions.IncludeUsage && !st.IgnoreIncludeUsage
 	resp := s.renderFor(head.Model, st, defaults, head.Stream, includeUsage)
 	if head.Stream {
 		s.core.StreamStarted()

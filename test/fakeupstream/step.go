@@ -75,6 +75,9 @@ type Step struct {
 	ToolCalls []ToolCall
 	// FinishReason overrides the finish_reason ("length", "content_filter", ...).
 	FinishReason string
+	// IgnoreIncludeUsage streams no usage chunk even when asked, as some OpenAI-compatible
+	// servers do.
+	IgnoreIncludeUsage bool
 	// Usage overrides the reported usage. By default prompt_tokens is DefaultPromptTokens and
 	// completion_tokens is the number of words of Reply plus 10 per tool call.
 	Usage *adapters.Usage
