@@ -1,6 +1,9 @@
 package adapters
 
-import "context"
+import (
+	"context"
+	"net/http"
+)
 
 // Provider is one configured upstream (an OpenAI account, a vLLM server, the mock…).
 // The request's Model is already the upstream model name when a provider sees it.
@@ -27,4 +30,17 @@ type ChunkStream interface {
 // Closer is implemented by providers that hold resources (idle connections, probes).
 type Closer interface {
 	Close() error
+}
+
+// TransportWrapper is implemented by providers that call upstream over their own HTTP
+// client and let the gateway wrap its transport (tracing) before any request is made.
+type TransportWrapper interface {
+	WrapTransport(wrap func(http.RoundTripper) http.RoundTripper)
+}
+
+// GenAIProvider is implemented by providers that know their OpenTelemetry
+// gen_ai.provider.name (openai, anthropic, gcp.gemini…); traces fall back to the
+// provider's configured name.
+type GenAIProvider interface {
+	GenAIProvider() string
 }

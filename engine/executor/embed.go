@@ -24,7 +24,7 @@ func (e *Executor) Embed(ctx context.Context, req *adapters.EmbeddingRequest, d 
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
 		r := *req
 		r.Model = p.target.Model
-		return p.attemptEmbed(exec.Context(), e, &r)
+		return p.attemptEmbed(exec, e, &r)
 	})
 	if err != nil {
 		return nil, err
@@ -35,16 +35,19 @@ func (e *Executor) Embed(ctx context.Context, req *adapters.EmbeddingRequest, d 
 	return &EmbedResult{Target: t, Response: out.emb, Upstream: up}, nil
 }
 
-func (p *pipeline) attemptEmbed(ctx context.Context, e *Executor, req *adapters.EmbeddingRequest) (*outcome, error) {
+func (p *pipeline) attemptEmbed(exec failsafe.Execution[*outcome], e *Executor, req *adapters.EmbeddingRequest) (*outcome, error) {
 	emb, ok := p.prov.(adapters.Embedder)
 	if !ok {
 		return nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindNotFound, Message: "this provider does not serve embeddings"}
 	}
-	return p.measured(e, func() (*outcome, error) {
+	ctx, span := e.startAttempt(exec, p, opEmbeddings, nil)
+	out, err := p.measured(e, func() (*outcome, error) {
 		resp, err := emb.Embed(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		return &outcome{emb: resp}, nil
 	})
+	endAttempt(span, out, err)
+	return out, err
 }

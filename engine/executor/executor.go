@@ -14,6 +14,7 @@ import (
 	fspolicy "github.com/failsafe-go/failsafe-go/policy"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/failsafe-go/failsafe-go/timeout"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/policy"
@@ -31,6 +32,7 @@ type Executor struct {
 
 	redactor Redactor
 	shadow   *shadows
+	tracer   trace.Tracer // nil: tracing off, no spans
 
 	mu    sync.RWMutex
 	pipes map[policy.Target]*pipeline
@@ -45,6 +47,7 @@ type Options struct {
 	Log        *slog.Logger
 	Redactor   Redactor     // required for decisions that redact; nil fails them
 	Shadow     ShadowConfig // bounds on shadow traffic
+	Tracer     trace.Tracer // nil: no spans (tracing off)
 }
 
 // New returns an executor over the configured providers and registers them with the
@@ -58,6 +61,7 @@ func New(o Options) *Executor {
 	}
 	e := &Executor{providers: o.Providers, resil: map[string]Resilience{}, tracker: o.Tracker,
 		metrics: o.Metrics, log: o.Log, pipes: map[policy.Target]*pipeline{}, redactor: o.Redactor}
+	e.tracer = o.Tracer
 	e.shadow = newShadows(e, o.Shadow, func(r ShadowResult) {
 		e.metrics.Shadow(r.Target.Provider, r.Target.Model, r.Experiment, outcomeLabel(r.Err), r.Latency)
 		logShadow(e.log, r)
@@ -94,6 +98,7 @@ type pipeline struct {
 	breaker circuitbreaker.CircuitBreaker[*outcome]
 	timeout timeout.Timeout[*outcome]
 	def     failsafe.Executor[*outcome]
+	spans   *pipelineSpans // nil when tracing is off
 
 	mu        sync.Mutex
 	byRetries map[int]failsafe.Executor[*outcome] // decisions that override max_retries
@@ -142,6 +147,7 @@ func (e *Executor) build(t policy.Target, prov adapters.Provider, res Resilience
 	p.stats.SetCircuit(func() signals.Circuit { return circuitOf(p.breaker) })
 	e.metrics.BreakerState(t.Provider, t.Model, 0)
 	p.def = e.compose(p, res.MaxRetries)
+	p.spans = e.spansFor(t, prov)
 	return p
 }
 
@@ -284,7 +290,7 @@ type ChatResult struct {
 // Chat walks the decision's targets until one answers.
 func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision) (*ChatResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptChat(exec.Context(), e, upstreamRequest(req, p.target, d, false))
+		return p.attemptChat(exec, e, upstreamRequest(req, p.target, d, false))
 	})
 	if err != nil {
 		return nil, err
@@ -394,14 +400,17 @@ func (p *pipeline) measured(e *Executor, call func() (*outcome, error)) (*outcom
 	return out, nil
 }
 
-func (p *pipeline) attemptChat(ctx context.Context, e *Executor, req *adapters.ChatRequest) (*outcome, error) {
-	return p.measured(e, func() (*outcome, error) {
+func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest) (*outcome, error) {
+	ctx, span := e.startAttempt(exec, p, opChat, req)
+	out, err := p.measured(e, func() (*outcome, error) {
 		resp, err := p.prov.Chat(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		return &outcome{resp: resp}, nil
 	})
+	endAttempt(span, out, err)
+	return out, err
 }
 
 // attemptStream opens the stream and waits for its first chunk, so that a stream failing
@@ -412,13 +421,14 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 		// The attempt's context must outlive this function: the stream is read after it.
 		release = ei.DeferCancel()
 	}
-	ctx := exec.Context()
+	ctx, span := e.startAttempt(exec, p, opChat, req)
 	start := time.Now()
 	p.stats.Begin()
 	fail := func(err error) (*outcome, error) {
 		lat := time.Since(start)
 		p.stats.End(lat, 0, breakerFailure(err))
 		e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
+		endAttempt(span, nil, err)
 		release()
 		return nil, err
 	}
@@ -437,5 +447,7 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 	ttft := time.Since(start)
 	e.metrics.TTFT(p.target.Provider, p.target.Model, ttft)
 	e.metrics.Attempt(p.target.Provider, p.target.Model, "ok", ttft)
-	return &outcome{stream: st, first: first, started: start, ttft: ttft, release: release}, nil
+	out := &outcome{stream: st, first: first, started: start, ttft: ttft, release: release}
+	endAttempt(span, out, nil)
+	return out, nil
 }

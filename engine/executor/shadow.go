@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/policy"
 )
@@ -32,6 +34,7 @@ type shadowJob struct {
 	req        *adapters.ChatRequest
 	target     policy.Target
 	experiment string
+	link       trace.SpanContext // the request that queued it, for the shadow span's link
 }
 
 // shadows runs mirrored requests on workers of their own: a shadow never shares the
@@ -89,9 +92,11 @@ func (s *shadows) work() {
 func (s *shadows) run(j shadowJob) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Timeout)
 	defer cancel()
+	ctx, span := s.e.startShadow(ctx, j)
 	start := time.Now()
 	d := &policy.Decision{Allow: true, Targets: []policy.Target{j.target}, Limits: policy.Limits{MaxRetries: 0}}
 	res, err := s.e.Chat(ctx, j.req, d)
+	endShadow(span, err)
 	r := ShadowResult{Target: j.target, Experiment: j.experiment, Latency: time.Since(start), Err: err}
 	if err == nil {
 		if u := res.Response.Usage; u != nil {
@@ -105,14 +110,16 @@ func (s *shadows) run(j shadowJob) {
 }
 
 // Shadow queues a non-streamed copy of req for each target. It never blocks: when the
-// queue is full the copy is dropped and false is returned for it.
-func (e *Executor) Shadow(req *adapters.ChatRequest, targets []policy.Target, experiment string) (queued, dropped int) {
+// queue is full the copy is dropped and false is returned for it. ctx is the client's
+// request: only its span is kept (shadow spans link to it), never its deadline.
+func (e *Executor) Shadow(ctx context.Context, req *adapters.ChatRequest, targets []policy.Target, experiment string) (queued, dropped int) {
 	e.shadow.start()
+	link := e.shadowLink(ctx)
 	for _, t := range targets {
 		r := *req
 		r.Stream, r.StreamOptions = false, nil
 		select {
-		case e.shadow.queue <- shadowJob{req: &r, target: t, experiment: experiment}:
+		case e.shadow.queue <- shadowJob{req: &r, target: t, experiment: experiment, link: link}:
 			queued++
 		default:
 			dropped++

@@ -31,6 +31,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/server"
 	"github.com/gavel-gw/gavel/engine/signals"
 	"github.com/gavel-gw/gavel/engine/telemetry"
+	"github.com/gavel-gw/gavel/engine/tracing"
 )
 
 // Gateway is an assembled gavel.
@@ -48,6 +49,7 @@ type Gateway struct {
 	ledger    ledger.Store
 	tracker   *signals.Tracker
 	probes    []probe
+	tracing   *tracing.Tracing // nil: tracing off
 }
 
 type probe struct {
@@ -57,11 +59,20 @@ type probe struct {
 }
 
 // New builds a gateway. getenv supplies the environment (os.Getenv in production).
-func New(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger) (*Gateway, error) {
+func New(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger, opts ...Option) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), providers: map[string]adapters.Provider{}}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	tr, err := setupTracing(ctx, getenv, log, o)
+	if err != nil {
+		return nil, err
+	}
+	g.tracing = tr
 
 	specs, notes := cfg.Resolve(getenv)
 	for _, n := range notes {
@@ -76,6 +87,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 			return nil, err
 		}
 		g.providers[p.Name] = prov
+		g.tracing.Instrument(prov)
 		resil[p.Name] = p.Resilience()
 		names = append(names, p.Name)
 		if hc := p.HealthCheck; hc != nil {
@@ -106,7 +118,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	g.tracker = tracker
 	scanner := pii.NewScanner()
 	exec := executor.New(executor.Options{Providers: g.providers, Resilience: resil, Tracker: tracker, Metrics: g.metrics, Log: log,
-		Redactor: pii.Redactor{Scanner: scanner}})
+		Redactor: pii.Redactor{Scanner: scanner}, Tracer: g.tracing.Tracer()})
 	g.engine = policy.New()
 	g.engine.OnActivate(func(rev *policy.Revision) {
 		g.keys.SetBundleKeys(rev.Data.Keys)
@@ -115,7 +127,6 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	})
 	g.planner = policy.NewPlanner(g.engine, tracker, 0, log)
 
-	var err error
 	b, source, err := loadBundle(cfg.Policy)
 	if err != nil {
 		g.Close()
@@ -140,7 +151,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	g.dlog = decisionlog.New(decisionlog.Config{MaskMessages: true})
 	g.exec = exec
 	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
-		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger})
+		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger, Tracing: g.tracing})
 	log.Info("providers configured", "providers", strings.Join(names, ","))
 	return g, nil
 }
@@ -209,6 +220,7 @@ func (g *Gateway) Close() {
 			c.Close()
 		}
 	}
+	g.closeTracing()
 }
 
 // openLedger opens the configured budget and rate-limit store.

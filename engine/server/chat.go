@@ -146,7 +146,7 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 		return &errPolicy{err: err}
 	}
 	if len(d.Shadow) > 0 {
-		s.o.Executor.Shadow(x.up, d.Shadow, experimentOf(d))
+		s.o.Executor.Shadow(r.Context(), x.up, d.Shadow, experimentOf(d))
 	}
 	ctx, cancel := s.requestContext(r.Context(), d)
 	defer cancel()
@@ -235,6 +235,7 @@ func jsonReason(err error) string {
 // policy could not judge does not go anywhere.
 func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*policy.Decision, error) {
 	start := time.Now()
+	ctx, span := s.startDecide(ctx)
 	shared := s.o.Planner.Current(ctx, x.rev)
 	in := policy.Input{
 		Request:   f,
@@ -261,6 +262,7 @@ func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*po
 		outcome = "deny"
 	}
 	s.o.Metrics.Decision(outcome, time.Since(start))
+	endDecide(span, x.rev, d, err)
 	if err != nil {
 		return nil, &errPolicy{err: err}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 	"github.com/gavel-gw/gavel/engine/tokens"
+	"github.com/gavel-gw/gavel/engine/tracing"
 )
 
 // Response headers every answer carries.
@@ -49,6 +50,7 @@ type Options struct {
 	Providers      []string // configured provider names
 	MaxBodyBytes   int64
 	RequestTimeout time.Duration
+	Tracing        *tracing.Tracing // nil: no tracing middleware, no spans
 }
 
 // Server is gavel's HTTP API.
@@ -58,6 +60,7 @@ type Server struct {
 	echo    *echo.Echo
 	log     *slog.Logger
 	prov    map[string]bool
+	tracer  *tracer // nil when tracing is off
 }
 
 // New builds the server and its routes.
@@ -72,6 +75,10 @@ func New(o Options) *Server {
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleEchoError
+	if t := o.Tracing.Tracer(); t != nil {
+		s.tracer = &tracer{t: t, prop: o.Tracing.Propagator(), names: map[routeKey]string{}}
+		e.Use(s.tracer.traced) // outermost: its span covers everything, recovered panics included
+	}
 	e.Use(s.recover)
 	e.POST("/v1/chat/completions", s.chatCompletions)
 	e.POST("/v1/embeddings", s.embeddings)
@@ -83,6 +90,11 @@ func New(o Options) *Server {
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	}
+	if s.tracer != nil {
+		for _, r := range e.Routes() {
+			s.tracer.names[routeKey{r.Method, r.Path}] = r.Method + " " + r.Path
+		}
 	}
 	return s
 }

@@ -1,0 +1,29 @@
+package openai
+
+import (
+	"net/http"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+var (
+	_ adapters.TransportWrapper = (*Provider)(nil)
+	_ adapters.GenAIProvider    = (*Provider)(nil)
+)
+
+// WrapTransport wraps the transport of the client this provider built itself; a client
+// passed in Config belongs to the caller, who instruments it as they see fit. Call it
+// before the first request.
+func (p *Provider) WrapTransport(wrap func(http.RoundTripper) http.RoundTripper) {
+	if p.ownsClient {
+		p.client.Transport = wrap(p.client.Transport)
+	}
+}
+
+// GenAIProvider is the OpenTelemetry gen_ai.provider.name of this upstream.
+func (p *Provider) GenAIProvider() string {
+	if p.azurePrefix != "" {
+		return "azure.ai.openai"
+	}
+	return "openai"
+}

@@ -1,0 +1,168 @@
+package executor
+
+import (
+	"context"
+
+	"github.com/failsafe-go/failsafe-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/policy"
+)
+
+// Span attribute keys of gavel's own (the gen_ai.* ones come from semconv).
+const (
+	attrRetry      = attribute.Key("gavel.retry")
+	attrOutcome    = attribute.Key("gavel.outcome")
+	attrShadow     = attribute.Key("gavel.shadow")
+	attrExperiment = attribute.Key("gavel.experiment")
+	attrProvider   = attribute.Key("gavel.provider")
+	// gen_ai.system predates gen_ai.provider.name (semconv ≤ 1.36); backends that have
+	// not moved on still group by it.
+	attrGenAISystem = attribute.Key("gen_ai.system")
+	attrTTFC        = attribute.Key("gen_ai.response.time_to_first_chunk")
+)
+
+// operation is what an attempt asks of the upstream, as GenAI semconv names it.
+type operation int
+
+const (
+	opChat operation = iota
+	opEmbeddings
+)
+
+// pipelineSpans is what every attempt span of one provider+model shares, built once with
+// the pipeline so an attempt allocates only for its own values.
+type pipelineSpans struct {
+	name  [2]string               // by operation: "chat {model}", "embeddings {model}"
+	attrs [2][]attribute.KeyValue // by operation
+}
+
+// spansFor precomputes a pipeline's span names and attributes; nil when tracing is off.
+func (e *Executor) spansFor(t policy.Target, prov adapters.Provider) *pipelineSpans {
+	if e.tracer == nil {
+		return nil
+	}
+	system := t.Provider
+	if g, ok := prov.(adapters.GenAIProvider); ok {
+		system = g.GenAIProvider()
+	}
+	ps := &pipelineSpans{name: [2]string{"chat " + t.Model, "embeddings " + t.Model}}
+	for op, name := range [2]attribute.KeyValue{semconv.GenAIOperationNameChat, semconv.GenAIOperationNameEmbeddings} {
+		ps.attrs[op] = []attribute.KeyValue{name, semconv.GenAIProviderNameKey.String(system), attrGenAISystem.String(system),
+			attrProvider.String(t.Provider), semconv.GenAIRequestModel(t.Model)}
+	}
+	return ps
+}
+
+// startAttempt starts the span of one upstream attempt, a child of the request's span,
+// and returns the context the provider call must use (it carries the span to the
+// transport, which sends its traceparent upstream). Tracing off: the attempt's context and
+// a nil span.
+func (e *Executor) startAttempt(exec failsafe.Execution[*outcome], p *pipeline, op operation, req *adapters.ChatRequest) (context.Context, trace.Span) {
+	ctx := exec.Context()
+	if e.tracer == nil || p.spans == nil {
+		return ctx, nil
+	}
+	var extra [3]attribute.KeyValue
+	n := 0
+	extra[n] = attrRetry.Int(exec.Retries())
+	n++
+	if req != nil {
+		if m := req.MaxCompletionTokens; m != nil {
+			extra[n] = semconv.GenAIRequestMaxTokens(*m)
+			n++
+		} else if m := req.MaxTokens; m != nil {
+			extra[n] = semconv.GenAIRequestMaxTokens(*m)
+			n++
+		}
+		if t := req.Temperature; t != nil {
+			extra[n] = semconv.GenAIRequestTemperature(*t)
+			n++
+		}
+	}
+	return e.tracer.Start(ctx, p.spans.name[op], trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(p.spans.attrs[op]...), trace.WithAttributes(extra[:n]...))
+}
+
+// endAttempt records what an attempt produced and ends its span; nil-safe.
+func endAttempt(span trace.Span, out *outcome, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		kind := outcomeLabel(err)
+		span.SetAttributes(attrOutcome.String(kind), semconv.ErrorTypeKey.String(kind))
+		// The kind, not the message: an upstream error may quote the request.
+		span.SetStatus(codes.Error, kind)
+		span.End()
+		return
+	}
+	var attrs [5]attribute.KeyValue
+	attrs[0] = attrOutcome.String("ok")
+	n := 1
+	switch {
+	case out == nil:
+	case out.resp != nil:
+		attrs[n] = semconv.GenAIResponseModel(out.resp.Model)
+		n++
+		if u := out.resp.Usage; u != nil {
+			attrs[n], attrs[n+1] = semconv.GenAIUsageInputTokens(u.PromptTokens), semconv.GenAIUsageOutputTokens(u.CompletionTokens)
+			n += 2
+		}
+	case out.emb != nil:
+		attrs[n] = semconv.GenAIResponseModel(out.emb.Model)
+		n++
+		if u := out.emb.Usage; u != nil {
+			attrs[n] = semconv.GenAIUsageInputTokens(u.PromptTokens)
+			n++
+		}
+	case out.first != nil:
+		// A stream's attempt ends at its first chunk; usage arrives with the last one.
+		attrs[n], attrs[n+1] = semconv.GenAIResponseModel(out.first.Model), attrTTFC.Float64(out.ttft.Seconds())
+		n += 2
+	}
+	span.SetAttributes(attrs[:n]...)
+	span.End()
+}
+
+// shadowLink is the request span a shadow call links to; empty when tracing is off.
+func (e *Executor) shadowLink(ctx context.Context) trace.SpanContext {
+	if e.tracer == nil || ctx == nil {
+		return trace.SpanContext{}
+	}
+	return trace.SpanContextFromContext(ctx)
+}
+
+// startShadow starts a shadow call's span: a root of its own (a shadow outlives the
+// client's request and never shares its context) linked to the request that queued it.
+func (e *Executor) startShadow(ctx context.Context, j shadowJob) (context.Context, trace.Span) {
+	if e.tracer == nil {
+		return ctx, nil
+	}
+	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(attrShadow.Bool(true), attrExperiment.String(j.experiment),
+			attrProvider.String(j.target.Provider), semconv.GenAIRequestModel(j.target.Model))}
+	if j.link.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: j.link}))
+	}
+	return e.tracer.Start(ctx, "shadow "+j.target.String(), opts...)
+}
+
+// endShadow ends a shadow span; nil-safe.
+func endShadow(span trace.Span, err error) {
+	if span == nil {
+		return
+	}
+	if err != nil {
+		kind := outcomeLabel(err)
+		span.SetAttributes(attrOutcome.String(kind), semconv.ErrorTypeKey.String(kind))
+		span.SetStatus(codes.Error, kind)
+	} else {
+		span.SetAttributes(attrOutcome.String("ok"))
+	}
+	span.End()
+}

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gavel-gw/gavel/engine/policy"
+)
+
+// Span attribute keys of gavel's own.
+const (
+	attrDecisionID     = attribute.Key("gavel.decision_id")
+	attrRoute          = attribute.Key("gavel.route")
+	attrArm            = attribute.Key("gavel.arm")
+	attrExperiment     = attribute.Key("gavel.experiment")
+	attrRevision       = attribute.Key("gavel.bundle_revision")
+	attrAllow          = attribute.Key("gavel.decision.allow")
+	attrReasons        = attribute.Key("gavel.decision.reasons")
+	attrTargets        = attribute.Key("gavel.decision.targets")
+	attrDenyCode       = attribute.Key("gavel.decision.deny_code")
+	spanDecide         = "policy.decide"
+	maxTracedTargetLen = 16 // a decision naming more targets is cut in the span, not in the walk
+)
+
+// tracer is the server's tracing state; nil when tracing is off, and then no middleware
+// is installed and no span started.
+type tracer struct {
+	t     trace.Tracer
+	prop  propagation.TextMapPropagator
+	names map[routeKey]string // "METHOD route", built once for the routes
+}
+
+type routeKey struct{ method, path string }
+
+// traced is the server-span middleware: the client's W3C traceparent/tracestate are
+// continued, the span is named after the route (not the path, which may carry ids), and
+// the gateway's answer (decision id, route, arm, revision, status) is copied from the
+// response headers every request carries.
+func (tr *tracer) traced(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		ctx := tr.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		route := c.Path()
+		name, ok := tr.names[routeKey{r.Method, route}]
+		if !ok {
+			name = r.Method // unknown route or method: no route in the name (HTTP semconv)
+		}
+		ctx, span := tr.t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route), semconv.URLPath(r.URL.Path)))
+		c.SetRequest(r.WithContext(ctx))
+		if err := next(c); err != nil {
+			// Write the error now, so the span sees the status the client gets.
+			c.Error(err)
+		}
+		resp := c.Response()
+		h := resp.Header()
+		attrs := [6]attribute.KeyValue{semconv.HTTPResponseStatusCode(resp.Status)}
+		n := 1
+		for _, a := range [...]struct {
+			k      attribute.Key
+			header string
+		}{{attrDecisionID, HeaderDecisionID}, {attrRoute, HeaderRoute}, {attrArm, HeaderArm}, {attrExperiment, HeaderExperiment}, {attrRevision, HeaderRevision}} {
+			if v := h.Get(a.header); v != "" {
+				attrs[n] = a.k.String(v)
+				n++
+			}
+		}
+		span.SetAttributes(attrs[:n]...)
+		if resp.Status >= http.StatusInternalServerError {
+			span.SetStatus(codes.Error, strconv.Itoa(resp.Status))
+		}
+		span.End()
+		return nil
+	}
+}
+
+// startDecide starts the policy.decide span; tracing off returns ctx and a nil span.
+func (s *Server) startDecide(ctx context.Context) (context.Context, trace.Span) {
+	if s.tracer == nil {
+		return ctx, nil
+	}
+	return s.tracer.t.Start(ctx, spanDecide)
+}
+
+// endDecide records the decision on its span and ends it; nil-safe.
+func endDecide(span trace.Span, rev *policy.Revision, d *policy.Decision, err error) {
+	if span == nil {
+		return
+	}
+	if rev != nil {
+		span.SetAttributes(attrRevision.String(rev.ID))
+	}
+	if err != nil {
+		span.SetAttributes(semconv.ErrorTypeKey.String("policy_error"))
+		span.SetStatus(codes.Error, "policy_error")
+		span.End()
+		return
+	}
+	targets := make([]string, 0, min(len(d.Targets), maxTracedTargetLen))
+	for _, t := range d.Targets[:cap(targets)] {
+		targets = append(targets, t.String())
+	}
+	span.SetAttributes(attrAllow.Bool(d.Allow), attrReasons.StringSlice(d.Reasons), attrTargets.StringSlice(targets))
+	if !d.Allow && d.Deny != nil {
+		span.SetAttributes(attrDenyCode.String(d.Deny.Code))
+	}
+	span.End()
+}
