@@ -34,7 +34,7 @@ func start(t *testing.T, yaml string, env map[string]string) *gw {
 	return startWith(t, yaml, env, true)
 }
 
-func startWith(t *testing.T, yaml string, env map[string]string, freshLedger bool) *gw {
+func startWith(t *testing.T, yaml string, env map[string]string, freshLedger bool, opts ...gateway.Option) *gw {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,7 +50,7 @@ func startWith(t *testing.T, yaml string, env map[string]string, freshLedger boo
 		cfg.Ledger.Path = filepath.Join(t.TempDir(), "ledger.db")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, cfg, func(k string) string { return env[k] }, nil)
+	g, err := gateway.New(ctx, cfg, func(k string) string { return env[k] }, nil, opts...)
 	if err != nil {
 		cancel()
 		l.Close()
