@@ -30,14 +30,12 @@ func TestProvidersTelemetryCapabilities(t *testing.T) {
 			if c, ok := p.(adapters.Closer); ok {
 				defer c.Close()
 			}
-			g, ok := p.(adapters.GenAIProvider)
-			if got := ""; ok {
+			got := ""
+			if g, ok := p.(adapters.GenAIProvider); ok {
 				got = g.GenAIProvider()
-				if got != tc.genAI {
-					t.Errorf("GenAIProvider = %q, want %q", got, tc.genAI)
-				}
-			} else if tc.genAI != "" {
-				t.Errorf("no GenAIProvider, want %q", tc.genAI)
+			}
+			if got != tc.genAI {
+				t.Errorf("GenAIProvider = %q, want %q", got, tc.genAI)
 			}
 			w, ok := p.(adapters.TransportWrapper)
 			if ok != tc.wrappable {

@@ -38,6 +38,7 @@ type config struct {
 	cpus         string
 	upstreamCPUs string
 	directOnly   bool
+	trace        bool
 }
 
 func parseFlags() config {
@@ -51,6 +52,7 @@ func parseFlags() config {
 	flag.StringVar(&c.cpus, "cpus", "", "pin gavel to these CPUs with taskset -c (e.g. 0 or 0-1)")
 	flag.StringVar(&c.upstreamCPUs, "upstream-cpus", "", "pin the fake upstream to these CPUs with taskset -c")
 	flag.BoolVar(&c.directOnly, "direct-only", false, "only load the fake upstream directly; no gavel")
+	flag.BoolVar(&c.trace, "trace", false, "also run gavel with OpenTelemetry tracing on (every request sampled, OTLP/HTTP to a discarding sink)")
 	flag.Parse()
 	return c
 }
@@ -141,8 +143,38 @@ func bench(ctx context.Context, cfg config) ([]row, error) {
 		return rows, nil
 	}
 
+	traced := []bool{false}
+	if cfg.trace {
+		traced = append(traced, true)
+	}
+	for _, tr := range traced {
+		var env []string
+		suffix := ""
+		if tr {
+			sink, err := startSink()
+			if err != nil {
+				return nil, err
+			}
+			defer func() {
+				progress("OTLP sink received %d exports, %d KiB", sink.exports.Load(), sink.bytes.Load()>>10)
+				sink.close()
+			}()
+			env, suffix = sink.env(), " +trace"
+		}
+		more, err := benchGavel(ctx, cfg, tmp, upURL, env, suffix, direct, modes)
+		rows = append(rows, more...)
+		if err != nil {
+			return rows, err
+		}
+	}
+	return rows, nil
+}
+
+// benchGavel starts gavel (with extra environment), loads it in each mode and stops it.
+func benchGavel(ctx context.Context, cfg config, tmp, upURL string, env []string, suffix string, direct map[bool]*runStats, modes []bool) ([]row, error) {
+	var rows []row
 	logPath := filepath.Join(tmp, "gavel.log")
-	g, gURL, err := startGavel(ctx, cfg.gavel, upURL, cfg.cpus, logPath)
+	g, gURL, err := startGavel(ctx, cfg.gavel, upURL, cfg.cpus, logPath, env)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +182,7 @@ func bench(ctx context.Context, cfg config) ([]row, error) {
 	progress("gavel at %s (pid %d)", gURL, g.pid())
 	tick := clockTick()
 	for _, stream := range modes {
-		r := row{name: "gavel " + modeName(stream), gavel: true, direct: direct[stream]}
+		r := row{name: "gavel " + modeName(stream) + suffix, gavel: true, direct: direct[stream]}
 		var cpuStart time.Duration
 		onWindow := func(open bool) {
 			t, err := cpuTime(g.pid(), tick)

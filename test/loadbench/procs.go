@@ -119,7 +119,7 @@ func startUpstream(bin, cpus string) (*child, string, error) {
 
 // startGavel runs `gavel serve` against the upstream and waits until it is ready. Its
 // output goes to logPath; on failure the tail of it is part of the error.
-func startGavel(ctx context.Context, bin, upstreamURL, cpus, logPath string) (*child, string, error) {
+func startGavel(ctx context.Context, bin, upstreamURL, cpus, logPath string, env []string) (*child, string, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, "", err
@@ -132,6 +132,7 @@ func startGavel(ctx context.Context, bin, upstreamURL, cpus, logPath string) (*c
 	cmd := command([]string{bin, "serve", "--listen", addr}, cpus)
 	// gavel registers its "openai" provider from the same variables the OpenAI SDKs read.
 	cmd.Env = append(os.Environ(), "OPENAI_API_KEY=sk-bench", "OPENAI_BASE_URL="+upstreamURL)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	c, err := startChild("gavel", cmd)
 	if err != nil {
