@@ -30,6 +30,8 @@ const (
 	maxTracedTargetLen = 16 // a decision naming more targets is cut in the span, not in the walk
 )
 
+var serverKind = trace.WithSpanKind(trace.SpanKindServer)
+
 // tracer is the server's tracing state; nil when tracing is off, and then no middleware
 // is installed and no span started.
 type tracer struct {
@@ -53,8 +55,7 @@ func (tr *tracer) traced(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			name = r.Method // unknown route or method: no route in the name (HTTP semconv)
 		}
-		ctx, span := tr.t.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route), semconv.URLPath(r.URL.Path)))
+		ctx, span := tr.t.Start(ctx, name, serverKind)
 		c.SetRequest(r.WithContext(ctx))
 		if err := next(c); err != nil {
 			// Write the error now, so the span sees the status the client gets.
@@ -62,8 +63,10 @@ func (tr *tracer) traced(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		resp := c.Response()
 		h := resp.Header()
-		attrs := [6]attribute.KeyValue{semconv.HTTPResponseStatusCode(resp.Status)}
-		n := 1
+		// One SetAttributes at the end: the span's attribute slice is allocated once.
+		attrs := [9]attribute.KeyValue{semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route),
+			semconv.URLPath(r.URL.Path), semconv.HTTPResponseStatusCode(resp.Status)}
+		n := 4
 		for _, a := range [...]struct {
 			k      attribute.Key
 			header string
