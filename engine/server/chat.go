@@ -235,7 +235,6 @@ func jsonReason(err error) string {
 // policy could not judge does not go anywhere.
 func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*policy.Decision, error) {
 	start := time.Now()
-	ctx, span := s.startDecide(ctx)
 	shared := s.o.Planner.Current(ctx, x.rev)
 	in := policy.Input{
 		Request:   f,
@@ -262,7 +261,7 @@ func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*po
 		outcome = "deny"
 	}
 	s.o.Metrics.Decision(outcome, time.Since(start))
-	endDecide(span, x.rev, d, err)
+	s.traceDecide(ctx, start, x.rev, d, err)
 	if err != nil {
 		return nil, &errPolicy{err: err}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
@@ -17,17 +18,17 @@ import (
 
 // Span attribute keys of gavel's own.
 const (
-	attrDecisionID     = attribute.Key("gavel.decision_id")
-	attrRoute          = attribute.Key("gavel.route")
-	attrArm            = attribute.Key("gavel.arm")
-	attrExperiment     = attribute.Key("gavel.experiment")
-	attrRevision       = attribute.Key("gavel.bundle_revision")
-	attrAllow          = attribute.Key("gavel.decision.allow")
-	attrReasons        = attribute.Key("gavel.decision.reasons")
-	attrTargets        = attribute.Key("gavel.decision.targets")
-	attrDenyCode       = attribute.Key("gavel.decision.deny_code")
-	spanDecide         = "policy.decide"
-	maxTracedTargetLen = 16 // a decision naming more targets is cut in the span, not in the walk
+	attrDecisionID   = attribute.Key("gavel.decision_id")
+	attrRoute        = attribute.Key("gavel.route")
+	attrArm          = attribute.Key("gavel.arm")
+	attrExperiment   = attribute.Key("gavel.experiment")
+	attrRevision     = attribute.Key("gavel.bundle_revision")
+	attrAllow        = attribute.Key("gavel.decision.allow")
+	attrReasons      = attribute.Key("gavel.decision.reasons")
+	attrTargets      = attribute.Key("gavel.decision.targets")
+	attrDenyCode     = attribute.Key("gavel.decision.deny_code")
+	spanDecide       = "policy.decide"
+	maxTracedTargets = 16 // a decision naming more targets is cut in the span, not in the walk
 )
 
 var serverKind = trace.WithSpanKind(trace.SpanKindServer)
@@ -85,35 +86,38 @@ func (tr *tracer) traced(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// startDecide starts the policy.decide span; tracing off returns ctx and a nil span.
-func (s *Server) startDecide(ctx context.Context) (context.Context, trace.Span) {
+// traceDecide records the policy.decide span once the decision is known: started after
+// the fact at the decision's start, with every attribute at once, because nothing below
+// it makes spans and a span whose attributes are all given at Start costs the SDK no
+// attribute growth or de-duplication at End. A no-op when tracing is off.
+func (s *Server) traceDecide(ctx context.Context, start time.Time, rev *policy.Revision, d *policy.Decision, err error) {
 	if s.tracer == nil {
-		return ctx, nil
-	}
-	return s.tracer.t.Start(ctx, spanDecide)
-}
-
-// endDecide records the decision on its span and ends it; nil-safe.
-func endDecide(span trace.Span, rev *policy.Revision, d *policy.Decision, err error) {
-	if span == nil {
 		return
 	}
+	var attrs [6]attribute.KeyValue
+	n := 0
 	if rev != nil {
-		span.SetAttributes(attrRevision.String(rev.ID))
+		attrs[n] = attrRevision.String(rev.ID)
+		n++
 	}
 	if err != nil {
-		span.SetAttributes(semconv.ErrorTypeKey.String("policy_error"))
+		attrs[n] = semconv.ErrorTypeKey.String("policy_error")
+		n++
+	} else {
+		targets := make([]string, 0, min(len(d.Targets), maxTracedTargets))
+		for _, t := range d.Targets[:cap(targets)] {
+			targets = append(targets, t.String())
+		}
+		attrs[n], attrs[n+1], attrs[n+2] = attrAllow.Bool(d.Allow), attrReasons.StringSlice(d.Reasons), attrTargets.StringSlice(targets)
+		n += 3
+		if !d.Allow && d.Deny != nil {
+			attrs[n] = attrDenyCode.String(d.Deny.Code)
+			n++
+		}
+	}
+	_, span := s.tracer.t.Start(ctx, spanDecide, trace.WithTimestamp(start), trace.WithAttributes(attrs[:n]...))
+	if err != nil {
 		span.SetStatus(codes.Error, "policy_error")
-		span.End()
-		return
-	}
-	targets := make([]string, 0, min(len(d.Targets), maxTracedTargetLen))
-	for _, t := range d.Targets[:cap(targets)] {
-		targets = append(targets, t.String())
-	}
-	span.SetAttributes(attrAllow.Bool(d.Allow), attrReasons.StringSlice(d.Reasons), attrTargets.StringSlice(targets))
-	if !d.Allow && d.Deny != nil {
-		span.SetAttributes(attrDenyCode.String(d.Deny.Code))
 	}
 	span.End()
 }
