@@ -40,7 +40,7 @@ func (p *pipeline) attemptEmbed(exec failsafe.Execution[*outcome], e *Executor, 
 	if !ok {
 		return nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindNotFound, Message: "this provider does not serve embeddings"}
 	}
-	ctx, span := e.startAttempt(exec, p, opEmbeddings, nil)
+	ctx, at := e.startAttempt(exec, p, opEmbeddings, nil)
 	out, err := p.measured(e, func() (*outcome, error) {
 		resp, err := emb.Embed(ctx, req)
 		if err != nil {
@@ -48,6 +48,6 @@ func (p *pipeline) attemptEmbed(exec failsafe.Execution[*outcome], e *Executor, 
 		}
 		return &outcome{emb: resp}, nil
 	})
-	endAttempt(span, out, err)
+	at.end(out, err)
 	return out, err
 }

@@ -401,7 +401,7 @@ func (p *pipeline) measured(e *Executor, call func() (*outcome, error)) (*outcom
 }
 
 func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest) (*outcome, error) {
-	ctx, span := e.startAttempt(exec, p, opChat, req)
+	ctx, at := e.startAttempt(exec, p, opChat, req)
 	out, err := p.measured(e, func() (*outcome, error) {
 		resp, err := p.prov.Chat(ctx, req)
 		if err != nil {
@@ -409,7 +409,7 @@ func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, r
 		}
 		return &outcome{resp: resp}, nil
 	})
-	endAttempt(span, out, err)
+	at.end(out, err)
 	return out, err
 }
 
@@ -421,14 +421,14 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 		// The attempt's context must outlive this function: the stream is read after it.
 		release = ei.DeferCancel()
 	}
-	ctx, span := e.startAttempt(exec, p, opChat, req)
+	ctx, at := e.startAttempt(exec, p, opChat, req)
 	start := time.Now()
 	p.stats.Begin()
 	fail := func(err error) (*outcome, error) {
 		lat := time.Since(start)
 		p.stats.End(lat, 0, breakerFailure(err))
 		e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
-		endAttempt(span, nil, err)
+		at.end(nil, err)
 		release()
 		return nil, err
 	}
@@ -448,6 +448,6 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 	e.metrics.TTFT(p.target.Provider, p.target.Model, ttft)
 	e.metrics.Attempt(p.target.Provider, p.target.Model, "ok", ttft)
 	out := &outcome{stream: st, first: first, started: start, ttft: ttft, release: release}
-	endAttempt(span, out, nil)
+	at.end(out, nil)
 	return out, nil
 }

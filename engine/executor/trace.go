@@ -58,75 +58,79 @@ func (e *Executor) spansFor(t policy.Target, prov adapters.Provider) *pipelineSp
 	return ps
 }
 
-// startAttempt starts the span of one upstream attempt, a child of the request's span,
-// and returns the context the provider call must use (it carries the span to the
-// transport, which sends its traceparent upstream). Tracing off: the attempt's context and
-// a nil span.
-func (e *Executor) startAttempt(exec failsafe.Execution[*outcome], p *pipeline, op operation, req *adapters.ChatRequest) (context.Context, trace.Span) {
-	ctx := exec.Context()
-	if e.tracer == nil || p.spans == nil {
-		return ctx, nil
-	}
-	var extra [3]attribute.KeyValue
-	n := 0
-	extra[n] = attrRetry.Int(exec.Retries())
-	n++
-	if req != nil {
-		if m := req.MaxCompletionTokens; m != nil {
-			extra[n] = semconv.GenAIRequestMaxTokens(*m)
-			n++
-		} else if m := req.MaxTokens; m != nil {
-			extra[n] = semconv.GenAIRequestMaxTokens(*m)
-			n++
-		}
-		if t := req.Temperature; t != nil {
-			extra[n] = semconv.GenAIRequestTemperature(*t)
-			n++
-		}
-	}
-	return e.tracer.Start(ctx, p.spans.name[op], trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(p.spans.attrs[op]...), trace.WithAttributes(extra[:n]...))
+// attemptTrace is one attempt's span and what its attributes need; the zero value
+// (tracing off) does nothing.
+type attemptTrace struct {
+	span  trace.Span
+	spans *pipelineSpans
+	op    operation
+	retry int
+	req   *adapters.ChatRequest
 }
 
-// endAttempt records what an attempt produced and ends its span; nil-safe.
-func endAttempt(span trace.Span, out *outcome, err error) {
-	if span == nil {
+// startAttempt starts the span of one upstream attempt, a child of the request's span,
+// and returns the context the provider call must use (it carries the span to the
+// transport, which sends its traceparent upstream). Tracing off: the attempt's context
+// and an inert attemptTrace.
+func (e *Executor) startAttempt(exec failsafe.Execution[*outcome], p *pipeline, op operation, req *adapters.ChatRequest) (context.Context, attemptTrace) {
+	ctx := exec.Context()
+	if e.tracer == nil || p.spans == nil {
+		return ctx, attemptTrace{}
+	}
+	// Attributes go in once, at the end: the SDK then grows and de-duplicates the span's
+	// attribute slice once instead of at Start and again at End.
+	ctx, span := e.tracer.Start(ctx, p.spans.name[op], clientKind)
+	return ctx, attemptTrace{span: span, spans: p.spans, op: op, retry: exec.Retries(), req: req}
+}
+
+var clientKind = trace.WithSpanKind(trace.SpanKindClient)
+
+// end records what the attempt produced and ends its span.
+func (a attemptTrace) end(out *outcome, err error) {
+	if a.span == nil {
 		return
+	}
+	base := a.spans.attrs[a.op]
+	attrs := make([]attribute.KeyValue, len(base), len(base)+8)
+	copy(attrs, base)
+	attrs = append(attrs, attrRetry.Int(a.retry))
+	if r := a.req; r != nil {
+		if m := r.MaxCompletionTokens; m != nil {
+			attrs = append(attrs, semconv.GenAIRequestMaxTokens(*m))
+		} else if m := r.MaxTokens; m != nil {
+			attrs = append(attrs, semconv.GenAIRequestMaxTokens(*m))
+		}
+		if t := r.Temperature; t != nil {
+			attrs = append(attrs, semconv.GenAIRequestTemperature(*t))
+		}
 	}
 	if err != nil {
 		kind := outcomeLabel(err)
-		span.SetAttributes(attrOutcome.String(kind), semconv.ErrorTypeKey.String(kind))
+		a.span.SetAttributes(append(attrs, attrOutcome.String(kind), semconv.ErrorTypeKey.String(kind))...)
 		// The kind, not the message: an upstream error may quote the request.
-		span.SetStatus(codes.Error, kind)
-		span.End()
+		a.span.SetStatus(codes.Error, kind)
+		a.span.End()
 		return
 	}
-	var attrs [5]attribute.KeyValue
-	attrs[0] = attrOutcome.String("ok")
-	n := 1
+	attrs = append(attrs, attrOutcome.String("ok"))
 	switch {
 	case out == nil:
 	case out.resp != nil:
-		attrs[n] = semconv.GenAIResponseModel(out.resp.Model)
-		n++
+		attrs = append(attrs, semconv.GenAIResponseModel(out.resp.Model))
 		if u := out.resp.Usage; u != nil {
-			attrs[n], attrs[n+1] = semconv.GenAIUsageInputTokens(u.PromptTokens), semconv.GenAIUsageOutputTokens(u.CompletionTokens)
-			n += 2
+			attrs = append(attrs, semconv.GenAIUsageInputTokens(u.PromptTokens), semconv.GenAIUsageOutputTokens(u.CompletionTokens))
 		}
 	case out.emb != nil:
-		attrs[n] = semconv.GenAIResponseModel(out.emb.Model)
-		n++
+		attrs = append(attrs, semconv.GenAIResponseModel(out.emb.Model))
 		if u := out.emb.Usage; u != nil {
-			attrs[n] = semconv.GenAIUsageInputTokens(u.PromptTokens)
-			n++
+			attrs = append(attrs, semconv.GenAIUsageInputTokens(u.PromptTokens))
 		}
 	case out.first != nil:
 		// A stream's attempt ends at its first chunk; usage arrives with the last one.
-		attrs[n], attrs[n+1] = semconv.GenAIResponseModel(out.first.Model), attrTTFC.Float64(out.ttft.Seconds())
-		n += 2
+		attrs = append(attrs, semconv.GenAIResponseModel(out.first.Model), attrTTFC.Float64(out.ttft.Seconds()))
 	}
-	span.SetAttributes(attrs[:n]...)
-	span.End()
+	a.span.SetAttributes(attrs...)
+	a.span.End()
 }
 
 // shadowLink is the request span a shadow call links to; empty when tracing is off.
