@@ -361,3 +361,40 @@ func TestTracingConfiguredFromEnvironment(t *testing.T) {
 	}
 }
 
+
+func TestTracingClientErrorsAndUnknownRoutes(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	g, a, _ := tracedGateway(t, nil, gateway.WithTracerProvider(tp))
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		span                     string
+	}{
+		{"bad JSON is a 400 with no upstream attempt", http.MethodPost, "/v1/chat/completions", `{"model":`, 400, "POST /v1/chat/completions"},
+		{"unknown route: method only, no path in the name", http.MethodGet, "/v1/nope/123", "", 404, "GET"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec.Reset()
+			req, _ := http.NewRequest(tc.method, g.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("traceparent", traceparent)
+			resp, body := do(t, req)
+			if resp.StatusCode != tc.status || body["error"] == nil {
+				t.Fatalf("status %d body %v", resp.StatusCode, body)
+			}
+			spans := waitSpans(t, rec, func(s []sdktrace.ReadOnlySpan) bool { return len(named(s, tc.span)) == 1 })
+			sp := named(spans, tc.span)[0]
+			if attr(sp, "http.response.status_code").AsInt64() != int64(tc.status) || sp.SpanContext().TraceID().String() != clientTraceID {
+				t.Errorf("span %q: attrs %v trace %s", sp.Name(), sp.Attributes(), sp.SpanContext().TraceID())
+			}
+			if sp.Status().Code.String() == "Error" {
+				t.Error("a client error marked the server span as failed")
+			}
+			if len(named(spans, "chat m1")) != 0 || len(a.Requests()) != 0 {
+				t.Error("a rejected request reached the upstream")
+			}
+		})
+	}
+}
