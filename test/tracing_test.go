@@ -398,3 +398,34 @@ func TestTracingClientErrorsAndUnknownRoutes(t *testing.T) {
 		})
 	}
 }
+
+func TestTracingDeniedDecision(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	up := fakeupstream.New()
+	t.Cleanup(up.Close)
+	dir := bundle(t, "deny-1", twoProviders(nil))
+	writeFile(t, dir+"/decision.rego", `package gavel
+
+decision := {"allow": false, "deny": {"status": 403, "code": "not_today", "message": "No."}, "reasons": ["deny:test"]}
+`)
+	g := startWith(t, fmt.Sprintf("policy: %s\nproviders:\n  - {name: a, type: openai, base_url: %q}\n", dir, up.URL()), nil, true,
+		gateway.WithTracerProvider(tp))
+	_, err := g.client("k").Chat.Completions.New(context.Background(), userParams("chat", "hi"))
+	if err == nil {
+		t.Fatal("a denied request succeeded")
+	}
+	spans := waitSpans(t, rec, func(s []sdktrace.ReadOnlySpan) bool { return len(named(s, "POST /v1/chat/completions")) == 1 })
+	d := named(spans, "policy.decide")
+	if len(d) != 1 {
+		t.Fatalf("%d policy.decide spans", len(d))
+	}
+	if attr(d[0], "gavel.decision.allow").AsBool() || attr(d[0], "gavel.decision.deny_code").AsString() != "not_today" ||
+		fmt.Sprint(attr(d[0], "gavel.decision.reasons").AsStringSlice()) != "[deny:test]" {
+		t.Errorf("policy.decide attrs %v", d[0].Attributes())
+	}
+	if got := attr(named(spans, "POST /v1/chat/completions")[0], "http.response.status_code").AsInt64(); got != 403 {
+		t.Errorf("server span status = %d, want 403", got)
+	}
+}
