@@ -361,7 +361,6 @@ func TestTracingConfiguredFromEnvironment(t *testing.T) {
 	}
 }
 
-
 func TestTracingClientErrorsAndUnknownRoutes(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))

@@ -75,7 +75,7 @@ func TestAttemptSpans(t *testing.T) {
 					continue
 				}
 				a := spanAttrs(s)
-				got = append(got, a["gavel.provider"].AsString()+"/"+a["gavel.retry"].Emit()+"/"+a["gavel.outcome"].AsString())
+				got = append(got, a["gavel.provider"].AsString()+"/"+a["gavel.retry"].String()+"/"+a["gavel.outcome"].AsString())
 				if s.Name() != "chat m" || s.Parent().SpanID() != parent.SpanContext().SpanID() || s.SpanKind() != trace.SpanKindClient {
 					t.Errorf("span %q parent %s kind %v", s.Name(), s.Parent().SpanID(), s.SpanKind())
 				}
