@@ -428,3 +428,31 @@ decision := {"allow": false, "deny": {"status": 403, "code": "not_today", "messa
 		t.Errorf("server span status = %d, want 403", got)
 	}
 }
+
+func TestTracingEmbeddings(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	up := fakeupstream.New()
+	t.Cleanup(up.Close)
+	g := startWith(t, "", map[string]string{"OPENAI_API_KEY": "sk-e", "OPENAI_BASE_URL": up.URL()}, true, gateway.WithTracerProvider(tp))
+	out, err := g.client("k", option.WithHeader("traceparent", traceparent)).Embeddings.New(context.Background(), openai.EmbeddingNewParams{
+		Model: "text-embedding-3-small",
+		Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"hello"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans := waitSpans(t, rec, func(s []sdktrace.ReadOnlySpan) bool { return len(named(s, "POST /v1/embeddings")) == 1 })
+	at := named(spans, "embeddings text-embedding-3-small")
+	if len(at) != 1 {
+		t.Fatalf("%d embeddings attempt spans", len(at))
+	}
+	if attr(at[0], "gen_ai.operation.name").AsString() != "embeddings" || attr(at[0], "gen_ai.usage.input_tokens").AsInt64() != out.Usage.PromptTokens ||
+		at[0].SpanContext().TraceID().String() != clientTraceID {
+		t.Errorf("attempt span attrs %v", at[0].Attributes())
+	}
+	if tp := up.Requests()[0].Header.Get("Traceparent"); !strings.Contains(tp, clientTraceID) {
+		t.Errorf("upstream traceparent = %q", tp)
+	}
+}
