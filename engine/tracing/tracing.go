@@ -152,8 +152,8 @@ func (t *Tracing) Propagator() propagation.TextMapPropagator {
 //
 // It makes no span of its own: the executor's attempt span is the client span of the
 // call (GenAI semconv), and otelhttp's transport, which adds an HTTP span under it, cost
-// ~13 µs and 25 allocations per call in BenchmarkTransport — most of the budget tracing
-// has on the request path.
+// ~7 µs and 25 allocations per call in BenchmarkTransport against ~1 µs and 6 for this
+// one — a large share of the budget tracing has on the request path.
 func (t *Tracing) Transport(rt http.RoundTripper) http.RoundTripper {
 	if t == nil {
 		return rt
