@@ -310,18 +310,22 @@ func (s *otlpSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func TestTracingConfiguredFromEnvironment(t *testing.T) {
 	tests := []struct {
-		name   string
-		env    func(sink string) map[string]string
-		traced bool
+		name    string
+		env     func(sink string) map[string]string
+		traced  bool
+		sampled bool
 	}{
-		{"no OTEL variables: off", func(string) map[string]string { return nil }, false},
+		{"no OTEL variables: off", func(string) map[string]string { return nil }, false, false},
 		{"exporter none wins over an endpoint: off", func(sink string) map[string]string {
 			return map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": sink}
-		}, false},
+		}, false, false},
 		{"OTLP endpoint: on", func(sink string) map[string]string {
 			return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_SERVICE_NAME": "gavel-e2e",
 				"OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20t"}
-		}, true},
+		}, true, true},
+		{"sampler always_off: the trace id still travels, nothing is recorded", func(sink string) map[string]string {
+			return map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": sink, "OTEL_TRACES_SAMPLER": "always_off"}
+		}, true, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -344,6 +348,12 @@ func TestTracingConfiguredFromEnvironment(t *testing.T) {
 			}
 			if !strings.Contains(tp, clientTraceID) {
 				t.Errorf("upstream traceparent = %q", tp)
+			}
+			if !tc.sampled {
+				if len(sink.names) > 0 {
+					t.Errorf("unsampled request exported %v", sink.names)
+				}
+				return
 			}
 			joined := strings.Join(sink.names, ",")
 			for _, want := range []string{"POST /v1/chat/completions", "policy.decide", "chat m1"} {

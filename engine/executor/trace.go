@@ -90,6 +90,10 @@ func (a attemptTrace) end(out *outcome, err error) {
 	if a.span == nil {
 		return
 	}
+	if !a.span.IsRecording() {
+		a.span.End() // not sampled: nothing to record
+		return
+	}
 	base := a.spans.attrs[a.op]
 	attrs := make([]attribute.KeyValue, len(base), len(base)+8)
 	copy(attrs, base)

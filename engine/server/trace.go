@@ -62,6 +62,10 @@ func (tr *tracer) traced(next echo.HandlerFunc) echo.HandlerFunc {
 			// Write the error now, so the span sees the status the client gets.
 			c.Error(err)
 		}
+		if !span.IsRecording() {
+			span.End() // not sampled: nothing to record
+			return nil
+		}
 		resp := c.Response()
 		h := resp.Header()
 		// One SetAttributes at the end: the span's attribute slice is allocated once.
@@ -91,7 +95,8 @@ func (tr *tracer) traced(next echo.HandlerFunc) echo.HandlerFunc {
 // it makes spans and a span whose attributes are all given at Start costs the SDK no
 // attribute growth or de-duplication at End. A no-op when tracing is off.
 func (s *Server) traceDecide(ctx context.Context, start time.Time, rev *policy.Revision, d *policy.Decision, err error) {
-	if s.tracer == nil {
+	if s.tracer == nil || !trace.SpanFromContext(ctx).IsRecording() {
+		// Off, or the request's trace is not sampled: its child would not be either.
 		return
 	}
 	var attrs [6]attribute.KeyValue
