@@ -24,6 +24,7 @@ import (
 // gw is a gateway running on a loopback port for one test.
 type gw struct {
 	URL  string
+	gw   *gateway.Gateway
 	stop func()
 }
 
@@ -70,7 +71,7 @@ func startWith(t *testing.T, yaml string, env map[string]string, freshLedger boo
 		}
 	}
 	t.Cleanup(stop)
-	return &gw{URL: "http://" + l.Addr().String(), stop: stop}
+	return &gw{URL: "http://" + l.Addr().String(), gw: g, stop: stop}
 }
 
 // client is the official OpenAI SDK pointed at gavel, with SDK retries off so every
