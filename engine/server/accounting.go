@@ -1,0 +1,54 @@
+package server
+
+import (
+	"strings"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/tokens"
+)
+
+// charge is the one place a request's usage is priced and counted: tokens and cost by
+// provider, model and the caller's team (only the server knows the caller), then the
+// ledger hold is settled with that cost. priced is false when the upstream streamed without
+// usage: the real tokenizer then counts off the request's path and charges later.
+func (s *Server) charge(x *exchange) (cost int64, priced bool) {
+	team := ""
+	if x.caller != nil {
+		team = x.caller.Record.Team
+	}
+	var catalog map[string]policy.CatalogEntry
+	if x.rev != nil {
+		catalog = x.rev.Data.Catalog
+	}
+	if x.usage == nil && x.streamed.Len() > 0 {
+		hd, route, prompt, completion := x.hold, x.route, x.prompt, x.streamed.String()
+		go func() {
+			u := s.countUsage(route, prompt, completion)
+			hd.settle(u, s.account(catalog, route, team, u))
+		}()
+		return 0, false
+	}
+	if x.usage != nil {
+		cost = s.account(catalog, x.route, team, x.usage)
+	}
+	x.hold.settle(x.usage, cost)
+	return cost, true
+}
+
+// account prices usage at the catalog rate of the route taken and counts it.
+func (s *Server) account(catalog map[string]policy.CatalogEntry, route, team string, u *adapters.Usage) int64 {
+	provider, model, _ := strings.Cut(route, "/")
+	var price tokens.Price
+	if e, ok := catalog[route]; ok { // route is the catalog id: no string built per request
+		price = tokens.Price{InputMicroUSDPerMTok: e.Price.InputMicroUSDPerMTok, OutputMicroUSDPerMTok: e.Price.OutputMicroUSDPerMTok}
+	}
+	cached := 0
+	if u.PromptTokensDetails != nil {
+		cached = u.PromptTokensDetails.CachedTokens
+	}
+	cost := tokens.Cost(price, u.PromptTokens, cached, u.CompletionTokens)
+	s.o.Metrics.Tokens(provider, model, team, u.PromptTokens, u.CompletionTokens)
+	s.o.Metrics.Cost(provider, model, team, cost)
+	return cost
+}
