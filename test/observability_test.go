@@ -240,6 +240,8 @@ func TestRequestLogLineAndNoLeaks(t *testing.T) {
 		`gavel_decision_rules_total{rule="route.alias"} 5`,
 		`gavel_decision_rules_total{rule="route.unknown_model"} 1`,
 		`gavel_requests_total{arm="x",endpoint="chat",route="a/m1",status="200"} 3`,
+		`gavel_experiment_request_duration_seconds_count{arm="x",experiment="exp1"} 5`,
+		`gavel_experiment_cost_micro_usd_total{arm="x",experiment="exp1"}`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -337,6 +337,7 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 		endpoint = "chat"
 	}
 	s.o.Metrics.Request(endpoint, x.route, strconv.Itoa(x.status), arm, stream, dur)
+	s.o.Metrics.ExperimentRequest(experimentOfExchange(x), arm, dur)
 	if s.o.DecisionLog != nil && x.rev != nil {
 		s.o.DecisionLog.Log(decisionlog.Record{ID: x.id, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
 			Result: x.result, Route: x.route, Status: x.status, Error: x.errCode})

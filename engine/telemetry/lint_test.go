@@ -33,6 +33,8 @@ func exercise(m *telemetry.Metrics) {
 	m.Cost("a", "m1", "search", 42)
 	m.Budget("team", "search", "month", 10, 90)
 	m.LedgerUnavailable("reserve")
+	m.ExperimentRequest("exp1", "b", time.Second)
+	m.ExperimentCost("exp1", "b", 42)
 }
 
 func TestMetricsArePromlintClean(t *testing.T) {

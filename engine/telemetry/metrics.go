@@ -36,6 +36,7 @@ type Metrics struct {
 	budgetRemaining *prometheus.GaugeVec
 	ledgerDown      *prometheus.CounterVec
 	rules           *ruleCounter
+	experiments     *experimentMetrics
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -141,6 +142,7 @@ func NewMetrics() *Metrics {
 		m.bundleActivated, m.streamErrors, m.tokens,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.rules = newRuleCounter(m.reg)
+	m.experiments = newExperimentMetrics(m.reg)
 	return m
 }
 
