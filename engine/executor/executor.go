@@ -289,9 +289,6 @@ func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *polic
 	if err != nil {
 		return nil, err
 	}
-	if u := out.resp.Usage; u != nil {
-		e.metrics.Tokens(t.Provider, t.Model, u.PromptTokens, u.CompletionTokens)
-	}
 	return &ChatResult{Target: t, Response: out.resp, Upstream: up}, nil
 }
 

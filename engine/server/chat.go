@@ -261,6 +261,9 @@ func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*po
 		outcome = "deny"
 	}
 	s.o.Metrics.Decision(outcome, time.Since(start))
+	if d != nil {
+		s.o.Metrics.DecisionRules(d.Reasons)
+	}
 	if err != nil {
 		return nil, &errPolicy{err: err}
 	}
@@ -317,16 +320,7 @@ func (s *Server) findPII(msgs []policy.Message) map[string]int {
 // or completion text.
 func (s *Server) finish(c echo.Context, x *exchange) {
 	dur := time.Since(x.start)
-	if x.hold != nil {
-		if x.usage == nil && x.streamed.Len() > 0 {
-			// The upstream streamed without usage: count prompt and completion with the real
-			// tokenizer off the request's path, then charge.
-			hd, route, prompt, completion := x.hold, x.route, x.prompt, x.streamed.String()
-			go func() { hd.settle(route, s.countUsage(route, prompt, completion)) }()
-		} else {
-			x.hold.settle(x.route, x.usage)
-		}
-	}
+	cost, priced := s.charge(x)
 	if x.status == 0 {
 		x.status = c.Response().Status
 	}
@@ -343,6 +337,7 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 		endpoint = "chat"
 	}
 	s.o.Metrics.Request(endpoint, x.route, strconv.Itoa(x.status), arm, stream, dur)
+	s.o.Metrics.ExperimentRequest(experimentOfExchange(x), arm, dur)
 	if s.o.DecisionLog != nil && x.rev != nil {
 		s.o.DecisionLog.Log(decisionlog.Record{ID: x.id, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
 			Result: x.result, Route: x.route, Status: x.status, Error: x.errCode})
@@ -374,6 +369,13 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 	}
 	if x.usage != nil {
 		attrs = append(attrs, slog.Int("input_tokens", x.usage.PromptTokens), slog.Int("output_tokens", x.usage.CompletionTokens))
+	} else if priced {
+		attrs = append(attrs, slog.Int("input_tokens", 0), slog.Int("output_tokens", 0))
+	}
+	if priced {
+		attrs = append(attrs, slog.Int64("cost_micro_usd", cost))
+	} else {
+		attrs = append(attrs, slog.Bool("usage_counted_async", true))
 	}
 	if x.errCode != "" {
 		attrs = append(attrs, slog.String("error_code", x.errCode))

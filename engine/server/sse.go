@@ -81,11 +81,11 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *exchange) error 
 		if chunk.Usage != nil {
 			x.usage = chunk.Usage
 		}
-		if x.hold != nil {
-			for _, ch := range chunk.Choices {
-				if ch.Delta.Content != nil {
-					x.streamed.WriteString(*ch.Delta.Content)
-				}
+		// Kept for every stream, not only budgeted ones: tokens and cost by team are counted
+		// from it when the upstream sends no usage.
+		for _, ch := range chunk.Choices {
+			if ch.Delta.Content != nil {
+				x.streamed.WriteString(*ch.Delta.Content)
 			}
 		}
 		if send := relayChunk(chunk, wantUsage); send != nil {
