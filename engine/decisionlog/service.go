@@ -81,8 +81,8 @@ type Service struct {
 	in       chan []byte
 	done     chan struct{}
 	// abort ends uploads and retry waits once Close's deadline has passed.
-	abort    context.Context
-	cancel   context.CancelFunc
+	abort  context.Context
+	cancel context.CancelFunc
 }
 
 var (
