@@ -127,7 +127,9 @@ func TestBuildSignVerify(t *testing.T) {
 			if err := verify(bad, alg, pub); err == nil {
 				t.Error("a tampered module verified")
 			}
-			bad = tamper(t, raw, "data.json", func(b []byte) []byte { return bytes.Replace(b, []byte(`"max_targets":4`), []byte(`"max_targets":3`), 1) })
+			bad = tamper(t, raw, "data.json", func(b []byte) []byte {
+				return bytes.Replace(b, []byte(`"max_targets":4`), []byte(`"max_targets":3`), 1)
+			})
 			if err := verify(bad, alg, pub); err == nil {
 				t.Error("tampered data verified")
 			}
