@@ -344,3 +344,33 @@ func TestBufferDropsReported(t *testing.T) {
 		t.Errorf("dropped %d, reported %d", l.Dropped(), obs.get(obs.dropped, "buffer"))
 	}
 }
+
+// BenchmarkBackground is the logger goroutine's cost per event (encode, mask, sinks),
+// which runs beside requests, not on their path: b.N events are queued (the request
+// path's part, one channel send each) and Close waits until all are written.
+func BenchmarkBackground(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		mask []string
+		file bool
+	}{{"ring", nil, false}, {"file", nil, true}, {"file+mask", []string{"/input/caller/user"}, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			var sinks []Sink
+			if bc.file {
+				f, err := NewFile(FileConfig{Path: filepath.Join(b.TempDir(), "d.jsonl")}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sinks = append(sinks, f)
+			}
+			l := New(Config{Buffer: b.N + 1, MaskMessages: true, Mask: bc.mask, Sinks: sinks})
+			r := Record{ID: "0123456789abcdef0123456789abcdef", Time: time.Unix(1, 0), Revision: "r1", Input: testInput, Result: testResult, Route: "a/m", Status: 200}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				l.Log(r)
+			}
+			l.Close(context.Background())
+		})
+	}
+}
