@@ -31,9 +31,6 @@ var fromParallelBranches = []string{
 	"gavel_bundle_download_errors_total",
 	"gavel_bundle_last_successful_download_timestamp_seconds",
 	"gavel_bundle_activation_duration_seconds",
-	// decision-log sinks
-	"gavel_decision_log_events_total",
-	"gavel_decision_log_dropped_total",
 }
 
 const (

@@ -5,6 +5,9 @@
 //	gavel keys hash SECRET
 //	gavel policy test [--run RE] [-v] [--coverage] [--threshold PCT] [PATH...]
 //	gavel policy eval --input FILE [--policy PATH]
+//	gavel policy eval --replay decisions.jsonl --policy CANDIDATE [--fail-on-change]
+//	gavel bundle build [--revision R] [-o bundle.tar.gz] [--signing-key PEM|--signing-secret S] [--signing-alg ALG] [--key-id ID] [DIR...]
+//	gavel bundle sign (--signing-key PEM|--signing-secret S) [--signing-alg ALG] [--key-id ID] [-o OUT] BUNDLE.tar.gz
 //	gavel version
 package main
 
@@ -42,7 +45,10 @@ commands:
   keys new   create a virtual key (prints the key once, and its hashed record)
   keys hash  print the stored hash of a key
   policy test  run Rego unit tests (OPA's tester; coverage of policy files)
-  policy eval  evaluate data.gavel.decision on a recorded input and explain it
+  policy eval  evaluate data.gavel.decision on a recorded input and explain it;
+               --replay decisions.jsonl: which logged decisions a candidate policy would change
+  bundle build pack policies/ and bundles/ (or DIRs) into a bundle tarball, optionally signed
+  bundle sign  sign (or re-sign) a bundle tarball, e.g. one from opa build
   version    print the version
 `
 
@@ -59,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = keys(args[1:], stdout)
 	case "policy":
 		err = policyCmd(args[1:], stdout, stderr)
+	case "bundle":
+		err = bundleCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gavel", version())
 	case "help", "-h", "--help":

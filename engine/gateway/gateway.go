@@ -137,7 +137,10 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		g.Close()
 		return nil, err
 	}
-	g.dlog = decisionlog.New(decisionlog.Config{MaskMessages: true})
+	if g.dlog, err = openDecisionLog(cfg.DecisionLog, g.metrics); err != nil {
+		g.Close()
+		return nil, err
+	}
 	g.exec = exec
 	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
 		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger})
@@ -199,7 +202,7 @@ func (g *Gateway) Close() {
 		g.ledger = nil
 	}
 	if g.dlog != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DecisionLog.FlushTimeout)
 		g.dlog.Close(ctx)
 		cancel()
 		g.dlog = nil

@@ -35,6 +35,8 @@ func exercise(m *telemetry.Metrics) {
 	m.LedgerUnavailable("reserve")
 	m.ExperimentRequest("exp1", "b", time.Second)
 	m.ExperimentCost("exp1", "b", 42)
+	m.DecisionLogEvents("file", "ok", 3)
+	m.DecisionLogDropped("buffer", 1)
 }
 
 func TestMetricsArePromlintClean(t *testing.T) {

@@ -37,6 +37,7 @@ type Metrics struct {
 	ledgerDown      *prometheus.CounterVec
 	rules           *ruleCounter
 	experiments     *experimentMetrics
+	dlog            decisionLogMetrics
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -136,6 +137,7 @@ func NewMetrics() *Metrics {
 		Namespace: "gavel", Name: "ledger_unavailable_total",
 		Help: "Ledger operations the shared store (Redis) could not serve, by operation.",
 	}, []string{"op"})
+	m.registerDecisionLog()
 	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped, m.costMicroUSD, m.budgetSpent, m.budgetRemaining, m.ledgerDown)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
 		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
