@@ -47,6 +47,8 @@ type Config struct {
 	Providers []Provider `yaml:"providers"`
 	// Ledger is where budgets and rate limits are kept.
 	Ledger Ledger `yaml:"ledger"`
+	// Bundle polls a bundle server for the policy instead of Policy's local bundle.
+	Bundle Bundle `yaml:"bundle"`
 }
 
 // Ledger configures the budget and rate-limit store.
@@ -139,6 +141,7 @@ func (c *Config) applyDefaults() {
 	if c.Ledger.FailureMode == "" {
 		c.Ledger.FailureMode = "closed"
 	}
+	c.Bundle.applyDefaults()
 }
 
 // Load reads, expands and strictly decodes a config file.
@@ -228,6 +231,7 @@ func (c *Config) Validate() error {
 	if c.Ledger.FailureMode != "closed" && c.Ledger.FailureMode != "open" {
 		errs = append(errs, fmt.Errorf("ledger.failure_mode must be closed or open, got %q", c.Ledger.FailureMode))
 	}
+	errs = append(errs, c.validateBundle()...)
 	seen := map[string]bool{}
 	for i, p := range c.Providers {
 		field := fmt.Sprintf("providers[%d]", i)

@@ -35,6 +35,7 @@ type Metrics struct {
 	budgetSpent     *prometheus.GaugeVec
 	budgetRemaining *prometheus.GaugeVec
 	ledgerDown      *prometheus.CounterVec
+	bundles         *bundleMetrics
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -139,6 +140,7 @@ func NewMetrics() *Metrics {
 		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
 		m.bundleActivated, m.streamErrors, m.tokens,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registerBundle()
 	return m
 }
 
