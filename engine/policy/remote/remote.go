@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
@@ -84,7 +85,8 @@ type Client struct {
 	started time.Time
 	now     func() time.Time
 
-	pollMu sync.Mutex // one check at a time: the downloader is not safe for concurrent use
+	pollMu   sync.Mutex  // one check at a time: the downloader is not safe for concurrent use
+	longPoll atomic.Bool // the server honours long polling (set by observer)
 	done   chan error // signalled by the callback when the check in flight has settled
 
 	mu         sync.Mutex
@@ -112,21 +114,33 @@ func New(cfg Config, engine Engine, metrics Metrics, log *slog.Logger) (*Client,
 	if err != nil {
 		return nil, err
 	}
-	restCfg := map[string]any{"name": "gavel-bundle-server", "url": base}
+	c := &Client{cfg: cfg, engine: engine, metrics: metrics, log: log.With("bundle_url", cfg.URL), started: time.Now(), now: time.Now}
+	creds := map[string]any{}
 	if cfg.Token != "" {
 		bearer := map[string]any{"token": cfg.Token}
 		if cfg.Scheme != "" {
 			bearer["scheme"] = cfg.Scheme
 		}
-		restCfg["credentials"] = map[string]any{"bearer": bearer}
+		creds["bearer"] = bearer
 	}
-	raw, err := json.Marshal(restCfg)
+	auth, err := newObservingAuth(creds, &c.longPoll)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(map[string]any{"name": "gavel-bundle-server", "url": base,
+		"credentials": map[string]any{"plugin": authPluginName}})
 	if err != nil {
 		return nil, err
 	}
 	// OPA's own logger would write its lines to stderr in its own format; this package
 	// logs what matters through slog, and never the credentials.
-	client, err := rest.New(raw, nil, rest.Logger(logging.NewNoOpLogger()))
+	client, err := rest.New(raw, nil, rest.Logger(logging.NewNoOpLogger()),
+		rest.AuthPluginLookup(func(name string) rest.HTTPAuthPlugin {
+			if name == authPluginName {
+				return auth
+			}
+			return nil
+		}))
 	if err != nil {
 		return nil, fmt.Errorf("bundle server client: %w", err)
 	}
@@ -139,7 +153,6 @@ func New(cfg Config, engine Engine, metrics Metrics, log *slog.Logger) (*Client,
 	if err := dcfg.ValidateAndInjectDefaults(); err != nil {
 		return nil, fmt.Errorf("bundle polling: %w", err)
 	}
-	c := &Client{cfg: cfg, engine: engine, metrics: metrics, log: log.With("bundle_url", cfg.URL), started: time.Now(), now: time.Now}
 	c.status.Name = BundleName
 	c.status.Type = string(bundle.SnapshotBundleType)
 	c.dl = download.New(dcfg, client, resource).
@@ -172,9 +185,12 @@ func splitURL(raw string) (base, resource string, err error) {
 	return u.Scheme + "://" + u.Host, resource, nil
 }
 
+// minLongPollGap is the least time between the starts of two long polls.
+const minLongPollGap = 100 * time.Millisecond
+
 // Run checks the server until ctx ends: a jittered wait between MinDelay and MaxDelay
-// after each successful check (counted from its start, so a long poll that ran out is
-// followed at once by the next), exponential backoff up to MaxDelay after failures.
+// after each successful check, none while the server holds long polls, exponential
+// backoff up to MaxDelay after failures.
 func (c *Client) Run(ctx context.Context) {
 	retry := 0
 	for ctx.Err() == nil {
@@ -183,9 +199,14 @@ func (c *Client) Run(ctx context.Context) {
 		if err := c.Poll(ctx); err != nil {
 			retry++
 			delay = util.DefaultBackoff(float64(min(100*time.Millisecond, c.cfg.MinDelay)), float64(c.cfg.MaxDelay), retry)
+		} else if c.cfg.LongPollingTimeout > 0 && c.longPoll.Load() {
+			// The server paces long polls itself; the floor only stops a server that
+			// claims long polling but answers at once from spinning the loop.
+			retry = 0
+			delay = minLongPollGap - time.Since(began)
 		} else {
 			retry = 0
-			delay = c.cfg.MinDelay + rand.N(c.cfg.MaxDelay-c.cfg.MinDelay+1) - time.Since(began)
+			delay = c.cfg.MinDelay + rand.N(c.cfg.MaxDelay-c.cfg.MinDelay+1)
 		}
 		if delay <= 0 {
 			continue
