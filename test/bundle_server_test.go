@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -27,6 +28,7 @@ import (
 	opabundle "github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/openai/openai-go/v3/option"
 
+	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/policies"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 )
@@ -357,4 +359,78 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// The status endpoint is an admin endpoint, and with a local bundle it reports the
+// activation alone.
+func TestStatusNeedsAdminAndReportsLocalBundle(t *testing.T) {
+	admin, adminHash, _ := auth.NewKey()
+	user, userHash, _ := auth.NewKey()
+	dir := bundle(t, "local-9", twoProviders(map[string]any{
+		adminHash: map[string]any{"key_id": "k-admin", "admin": true},
+		userHash:  map[string]any{"key_id": "k-user"},
+	}))
+	up := fakeupstream.New()
+	t.Cleanup(up.Close)
+	g := start(t, fmt.Sprintf("policy: %s\nproviders:\n  - {name: a, type: openai, base_url: %q}\n", dir, up.URL()), nil)
+	get := func(key string) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest(http.MethodGet, g.URL+"/v1/gavel/status", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		return do(t, req)
+	}
+	for _, tc := range []struct {
+		name, key string
+		status    int
+	}{{"no key", "", 401}, {"user key", user, 403}, {"admin key", admin, 200}} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := get(tc.key)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %v", resp.StatusCode, tc.status, body)
+			}
+			if tc.status != 200 {
+				return
+			}
+			gs, _ := body["bundles"].(map[string]any)["gavel"].(map[string]any)
+			labels, _ := body["labels"].(map[string]any)
+			if gs["name"] != "gavel" || gs["active_revision"] != "local-9" || gs["code"] != nil || labels["app"] != "gavel" {
+				t.Errorf("status = %v", body)
+			}
+		})
+	}
+}
+
+// A bundle built and signed by the real `opa build --signing-key` (the opa CLI pinned in
+// go.mod's tool directive), served by nginx, decides in gavel.
+func TestOPABuiltBundleFromServer(t *testing.T) {
+	root := t.TempDir()
+	nginx := startNginx(t, root)
+	stage := bundle(t, "ignored", soloTo("b")) // policies + .manifest + gavel/data.json
+	keyDir := t.TempDir()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	privFile, pubFile := filepath.Join(keyDir, "priv.pem"), filepath.Join(keyDir, "pub.pem")
+	os.WriteFile(privFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}), 0o600)
+	os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
+	os.MkdirAll(filepath.Join(root, "bundles"), 0o755)
+	out, err := exec.Command("go", "tool", "opa", "build", "-b", stage, "--revision", "opa-built-7",
+		"--signing-key", privFile, "--signing-alg", "RS256", "-o", filepath.Join(root, "bundles", "gavel.tar.gz")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("opa build: %v\n%s", err, out)
+	}
+	var provs string
+	for _, n := range []string{"a", "b"} {
+		up := fakeupstream.New()
+		t.Cleanup(up.Close)
+		provs += fmt.Sprintf("  - {name: %s, type: openai, base_url: %q, api_key: k, max_retries: 0}\n", n, up.URL())
+	}
+	g := start(t, fmt.Sprintf("bundle:\n  url: %s/bundles/gavel.tar.gz\n  signing: {public_key_file: %s}\n  persist_dir: %s\nproviders:\n%s",
+		nginx.URL, pubFile, t.TempDir(), provs), nil)
+	if r, rev := route(t, g); r != "b/m1" || rev != "opa-built-7" {
+		t.Fatalf("opa-built bundle: route %s revision %s", r, rev)
+	}
 }
