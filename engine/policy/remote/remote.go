@@ -87,7 +87,7 @@ type Client struct {
 
 	pollMu   sync.Mutex  // one check at a time: the downloader is not safe for concurrent use
 	longPoll atomic.Bool // the server honours long polling (set by observer)
-	done   chan error // signalled by the callback when the check in flight has settled
+	done     chan error  // signalled by the callback when the check in flight has settled
 
 	mu         sync.Mutex
 	status     pluginbundle.Status
@@ -287,8 +287,7 @@ func (c *Client) onUpdate(ctx context.Context, u download.Update) (err error) {
 	}
 	rev, err := c.activate(ctx, u.Bundle, c.cfg.URL)
 	if err != nil {
-		c.dl.SetCache("") // fetch and judge it again next time instead of a 304
-		return c.fail(ReasonCompile, err)
+		return c.reject(ReasonCompile, err)
 	}
 	c.mu.Lock()
 	c.activeSum = sum
@@ -331,6 +330,14 @@ func (c *Client) clearError() {
 	c.status.SetError(nil)
 }
 
+// reject fails a bundle that downloaded but was not taken. The downloader has already
+// recorded its ETag; forgetting it makes the next check fetch and judge the bundle again
+// instead of a 304 that would read as "up to date".
+func (c *Client) reject(reason string, err error) error {
+	c.dl.SetCache("")
+	return c.fail(reason, err)
+}
+
 func (c *Client) fail(reason string, err error) error {
 	c.metrics.BundleDownloadError(reason)
 	c.mu.Lock()
@@ -356,7 +363,7 @@ func (c *Client) classify(err error) string {
 		return ReasonHTTP
 	case errors.As(err, &urlErr), errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded):
 		return ReasonNetwork
-	case c.cfg.Verification != nil && isVerifyError(err):
+	case isVerifyError(err):
 		return ReasonVerify
 	}
 	return ReasonBundle
