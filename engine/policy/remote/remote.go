@@ -251,8 +251,9 @@ func (c *Client) onUpdate(ctx context.Context, u download.Update) (err error) {
 	c.mu.Lock()
 	c.status.LastRequest = now.UTC()
 	c.mu.Unlock()
-	if ctx.Err() != nil {
-		// Shutting down: a cancelled request says nothing about the server.
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Shutting down: a cancelled request says nothing about the server. (A deadline
+		// does: the server kept a check waiting too long, and that counts.)
 		return ctx.Err()
 	}
 	if u.Error != nil {

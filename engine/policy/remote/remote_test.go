@@ -654,3 +654,36 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// A server that never answers costs the check its deadline and counts as a network error;
+// a check cancelled because gavel is shutting down counts as nothing.
+func TestHungServerAndShutdown(t *testing.T) {
+	f := newFixture(t, build(t, "r1", decisionRego("a"), nil, ""), nil)
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	c, err := New(Config{URL: hung.URL + "/b.tar.gz", MinDelay: time.Second, MaxDelay: time.Second}, f.engine, f.rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := c.Poll(ctx); err == nil {
+		t.Fatal("a hung server's check succeeded")
+	}
+	if _, _, errs := f.rec.snapshot(); errs[ReasonNetwork] != 1 {
+		t.Errorf("errors = %v, want one network error", errs)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
+	c.Poll(ctx)
+	if _, _, errs := f.rec.snapshot(); errs[ReasonNetwork] != 1 || len(errs) != 1 {
+		t.Errorf("errors after a shutdown = %v, want still one network error", errs)
+	}
+}
