@@ -26,11 +26,6 @@ var fromParallelBranches = []string{
 	"gavel_shadow_tokens_total",
 	"gavel_shadow_cost_micro_usd_total",
 	"gavel_hedges_total",
-	// bundle distribution
-	"gavel_bundle_activations_total",
-	"gavel_bundle_download_errors_total",
-	"gavel_bundle_last_successful_download_timestamp_seconds",
-	"gavel_bundle_activation_duration_seconds",
 }
 
 const (

@@ -192,13 +192,3 @@ decision_log:
 		t.Errorf("replay changed %v %+v, want exactly %v", changed, sum, soloIDs)
 	}
 }
-
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}

@@ -187,3 +187,14 @@ func twoProviders(keys map[string]any) map[string]any {
 		"keys":    keys,
 	}
 }
+
+// grepLines returns the lines of s that contain sub (for failure messages about metrics).
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

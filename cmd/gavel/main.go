@@ -1,6 +1,6 @@
 // Command gavel is the policy-as-code LLM gateway. Subcommands:
 //
-//	gavel serve  [--config FILE] [--listen ADDR] [--policy PATH]
+//	gavel serve  [--config FILE] [--listen ADDR] [--policy PATH | --bundle-url URL]
 //	gavel keys new [--key-id ID] [--user U] [--team T] [--project P] [--tier T]
 //	gavel keys hash SECRET
 //	gavel policy test [--run RE] [-v] [--coverage] [--threshold PCT] [PATH...]
@@ -98,6 +98,7 @@ func serve(args []string, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "gavel.yaml to read")
 	listen := fs.String("listen", "", "address to listen on (overrides the config; default "+config.DefaultListen+")")
 	pol := fs.String("policy", "", "policy bundle directory or .tar.gz (overrides the embedded default)")
+	bundleURL := fs.String("bundle-url", "", "poll a bundle server for the policy (overrides bundle.url)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,6 +117,9 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	if *pol != "" {
 		cfg.Policy = *pol
+	}
+	if *bundleURL != "" {
+		cfg.SetBundleURL(*bundleURL)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -49,6 +49,8 @@ type Config struct {
 	Ledger Ledger `yaml:"ledger"`
 	// DecisionLog says where decision-log events go and what they hide.
 	DecisionLog DecisionLog `yaml:"decision_log"`
+	// Bundle polls a bundle server for the policy instead of Policy's local bundle.
+	Bundle Bundle `yaml:"bundle"`
 }
 
 // Ledger configures the budget and rate-limit store.
@@ -142,6 +144,7 @@ func (c *Config) applyDefaults() {
 		c.Ledger.FailureMode = "closed"
 	}
 	c.DecisionLog.applyDefaults()
+	c.Bundle.applyDefaults()
 }
 
 // Load reads, expands and strictly decodes a config file.
@@ -232,6 +235,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ledger.failure_mode must be closed or open, got %q", c.Ledger.FailureMode))
 	}
 	errs = append(errs, c.DecisionLog.validate()...)
+	errs = append(errs, c.validateBundle()...)
 	seen := map[string]bool{}
 	for i, p := range c.Providers {
 		field := fmt.Sprintf("providers[%d]", i)

@@ -28,6 +28,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/ledger/redisstore"
 	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/policy/remote"
 	"github.com/gavel-gw/gavel/engine/server"
 	"github.com/gavel-gw/gavel/engine/signals"
 	"github.com/gavel-gw/gavel/engine/telemetry"
@@ -48,6 +49,7 @@ type Gateway struct {
 	ledger    ledger.Store
 	tracker   *signals.Tracker
 	probes    []probe
+	remote    *remote.Client // nil: the bundle is local
 }
 
 type probe struct {
@@ -116,16 +118,24 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	g.planner = policy.NewPlanner(g.engine, tracker, 0, log)
 
 	var err error
-	b, source, err := loadBundle(cfg.Policy)
-	if err != nil {
-		g.Close()
-		return nil, err
+	if cfg.Bundle.URL != "" {
+		if err := g.startRemote(ctx); err != nil {
+			g.Close()
+			return nil, err
+		}
+	} else {
+		b, source, err := loadBundle(cfg.Policy)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		if _, err := g.engine.Activate(ctx, b, source); err != nil {
+			g.Close()
+			return nil, err
+		}
 	}
-	if _, err := g.engine.Activate(ctx, b, source); err != nil {
-		g.Close()
-		return nil, err
-	}
-	if g.keys.Count() == 0 {
+	// Without an active bundle its keys are unknown yet; requests fail closed until it comes.
+	if g.keys.Count() == 0 && g.engine.Active() != nil {
 		if !loopback {
 			g.Close()
 			return nil, fmt.Errorf("refusing to listen on %s without virtual keys: configure keys (keys_file or the bundle's data.gavel.keys) or listen on loopback", cfg.Listen)
@@ -142,8 +152,13 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		return nil, err
 	}
 	g.exec = exec
+	var bundles server.BundleStatus
+	if g.remote != nil {
+		bundles = g.remote
+	}
 	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
-		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger})
+		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger,
+		Bundles: bundles})
 	log.Info("providers configured", "providers", strings.Join(names, ","))
 	return g, nil
 }
@@ -168,6 +183,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go g.planner.Run(pctx)
+	remoteDone := g.runRemote(pctx)
 	for _, p := range g.probes {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
@@ -188,6 +204,8 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		hs.Close()
 	}
+	stop()
+	<-remoteDone
 	g.Close()
 	return err
 }

@@ -45,6 +45,7 @@ type Options struct {
 	DecisionLog    *decisionlog.Logger // nil: decisions are not recorded
 	PII            *pii.Scanner        // nil: input.pii stays empty
 	Ledger         ledger.Store        // nil: decisions naming budgets or rate limits are denied
+	Bundles        BundleStatus        // nil: the bundle is local, no server to report on
 	Log            *slog.Logger
 	Providers      []string // configured provider names
 	MaxBodyBytes   int64
@@ -79,6 +80,7 @@ func New(o Options) *Server {
 	e.GET("/v1/models/*", s.getModel)
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
+	e.GET("/v1/gavel/status", s.status)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil {

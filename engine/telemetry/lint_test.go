@@ -37,6 +37,9 @@ func exercise(m *telemetry.Metrics) {
 	m.ExperimentCost("exp1", "b", 42)
 	m.DecisionLogEvents("file", "ok", 3)
 	m.DecisionLogDropped("buffer", 1)
+	m.BundleActivation(true, 20*time.Millisecond)
+	m.BundleDownloadError("verify")
+	m.BundleChecked(time.Now())
 }
 
 func TestMetricsArePromlintClean(t *testing.T) {

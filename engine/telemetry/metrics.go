@@ -38,6 +38,7 @@ type Metrics struct {
 	rules           *ruleCounter
 	experiments     *experimentMetrics
 	dlog            decisionLogMetrics
+	bundles         *bundleMetrics
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -145,6 +146,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.rules = newRuleCounter(m.reg)
 	m.experiments = newExperimentMetrics(m.reg)
+	m.registerBundle()
 	return m
 }
 
