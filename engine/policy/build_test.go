@@ -270,3 +270,20 @@ func TestSignRejectsMismatch(t *testing.T) {
 		}
 	}
 }
+
+// A signed tarball given as a local path loads: signatures guard bundles from a server.
+func TestSignedTarballLoadsLocally(t *testing.T) {
+	priv, _ := testKeys(t, "RS256")
+	raw := buildTarball(t, defaultDirs, "", &Signing{Key: priv})
+	path := filepath.Join(t.TempDir(), "signed.tar.gz")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := LoadPath(path)
+	if err != nil {
+		t.Fatalf("signed tarball: %v", err)
+	}
+	if _, err := Prepare(context.Background(), b, path); err != nil {
+		t.Fatal(err)
+	}
+}
