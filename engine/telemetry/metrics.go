@@ -35,6 +35,7 @@ type Metrics struct {
 	budgetSpent     *prometheus.GaugeVec
 	budgetRemaining *prometheus.GaugeVec
 	ledgerDown      *prometheus.CounterVec
+	shadowExtra     shadowMetrics // shadow.go
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -134,6 +135,7 @@ func NewMetrics() *Metrics {
 		Namespace: "gavel", Name: "ledger_unavailable_total",
 		Help: "Ledger operations the shared store (Redis) could not serve, by operation.",
 	}, []string{"op"})
+	m.registerShadow()
 	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped, m.costMicroUSD, m.budgetSpent, m.budgetRemaining, m.ledgerDown)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
 		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
