@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -36,6 +37,12 @@ func start(t *testing.T, yaml string, env map[string]string) *gw {
 
 func startWith(t *testing.T, yaml string, env map[string]string, freshLedger bool) *gw {
 	t.Helper()
+	return startLogged(t, yaml, env, freshLedger, nil)
+}
+
+// startLogged is startWith writing gavel's log to log (nil: discarded).
+func startLogged(t *testing.T, yaml string, env map[string]string, freshLedger bool, log *slog.Logger) *gw {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +57,7 @@ func startWith(t *testing.T, yaml string, env map[string]string, freshLedger boo
 		cfg.Ledger.Path = filepath.Join(t.TempDir(), "ledger.db")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, cfg, func(k string) string { return env[k] }, nil)
+	g, err := gateway.New(ctx, cfg, func(k string) string { return env[k] }, log)
 	if err != nil {
 		cancel()
 		l.Close()

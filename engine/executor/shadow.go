@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,9 +113,7 @@ func (p *PrimaryAnswer) fill(text string, ok bool) {
 	if p == nil {
 		return
 	}
-	if len(text) > similarity.MaxBytes {
-		text = text[:similarity.MaxBytes]
-	}
+	text = bounded(text)
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()
@@ -146,9 +145,7 @@ func (p *PrimaryAnswer) join(r ShadowResult, text string, wait time.Duration, re
 		record(r)
 		return
 	}
-	if len(text) > similarity.MaxBytes {
-		text = text[:similarity.MaxBytes]
-	}
+	text = bounded(text)
 	p.mu.Lock()
 	if p.done {
 		primary, ok := p.text, p.ok
@@ -170,6 +167,15 @@ func (p *PrimaryAnswer) join(r ShadowResult, text string, wait time.Duration, re
 	})
 	p.waiting = append(p.waiting, w)
 	p.mu.Unlock()
+}
+
+// bounded cuts text to what the similarity reads, copying a cut so that a parked result
+// does not pin a large answer in memory.
+func bounded(text string) string {
+	if len(text) > similarity.MaxBytes {
+		return strings.Clone(text[:similarity.MaxBytes])
+	}
+	return text
 }
 
 func compare(r ShadowResult, primary, shadow string, ok bool) ShadowResult {

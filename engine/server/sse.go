@@ -81,7 +81,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *exchange) error 
 		if chunk.Usage != nil {
 			x.usage = chunk.Usage
 		}
-		if x.hold != nil {
+		if x.hold != nil || x.primary != nil { // kept for the token count and the shadows' similarity
 			for _, ch := range chunk.Choices {
 				if ch.Delta.Content != nil {
 					x.streamed.WriteString(*ch.Delta.Content)
@@ -147,6 +147,9 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *exchange
 		return err
 	}
 	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	if x.primary != nil {
+		x.answer = res.Response
+	}
 	c.Response().Header().Set(HeaderRoute, x.route)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	w := startSSE(c)
