@@ -13,7 +13,9 @@ import (
 
 type budgetFunc func(context.Context, policy.Target) (func(int64), error)
 
-func (f budgetFunc) Reserve(ctx context.Context, t policy.Target) (func(int64), error) { return f(ctx, t) }
+func (f budgetFunc) Reserve(ctx context.Context, t policy.Target) (func(int64), error) {
+	return f(ctx, t)
+}
 
 func shadowExec(t *testing.T, cfg ShadowConfig, provs ...*fake) (*Executor, chan ShadowResult) {
 	t.Helper()

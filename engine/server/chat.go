@@ -51,8 +51,11 @@ type exchange struct {
 	streamed   strings.Builder // streamed completion text, counted when the upstream sent no usage
 	prompt     []policy.Message
 	features   *policy.Request // what the policy saw, for the decision log
-	primary    *executor.PrimaryAnswer // the shadows' slot for the primary's answer; nil without shadows
-	answer     *adapters.ChatResponse  // the primary's non-streamed answer, kept only when shadowed
+
+	// The shadows' slot for the primary's answer, and that answer when not streamed; nil
+	// without shadows.
+	primary *executor.PrimaryAnswer
+	answer  *adapters.ChatResponse
 }
 
 func (s *Server) chatCompletions(c echo.Context) error {
