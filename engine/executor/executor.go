@@ -59,6 +59,7 @@ func New(o Options) *Executor {
 	e := &Executor{providers: o.Providers, resil: map[string]Resilience{}, tracker: o.Tracker,
 		metrics: o.Metrics, log: o.Log, pipes: map[policy.Target]*pipeline{}, redactor: o.Redactor}
 	e.shadow = newShadows(e, o.Shadow, e.recordShadow)
+	e.shadow.measure = e.measureShadow
 	for name := range o.Providers {
 		r, ok := o.Resilience[name]
 		if !ok {

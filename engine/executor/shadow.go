@@ -198,11 +198,14 @@ type shadows struct {
 	e      *Executor
 	cfg    ShadowConfig
 	queue  chan shadowJob
-	record func(ShadowResult)
-	once   sync.Once
-	wg     sync.WaitGroup
-	stop   context.CancelFunc
-	ctx    context.Context
+	record func(ShadowResult) // once the comparison with the primary is known (or given up)
+	// measure counts a result as soon as the shadow call ends, so metrics do not wait for
+	// the primary's answer; nil in tests.
+	measure func(ShadowResult)
+	once    sync.Once
+	wg      sync.WaitGroup
+	stop    context.CancelFunc
+	ctx     context.Context
 }
 
 func newShadows(e *Executor, cfg ShadowConfig, record func(ShadowResult)) *shadows {
@@ -258,6 +261,9 @@ func (s *shadows) run(j shadowJob) {
 			if errors.Is(err, ErrShadowBudget) {
 				r.Outcome = "budget"
 			}
+			if s.measure != nil {
+				s.measure(r)
+			}
 			s.record(r)
 			return
 		}
@@ -287,6 +293,9 @@ func (s *shadows) run(j shadowJob) {
 		}
 	}
 	settle(r.CostMicroUSD)
+	if s.measure != nil {
+		s.measure(r)
+	}
 	j.sr.Primary.join(r, text, s.cfg.SimilarityWait, s.record)
 }
 
@@ -320,17 +329,22 @@ func (e *Executor) Close() {
 	e.shadow.wg.Wait()
 }
 
-// recordShadow publishes one shadow's result: metrics and one log line, never text.
-func (e *Executor) recordShadow(r ShadowResult) {
+// measureShadow counts a finished shadow: outcome, latency, tokens and cost.
+func (e *Executor) measureShadow(r ShadowResult) {
 	t := r.Target
 	if r.Outcome == "budget" || r.Outcome == "ledger_error" {
 		e.metrics.ShadowSkipped(t.Provider, t.Model, r.Experiment, r.Outcome)
-	} else {
-		e.metrics.Shadow(t.Provider, t.Model, r.Experiment, r.Outcome, r.Latency)
-		e.metrics.ShadowUsage(t.Provider, t.Model, r.Experiment, r.InputTokens, r.OutputTokens, r.CostMicroUSD)
+		return
 	}
+	e.metrics.Shadow(t.Provider, t.Model, r.Experiment, r.Outcome, r.Latency)
+	e.metrics.ShadowUsage(t.Provider, t.Model, r.Experiment, r.InputTokens, r.OutputTokens, r.CostMicroUSD)
+}
+
+// recordShadow publishes a shadow's comparison with the primary and its one log line,
+// never text.
+func (e *Executor) recordShadow(r ShadowResult) {
 	if r.HasSimilarity {
-		e.metrics.ShadowSimilarity(t.Provider, t.Model, r.Experiment, r.Similarity)
+		e.metrics.ShadowSimilarity(r.Target.Provider, r.Target.Model, r.Experiment, r.Similarity)
 	}
 	logShadow(e.log, r)
 }
