@@ -131,7 +131,7 @@ routes[name] := {
 
 # hedge_for(name): an alias's hedging, off unless its data sets hedge_ms: after that many
 # milliseconds without an answer the next target is asked too (hedge_max targets at most).
-hedge_for(name) := {"delay_ms": a.hedge_ms, "max": object.get(a, "hedge_max", 1)} if {
+hedge_for(name) := {"delay_ms": a.hedge_ms, "max": max([object.get(a, "hedge_max", 1), 1])} if {
 	a := data.gavel.aliases[name]
 	a.hedge_ms > 0
 } else := {}

@@ -71,6 +71,11 @@ func (d *Data) ShadowBudgets(experiment string) []BudgetSpec {
 type Alias struct {
 	Strategy   string   `json:"strategy"`
 	Candidates []string `json:"candidates"`
+	// HedgeMS, when set, makes the default policy hedge this alias's requests after that
+	// many milliseconds, to at most HedgeMax (default 1) more targets. Checked here so a
+	// typo cannot turn into decisions gavel refuses.
+	HedgeMS  int `json:"hedge_ms"`
+	HedgeMax int `json:"hedge_max"`
 }
 
 // CatalogEntry describes one model gavel can route to. Prices are integer micro-USD per
@@ -121,6 +126,11 @@ func parseData(raw map[string]any) (*Data, error) {
 	for id, e := range d.Catalog {
 		if e.Provider == "" || e.Model == "" {
 			return nil, fmt.Errorf("data.gavel.catalog[%q]: provider and model are required", id)
+		}
+	}
+	for name, a := range d.Aliases {
+		if a.HedgeMS < 0 || a.HedgeMS > MaxHedgeDelayMS || a.HedgeMax < 0 || a.HedgeMax > MaxHedgeMax {
+			return nil, fmt.Errorf("data.gavel.aliases[%q]: hedge_ms must be 0–%d and hedge_max 0–%d", name, MaxHedgeDelayMS, MaxHedgeMax)
 		}
 	}
 	for i, b := range d.Budgets {

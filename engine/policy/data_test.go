@@ -5,6 +5,27 @@ import (
 	"testing"
 )
 
+func TestAliasHedgeInData(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		alias   map[string]any
+		wantErr string
+	}{
+		{"off", map[string]any{"candidates": []string{"a/m"}}, ""},
+		{"on", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": 300, "hedge_max": 2}, ""},
+		{"string", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": "300"}, "hedge_ms"},
+		{"negative", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": -1}, "hedge_ms must be"},
+		{"too many", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": 100, "hedge_max": 9}, "hedge_max"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseData(map[string]any{"gavel": map[string]any{"aliases": map[string]any{"chat": tc.alias}}})
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
 func TestShadowBudgetsInData(t *testing.T) {
 	budget := func(scope, id string) map[string]any {
 		b := map[string]any{"name": "b-" + scope + id, "scope": scope, "period": "day", "limit_musd": 100}
