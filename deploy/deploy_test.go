@@ -21,11 +21,6 @@ import (
 // TODO(lead): delete each name once its branch is merged (TestMetricNamesExist fails on a
 // name listed here that the registry already has), then delete the list.
 var fromParallelBranches = []string{
-	// shadow similarity / hedging
-	"gavel_shadow_similarity",
-	"gavel_shadow_tokens_total",
-	"gavel_shadow_cost_micro_usd_total",
-	"gavel_hedges_total",
 }
 
 const (

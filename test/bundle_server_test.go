@@ -228,19 +228,6 @@ func route(t *testing.T, g *gw) (string, string) {
 	return resp.Header.Get("X-Gavel-Route"), resp.Header.Get("X-Gavel-Bundle-Revision")
 }
 
-// eventually polls cond until it holds or 10 s pass; the bundle server is polled every
-// 100–200 ms, so this is many polling periods.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-}
-
 func TestPolicyFromBundleServer(t *testing.T) {
 	root := t.TempDir()
 	nginx := startNginx(t, root)

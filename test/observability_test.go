@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,24 +25,6 @@ const (
 	leakPrompt = "zebra-quokka-7731 what is the airspeed of a laden swallow"
 	leakKey    = "sk-provider-DISTINCT-5c81e0f4a9"
 )
-
-// logBuffer collects gavel's JSON log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(strings.TrimSpace(l.b.String()), "\n")
-}
 
 // observedGateway runs providers a and b (both requiring leakKey) behind alias "chat" with
 // experiment exp1 (one arm "x" taking every bucket), a logger at debug level into the

@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	g.tracker = tracker
 	scanner := pii.NewScanner()
 	exec := executor.New(executor.Options{Providers: g.providers, Resilience: resil, Tracker: tracker, Metrics: g.metrics, Log: log,
-		Redactor: pii.Redactor{Scanner: scanner}})
+		Redactor: pii.Redactor{Scanner: scanner}, Shadow: cfg.Shadow.Executor()})
 	g.engine = policy.New()
 	g.engine.OnActivate(func(rev *policy.Revision) {
 		g.keys.SetBundleKeys(rev.Data.Keys)
@@ -158,7 +158,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	}
 	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
 		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger,
-		Bundles: bundles})
+		Bundles: bundles, ShadowBudgetScope: cfg.Shadow.BudgetScope})
 	log.Info("providers configured", "providers", strings.Join(names, ","))
 	return g, nil
 }

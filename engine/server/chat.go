@@ -18,6 +18,7 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/tokens"
@@ -50,6 +51,11 @@ type exchange struct {
 	streamed   strings.Builder // streamed completion text, counted when the upstream sent no usage
 	prompt     []policy.Message
 	features   *policy.Request // what the policy saw, for the decision log
+
+	// The shadows' slot for the primary's answer, and that answer when not streamed; nil
+	// without shadows.
+	primary *executor.PrimaryAnswer
+	answer  *adapters.ChatResponse
 }
 
 func (s *Server) chatCompletions(c echo.Context) error {
@@ -146,7 +152,7 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 		return &errPolicy{err: err}
 	}
 	if len(d.Shadow) > 0 {
-		s.o.Executor.Shadow(x.up, d.Shadow, experimentOf(d))
+		s.shadow(x, d, f.EstInputTokens, f.MaxTokens)
 	}
 	ctx, cancel := s.requestContext(r.Context(), d)
 	defer cancel()
@@ -161,6 +167,9 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 		return err
 	}
 	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	if x.primary != nil {
+		x.answer = res.Response
+	}
 	c.Response().Header().Set(HeaderRoute, x.route)
 	x.status = http.StatusOK
 	writeJSON(c, http.StatusOK, res.Response)
@@ -323,6 +332,9 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 	cost, priced := s.charge(x)
 	if x.status == 0 {
 		x.status = c.Response().Status
+	}
+	if x.primary != nil {
+		answerShadows(x)
 	}
 	arm := ""
 	stream := false

@@ -50,6 +50,9 @@ type Options struct {
 	Providers      []string // configured provider names
 	MaxBodyBytes   int64
 	RequestTimeout time.Duration
+	// ShadowBudgetScope says whose budget shadow requests are charged to: "shadow" (the
+	// default when empty), "caller" or "none".
+	ShadowBudgetScope string
 }
 
 // Server is gavel's HTTP API.

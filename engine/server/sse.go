@@ -147,6 +147,9 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *exchange
 		return err
 	}
 	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	if x.primary != nil {
+		x.answer = res.Response
+	}
 	c.Response().Header().Set(HeaderRoute, x.route)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	w := startSSE(c)

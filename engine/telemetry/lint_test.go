@@ -40,6 +40,10 @@ func exercise(m *telemetry.Metrics) {
 	m.BundleActivation(true, 20*time.Millisecond)
 	m.BundleDownloadError("verify")
 	m.BundleChecked(time.Now())
+	m.ShadowSimilarity("s", "m1", "exp1", 0.8)
+	m.ShadowUsage("s", "m1", "exp1", 10, 5, 42)
+	m.ShadowSkipped("s", "m1", "exp1", "budget")
+	m.Hedge("b", "m1", "won")
 }
 
 func TestMetricsArePromlintClean(t *testing.T) {

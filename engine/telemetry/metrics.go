@@ -39,6 +39,7 @@ type Metrics struct {
 	experiments     *experimentMetrics
 	dlog            decisionLogMetrics
 	bundles         *bundleMetrics
+	shadowExtra     shadowMetrics // shadow.go
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -139,6 +140,7 @@ func NewMetrics() *Metrics {
 		Help: "Ledger operations the shared store (Redis) could not serve, by operation.",
 	}, []string{"op"})
 	m.registerDecisionLog()
+	m.registerShadow()
 	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped, m.costMicroUSD, m.budgetSpent, m.budgetRemaining, m.ledgerDown)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
 		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
