@@ -115,6 +115,11 @@ extras["redact"] := sort(compliance.redact) if compliance.redact[_]
 
 extras["degrade"] := {"stream": false} if degrade.stream_off
 
+extras["hedge"] := route.planned.hedge if {
+	route.planned.hedge.delay_ms
+	count(targets) > 1
+}
+
 extras["budgets"] := budget.enforce if budget.enforce[0]
 
 extras["rate_limits"] := budget.rate_limits if budget.rate_limits[0]

@@ -73,3 +73,45 @@ test_planned_and_inline_agree if {
 	planned := gavel.decision with input as object.union(inp, {"plan": plan})
 	inline == planned
 }
+
+hedged_aliases := object.union(data.gavel.aliases, {"gpt-4o": {"strategy": "ordered", "candidates": ["openai/gpt-4o", "mock/mock-large"], "hedge_ms": 300}})
+
+test_hedge_from_alias_data if {
+	inp := fx.input_with({"model": "gpt-4o"})
+	inline := gavel.decision with input as inp with data.gavel.aliases as hedged_aliases
+	inline.hedge == {"delay_ms": 300, "max": 1}
+	plan := data.gavel.plan with input as inp with data.gavel.aliases as hedged_aliases
+	planned := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.aliases as hedged_aliases
+	planned == inline
+}
+
+test_no_hedge_by_default_or_without_a_second_target if {
+	d := gavel.decision with input as fx.input_with({"model": "gpt-4o"})
+	not d.hedge
+	inp := fx.with_providers({"model": "gpt-4o"}, {"openai": fx.up})
+	one := gavel.decision with input as inp with data.gavel.aliases as hedged_aliases with data.gavel.routing.tier_fallback as false
+	one.targets == [{"provider": "openai", "model": "gpt-4o"}]
+	not one.hedge
+	plan := data.gavel.plan with input as inp with data.gavel.aliases as hedged_aliases with data.gavel.routing.tier_fallback as false
+	planned := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.aliases as hedged_aliases
+		with data.gavel.routing.tier_fallback as false
+	not planned.hedge
+}
+
+test_hedge_on_the_full_path if {
+	# PII keeps the request off the precomputed path; the hedge still applies.
+	inp := object.union(fx.input_with({"model": "gpt-4o"}), {"pii": {"email": 1}})
+	d := gavel.decision with input as inp with data.gavel.aliases as hedged_aliases
+	d.redact == ["email"]
+	d.hedge.delay_ms == 300
+}
+
+test_shadow_budgets_do_not_apply_to_callers if {
+	shadow_budget := [{"name": "shadow-cap", "scope": "shadow", "id": "*", "period": "day", "limit_musd": 100}]
+	inp := fx.input_with({"model": "gpt-4o"})
+	plan := data.gavel.plan with input as inp with data.gavel.budgets as shadow_budget
+	plan.limits_free
+	d := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.budgets as shadow_budget
+	d.allow
+	not d.budgets
+}

@@ -47,3 +47,10 @@ shadow_pii_ok if exp.shadow.allow_pii
 reasons contains concat("", ["experiment:", exp.name, ":", arm.name]) if arm
 
 reasons contains concat("", ["shadow:", exp.name]) if shadow
+
+# A rolled-back canary arm says so, and on which signal, in every decision of its experiment.
+reasons contains concat("", ["canary:", exp.name, ":", a.name, ":", a.canary]) if {
+	in_scope
+	some a in exp.arms
+	a.canary != ""
+}

@@ -50,12 +50,23 @@ test_canary_rollback_on_error_rate if {
 	bad := fx.model_state("anthropic", "claude-sonnet-4-5", {"circuit": "closed", "requests": 100, "error_rate_bp": 3000, "p95_ms": 900})
 	not experiments.ab with input as fx.with_providers({"bucket": 7000}, bad) with data.gavel.ab_experiments as exp
 	experiments.ab.arm == "a" with input as fx.with_providers({"bucket": 10}, bad) with data.gavel.ab_experiments as exp
+	"canary:sonnet-vs-4o:b:error_rate" in experiments.reasons with input as fx.with_providers({"bucket": 7000}, bad)
+		with data.gavel.ab_experiments as exp
+}
+
+test_no_canary_reason_while_healthy if {
+	reasons := experiments.reasons with input as fx.input_with({"bucket": 7000}) with data.gavel.ab_experiments as exp
+	every r in reasons {
+		not startswith(r, "canary:")
+	}
 }
 
 test_canary_rollback_on_latency if {
 	slow := fx.model_state("anthropic", "claude-sonnet-4-5", {"circuit": "closed", "requests": 100, "error_rate_bp": 0, "p95_ms": 90000})
 	lat := json.patch(exp, [{"op": "add", "path": "/sonnet-vs-4o/canary/max_p95_ms", "value": 30000}])
 	not experiments.ab with input as fx.with_providers({"bucket": 7000}, slow) with data.gavel.ab_experiments as lat
+	"canary:sonnet-vs-4o:b:p95_ms" in experiments.reasons with input as fx.with_providers({"bucket": 7000}, slow)
+		with data.gavel.ab_experiments as lat
 }
 
 test_arm_without_available_target_gets_no_traffic if {

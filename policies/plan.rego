@@ -112,6 +112,7 @@ routes[name] := {
 	"all_pii_ok": every_cap(cands, "pii_ok"),
 	"endpoint_ok": {"chat": every_kind(cands, "chat"), "embeddings": every_kind(cands, "embedding")},
 	"min_context": min_context(cands),
+	"hedge": hedge_for(name),
 } if {
 	some name, chain in chains
 	ids := ranked(chain)
@@ -127,6 +128,13 @@ routes[name] := {
 		[r | skipped(ids); r := "route.skipped_unavailable"],
 	)
 }
+
+# hedge_for(name): an alias's hedging, off unless its data sets hedge_ms: after that many
+# milliseconds without an answer the next target is asked too (hedge_max targets at most).
+hedge_for(name) := {"delay_ms": a.hedge_ms, "max": max([object.get(a, "hedge_max", 1), 1])} if {
+	a := data.gavel.aliases[name]
+	a.hedge_ms > 0
+} else := {}
 
 # skipped: one of the chain's own candidates (not a tier fallback) is unavailable.
 skipped(ids) if {
@@ -202,23 +210,25 @@ arm_weight(e, arm) := 0 if {
 	canary_tripped(e, arm)
 } else := arm.weight_bp
 
-canary_tripped(e, arm) if {
+canary_tripped(e, arm) if canary(e, arm) != ""
+
+# canary(e, arm) names the signal that rolled the arm back ("error_rate" or "p95_ms"), or
+# is "" while the arm is within its thresholds (or has too little traffic to judge).
+canary(e, arm) := "error_rate" if {
 	s := signals(target(arm.targets[0]))
 	s.requests >= object.get(e, ["canary", "min_requests"], 20)
 	s.error_rate_bp > object.get(e, ["canary", "max_error_rate_bp"], 10000)
-}
-
-canary_tripped(e, arm) if {
+} else := "p95_ms" if {
 	s := signals(target(arm.targets[0]))
 	s.requests >= object.get(e, ["canary", "min_requests"], 20)
 	s.p95_ms > object.get(e, ["canary", "max_p95_ms"], 1000000000)
-}
+} else := ""
 
 arms(e) := [a |
 	some i, arm in e.arms
 	lo := sum([arm_weight(e, prev) | some j, prev in e.arms; j < i])
 	w := arm_weight(e, arm)
-	a := {"name": arm.name, "lo": lo, "hi": lo + w, "candidates": arm_candidates(arm), "weight_bp": w}
+	a := {"name": arm.name, "lo": lo, "hi": lo + w, "candidates": arm_candidates(arm), "weight_bp": w, "canary": canary(e, arm)}
 ]
 
 shadow(e) := {"target": t, "sample_bp": e.shadow.sample_bp, "allow_pii": object.get(e.shadow, "allow_pii", false)} if {
@@ -233,7 +243,11 @@ limits_free if {
 	not any_rate_limit
 }
 
-any_budget if data.gavel.budgets[_]
+# Shadow budgets cap gavel's own shadow traffic, never a caller's request.
+any_budget if {
+	some b in data.gavel.budgets
+	b.scope != "shadow"
+}
 
 any_rate_limit if data.gavel.rate_limits[_]
 
@@ -258,7 +272,7 @@ fast[name] := {
 	not experiments[name]
 }
 
-route_decision(name, r) := {"allow": true, "targets": r.targets, "reasons": r.reasons} if {
+route_decision(name, r) := object.union({"allow": true, "targets": r.targets, "reasons": r.reasons}, hedge_field(r)) if {
 	r.targets[0]
 } else := {
 	"allow": false,
@@ -269,6 +283,12 @@ route_decision(name, r) := {"allow": true, "targets": r.targets, "reasons": r.re
 	},
 	"reasons": r.reasons,
 }
+
+# hedge_field: hedging needs a second target to hedge to.
+hedge_field(r) := {"hedge": r.hedge} if {
+	r.hedge.delay_ms
+	count(r.targets) > 1
+} else := {}
 
 not_triggered(name, k) := false if {
 	some c in object.get(content_routes, name, [])

@@ -1,15 +1,18 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +27,7 @@ import (
 // gw is a gateway running on a loopback port for one test.
 type gw struct {
 	URL  string
+	gw   *gateway.Gateway
 	stop func()
 }
 
@@ -35,6 +39,12 @@ func start(t *testing.T, yaml string, env map[string]string) *gw {
 }
 
 func startWith(t *testing.T, yaml string, env map[string]string, freshLedger bool, opts ...gateway.Option) *gw {
+	t.Helper()
+	return startLogged(t, yaml, env, freshLedger, nil, opts...)
+}
+
+// startLogged is startWith with gavel's logger (nil discards), for tests that read the log.
+func startLogged(t *testing.T, yaml string, env map[string]string, freshLedger bool, log *slog.Logger, opts ...gateway.Option) *gw {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,7 +60,7 @@ func startWith(t *testing.T, yaml string, env map[string]string, freshLedger boo
 		cfg.Ledger.Path = filepath.Join(t.TempDir(), "ledger.db")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, cfg, func(k string) string { return env[k] }, nil, opts...)
+	g, err := gateway.New(ctx, cfg, func(k string) string { return env[k] }, log, opts...)
 	if err != nil {
 		cancel()
 		l.Close()
@@ -70,7 +80,7 @@ func startWith(t *testing.T, yaml string, env map[string]string, freshLedger boo
 		}
 	}
 	t.Cleanup(stop)
-	return &gw{URL: "http://" + l.Addr().String(), stop: stop}
+	return &gw{URL: "http://" + l.Addr().String(), gw: g, stop: stop}
 }
 
 // client is the official OpenAI SDK pointed at gavel, with SDK retries off so every
@@ -177,5 +187,63 @@ func twoProviders(keys map[string]any) map[string]any {
 		},
 		"catalog": map[string]any{"a/m1": entry("a", "m1", "b/m1"), "b/m1": entry("b", "m1")},
 		"keys":    keys,
+	}
+}
+
+// grepLines returns the lines of s that contain sub (for failure messages about metrics).
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// logBuffer collects gavel's JSON log lines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// lines returns every log line as written.
+func (l *logBuffer) lines() []string {
+	return strings.Split(strings.TrimSpace(l.String()), "\n")
+}
+
+// records returns the decoded log records whose msg is msg.
+func (l *logBuffer) records(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range l.lines() {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// eventually waits up to 10 s for cond, failing the test with what it waited for.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -1,10 +1,13 @@
 // Command gavel is the policy-as-code LLM gateway. Subcommands:
 //
-//	gavel serve  [--config FILE] [--listen ADDR] [--policy PATH]
+//	gavel serve  [--config FILE] [--listen ADDR] [--policy PATH | --bundle-url URL]
 //	gavel keys new [--key-id ID] [--user U] [--team T] [--project P] [--tier T]
 //	gavel keys hash SECRET
 //	gavel policy test [--run RE] [-v] [--coverage] [--threshold PCT] [PATH...]
 //	gavel policy eval --input FILE [--policy PATH]
+//	gavel policy eval --replay decisions.jsonl --policy CANDIDATE [--fail-on-change]
+//	gavel bundle build [--revision R] [-o bundle.tar.gz] [--signing-key PEM|--signing-secret S] [--signing-alg ALG] [--key-id ID] [DIR...]
+//	gavel bundle sign (--signing-key PEM|--signing-secret S) [--signing-alg ALG] [--key-id ID] [-o OUT] BUNDLE.tar.gz
 //	gavel version
 package main
 
@@ -42,7 +45,10 @@ commands:
   keys new   create a virtual key (prints the key once, and its hashed record)
   keys hash  print the stored hash of a key
   policy test  run Rego unit tests (OPA's tester; coverage of policy files)
-  policy eval  evaluate data.gavel.decision on a recorded input and explain it
+  policy eval  evaluate data.gavel.decision on a recorded input and explain it;
+               --replay decisions.jsonl: which logged decisions a candidate policy would change
+  bundle build pack policies/ and bundles/ (or DIRs) into a bundle tarball, optionally signed
+  bundle sign  sign (or re-sign) a bundle tarball, e.g. one from opa build
   version    print the version
 `
 
@@ -59,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = keys(args[1:], stdout)
 	case "policy":
 		err = policyCmd(args[1:], stdout, stderr)
+	case "bundle":
+		err = bundleCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gavel", version())
 	case "help", "-h", "--help":
@@ -90,6 +98,7 @@ func serve(args []string, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "gavel.yaml to read")
 	listen := fs.String("listen", "", "address to listen on (overrides the config; default "+config.DefaultListen+")")
 	pol := fs.String("policy", "", "policy bundle directory or .tar.gz (overrides the embedded default)")
+	bundleURL := fs.String("bundle-url", "", "poll a bundle server for the policy (overrides bundle.url)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,6 +117,9 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	if *pol != "" {
 		cfg.Policy = *pol
+	}
+	if *bundleURL != "" {
+		cfg.SetBundleURL(*bundleURL)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

@@ -2,10 +2,20 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/bundle"
+
+	"github.com/gavel-gw/gavel/engine/policy"
 )
 
 func TestCommands(t *testing.T) {
@@ -43,5 +53,134 @@ func TestCommands(t *testing.T) {
 				t.Errorf("stdout lacks %q: %s", tc.out, out.String())
 			}
 		})
+	}
+}
+
+func TestBundleCommands(t *testing.T) {
+	dir := t.TempDir()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	keyFile := filepath.Join(dir, "key.pem")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	pub := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+	signed, unsigned, resigned := filepath.Join(dir, "signed.tar.gz"), filepath.Join(dir, "unsigned.tar.gz"), filepath.Join(dir, "resigned.tar.gz")
+	src := []string{"../../policies", "../../bundles"}
+
+	verifies := func(path, alg, key string) error {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		vc := bundle.NewVerificationConfig(map[string]*bundle.KeyConfig{"default": {Key: key, Algorithm: alg}}, "default", "", nil)
+		_, err = bundle.NewReader(bytes.NewReader(raw)).WithBundleVerificationConfig(vc).Read()
+		return err
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		code  int
+		out   string
+		check func(t *testing.T)
+	}{
+		{"build signed", append([]string{"bundle", "build", "--revision", "cli-1", "-o", signed, "--signing-key", keyFile}, src...), 0,
+			"revision cli-1, 7 modules, signed: true", func(t *testing.T) {
+				if err := verifies(signed, "RS256", pub); err != nil {
+					t.Error(err)
+				}
+			}},
+		{"build unsigned", append([]string{"bundle", "build", "-o", unsigned}, src...), 0, "revision default-1", func(t *testing.T) {
+			if _, err := policy.LoadPath(unsigned); err != nil {
+				t.Error(err)
+			}
+		}},
+		{"sign with a secret", []string{"bundle", "sign", "--signing-secret", "s3cret", "-o", resigned, unsigned}, 0, "signed " + resigned, func(t *testing.T) {
+			if err := verifies(resigned, "HS256", "s3cret"); err != nil {
+				t.Error(err)
+			}
+			if err := verifies(unsigned, "HS256", "s3cret"); err == nil {
+				t.Error("-o rewrote the input")
+			}
+		}},
+		{"sign in place", []string{"bundle", "sign", "--signing-key", keyFile, resigned}, 0, "", func(t *testing.T) {
+			if err := verifies(resigned, "RS256", pub); err != nil {
+				t.Error(err)
+			}
+		}},
+		{"build default dirs missing here", []string{"bundle", "build", "-o", filepath.Join(dir, "x.tar.gz")}, 1, "", nil},
+		{"build bad algorithm", append([]string{"bundle", "build", "-o", filepath.Join(dir, "y.tar.gz"), "--signing-key", keyFile, "--signing-alg", "HS256"}, src...), 1, "", nil},
+		{"sign needs a key", []string{"bundle", "sign", unsigned}, 1, "", nil},
+		{"sign needs one file", []string{"bundle", "sign", "--signing-secret", "x"}, 1, "", nil},
+		{"unknown subcommand", []string{"bundle", "push"}, 1, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tc.args, &out, &errb); code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out.String(), errb.String())
+			}
+			if !strings.Contains(out.String(), tc.out) {
+				t.Errorf("stdout lacks %q: %s", tc.out, out.String())
+			}
+			if tc.check != nil {
+				tc.check(t)
+			}
+		})
+	}
+}
+
+func TestPolicyReplayCommand(t *testing.T) {
+	dir := t.TempDir()
+	input := `{"request":{"id":"r","endpoint":"chat","model":"fast"},"providers":{"mock":{"healthy":true,"circuit":"closed","models":{}}}}`
+	inFile := filepath.Join(dir, "in.json")
+	os.WriteFile(inFile, []byte(input), 0o644)
+	var out, errb bytes.Buffer
+	if code := run([]string{"policy", "eval", "--input", inFile}, &out, &errb); code != 0 {
+		t.Fatalf("policy eval: %s", errb.String())
+	}
+	var eval struct{ Decision json.RawMessage }
+	if err := json.Unmarshal(out.Bytes(), &eval); err != nil {
+		t.Fatal(err)
+	}
+	var decision bytes.Buffer
+	json.Compact(&decision, eval.Decision)
+	// d-same logged what the embedded policy decides; d-moved logged another route and
+	// d-denied a denial, as if an older policy had decided them.
+	log := strings.Join([]string{
+		fmt.Sprintf(`{"decision_id":"d-same","input":%s,"result":%s}`, input, decision.String()),
+		fmt.Sprintf(`{"decision_id":"d-moved","input":%s,"result":{"allow":true,"targets":[{"provider":"openai","model":"gpt-4o"}]}}`, input),
+		fmt.Sprintf(`{"decision_id":"d-denied","input":%s,"result":{"allow":false,"deny":{"status":429,"code":"budget_exceeded","message":"m"}}}`, input),
+		`{"decision_id":"d-none","input":null,"result":null}`,
+	}, "\n") + "\n"
+	logFile := filepath.Join(dir, "decisions.jsonl")
+	os.WriteFile(logFile, []byte(log), 0o644)
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"report", []string{"policy", "eval", "--replay", logFile}, 0},
+		{"fail on change", []string{"policy", "eval", "--replay", logFile, "--fail-on-change"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tc.args, &out, &errb); code != tc.code {
+				t.Fatalf("exit %d, want %d: %s %s", code, tc.code, out.String(), errb.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			if len(lines) != 3 || !strings.HasPrefix(lines[0], "changed d-moved: allow openai/gpt-4o -> allow mock/") ||
+				!strings.HasPrefix(lines[1], "changed d-denied: deny budget_exceeded -> allow mock/") ||
+				!strings.Contains(lines[2], "replayed 3 decisions against revision default-1: 2 would change, 1 unchanged, 1 skipped") {
+				t.Errorf("output:\n%s", out.String())
+			}
+		})
+	}
+	if code := run([]string{"policy", "eval", "--replay", filepath.Join(dir, "missing.jsonl")}, &out, &errb); code != 1 {
+		t.Errorf("missing log: exit %d", code)
 	}
 }

@@ -54,11 +54,16 @@ func policyEval(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	inPath := fs.String("input", "", "policy input JSON (as docs/policy-contract.md describes); - for stdin")
 	pol := fs.String("policy", "", "bundle directory or .tar.gz (default: the embedded bundle)")
+	replay := fs.String("replay", "", "decision log (JSON lines) to re-decide with --policy; - for stdin")
+	failOnChange := fs.Bool("fail-on-change", false, "with --replay: exit 1 when any decision would change")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *replay != "" {
+		return policyReplay(*replay, *pol, *failOnChange, stdout)
+	}
 	if *inPath == "" {
-		return errors.New("policy eval: --input is required")
+		return errors.New("policy eval: --input or --replay is required")
 	}
 	var raw []byte
 	var err error

@@ -47,6 +47,35 @@ type Config struct {
 	Providers []Provider `yaml:"providers"`
 	// Ledger is where budgets and rate limits are kept.
 	Ledger Ledger `yaml:"ledger"`
+	// DecisionLog says where decision-log events go and what they hide.
+	DecisionLog DecisionLog `yaml:"decision_log"`
+	// Bundle polls a bundle server for the policy instead of Policy's local bundle.
+	Bundle Bundle `yaml:"bundle"`
+	// Shadow bounds shadow (mirrored) traffic and says whose budget pays for it.
+	Shadow Shadow `yaml:"shadow"`
+}
+
+// Shadow configures shadow requests.
+type Shadow struct {
+	Workers        int           `yaml:"workers"`         // concurrent shadow calls; default 4
+	Queue          int           `yaml:"queue"`           // waiting shadows beyond which more are dropped; default 64
+	Timeout        time.Duration `yaml:"timeout"`         // deadline of one shadow call; default 60s
+	SimilarityWait time.Duration `yaml:"similarity_wait"` // how long a shadow waits for the primary's answer; default 2m
+	// BudgetScope is who pays: "shadow" (the default: scope shadow, id = experiment, capped
+	// by bundle budgets of scope shadow), "caller" (the request's own budgets) or "none".
+	BudgetScope string `yaml:"budget_scope"`
+}
+
+// Shadow budget scopes.
+const (
+	ShadowBudgetShadow = "shadow"
+	ShadowBudgetCaller = "caller"
+	ShadowBudgetNone   = "none"
+)
+
+// Executor returns the executor's shadow bounds.
+func (s Shadow) Executor() executor.ShadowConfig {
+	return executor.ShadowConfig{Workers: s.Workers, Queue: s.Queue, Timeout: s.Timeout, SimilarityWait: s.SimilarityWait}
 }
 
 // Ledger configures the budget and rate-limit store.
@@ -139,6 +168,23 @@ func (c *Config) applyDefaults() {
 	if c.Ledger.FailureMode == "" {
 		c.Ledger.FailureMode = "closed"
 	}
+	c.DecisionLog.applyDefaults()
+	c.Bundle.applyDefaults()
+	if c.Shadow.Workers == 0 {
+		c.Shadow.Workers = executor.DefaultShadowWorkers
+	}
+	if c.Shadow.Queue == 0 {
+		c.Shadow.Queue = executor.DefaultShadowQueue
+	}
+	if c.Shadow.Timeout == 0 {
+		c.Shadow.Timeout = executor.DefaultShadowTimeout
+	}
+	if c.Shadow.SimilarityWait == 0 {
+		c.Shadow.SimilarityWait = executor.DefaultShadowSimilarityWait
+	}
+	if c.Shadow.BudgetScope == "" {
+		c.Shadow.BudgetScope = ShadowBudgetShadow
+	}
 }
 
 // Load reads, expands and strictly decodes a config file.
@@ -227,6 +273,22 @@ func (c *Config) Validate() error {
 	}
 	if c.Ledger.FailureMode != "closed" && c.Ledger.FailureMode != "open" {
 		errs = append(errs, fmt.Errorf("ledger.failure_mode must be closed or open, got %q", c.Ledger.FailureMode))
+	}
+	errs = append(errs, c.DecisionLog.validate()...)
+	errs = append(errs, c.validateBundle()...)
+	if c.Shadow.Workers < 1 || c.Shadow.Workers > 1024 {
+		errs = append(errs, fmt.Errorf("shadow.workers must be 1–1024, got %d", c.Shadow.Workers))
+	}
+	if c.Shadow.Queue < 1 || c.Shadow.Queue > 1<<20 {
+		errs = append(errs, fmt.Errorf("shadow.queue must be 1–%d, got %d", 1<<20, c.Shadow.Queue))
+	}
+	if c.Shadow.Timeout < 0 || c.Shadow.SimilarityWait < 0 {
+		errs = append(errs, errors.New("shadow.timeout and shadow.similarity_wait must not be negative"))
+	}
+	switch c.Shadow.BudgetScope {
+	case ShadowBudgetShadow, ShadowBudgetCaller, ShadowBudgetNone:
+	default:
+		errs = append(errs, fmt.Errorf("shadow.budget_scope must be shadow, caller or none, got %q", c.Shadow.BudgetScope))
 	}
 	seen := map[string]bool{}
 	for i, p := range c.Providers {

@@ -51,6 +51,32 @@ providers:
 	}
 }
 
+func TestShadowConfig(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       Shadow
+	}{
+		{"defaults", "", Shadow{Workers: 4, Queue: 64, Timeout: time.Minute, SimilarityWait: 2 * time.Minute, BudgetScope: ShadowBudgetShadow}},
+		{"set", "shadow: {workers: 2, queue: 8, timeout: 5s, similarity_wait: 30s, budget_scope: caller}",
+			Shadow{Workers: 2, Queue: 8, Timeout: 5 * time.Second, SimilarityWait: 30 * time.Second, BudgetScope: ShadowBudgetCaller}},
+		{"none", "shadow: {budget_scope: none}", Shadow{Workers: 4, Queue: 64, Timeout: time.Minute, SimilarityWait: 2 * time.Minute, BudgetScope: ShadowBudgetNone}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Shadow != tc.want {
+				t.Errorf("shadow = %+v, want %+v", c.Shadow, tc.want)
+			}
+			if e := c.Shadow.Executor(); e.Workers != tc.want.Workers || e.Timeout != tc.want.Timeout {
+				t.Errorf("executor config = %+v", e)
+			}
+		})
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
@@ -69,6 +95,12 @@ func TestParseErrors(t *testing.T) {
 		{"bad ledger store", "ledger: {store: etcd}", "ledger.store"},
 		{"redis without addr", "ledger: {store: redis}", "ledger.redis.addr"},
 		{"bad failure mode", "ledger: {failure_mode: maybe}", "failure_mode"},
+		{"unknown shadow field", "shadow: {worker: 2}", "field worker not found"},
+		{"bad shadow budget scope", "shadow: {budget_scope: team}", "shadow.budget_scope"},
+		{"negative shadow workers", "shadow: {workers: -1}", "shadow.workers"},
+		{"negative shadow queue", "shadow: {queue: -5}", "shadow.queue"},
+		{"negative shadow timeout", "shadow: {timeout: -1s}", "shadow.timeout"},
+		{"every bad shadow field", "shadow: {workers: -1, budget_scope: x}", "shadow.budget_scope"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

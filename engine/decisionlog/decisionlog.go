@@ -37,7 +37,15 @@ type Config struct {
 	Keep         int               // recent events kept for lookup by id; default 2000
 	MaskMessages bool              // replace message texts by their size (data residency); the default
 	Labels       map[string]string // added to every event (instance id, version)
-	Sink         func(line []byte) // optional: where encoded events go besides memory (console, file, HTTP)
+	Sink         func(line []byte) // optional: a function that sees every encoded event
+	// Sinks receive every event besides memory (Console, File, Service); the logger closes
+	// them on Close.
+	Sinks []Sink
+	// Mask lists JSON pointers erased from every event (see ValidateMask); events name the
+	// rules that erased something in "erased". Invalid rules are ignored: validate first.
+	Mask []string
+	// Observer counts drops of the request path's queue (sink "buffer"); nil for none.
+	Observer Observer
 }
 
 // Logger is safe for concurrent use.
@@ -58,6 +66,10 @@ type Logger struct {
 	cacheVals [8]json.RawMessage
 	cacheNext int
 	labels    []byte // Config.Labels, encoded once
+
+	masks    []mask
+	obs      Observer
+	closeCtx context.Context // set by Close before the queue closes; bounds sink flushes
 }
 
 // New starts a logger; Close stops it.
@@ -73,6 +85,12 @@ func New(cfg Config) *Logger {
 	if len(cfg.Labels) > 0 {
 		l.labels, _ = json.Marshal(cfg.Labels)
 	}
+	for _, p := range cfg.Mask {
+		if m, err := parseMask([]string{p}); err == nil {
+			l.masks = append(l.masks, m...)
+		}
+	}
+	l.obs = observerOrNop(cfg.Observer)
 	go l.run()
 	return l
 }
@@ -103,8 +121,10 @@ func (l *Logger) Get(id string) ([]byte, bool) {
 	return e, ok
 }
 
-// Close processes what is buffered and stops.
+// Close processes what is buffered, then closes the sinks, which deliver what they hold
+// until ctx ends. Log must not be called after Close.
 func (l *Logger) Close(ctx context.Context) {
+	l.closeCtx = ctx
 	close(l.ch)
 	select {
 	case <-l.done:
@@ -114,16 +134,47 @@ func (l *Logger) Close(ctx context.Context) {
 
 func (l *Logger) run() {
 	defer close(l.done)
+	var reported int64
+	reportDrops := func() {
+		if d := l.dropped.Load(); d != reported {
+			l.obs.DecisionLogDropped("buffer", int(d-reported))
+			reported = d
+		}
+	}
 	for r := range l.ch {
-		line := l.encode(r)
-		if line == nil {
-			continue
+		if line := l.encode(r); line != nil {
+			if l.masks != nil {
+				line = applyMasks(line, l.masks)
+			}
+			l.keep(r.ID, line)
+			if l.cfg.Sink != nil {
+				l.cfg.Sink(line)
+			}
+			for _, s := range l.cfg.Sinks {
+				s.Write(line)
+			}
+			l.logged.Add(1)
 		}
-		l.keep(r.ID, line)
-		if l.cfg.Sink != nil {
-			l.cfg.Sink(line)
+		// Caught up: a quiet moment to flush buffered sinks and publish the request
+		// path's drops (counted there with one atomic add, nothing more).
+		if len(l.ch) == 0 {
+			l.flush()
+			reportDrops()
 		}
-		l.logged.Add(1)
+	}
+	reportDrops()
+	for _, s := range l.cfg.Sinks {
+		if c, ok := s.(Closer); ok {
+			c.Close(l.closeCtx)
+		}
+	}
+}
+
+func (l *Logger) flush() {
+	for _, s := range l.cfg.Sinks {
+		if f, ok := s.(Flusher); ok {
+			f.Flush()
+		}
 	}
 }
 

@@ -29,9 +29,6 @@ func (e *Executor) Embed(ctx context.Context, req *adapters.EmbeddingRequest, d 
 	if err != nil {
 		return nil, err
 	}
-	if u := out.emb.Usage; u != nil {
-		e.metrics.Tokens(t.Provider, t.Model, u.PromptTokens, 0)
-	}
 	return &EmbedResult{Target: t, Response: out.emb, Upstream: up}, nil
 }
 

@@ -62,10 +62,8 @@ func New(o Options) *Executor {
 	e := &Executor{providers: o.Providers, resil: map[string]Resilience{}, tracker: o.Tracker,
 		metrics: o.Metrics, log: o.Log, pipes: map[policy.Target]*pipeline{}, redactor: o.Redactor}
 	e.tracer = o.Tracer
-	e.shadow = newShadows(e, o.Shadow, func(r ShadowResult) {
-		e.metrics.Shadow(r.Target.Provider, r.Target.Model, r.Experiment, outcomeLabel(r.Err), r.Latency)
-		logShadow(e.log, r)
-	})
+	e.shadow = newShadows(e, o.Shadow, e.recordShadow)
+	e.shadow.measure = e.measureShadow
 	for name := range o.Providers {
 		r, ok := o.Resilience[name]
 		if !ok {
@@ -295,9 +293,6 @@ func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *polic
 	if err != nil {
 		return nil, err
 	}
-	if u := out.resp.Usage; u != nil {
-		e.metrics.Tokens(t.Provider, t.Model, u.PromptTokens, u.CompletionTokens)
-	}
 	return &ChatResult{Target: t, Response: out.resp, Upstream: up}, nil
 }
 
@@ -332,7 +327,21 @@ type attempt func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, err
 func (e *Executor) walk(ctx context.Context, d *policy.Decision, call attempt) (*outcome, policy.Target, time.Duration, error) {
 	failed := &FailedError{}
 	start := time.Now()
+	skip := 0 // targets already tried as a hedged group
+	if d.Hedge != nil && len(d.Targets) > 1 {
+		out, t, n, err := e.hedged(ctx, d, call, failed)
+		if err == nil {
+			return out, t, time.Since(start), nil
+		}
+		if ctx.Err() != nil || !classify(err).Failover() {
+			return nil, policy.Target{}, time.Since(start), failed
+		}
+		skip = n
+	}
 	for i, t := range d.Targets {
+		if i < skip {
+			continue
+		}
 		if i > 0 {
 			e.metrics.Fallback(d.Targets[i-1].String(), t.String())
 		}

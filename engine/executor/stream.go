@@ -51,9 +51,6 @@ func (s *trackedStream) Recv() (*adapters.ChatChunk, error) {
 		s.finish(err)
 		return nil, err
 	}
-	if c.Usage != nil {
-		s.e.metrics.Tokens(s.p.target.Provider, s.p.target.Model, c.Usage.PromptTokens, c.Usage.CompletionTokens)
-	}
 	return c, nil
 }
 

@@ -137,14 +137,6 @@ func (a attemptTrace) end(out *outcome, err error) {
 	a.span.End()
 }
 
-// shadowLink is the request span a shadow call links to; empty when tracing is off.
-func (e *Executor) shadowLink(ctx context.Context) trace.SpanContext {
-	if e.tracer == nil || ctx == nil {
-		return trace.SpanContext{}
-	}
-	return trace.SpanContextFromContext(ctx)
-}
-
 // startShadow starts a shadow call's span: a root of its own (a shadow outlives the
 // client's request and never shares its context) linked to the request that queued it.
 func (e *Executor) startShadow(ctx context.Context, j shadowJob) (context.Context, trace.Span) {
@@ -152,10 +144,10 @@ func (e *Executor) startShadow(ctx context.Context, j shadowJob) (context.Contex
 		return ctx, nil
 	}
 	opts := []trace.SpanStartOption{trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(attrShadow.Bool(true), attrExperiment.String(j.experiment),
+		trace.WithAttributes(attrShadow.Bool(true), attrExperiment.String(j.sr.Experiment),
 			attrProvider.String(j.target.Provider), semconv.GenAIRequestModel(j.target.Model))}
-	if j.link.IsValid() {
-		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: j.link}))
+	if j.sr.Link.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: j.sr.Link}))
 	}
 	return e.tracer.Start(ctx, "shadow "+j.target.String(), opts...)
 }

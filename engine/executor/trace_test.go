@@ -105,8 +105,9 @@ func TestAttemptSpans(t *testing.T) {
 
 func TestShadowSpanIsALinkedRoot(t *testing.T) {
 	ex, rec, tracer := tracedExec(t, &fake{name: "a"}, &fake{name: "s"})
-	ctx, parent := tracer.Start(context.Background(), "request")
-	if q, _ := ex.Shadow(ctx, &adapters.ChatRequest{Model: "alias"}, []policy.Target{{Provider: "s", Model: "m"}}, "exp"); q != 1 {
+	_, parent := tracer.Start(context.Background(), "request")
+	if q, _ := ex.ShadowWith(&adapters.ChatRequest{Model: "alias"},
+		&ShadowRequest{Targets: []policy.Target{{Provider: "s", Model: "m"}}, Experiment: "exp", Link: parent.SpanContext()}); q != 1 {
 		t.Fatal("shadow not queued")
 	}
 	parent.End() // the request ends before its shadow runs, as it usually does

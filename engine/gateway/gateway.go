@@ -28,6 +28,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/ledger/redisstore"
 	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/policy/remote"
 	"github.com/gavel-gw/gavel/engine/server"
 	"github.com/gavel-gw/gavel/engine/signals"
 	"github.com/gavel-gw/gavel/engine/telemetry"
@@ -50,6 +51,7 @@ type Gateway struct {
 	tracker   *signals.Tracker
 	probes    []probe
 	tracing   *tracing.Tracing // nil: tracing off
+	remote    *remote.Client   // nil: the bundle is local
 }
 
 type probe struct {
@@ -118,7 +120,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	g.tracker = tracker
 	scanner := pii.NewScanner()
 	exec := executor.New(executor.Options{Providers: g.providers, Resilience: resil, Tracker: tracker, Metrics: g.metrics, Log: log,
-		Redactor: pii.Redactor{Scanner: scanner}, Tracer: g.tracing.Tracer()})
+		Redactor: pii.Redactor{Scanner: scanner}, Shadow: cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
 	g.engine = policy.New()
 	g.engine.OnActivate(func(rev *policy.Revision) {
 		g.keys.SetBundleKeys(rev.Data.Keys)
@@ -127,16 +129,24 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	})
 	g.planner = policy.NewPlanner(g.engine, tracker, 0, log)
 
-	b, source, err := loadBundle(cfg.Policy)
-	if err != nil {
-		g.Close()
-		return nil, err
+	if cfg.Bundle.URL != "" {
+		if err := g.startRemote(ctx); err != nil {
+			g.Close()
+			return nil, err
+		}
+	} else {
+		b, source, err := loadBundle(cfg.Policy)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		if _, err := g.engine.Activate(ctx, b, source); err != nil {
+			g.Close()
+			return nil, err
+		}
 	}
-	if _, err := g.engine.Activate(ctx, b, source); err != nil {
-		g.Close()
-		return nil, err
-	}
-	if g.keys.Count() == 0 {
+	// Without an active bundle its keys are unknown yet; requests fail closed until it comes.
+	if g.keys.Count() == 0 && g.engine.Active() != nil {
 		if !loopback {
 			g.Close()
 			return nil, fmt.Errorf("refusing to listen on %s without virtual keys: configure keys (keys_file or the bundle's data.gavel.keys) or listen on loopback", cfg.Listen)
@@ -148,10 +158,18 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		g.Close()
 		return nil, err
 	}
-	g.dlog = decisionlog.New(decisionlog.Config{MaskMessages: true})
+	if g.dlog, err = openDecisionLog(cfg.DecisionLog, g.metrics); err != nil {
+		g.Close()
+		return nil, err
+	}
 	g.exec = exec
+	var bundles server.BundleStatus
+	if g.remote != nil {
+		bundles = g.remote
+	}
 	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
-		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger, Tracing: g.tracing})
+		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger,
+		Bundles: bundles, ShadowBudgetScope: cfg.Shadow.BudgetScope, Tracing: g.tracing})
 	log.Info("providers configured", "providers", strings.Join(names, ","))
 	return g, nil
 }
@@ -176,6 +194,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go g.planner.Run(pctx)
+	remoteDone := g.runRemote(pctx)
 	for _, p := range g.probes {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
@@ -196,6 +215,8 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		hs.Close()
 	}
+	stop()
+	<-remoteDone
 	g.Close()
 	return err
 }
@@ -210,7 +231,7 @@ func (g *Gateway) Close() {
 		g.ledger = nil
 	}
 	if g.dlog != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DecisionLog.FlushTimeout)
 		g.dlog.Close(ctx)
 		cancel()
 		g.dlog = nil

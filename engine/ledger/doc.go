@@ -11,7 +11,8 @@
 // "global::month:2026-11"; a new period is a new key, so spend starts from zero at UTC
 // midnight (day) or on the 1st (month) and older periods stay listed by Spend until
 // the store's retention drops them. Scopes are key, user, team, project and global
-// (whose id is ""). Ids may contain ':'.
+// (whose id is ""), and shadow (id: the experiment) for what shadow requests spend. Ids
+// may contain ':'.
 //
 // # Budgets: Reserve, Commit, Release
 //

@@ -17,6 +17,9 @@ const (
 	ScopeTeam    = "team"
 	ScopeProject = "project"
 	ScopeGlobal  = "global" // ID must be ""
+	// ScopeShadow holds what shadow (mirrored) requests spend, by experiment: shadow
+	// traffic is the gateway operator's cost, not the caller's.
+	ScopeShadow = "shadow"
 )
 
 // Budget periods. Both use UTC calendar boundaries.
@@ -138,7 +141,7 @@ type Store interface {
 // ValidScope reports whether s is one of the known scopes.
 func ValidScope(s string) bool {
 	switch s {
-	case ScopeKey, ScopeUser, ScopeTeam, ScopeProject, ScopeGlobal:
+	case ScopeKey, ScopeUser, ScopeTeam, ScopeProject, ScopeGlobal, ScopeShadow:
 		return true
 	}
 	return false

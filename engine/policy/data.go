@@ -21,8 +21,11 @@ type Data struct {
 
 // BudgetSpec is one entry of data.gavel.budgets.
 type BudgetSpec struct {
-	Name      string `json:"name"`
-	Scope     string `json:"scope"`
+	Name  string `json:"name"`
+	Scope string `json:"scope"`
+	// ID is set only for scope "shadow": the experiment whose shadow spend it caps, or
+	// "*" for every experiment without a budget of its own (each capped separately).
+	ID        string `json:"id"`
 	Period    string `json:"period"`
 	LimitMUSD int64  `json:"limit_musd"`
 	Hard      *bool  `json:"hard"`
@@ -40,11 +43,39 @@ type RateLimitSpec struct {
 // Scopes budgets and rate limits may name.
 var Scopes = map[string]bool{"key": true, "user": true, "team": true, "project": true, "global": true}
 
+// ShadowScope is the budget scope of shadow spend (data.gavel.budgets only: gavel
+// enforces it on shadow requests, never on a caller's request).
+const ShadowScope = "shadow"
+
+// ShadowBudgets returns the budgets of scope "shadow" that cap experiment's shadows: its
+// own, else the "*" ones.
+func (d *Data) ShadowBudgets(experiment string) []BudgetSpec {
+	var own, every []BudgetSpec
+	for _, b := range d.Budgets {
+		switch {
+		case b.Scope != ShadowScope:
+		case b.ID == experiment:
+			own = append(own, b)
+		case b.ID == "*":
+			every = append(every, b)
+		}
+	}
+	if len(own) > 0 {
+		return own
+	}
+	return every
+}
+
 // Alias is a requestable name for an ordered (or, with strategy "scored", ranked) list of
 // catalog ids.
 type Alias struct {
 	Strategy   string   `json:"strategy"`
 	Candidates []string `json:"candidates"`
+	// HedgeMS, when set, makes the default policy hedge this alias's requests after that
+	// many milliseconds, to at most HedgeMax (default 1) more targets. Checked here so a
+	// typo cannot turn into decisions gavel refuses.
+	HedgeMS  int `json:"hedge_ms"`
+	HedgeMax int `json:"hedge_max"`
 }
 
 // CatalogEntry describes one model gavel can route to. Prices are integer micro-USD per
@@ -97,9 +128,17 @@ func parseData(raw map[string]any) (*Data, error) {
 			return nil, fmt.Errorf("data.gavel.catalog[%q]: provider and model are required", id)
 		}
 	}
+	for name, a := range d.Aliases {
+		if a.HedgeMS < 0 || a.HedgeMS > MaxHedgeDelayMS || a.HedgeMax < 0 || a.HedgeMax > MaxHedgeMax {
+			return nil, fmt.Errorf("data.gavel.aliases[%q]: hedge_ms must be 0–%d and hedge_max 0–%d", name, MaxHedgeDelayMS, MaxHedgeMax)
+		}
+	}
 	for i, b := range d.Budgets {
-		if b.Name == "" || !Scopes[b.Scope] || (b.Period != "day" && b.Period != "month") || b.LimitMUSD <= 0 {
-			return nil, fmt.Errorf("data.gavel.budgets[%d]: need name, scope (key|user|team|project|global), period (day|month) and limit_musd > 0", i)
+		if b.Name == "" || !(Scopes[b.Scope] || b.Scope == ShadowScope) || (b.Period != "day" && b.Period != "month") || b.LimitMUSD <= 0 {
+			return nil, fmt.Errorf("data.gavel.budgets[%d]: need name, scope (key|user|team|project|global|shadow), period (day|month) and limit_musd > 0", i)
+		}
+		if (b.Scope == ShadowScope) != (b.ID != "") {
+			return nil, fmt.Errorf("data.gavel.budgets[%d]: id (an experiment name or \"*\") is required with scope shadow and not allowed with any other scope", i)
 		}
 	}
 	for i, r := range d.RateLimits {

@@ -36,6 +36,10 @@ type Decision struct {
 	Limits Limits
 	// Degrade asks the executor to trade features for availability. Default: none.
 	Degrade Degrade
+	// Hedge, when set, sends the request to the next target(s) too if the primary has not
+	// answered after a delay; the first answer wins and the others are cancelled.
+	// Default: no hedging.
+	Hedge *Hedge
 	// Labels are copied onto metrics, traces and logs. Default: none.
 	Labels map[string]string
 	// Reasons name the rules that fired, for explanation. Default: none.
@@ -90,6 +94,20 @@ type Limits struct {
 	TimeoutMS  int // deadline for the whole request, all targets and retries included
 	MaxRetries int // retries per target; -1 when not set (the provider's configuration applies)
 }
+
+// Hedge configures hedged requests: after DelayMS without an answer from the primary, the
+// next target is tried as well, up to Max extra targets (one more per DelayMS).
+type Hedge struct {
+	DelayMS int // 1–600000
+	Max     int // extra targets in flight at most; 1–3, default 1
+}
+
+// Hedge bounds.
+const (
+	DefaultHedgeMax = 1
+	MaxHedgeMax     = 3
+	MaxHedgeDelayMS = 600000
+)
 
 // Degrade holds graceful-degradation switches.
 type Degrade struct {
@@ -154,6 +172,8 @@ func ParseDecision(v ast.Value) (*Decision, error) {
 			err = parseLimits(&d.Limits, val.Value)
 		case "degrade":
 			err = parseDegrade(&d.Degrade, val.Value)
+		case "hedge":
+			d.Hedge, err = parseHedge(val.Value)
 		case "labels":
 			d.Labels, err = asStringMap("labels", val.Value)
 		case "budgets":
@@ -308,6 +328,36 @@ func parseDegrade(d *Degrade, v ast.Value) error {
 		return err != nil
 	})
 	return err
+}
+
+func parseHedge(v ast.Value) (*Hedge, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("hedge must be an object")
+	}
+	h := &Hedge{Max: DefaultHedgeMax}
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		switch keyOf(k) {
+		case "delay_ms":
+			h.DelayMS, err = asInt("hedge.delay_ms", val.Value)
+			if err == nil && (h.DelayMS < 1 || h.DelayMS > MaxHedgeDelayMS) {
+				err = invalid("hedge.delay_ms must be 1–%d, got %d", MaxHedgeDelayMS, h.DelayMS)
+			}
+		case "max":
+			h.Max, err = asInt("hedge.max", val.Value)
+			if err == nil && (h.Max < 1 || h.Max > MaxHedgeMax) {
+				err = invalid("hedge.max must be 1–%d, got %d", MaxHedgeMax, h.Max)
+			}
+		default:
+			err = invalid("unknown field hedge.%s", keyOf(k))
+		}
+		return err != nil
+	})
+	if err == nil && h.DelayMS == 0 {
+		err = invalid("hedge needs delay_ms")
+	}
+	return h, err
 }
 
 func keyOf(t *ast.Term) string {

@@ -7,4 +7,7 @@
 // FIELD-NOTES: input is handed to OPA as a prebuilt ast.Value (no JSON round trip), the
 // provider snapshot is converted once per signal change rather than per request, and the
 // result is read straight from OPA's AST instead of being converted to Go maps first.
+//
+// Off the request path it also builds and signs bundles the way `opa build` does (Build,
+// Sign, WriteBundle) and replays decision logs against a candidate revision (Replay).
 package policy

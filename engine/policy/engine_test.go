@@ -155,6 +155,22 @@ func TestParseDecision(t *testing.T) {
 		{"target unknown key", `{"allow": true, "targets": [{"provider": "a", "model": "m", "x": 1}]}`, "unknown field", nil},
 		{"negative limit", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"max_tokens": -1}}`, "negative", nil},
 		{"allow not bool", `{"allow": "yes"}`, "boolean", nil},
+		{"hedge", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 300}}`, "", func(t *testing.T, d *Decision) {
+			if d.Hedge == nil || d.Hedge.DelayMS != 300 || d.Hedge.Max != DefaultHedgeMax {
+				t.Errorf("hedge = %+v", d.Hedge)
+			}
+		}},
+		{"hedge with max", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 1, "max": 3}}`, "", func(t *testing.T, d *Decision) {
+			if d.Hedge.DelayMS != 1 || d.Hedge.Max != 3 {
+				t.Errorf("hedge = %+v", d.Hedge)
+			}
+		}},
+		{"hedge without delay", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"max": 1}}`, "needs delay_ms", nil},
+		{"hedge zero delay", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 0}}`, "delay_ms must be", nil},
+		{"hedge too many", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 5, "max": 4}}`, "hedge.max", nil},
+		{"hedge unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 5, "after": 1}}`, "unknown field hedge.after", nil},
+		{"hedge not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": 300}`, "hedge must be an object", nil},
+		{"hedge float delay", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 1.5}}`, "integer", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

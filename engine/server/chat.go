@@ -18,6 +18,7 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/pii"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/tokens"
@@ -50,6 +51,11 @@ type exchange struct {
 	streamed   strings.Builder // streamed completion text, counted when the upstream sent no usage
 	prompt     []policy.Message
 	features   *policy.Request // what the policy saw, for the decision log
+
+	// The shadows' slot for the primary's answer, and that answer when not streamed; nil
+	// without shadows.
+	primary *executor.PrimaryAnswer
+	answer  *adapters.ChatResponse
 }
 
 func (s *Server) chatCompletions(c echo.Context) error {
@@ -146,7 +152,7 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 		return &errPolicy{err: err}
 	}
 	if len(d.Shadow) > 0 {
-		s.o.Executor.Shadow(r.Context(), x.up, d.Shadow, experimentOf(d))
+		s.shadow(r.Context(), x, d, f.EstInputTokens, f.MaxTokens)
 	}
 	ctx, cancel := s.requestContext(r.Context(), d)
 	defer cancel()
@@ -161,6 +167,9 @@ func (s *Server) chat(c echo.Context, x *exchange) error {
 		return err
 	}
 	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	if x.primary != nil {
+		x.answer = res.Response
+	}
 	c.Response().Header().Set(HeaderRoute, x.route)
 	x.status = http.StatusOK
 	writeJSON(c, http.StatusOK, res.Response)
@@ -261,6 +270,9 @@ func (s *Server) decide(ctx context.Context, x *exchange, f policy.Request) (*po
 		outcome = "deny"
 	}
 	s.o.Metrics.Decision(outcome, time.Since(start))
+	if d != nil {
+		s.o.Metrics.DecisionRules(d.Reasons)
+	}
 	s.traceDecide(ctx, start, x.rev, d, err)
 	if err != nil {
 		return nil, &errPolicy{err: err}
@@ -318,18 +330,12 @@ func (s *Server) findPII(msgs []policy.Message) map[string]int {
 // or completion text.
 func (s *Server) finish(c echo.Context, x *exchange) {
 	dur := time.Since(x.start)
-	if x.hold != nil {
-		if x.usage == nil && x.streamed.Len() > 0 {
-			// The upstream streamed without usage: count prompt and completion with the real
-			// tokenizer off the request's path, then charge.
-			hd, route, prompt, completion := x.hold, x.route, x.prompt, x.streamed.String()
-			go func() { hd.settle(route, s.countUsage(route, prompt, completion)) }()
-		} else {
-			x.hold.settle(x.route, x.usage)
-		}
-	}
+	cost, priced := s.charge(x)
 	if x.status == 0 {
 		x.status = c.Response().Status
+	}
+	if x.primary != nil {
+		answerShadows(x)
 	}
 	arm := ""
 	stream := false
@@ -344,6 +350,7 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 		endpoint = "chat"
 	}
 	s.o.Metrics.Request(endpoint, x.route, strconv.Itoa(x.status), arm, stream, dur)
+	s.o.Metrics.ExperimentRequest(experimentOfExchange(x), arm, dur)
 	if s.o.DecisionLog != nil && x.rev != nil {
 		s.o.DecisionLog.Log(decisionlog.Record{ID: x.id, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
 			Result: x.result, Route: x.route, Status: x.status, Error: x.errCode})
@@ -375,6 +382,13 @@ func (s *Server) finish(c echo.Context, x *exchange) {
 	}
 	if x.usage != nil {
 		attrs = append(attrs, slog.Int("input_tokens", x.usage.PromptTokens), slog.Int("output_tokens", x.usage.CompletionTokens))
+	} else if priced {
+		attrs = append(attrs, slog.Int("input_tokens", 0), slog.Int("output_tokens", 0))
+	}
+	if priced {
+		attrs = append(attrs, slog.Int64("cost_micro_usd", cost))
+	} else {
+		attrs = append(attrs, slog.Bool("usage_counted_async", true))
 	}
 	if x.errCode != "" {
 		attrs = append(attrs, slog.String("error_code", x.errCode))

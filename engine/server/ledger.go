@@ -192,7 +192,7 @@ func priceOf(catalog map[string]policy.CatalogEntry, t policy.Target) tokens.Pri
 
 // settle reconciles the reservation with what the call cost and corrects the token count
 // of the rate limits. Without usage (a failed call) the reservation is released.
-func (hd *hold) settle(route string, u *adapters.Usage) {
+func (hd *hold) settle(u *adapters.Usage, cost int64) {
 	if hd == nil || hd.settled {
 		return
 	}
@@ -213,16 +213,9 @@ func (hd *hold) settle(route string, u *adapters.Usage) {
 		}
 	}
 	if hd.res != nil {
-		provider, model, _ := strings.Cut(route, "/")
-		cached := 0
-		if u.PromptTokensDetails != nil {
-			cached = u.PromptTokensDetails.CachedTokens
-		}
-		cost := tokens.Cost(priceOf(hd.catalog, policy.Target{Provider: provider, Model: model}), u.PromptTokens, cached, u.CompletionTokens)
 		if err := hd.s.o.Ledger.Commit(ctx, *hd.res, cost); err != nil {
 			hd.s.log.Error("ledger commit failed", "err", err)
 		}
-		hd.s.o.Metrics.Cost(provider, model, cost)
 		hd.s.publishBudgets(ctx, hd.res.Budgets)
 	}
 }

@@ -46,11 +46,15 @@ type Options struct {
 	DecisionLog    *decisionlog.Logger // nil: decisions are not recorded
 	PII            *pii.Scanner        // nil: input.pii stays empty
 	Ledger         ledger.Store        // nil: decisions naming budgets or rate limits are denied
+	Bundles        BundleStatus        // nil: the bundle is local, no server to report on
 	Log            *slog.Logger
 	Providers      []string // configured provider names
 	MaxBodyBytes   int64
 	RequestTimeout time.Duration
-	Tracing        *tracing.Tracing // nil: no tracing middleware, no spans
+	// ShadowBudgetScope says whose budget shadow requests are charged to: "shadow" (the
+	// default when empty), "caller" or "none".
+	ShadowBudgetScope string
+	Tracing           *tracing.Tracing // nil: no tracing middleware, no spans
 }
 
 // Server is gavel's HTTP API.
@@ -86,6 +90,7 @@ func New(o Options) *Server {
 	e.GET("/v1/models/*", s.getModel)
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
+	e.GET("/v1/gavel/status", s.status)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil {

@@ -81,11 +81,11 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *exchange) error 
 		if chunk.Usage != nil {
 			x.usage = chunk.Usage
 		}
-		if x.hold != nil {
-			for _, ch := range chunk.Choices {
-				if ch.Delta.Content != nil {
-					x.streamed.WriteString(*ch.Delta.Content)
-				}
+		// Kept for every stream, not only budgeted ones: tokens and cost by team are counted
+		// from it when the upstream sends no usage.
+		for _, ch := range chunk.Choices {
+			if ch.Delta.Content != nil {
+				x.streamed.WriteString(*ch.Delta.Content)
 			}
 		}
 		if send := relayChunk(chunk, wantUsage); send != nil {
@@ -147,6 +147,9 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *exchange
 		return err
 	}
 	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	if x.primary != nil {
+		x.answer = res.Response
+	}
 	c.Response().Header().Set(HeaderRoute, x.route)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	w := startSSE(c)

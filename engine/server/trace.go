@@ -126,3 +126,12 @@ func (s *Server) traceDecide(ctx context.Context, start time.Time, rev *policy.R
 	}
 	span.End()
 }
+
+// shadowLink is the request's span context, which the shadows' own root spans link to;
+// zero when tracing is off.
+func (s *Server) shadowLink(ctx context.Context) trace.SpanContext {
+	if s.tracer == nil {
+		return trace.SpanContext{}
+	}
+	return trace.SpanContextFromContext(ctx)
+}

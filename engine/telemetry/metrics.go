@@ -35,6 +35,11 @@ type Metrics struct {
 	budgetSpent     *prometheus.GaugeVec
 	budgetRemaining *prometheus.GaugeVec
 	ledgerDown      *prometheus.CounterVec
+	rules           *ruleCounter
+	experiments     *experimentMetrics
+	dlog            decisionLogMetrics
+	bundles         *bundleMetrics
+	shadowExtra     shadowMetrics // shadow.go
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -104,8 +109,8 @@ func NewMetrics() *Metrics {
 	}, []string{"provider", "model"})
 	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "gavel", Name: "tokens_total",
-		Help: "Tokens reported by upstreams, by provider, model and direction (input or output).",
-	}, []string{"provider", "model", "direction"})
+		Help: "Tokens used by client requests, by provider, model, the caller's team and direction (input or output).",
+	}, []string{"provider", "model", "team", "direction"})
 	m.shadows = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "gavel", Name: "shadow_requests_total",
 		Help: "Shadow (mirrored) requests by target, experiment and outcome.",
@@ -120,8 +125,8 @@ func NewMetrics() *Metrics {
 	})
 	m.costMicroUSD = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "gavel", Name: "cost_micro_usd_total",
-		Help: "Cost charged to budgets, in micro-USD, by provider and model.",
-	}, []string{"provider", "model"})
+		Help: "Cost of client requests at catalog prices, in micro-USD, by provider, model and the caller's team.",
+	}, []string{"provider", "model", "team"})
 	m.budgetSpent = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "gavel", Name: "budget_spent_micro_usd",
 		Help: "Spend in the current period of budgets requests touched, in micro-USD.",
@@ -134,11 +139,16 @@ func NewMetrics() *Metrics {
 		Namespace: "gavel", Name: "ledger_unavailable_total",
 		Help: "Ledger operations the shared store (Redis) could not serve, by operation.",
 	}, []string{"op"})
+	m.registerDecisionLog()
+	m.registerShadow()
 	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped, m.costMicroUSD, m.budgetSpent, m.budgetRemaining, m.ledgerDown)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
 		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
 		m.bundleActivated, m.streamErrors, m.tokens,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.rules = newRuleCounter(m.reg)
+	m.experiments = newExperimentMetrics(m.reg)
+	m.registerBundle()
 	return m
 }
 
@@ -239,16 +249,16 @@ func (m *Metrics) StreamError(provider, model string) {
 	m.streamErrors.WithLabelValues(provider, model).Inc()
 }
 
-// Tokens counts reported usage.
-func (m *Metrics) Tokens(provider, model string, input, output int) {
+// Tokens counts a request's usage; team is the caller's ("" when none).
+func (m *Metrics) Tokens(provider, model, team string, input, output int) {
 	if m == nil {
 		return
 	}
 	if input > 0 {
-		m.tokens.WithLabelValues(provider, model, "input").Add(float64(input))
+		m.tokens.WithLabelValues(provider, model, team, "input").Add(float64(input))
 	}
 	if output > 0 {
-		m.tokens.WithLabelValues(provider, model, "output").Add(float64(output))
+		m.tokens.WithLabelValues(provider, model, team, "output").Add(float64(output))
 	}
 }
 
@@ -269,12 +279,12 @@ func (m *Metrics) ShadowDropped() {
 	m.shadowDropped.Inc()
 }
 
-// Cost counts what a request was charged.
-func (m *Metrics) Cost(provider, model string, microUSD int64) {
+// Cost counts what a request cost at catalog prices; team is the caller's ("" when none).
+func (m *Metrics) Cost(provider, model, team string, microUSD int64) {
 	if m == nil || microUSD <= 0 {
 		return
 	}
-	m.costMicroUSD.WithLabelValues(provider, model).Add(float64(microUSD))
+	m.costMicroUSD.WithLabelValues(provider, model, team).Add(float64(microUSD))
 }
 
 // Budget publishes a budget's standing.

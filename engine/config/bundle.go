@@ -1,0 +1,194 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gavel-gw/gavel/adapters/registry"
+)
+
+// Bundle-server defaults. The delays are OPA's own, so a gavel fleet puts the same load
+// on a policy server as a fleet of OPAs would.
+const (
+	DefaultBundleMinDelay   = 60 * time.Second
+	DefaultBundleMaxDelay   = 120 * time.Second
+	DefaultBundlePersistDir = ".gavel/bundles"
+	DefaultBundleFallback   = FallbackNone
+	DefaultBundleKeyID      = "default" // the key id `opa build --signing-key` writes
+	// DefaultBundleAlgorithm applies to public keys; a secret defaults to HS256.
+	DefaultBundleAlgorithm = "RS256"
+)
+
+// Bundle fallbacks: what to serve when the bundle server is unreachable at startup and
+// no bundle was persisted.
+const (
+	FallbackNone     = "none"     // start without a bundle: not ready, chat answers 503
+	FallbackEmbedded = "embedded" // serve the bundle compiled into the binary
+)
+
+// Bundle configures policy distribution from a bundle server (OPA's bundle protocol).
+type Bundle struct {
+	// URL of the bundle: a full URL, or a service base URL when Resource is set.
+	URL string `yaml:"url"`
+	// Resource is the bundle's path under URL, as in OPA's bundles.<name>.resource.
+	Resource    string            `yaml:"resource"`
+	Credentials BundleCredentials `yaml:"credentials"`
+	Polling     BundlePolling     `yaml:"polling"`
+	// Signing, when set, requires every bundle to carry a valid .signatures.json.
+	Signing *BundleSigning `yaml:"signing"`
+	// PersistDir keeps the last bundle that verified and activated (last known good).
+	PersistDir string `yaml:"persist_dir"`
+	// Fallback is none or embedded.
+	Fallback string `yaml:"fallback"`
+	// MaxStaleness, when positive, makes /readyz fail once the last successful check with
+	// the bundle server is older than this. Zero: a stale bundle is reported, not failed.
+	MaxStaleness time.Duration `yaml:"max_staleness"`
+}
+
+// BundleCredentials authenticate gavel to the bundle server.
+type BundleCredentials struct {
+	Bearer *BundleBearer `yaml:"bearer"`
+}
+
+// BundleBearer sends Authorization: <scheme> <token>.
+type BundleBearer struct {
+	Token  registry.Secret `yaml:"token"`
+	Scheme string          `yaml:"scheme"` // default Bearer
+}
+
+// BundlePolling sets how often gavel asks the server for a new bundle.
+type BundlePolling struct {
+	MinDelay time.Duration `yaml:"min_delay"`
+	MaxDelay time.Duration `yaml:"max_delay"`
+	// LongPollingTimeout, when set, asks the server to hold the request until a new
+	// bundle exists or this much time passed (Prefer: wait=N, whole seconds).
+	LongPollingTimeout time.Duration `yaml:"long_polling_timeout"`
+}
+
+// BundleSigning is the key that verifies bundle signatures: exactly one of
+// PublicKeyFile, PublicKey (PEM) or Secret (HMAC).
+type BundleSigning struct {
+	PublicKeyFile string          `yaml:"public_key_file"`
+	PublicKey     string          `yaml:"public_key"`
+	Secret        registry.Secret `yaml:"secret"`
+	Algorithm     string          `yaml:"algorithm"`
+	KeyID         string          `yaml:"key_id"`
+	Scope         string          `yaml:"scope"`
+}
+
+// SetBundleURL points gavel at a bundle server (the --bundle-url flag) and fills in the
+// defaults a bundle section gets.
+func (c *Config) SetBundleURL(u string) {
+	c.Bundle.URL = u
+	c.Bundle.applyDefaults()
+}
+
+// BundleURL returns the full URL of the bundle, or "" when none is configured.
+func (b *Bundle) BundleURL() string {
+	if b.URL == "" || b.Resource == "" {
+		return b.URL
+	}
+	return strings.TrimRight(b.URL, "/") + "/" + strings.TrimLeft(b.Resource, "/")
+}
+
+func (b *Bundle) applyDefaults() {
+	if b.URL == "" {
+		return
+	}
+	if b.Polling.MinDelay == 0 && b.Polling.MaxDelay == 0 {
+		b.Polling.MinDelay, b.Polling.MaxDelay = DefaultBundleMinDelay, DefaultBundleMaxDelay
+	} else if b.Polling.MaxDelay == 0 {
+		b.Polling.MaxDelay = 2 * b.Polling.MinDelay
+	} else if b.Polling.MinDelay == 0 {
+		b.Polling.MinDelay = b.Polling.MaxDelay / 2
+	}
+	if b.PersistDir == "" {
+		b.PersistDir = DefaultBundlePersistDir
+	}
+	if b.Fallback == "" {
+		b.Fallback = DefaultBundleFallback
+	}
+	if s := b.Signing; s != nil {
+		if s.KeyID == "" {
+			s.KeyID = DefaultBundleKeyID
+		}
+		if s.Algorithm == "" {
+			s.Algorithm = DefaultBundleAlgorithm
+			if s.Secret != "" {
+				s.Algorithm = "HS256"
+			}
+		}
+	}
+}
+
+// validateBundle reports every bad bundle setting, each naming its field.
+func (c *Config) validateBundle() []error {
+	b := &c.Bundle
+	if b.URL == "" {
+		if b.Resource != "" || b.Signing != nil || b.Credentials.Bearer != nil || b.Fallback != "" ||
+			b.PersistDir != "" || b.MaxStaleness != 0 || b.Polling != (BundlePolling{}) {
+			return []error{errors.New("bundle.url is required when the bundle section is set")}
+		}
+		return nil
+	}
+	var errs []error
+	if c.Policy != "" {
+		errs = append(errs, errors.New("policy and bundle.url are mutually exclusive: serve a local bundle or poll a bundle server, not both"))
+	}
+	if u, err := url.Parse(b.BundleURL()); err != nil {
+		errs = append(errs, fmt.Errorf("bundle.url: %w", err))
+	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("bundle.url must be an http or https URL with a host, got %q", b.BundleURL()))
+	} else if strings.Trim(u.Path, "/") == "" {
+		errs = append(errs, fmt.Errorf("bundle.url names no bundle path (set a full URL or bundle.resource), got %q", b.BundleURL()))
+	}
+	if br := b.Credentials.Bearer; br != nil && br.Token == "" {
+		errs = append(errs, errors.New("bundle.credentials.bearer.token is empty"))
+	}
+	p := b.Polling
+	if p.MinDelay <= 0 {
+		errs = append(errs, fmt.Errorf("bundle.polling.min_delay must be positive, got %v", p.MinDelay))
+	}
+	if p.MaxDelay < p.MinDelay {
+		errs = append(errs, fmt.Errorf("bundle.polling.max_delay (%v) must not be below min_delay (%v)", p.MaxDelay, p.MinDelay))
+	}
+	if p.LongPollingTimeout != 0 && p.LongPollingTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("bundle.polling.long_polling_timeout must be at least 1s (the protocol counts whole seconds), got %v", p.LongPollingTimeout))
+	}
+	if b.Fallback != FallbackNone && b.Fallback != FallbackEmbedded {
+		errs = append(errs, fmt.Errorf("bundle.fallback must be none or embedded, got %q", b.Fallback))
+	}
+	if b.MaxStaleness < 0 {
+		errs = append(errs, fmt.Errorf("bundle.max_staleness must not be negative, got %v", b.MaxStaleness))
+	}
+	if s := b.Signing; s != nil {
+		n := 0
+		for _, set := range []bool{s.PublicKeyFile != "", s.PublicKey != "", s.Secret != ""} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			errs = append(errs, errors.New("bundle.signing needs exactly one of public_key_file, public_key or secret"))
+		}
+		hmac := strings.HasPrefix(s.Algorithm, "HS")
+		switch s.Algorithm {
+		case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512":
+			if hmac && s.Secret == "" && n == 1 {
+				errs = append(errs, fmt.Errorf("bundle.signing.algorithm %s needs a secret, not a public key", s.Algorithm))
+			}
+			if !hmac && s.Secret != "" {
+				errs = append(errs, fmt.Errorf("bundle.signing.algorithm %s needs a public key, not a secret", s.Algorithm))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("bundle.signing.algorithm must be RS256, ES256, HS256 (or their 384/512 and PS variants), got %q", s.Algorithm))
+		}
+		if s.PublicKey != "" && !strings.Contains(s.PublicKey, "-----BEGIN") {
+			errs = append(errs, errors.New("bundle.signing.public_key must be a PEM block (-----BEGIN PUBLIC KEY-----)"))
+		}
+	}
+	return errs
+}

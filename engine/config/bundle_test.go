@@ -1,0 +1,84 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBundleSection(t *testing.T) {
+	yaml := `
+bundle:
+  url: https://policy.example.com
+  resource: /bundles/gavel.tar.gz
+  credentials: {bearer: {token: "${BUNDLE_TOKEN}"}}
+  polling: {min_delay: 500ms, max_delay: 1s, long_polling_timeout: 30s}
+  signing: {public_key_file: /etc/gavel/bundle.pem}
+  max_staleness: 1h
+`
+	c, err := Parse([]byte(yaml), env(map[string]string{"BUNDLE_TOKEN": "tok"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Bundle
+	if b.BundleURL() != "https://policy.example.com/bundles/gavel.tar.gz" || string(b.Credentials.Bearer.Token) != "tok" ||
+		b.Polling.MinDelay != 500*time.Millisecond || b.Polling.LongPollingTimeout != 30*time.Second || b.MaxStaleness != time.Hour {
+		t.Errorf("bundle = %+v", b)
+	}
+	if b.PersistDir != DefaultBundlePersistDir || b.Fallback != FallbackNone || b.Signing.KeyID != "default" || b.Signing.Algorithm != "RS256" {
+		t.Errorf("defaults not applied: %+v %+v", b, b.Signing)
+	}
+
+	c, err = Parse([]byte("bundle:\n  url: http://127.0.0.1:8181/b.tar.gz\n  signing: {secret: s}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Bundle.Polling.MinDelay != DefaultBundleMinDelay || c.Bundle.Polling.MaxDelay != DefaultBundleMaxDelay || c.Bundle.Signing.Algorithm != "HS256" {
+		t.Errorf("defaults = %+v / %+v", c.Bundle.Polling, c.Bundle.Signing)
+	}
+
+	c = Default()
+	c.SetBundleURL("http://127.0.0.1:8181/b.tar.gz")
+	if err := c.Validate(); err != nil || c.Bundle.Polling.MaxDelay != DefaultBundleMaxDelay {
+		t.Errorf("SetBundleURL: %v, %+v", err, c.Bundle)
+	}
+}
+
+func TestBundleSectionErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"policy and url", "policy: ./p\nbundle: {url: http://h/b.tar.gz}", []string{"mutually exclusive"}},
+		{"no url", "bundle: {fallback: embedded}", []string{"bundle.url is required"}},
+		{"bad scheme", "bundle: {url: ftp://h/b.tar.gz}", []string{"bundle.url must be an http or https URL"}},
+		{"no path", "bundle: {url: http://h}", []string{"bundle.url names no bundle path"}},
+		{"unknown field", "bundle: {url: http://h/b, pollng: {}}", []string{"field pollng not found"}},
+		{"every bad field at once", `
+bundle:
+  url: http://h/b.tar.gz
+  credentials: {bearer: {token: ""}}
+  polling: {min_delay: 2s, max_delay: 1s, long_polling_timeout: 10ms}
+  fallback: maybe
+  max_staleness: -1s
+  signing: {public_key: "not pem", secret: s, algorithm: XX256}
+`, []string{"bundle.credentials.bearer.token", "bundle.polling.max_delay", "bundle.polling.long_polling_timeout",
+			"bundle.fallback", "bundle.max_staleness", "exactly one of public_key_file, public_key or secret",
+			"bundle.signing.algorithm", "bundle.signing.public_key must be a PEM"}},
+		{"secret with RS256", "bundle: {url: http://h/b, signing: {secret: s, algorithm: RS256}}", []string{"needs a public key, not a secret"}},
+		{"public key with HS256", "bundle: {url: http://h/b, signing: {public_key_file: k.pem, algorithm: HS256}}", []string{"needs a secret"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), env(nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,71 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAliasHedgeInData(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		alias   map[string]any
+		wantErr string
+	}{
+		{"off", map[string]any{"candidates": []string{"a/m"}}, ""},
+		{"on", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": 300, "hedge_max": 2}, ""},
+		{"string", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": "300"}, "hedge_ms"},
+		{"negative", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": -1}, "hedge_ms must be"},
+		{"too many", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": 100, "hedge_max": 9}, "hedge_max"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseData(map[string]any{"gavel": map[string]any{"aliases": map[string]any{"chat": tc.alias}}})
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestShadowBudgetsInData(t *testing.T) {
+	budget := func(scope, id string) map[string]any {
+		b := map[string]any{"name": "b-" + scope + id, "scope": scope, "period": "day", "limit_musd": 100}
+		if id != "" {
+			b["id"] = id
+		}
+		return b
+	}
+	tests := []struct {
+		name    string
+		budgets []any
+		wantErr string
+		exp     string
+		want    []string
+	}{
+		{"own beats any", []any{budget("shadow", "*"), budget("shadow", "e1"), budget("team", "")}, "", "e1", []string{"b-shadowe1"}},
+		{"any covers the rest", []any{budget("shadow", "*"), budget("shadow", "e1")}, "", "e2", []string{"b-shadow*"}},
+		{"none", []any{budget("team", "")}, "", "e1", nil},
+		{"shadow needs an id", []any{budget("shadow", "")}, "id (an experiment name", "", nil},
+		{"other scopes take no id", []any{budget("team", "x")}, "not allowed with any other scope", "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := parseData(map[string]any{"gavel": map[string]any{"budgets": tc.budgets}})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, b := range d.ShadowBudgets(tc.exp) {
+				got = append(got, b.Name)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("ShadowBudgets(%q) = %v, want %v", tc.exp, got, tc.want)
+			}
+		})
+	}
+}

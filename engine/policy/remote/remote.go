@@ -1,0 +1,413 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/download"
+	"github.com/open-policy-agent/opa/v1/logging"
+	"github.com/open-policy-agent/opa/v1/plugins"
+	pluginbundle "github.com/open-policy-agent/opa/v1/plugins/bundle"
+	"github.com/open-policy-agent/opa/v1/plugins/rest"
+	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/gavel-gw/gavel/engine/policy"
+)
+
+// BundleName is the bundle's name in status reports (OPA's bundles.<name>).
+const BundleName = "gavel"
+
+// Config says where the bundle lives and how to check it.
+type Config struct {
+	// URL is the bundle's full URL.
+	URL string
+	// Token, when set, is sent as "Authorization: <Scheme> <Token>" (Scheme default Bearer).
+	Token, Scheme string
+	// MinDelay and MaxDelay bound the jittered wait between checks.
+	MinDelay, MaxDelay time.Duration
+	// LongPollingTimeout, when positive, asks the server to hold a check open this long.
+	LongPollingTimeout time.Duration
+	// Verification, when set, requires a valid .signatures.json on every bundle.
+	Verification *bundle.VerificationConfig
+	// PersistDir keeps the last known good bundle; empty: nothing is persisted.
+	PersistDir string
+	// MaxStaleness, when positive, makes Health not ready once the last successful check
+	// is older than this.
+	MaxStaleness time.Duration
+}
+
+// Engine is where bundles are activated; *policy.Engine is one.
+type Engine interface {
+	Activate(ctx context.Context, b *bundle.Bundle, source string) (*policy.Revision, error)
+	Active() *policy.Revision
+}
+
+var _ Engine = (*policy.Engine)(nil)
+
+// Metrics receives what happens to bundles; *telemetry.Metrics is one.
+type Metrics interface {
+	BundleActivation(ok bool, d time.Duration)
+	BundleDownloadError(reason string)
+	BundleChecked(at time.Time)
+}
+
+// Download error reasons, the label values of gavel_bundle_download_errors_total.
+const (
+	ReasonNetwork = "network" // no answer: refused, reset, timeout, DNS
+	ReasonHTTP    = "http"    // an answer other than 200 or 304
+	ReasonVerify  = "verify"  // missing, invalid or non-matching signature
+	ReasonBundle  = "bundle"  // not a readable bundle (bad gzip, tar, JSON, Rego syntax)
+	ReasonCompile = "compile" // the bundle did not compile or prepare
+	ReasonPersist = "persist" // activated, but the last-known-good copy was not written
+)
+
+// Client polls one bundle server.
+type Client struct {
+	cfg     Config
+	engine  Engine
+	metrics Metrics
+	log     *slog.Logger
+	dl      *download.Downloader
+	started time.Time
+	now     func() time.Time
+
+	pollMu   sync.Mutex  // one check at a time: the downloader is not safe for concurrent use
+	longPoll atomic.Bool // the server honours long polling (set by observer)
+	done     chan error  // signalled by the callback when the check in flight has settled
+
+	mu         sync.Mutex
+	status     pluginbundle.Status
+	lastCheck  time.Time // last successful answer from the server
+	persisted  time.Time // downloaded_at of the persisted bundle serving now, until a check
+	activeSum  [sha256.Size]byte
+	lastErr    error
+	lastReason string
+}
+
+// New builds a client; it does nothing until LoadPersisted, Poll or Run. metrics and log
+// may be nil.
+func New(cfg Config, engine Engine, metrics Metrics, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if metrics == nil {
+		metrics = noMetrics{}
+	}
+	if cfg.MinDelay <= 0 || cfg.MaxDelay < cfg.MinDelay {
+		return nil, fmt.Errorf("bundle polling: want 0 < min_delay <= max_delay, got %v and %v", cfg.MinDelay, cfg.MaxDelay)
+	}
+	base, resource, err := splitURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, engine: engine, metrics: metrics, log: log.With("bundle_url", cfg.URL), started: time.Now(), now: time.Now}
+	creds := map[string]any{}
+	if cfg.Token != "" {
+		bearer := map[string]any{"token": cfg.Token}
+		if cfg.Scheme != "" {
+			bearer["scheme"] = cfg.Scheme
+		}
+		creds["bearer"] = bearer
+	}
+	auth, err := newObservingAuth(creds, &c.longPoll)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(map[string]any{"name": "gavel-bundle-server", "url": base,
+		"credentials": map[string]any{"plugin": authPluginName}})
+	if err != nil {
+		return nil, err
+	}
+	// OPA's own logger would write its lines to stderr in its own format; this package
+	// logs what matters through slog, and never the credentials.
+	client, err := rest.New(raw, nil, rest.Logger(logging.NewNoOpLogger()),
+		rest.AuthPluginLookup(func(name string) rest.HTTPAuthPlugin {
+			if name == authPluginName {
+				return auth
+			}
+			return nil
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("bundle server client: %w", err)
+	}
+	trigger := plugins.TriggerManual
+	dcfg := download.Config{Trigger: &trigger}
+	if cfg.LongPollingTimeout > 0 {
+		secs := max(int64(cfg.LongPollingTimeout/time.Second), 1)
+		dcfg.Polling.LongPollingTimeoutSeconds = &secs
+	}
+	if err := dcfg.ValidateAndInjectDefaults(); err != nil {
+		return nil, fmt.Errorf("bundle polling: %w", err)
+	}
+	c.status.Name = BundleName
+	c.status.Type = string(bundle.SnapshotBundleType)
+	c.dl = download.New(dcfg, client, resource).
+		WithCallback(c.onUpdate).
+		WithBundleVerificationConfig(cfg.Verification).
+		// Persistence makes the downloader hand back the tarball as it came, which is
+		// what the last-known-good copy stores and what tells a repeat download apart.
+		WithBundlePersistence(true).
+		WithBundleName(BundleName)
+	return c, nil
+}
+
+// splitURL cuts a bundle URL into the service base the REST client wants and the
+// resource path the downloader requests.
+func splitURL(raw string) (base, resource string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("bundle url: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", "", fmt.Errorf("bundle url %q: want http(s)://host/path", raw)
+	}
+	resource = strings.TrimLeft(u.EscapedPath(), "/")
+	if u.RawQuery != "" {
+		resource += "?" + u.RawQuery
+	}
+	if resource == "" {
+		return "", "", fmt.Errorf("bundle url %q names no bundle path", raw)
+	}
+	return u.Scheme + "://" + u.Host, resource, nil
+}
+
+// minLongPollGap is the least time between the starts of two long polls.
+const minLongPollGap = 100 * time.Millisecond
+
+// Run checks the server until ctx ends: a jittered wait between MinDelay and MaxDelay
+// after each successful check, none while the server holds long polls, exponential
+// backoff up to MaxDelay after failures.
+func (c *Client) Run(ctx context.Context) {
+	retry := 0
+	for ctx.Err() == nil {
+		began := time.Now()
+		var delay time.Duration
+		if err := c.Poll(ctx); err != nil {
+			retry++
+			delay = util.DefaultBackoff(float64(min(100*time.Millisecond, c.cfg.MinDelay)), float64(c.cfg.MaxDelay), retry)
+		} else if c.cfg.LongPollingTimeout > 0 && c.longPoll.Load() {
+			// The server paces long polls itself; the floor only stops a server that
+			// claims long polling but answers at once from spinning the loop.
+			retry = 0
+			delay = minLongPollGap - time.Since(began)
+		} else {
+			retry = 0
+			delay = c.cfg.MinDelay + rand.N(c.cfg.MaxDelay-c.cfg.MinDelay+1)
+		}
+		if delay <= 0 {
+			continue
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// Poll performs one check with the server: download if changed, verify, activate,
+// persist. It returns the check's error; the active revision survives any error.
+func (c *Client) Poll(ctx context.Context) error {
+	c.pollMu.Lock()
+	defer c.pollMu.Unlock()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	// Bound the whole exchange: a long poll may legitimately take its timeout, but a
+	// server that stops mid-body must not hold the loop forever.
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.LongPollingTimeout+2*time.Minute)
+	defer cancel()
+	c.done = make(chan error, 1)
+	err := c.dl.Trigger(ctx)
+	// Trigger returns early when ctx ends while its goroutine still finishes the
+	// request; wait for the callback so two checks never share the downloader.
+	select {
+	case err = <-c.done:
+	case <-time.After(10 * time.Second):
+	}
+	return err
+}
+
+// onUpdate is the downloader's callback: the outcome of one request.
+func (c *Client) onUpdate(ctx context.Context, u download.Update) (err error) {
+	done := c.done
+	defer func() { done <- err }()
+	now := c.now()
+	c.mu.Lock()
+	c.status.LastRequest = now.UTC()
+	c.mu.Unlock()
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// Shutting down: a cancelled request says nothing about the server. (A deadline
+		// does: the server kept a check waiting too long, and that counts.)
+		return ctx.Err()
+	}
+	if u.Error != nil {
+		reason := c.classify(u.Error)
+		return c.fail(reason, fmt.Errorf("bundle download: %w", u.Error))
+	}
+	c.checked(now)
+	if u.Bundle == nil {
+		// 304 Not Modified: the server's bundle is the one serving (the cache tag is
+		// cleared whenever a bundle was not taken, so a 304 never confirms a rejected one).
+		c.mu.Lock()
+		c.clearError()
+		c.mu.Unlock()
+		return nil
+	}
+	var raw []byte
+	if u.Raw != nil {
+		raw, _ = io.ReadAll(u.Raw)
+	}
+	sum := sha256.Sum256(raw)
+	c.mu.Lock()
+	same := sum == c.activeSum && c.engine.Active() != nil
+	if same {
+		// The same bytes again (a server without ETags, or a re-download after an
+		// error cleared the cache): nothing to compile.
+		c.status.SetDownloadSuccess()
+		c.clearError()
+	}
+	c.mu.Unlock()
+	if same {
+		return nil
+	}
+	rev, err := c.activate(ctx, u.Bundle, c.cfg.URL)
+	if err != nil {
+		return c.reject(ReasonCompile, err)
+	}
+	c.mu.Lock()
+	c.activeSum = sum
+	c.persisted = time.Time{}
+	c.status.SetDownloadSuccess()
+	c.status.SetBundleSize(u.Size)
+	c.status.SetActivateSuccess(rev.ID)
+	c.clearError()
+	c.mu.Unlock()
+	if c.cfg.PersistDir != "" {
+		m := meta{Revision: rev.ID, ETag: u.ETag, URL: c.cfg.URL, DownloadedAt: now.UTC(), SHA256: fmt.Sprintf("%x", sum)}
+		if err := save(c.cfg.PersistDir, raw, m); err != nil {
+			// The new revision serves; only the restart safety net is missing.
+			c.metrics.BundleDownloadError(ReasonPersist)
+			c.log.Error("bundle activated but not persisted as last known good", "revision", rev.ID, "error", err)
+		}
+	}
+	return nil
+}
+
+// activate compiles and swaps in b, timing it for the histogram.
+func (c *Client) activate(ctx context.Context, b *bundle.Bundle, source string) (*policy.Revision, error) {
+	t0 := time.Now()
+	rev, err := c.engine.Activate(ctx, b, source)
+	c.metrics.BundleActivation(err == nil, time.Since(t0))
+	return rev, err
+}
+
+func (c *Client) checked(now time.Time) {
+	c.metrics.BundleChecked(now)
+	c.mu.Lock()
+	c.lastCheck = now
+	c.status.LastSuccessfulRequest = now.UTC()
+	c.mu.Unlock()
+}
+
+// clearError forgets the last failure; call with mu held.
+func (c *Client) clearError() {
+	c.lastErr, c.lastReason = nil, ""
+	c.status.SetError(nil)
+}
+
+// reject fails a bundle that downloaded but was not taken. The downloader has already
+// recorded its ETag; forgetting it makes the next check fetch and judge the bundle again
+// instead of a 304 that would read as "up to date".
+func (c *Client) reject(reason string, err error) error {
+	c.dl.SetCache("")
+	return c.fail(reason, err)
+}
+
+func (c *Client) fail(reason string, err error) error {
+	c.metrics.BundleDownloadError(reason)
+	c.mu.Lock()
+	c.lastErr, c.lastReason = err, reason
+	c.status.SetError(err)
+	c.mu.Unlock()
+	active := ""
+	if rev := c.engine.Active(); rev != nil {
+		active = rev.ID
+	}
+	c.log.Warn("bundle update failed; the active revision stays", "reason", reason, "active_revision", active, "error", err)
+	return err
+}
+
+// classify names why a download failed. OPA's bundle reader returns signature failures as
+// plain errors, so they are told apart by what they say.
+func (c *Client) classify(err error) string {
+	var httpErr download.HTTPError
+	var netErr net.Error
+	var urlErr *url.Error
+	switch {
+	case errors.As(err, &httpErr):
+		return ReasonHTTP
+	case errors.As(err, &urlErr), errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded):
+		return ReasonNetwork
+	case isVerifyError(err):
+		return ReasonVerify
+	}
+	return ReasonBundle
+}
+
+var verifyMarkers = []string{"signature", "digest mismatch", "scope mismatch", "verification key", "verifier", "jwt", "pem"}
+
+func isVerifyError(err error) bool {
+	msg := strings.ToLower(err.Error())
+	for _, m := range verifyMarkers {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// Status is OPA's bundle status for this bundle (GET /v1/gavel/status).
+func (c *Client) Status() pluginbundle.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.status
+	s.Errors = append([]error(nil), s.Errors...)
+	return s
+}
+
+type noMetrics struct{}
+
+func (noMetrics) BundleActivation(bool, time.Duration) {}
+func (noMetrics) BundleDownloadError(string)           {}
+func (noMetrics) BundleChecked(time.Time)              {}
+
+// readVerified reads a tarball as the downloader would, signature check included.
+func (c *Client) readVerified(raw []byte, etag string) (*bundle.Bundle, error) {
+	base, resource, _ := splitURL(c.cfg.URL)
+	loader := bundle.NewTarballLoaderWithBaseURL(bytes.NewReader(raw), base+"/"+resource)
+	b, err := bundle.NewCustomReader(loader).
+		WithBundleVerificationConfig(c.cfg.Verification).
+		WithBundleEtag(etag).
+		WithBundleName(BundleName).
+		Read()
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
+}

@@ -1,0 +1,54 @@
+package server
+
+import (
+	"net/http"
+	"os"
+	"runtime/debug"
+
+	"github.com/labstack/echo/v4"
+	pluginbundle "github.com/open-policy-agent/opa/v1/plugins/bundle"
+
+	"github.com/gavel-gw/gavel/engine/policy/remote"
+)
+
+// BundleStatus reports on the bundle server the policy comes from; *remote.Client is one.
+type BundleStatus interface {
+	Health() remote.Health
+	Status() pluginbundle.Status
+}
+
+var _ BundleStatus = (*remote.Client)(nil)
+
+// status answers GET /v1/gavel/status in the shape of OPA's status API, so tooling
+// written for OPA's bundle status reads gavel's (admin only, like the other admin
+// endpoints).
+func (s *Server) status(c echo.Context) error {
+	if _, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization")); err != nil {
+		return err
+	}
+	var st pluginbundle.Status
+	if s.o.Bundles != nil {
+		st = s.o.Bundles.Status()
+	} else {
+		st.Name = remote.BundleName
+	}
+	if rev := s.o.Engine.Active(); rev != nil && s.o.Bundles == nil {
+		// A local bundle: activation is all there is to say.
+		st.ActiveRevision, st.LastSuccessfulActivation = rev.ID, rev.Activated.UTC()
+	}
+	writeJSON(c, http.StatusOK, map[string]any{
+		"bundles": map[string]any{st.Name: st},
+		"labels":  statusLabels,
+	})
+	return nil
+}
+
+// statusLabels identify this gateway the way OPA's status labels identify an OPA.
+var statusLabels = func() map[string]string {
+	host, _ := os.Hostname()
+	v := "dev"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	return map[string]string{"id": host, "app": "gavel", "version": v}
+}()
