@@ -39,6 +39,7 @@ type config struct {
 	upstreamCPUs string
 	directOnly   bool
 	trace        bool
+	traceRatio   float64
 }
 
 func parseFlags() config {
@@ -52,6 +53,7 @@ func parseFlags() config {
 	flag.StringVar(&c.cpus, "cpus", "", "pin gavel to these CPUs with taskset -c (e.g. 0 or 0-1)")
 	flag.StringVar(&c.upstreamCPUs, "upstream-cpus", "", "pin the fake upstream to these CPUs with taskset -c")
 	flag.BoolVar(&c.directOnly, "direct-only", false, "only load the fake upstream directly; no gavel")
+	flag.Float64Var(&c.traceRatio, "trace-ratio", 1, "with -trace: share of requests sampled (1: every one; below 1: parentbased_traceidratio)")
 	flag.BoolVar(&c.trace, "trace", false, "also run gavel with OpenTelemetry tracing on (every request sampled, OTLP/HTTP to a discarding sink)")
 	flag.Parse()
 	return c
@@ -159,7 +161,7 @@ func bench(ctx context.Context, cfg config) ([]row, error) {
 				progress("OTLP sink received %d exports, %d KiB", sink.exports.Load(), sink.bytes.Load()>>10)
 				sink.close()
 			}()
-			env, suffix = sink.env(), " +trace"
+			env, suffix = sink.env(cfg.traceRatio), " +trace"
 		}
 		more, err := benchGavel(ctx, cfg, tmp, upURL, env, suffix, direct, modes)
 		rows = append(rows, more...)

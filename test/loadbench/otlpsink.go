@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 )
 
@@ -35,10 +36,15 @@ func startSink() (*otlpSink, error) {
 	return s, nil
 }
 
-// env is what a gavel child needs to trace every request to the sink.
-func (s *otlpSink) env() []string {
-	return []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + s.url, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_TRACES_SAMPLER=always_on", "OTEL_SERVICE_NAME=gavel-loadbench"}
+// env is what a gavel child needs to trace to the sink: every request at ratio 1, else
+// the share of traces a production deployment would sample.
+func (s *otlpSink) env(ratio float64) []string {
+	env := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + s.url, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_SERVICE_NAME=gavel-loadbench"}
+	if ratio >= 1 {
+		return append(env, "OTEL_TRACES_SAMPLER=always_on")
+	}
+	return append(env, "OTEL_TRACES_SAMPLER=parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG="+strconv.FormatFloat(ratio, 'f', -1, 64))
 }
 
 func (s *otlpSink) close() { s.srv.Close() }
