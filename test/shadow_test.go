@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gavel-gw/gavel/engine/auth"
+
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
@@ -263,5 +265,31 @@ func TestShadowBudgetScopeNoneChargesNothing(t *testing.T) {
 	m := g.text(t, "/metrics")
 	if metric(m, "gavel_shadow_requests_total", `outcome="ok"`) != 1 || metric(m, "gavel_budget_spent_micro_usd", `scope="shadow"`) != 0 {
 		t.Errorf("with budget_scope none the shadow must run uncapped and uncharged:\n%s", m)
+	}
+}
+
+func TestShadowBudgetScopeCallerChargesTheCallersBudget(t *testing.T) {
+	key, keyHash, _ := auth.NewKey()
+	g, _, logs := shadowFakes(t, "shadow: {budget_scope: caller}\n", func(data map[string]any) {
+		data["keys"] = map[string]any{keyHash: map[string]any{"key_id": "k-ana", "user": "ana", "team": "search"}}
+		data["budgets"] = []any{map[string]any{"name": "team-daily", "scope": "team", "period": "day", "limit_musd": 1000000, "hard": true}}
+	})
+	p := userParams("chat", "hi")
+	p.MaxTokens = openai.Int(10)
+	if _, err := g.client(key).Chat.Completions.New(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the shadow", func() bool { return len(logs.records("shadow")) == 1 })
+	var m string
+	// The shadow commits after its log line; the primary's and the shadow's cost both land
+	// on the caller's team budget and nothing on a shadow scope.
+	eventually(t, "both charges on the team budget", func() bool {
+		m = g.text(t, "/metrics")
+		shadowCost := metric(m, "gavel_shadow_cost_micro_usd_total")
+		primary := metric(m, "gavel_cost_micro_usd_total")
+		return shadowCost > 0 && primary > 0 && metric(m, "gavel_budget_spent_micro_usd", `scope="team"`, `id="search"`) == shadowCost+primary
+	})
+	if metric(m, "gavel_budget_spent_micro_usd", `scope="shadow"`) != 0 {
+		t.Errorf("with budget_scope caller nothing is charged to a shadow scope:\n%s", grepLines(m, "gavel_budget_spent"))
 	}
 }
