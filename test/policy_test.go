@@ -19,14 +19,29 @@ import (
 // shadowed to s/m1.
 func abFakes(t *testing.T, keys map[string]any) (*gw, map[string]*fakeupstream.Server) {
 	t.Helper()
+	ups, yaml := abUpstreams(t, "")
+	dir := bundle(t, "ab-1", abData(keys))
+	return start(t, "policy: "+dir+"\nproviders:\n"+yaml, nil), ups
+}
+
+// abUpstreams starts fake providers a, b and s and returns their gavel.yaml entries, each
+// with extra settings appended.
+func abUpstreams(t *testing.T, extra string) (map[string]*fakeupstream.Server, string) {
+	t.Helper()
 	ups := map[string]*fakeupstream.Server{}
 	yaml := ""
 	for _, n := range []string{"a", "b", "s"} {
 		up := fakeupstream.New()
 		t.Cleanup(up.Close)
 		ups[n] = up
-		yaml += fmt.Sprintf("  - {name: %s, type: openai, base_url: %q, api_key: k, max_retries: 0}\n", n, up.URL())
+		yaml += fmt.Sprintf("  - {name: %s, type: openai, base_url: %q, api_key: k, max_retries: 0%s}\n", n, up.URL(), extra)
 	}
+	return ups, yaml
+}
+
+// abData is bundle data with experiment exp1 on alias "chat" (arms a and b, every request
+// shadowed to s/m1).
+func abData(keys map[string]any) map[string]any {
 	data := twoProviders(keys)
 	data["catalog"].(map[string]any)["s/m1"] = entry("s", "m1")
 	data["ab_experiments"] = map[string]any{"exp1": map[string]any{
@@ -37,8 +52,7 @@ func abFakes(t *testing.T, keys map[string]any) (*gw, map[string]*fakeupstream.S
 		},
 		"shadow": map[string]any{"sample_bp": 10000, "target": "s/m1"},
 	}}
-	dir := bundle(t, "ab-1", data)
-	return start(t, "policy: "+dir+"\nproviders:\n"+yaml, nil), ups
+	return data
 }
 
 func TestABArmsAreStickyAndTagged(t *testing.T) {

@@ -24,24 +24,8 @@ import (
 // request is shadowed to s/m1.
 func shadowFakes(t *testing.T, extraYAML string, edit func(data map[string]any)) (*gw, map[string]*fakeupstream.Server, *logBuffer) {
 	t.Helper()
-	ups := map[string]*fakeupstream.Server{}
-	yaml := ""
-	for _, n := range []string{"a", "b", "s"} {
-		up := fakeupstream.New()
-		t.Cleanup(up.Close)
-		ups[n] = up
-		yaml += fmt.Sprintf("  - {name: %s, type: openai, base_url: %q, api_key: k, max_retries: 0, breaker: {failure_threshold: 1000}}\n", n, up.URL())
-	}
-	data := twoProviders(nil)
-	data["catalog"].(map[string]any)["s/m1"] = entry("s", "m1")
-	data["ab_experiments"] = map[string]any{"exp1": map[string]any{
-		"model": "chat",
-		"arms": []any{
-			map[string]any{"name": "a", "weight_bp": 5000, "targets": []string{"a/m1"}},
-			map[string]any{"name": "b", "weight_bp": 5000, "targets": []string{"b/m1"}},
-		},
-		"shadow": map[string]any{"sample_bp": 10000, "target": "s/m1"},
-	}}
+	ups, yaml := abUpstreams(t, ", breaker: {failure_threshold: 1000}")
+	data := abData(nil)
 	if edit != nil {
 		edit(data)
 	}
