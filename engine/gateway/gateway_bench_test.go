@@ -18,6 +18,54 @@ import (
 const benchBody = `{"model":"fast","messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},` +
 	`{"role":"user","content":"Summarise the benefits of policy-as-code for routing LLM traffic across providers in two sentences, please."}]}`
 
+// benchConfig is the configuration the handler benchmarks start from.
+func benchConfig() *config.Config {
+	cfg := config.Default()
+	cfg.LogLevel = "warn"
+	cfg.Ledger.Store = "memory"
+	return cfg
+}
+
+// benchHandler runs body through a gateway built from cfg and opts, on every benchmark
+// goroutine, and reports the median handler time as p50-ns next to ns/op.
+func benchHandler(b *testing.B, cfg *config.Config, body string, header map[string]string, opts ...Option) {
+	g, err := New(context.Background(), cfg, func(string) string { return "" }, nil, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close()
+	h := g.Handler()
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		mine := make([]time.Duration, 0, 1024)
+		for pb.Next() {
+			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			for k, v := range header {
+				req.Header.Set(k, v)
+			}
+			w := httptest.NewRecorder()
+			start := time.Now()
+			h.ServeHTTP(w, req)
+			mine = append(mine, time.Since(start))
+			if w.Code != 200 {
+				b.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
+	}
+}
+
 // BenchmarkChatCompletion is gavel's own cost per request through the whole HTTP handler —
 // auth, decode, features, policy decision, executor, encode, metrics, log — against the
 // zero-latency mock provider, without network I/O.
@@ -29,30 +77,7 @@ func BenchmarkChatCompletion(b *testing.B) {
 			name = "stream"
 			body = strings.Replace(body, `{"model":"fast",`, `{"model":"fast","stream":true,`, 1)
 		}
-		b.Run(name, func(b *testing.B) {
-			cfg := config.Default()
-			cfg.LogLevel = "warn"
-			cfg.Ledger.Store = "memory"
-			g, err := New(context.Background(), cfg, func(string) string { return "" }, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer g.Close()
-			h := g.Handler()
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					w := httptest.NewRecorder()
-					h.ServeHTTP(w, req)
-					if w.Code != 200 {
-						b.Fatalf("status %d: %s", w.Code, w.Body)
-					}
-				}
-			})
-		})
+		b.Run(name, func(b *testing.B) { benchHandler(b, benchConfig(), body, nil) })
 	}
 }
 
@@ -74,48 +99,13 @@ func BenchmarkChatCompletionTracing(b *testing.B) {
 			name = "on"
 		}
 		b.Run(name, func(b *testing.B) {
-			cfg := config.Default()
-			cfg.LogLevel = "warn"
-			cfg.Ledger.Store = "memory"
 			var opts []Option
 			if on {
 				tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(discardExporter{}))
 				defer tp.Shutdown(context.Background())
 				opts = append(opts, WithTracerProvider(tp))
 			}
-			g, err := New(context.Background(), cfg, func(string) string { return "" }, nil, opts...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer g.Close()
-			h := g.Handler()
-			var mu sync.Mutex
-			var lat []time.Duration
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				mine := make([]time.Duration, 0, 1024)
-				for pb.Next() {
-					req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(benchBody))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-					w := httptest.NewRecorder()
-					start := time.Now()
-					h.ServeHTTP(w, req)
-					mine = append(mine, time.Since(start))
-					if w.Code != 200 {
-						b.Fatalf("status %d: %s", w.Code, w.Body)
-					}
-				}
-				mu.Lock()
-				lat = append(lat, mine...)
-				mu.Unlock()
-			})
-			b.StopTimer()
-			if len(lat) > 0 {
-				slices.Sort(lat)
-				b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
-			}
+			benchHandler(b, benchConfig(), benchBody, map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, opts...)
 		})
 	}
 }
