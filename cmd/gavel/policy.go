@@ -11,7 +11,6 @@ import (
 	"os"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/bundle"
 
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/policytest"
@@ -79,14 +78,7 @@ func policyEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("input %s: %w", *inPath, err)
 	}
-	var b *bundle.Bundle
-	source := "embedded"
-	if *pol == "" {
-		b, err = policy.LoadEmbedded()
-	} else {
-		b, err = policy.LoadPath(*pol)
-		source = *pol
-	}
+	b, source, err := policy.Load(*pol)
 	if err != nil {
 		return err
 	}

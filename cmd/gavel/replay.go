@@ -6,23 +6,13 @@ import (
 	"io"
 	"os"
 
-	"github.com/open-policy-agent/opa/v1/bundle"
-
 	"github.com/gavel-gw/gavel/engine/policy"
 )
 
 // policyReplay prints the logged decisions the candidate policy would change, then a
 // summary.
 func policyReplay(logPath, pol string, failOnChange bool, stdout io.Writer) error {
-	var b *bundle.Bundle
-	var err error
-	source := "embedded"
-	if pol == "" {
-		b, err = policy.LoadEmbedded()
-	} else {
-		b, err = policy.LoadPath(pol)
-		source = pol
-	}
+	b, source, err := policy.Load(pol)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gavel-gw/gavel/adapters"
@@ -135,7 +134,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 			return nil, err
 		}
 	} else {
-		b, source, err := loadBundle(cfg.Policy)
+		b, source, err := policy.Load(cfg.Policy)
 		if err != nil {
 			g.Close()
 			return nil, err
@@ -172,15 +171,6 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		Bundles: bundles, ShadowBudgetScope: cfg.Shadow.BudgetScope, Tracing: g.tracing})
 	log.Info("providers configured", "providers", strings.Join(names, ","))
 	return g, nil
-}
-
-func loadBundle(path string) (*bundle.Bundle, string, error) {
-	if path == "" {
-		b, err := policy.LoadEmbedded()
-		return b, "embedded", err
-	}
-	b, err := policy.LoadPath(path)
-	return b, path, err
 }
 
 // Handler returns the HTTP handler (for tests that bring their own server).

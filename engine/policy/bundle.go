@@ -47,6 +47,17 @@ func readFS(fsys fs.FS) (*bundle.Bundle, error) {
 	return &b, nil
 }
 
+// Load reads the bundle at path, or the embedded default when path is empty, and names
+// its source for logs and /readyz.
+func Load(path string) (b *bundle.Bundle, source string, err error) {
+	if path == "" {
+		b, err = LoadEmbedded()
+		return b, "embedded", err
+	}
+	b, err = LoadPath(path)
+	return b, path, err
+}
+
 // LoadPath reads a bundle from a directory laid out like `opa build` input, or from a
 // bundle tarball (.tar.gz), the format `opa build` and bundle servers produce. A signed
 // tarball loads without its signatures being checked: a local path is the operator's own
