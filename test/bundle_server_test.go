@@ -8,10 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -25,11 +23,11 @@ import (
 	"testing"
 	"time"
 
-	opabundle "github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/gavel-gw/gavel/engine/policy"
+
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/gavel-gw/gavel/engine/auth"
-	"github.com/gavel-gw/gavel/policies"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 )
 
@@ -161,37 +159,23 @@ func (n *nginxServer) publish(t *testing.T, name string, tarball []byte, version
 	}
 }
 
-// signedBundle is the default policies with data, signed the way `opa build
-// --signing-key` signs (ES256, key id "default"); tamperData, when set, changes the data
-// after signing.
+// signedBundle is the default policies with data, built and signed the way `gavel bundle
+// build --signing-key` does (policy.Build, policy.Sign with ES256 and key id "default",
+// policy.WriteBundle); tamperData, when set, changes the data after signing.
 func signedBundle(t *testing.T, revision string, data map[string]any, privPEM string, tamperData func(map[string]any)) []byte {
 	t.Helper()
-	raw, _ := json.Marshal(data)
-	var norm map[string]any
-	json.Unmarshal(raw, &norm)
-	b := opabundle.Bundle{
-		Manifest: opabundle.Manifest{Revision: revision, Roots: &[]string{"gavel"}},
-		Data:     map[string]any{"gavel": norm},
-	}
-	err := fs.WalkDir(policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".rego") || strings.HasSuffix(p, "_test.rego") {
-			return err
-		}
-		src, err := fs.ReadFile(policies.FS, p)
-		b.Modules = append(b.Modules, opabundle.ModuleFile{URL: "/" + p, Path: "/" + p, Raw: src})
-		return err
-	})
+	b, err := policy.Build(context.Background(), []string{bundle(t, revision, data)}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.GenerateSignature(opabundle.NewSigningConfig(privPEM, "ES256", ""), "default", true); err != nil {
+	if err := policy.Sign(b, policy.Signing{Key: privPEM, Algorithm: "ES256"}); err != nil {
 		t.Fatal(err)
 	}
 	if tamperData != nil {
-		tamperData(norm)
+		tamperData(b.Data["gavel"].(map[string]any))
 	}
 	var buf bytes.Buffer
-	if err := opabundle.NewWriter(&buf).UseModulePath(true).Write(b); err != nil {
+	if err := policy.WriteBundle(&buf, b); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
