@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -64,8 +63,7 @@ type Provider struct {
 	chatHeader   http.Header
 	streamHeader http.Header
 
-	client     *http.Client
-	ownsClient bool
+	client httpx.Client
 }
 
 var (
@@ -73,36 +71,14 @@ var (
 	_ adapters.Closer   = (*Provider)(nil)
 )
 
-// ownedHeaders are set by the adapter; letting configuration replace them would break
-// the exchange rather than customise it.
-var ownedHeaders = map[string]bool{
-	"Content-Type": true, "Content-Length": true, "Accept": true, "Host": true,
-	"Transfer-Encoding": true, "Connection": true, "Te": true, "Upgrade": true,
-}
-
 // New validates cfg and returns a Provider.
 func New(cfg Config) (*Provider, error) {
 	if strings.TrimSpace(cfg.Name) == "" {
 		return nil, errors.New("anthropic: provider name is required")
 	}
-	base := strings.TrimSpace(cfg.BaseURL)
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
+	base, err := httpx.BaseURL("anthropic", cfg.Name, cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
-		// url.Error repeats the URL, which may embed credentials; keep only the reason.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("anthropic: provider %q: base_url is not a valid URL: %v", cfg.Name, err)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("anthropic: provider %q: base_url must be an absolute http(s) URL, got %q", cfg.Name, u.Redacted())
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("anthropic: provider %q: base_url must not have a query or fragment", cfg.Name)
+		return nil, err
 	}
 	if cfg.DefaultMaxTokens < 0 {
 		return nil, fmt.Errorf("anthropic: provider %q: default max tokens must not be negative", cfg.Name)
@@ -118,16 +94,12 @@ func New(cfg Config) (*Provider, error) {
 	p := &Provider{
 		name:      cfg.Name,
 		apiKey:    cfg.APIKey,
-		url:       strings.TrimRight(u.String(), "/") + "/v1/messages",
+		url:       base + "/v1/messages",
 		maxTokens: cfg.DefaultMaxTokens,
-		client:    cfg.HTTPClient,
+		client:    httpx.OwnClient(cfg.HTTPClient),
 	}
 	if p.maxTokens == 0 {
 		p.maxTokens = DefaultMaxTokens
-	}
-	if p.client == nil {
-		p.client = httpx.NewClient()
-		p.ownsClient = true
 	}
 
 	h := make(http.Header, 4+len(cfg.Headers))
@@ -136,15 +108,8 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.APIKey != "" {
 		h.Set("X-Api-Key", cfg.APIKey)
 	}
-	for k, v := range cfg.Headers {
-		if !httpx.ValidHeaderName(k) || !httpx.ValidHeaderValue(v) {
-			return nil, fmt.Errorf("anthropic: provider %q: invalid header %q", cfg.Name, k)
-		}
-		ck := http.CanonicalHeaderKey(k)
-		if ownedHeaders[ck] {
-			return nil, fmt.Errorf("anthropic: provider %q: header %q is set by the adapter", cfg.Name, ck)
-		}
-		h.Set(ck, v)
+	if err := httpx.AddHeaders("anthropic", cfg.Name, h, cfg.Headers); err != nil {
+		return nil, err
 	}
 	p.chatHeader = h.Clone()
 	p.chatHeader.Set("Accept", "application/json")
@@ -159,9 +124,7 @@ func (p *Provider) Name() string { return p.name }
 // Close drops idle upstream connections. A client passed in Config is left alone, since
 // others may share it.
 func (p *Provider) Close() error {
-	if p.ownsClient {
-		p.client.CloseIdleConnections()
-	}
+	p.client.CloseIdle()
 	return nil
 }
 

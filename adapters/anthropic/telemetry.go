@@ -15,9 +15,7 @@ var (
 // passed in Config belongs to the caller, who instruments it as they see fit. Call it
 // before the first request.
 func (p *Provider) WrapTransport(wrap func(http.RoundTripper) http.RoundTripper) {
-	if p.ownsClient {
-		p.client.Transport = wrap(p.client.Transport)
-	}
+	p.client.WrapTransport(wrap)
 }
 
 // GenAIProvider is the OpenTelemetry gen_ai.provider.name of this upstream.

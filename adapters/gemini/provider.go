@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -64,8 +63,7 @@ type Provider struct {
 	jsonHeader   http.Header
 	streamHeader http.Header
 
-	client     *http.Client
-	ownsClient bool
+	client httpx.Client
 
 	now func() time.Time // the clock for "created"; replaced by tests
 }
@@ -76,39 +74,15 @@ var (
 	_ adapters.Closer   = (*Provider)(nil)
 )
 
-// ownedHeaders are set by the adapter; letting configuration replace them would break
-// the exchange rather than customise it.
-var ownedHeaders = map[string]bool{
-	"Content-Type": true, "Content-Length": true, "Accept": true, "Host": true,
-	"Transfer-Encoding": true, "Connection": true, "Te": true, "Upgrade": true,
-}
-
 // New validates cfg and returns a Provider.
 func New(cfg Config) (*Provider, error) {
 	if strings.TrimSpace(cfg.Name) == "" {
 		return nil, errors.New("gemini: provider name is required")
 	}
-	base := strings.TrimSpace(cfg.BaseURL)
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
+	base, err := httpx.BaseURL("gemini", cfg.Name, cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
-		// url.Error repeats the URL, which may embed credentials; keep only the reason.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("gemini: provider %q: base_url is not a valid URL: %v", cfg.Name, err)
+		return nil, err
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("gemini: provider %q: base_url must be an absolute http(s) URL, got %q", cfg.Name, u.Redacted())
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		// A "?key=" here would put the key in every URL, which is what the header avoids.
-		return nil, fmt.Errorf("gemini: provider %q: base_url must not have a query or fragment", cfg.Name)
-	}
-	base = strings.TrimRight(u.String(), "/")
 	version := strings.Trim(strings.TrimSpace(cfg.APIVersion), "/")
 	if version == "" {
 		version = DefaultAPIVersion
@@ -120,26 +94,15 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("gemini: provider %q: api key must not contain control characters", cfg.Name)
 	}
 
-	p := &Provider{name: cfg.Name, apiKey: cfg.APIKey, client: cfg.HTTPClient, now: time.Now,
+	p := &Provider{name: cfg.Name, apiKey: cfg.APIKey, client: httpx.OwnClient(cfg.HTTPClient), now: time.Now,
 		prefix: base + "/" + version + "/"}
-	if p.client == nil {
-		p.client = httpx.NewClient()
-		p.ownsClient = true
-	}
 	h := make(http.Header, 4+len(cfg.Headers))
 	h.Set("Content-Type", "application/json")
 	if cfg.APIKey != "" {
 		h.Set("X-Goog-Api-Key", cfg.APIKey)
 	}
-	for k, v := range cfg.Headers {
-		if !httpx.ValidHeaderName(k) || !httpx.ValidHeaderValue(v) {
-			return nil, fmt.Errorf("gemini: provider %q: invalid header %q", cfg.Name, k)
-		}
-		ck := http.CanonicalHeaderKey(k)
-		if ownedHeaders[ck] {
-			return nil, fmt.Errorf("gemini: provider %q: header %q is set by the adapter", cfg.Name, ck)
-		}
-		h.Set(ck, v)
+	if err := httpx.AddHeaders("gemini", cfg.Name, h, cfg.Headers); err != nil {
+		return nil, err
 	}
 	p.jsonHeader = h.Clone()
 	p.jsonHeader.Set("Accept", "application/json")
@@ -154,9 +117,7 @@ func (p *Provider) Name() string { return p.name }
 // Close drops idle upstream connections. A client passed in Config is left alone, since
 // others may share it.
 func (p *Provider) Close() error {
-	if p.ownsClient {
-		p.client.CloseIdleConnections()
-	}
+	p.client.CloseIdle()
 	return nil
 }
 

@@ -59,8 +59,7 @@ type Provider struct {
 	jsonHeader   http.Header // non-streamed exchanges: chat and embeddings
 	streamHeader http.Header
 
-	client     *http.Client
-	ownsClient bool
+	client httpx.Client
 }
 
 var (
@@ -75,47 +74,20 @@ type endpoint struct {
 	azureSuffix string // Azure: path after the deployment name, with the api-version query
 }
 
-// ownedHeaders are set by the adapter; letting configuration replace them would break
-// the exchange rather than customise it.
-var ownedHeaders = map[string]bool{
-	"Content-Type": true, "Content-Length": true, "Accept": true, "Host": true,
-	"Transfer-Encoding": true, "Connection": true, "Te": true, "Upgrade": true,
-}
-
 // New validates cfg and returns a Provider.
 func New(cfg Config) (*Provider, error) {
 	if strings.TrimSpace(cfg.Name) == "" {
 		return nil, errors.New("openai: provider name is required")
 	}
-	base := strings.TrimSpace(cfg.BaseURL)
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	u, err := url.Parse(base)
+	base, err := httpx.BaseURL("openai", cfg.Name, cfg.BaseURL, DefaultBaseURL)
 	if err != nil {
-		// url.Error repeats the URL, which may embed credentials; keep only the reason.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("openai: provider %q: base_url is not a valid URL: %v", cfg.Name, err)
+		return nil, err
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("openai: provider %q: base_url must be an absolute http(s) URL, got %q", cfg.Name, u.Redacted())
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("openai: provider %q: base_url must not have a query or fragment", cfg.Name)
-	}
-	base = strings.TrimRight(u.String(), "/")
 	if !httpx.ValidHeaderValue(cfg.APIKey) || !httpx.ValidHeaderValue(cfg.Organization) || !httpx.ValidHeaderValue(cfg.Project) {
 		return nil, fmt.Errorf("openai: provider %q: api key, organization and project must not contain control characters", cfg.Name)
 	}
 
-	p := &Provider{name: cfg.Name, apiKey: cfg.APIKey, client: cfg.HTTPClient}
-	if p.client == nil {
-		p.client = httpx.NewClient()
-		p.ownsClient = true
-	}
+	p := &Provider{name: cfg.Name, apiKey: cfg.APIKey, client: httpx.OwnClient(cfg.HTTPClient)}
 	if cfg.APIVersion != "" {
 		p.azurePrefix = base + "/openai/deployments/"
 		version := "?api-version=" + url.QueryEscape(cfg.APIVersion)
@@ -141,15 +113,8 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Project != "" {
 		h.Set("OpenAI-Project", cfg.Project)
 	}
-	for k, v := range cfg.Headers {
-		if !httpx.ValidHeaderName(k) || !httpx.ValidHeaderValue(v) {
-			return nil, fmt.Errorf("openai: provider %q: invalid header %q", cfg.Name, k)
-		}
-		ck := http.CanonicalHeaderKey(k)
-		if ownedHeaders[ck] {
-			return nil, fmt.Errorf("openai: provider %q: header %q is set by the adapter", cfg.Name, ck)
-		}
-		h.Set(ck, v)
+	if err := httpx.AddHeaders("openai", cfg.Name, h, cfg.Headers); err != nil {
+		return nil, err
 	}
 	p.jsonHeader = h.Clone()
 	p.jsonHeader.Set("Accept", "application/json")
@@ -164,9 +129,7 @@ func (p *Provider) Name() string { return p.name }
 // Close drops idle upstream connections. A client passed in Config is left alone, since
 // others may share it.
 func (p *Provider) Close() error {
-	if p.ownsClient {
-		p.client.CloseIdleConnections()
-	}
+	p.client.CloseIdle()
 	return nil
 }
 
