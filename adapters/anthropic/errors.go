@@ -5,22 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
-)
-
-const (
-	// maxErrorBody bounds what is read of a failed response: error bodies are small, and a
-	// misbehaving proxy must not make the gateway buffer a large page per failed attempt.
-	maxErrorBody = 64 << 10
-	// maxMessage bounds the upstream message kept in an error, which may travel into logs
-	// and into the client's response.
-	maxMessage = 2 << 10
-	maxCode    = 128
 )
 
 // wireError is an upstream error reduced to the parts gavel keeps.
@@ -42,17 +31,17 @@ func parseErrorBody(body []byte) (w wireError, ok bool) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return w, false
 	}
-	w.RequestID = rawText(env.RequestID)
+	w.RequestID = httpx.RawText(env.RequestID)
 	switch raw[0] {
 	case '{':
 		var obj wireErrorObject
 		if json.Unmarshal(raw, &obj) != nil {
 			return w, false
 		}
-		w.Type, w.Message = rawText(obj.Type), rawText(obj.Message)
+		w.Type, w.Message = httpx.RawText(obj.Type), httpx.RawText(obj.Message)
 		return w, true
 	case '"':
-		w.Message = rawText(raw)
+		w.Message = httpx.RawText(raw)
 		return w, true
 	}
 	return w, false
@@ -63,38 +52,13 @@ func errorObject(obj *wireErrorObject) wireError {
 	if obj == nil {
 		return wireError{}
 	}
-	return wireError{Type: rawText(obj.Type), Message: rawText(obj.Message)}
-}
-
-// rawText renders a JSON scalar as text: strings unquoted, numbers and booleans verbatim,
-// null and composites as "".
-func rawText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch c := raw[0]; {
-	case c == '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return s
-	case c == '-' || (c >= '0' && c <= '9'):
-		if _, err := strconv.ParseFloat(string(raw), 64); err != nil {
-			return ""
-		}
-		return string(raw)
-	case bytes.Equal(raw, []byte("true")) || bytes.Equal(raw, []byte("false")):
-		return string(raw)
-	}
-	return ""
+	return wireError{Type: httpx.RawText(obj.Type), Message: httpx.RawText(obj.Message)}
 }
 
 // statusError turns a non-2xx response into an *adapters.Error. It reads (a bounded part
 // of) the body but does not close it.
 func (p *Provider) statusError(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
 	return p.errorFromBody(resp.StatusCode, resp.Header, body, time.Now())
 }
 
@@ -105,13 +69,13 @@ func (p *Provider) errorFromBody(status int, h http.Header, body []byte, now tim
 		e.RetryAfter = adapters.ParseRetryAfter(h, now)
 	}
 	if w, ok := parseErrorBody(body); ok {
-		e.Code = p.clean(w.Type, maxCode)
-		e.Message = p.clean(withRequestID(w), maxMessage)
+		e.Code = p.clean(w.Type, httpx.MaxCode)
+		e.Message = p.clean(withRequestID(w), httpx.MaxMessage)
 		e.Kind = refineKind(e.Kind, w)
 	} else {
 		// Not an Anthropic error body: an HTML page from Cloudflare or a proxy. Its first
 		// words usually say which hop failed, which is worth keeping.
-		e.Message = p.clean(string(body), maxMessage)
+		e.Message = p.clean(string(body), httpx.MaxMessage)
 	}
 	if e.Message == "" {
 		e.Message = http.StatusText(status)
@@ -208,11 +172,11 @@ func (p *Provider) streamError(w wireError) *adapters.Error {
 	if (kind == adapters.KindBadRequest || kind == adapters.KindServer) && isContextLength(w.Message) {
 		kind = adapters.KindContextLength
 	}
-	msg := p.clean(withRequestID(w), maxMessage)
+	msg := p.clean(withRequestID(w), httpx.MaxMessage)
 	if msg == "" {
 		msg = "upstream sent an error event"
 	}
-	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(w.Type, maxCode), Message: msg}
+	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(w.Type, httpx.MaxCode), Message: msg}
 }
 
 func (p *Provider) protocolError(msg string, err error) *adapters.Error {

@@ -168,14 +168,14 @@ func FuzzErrorBody(f *testing.F) {
 			t.Fatalf("negative retry after %v", e.RetryAfter)
 		}
 		for _, s := range []string{e.Message, e.Code} {
-			if !utf8.ValidString(s) || strings.ContainsFunc(s, httpx.IsControl) || len(s) > 3*maxMessage {
+			if !utf8.ValidString(s) || strings.ContainsFunc(s, httpx.IsControl) || len(s) > 3*httpx.MaxMessage {
 				t.Fatalf("unsafe text %q", s)
 			}
 			if strings.Contains(s, key) {
 				t.Fatalf("text leaks the key: %q", s)
 			}
 		}
-		if e.Message == "" || len(e.Code) > 3*maxCode {
+		if e.Message == "" || len(e.Code) > 3*httpx.MaxCode {
 			t.Fatalf("message %q code %q", e.Message, e.Code)
 		}
 		_ = e.Error()

@@ -160,7 +160,7 @@ func (p *Provider) response(w *messageResponse, status int, model string, create
 		e.Status = status
 		return nil, e
 	case w.Type != "" && w.Type != "message":
-		e := p.protocolError(fmt.Sprintf("unexpected response type %q", p.clean(w.Type, maxCode)), nil)
+		e := p.protocolError(fmt.Sprintf("unexpected response type %q", p.clean(w.Type, httpx.MaxCode)), nil)
 		e.Status = status
 		return nil, e
 	}
@@ -193,7 +193,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 // jsonInsteadOfStream explains a 2xx JSON answer to a stream request: either an error
 // reported with a success status, or an upstream that ignored "stream": true.
 func (p *Provider) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
 	if w, ok := parseErrorBody(body); ok {
 		e := p.streamError(w)
 		e.Status = resp.StatusCode

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
 // recorder is an httptest handler that remembers the last request and answers with a
@@ -297,8 +298,8 @@ func TestErrorBodyIsBounded(t *testing.T) {
 	p := mustProvider(t, Config{BaseURL: srv.URL})
 	_, err := p.Chat(context.Background(), simpleRequest())
 	e := adaptertest.AsError(t, err, adapters.KindServer)
-	if len(e.Message) > maxMessage {
-		t.Errorf("message length %d exceeds %d", len(e.Message), maxMessage)
+	if len(e.Message) > httpx.MaxMessage {
+		t.Errorf("message length %d exceeds %d", len(e.Message), httpx.MaxMessage)
 	}
 }
 

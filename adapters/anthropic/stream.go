@@ -6,18 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"sync/atomic"
-	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 	"github.com/gavel-gw/gavel/adapters/internal/sse"
-)
-
-const (
-	// drainLimit and drainTimeout bound how long Close reads past message_stop. Reading
-	// the body to its end is what returns an HTTP/1.1 connection to the idle pool.
-	drainLimit   = 16 << 10
-	drainTimeout = 50 * time.Millisecond
 )
 
 var messageStopType = []byte(`"message_stop"`)
@@ -334,16 +326,8 @@ func (s *stream) Close() error {
 	}
 	s.stopFn()
 	if s.done.Load() {
-		drain(s.body)
+		httpx.Drain(s.body)
 	}
 	s.body.Close()
 	return nil
-}
-
-// drain reads what follows message_stop (normally just the end of the chunked body) so
-// the transport can keep the connection, giving up quickly on a server that keeps it open.
-func drain(body io.ReadCloser) {
-	t := time.AfterFunc(drainTimeout, func() { body.Close() })
-	_, _ = io.CopyN(io.Discard, body, drainLimit)
-	t.Stop()
 }

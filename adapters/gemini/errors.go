@@ -13,16 +13,6 @@ import (
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
-const (
-	// maxErrorBody bounds what is read of a failed response: error bodies are small, and a
-	// misbehaving proxy must not make the gateway buffer a large page per failed attempt.
-	maxErrorBody = 64 << 10
-	// maxMessage bounds the upstream message kept in an error, which may travel into logs
-	// and into the client's response.
-	maxMessage = 2 << 10
-	maxCode    = 128
-)
-
 // wireError is a google.rpc.Status reduced to the parts gavel keeps.
 type wireError struct {
 	Code       int // the HTTP status Google maps the failure to; 0 when absent
@@ -64,16 +54,16 @@ func parseErrorObject(raw json.RawMessage) (w wireError, ok bool) {
 		return w, false
 	}
 	if raw[0] == '"' {
-		w.Message = rawText(raw)
+		w.Message = httpx.RawText(raw)
 		return w, true
 	}
 	var g googleError
 	if raw[0] != '{' || json.Unmarshal(raw, &g) != nil {
 		return w, false
 	}
-	w.Message = rawText(g.Message)
-	w.Status = rawText(g.Status)
-	if c, err := strconv.Atoi(rawText(g.Code)); err == nil && c > 0 && c < 1000 {
+	w.Message = httpx.RawText(g.Message)
+	w.Status = httpx.RawText(g.Status)
+	if c, err := strconv.Atoi(httpx.RawText(g.Code)); err == nil && c > 0 && c < 1000 {
 		w.Code = c
 	}
 	for _, d := range g.Details {
@@ -83,9 +73,9 @@ func parseErrorObject(raw json.RawMessage) (w wireError, ok bool) {
 		}
 		switch {
 		case strings.HasSuffix(det.Type, "google.rpc.RetryInfo"):
-			w.RetryDelay = parseProtoDuration(rawText(det.RetryDelay))
+			w.RetryDelay = parseProtoDuration(httpx.RawText(det.RetryDelay))
 		case strings.HasSuffix(det.Type, "google.rpc.ErrorInfo"):
-			if r := rawText(det.Reason); r != "" && len(w.Reasons) < 4 {
+			if r := httpx.RawText(det.Reason); r != "" && len(w.Reasons) < 4 {
 				w.Reasons = append(w.Reasons, r)
 			}
 		}
@@ -136,7 +126,7 @@ func allDigits(s string) bool {
 // statusError turns a non-2xx response into an *adapters.Error. It reads (a bounded part
 // of) the body but does not close it.
 func (p *Provider) statusError(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
 	return p.errorFromBody(resp.StatusCode, resp.Header, body, time.Now())
 }
 
@@ -147,8 +137,8 @@ func (p *Provider) errorFromBody(status int, h http.Header, body []byte, now tim
 		e.RetryAfter = adapters.ParseRetryAfter(h, now)
 	}
 	if w, ok := parseErrorBody(body); ok {
-		e.Code = p.clean(errorCode(w), maxCode)
-		e.Message = p.clean(w.Message, maxMessage)
+		e.Code = p.clean(errorCode(w), httpx.MaxCode)
+		e.Message = p.clean(w.Message, httpx.MaxMessage)
 		if status >= 400 || status/100 == 2 {
 			e.Kind = refineKind(e.Kind, w)
 		}
@@ -158,7 +148,7 @@ func (p *Provider) errorFromBody(status int, h http.Header, body []byte, now tim
 	} else {
 		// Not a Google error body: an HTML page from a proxy or load balancer. Its first
 		// words usually say which hop failed, which is worth keeping.
-		e.Message = p.clean(string(body), maxMessage)
+		e.Message = p.clean(string(body), httpx.MaxMessage)
 	}
 	if e.Message == "" {
 		e.Message = http.StatusText(status)
@@ -179,11 +169,11 @@ func (p *Provider) streamError(w wireError) *adapters.Error {
 		kind = adapters.KindForStatus(w.Code)
 	}
 	kind = refineKind(kind, w)
-	msg := p.clean(w.Message, maxMessage)
+	msg := p.clean(w.Message, httpx.MaxMessage)
 	if msg == "" {
 		msg = "upstream sent an error"
 	}
-	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(errorCode(w), maxCode),
+	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(errorCode(w), httpx.MaxCode),
 		Message: msg, RetryAfter: w.RetryDelay}
 }
 
@@ -270,29 +260,4 @@ func (p *Provider) protocolError(msg string, err error) *adapters.Error {
 // again after the whitespace folding (which could join pieces of it).
 func (p *Provider) clean(s string, limit int) string {
 	return httpx.Clean(s, limit, p.apiKey)
-}
-
-// rawText renders a JSON scalar as text: strings unquoted, numbers and booleans verbatim,
-// null and composites as "".
-func rawText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch c := raw[0]; {
-	case c == '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return s
-	case c == '-' || (c >= '0' && c <= '9'):
-		if _, err := strconv.ParseFloat(string(raw), 64); err != nil {
-			return ""
-		}
-		return string(raw)
-	case bytes.Equal(raw, []byte("true")) || bytes.Equal(raw, []byte("false")):
-		return string(raw)
-	}
-	return ""
 }

@@ -59,7 +59,7 @@ func FuzzStream(f *testing.F) {
 			t.Fatalf("error %v (%T) is neither io.EOF nor *adapters.Error", end, end)
 		}
 		if e := adapters.AsError(end); e != nil && (e.Provider != "test" || !utf8.ValidString(e.Message) ||
-			strings.ContainsFunc(e.Message, httpx.IsControl) || len(e.Code) > 3*maxCode) {
+			strings.ContainsFunc(e.Message, httpx.IsControl) || len(e.Code) > 3*httpx.MaxCode) {
 			t.Fatalf("unsafe error %+v", e)
 		}
 		if _, again := s.Recv(); again != end {
@@ -389,14 +389,14 @@ func FuzzErrorBody(f *testing.F) {
 func checkErrorText(t *testing.T, e *adapters.Error) {
 	t.Helper()
 	for _, s := range []string{e.Message, e.Code} {
-		if !utf8.ValidString(s) || strings.ContainsFunc(s, httpx.IsControl) || len(s) > 3*maxMessage {
+		if !utf8.ValidString(s) || strings.ContainsFunc(s, httpx.IsControl) || len(s) > 3*httpx.MaxMessage {
 			t.Fatalf("unsafe text %q", s)
 		}
 		if strings.Contains(s, testKey) {
 			t.Fatalf("text leaks the key: %q", s)
 		}
 	}
-	if len(e.Code) > 3*maxCode {
+	if len(e.Code) > 3*httpx.MaxCode {
 		t.Fatalf("code %q", e.Code)
 	}
 }

@@ -154,7 +154,7 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 	out, e := toChatResponse(&g, req.Model, responseID(string(g.ResponseID)), p.now().Unix())
 	if e != nil {
 		e.Provider, e.Status = p.name, resp.StatusCode
-		e.Code, e.Message = p.clean(e.Code, maxCode), p.clean(e.Message, maxMessage)
+		e.Code, e.Message = p.clean(e.Code, httpx.MaxCode), p.clean(e.Message, httpx.MaxMessage)
 		return nil, e
 	}
 	out.Model = safeModel(out.Model, req.Model)
@@ -188,7 +188,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 // with a success status, or a proxy that dropped alt=sse (Gemini then streams one JSON
 // array, which this adapter does not parse).
 func (p *Provider) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
 	if w, ok := parseErrorBody(body); ok {
 		e := p.streamError(w)
 		e.Status = resp.StatusCode

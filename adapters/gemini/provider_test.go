@@ -17,6 +17,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/adaptertest"
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
 const testKey = "AIzaSyTest-secret-0123456789"
@@ -294,8 +295,8 @@ func TestErrorBodyIsBounded(t *testing.T) {
 	p := mustProvider(t, Config{BaseURL: srv.URL})
 	_, err := p.Chat(context.Background(), chatRequest(false))
 	e := adaptertest.AsError(t, err, adapters.KindServer)
-	if len(e.Message) > maxMessage {
-		t.Errorf("message length %d exceeds %d", len(e.Message), maxMessage)
+	if len(e.Message) > httpx.MaxMessage {
+		t.Errorf("message length %d exceeds %d", len(e.Message), httpx.MaxMessage)
 	}
 }
 

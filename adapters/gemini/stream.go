@@ -166,7 +166,7 @@ func (s *stream) event(data []byte) error {
 		if ev.PromptFeedback != nil && ev.PromptFeedback.BlockReason != "" {
 			e := noCandidates(ev)
 			e.Provider = s.p.name
-			e.Code, e.Message = s.p.clean(e.Code, maxCode), s.p.clean(e.Message, maxMessage)
+			e.Code, e.Message = s.p.clean(e.Code, httpx.MaxCode), s.p.clean(e.Message, httpx.MaxMessage)
 			return e
 		}
 		return nil // a usage-only event

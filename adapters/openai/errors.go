@@ -11,20 +11,10 @@ import (
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
-const (
-	// maxErrorBody bounds what is read of a failed response: error bodies are small, and a
-	// misbehaving proxy must not make the gateway buffer a large page per failed attempt.
-	maxErrorBody = 64 << 10
-	// maxMessage bounds the upstream message kept in an error, which may travel into logs
-	// and into the client's response.
-	maxMessage = 2 << 10
-	maxCode    = 128
-)
-
 // statusError turns a non-2xx response into an *adapters.Error. It reads (a bounded part
 // of) the body but does not close it.
 func (p *Provider) statusError(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
 	return p.errorFromBody(resp.StatusCode, resp.Header, body, time.Now())
 }
 
@@ -35,13 +25,13 @@ func (p *Provider) errorFromBody(status int, h http.Header, body []byte, now tim
 		e.RetryAfter = adapters.ParseRetryAfter(h, now)
 	}
 	if w, ok := parseErrorBody(body); ok {
-		e.Code = p.clean(firstNonEmpty(w.Code, w.Type), maxCode)
-		e.Message = p.clean(w.Message, maxMessage)
+		e.Code = p.clean(firstNonEmpty(w.Code, w.Type), httpx.MaxCode)
+		e.Message = p.clean(w.Message, httpx.MaxMessage)
 		e.Kind = refineKind(e.Kind, w)
 	} else {
 		// Not an OpenAI error body: an HTML page from a proxy or load balancer. Its first
 		// words usually say which hop failed, which is worth keeping.
-		e.Message = p.clean(string(body), maxMessage)
+		e.Message = p.clean(string(body), httpx.MaxMessage)
 	}
 	if e.Message == "" {
 		e.Message = http.StatusText(status)
@@ -121,11 +111,11 @@ func (p *Provider) streamError(w wireError) *adapters.Error {
 		// vLLM puts the HTTP status it would have answered with in the code.
 		kind = adapters.KindForStatus(st)
 	}
-	msg := p.clean(w.Message, maxMessage)
+	msg := p.clean(w.Message, httpx.MaxMessage)
 	if msg == "" {
 		msg = "upstream sent an error event"
 	}
-	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(firstNonEmpty(w.Code, w.Type), maxCode), Message: msg}
+	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(firstNonEmpty(w.Code, w.Type), httpx.MaxCode), Message: msg}
 }
 
 func (p *Provider) protocolError(msg string, err error) *adapters.Error {

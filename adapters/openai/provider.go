@@ -204,7 +204,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 // jsonInsteadOfStream explains a 2xx JSON answer to a stream request: either an error
 // reported with a success status, or a server that ignored "stream": true.
 func (p *Provider) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
 	if w, ok := parseErrorBody(body); ok {
 		e := p.streamError(w)
 		e.Status = resp.StatusCode

@@ -3,7 +3,8 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
-	"strconv"
+
+	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
 // errorEnvelope is every error body shape seen from OpenAI-compatible servers:
@@ -49,44 +50,19 @@ func parseErrorBody(body []byte) (w wireError, ok bool) {
 		case '{':
 			var obj errorObject
 			if json.Unmarshal(raw, &obj) == nil {
-				w = wireError{Message: rawText(obj.Message), Type: rawText(obj.Type), Code: rawText(obj.Code)}
+				w = wireError{Message: httpx.RawText(obj.Message), Type: httpx.RawText(obj.Type), Code: httpx.RawText(obj.Code)}
 				return w, true
 			}
 		case '"':
-			w.Message = rawText(raw)
+			w.Message = httpx.RawText(raw)
 			return w, true
 		}
 	}
-	if rawText(env.Object) == "error" || (len(env.Error) == 0 && len(env.Message) > 0) {
-		w = wireError{Message: rawText(env.Message), Type: rawText(env.Type), Code: rawText(env.Code)}
+	if httpx.RawText(env.Object) == "error" || (len(env.Error) == 0 && len(env.Message) > 0) {
+		w = wireError{Message: httpx.RawText(env.Message), Type: httpx.RawText(env.Type), Code: httpx.RawText(env.Code)}
 		return w, w.Message != "" || w.Type != "" || w.Code != ""
 	}
 	return w, false
-}
-
-// rawText renders a JSON scalar as text: strings unquoted, numbers and booleans verbatim,
-// null and composites as "".
-func rawText(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch c := raw[0]; {
-	case c == '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return ""
-		}
-		return s
-	case c == '-' || (c >= '0' && c <= '9'):
-		if _, err := strconv.ParseFloat(string(raw), 64); err != nil {
-			return ""
-		}
-		return string(raw)
-	case bytes.Equal(raw, []byte("true")) || bytes.Equal(raw, []byte("false")):
-		return string(raw)
-	}
-	return ""
 }
 
 func isNull(raw []byte) bool { return bytes.Equal(raw, []byte("null")) }

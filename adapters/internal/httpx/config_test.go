@@ -50,3 +50,14 @@ func TestClientOwnership(t *testing.T) {
 		t.Errorf("wrapped %d transports, want only the provider's own", wrapped)
 	}
 }
+
+func TestRawText(t *testing.T) {
+	for raw, want := range map[string]string{
+		`"rate_limit"`: "rate_limit", ` 429 `: "429", `-1.5`: "-1.5", `true`: "true",
+		`null`: "", `{"a":1}`: "", `[1]`: "", ``: "", `"unterminated`: "", `12abc`: "",
+	} {
+		if got := RawText([]byte(raw)); got != want {
+			t.Errorf("RawText(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
