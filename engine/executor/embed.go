@@ -7,12 +7,12 @@ import (
 	"github.com/failsafe-go/failsafe-go"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 )
 
 // EmbedResult is a successful embeddings call.
 type EmbedResult struct {
-	Target   policy.Target
+	Target   decision.Target
 	Response *adapters.EmbeddingResponse
 	Upstream time.Duration
 }
@@ -20,7 +20,7 @@ type EmbedResult struct {
 // Embed walks the decision's targets until one returns embeddings, through the same
 // pipelines (retries, breaker, timeout) as chat. A provider without the Embedder
 // capability is skipped like an unavailable one.
-func (e *Executor) Embed(ctx context.Context, req *adapters.EmbeddingRequest, d *policy.Decision) (*EmbedResult, error) {
+func (e *Executor) Embed(ctx context.Context, req *adapters.EmbeddingRequest, d *decision.Decision) (*EmbedResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
 		r := *req
 		r.Model = p.target.Model

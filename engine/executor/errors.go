@@ -9,7 +9,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/timeout"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 )
 
 // ErrNoProvider means a decision named a provider gavel has not configured.
@@ -17,7 +17,7 @@ var ErrNoProvider = errors.New("provider not configured")
 
 // TargetError is one target's failure.
 type TargetError struct {
-	Target policy.Target
+	Target decision.Target
 	Err    error
 }
 

@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/signals"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 )
@@ -35,7 +35,7 @@ type Executor struct {
 	tracer   trace.Tracer // nil: tracing off, no spans
 
 	mu    sync.RWMutex
-	pipes map[policy.Target]*pipeline
+	pipes map[decision.Target]*pipeline
 }
 
 // Options wire an executor.
@@ -60,7 +60,7 @@ func New(o Options) *Executor {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Executor{providers: o.Providers, resil: map[string]Resilience{}, tracker: o.Tracker,
-		metrics: o.Metrics, log: o.Log, pipes: map[policy.Target]*pipeline{}, redactor: o.Redactor}
+		metrics: o.Metrics, log: o.Log, pipes: map[decision.Target]*pipeline{}, redactor: o.Redactor}
 	e.tracer = o.Tracer
 	e.shadow = newShadows(e, o.Shadow, e.recordShadow)
 	e.shadow.measure = e.measureShadow
@@ -89,7 +89,7 @@ type outcome struct {
 // pipeline is one provider+model's resilience: a breaker shared by every request, and the
 // executors composed around it, built once.
 type pipeline struct {
-	target  policy.Target
+	target  decision.Target
 	prov    adapters.Provider
 	stats   *signals.Target
 	res     Resilience
@@ -102,7 +102,7 @@ type pipeline struct {
 	byRetries map[int]failsafe.Executor[*outcome] // decisions that override max_retries
 }
 
-func (e *Executor) pipeline(t policy.Target) (*pipeline, error) {
+func (e *Executor) pipeline(t decision.Target) (*pipeline, error) {
 	e.mu.RLock()
 	p := e.pipes[t]
 	e.mu.RUnlock()
@@ -123,7 +123,7 @@ func (e *Executor) pipeline(t policy.Target) (*pipeline, error) {
 	return p, nil
 }
 
-func (e *Executor) build(t policy.Target, prov adapters.Provider, res Resilience) *pipeline {
+func (e *Executor) build(t decision.Target, prov adapters.Provider, res Resilience) *pipeline {
 	p := &pipeline{target: t, prov: prov, res: res, stats: e.tracker.Target(t.Provider, t.Model), byRetries: map[int]failsafe.Executor[*outcome]{}}
 	cb := circuitbreaker.NewBuilder[*outcome]().
 		HandleIf(func(_ *outcome, err error) bool { return breakerFailure(err) }).
@@ -224,7 +224,7 @@ var ErrNoRedactor = errors.New("the decision asks for redaction but no redactor 
 
 // Prepare applies the parts of a decision that change what is sent upstream to every
 // target alike (redaction). Call it once per request, before Chat, OpenStream or Shadow.
-func (e *Executor) Prepare(req *adapters.ChatRequest, d *policy.Decision) (*adapters.ChatRequest, error) {
+func (e *Executor) Prepare(req *adapters.ChatRequest, d *decision.Decision) (*adapters.ChatRequest, error) {
 	if len(d.Redact) == 0 {
 		return req, nil
 	}
@@ -237,7 +237,7 @@ func (e *Executor) Prepare(req *adapters.ChatRequest, d *policy.Decision) (*adap
 }
 
 // PrepareEmbedding is Prepare for embeddings: redaction applies to the inputs.
-func (e *Executor) PrepareEmbedding(req *adapters.EmbeddingRequest, d *policy.Decision) (*adapters.EmbeddingRequest, error) {
+func (e *Executor) PrepareEmbedding(req *adapters.EmbeddingRequest, d *decision.Decision) (*adapters.EmbeddingRequest, error) {
 	if len(d.Redact) == 0 || len(req.Input.Texts) == 0 {
 		return req, nil
 	}
@@ -255,7 +255,7 @@ func (e *Executor) PrepareEmbedding(req *adapters.EmbeddingRequest, d *policy.De
 
 // upstreamRequest is the request as one target receives it: its model, and the decision's
 // token cap.
-func upstreamRequest(req *adapters.ChatRequest, t policy.Target, d *policy.Decision, stream bool) *adapters.ChatRequest {
+func upstreamRequest(req *adapters.ChatRequest, t decision.Target, d *decision.Decision, stream bool) *adapters.ChatRequest {
 	r := *req
 	r.Model = t.Model
 	r.Stream = stream
@@ -280,13 +280,13 @@ func upstreamRequest(req *adapters.ChatRequest, t policy.Target, d *policy.Decis
 
 // ChatResult is a successful non-streamed call.
 type ChatResult struct {
-	Target   policy.Target
+	Target   decision.Target
 	Response *adapters.ChatResponse
 	Upstream time.Duration // time spent in upstream attempts, retries and backoff included
 }
 
 // Chat walks the decision's targets until one answers.
-func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision) (*ChatResult, error) {
+func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*ChatResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
 		return p.attemptChat(exec, e, upstreamRequest(req, p.target, d, false))
 	})
@@ -298,7 +298,7 @@ func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *polic
 
 // StreamResult is an open stream whose first chunk has arrived.
 type StreamResult struct {
-	Target   policy.Target
+	Target   decision.Target
 	First    *adapters.ChatChunk
 	Stream   adapters.ChunkStream // yields the chunks after First; Close it
 	Upstream time.Duration        // time until First, retries included
@@ -306,7 +306,7 @@ type StreamResult struct {
 
 // OpenStream walks the targets until one produces a first chunk. After it returns, nothing
 // is retried: the caller owns the stream and reports a mid-stream failure to the client.
-func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *policy.Decision) (*StreamResult, error) {
+func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*StreamResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
 		return p.attemptStream(exec, e, upstreamRequest(req, p.target, d, true))
 	})
@@ -324,7 +324,7 @@ type attempt func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, err
 // walk tries the decision's targets in order, each through its pipeline, until one
 // succeeds; a failure the next target cannot fix (the client's fault, the client gone)
 // ends the walk. Chat, streams and embeddings differ only in their attempt.
-func (e *Executor) walk(ctx context.Context, d *policy.Decision, call attempt) (*outcome, policy.Target, time.Duration, error) {
+func (e *Executor) walk(ctx context.Context, d *decision.Decision, call attempt) (*outcome, decision.Target, time.Duration, error) {
 	failed := &FailedError{}
 	start := time.Now()
 	skip := 0 // targets already tried as a hedged group
@@ -334,7 +334,7 @@ func (e *Executor) walk(ctx context.Context, d *policy.Decision, call attempt) (
 			return out, t, time.Since(start), nil
 		}
 		if ctx.Err() != nil || !classify(err).Failover() {
-			return nil, policy.Target{}, time.Since(start), failed
+			return nil, decision.Target{}, time.Since(start), failed
 		}
 		skip = n
 	}
@@ -359,7 +359,7 @@ func (e *Executor) walk(ctx context.Context, d *policy.Decision, call attempt) (
 			break
 		}
 	}
-	return nil, policy.Target{}, time.Since(start), failed
+	return nil, decision.Target{}, time.Since(start), failed
 }
 
 // run executes one target's pipeline. Attempts that the pipeline abandons (a timeout that

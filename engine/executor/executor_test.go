@@ -12,7 +12,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/signals"
 )
 
@@ -124,10 +124,10 @@ func newExec(r Resilience, provs ...*fake) (*Executor, *signals.Tracker) {
 	return New(Options{Providers: m, Resilience: rs, Tracker: tr}), tr
 }
 
-func decision(targets ...string) *policy.Decision {
-	d := &policy.Decision{Allow: true, Limits: policy.Limits{MaxRetries: -1}}
+func decide(targets ...string) *decision.Decision {
+	d := &decision.Decision{Allow: true, Limits: decision.Limits{MaxRetries: -1}}
 	for _, t := range targets {
-		d.Targets = append(d.Targets, policy.Target{Provider: t, Model: "m"})
+		d.Targets = append(d.Targets, decision.Target{Provider: t, Model: "m"})
 	}
 	return d
 }
@@ -154,7 +154,7 @@ func TestChatRetriesAndFailover(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := &fake{name: "a", steps: tc.a}, &fake{name: "b", steps: tc.b}
 			ex, _ := newExec(fast(), a, b)
-			res, err := ex.Chat(context.Background(), &adapters.ChatRequest{Model: "alias"}, decision("a", "b"))
+			res, err := ex.Chat(context.Background(), &adapters.ChatRequest{Model: "alias"}, decide("a", "b"))
 			if tc.wantFrom != "" {
 				if err != nil {
 					t.Fatal(err)
@@ -185,7 +185,7 @@ func TestRetryAfterHonouredOrFailedOver(t *testing.T) {
 	a, b := &fake{name: "a", steps: []step{{err: short}}}, &fake{name: "b"}
 	ex, _ := newExec(r, a, b)
 	start := time.Now()
-	res, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decision("a", "b"))
+	res, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decide("a", "b"))
 	if err != nil || res.Target.Provider != "a" {
 		t.Fatalf("res=%v err=%v", res, err)
 	}
@@ -195,7 +195,7 @@ func TestRetryAfterHonouredOrFailedOver(t *testing.T) {
 	long := &adapters.Error{Kind: adapters.KindRateLimited, Status: 429, RetryAfter: time.Minute}
 	a2, b2 := &fake{name: "a", steps: []step{{err: long}}}, &fake{name: "b"}
 	ex2, _ := newExec(r, a2, b2)
-	res, err = ex2.Chat(context.Background(), &adapters.ChatRequest{}, decision("a", "b"))
+	res, err = ex2.Chat(context.Background(), &adapters.ChatRequest{}, decide("a", "b"))
 	if err != nil || res.Target.Provider != "b" || a2.calls.Load() != 1 {
 		t.Fatalf("long Retry-After should fail over at once: res=%v err=%v calls=%d", res, err, a2.calls.Load())
 	}
@@ -212,7 +212,7 @@ func TestBreakerOpensAndIsSkipped(t *testing.T) {
 	a, b := &fake{name: "a", steps: steps}, &fake{name: "b"}
 	ex, tr := newExec(r, a, b)
 	for i := 0; i < 6; i++ {
-		res, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decision("a", "b"))
+		res, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decide("a", "b"))
 		if err != nil || res.Target.Provider != "b" {
 			t.Fatalf("request %d: res=%v err=%v", i, res, err)
 		}
@@ -223,7 +223,7 @@ func TestBreakerOpensAndIsSkipped(t *testing.T) {
 	if c := tr.Target("a", "m").Circuit(); c != signals.Open {
 		t.Errorf("circuit = %s, want open", c)
 	}
-	_, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decision("a"))
+	_, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decide("a"))
 	var fe *FailedError
 	if !errors.As(err, &fe) || !fe.AllRejected() || !errors.Is(err, circuitbreaker.ErrOpen) {
 		t.Errorf("err = %v, want all rejected by the open breaker", err)
@@ -237,7 +237,7 @@ func TestAttemptTimeout(t *testing.T) {
 	a, b := &fake{name: "a", steps: []step{{delay: time.Second}, {delay: time.Second}}}, &fake{name: "b"}
 	ex, _ := newExec(r, a, b)
 	start := time.Now()
-	res, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decision("a", "b"))
+	res, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decide("a", "b"))
 	if err != nil || res.Target.Provider != "b" {
 		t.Fatalf("res=%v err=%v", res, err)
 	}
@@ -249,7 +249,7 @@ func TestAttemptTimeout(t *testing.T) {
 func TestDecisionOverridesRetries(t *testing.T) {
 	a, b := &fake{name: "a", steps: []step{{err: status(500)}}}, &fake{name: "b"}
 	ex, _ := newExec(fast(), a, b)
-	d := decision("a", "b")
+	d := decide("a", "b")
 	d.Limits.MaxRetries = 0
 	res, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, d)
 	if err != nil || res.Target.Provider != "b" || a.calls.Load() != 1 {
@@ -258,7 +258,7 @@ func TestDecisionOverridesRetries(t *testing.T) {
 }
 
 func TestMaxTokensCapped(t *testing.T) {
-	d := decision("a")
+	d := decide("a")
 	d.Limits.MaxTokens = 100
 	big, small := 500, 50
 	for _, tc := range []struct {
@@ -276,7 +276,7 @@ func TestStreamFailsOverBeforeFirstChunk(t *testing.T) {
 	a := &fake{name: "a", steps: []step{{err: status(500)}, {err: status(500)}, {err: status(500)}}}
 	b := &fake{name: "b", steps: []step{{chunks: 0}}}
 	ex, _ := newExec(fast(), a, b)
-	sr, err := ex.OpenStream(context.Background(), &adapters.ChatRequest{}, decision("a", "b"))
+	sr, err := ex.OpenStream(context.Background(), &adapters.ChatRequest{}, decide("a", "b"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func TestStreamContextOutlivesAttempt(t *testing.T) {
 	r.Timeout = 50 * time.Millisecond
 	a := &fake{name: "a", steps: []step{{chunks: 5}}}
 	ex, _ := newExec(r, a)
-	sr, err := ex.OpenStream(context.Background(), &adapters.ChatRequest{}, decision("a"))
+	sr, err := ex.OpenStream(context.Background(), &adapters.ChatRequest{}, decide("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestClientCancelStopsWalk(t *testing.T) {
 	ex, _ := newExec(fast(), a, b)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
-	_, err := ex.Chat(ctx, &adapters.ChatRequest{}, decision("a", "b"))
+	_, err := ex.Chat(ctx, &adapters.ChatRequest{}, decide("a", "b"))
 	if err == nil || b.calls.Load() != 0 {
 		t.Fatalf("err=%v b calls=%d; a cancelled client must not fail over", err, b.calls.Load())
 	}
@@ -333,7 +333,7 @@ func TestClientCancelStopsWalk(t *testing.T) {
 
 func TestNoProvider(t *testing.T) {
 	ex, _ := newExec(fast(), &fake{name: "b"})
-	res, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decision("missing", "b"))
+	res, err := ex.Chat(context.Background(), &adapters.ChatRequest{}, decide("missing", "b"))
 	if err != nil || res.Target.Provider != "b" {
 		t.Fatalf("res=%v err=%v", res, err)
 	}

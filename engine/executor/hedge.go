@@ -10,7 +10,7 @@ import (
 	fspolicy "github.com/failsafe-go/failsafe-go/policy"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 )
 
 // hedged runs the decision's first targets as one hedged group: the primary at once, then
@@ -20,7 +20,7 @@ import (
 // the next target can fix does not end the group, so a slow-then-failing primary still
 // leaves the hedge running. It returns how many targets were started, so the walk goes on
 // after them when the whole group failed; their errors are added to failed.
-func (e *Executor) hedged(ctx context.Context, d *policy.Decision, call attempt, failed *FailedError) (*outcome, policy.Target, int, error) {
+func (e *Executor) hedged(ctx context.Context, d *decision.Decision, call attempt, failed *FailedError) (*outcome, decision.Target, int, error) {
 	group := d.Targets[:min(len(d.Targets), 1+d.Hedge.Max)]
 	hp := hedgepolicy.NewBuilderWithDelay[*outcome](time.Duration(d.Hedge.DelayMS) * time.Millisecond).
 		WithMaxHedges(len(group) - 1).
@@ -104,7 +104,7 @@ func (e *Executor) hedged(ctx context.Context, d *policy.Decision, call attempt,
 			failed.Tried = append(failed.Tried, &TargetError{Target: group[r.idx], Err: r.err})
 		}
 	}
-	return nil, policy.Target{}, n, err
+	return nil, decision.Target{}, n, err
 }
 
 // closeOutcome closes an attempt's stream unless it is the one being returned.

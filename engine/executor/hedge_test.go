@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/signals"
 )
 
@@ -45,10 +45,10 @@ func spyExec(r Resilience, spies ...*spy) *Executor {
 	return New(Options{Providers: m, Resilience: rs, Tracker: signals.New(0)})
 }
 
-func hedgedDecision(delayMS, maxHedges int, targets ...string) *policy.Decision {
-	d := decision(targets...)
+func hedgedDecision(delayMS, maxHedges int, targets ...string) *decision.Decision {
+	d := decide(targets...)
 	d.Limits.MaxRetries = 0
-	d.Hedge = &policy.Hedge{DelayMS: delayMS, Max: maxHedges}
+	d.Hedge = &decision.Hedge{DelayMS: delayMS, Max: maxHedges}
 	return d
 }
 

@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/similarity"
 	"github.com/gavel-gw/gavel/engine/tokens"
 )
@@ -37,7 +37,7 @@ const (
 // ShadowResult is what a shadow call produced, for metrics and logs. It never holds
 // prompt or completion text.
 type ShadowResult struct {
-	Target       policy.Target
+	Target       decision.Target
 	Experiment   string
 	Arm          string
 	DecisionID   string // the primary request's
@@ -63,12 +63,12 @@ type ShadowBudget interface {
 	// Reserve holds the estimated cost of one call to t and returns the function that
 	// settles it with the actual cost (0 when the call failed). An error wrapping
 	// ErrShadowBudget skips the shadow as over budget; any other error skips it too.
-	Reserve(ctx context.Context, t policy.Target) (settle func(costMicroUSD int64), err error)
+	Reserve(ctx context.Context, t decision.Target) (settle func(costMicroUSD int64), err error)
 }
 
 // ShadowRequest describes one client request's shadows.
 type ShadowRequest struct {
-	Targets    []policy.Target
+	Targets    []decision.Target
 	Experiment string
 	Arm        string
 	DecisionID string
@@ -76,7 +76,7 @@ type ShadowRequest struct {
 	// shadow's similarity to it is computed by whichever of the two finishes second.
 	Primary *PrimaryAnswer
 	// Price prices a target from the bundle catalog; nil counts no cost.
-	Price func(policy.Target) tokens.Price
+	Price func(decision.Target) tokens.Price
 	// Budget, when set, must admit each shadow before it is sent.
 	Budget ShadowBudget
 	// Link is the client request's span: each shadow's own root span links to it. Zero
@@ -192,7 +192,7 @@ func compare(r ShadowResult, primary, shadow string, ok bool) ShadowResult {
 
 type shadowJob struct {
 	req    *adapters.ChatRequest
-	target policy.Target
+	target decision.Target
 	sr     *ShadowRequest
 }
 
@@ -276,7 +276,7 @@ func (s *shadows) run(j shadowJob) {
 	}
 	ctx, span := s.e.startShadow(ctx, j)
 	start := time.Now()
-	d := &policy.Decision{Allow: true, Targets: []policy.Target{j.target}, Limits: policy.Limits{MaxRetries: 0}}
+	d := &decision.Decision{Allow: true, Targets: []decision.Target{j.target}, Limits: decision.Limits{MaxRetries: 0}}
 	res, err := s.e.Chat(ctx, j.req, d)
 	endShadow(span, err)
 	r.Latency, r.Err, r.Outcome = time.Since(start), err, outcomeLabel(err)
@@ -308,7 +308,7 @@ func (s *shadows) run(j shadowJob) {
 
 // Shadow queues a non-streamed copy of req for each target. It never blocks: when the
 // queue is full the copy is dropped and counted.
-func (e *Executor) Shadow(req *adapters.ChatRequest, targets []policy.Target, experiment string) (queued, dropped int) {
+func (e *Executor) Shadow(req *adapters.ChatRequest, targets []decision.Target, experiment string) (queued, dropped int) {
 	return e.ShadowWith(req, &ShadowRequest{Targets: targets, Experiment: experiment})
 }
 

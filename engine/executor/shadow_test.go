@@ -7,13 +7,13 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
-type budgetFunc func(context.Context, policy.Target) (func(int64), error)
+type budgetFunc func(context.Context, decision.Target) (func(int64), error)
 
-func (f budgetFunc) Reserve(ctx context.Context, t policy.Target) (func(int64), error) {
+func (f budgetFunc) Reserve(ctx context.Context, t decision.Target) (func(int64), error) {
 	return f(ctx, t)
 }
 
@@ -38,7 +38,7 @@ func next(t *testing.T, ch chan ShadowResult) ShadowResult {
 }
 
 func TestShadowResults(t *testing.T) {
-	price := func(policy.Target) tokens.Price {
+	price := func(decision.Target) tokens.Price {
 		return tokens.Price{InputMicroUSDPerMTok: 1_000_000, OutputMicroUSDPerMTok: 2_000_000}
 	}
 	tests := []struct {
@@ -75,14 +75,14 @@ func TestShadowResults(t *testing.T) {
 				t.Errorf("result = %+v", r)
 			}
 		}},
-		{name: "over budget is skipped", budget: budgetFunc(func(context.Context, policy.Target) (func(int64), error) {
+		{name: "over budget is skipped", budget: budgetFunc(func(context.Context, decision.Target) (func(int64), error) {
 			return nil, fmt.Errorf("scope shadow: %w", ErrShadowBudget)
 		}), check: func(t *testing.T, r ShadowResult) {
 			if r.Outcome != "budget" || r.Latency != 0 {
 				t.Errorf("result = %+v", r)
 			}
 		}},
-		{name: "ledger down is skipped", budget: budgetFunc(func(context.Context, policy.Target) (func(int64), error) {
+		{name: "ledger down is skipped", budget: budgetFunc(func(context.Context, decision.Target) (func(int64), error) {
 			return nil, fmt.Errorf("redis gone")
 		}), check: func(t *testing.T, r ShadowResult) {
 			if r.Outcome != "ledger_error" {
@@ -102,7 +102,7 @@ func TestShadowResults(t *testing.T) {
 				tc.primary(p)
 			}
 			ran := make(chan struct{})
-			sr := &ShadowRequest{Targets: []policy.Target{{Provider: "s", Model: "m"}}, Experiment: "e", Arm: "b", DecisionID: "d1",
+			sr := &ShadowRequest{Targets: []decision.Target{{Provider: "s", Model: "m"}}, Experiment: "e", Arm: "b", DecisionID: "d1",
 				Primary: p, Price: price, Budget: tc.budget}
 			if tc.after != nil {
 				// Fill the slot only once the shadow has finished, to exercise that order.
@@ -134,11 +134,11 @@ func TestShadowCostSettlesBudget(t *testing.T) {
 	s := &fake{name: "s"}
 	ex, got := shadowExec(t, ShadowConfig{}, s)
 	settled := make(chan int64, 1)
-	b := budgetFunc(func(context.Context, policy.Target) (func(int64), error) {
+	b := budgetFunc(func(context.Context, decision.Target) (func(int64), error) {
 		return func(c int64) { settled <- c }, nil
 	})
 	// The fake reports no usage: the cost is zero and the reservation is settled at zero.
-	ex.ShadowWith(&adapters.ChatRequest{}, &ShadowRequest{Targets: []policy.Target{{Provider: "s", Model: "m"}}, Budget: b})
+	ex.ShadowWith(&adapters.ChatRequest{}, &ShadowRequest{Targets: []decision.Target{{Provider: "s", Model: "m"}}, Budget: b})
 	r := next(t, got)
 	if c := <-settled; c != r.CostMicroUSD {
 		t.Errorf("settled %d, result cost %d", c, r.CostMicroUSD)
@@ -148,7 +148,7 @@ func TestShadowCostSettlesBudget(t *testing.T) {
 func TestShadowQueueFullDrops(t *testing.T) {
 	s := &fake{name: "s", steps: []step{{delay: time.Second}, {delay: time.Second}, {delay: time.Second}}}
 	ex, _ := shadowExec(t, ShadowConfig{Workers: 1, Queue: 1}, s)
-	sr := &ShadowRequest{Targets: []policy.Target{{Provider: "s", Model: "m"}}}
+	sr := &ShadowRequest{Targets: []decision.Target{{Provider: "s", Model: "m"}}}
 	queued, dropped := 0, 0
 	for i := 0; i < 4; i++ {
 		q, d := ex.ShadowWith(&adapters.ChatRequest{}, sr)

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 )
 
 // Span attribute keys of gavel's own (the gen_ai.* ones come from semconv).
@@ -42,7 +42,7 @@ type pipelineSpans struct {
 }
 
 // spansFor precomputes a pipeline's span names and attributes; nil when tracing is off.
-func (e *Executor) spansFor(t policy.Target, prov adapters.Provider) *pipelineSpans {
+func (e *Executor) spansFor(t decision.Target, prov adapters.Provider) *pipelineSpans {
 	if e.tracer == nil {
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/signals"
 )
 
@@ -60,12 +60,12 @@ func TestAttemptSpans(t *testing.T) {
 			ctx, parent := tracer.Start(context.Background(), "request")
 			req := &adapters.ChatRequest{Model: "alias", MaxTokens: &maxTok, Temperature: &temp}
 			if tc.stream {
-				res, err := ex.OpenStream(ctx, req, decision("a", "b"))
+				res, err := ex.OpenStream(ctx, req, decide("a", "b"))
 				if err != nil {
 					t.Fatal(err)
 				}
 				res.Stream.Close()
-			} else if _, err := ex.Chat(ctx, req, decision("a", "b")); err != nil {
+			} else if _, err := ex.Chat(ctx, req, decide("a", "b")); err != nil {
 				t.Fatal(err)
 			}
 			parent.End()
@@ -107,7 +107,7 @@ func TestShadowSpanIsALinkedRoot(t *testing.T) {
 	ex, rec, tracer := tracedExec(t, &fake{name: "a"}, &fake{name: "s"})
 	_, parent := tracer.Start(context.Background(), "request")
 	if q, _ := ex.ShadowWith(&adapters.ChatRequest{Model: "alias"},
-		&ShadowRequest{Targets: []policy.Target{{Provider: "s", Model: "m"}}, Experiment: "exp", Link: parent.SpanContext()}); q != 1 {
+		&ShadowRequest{Targets: []decision.Target{{Provider: "s", Model: "m"}}, Experiment: "exp", Link: parent.SpanContext()}); q != 1 {
 		t.Fatal("shadow not queued")
 	}
 	parent.End() // the request ends before its shadow runs, as it usually does

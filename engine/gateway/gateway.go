@@ -26,6 +26,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/ledger/memstore"
 	"github.com/gavel-gw/gavel/engine/ledger/redisstore"
 	"github.com/gavel-gw/gavel/engine/pii"
+	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/policy/remote"
 	"github.com/gavel-gw/gavel/engine/server"
@@ -166,9 +167,10 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	if g.remote != nil {
 		bundles = g.remote
 	}
-	g.srv = server.New(server.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Keys: g.keys, Metrics: g.metrics,
-		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout, DecisionLog: g.dlog, PII: scanner, Ledger: g.ledger,
-		Bundles: bundles, ShadowBudgetScope: cfg.Shadow.BudgetScope, Tracing: g.tracing})
+	pipe := pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Metrics: g.metrics, DecisionLog: g.dlog,
+		PII: scanner, Ledger: g.ledger, Log: log, RequestTimeout: cfg.RequestTimeout, ShadowCharge: cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer()})
+	g.srv = server.New(server.Options{Pipeline: pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
+		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing})
 	log.Info("providers configured", "providers", strings.Join(names, ","))
 	return g, nil
 }

@@ -28,8 +28,11 @@ const (
 	PeriodMonth = "month"
 )
 
-// DefaultReservationTTL is used when Reserve is called with ttl <= 0.
-const DefaultReservationTTL = 10 * time.Minute
+// DefaultReservationTTL is used when Reserve is called with ttl <= 0: how long an
+// abandoned request's reservation still counts. It outlives the gateway's default
+// request_timeout (10 m), so a slow request that does finish still finds its reservation;
+// a crashed one gives it back a few minutes after any request could have ended.
+const DefaultReservationTTL = 15 * time.Minute
 
 // DefaultTombstoneTTL is how long a settled (committed or released) reservation id is
 // remembered so a repeated Commit (a retry after a lost reply, a replay after an
@@ -136,6 +139,12 @@ type Store interface {
 	RateState(ctx context.Context, limits []RateLimit) ([]RateLimitState, error)
 	// Close releases the store's resources.
 	Close() error
+}
+
+// CallerScope reports whether s is a scope a caller's request can be charged to or
+// limited in: every scope but shadow.
+func CallerScope(s string) bool {
+	return s != ScopeShadow && ValidScope(s)
 }
 
 // ValidScope reports whether s is one of the known scopes.

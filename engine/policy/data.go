@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+
+	"github.com/gavel-gw/gavel/engine/decision"
+	"github.com/gavel-gw/gavel/engine/ledger"
+	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
 // Data is the typed view Go needs of data.gavel: the catalog for /v1/models and costs, and
@@ -13,47 +17,29 @@ type Data struct {
 	Aliases map[string]Alias        `json:"aliases"`
 	Keys    map[string]KeyRecord    `json:"keys"`
 	// Budgets tell gavel whose spend to look up for input.spend; the decision says which
-	// ones to enforce.
-	Budgets []BudgetSpec `json:"budgets"`
-	// RateLimits tell gavel whose usage to look up for input.rate.
-	RateLimits []RateLimitSpec `json:"rate_limits"`
+	// ones to enforce. A budget of scope "shadow" has the experiment whose shadow spend it
+	// caps as its ID, or "*" for every experiment without a budget of its own (each capped
+	// separately); gavel enforces it on shadow requests, never on a caller's request.
+	Budgets []decision.Budget `json:"budgets"`
+	// RateLimits tell gavel whose usage to look up for input.rate. Their IDs are empty:
+	// the caller's id in the scope is filled in per request.
+	RateLimits []ledger.RateLimit `json:"-"`
 }
 
-// BudgetSpec is one entry of data.gavel.budgets.
-type BudgetSpec struct {
-	Name  string `json:"name"`
-	Scope string `json:"scope"`
-	// ID is set only for scope "shadow": the experiment whose shadow spend it caps, or
-	// "*" for every experiment without a budget of its own (each capped separately).
-	ID        string `json:"id"`
-	Period    string `json:"period"`
-	LimitMUSD int64  `json:"limit_musd"`
-	Hard      *bool  `json:"hard"`
-	SoftBP    int    `json:"soft_bp"`
-	DegradeTo string `json:"degrade_to"`
-}
-
-// RateLimitSpec is one entry of data.gavel.rate_limits.
-type RateLimitSpec struct {
+// rateLimitJSON is the contract's shape of a data.gavel.rate_limits entry.
+type rateLimitJSON struct {
 	Scope string `json:"scope"`
 	RPM   int64  `json:"rpm"`
 	TPM   int64  `json:"tpm"`
 }
 
-// Scopes budgets and rate limits may name.
-var Scopes = map[string]bool{"key": true, "user": true, "team": true, "project": true, "global": true}
-
-// ShadowScope is the budget scope of shadow spend (data.gavel.budgets only: gavel
-// enforces it on shadow requests, never on a caller's request).
-const ShadowScope = "shadow"
-
 // ShadowBudgets returns the budgets of scope "shadow" that cap experiment's shadows: its
 // own, else the "*" ones.
-func (d *Data) ShadowBudgets(experiment string) []BudgetSpec {
-	var own, every []BudgetSpec
+func (d *Data) ShadowBudgets(experiment string) []decision.Budget {
+	var own, every []decision.Budget
 	for _, b := range d.Budgets {
 		switch {
-		case b.Scope != ShadowScope:
+		case b.Scope != ledger.ScopeShadow:
 		case b.ID == experiment:
 			own = append(own, b)
 		case b.ID == "*":
@@ -88,14 +74,15 @@ type CatalogEntry struct {
 	ContextWindow int             `json:"context_window"`
 	MaxOutput     int             `json:"max_output_tokens"`
 	Capabilities  map[string]bool `json:"capabilities"`
-	Price         Price           `json:"price"`
+	Price         tokens.Price    `json:"price"`
 	Fallbacks     []string        `json:"fallbacks"`
 }
 
-// Price is in micro-USD per million tokens.
-type Price struct {
-	InputMicroUSDPerMTok  int64 `json:"input_musd_per_mtok"`
-	OutputMicroUSDPerMTok int64 `json:"output_musd_per_mtok"`
+// Price is the catalog price of id ("provider/model"); zero when the catalog has none.
+// It is the one price lookup: reservations, shadows and the charge after a call all use
+// it.
+func (d *Data) Price(id string) tokens.Price {
+	return d.Catalog[id].Price
 }
 
 // KeyRecord is a virtual key's record; the map key is the hex SHA-256 of the secret.
@@ -123,26 +110,35 @@ func parseData(raw map[string]any) (*Data, error) {
 	if err := json.Unmarshal(b, d); err != nil {
 		return nil, fmt.Errorf("data.gavel: %w", err)
 	}
+	var rl struct {
+		RateLimits []rateLimitJSON `json:"rate_limits"`
+	}
+	if err := json.Unmarshal(b, &rl); err != nil {
+		return nil, fmt.Errorf("data.gavel: %w", err)
+	}
+	for _, r := range rl.RateLimits {
+		d.RateLimits = append(d.RateLimits, ledger.RateLimit{Scope: r.Scope, RequestsPerMinute: r.RPM, TokensPerMinute: r.TPM})
+	}
 	for id, e := range d.Catalog {
 		if e.Provider == "" || e.Model == "" {
 			return nil, fmt.Errorf("data.gavel.catalog[%q]: provider and model are required", id)
 		}
 	}
 	for name, a := range d.Aliases {
-		if a.HedgeMS < 0 || a.HedgeMS > MaxHedgeDelayMS || a.HedgeMax < 0 || a.HedgeMax > MaxHedgeMax {
-			return nil, fmt.Errorf("data.gavel.aliases[%q]: hedge_ms must be 0–%d and hedge_max 0–%d", name, MaxHedgeDelayMS, MaxHedgeMax)
+		if a.HedgeMS < 0 || a.HedgeMS > decision.MaxHedgeDelayMS || a.HedgeMax < 0 || a.HedgeMax > decision.MaxHedgeMax {
+			return nil, fmt.Errorf("data.gavel.aliases[%q]: hedge_ms must be 0–%d and hedge_max 0–%d", name, decision.MaxHedgeDelayMS, decision.MaxHedgeMax)
 		}
 	}
 	for i, b := range d.Budgets {
-		if b.Name == "" || !(Scopes[b.Scope] || b.Scope == ShadowScope) || (b.Period != "day" && b.Period != "month") || b.LimitMUSD <= 0 {
+		if !b.Valid(true) {
 			return nil, fmt.Errorf("data.gavel.budgets[%d]: need name, scope (key|user|team|project|global|shadow), period (day|month) and limit_musd > 0", i)
 		}
-		if (b.Scope == ShadowScope) != (b.ID != "") {
+		if (b.Scope == ledger.ScopeShadow) != (b.ID != "") {
 			return nil, fmt.Errorf("data.gavel.budgets[%d]: id (an experiment name or \"*\") is required with scope shadow and not allowed with any other scope", i)
 		}
 	}
 	for i, r := range d.RateLimits {
-		if !Scopes[r.Scope] || r.RPM < 0 || r.TPM < 0 {
+		if !ledger.CallerScope(r.Scope) || r.RequestsPerMinute < 0 || r.TokensPerMinute < 0 {
 			return nil, fmt.Errorf("data.gavel.rate_limits[%d]: need a scope and non-negative rpm/tpm", i)
 		}
 	}

@@ -3,126 +3,11 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-)
 
-// Decision is what the policy concluded about one request. It is parsed from Rego output in
-// exactly one place (ParseDecision); every field but Allow and Targets may be omitted and
-// then takes the default documented on the field.
-type Decision struct {
-	// Allow is required. When false, Deny says what the client sees.
-	Allow bool
-	// Deny is the OpenAI-style error for a denied request. Default when Allow is false and
-	// deny is omitted: 403 "policy_denied".
-	Deny *Deny
-	// Targets are tried in order: the primary first, then fallbacks. Required (non-empty)
-	// when Allow is true.
-	Targets []Target
-	// AB names the experiment arm this request is in. Default: none.
-	AB *AB
-	// Shadow targets get an asynchronous copy of the request; their answers are recorded,
-	// never returned. Default: none.
-	Shadow []Target
-	// Redact lists PII types the executor masks in everything sent upstream. Default: none.
-	Redact []string
-	// Budgets gavel enforces for this request: the estimated cost is reserved atomically
-	// against every hard one before the call and reconciled after. Default: none.
-	Budgets []Budget
-	// RateLimits gavel enforces atomically (requests and tokens per minute). Default: none.
-	RateLimits []RateLimit
-	// Limits cap the request. Default: no caps beyond the provider's configuration.
-	Limits Limits
-	// Degrade asks the executor to trade features for availability. Default: none.
-	Degrade Degrade
-	// Hedge, when set, sends the request to the next target(s) too if the primary has not
-	// answered after a delay; the first answer wins and the others are cancelled.
-	// Default: no hedging.
-	Hedge *Hedge
-	// Labels are copied onto metrics, traces and logs. Default: none.
-	Labels map[string]string
-	// Reasons name the rules that fired, for explanation. Default: none.
-	Reasons []string
-}
-
-// Target is one provider/model pair the executor may call.
-type Target struct {
-	Provider string
-	Model    string
-}
-
-// String renders the target as "provider/model", the form used in headers and logs.
-func (t Target) String() string { return t.Provider + "/" + t.Model }
-
-// Deny is the error a denied request gets.
-type Deny struct {
-	Status  int    // HTTP status, 400–599; default 403
-	Code    string // OpenAI-style error code; default "policy_denied"
-	Message string // human-readable; default "Request denied by policy."
-	Type    string // OpenAI-style error type; default derived from Status
-}
-
-// Budget is a spend limit for one scope in one period, in micro-USD.
-type Budget struct {
-	Name      string
-	Scope     string // key | user | team | project | global
-	ID        string // the scope's id for this caller ("" for global)
-	Period    string // day | month (UTC)
-	LimitMUSD int64
-	Hard      bool // hard budgets block; soft ones are tracked
-	SoftBP    int  // share of the limit (basis points) past which responses warn; 10000 = none
-}
-
-// RateLimit caps requests and tokens per minute for one scope.
-type RateLimit struct {
-	Scope string
-	ID    string
-	RPM   int64 // 0 = no request limit
-	TPM   int64 // 0 = no token limit
-}
-
-// AB identifies an experiment arm.
-type AB struct {
-	Experiment string
-	Arm        string
-}
-
-// Limits are per-request caps; zero means "not set".
-type Limits struct {
-	MaxTokens  int // caps max_tokens sent upstream
-	TimeoutMS  int // deadline for the whole request, all targets and retries included
-	MaxRetries int // retries per target; -1 when not set (the provider's configuration applies)
-}
-
-// Hedge configures hedged requests: after DelayMS without an answer from the primary, the
-// next target is tried as well, up to Max extra targets (one more per DelayMS).
-type Hedge struct {
-	DelayMS int // 1–600000
-	Max     int // extra targets in flight at most; 1–3, default 1
-}
-
-// Hedge bounds.
-const (
-	DefaultHedgeMax = 1
-	MaxHedgeMax     = 3
-	MaxHedgeDelayMS = 600000
-)
-
-// Degrade holds graceful-degradation switches.
-type Degrade struct {
-	// Stream false buffers the upstream call and re-emits it as SSE to a streaming client.
-	Stream *bool
-}
-
-// RedactableTypes are the PII types gavel's detectors find and the executor can mask.
-var RedactableTypes = map[string]bool{"email": true, "phone": true, "credit_card": true, "ssn": true, "iban": true, "ip": true, "secret": true}
-
-// Decision defaults.
-const (
-	DefaultDenyStatus  = http.StatusForbidden
-	DefaultDenyCode    = "policy_denied"
-	DefaultDenyMessage = "Request denied by policy."
+	"github.com/gavel-gw/gavel/engine/decision"
+	"github.com/gavel-gw/gavel/engine/ledger"
 )
 
 // ErrInvalidDecision marks a policy result gavel refuses to act on.
@@ -135,12 +20,12 @@ func invalid(format string, args ...any) error {
 // ParseDecision turns the value of data.gavel.decision into a Decision. It rejects unknown
 // fields and wrong types: a policy that says something gavel cannot carry out must not be
 // half-obeyed.
-func ParseDecision(v ast.Value) (*Decision, error) {
+func ParseDecision(v ast.Value) (*decision.Decision, error) {
 	obj, ok := v.(ast.Object)
 	if !ok {
 		return nil, invalid("decision must be an object, got %s", ast.ValueName(v))
 	}
-	d := &Decision{Limits: Limits{MaxRetries: -1}}
+	d := &decision.Decision{Limits: decision.Limits{MaxRetries: -1}}
 	var seenAllow bool
 	var err error
 	obj.Until(func(k, val *ast.Term) bool {
@@ -164,7 +49,7 @@ func ParseDecision(v ast.Value) (*Decision, error) {
 		case "redact":
 			d.Redact, err = asStrings("redact", val.Value)
 			for _, t := range d.Redact {
-				if err == nil && !RedactableTypes[t] {
+				if err == nil && !decision.RedactableTypes[t] {
 					err = invalid("redact: unknown PII type %q", t)
 				}
 			}
@@ -201,17 +86,17 @@ func ParseDecision(v ast.Value) (*Decision, error) {
 			return nil, invalid("allow is true but deny is set")
 		}
 	} else if d.Deny == nil {
-		d.Deny = &Deny{Status: DefaultDenyStatus, Code: DefaultDenyCode, Message: DefaultDenyMessage}
+		d.Deny = &decision.Deny{Status: decision.DefaultDenyStatus, Code: decision.DefaultDenyCode, Message: decision.DefaultDenyMessage}
 	}
 	return d, nil
 }
 
-func parseDeny(v ast.Value) (*Deny, error) {
+func parseDeny(v ast.Value) (*decision.Deny, error) {
 	obj, ok := v.(ast.Object)
 	if !ok {
 		return nil, invalid("deny must be an object")
 	}
-	d := &Deny{Status: DefaultDenyStatus, Code: DefaultDenyCode, Message: DefaultDenyMessage}
+	d := &decision.Deny{Status: decision.DefaultDenyStatus, Code: decision.DefaultDenyCode, Message: decision.DefaultDenyMessage}
 	var err error
 	obj.Until(func(k, val *ast.Term) bool {
 		switch keyOf(k) {
@@ -234,8 +119,8 @@ func parseDeny(v ast.Value) (*Deny, error) {
 	return d, err
 }
 
-func parseTargets(field string, v ast.Value) ([]Target, error) {
-	var out []Target
+func parseTargets(field string, v ast.Value) ([]decision.Target, error) {
+	var out []decision.Target
 	var err error
 	each(v, func(i int, t *ast.Term) bool {
 		obj, ok := t.Value.(ast.Object)
@@ -243,7 +128,7 @@ func parseTargets(field string, v ast.Value) ([]Target, error) {
 			err = invalid("%s[%d] must be an object", field, i)
 			return true
 		}
-		var tg Target
+		var tg decision.Target
 		obj.Until(func(k, val *ast.Term) bool {
 			switch keyOf(k) {
 			case "provider":
@@ -264,12 +149,12 @@ func parseTargets(field string, v ast.Value) ([]Target, error) {
 	return out, err
 }
 
-func parseAB(v ast.Value) (*AB, error) {
+func parseAB(v ast.Value) (*decision.AB, error) {
 	obj, ok := v.(ast.Object)
 	if !ok {
 		return nil, invalid("ab must be an object")
 	}
-	ab := &AB{}
+	ab := &decision.AB{}
 	var err error
 	obj.Until(func(k, val *ast.Term) bool {
 		switch keyOf(k) {
@@ -288,7 +173,7 @@ func parseAB(v ast.Value) (*AB, error) {
 	return ab, err
 }
 
-func parseLimits(l *Limits, v ast.Value) error {
+func parseLimits(l *decision.Limits, v ast.Value) error {
 	obj, ok := v.(ast.Object)
 	if !ok {
 		return invalid("limits must be an object")
@@ -310,7 +195,7 @@ func parseLimits(l *Limits, v ast.Value) error {
 	return err
 }
 
-func parseDegrade(d *Degrade, v ast.Value) error {
+func parseDegrade(d *decision.Degrade, v ast.Value) error {
 	obj, ok := v.(ast.Object)
 	if !ok {
 		return invalid("degrade must be an object")
@@ -330,24 +215,24 @@ func parseDegrade(d *Degrade, v ast.Value) error {
 	return err
 }
 
-func parseHedge(v ast.Value) (*Hedge, error) {
+func parseHedge(v ast.Value) (*decision.Hedge, error) {
 	obj, ok := v.(ast.Object)
 	if !ok {
 		return nil, invalid("hedge must be an object")
 	}
-	h := &Hedge{Max: DefaultHedgeMax}
+	h := &decision.Hedge{Max: decision.DefaultHedgeMax}
 	var err error
 	obj.Until(func(k, val *ast.Term) bool {
 		switch keyOf(k) {
 		case "delay_ms":
 			h.DelayMS, err = asInt("hedge.delay_ms", val.Value)
-			if err == nil && (h.DelayMS < 1 || h.DelayMS > MaxHedgeDelayMS) {
-				err = invalid("hedge.delay_ms must be 1–%d, got %d", MaxHedgeDelayMS, h.DelayMS)
+			if err == nil && (h.DelayMS < 1 || h.DelayMS > decision.MaxHedgeDelayMS) {
+				err = invalid("hedge.delay_ms must be 1–%d, got %d", decision.MaxHedgeDelayMS, h.DelayMS)
 			}
 		case "max":
 			h.Max, err = asInt("hedge.max", val.Value)
-			if err == nil && (h.Max < 1 || h.Max > MaxHedgeMax) {
-				err = invalid("hedge.max must be 1–%d, got %d", MaxHedgeMax, h.Max)
+			if err == nil && (h.Max < 1 || h.Max > decision.MaxHedgeMax) {
+				err = invalid("hedge.max must be 1–%d, got %d", decision.MaxHedgeMax, h.Max)
 			}
 		default:
 			err = invalid("unknown field hedge.%s", keyOf(k))
@@ -452,8 +337,8 @@ func asStringMap(field string, v ast.Value) (map[string]string, error) {
 	return out, err
 }
 
-func parseBudgets(v ast.Value) ([]Budget, error) {
-	var out []Budget
+func parseBudgets(v ast.Value) ([]decision.Budget, error) {
+	var out []decision.Budget
 	var err error
 	each(v, func(i int, t *ast.Term) bool {
 		obj, ok := t.Value.(ast.Object)
@@ -461,7 +346,7 @@ func parseBudgets(v ast.Value) ([]Budget, error) {
 			err = invalid("budgets[%d] must be an object", i)
 			return true
 		}
-		b := Budget{Hard: true, SoftBP: 10000}
+		b := decision.Budget{Budget: ledger.Budget{Hard: true}, SoftBP: decision.DefaultSoftBP}
 		obj.Until(func(k, val *ast.Term) bool {
 			f := "budgets." + keyOf(k)
 			switch keyOf(k) {
@@ -476,7 +361,7 @@ func parseBudgets(v ast.Value) ([]Budget, error) {
 			case "limit_musd":
 				var n int
 				n, err = asNonNegInt(f, val.Value)
-				b.LimitMUSD = int64(n)
+				b.LimitMicroUSD = int64(n)
 			case "hard":
 				b.Hard, err = asBool(f, val.Value)
 			case "soft_bp":
@@ -486,7 +371,7 @@ func parseBudgets(v ast.Value) ([]Budget, error) {
 			}
 			return err != nil
 		})
-		if err == nil && (b.Name == "" || !Scopes[b.Scope] || (b.Period != "day" && b.Period != "month") || b.LimitMUSD <= 0) {
+		if err == nil && !b.Valid(false) {
 			err = invalid("budgets[%d] needs name, scope, period (day|month) and limit_musd > 0", i)
 		}
 		out = append(out, b)
@@ -495,8 +380,8 @@ func parseBudgets(v ast.Value) ([]Budget, error) {
 	return out, err
 }
 
-func parseRateLimits(v ast.Value) ([]RateLimit, error) {
-	var out []RateLimit
+func parseRateLimits(v ast.Value) ([]ledger.RateLimit, error) {
+	var out []ledger.RateLimit
 	var err error
 	each(v, func(i int, t *ast.Term) bool {
 		obj, ok := t.Value.(ast.Object)
@@ -504,7 +389,7 @@ func parseRateLimits(v ast.Value) ([]RateLimit, error) {
 			err = invalid("rate_limits[%d] must be an object", i)
 			return true
 		}
-		var r RateLimit
+		var r ledger.RateLimit
 		obj.Until(func(k, val *ast.Term) bool {
 			f := "rate_limits." + keyOf(k)
 			var n int
@@ -515,16 +400,16 @@ func parseRateLimits(v ast.Value) ([]RateLimit, error) {
 				r.ID, err = asString(f, val.Value)
 			case "rpm":
 				n, err = asNonNegInt(f, val.Value)
-				r.RPM = int64(n)
+				r.RequestsPerMinute = int64(n)
 			case "tpm":
 				n, err = asNonNegInt(f, val.Value)
-				r.TPM = int64(n)
+				r.TokensPerMinute = int64(n)
 			default:
 				err = invalid("unknown field rate_limits[%d].%s", i, keyOf(k))
 			}
 			return err != nil
 		})
-		if err == nil && !Scopes[r.Scope] {
+		if err == nil && !ledger.CallerScope(r.Scope) {
 			err = invalid("rate_limits[%d] needs a scope", i)
 		}
 		out = append(out, r)

@@ -14,6 +14,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/gavel-gw/gavel/engine/decision"
 )
 
 // Query is the per-request query.
@@ -132,7 +134,7 @@ func contentRevision(b *bundle.Bundle) string {
 }
 
 // Decide evaluates data.gavel.decision on input and parses the result.
-func (r *Revision) Decide(ctx context.Context, input ast.Value) (*Decision, error) {
+func (r *Revision) Decide(ctx context.Context, input ast.Value) (*decision.Decision, error) {
 	v, err := r.Evaluate(ctx, input)
 	if err != nil {
 		return nil, err

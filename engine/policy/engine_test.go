@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/open-policy-agent/opa/v1/bundle"
 )
 
@@ -107,21 +109,21 @@ func TestParseDecision(t *testing.T) {
 		name    string
 		rego    string
 		wantErr string
-		check   func(*testing.T, *Decision)
+		check   func(*testing.T, *decision.Decision)
 	}{
-		{"minimal allow", `{"allow": true, "targets": [{"provider": "a", "model": "m"}]}`, "", func(t *testing.T, d *Decision) {
+		{"minimal allow", `{"allow": true, "targets": [{"provider": "a", "model": "m"}]}`, "", func(t *testing.T, d *decision.Decision) {
 			if d.Limits.MaxRetries != -1 || d.Degrade.Stream != nil || d.AB != nil {
 				t.Errorf("defaults wrong: %+v", d)
 			}
 		}},
-		{"deny defaults", `{"allow": false}`, "", func(t *testing.T, d *Decision) {
+		{"deny defaults", `{"allow": false}`, "", func(t *testing.T, d *decision.Decision) {
 			if d.Deny.Status != 403 || d.Deny.Code != "policy_denied" {
 				t.Errorf("deny = %+v", d.Deny)
 			}
 		}},
 		{"full", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "ab": {"experiment": "e", "arm": "b"},
 		  "limits": {"max_tokens": 100, "timeout_ms": 2000, "max_retries": 0}, "degrade": {"stream": false},
-		  "labels": {"k": "v"}, "reasons": {"r1", "r2"}}`, "", func(t *testing.T, d *Decision) {
+		  "labels": {"k": "v"}, "reasons": {"r1", "r2"}}`, "", func(t *testing.T, d *decision.Decision) {
 			if d.AB.Arm != "b" || d.Limits.MaxTokens != 100 || d.Limits.TimeoutMS != 2000 || d.Limits.MaxRetries != 0 ||
 				*d.Degrade.Stream || d.Labels["k"] != "v" || len(d.Reasons) != 2 {
 				t.Errorf("parsed = %+v", d)
@@ -135,16 +137,16 @@ func TestParseDecision(t *testing.T) {
 		{"bad status", `{"allow": false, "deny": {"status": 200}}`, "400–599", nil},
 		{"float status", `{"allow": false, "deny": {"status": 403.5}}`, "integer", nil},
 		{"target missing model", `{"allow": true, "targets": [{"provider": "a"}]}`, "needs provider and model", nil},
-		{"shadow and redact", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "shadow": [{"provider": "b", "model": "n"}], "redact": {"email"}}`, "", func(t *testing.T, d *Decision) {
+		{"shadow and redact", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "shadow": [{"provider": "b", "model": "n"}], "redact": {"email"}}`, "", func(t *testing.T, d *decision.Decision) {
 			if len(d.Shadow) != 1 || d.Shadow[0].Provider != "b" || len(d.Redact) != 1 || d.Redact[0] != "email" {
 				t.Errorf("parsed = %+v", d)
 			}
 		}},
 		{"budgets and rate limits", `{"allow": true, "targets": [{"provider": "a", "model": "m"}],
 		  "budgets": [{"name": "t", "scope": "team", "id": "x", "period": "day", "limit_musd": 100, "hard": false, "soft_bp": 8000}],
-		  "rate_limits": [{"scope": "key", "id": "k", "rpm": 5, "tpm": 0}]}`, "", func(t *testing.T, d *Decision) {
-			if len(d.Budgets) != 1 || d.Budgets[0].Hard || d.Budgets[0].SoftBP != 8000 || d.Budgets[0].LimitMUSD != 100 ||
-				len(d.RateLimits) != 1 || d.RateLimits[0].RPM != 5 {
+		  "rate_limits": [{"scope": "key", "id": "k", "rpm": 5, "tpm": 0}]}`, "", func(t *testing.T, d *decision.Decision) {
+			if len(d.Budgets) != 1 || d.Budgets[0].Hard || d.Budgets[0].SoftBP != 8000 || d.Budgets[0].LimitMicroUSD != 100 ||
+				len(d.RateLimits) != 1 || d.RateLimits[0].RequestsPerMinute != 5 {
 				t.Errorf("parsed = %+v", d)
 			}
 		}},
@@ -155,12 +157,12 @@ func TestParseDecision(t *testing.T) {
 		{"target unknown key", `{"allow": true, "targets": [{"provider": "a", "model": "m", "x": 1}]}`, "unknown field", nil},
 		{"negative limit", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"max_tokens": -1}}`, "negative", nil},
 		{"allow not bool", `{"allow": "yes"}`, "boolean", nil},
-		{"hedge", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 300}}`, "", func(t *testing.T, d *Decision) {
-			if d.Hedge == nil || d.Hedge.DelayMS != 300 || d.Hedge.Max != DefaultHedgeMax {
+		{"hedge", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 300}}`, "", func(t *testing.T, d *decision.Decision) {
+			if d.Hedge == nil || d.Hedge.DelayMS != 300 || d.Hedge.Max != decision.DefaultHedgeMax {
 				t.Errorf("hedge = %+v", d.Hedge)
 			}
 		}},
-		{"hedge with max", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 1, "max": 3}}`, "", func(t *testing.T, d *Decision) {
+		{"hedge with max", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 1, "max": 3}}`, "", func(t *testing.T, d *decision.Decision) {
 			if d.Hedge.DelayMS != 1 || d.Hedge.Max != 3 {
 				t.Errorf("hedge = %+v", d.Hedge)
 			}

@@ -45,7 +45,7 @@ func (s *Server) spend(c echo.Context) error {
 	states, err := s.o.Ledger.Spend(c.Request().Context(), scope, id)
 	if err != nil {
 		if errors.Is(err, ledger.ErrStoreUnavailable) {
-			return ledgerError(err)
+			return err
 		}
 		return errBadRequest("invalid_value", "scope", err.Error())
 	}

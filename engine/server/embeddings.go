@@ -3,29 +3,26 @@ package server
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/policy"
-	"github.com/gavel-gw/gavel/engine/tokens"
+	"github.com/gavel-gw/gavel/engine/pipeline"
 )
 
 // maxEmbeddingInputs is OpenAI's limit on inputs per request.
 const maxEmbeddingInputs = 2048
 
 func (s *Server) embeddings(c echo.Context) error {
-	return s.serve(c, &exchange{start: time.Now(), id: newID(), route: "none", endpoint: "embeddings"}, s.embed)
+	return s.serve(c, pipeline.EndpointEmbeddings, s.embed)
 }
 
-func (s *Server) embed(c echo.Context, x *exchange) error {
+func (s *Server) embed(c echo.Context, x *pipeline.Exchange) error {
 	r := c.Request()
 	caller, err := s.o.Keys.Authenticate(r.Header.Get("Authorization"))
 	if err != nil {
 		return err
 	}
-	x.caller = caller
 	req := &adapters.EmbeddingRequest{}
 	if e := s.readJSON(c, req); e != nil {
 		return e
@@ -33,28 +30,19 @@ func (s *Server) embed(c echo.Context, x *exchange) error {
 	if e := validateEmbedding(req); e != nil {
 		return e
 	}
-	x.model = req.Model
-	d, err := s.admit(c, x, embeddingFeatures(x.id, req, r.Header, caller))
+	err = s.p.AdmitEmbedding(r.Context(), x, caller, req, r.Header.Get(HeaderTags))
+	admitted(c, x)
 	if err != nil {
 		return err
 	}
-	up, err := s.o.Executor.PrepareEmbedding(req, d)
-	if err != nil {
-		return &errPolicy{err: err}
-	}
-	ctx, cancel := s.requestContext(r.Context(), d)
+	ctx, cancel := s.p.Context(r.Context(), x)
 	defer cancel()
-	res, err := s.o.Executor.Embed(ctx, up, d)
+	res, err := s.p.Embed(ctx, x)
 	if err != nil {
 		return err
 	}
-	x.route, x.upstream = res.Target.String(), res.Upstream
-	if u := res.Response.Usage; u != nil {
-		x.usage = &adapters.Usage{PromptTokens: u.PromptTokens, TotalTokens: u.TotalTokens}
-	}
-	c.Response().Header().Set(HeaderRoute, x.route)
-	x.status = http.StatusOK
-	writeJSON(c, http.StatusOK, res.Response)
+	c.Response().Header().Set(HeaderRoute, x.Route())
+	writeJSON(c, http.StatusOK, res)
 	return nil
 }
 
@@ -77,23 +65,4 @@ func validateEmbedding(r *adapters.EmbeddingRequest) *APIError {
 		}
 	}
 	return nil
-}
-
-// embeddingFeatures presents each input to the policy as a user message, so the same
-// compliance and routing rules apply to what is embedded.
-func embeddingFeatures(id string, r *adapters.EmbeddingRequest, h http.Header, caller *authCaller) policy.Request {
-	f := policy.Request{ID: id, Endpoint: "embeddings", Model: r.Model}
-	n := 0
-	for _, t := range r.Input.Texts {
-		f.Messages = append(f.Messages, policy.Message{Role: "user", Text: t})
-		n += tokens.Estimate(t)
-	}
-	for _, toks := range r.Input.Tokens {
-		n += len(toks)
-	}
-	f.EstInputTokens = n
-	f.Metadata = metadata(nil, h.Get(HeaderTags))
-	f.Bucket = bucket(stickyKey(id, r.User, caller))
-	f.Sample = sample(id)
-	return f
 }

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/executor"
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/ledger"
+	"github.com/gavel-gw/gavel/engine/pipeline"
 )
 
 // APIError is an error as an OpenAI client expects it.
@@ -66,38 +68,75 @@ func errBadRequest(code, param, msg string) *APIError {
 	return e
 }
 
-// errPolicy marks a failure to obtain a usable decision: gavel denies when in doubt.
-type errPolicy struct{ err error }
-
-func (e *errPolicy) Error() string { return "policy: " + e.err.Error() }
-func (e *errPolicy) Unwrap() error { return e.err }
-
-// clientError is the one place that decides what a client sees for an error. Upstream
-// messages are passed on (they hold no credentials: adapters never put keys in errors),
-// internal details are not.
+// clientError is the one place that decides what a client sees for an error: the
+// pipeline's domain errors, the key store's and the executor's become OpenAI's shape and
+// status here and nowhere else. Upstream messages are passed on (they hold no
+// credentials: adapters never put keys in errors), internal details are not.
 func clientError(err error) *APIError {
-	var api *APIError
-	if errors.As(err, &api) {
-		return api
-	}
+	var (
+		api     *APIError
+		denied  *pipeline.Denied
+		budget  *pipeline.BudgetExceeded
+		limited *pipeline.RateLimited
+		pe      *pipeline.PolicyError
+		se      *pipeline.StreamError
+		fe      *executor.FailedError
+	)
 	switch {
+	case errors.As(err, &api):
+		return api
 	case errors.Is(err, auth.ErrMissingKey), errors.Is(err, auth.ErrUnknownKey), errors.Is(err, auth.ErrNoKeys):
 		return newAPIError(http.StatusUnauthorized, "invalid_api_key", err.Error()+".")
 	case errors.Is(err, auth.ErrNotAdmin):
 		return newAPIError(http.StatusForbidden, "admin_required", err.Error()+".")
-	case errors.Is(err, policy.ErrNoBundle):
+	case errors.Is(err, pipeline.ErrNoBundle):
 		return newAPIError(http.StatusServiceUnavailable, "not_ready", "No policy bundle is active yet.")
-	}
-	var pe *errPolicy
-	if errors.As(err, &pe) {
+	case errors.Is(err, ledger.ErrStoreUnavailable):
+		e := newAPIError(http.StatusServiceUnavailable, "ledger_unavailable", "The budget and rate-limit store is unavailable; the request was not sent.")
+		e.RetryAfter = 1
+		return e
+	case errors.As(err, &denied):
+		e := newAPIError(denied.Deny.Status, denied.Deny.Code, denied.Deny.Message)
+		if denied.Deny.Type != "" {
+			e.Type = denied.Deny.Type
+		}
+		return e
+	case errors.As(err, &budget):
+		e := newAPIError(http.StatusTooManyRequests, "insufficient_quota",
+			fmt.Sprintf("Budget `%s` (%s %s, %s) has %s left of %s; this request may cost up to %s.",
+				budget.Name, budget.Scope, orDefault(budget.ID, "(global)"), budget.Period,
+				pipeline.USD(budget.Remaining()), pipeline.USD(budget.Limit), pipeline.USD(budget.Amount)))
+		e.Type = "insufficient_quota"
+		return e
+	case errors.As(err, &limited):
+		if limited.Unsatisfiable {
+			return newAPIError(http.StatusTooManyRequests, "rate_limit_exceeded", "This request needs more tokens than the per-minute limit of "+limited.Scope+" allows.")
+		}
+		e := newAPIError(http.StatusTooManyRequests, "rate_limit_exceeded",
+			fmt.Sprintf("Rate limit reached for %s %s: %s per minute.", limited.Scope, orDefault(limited.ID, "(global)"), limited.By))
+		e.RetryAfter = max(1, int((limited.RetryAfter+time.Second-1)/time.Second))
+		return e
+	case errors.As(err, &pe):
 		return newAPIError(http.StatusInternalServerError, "policy_error",
 			"The routing policy could not decide on this request, so it was denied. The gateway log has the details.")
-	}
-	var fe *executor.FailedError
-	if errors.As(err, &fe) {
+	case errors.As(err, &se):
+		return streamError(se)
+	case errors.As(err, &fe):
 		return failedError(fe)
 	}
 	return newAPIError(http.StatusInternalServerError, "internal_error", "Internal gateway error.")
+}
+
+// streamError is what a client is told when its stream fails after it started.
+func streamError(se *pipeline.StreamError) *APIError {
+	if se.Timeout {
+		return newAPIError(http.StatusGatewayTimeout, "request_timeout", "The request exceeded its time limit while streaming.")
+	}
+	msg := "The upstream stream failed after it started."
+	if ae := adapters.AsError(se.Err); ae != nil && ae.Message != "" {
+		msg += " " + ae.Message
+	}
+	return newAPIError(http.StatusBadGateway, "upstream_stream_error", msg)
 }
 
 // failedError maps "no target answered": errors the client caused keep their 4xx, a

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 )
 
@@ -72,7 +73,7 @@ func FuzzChatRequest(f *testing.F) {
 			}
 			return
 		}
-		feat := features("id", req, http.Header{"X-Gavel-Tags": {tags}}, caller)
+		feat := pipeline.ChatFeatures("id", req, tags, caller)
 		if feat.Bucket < 0 || feat.Bucket > 9999 {
 			t.Fatalf("bucket = %d, outside 0..9999", feat.Bucket)
 		}

@@ -2,8 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/signals"
 )
@@ -88,10 +90,8 @@ func realInputs(t *testing.T, rev *policy.Revision) []policy.Input {
 		if json.Unmarshal(raw, &req) != nil || validate(&req) != nil {
 			continue
 		}
-		h := http.Header{}
-		h.Set(HeaderTags, "task=code, env=prod")
 		for _, pii := range []map[string]int{nil, {"email": 2}, {"credit_card": 1}, {"ip": 1}} {
-			out = append(out, policy.Input{Request: features(newID(), &req, h, caller), Caller: caller.Value,
+			out = append(out, policy.Input{Request: pipeline.ChatFeatures(randomID(), &req, "task=code, env=prod", caller), Caller: caller.Value,
 				Providers: providers, Plan: plan, PII: pii, NowNS: 1})
 		}
 	}
@@ -142,4 +142,11 @@ func TestRealInputsAndDecisionsMatchSchemas(t *testing.T) {
 			t.Errorf("no %s decision was exercised", k)
 		}
 	}
+}
+
+// randomID is a decision id as the pipeline makes them: 32 random hex digits.
+func randomID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -1,26 +1,21 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
-	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/ledger"
-	"github.com/gavel-gw/gavel/engine/pii"
+	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
-	"github.com/gavel-gw/gavel/engine/tokens"
 	"github.com/gavel-gw/gavel/engine/tracing"
 )
 
@@ -38,33 +33,32 @@ const (
 
 // Options wire a server.
 type Options struct {
-	Engine         *policy.Engine
-	Planner        *policy.Planner
-	Executor       *executor.Executor
-	Keys           *auth.Keys
-	Metrics        *telemetry.Metrics
-	DecisionLog    *decisionlog.Logger // nil: decisions are not recorded
-	PII            *pii.Scanner        // nil: input.pii stays empty
-	Ledger         ledger.Store        // nil: decisions naming budgets or rate limits are denied
-	Bundles        BundleStatus        // nil: the bundle is local, no server to report on
-	Log            *slog.Logger
-	Providers      []string // configured provider names
-	MaxBodyBytes   int64
-	RequestTimeout time.Duration
-	// ShadowBudgetScope says whose budget shadow requests are charged to: "shadow" (the
-	// default when empty), "caller" or "none".
-	ShadowBudgetScope string
-	Tracing           *tracing.Tracing // nil: no tracing middleware, no spans
+	// Pipeline runs every API request; the server only decodes, calls it and encodes.
+	Pipeline *pipeline.Pipeline
+	// Engine answers what the active bundle offers (models, readiness, status).
+	Engine *policy.Engine
+	Keys   *auth.Keys
+	// Metrics serves /metrics; nil: no metrics endpoint.
+	Metrics *telemetry.Metrics
+	// DecisionLog answers explanations (GET /v1/gavel/decisions/:id); nil: disabled.
+	DecisionLog *decisionlog.Logger
+	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
+	Ledger       ledger.Store
+	Bundles      BundleStatus // nil: the bundle is local, no server to report on
+	Log          *slog.Logger
+	Providers    []string // configured provider names
+	MaxBodyBytes int64
+	Tracing      *tracing.Tracing // nil: no tracing middleware, no spans
 }
 
 // Server is gavel's HTTP API.
 type Server struct {
-	o       Options
-	counter tokens.Counter // real tokenizer, loaded on first use
-	echo    *echo.Echo
-	log     *slog.Logger
-	prov    map[string]bool
-	tracer  *tracer // nil when tracing is off
+	o      Options
+	p      *pipeline.Pipeline
+	echo   *echo.Echo
+	log    *slog.Logger
+	prov   map[string]bool
+	tracer *tracer // nil when tracing is off
 }
 
 // New builds the server and its routes.
@@ -72,7 +66,7 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, echo: echo.New(), log: o.Log, prov: map[string]bool{}}
+	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{}}
 	for _, p := range o.Providers {
 		s.prov[p] = true
 	}
@@ -179,11 +173,4 @@ func writeJSON(c echo.Context, status int, v any) {
 	c.Response().WriteHeader(status)
 	b = append(b, '\n')
 	c.Response().Write(b)
-}
-
-// newID returns a random 128-bit id as 32 hex digits, for decision ids.
-func newID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

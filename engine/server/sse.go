@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/pipeline"
 )
 
 var (
@@ -63,38 +64,19 @@ func (w *sseWriter) streamError(api *APIError) {
 	w.event(api.body())
 }
 
-// stream relays an upstream stream. Failover happened inside OpenStream, before any byte
-// was written; from the first write on, a failure ends the stream with an error event.
-func (s *Server) stream(ctx context.Context, c echo.Context, x *exchange) error {
-	sr, err := s.o.Executor.OpenStream(ctx, x.up, x.decision)
+// stream relays an upstream stream. Failover happened while the pipeline opened it,
+// before any byte was written; from the first write on, a failure ends the stream with an
+// error event.
+func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchange) error {
+	st, err := s.p.OpenStream(ctx, x)
 	if err != nil {
 		return err
 	}
-	defer sr.Stream.Close()
-	x.route, x.upstream = sr.Target.String(), sr.Upstream
-	c.Response().Header().Set(HeaderRoute, x.route)
-	wantUsage := x.req.StreamOptions != nil && x.req.StreamOptions.IncludeUsage
+	defer st.Close()
+	c.Response().Header().Set(HeaderRoute, x.Route())
 	w := startSSE(c)
-	x.status = http.StatusOK
-	chunk := sr.First
 	for {
-		if chunk.Usage != nil {
-			x.usage = chunk.Usage
-		}
-		// Kept for every stream, not only budgeted ones: tokens and cost by team are counted
-		// from it when the upstream sends no usage.
-		for _, ch := range chunk.Choices {
-			if ch.Delta.Content != nil {
-				x.streamed.WriteString(*ch.Delta.Content)
-			}
-		}
-		if send := relayChunk(chunk, wantUsage); send != nil {
-			if err := w.event(send); err != nil {
-				// The client went away; closing the upstream stream cancels it.
-				return nil
-			}
-		}
-		chunk, err = sr.Stream.Recv()
+		chunk, err := st.Recv()
 		if errors.Is(err, io.EOF) {
 			w.raw(sseDone)
 			return nil
@@ -103,59 +85,30 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *exchange) error 
 			if ctx.Err() != nil && c.Request().Context().Err() != nil {
 				return nil // client disconnected: nothing to tell it
 			}
-			x.streamFail = true
-			s.o.Metrics.StreamError(sr.Target.Provider, sr.Target.Model)
-			s.log.Warn("upstream stream failed after the first byte", "decision_id", x.id, "route", x.route, "err", err)
-			w.streamError(streamFailure(ctx, err))
+			w.streamError(streamError(st.Fail(ctx, err)))
+			return nil
+		}
+		if chunk == nil {
+			continue
+		}
+		if err := w.event(chunk); err != nil {
+			// The client went away; closing the upstream stream cancels it.
 			return nil
 		}
 	}
 }
 
-// relayChunk drops the usage gavel asked for on the client's behalf: upstreams are always
-// asked for usage (cost accounting needs it), clients get it only if they asked.
-func relayChunk(c *adapters.ChatChunk, wantUsage bool) *adapters.ChatChunk {
-	if c.Usage == nil || wantUsage {
-		return c
-	}
-	if len(c.Choices) == 0 {
-		return nil
-	}
-	cp := *c
-	cp.Usage = nil
-	return &cp
-}
-
-func streamFailure(ctx context.Context, err error) *APIError {
-	if ctx.Err() == context.DeadlineExceeded {
-		return newAPIError(http.StatusGatewayTimeout, "request_timeout", "The request exceeded its time limit while streaming.")
-	}
-	msg := "The upstream stream failed after it started."
-	if ae := adapters.AsError(err); ae != nil && ae.Message != "" {
-		msg += " " + ae.Message
-	}
-	return newAPIError(http.StatusBadGateway, "upstream_stream_error", msg)
-}
-
 // degradedStream serves a streaming client from a buffered upstream call, as the policy's
 // degrade.stream=false asks: the whole answer is re-emitted as chat.completion.chunks.
-func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *exchange) error {
-	req := *x.up
-	req.Stream = false
-	res, err := s.o.Executor.Chat(ctx, &req, x.decision)
+func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *pipeline.Exchange) error {
+	res, err := s.p.Chat(ctx, x)
 	if err != nil {
 		return err
 	}
-	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
-	if x.primary != nil {
-		x.answer = res.Response
-	}
-	c.Response().Header().Set(HeaderRoute, x.route)
+	c.Response().Header().Set(HeaderRoute, x.Route())
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	w := startSSE(c)
-	x.status = http.StatusOK
-	wantUsage := x.req.StreamOptions != nil && x.req.StreamOptions.IncludeUsage
-	for _, ch := range chunksOf(res.Response, wantUsage) {
+	for _, ch := range chunksOf(res, x.WantsUsage()) {
 		if err := w.event(ch); err != nil {
 			return nil
 		}

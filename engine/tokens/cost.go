@@ -8,13 +8,16 @@ import (
 // Price is a model's price in micro-USD (millionths of a dollar) per million tokens, so
 // that "$2.50 per 1M input tokens" is InputMicroUSDPerMTok: 2_500_000 and the cost of n
 // tokens is n × price / 10⁶ micro-USD, in integers.
+//
+// The JSON names are those of a catalog entry's price in data.gavel.catalog, which decodes
+// straight into this type: the catalog and the cost arithmetic share one price.
 type Price struct {
-	InputMicroUSDPerMTok  int64
-	OutputMicroUSDPerMTok int64
+	InputMicroUSDPerMTok  int64 `json:"input_musd_per_mtok"`
+	OutputMicroUSDPerMTok int64 `json:"output_musd_per_mtok"`
 	// CachedInputMicroUSDPerMTok is the price of input tokens served from the provider's
 	// prompt cache. Zero means the price list has none: cached tokens are then billed at
 	// the input price, never for free.
-	CachedInputMicroUSDPerMTok int64
+	CachedInputMicroUSDPerMTok int64 `json:"cached_input_musd_per_mtok,omitempty"`
 }
 
 // DefaultMaxOutputTokens is what EstimateCost reserves for the output of a request that

@@ -1,7 +1,6 @@
-package server
+package pipeline
 
 import (
-	"net/http"
 	"strings"
 
 	"github.com/gavel-gw/gavel/adapters"
@@ -10,56 +9,11 @@ import (
 	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
-// validRoles are the chat roles OpenAI accepts.
-var validRoles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true}
-
-// validate rejects what no upstream would accept, before spending a policy evaluation.
-func validate(r *adapters.ChatRequest) *APIError {
-	if r.Model == "" {
-		return errBadRequest("missing_required_parameter", "model", "you must provide a model parameter")
-	}
-	if len(r.Messages) == 0 {
-		return errBadRequest("missing_required_parameter", "messages", "messages must be a non-empty array")
-	}
-	for i, m := range r.Messages {
-		if !validRoles[m.Role] {
-			return errBadRequest("invalid_value", "messages["+itoa(i)+"].role",
-				"Invalid value for 'messages["+itoa(i)+"].role': '"+m.Role+"'. Supported values are: 'system', 'developer', 'user', 'assistant', 'tool' and 'function'.")
-		}
-		if m.Role == "tool" && m.ToolCallID == "" {
-			return errBadRequest("missing_required_parameter", "messages["+itoa(i)+"].tool_call_id", "tool messages need a tool_call_id")
-		}
-		if m.Content == nil && len(m.ToolCalls) == 0 && m.Role != "assistant" {
-			return errBadRequest("missing_required_parameter", "messages["+itoa(i)+"].content", "messages["+itoa(i)+"] has no content")
-		}
-	}
-	if r.MaxTokens != nil && *r.MaxTokens < 1 {
-		return errBadRequest("invalid_value", "max_tokens", "max_tokens must be at least 1")
-	}
-	if r.MaxCompletionTokens != nil && *r.MaxCompletionTokens < 1 {
-		return errBadRequest("invalid_value", "max_completion_tokens", "max_completion_tokens must be at least 1")
-	}
-	if r.Temperature != nil && (*r.Temperature < 0 || *r.Temperature > 2) {
-		return errBadRequest("invalid_value", "temperature", "temperature must be between 0 and 2")
-	}
-	if r.TopP != nil && (*r.TopP < 0 || *r.TopP > 1) {
-		return errBadRequest("invalid_value", "top_p", "top_p must be between 0 and 1")
-	}
-	if r.N != nil && (*r.N < 1 || *r.N > 128) {
-		return errBadRequest("invalid_value", "n", "n must be between 1 and 128")
-	}
-	for i, t := range r.Tools {
-		if t.Type != "function" || t.Function.Name == "" {
-			return errBadRequest("invalid_value", "tools["+itoa(i)+"]", "tools must be functions with a name")
-		}
-	}
-	return nil
-}
-
-// features turns a request into the policy's view of it. Everything Rego would be slow at
-// (token estimates, the A/B bucket hash) is computed here, in Go.
-func features(id string, r *adapters.ChatRequest, h http.Header, caller *auth.Caller) policy.Request {
-	f := policy.Request{ID: id, Endpoint: "chat", Model: r.Model, Stream: r.Stream, HasTools: len(r.Tools) > 0}
+// ChatFeatures turns a chat request into the policy's view of it (input.request).
+// Everything Rego would be slow at (token estimates, the A/B bucket hash) is computed
+// here, in Go. tags is the platform's X-Gavel-Tags value ("k=v, k2=v2").
+func ChatFeatures(id string, r *adapters.ChatRequest, tags string, caller *auth.Caller) policy.Request {
+	f := policy.Request{ID: id, Endpoint: EndpointChat, Model: r.Model, Stream: r.Stream, HasTools: len(r.Tools) > 0}
 	f.Messages = make([]policy.Message, len(r.Messages))
 	extra := 0
 	for i := range r.Messages {
@@ -86,7 +40,7 @@ func features(id string, r *adapters.ChatRequest, h http.Header, caller *auth.Ca
 	case r.MaxTokens != nil:
 		f.MaxTokens = *r.MaxTokens
 	}
-	f.Metadata = metadata(r.Metadata, h.Get("X-Gavel-Tags"))
+	f.Metadata = metadata(r.Metadata, tags)
 	f.Bucket = bucket(stickyKey(id, r.User, caller))
 	f.Sample = sample(id)
 	return f
@@ -156,9 +110,6 @@ func looksLikeCode(text string) bool {
 	return hits >= 3
 }
 
-// authCaller is the authenticated identity features read.
-type authCaller = auth.Caller
-
 // stickyKey is what keeps a user in one A/B arm: the body's user, else the key's user, else
 // the key id, else (anonymous callers) the request id.
 func stickyKey(id, user string, caller *auth.Caller) string {
@@ -216,9 +167,21 @@ func metadata(body map[string]string, tags string) map[string]string {
 	return out
 }
 
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
+// EmbeddingFeatures presents each input to the policy as a user message, so the same
+// compliance and routing rules apply to what is embedded.
+func EmbeddingFeatures(id string, r *adapters.EmbeddingRequest, tags string, caller *auth.Caller) policy.Request {
+	f := policy.Request{ID: id, Endpoint: EndpointEmbeddings, Model: r.Model}
+	n := 0
+	for _, t := range r.Input.Texts {
+		f.Messages = append(f.Messages, policy.Message{Role: "user", Text: t})
+		n += tokens.Estimate(t)
 	}
-	return itoa(i/10) + string(rune('0'+i%10))
+	for _, toks := range r.Input.Tokens {
+		n += len(toks)
+	}
+	f.EstInputTokens = n
+	f.Metadata = metadata(nil, tags)
+	f.Bucket = bucket(stickyKey(id, r.User, caller))
+	f.Sample = sample(id)
+	return f
 }

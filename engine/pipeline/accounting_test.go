@@ -1,21 +1,23 @@
-package server
+package pipeline
 
 import (
 	"testing"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
+	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
-func chargeFixture() (*Server, *exchange) {
+func chargeFixture() (*Pipeline, *Exchange) {
 	s := New(Options{Metrics: telemetry.NewMetrics()})
 	rev := &policy.Revision{ID: "r1", Data: &policy.Data{Catalog: map[string]policy.CatalogEntry{
-		"a/m1": {Provider: "a", Model: "m1", Price: policy.Price{InputMicroUSDPerMTok: 2_500_000, OutputMicroUSDPerMTok: 10_000_000}},
+		"a/m1": {Provider: "a", Model: "m1", Price: tokens.Price{InputMicroUSDPerMTok: 2_500_000, OutputMicroUSDPerMTok: 10_000_000}},
 	}}}
-	x := &exchange{route: "a/m1", rev: rev, caller: &auth.Caller{Record: policy.KeyRecord{Team: "search"}},
-		decision: &policy.Decision{Allow: true, AB: &policy.AB{Experiment: "exp1", Arm: "b"}},
+	x := &Exchange{route: "a/m1", rev: rev, caller: &auth.Caller{Record: policy.KeyRecord{Team: "search"}},
+		decision: &decision.Decision{Allow: true, AB: &decision.AB{Experiment: "exp1", Arm: "b"}},
 		usage:    &adapters.Usage{PromptTokens: 1000, CompletionTokens: 200}}
 	return s, x
 }

@@ -1,4 +1,4 @@
-package server
+package pipeline
 
 import (
 	"context"
@@ -6,20 +6,24 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/ledger/memstore"
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
 func TestShadowBudgets(t *testing.T) {
-	hard := true
-	rev := &policy.Revision{Data: &policy.Data{Budgets: []policy.BudgetSpec{
-		{Name: "team", Scope: "team", Period: "day", LimitMUSD: 10},
-		{Name: "e1", Scope: "shadow", ID: "e1", Period: "day", LimitMUSD: 50, Hard: &hard},
-		{Name: "rest", Scope: "shadow", ID: "*", Period: "month", LimitMUSD: 70},
+	budget := func(name, scope, id, period string, limit int64) decision.Budget {
+		return decision.Budget{Name: name, Budget: ledger.Budget{Scope: scope, ID: id, Period: period, LimitMicroUSD: limit, Hard: true}}
+	}
+	rev := &policy.Revision{Data: &policy.Data{Budgets: []decision.Budget{
+		budget("team", "team", "", "day", 10),
+		budget("e1", "shadow", "e1", "day", 50),
+		budget("rest", "shadow", "*", "month", 70),
 	}}}
-	d := &policy.Decision{Budgets: []policy.Budget{{Name: "team", Scope: "team", ID: "search", Period: "day", LimitMUSD: 10, Hard: true}}}
+	d := &decision.Decision{Budgets: []decision.Budget{budget("team", "team", "search", "day", 10)}}
 	store := memstore.New(memstore.Options{})
 	defer store.Close()
 	tests := []struct {
@@ -37,11 +41,11 @@ func TestShadowBudgets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &Server{o: Options{Ledger: store, ShadowBudgetScope: tc.scope}}
+			s := New(Options{Ledger: store, ShadowCharge: tc.scope})
 			if tc.noLedger {
 				s.o.Ledger = nil
 			}
-			got := s.shadowBudgets(rev, d, tc.experiment)
+			got := s.shadowBudgets(rev.Data, d, tc.experiment)
 			if len(got) != len(tc.want) {
 				t.Fatalf("budgets = %+v, want %+v", got, tc.want)
 			}
@@ -53,8 +57,8 @@ func TestShadowBudgets(t *testing.T) {
 		})
 	}
 	t.Run("untracked experiment is still charged", func(t *testing.T) {
-		s := &Server{o: Options{Ledger: store}}
-		got := s.shadowBudgets(&policy.Revision{Data: &policy.Data{}}, d, "")
+		s := New(Options{Ledger: store})
+		got := s.shadowBudgets(&policy.Data{}, d, "")
 		if len(got) != 1 || got[0].Scope != "shadow" || got[0].ID != shadowUntagged || got[0].Hard {
 			t.Errorf("budgets = %+v", got)
 		}
@@ -64,11 +68,11 @@ func TestShadowBudgets(t *testing.T) {
 func TestShadowBudgetReserve(t *testing.T) {
 	store := memstore.New(memstore.Options{})
 	defer store.Close()
-	s := &Server{o: Options{Ledger: store}, log: slog.New(slog.DiscardHandler)}
-	b := &shadowBudget{s: s, budgets: []ledger.Budget{{Scope: "shadow", ID: "e1", Period: "day", LimitMicroUSD: 100, Hard: true}},
-		catalog: map[string]policy.CatalogEntry{"p/m": {Price: policy.Price{InputMicroUSDPerMTok: 1_000_000, OutputMicroUSDPerMTok: 1_000_000}}},
-		estIn:   10, maxOut: 20}
-	target := policy.Target{Provider: "p", Model: "m"}
+	s := New(Options{Ledger: store, Log: slog.New(slog.DiscardHandler)})
+	b := &shadowBudget{p: s, budgets: []ledger.Budget{{Scope: "shadow", ID: "e1", Period: "day", LimitMicroUSD: 100, Hard: true}},
+		data:  &policy.Data{Catalog: map[string]policy.CatalogEntry{"p/m": {Price: tokens.Price{InputMicroUSDPerMTok: 1_000_000, OutputMicroUSDPerMTok: 1_000_000}}}},
+		estIn: 10, maxOut: 20}
+	target := decision.Target{Provider: "p", Model: "m"}
 	settle, err := b.Reserve(context.Background(), target)
 	if err != nil {
 		t.Fatal(err)

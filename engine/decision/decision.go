@@ -1,0 +1,107 @@
+package decision
+
+import (
+	"net/http"
+
+	"github.com/gavel-gw/gavel/engine/ledger"
+)
+
+// Decision is what the policy concluded about one request. It is parsed from Rego output in
+// exactly one place (ParseDecision); every field but Allow and Targets may be omitted and
+// then takes the default documented on the field.
+type Decision struct {
+	// Allow is required. When false, Deny says what the client sees.
+	Allow bool
+	// Deny is the OpenAI-style error for a denied request. Default when Allow is false and
+	// deny is omitted: 403 "policy_denied".
+	Deny *Deny
+	// Targets are tried in order: the primary first, then fallbacks. Required (non-empty)
+	// when Allow is true.
+	Targets []Target
+	// AB names the experiment arm this request is in. Default: none.
+	AB *AB
+	// Shadow targets get an asynchronous copy of the request; their answers are recorded,
+	// never returned. Default: none.
+	Shadow []Target
+	// Redact lists PII types the executor masks in everything sent upstream. Default: none.
+	Redact []string
+	// Budgets gavel enforces for this request: the estimated cost is reserved atomically
+	// against every hard one before the call and reconciled after. Default: none.
+	Budgets []Budget
+	// RateLimits gavel enforces atomically (requests and tokens per minute), in the
+	// ledger's own terms: nothing converts them between the decision and the store.
+	// Default: none.
+	RateLimits []ledger.RateLimit
+	// Limits cap the request. Default: no caps beyond the provider's configuration.
+	Limits Limits
+	// Degrade asks the executor to trade features for availability. Default: none.
+	Degrade Degrade
+	// Hedge, when set, sends the request to the next target(s) too if the primary has not
+	// answered after a delay; the first answer wins and the others are cancelled.
+	// Default: no hedging.
+	Hedge *Hedge
+	// Labels are copied onto metrics, traces and logs. Default: none.
+	Labels map[string]string
+	// Reasons name the rules that fired, for explanation. Default: none.
+	Reasons []string
+}
+
+// Target is one provider/model pair the executor may call.
+type Target struct {
+	Provider string
+	Model    string
+}
+
+// String renders the target as "provider/model", the form used in headers and logs.
+func (t Target) String() string { return t.Provider + "/" + t.Model }
+
+// Deny is the error a denied request gets.
+type Deny struct {
+	Status  int    // HTTP status, 400–599; default 403
+	Code    string // OpenAI-style error code; default "policy_denied"
+	Message string // human-readable; default "Request denied by policy."
+	Type    string // OpenAI-style error type; default derived from Status
+}
+
+// AB identifies an experiment arm.
+type AB struct {
+	Experiment string
+	Arm        string
+}
+
+// Limits are per-request caps; zero means "not set".
+type Limits struct {
+	MaxTokens  int // caps max_tokens sent upstream
+	TimeoutMS  int // deadline for the whole request, all targets and retries included
+	MaxRetries int // retries per target; -1 when not set (the provider's configuration applies)
+}
+
+// Hedge configures hedged requests: after DelayMS without an answer from the primary, the
+// next target is tried as well, up to Max extra targets (one more per DelayMS).
+type Hedge struct {
+	DelayMS int // 1–600000
+	Max     int // extra targets in flight at most; 1–3, default 1
+}
+
+// Hedge bounds.
+const (
+	DefaultHedgeMax = 1
+	MaxHedgeMax     = 3
+	MaxHedgeDelayMS = 600000
+)
+
+// Degrade holds graceful-degradation switches.
+type Degrade struct {
+	// Stream false buffers the upstream call and re-emits it as SSE to a streaming client.
+	Stream *bool
+}
+
+// RedactableTypes are the PII types gavel's detectors find and the executor can mask.
+var RedactableTypes = map[string]bool{"email": true, "phone": true, "credit_card": true, "ssn": true, "iban": true, "ip": true, "secret": true}
+
+// Decision defaults.
+const (
+	DefaultDenyStatus  = http.StatusForbidden
+	DefaultDenyCode    = "policy_denied"
+	DefaultDenyMessage = "Request denied by policy."
+)

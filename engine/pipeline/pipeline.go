@@ -1,0 +1,313 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/decision"
+	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/ledger"
+	"github.com/gavel-gw/gavel/engine/pii"
+	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/telemetry"
+	"github.com/gavel-gw/gavel/engine/tokens"
+)
+
+// Endpoints, as input.request.endpoint and the metrics' endpoint label name them.
+const (
+	EndpointChat       = "chat"
+	EndpointEmbeddings = "embeddings"
+)
+
+// Options wire a pipeline. Engine, Planner and Executor are required.
+type Options struct {
+	Engine      *policy.Engine
+	Planner     *policy.Planner
+	Executor    *executor.Executor
+	Metrics     *telemetry.Metrics
+	DecisionLog *decisionlog.Logger // nil: decisions are not recorded
+	PII         *pii.Scanner        // nil: input.pii stays empty
+	Ledger      ledger.Store        // nil: decisions naming budgets or rate limits are denied
+	Log         *slog.Logger
+	// RequestTimeout bounds a request whose decision sets no limits.timeout_ms; 0: none.
+	RequestTimeout time.Duration
+	// ShadowCharge says whose budget shadow requests are charged to: ShadowChargeShadow
+	// (the default when empty), ShadowChargeCaller or ShadowChargeNone.
+	ShadowCharge string
+	Tracer       trace.Tracer // nil: no policy.decide spans, no shadow links
+}
+
+// Pipeline runs requests. Safe for concurrent use.
+type Pipeline struct {
+	o       Options
+	log     *slog.Logger
+	counter tokens.Counter // real tokenizer for streams without usage, loaded on first use
+}
+
+// New returns a pipeline.
+func New(o Options) *Pipeline {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Pipeline{o: o, log: o.Log}
+}
+
+// Exchange is one request on its way through the pipeline: the HTTP layer creates it with
+// Start, admits it (AdmitChat, AdmitEmbedding), executes it (Chat, OpenStream, Embed) and
+// always ends it with Finish. It is not safe for concurrent use.
+type Exchange struct {
+	// ID is the decision id: random, 32 hex digits, unique per request.
+	ID       string
+	start    time.Time
+	endpoint string
+	model    string // as asked
+	stream   bool
+	caller   *auth.Caller
+
+	chat    *adapters.ChatRequest      // as the client sent it
+	up      *adapters.ChatRequest      // as it leaves the gateway (redacted when the policy says so)
+	embUp   *adapters.EmbeddingRequest // embeddings as they leave the gateway
+	prompt  []policy.Message
+	wantUse bool // the client asked for usage on its stream
+
+	rev      *policy.Revision
+	input    ast.Value // the policy input, kept for the decision log
+	result   ast.Value // data.gavel.decision as the policy returned it
+	decision *decision.Decision
+	features *policy.Request // what the policy saw, for the decision log
+	spend    map[string]policy.SpendState
+	rate     map[string]policy.RateState
+	hold     *hold
+	rateDec  *ledger.RateDecision
+	warning  string
+
+	route      string
+	upstream   time.Duration
+	usage      *adapters.Usage
+	streamed   strings.Builder // streamed completion text, counted when the upstream sent no usage
+	streamFail bool
+	st         Stream
+
+	// The shadows' slot for the primary's answer, and that answer when not streamed; nil
+	// without shadows.
+	primary *executor.PrimaryAnswer
+	answer  *adapters.ChatResponse
+}
+
+// Start begins a request on endpoint (EndpointChat, EndpointEmbeddings).
+func (p *Pipeline) Start(endpoint string) *Exchange {
+	return &Exchange{ID: newID(), start: time.Now(), endpoint: endpoint, route: "none"}
+}
+
+// Revision is the bundle revision that judged the request; nil before the decision.
+func (x *Exchange) Revision() *policy.Revision { return x.rev }
+
+// Decision is the policy's decision; nil before it or when the policy failed.
+func (x *Exchange) Decision() *decision.Decision { return x.decision }
+
+// RateDecision is the rate limits' verdict (for x-ratelimit headers); nil when the
+// decision names none.
+func (x *Exchange) RateDecision() *ledger.RateDecision { return x.rateDec }
+
+// BudgetWarning names the budgets past their soft threshold and what is left of them;
+// "" when none is.
+func (x *Exchange) BudgetWarning() string { return x.warning }
+
+// Route is "provider/model" of the target that answered, "none" until one did.
+func (x *Exchange) Route() string { return x.route }
+
+// DegradeStream reports that the policy asked for a streaming client to be served from a
+// buffered call (degrade.stream=false): use Chat and re-emit its answer as a stream.
+func (x *Exchange) DegradeStream() bool {
+	return x.decision != nil && x.decision.Degrade.Stream != nil && !*x.decision.Degrade.Stream
+}
+
+// AdmitChat runs a chat request up to execution: features, standing, decision,
+// enforcement, the preparation of what goes upstream (redaction), and its shadows. tags
+// is the platform's X-Gavel-Tags value.
+func (p *Pipeline) AdmitChat(ctx context.Context, x *Exchange, caller *auth.Caller, req *adapters.ChatRequest, tags string) error {
+	x.caller, x.chat, x.model, x.stream = caller, req, req.Model, req.Stream
+	x.wantUse = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
+	f := ChatFeatures(x.ID, req, tags, caller)
+	x.prompt = f.Messages
+	d, err := p.admit(ctx, x, f)
+	if err != nil {
+		return err
+	}
+	if x.up, err = p.o.Executor.Prepare(req, d); err != nil {
+		return &PolicyError{Err: err} // Finish gives the reservation back
+	}
+	if len(d.Shadow) > 0 {
+		p.shadow(ctx, x, f.EstInputTokens, f.MaxTokens)
+	}
+	return nil
+}
+
+// AdmitEmbedding is AdmitChat for an embeddings request.
+func (p *Pipeline) AdmitEmbedding(ctx context.Context, x *Exchange, caller *auth.Caller, req *adapters.EmbeddingRequest, tags string) error {
+	x.caller, x.model = caller, req.Model
+	d, err := p.admit(ctx, x, EmbeddingFeatures(x.ID, req, tags, caller))
+	if err != nil {
+		return err
+	}
+	if x.embUp, err = p.o.Executor.PrepareEmbedding(req, d); err != nil {
+		return &PolicyError{Err: err} // Finish gives the reservation back
+	}
+	return nil
+}
+
+// admit is the policy half of every endpoint: the caller's standing, the decision, a
+// denial as a domain error, and the budgets and rate limits it names.
+func (p *Pipeline) admit(ctx context.Context, x *Exchange, f policy.Request) (*decision.Decision, error) {
+	rev := p.o.Engine.Active()
+	if rev == nil {
+		return nil, ErrNoBundle
+	}
+	x.rev = rev
+	var err error
+	if x.spend, x.rate, err = p.standing(ctx, rev, x.caller); err != nil {
+		return nil, ledgerError(err)
+	}
+	d, err := p.decide(ctx, x, f)
+	if err != nil {
+		return nil, err
+	}
+	x.decision = d
+	if !d.Allow {
+		return nil, &Denied{Deny: *d.Deny}
+	}
+	if x.hold, err = p.enforce(ctx, x, f.EstInputTokens, f.MaxTokens); err != nil {
+		return nil, err
+	}
+	x.warning = budgetWarning(d, x.spend)
+	return d, nil
+}
+
+// decide builds the input and evaluates the policy. Any failure denies: a request the
+// policy could not judge does not go anywhere.
+func (p *Pipeline) decide(ctx context.Context, x *Exchange, f policy.Request) (*decision.Decision, error) {
+	start := time.Now()
+	shared := p.o.Planner.Current(ctx, x.rev)
+	in := policy.Input{
+		Request:   f,
+		PII:       p.findPII(f.Messages),
+		Spend:     x.spend,
+		Rate:      x.rate,
+		Caller:    x.caller.Value,
+		Providers: shared.Providers,
+		Plan:      shared.Plan,
+		NowNS:     x.start.UnixNano(),
+	}
+	x.features = &in.Request
+	x.input = in.Value()
+	var d *decision.Decision
+	var err error
+	if x.result, err = x.rev.Evaluate(ctx, x.input); err == nil {
+		d, err = policy.ParseDecision(x.result)
+	}
+	outcome := "allow"
+	switch {
+	case err != nil:
+		outcome = "error"
+	case !d.Allow:
+		outcome = "deny"
+	}
+	p.o.Metrics.Decision(outcome, time.Since(start))
+	if d != nil {
+		p.o.Metrics.DecisionRules(d.Reasons)
+	}
+	p.traceDecide(ctx, start, x.rev, d, err)
+	if err != nil {
+		return nil, &PolicyError{Err: err}
+	}
+	return d, nil
+}
+
+// findPII runs gavel's detectors over every message text: the policy decides what to do
+// with the findings without scanning text itself.
+func (p *Pipeline) findPII(msgs []policy.Message) map[string]int {
+	if p.o.PII == nil {
+		return nil
+	}
+	var counts pii.Counts
+	for i := range msgs {
+		c := p.o.PII.Counts(msgs[i].Text)
+		for t, n := range c {
+			if counts == nil {
+				counts = pii.Counts{}
+			}
+			counts[t] += n
+		}
+	}
+	if counts == nil {
+		return nil
+	}
+	out := make(map[string]int, len(counts))
+	for t, n := range counts {
+		out[string(t)] = n
+	}
+	return out
+}
+
+// Context bounds the whole execution of an admitted request: the policy's timeout_ms,
+// else the configured request timeout.
+func (p *Pipeline) Context(ctx context.Context, x *Exchange) (context.Context, context.CancelFunc) {
+	timeout := p.o.RequestTimeout
+	if x.decision != nil && x.decision.Limits.TimeoutMS > 0 {
+		timeout = time.Duration(x.decision.Limits.TimeoutMS) * time.Millisecond
+	}
+	if timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, timeout)
+}
+
+// Chat executes an admitted chat request and waits for the whole answer. A streaming
+// request whose decision degrades streams (DegradeStream) is executed this way too.
+func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatResponse, error) {
+	up := x.up
+	if up.Stream {
+		r := *up
+		r.Stream = false
+		up = &r
+	}
+	res, err := p.o.Executor.Chat(ctx, up, x.decision)
+	if err != nil {
+		return nil, err
+	}
+	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	if x.primary != nil {
+		x.answer = res.Response
+	}
+	return res.Response, nil
+}
+
+// Embed executes an admitted embeddings request.
+func (p *Pipeline) Embed(ctx context.Context, x *Exchange) (*adapters.EmbeddingResponse, error) {
+	res, err := p.o.Executor.Embed(ctx, x.embUp, x.decision)
+	if err != nil {
+		return nil, err
+	}
+	x.route, x.upstream = res.Target.String(), res.Upstream
+	if u := res.Response.Usage; u != nil {
+		x.usage = &adapters.Usage{PromptTokens: u.PromptTokens, TotalTokens: u.TotalTokens}
+	}
+	return res.Response, nil
+}
+
+// newID returns a random 128-bit id as 32 hex digits, for decision ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,170 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/decision"
+	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/tokens"
+)
+
+// Finish ends a request: its usage is priced and its ledger hold settled, its shadows get
+// the primary's answer, and it is recorded (metrics, decision log, one log line without
+// any prompt or completion text). status is what the client got; errCode is the error
+// code it saw, "" on success. Call it exactly once, whatever happened before.
+func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
+	dur := time.Since(x.start)
+	cost, priced := p.charge(x)
+	if x.primary != nil {
+		answerShadows(x, status)
+	}
+	arm := ""
+	if x.decision != nil && x.decision.AB != nil {
+		arm = x.decision.AB.Arm
+	}
+	p.o.Metrics.Request(x.endpoint, x.route, strconv.Itoa(status), arm, x.stream, dur)
+	p.o.Metrics.ExperimentRequest(experimentOfExchange(x), arm, dur)
+	if p.o.DecisionLog != nil && x.rev != nil {
+		p.o.DecisionLog.Log(decisionlog.Record{ID: x.ID, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
+			Result: x.result, Route: x.route, Status: status, Error: errCode})
+	}
+	if x.upstream > 0 {
+		p.o.Metrics.Overhead(max(0, dur-x.upstream))
+	}
+	if !p.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	// Typed attributes: no interface boxing on a line written for every request.
+	attrs := make([]slog.Attr, 0, 20)
+	attrs = append(attrs, slog.String("decision_id", x.ID), slog.Int("status", status), slog.String("route", x.route),
+		slog.Int64("duration_ms", dur.Milliseconds()), slog.Int64("upstream_ms", x.upstream.Milliseconds()),
+		slog.String("endpoint", x.endpoint))
+	if x.chat != nil {
+		attrs = append(attrs, slog.String("model", x.chat.Model), slog.Bool("stream", x.chat.Stream))
+	} else if x.model != "" {
+		attrs = append(attrs, slog.String("model", x.model))
+	}
+	if x.caller != nil {
+		attrs = append(attrs, slog.String("key_id", x.caller.Record.KeyID), slog.String("team", x.caller.Record.Team))
+	}
+	if x.rev != nil {
+		attrs = append(attrs, slog.String("bundle_revision", x.rev.ID))
+	}
+	if arm != "" {
+		attrs = append(attrs, slog.String("experiment", x.decision.AB.Experiment), slog.String("arm", arm))
+	}
+	if x.usage != nil {
+		attrs = append(attrs, slog.Int("input_tokens", x.usage.PromptTokens), slog.Int("output_tokens", x.usage.CompletionTokens))
+	} else if priced {
+		attrs = append(attrs, slog.Int("input_tokens", 0), slog.Int("output_tokens", 0))
+	}
+	if priced {
+		attrs = append(attrs, slog.Int64("cost_micro_usd", cost))
+	} else {
+		attrs = append(attrs, slog.Bool("usage_counted_async", true))
+	}
+	if errCode != "" {
+		attrs = append(attrs, slog.String("error_code", errCode))
+	}
+	if x.streamFail {
+		attrs = append(attrs, slog.Bool("stream_failed", true))
+	}
+	p.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+}
+
+// charge is the one place a request's usage is priced and counted: tokens and cost by
+// provider, model and the caller's team, then the ledger hold is settled with that cost.
+// priced is false when the upstream streamed without usage: the real tokenizer then
+// counts off the request's path and charges later.
+func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
+	l := usageLabels{experiment: experimentOfExchange(x)}
+	if x.caller != nil {
+		l.team = x.caller.Record.Team
+	}
+	if x.decision != nil && x.decision.AB != nil {
+		l.arm = x.decision.AB.Arm
+	}
+	var data *policy.Data
+	if x.rev != nil {
+		data = x.rev.Data
+	}
+	if x.usage == nil && x.streamed.Len() > 0 {
+		hd, route, prompt, completion := x.hold, x.route, x.prompt, x.streamed.String()
+		go func() {
+			u := p.countUsage(route, prompt, completion)
+			hd.settle(u, p.account(data, route, l, u))
+		}()
+		return 0, false
+	}
+	if x.usage != nil {
+		cost = p.account(data, x.route, l, x.usage)
+	}
+	x.hold.settle(x.usage, cost)
+	return cost, true
+}
+
+// account prices usage at the catalog rate of the route taken and counts it.
+func (p *Pipeline) account(data *policy.Data, route string, l usageLabels, u *adapters.Usage) int64 {
+	provider, model, _ := strings.Cut(route, "/")
+	var price tokens.Price
+	if data != nil {
+		price = data.Price(route) // route is the catalog id: no string built per request
+	}
+	cached := 0
+	if u.PromptTokensDetails != nil {
+		cached = u.PromptTokensDetails.CachedTokens
+	}
+	cost := tokens.Cost(price, u.PromptTokens, cached, u.CompletionTokens)
+	p.o.Metrics.Tokens(provider, model, l.team, u.PromptTokens, u.CompletionTokens)
+	p.o.Metrics.Cost(provider, model, l.team, cost)
+	p.o.Metrics.ExperimentCost(l.experiment, l.arm, cost)
+	return cost
+}
+
+// usageLabels are who a request's usage is counted against.
+type usageLabels struct{ team, experiment, arm string }
+
+// countUsage counts tokens with the real tokenizer, for streams that reported no usage.
+func (p *Pipeline) countUsage(route string, prompt []policy.Message, completion string) *adapters.Usage {
+	_, model, _ := strings.Cut(route, "/")
+	u := &adapters.Usage{PromptTokens: 3}
+	for _, m := range prompt {
+		n, err := p.counter.Count(model, m.Text)
+		if err != nil {
+			n = tokens.Estimate(m.Text)
+		}
+		u.PromptTokens += n + 4
+	}
+	n, err := p.counter.Count(model, completion)
+	if err != nil {
+		n = tokens.Estimate(completion)
+	}
+	u.CompletionTokens = n
+	u.TotalTokens = u.PromptTokens + n
+	return u
+}
+
+// experimentOf names the experiment a decision belongs to, for metrics and logs.
+func experimentOf(d *decision.Decision) string {
+	if e := d.Labels["experiment"]; e != "" {
+		return e
+	}
+	if d.AB != nil {
+		return d.AB.Experiment
+	}
+	return ""
+}
+
+// experimentOfExchange is the experiment a request belongs to ("" when none).
+func experimentOfExchange(x *Exchange) string {
+	if x.decision == nil {
+		return ""
+	}
+	return experimentOf(x.decision)
+}

@@ -1,0 +1,88 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/executor"
+)
+
+// Stream is an admitted request's open upstream stream. Failover happened while it was
+// opened, before any byte reached the client; from the first chunk on, a failure can
+// only be reported (Fail).
+type Stream struct {
+	p     *Pipeline
+	x     *Exchange
+	sr    *executor.StreamResult
+	first bool // First has been returned
+}
+
+// OpenStream walks the decision's targets until one produces a first chunk.
+func (p *Pipeline) OpenStream(ctx context.Context, x *Exchange) (*Stream, error) {
+	sr, err := p.o.Executor.OpenStream(ctx, x.up, x.decision)
+	if err != nil {
+		return nil, err
+	}
+	x.route, x.upstream = sr.Target.String(), sr.Upstream
+	x.st = Stream{p: p, x: x, sr: sr}
+	return &x.st, nil
+}
+
+// Recv returns the next chunk as the client should see it, io.EOF at the end. Usage and
+// completion text are recorded on the way for accounting. The usage gavel asked for on
+// the client's behalf is dropped unless the client asked for it: upstreams are always
+// asked for usage (cost accounting needs it). A nil chunk with a nil error is a chunk
+// with nothing for the client; call Recv again.
+func (s *Stream) Recv() (*adapters.ChatChunk, error) {
+	var chunk *adapters.ChatChunk
+	if !s.first {
+		s.first, chunk = true, s.sr.First
+	} else {
+		var err error
+		if chunk, err = s.sr.Stream.Recv(); err != nil {
+			return nil, err
+		}
+	}
+	x := s.x
+	if chunk.Usage != nil {
+		x.usage = chunk.Usage
+	}
+	// Kept for every stream, not only budgeted ones: tokens and cost by team are counted
+	// from it when the upstream sends no usage.
+	for _, ch := range chunk.Choices {
+		if ch.Delta.Content != nil {
+			x.streamed.WriteString(*ch.Delta.Content)
+		}
+	}
+	return relayChunk(chunk, x.wantUse), nil
+}
+
+// Close ends the upstream stream (cancelling it if it is still running).
+func (s *Stream) Close() error { return s.sr.Stream.Close() }
+
+// Fail records a failure after the first chunk (the client is still there to be told)
+// and returns what to tell it.
+func (s *Stream) Fail(ctx context.Context, err error) *StreamError {
+	s.x.streamFail = true
+	t := s.sr.Target
+	s.p.o.Metrics.StreamError(t.Provider, t.Model)
+	s.p.log.Warn("upstream stream failed after the first byte", "decision_id", s.x.ID, "route", s.x.route, "err", err)
+	return &StreamError{Err: err, Timeout: ctx.Err() == context.DeadlineExceeded}
+}
+
+// relayChunk drops the usage gavel asked for on the client's behalf, unless wantUsage.
+func relayChunk(c *adapters.ChatChunk, wantUsage bool) *adapters.ChatChunk {
+	if c.Usage == nil || wantUsage {
+		return c
+	}
+	if len(c.Choices) == 0 {
+		return nil
+	}
+	cp := *c
+	cp.Usage = nil
+	return &cp
+}
+
+// WantsUsage reports that the client asked for usage on its stream
+// (stream_options.include_usage).
+func (x *Exchange) WantsUsage() bool { return x.wantUse }
