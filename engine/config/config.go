@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/pipeline"
 )
 
 // Defaults.
@@ -55,23 +57,18 @@ type Config struct {
 	Shadow Shadow `yaml:"shadow"`
 }
 
-// Shadow configures shadow requests.
+// Shadow configures shadow requests. Zero values take the executor's defaults
+// (executor.DefaultShadowWorkers and friends).
 type Shadow struct {
 	Workers        int           `yaml:"workers"`         // concurrent shadow calls; default 4
 	Queue          int           `yaml:"queue"`           // waiting shadows beyond which more are dropped; default 64
 	Timeout        time.Duration `yaml:"timeout"`         // deadline of one shadow call; default 60s
 	SimilarityWait time.Duration `yaml:"similarity_wait"` // how long a shadow waits for the primary's answer; default 2m
-	// BudgetScope is who pays: "shadow" (the default: scope shadow, id = experiment, capped
-	// by bundle budgets of scope shadow), "caller" (the request's own budgets) or "none".
+	// BudgetScope is who pays (pipeline.ShadowCharges): "shadow" (the default: scope
+	// shadow, id = experiment, capped by bundle budgets of scope shadow), "caller" (the
+	// request's own budgets) or "none".
 	BudgetScope string `yaml:"budget_scope"`
 }
-
-// Shadow budget scopes.
-const (
-	ShadowBudgetShadow = "shadow"
-	ShadowBudgetCaller = "caller"
-	ShadowBudgetNone   = "none"
-)
 
 // Executor returns the executor's shadow bounds.
 func (s Shadow) Executor() executor.ShadowConfig {
@@ -168,23 +165,10 @@ func (c *Config) applyDefaults() {
 	if c.Ledger.FailureMode == "" {
 		c.Ledger.FailureMode = "closed"
 	}
-	c.DecisionLog.applyDefaults()
 	c.Bundle.applyDefaults()
-	if c.Shadow.Workers == 0 {
-		c.Shadow.Workers = executor.DefaultShadowWorkers
-	}
-	if c.Shadow.Queue == 0 {
-		c.Shadow.Queue = executor.DefaultShadowQueue
-	}
-	if c.Shadow.Timeout == 0 {
-		c.Shadow.Timeout = executor.DefaultShadowTimeout
-	}
-	if c.Shadow.SimilarityWait == 0 {
-		c.Shadow.SimilarityWait = executor.DefaultShadowSimilarityWait
-	}
-	if c.Shadow.BudgetScope == "" {
-		c.Shadow.BudgetScope = ShadowBudgetShadow
-	}
+	// Shadow bounds, the shadow budget scope and the decision log's sizes are left as
+	// written: zero means "the default of the package that uses it" (executor, pipeline,
+	// decisionlog), so each default lives in one place.
 }
 
 // Load reads, expands and strictly decodes a config file.
@@ -276,17 +260,17 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.DecisionLog.validate()...)
 	errs = append(errs, c.validateBundle()...)
-	if c.Shadow.Workers < 1 || c.Shadow.Workers > 1024 {
-		errs = append(errs, fmt.Errorf("shadow.workers must be 1–1024, got %d", c.Shadow.Workers))
+	if c.Shadow.Workers < 0 || c.Shadow.Workers > 1024 {
+		errs = append(errs, fmt.Errorf("shadow.workers must be 1–1024 (0: the default), got %d", c.Shadow.Workers))
 	}
-	if c.Shadow.Queue < 1 || c.Shadow.Queue > 1<<20 {
-		errs = append(errs, fmt.Errorf("shadow.queue must be 1–%d, got %d", 1<<20, c.Shadow.Queue))
+	if c.Shadow.Queue < 0 || c.Shadow.Queue > 1<<20 {
+		errs = append(errs, fmt.Errorf("shadow.queue must be 1–%d (0: the default), got %d", 1<<20, c.Shadow.Queue))
 	}
 	if c.Shadow.Timeout < 0 || c.Shadow.SimilarityWait < 0 {
 		errs = append(errs, errors.New("shadow.timeout and shadow.similarity_wait must not be negative"))
 	}
-	switch c.Shadow.BudgetScope {
-	case ShadowBudgetShadow, ShadowBudgetCaller, ShadowBudgetNone:
+	switch {
+	case c.Shadow.BudgetScope == "", slices.Contains(pipeline.ShadowCharges, c.Shadow.BudgetScope):
 	default:
 		errs = append(errs, fmt.Errorf("shadow.budget_scope must be shadow, caller or none, got %q", c.Shadow.BudgetScope))
 	}

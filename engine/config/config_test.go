@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gavel-gw/gavel/engine/pipeline"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -56,10 +58,11 @@ func TestShadowConfig(t *testing.T) {
 		name, yaml string
 		want       Shadow
 	}{
-		{"defaults", "", Shadow{Workers: 4, Queue: 64, Timeout: time.Minute, SimilarityWait: 2 * time.Minute, BudgetScope: ShadowBudgetShadow}},
+		// Unset stays zero: the executor and the pipeline apply their own defaults.
+		{"defaults", "", Shadow{}},
 		{"set", "shadow: {workers: 2, queue: 8, timeout: 5s, similarity_wait: 30s, budget_scope: caller}",
-			Shadow{Workers: 2, Queue: 8, Timeout: 5 * time.Second, SimilarityWait: 30 * time.Second, BudgetScope: ShadowBudgetCaller}},
-		{"none", "shadow: {budget_scope: none}", Shadow{Workers: 4, Queue: 64, Timeout: time.Minute, SimilarityWait: 2 * time.Minute, BudgetScope: ShadowBudgetNone}},
+			Shadow{Workers: 2, Queue: 8, Timeout: 5 * time.Second, SimilarityWait: 30 * time.Second, BudgetScope: pipeline.ShadowChargeCaller}},
+		{"none", "shadow: {budget_scope: none}", Shadow{BudgetScope: pipeline.ShadowChargeNone}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,12 +8,6 @@ import (
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 )
 
-// Decision-log defaults.
-const (
-	DefaultDecisionLogBuffer       = 4096
-	DefaultDecisionLogFlushTimeout = 5 * time.Second
-)
-
 // DecisionLog configures decision-log events: where they go besides the in-memory ring
 // behind GET /v1/gavel/decisions/{id}, and what is erased from them.
 type DecisionLog struct {
@@ -35,10 +29,12 @@ type DecisionLog struct {
 	// (/input/caller/user, /input/request/messages).
 	Mask []string `yaml:"mask"`
 	// Buffer is how many events may wait to be encoded; more are dropped, never waited for.
+	// Default decisionlog.DefaultBuffer.
 	Buffer int `yaml:"buffer"`
 	// Labels are added to every event's labels, beside id and version.
 	Labels map[string]string `yaml:"labels"`
-	// FlushTimeout bounds how long shutdown waits for sinks to deliver what they hold.
+	// FlushTimeout bounds how long shutdown waits for sinks to deliver what they hold;
+	// default decisionlog.DefaultFlushTimeout.
 	FlushTimeout time.Duration `yaml:"flush_timeout"`
 }
 
@@ -57,32 +53,6 @@ func (d DecisionLog) IsEnabled() bool { return d.Enabled == nil || *d.Enabled }
 
 // MasksMessages reports whether message texts are masked.
 func (d DecisionLog) MasksMessages() bool { return d.MaskMessages == nil || *d.MaskMessages }
-
-func (d *DecisionLog) applyDefaults() {
-	if d.Buffer == 0 {
-		d.Buffer = DefaultDecisionLogBuffer
-	}
-	if d.FlushTimeout == 0 {
-		d.FlushTimeout = DefaultDecisionLogFlushTimeout
-	}
-	if d.FileMaxBackups == 0 {
-		d.FileMaxBackups = decisionlog.DefaultFileMaxBackups
-	}
-	if s := d.Service; s != nil {
-		if s.BatchMaxEvents == 0 {
-			s.BatchMaxEvents = decisionlog.DefaultServiceBatchMaxEvents
-		}
-		if s.BatchMaxBytes == 0 {
-			s.BatchMaxBytes = decisionlog.DefaultServiceBatchMaxBytes
-		}
-		if s.MaxDelay == 0 {
-			s.MaxDelay = decisionlog.DefaultServiceMaxDelay
-		}
-		if s.Buffer == 0 {
-			s.Buffer = decisionlog.DefaultServiceBuffer
-		}
-	}
-}
 
 func (d *DecisionLog) validate() []error {
 	var errs []error

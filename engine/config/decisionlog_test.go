@@ -27,11 +27,12 @@ decision_log:
 	if !d.IsEnabled() || !d.Console || d.MasksMessages() || len(d.Mask) != 2 || d.Labels["region"] != "eu" || d.FileMaxBytes != 1<<20 {
 		t.Errorf("decision_log = %+v", d)
 	}
-	if s := d.Service; s == nil || s.Token != "t0k" || s.MaxDelay != 2*time.Second || s.BatchMaxEvents == 0 || s.BatchMaxBytes == 0 || s.Buffer == 0 {
+	// Unset sizes stay zero: the decision log applies its own defaults.
+	if s := d.Service; s == nil || s.Token != "t0k" || s.MaxDelay != 2*time.Second || s.BatchMaxEvents != 0 || s.BatchMaxBytes != 0 || s.Buffer != 0 {
 		t.Errorf("service = %+v", d.Service)
 	}
 	def := Default().DecisionLog
-	if !def.IsEnabled() || !def.MasksMessages() || def.Buffer != DefaultDecisionLogBuffer || def.FlushTimeout != DefaultDecisionLogFlushTimeout || def.Service != nil {
+	if !def.IsEnabled() || !def.MasksMessages() || def.Buffer != 0 || def.FlushTimeout != 0 || def.Service != nil {
 		t.Errorf("defaults = %+v", def)
 	}
 }

@@ -31,10 +31,19 @@ type Record struct {
 	Error   string    // error code when the request failed
 }
 
+// Logger defaults.
+const (
+	DefaultBuffer = 4096 // events waiting to be encoded
+	DefaultKeep   = 2000 // recent events kept for explanations by id
+	// DefaultFlushTimeout bounds how long Close waits for the sinks to deliver what they
+	// hold when the caller gives no deadline of its own.
+	DefaultFlushTimeout = 5 * time.Second
+)
+
 // Config controls the logger.
 type Config struct {
-	Buffer       int               // events waiting to be processed; more are dropped; default 4096
-	Keep         int               // recent events kept for lookup by id; default 2000
+	Buffer       int               // events waiting to be processed; more are dropped; default DefaultBuffer
+	Keep         int               // recent events kept for lookup by id; default DefaultKeep
 	MaskMessages bool              // replace message texts by their size (data residency); the default
 	Labels       map[string]string // added to every event (instance id, version)
 	Sink         func(line []byte) // optional: a function that sees every encoded event
@@ -75,10 +84,10 @@ type Logger struct {
 // New starts a logger; Close stops it.
 func New(cfg Config) *Logger {
 	if cfg.Buffer <= 0 {
-		cfg.Buffer = 4096
+		cfg.Buffer = DefaultBuffer
 	}
 	if cfg.Keep <= 0 {
-		cfg.Keep = 2000
+		cfg.Keep = DefaultKeep
 	}
 	l := &Logger{cfg: cfg, ch: make(chan Record, cfg.Buffer), byID: make(map[string][]byte, cfg.Keep),
 		order: make([]string, cfg.Keep), done: make(chan struct{})}
