@@ -20,14 +20,14 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/gavel-gw/gavel/engine/config"
-	"github.com/gavel-gw/gavel/engine/gateway"
+	"github.com/gavel-gw/gavel/engine/app"
 	"github.com/gavel-gw/gavel/policies"
 )
 
 // gw is a gateway running on a loopback port for one test.
 type gw struct {
 	URL  string
-	gw   *gateway.Gateway
+	gw   *app.Gateway
 	stop func()
 }
 
@@ -38,13 +38,13 @@ func start(t *testing.T, yaml string, env map[string]string) *gw {
 	return startWith(t, yaml, env, true)
 }
 
-func startWith(t *testing.T, yaml string, env map[string]string, freshLedger bool, opts ...gateway.Option) *gw {
+func startWith(t *testing.T, yaml string, env map[string]string, freshLedger bool, opts ...app.Option) *gw {
 	t.Helper()
 	return startLogged(t, yaml, env, freshLedger, nil, opts...)
 }
 
 // startLogged is startWith with gavel's logger (nil discards), for tests that read the log.
-func startLogged(t *testing.T, yaml string, env map[string]string, freshLedger bool, log *slog.Logger, opts ...gateway.Option) *gw {
+func startLogged(t *testing.T, yaml string, env map[string]string, freshLedger bool, log *slog.Logger, opts ...app.Option) *gw {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -60,7 +60,7 @@ func startLogged(t *testing.T, yaml string, env map[string]string, freshLedger b
 		cfg.Ledger.Path = filepath.Join(t.TempDir(), "ledger.db")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.New(ctx, cfg, func(k string) string { return env[k] }, log, opts...)
+	g, err := app.New(ctx, cfg, func(k string) string { return env[k] }, log, opts...)
 	if err != nil {
 		cancel()
 		l.Close()

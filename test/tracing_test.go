@@ -20,7 +20,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/gavel-gw/gavel/engine/gateway"
+	"github.com/gavel-gw/gavel/engine/app"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 )
 
@@ -49,7 +49,7 @@ decision := {
 
 // tracedGateway starts fakes a and b and a gateway routing "chat" to a (one retry) then b,
 // shadowing to b, with extra options and environment.
-func tracedGateway(t *testing.T, env map[string]string, opts ...gateway.Option) (*gw, *fakeupstream.Server, *fakeupstream.Server) {
+func tracedGateway(t *testing.T, env map[string]string, opts ...app.Option) (*gw, *fakeupstream.Server, *fakeupstream.Server) {
 	t.Helper()
 	a, b := fakeupstream.New(), fakeupstream.New()
 	t.Cleanup(a.Close)
@@ -106,7 +106,7 @@ func TestTracingOneTracePerRequest(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	g, a, b := tracedGateway(t, nil, gateway.WithTracerProvider(tp))
+	g, a, b := tracedGateway(t, nil, app.WithTracerProvider(tp))
 	a.Script("m1", fakeupstream.Step{Status: 503}) // one retry on a, then success
 
 	var resp *http.Response
@@ -245,7 +245,7 @@ func TestTracingStreamAttemptEndsAtFirstChunk(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	g, _, _ := tracedGateway(t, nil, gateway.WithTracerProvider(tp))
+	g, _, _ := tracedGateway(t, nil, app.WithTracerProvider(tp))
 	s := g.client("k", option.WithHeader("traceparent", traceparent)).Chat.Completions.NewStreaming(context.Background(), userParams("chat", "hi"))
 	acc := openai.ChatCompletionAccumulator{}
 	for s.Next() {
@@ -375,7 +375,7 @@ func TestTracingClientErrorsAndUnknownRoutes(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	g, a, _ := tracedGateway(t, nil, gateway.WithTracerProvider(tp))
+	g, a, _ := tracedGateway(t, nil, app.WithTracerProvider(tp))
 	tests := []struct {
 		name, method, path, body string
 		status                   int
@@ -420,7 +420,7 @@ func TestTracingDeniedDecision(t *testing.T) {
 decision := {"allow": false, "deny": {"status": 403, "code": "not_today", "message": "No."}, "reasons": ["deny:test"]}
 `)
 	g := startWith(t, fmt.Sprintf("policy: %s\nproviders:\n  - {name: a, type: openai, base_url: %q}\n", dir, up.URL()), nil, true,
-		gateway.WithTracerProvider(tp))
+		app.WithTracerProvider(tp))
 	_, err := g.client("k").Chat.Completions.New(context.Background(), userParams("chat", "hi"))
 	if err == nil {
 		t.Fatal("a denied request succeeded")
@@ -445,7 +445,7 @@ func TestTracingEmbeddings(t *testing.T) {
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	up := fakeupstream.New()
 	t.Cleanup(up.Close)
-	g := startWith(t, "", map[string]string{"OPENAI_API_KEY": "sk-e", "OPENAI_BASE_URL": up.URL()}, true, gateway.WithTracerProvider(tp))
+	g := startWith(t, "", map[string]string{"OPENAI_API_KEY": "sk-e", "OPENAI_BASE_URL": up.URL()}, true, app.WithTracerProvider(tp))
 	out, err := g.client("k", option.WithHeader("traceparent", traceparent)).Embeddings.New(context.Background(), openai.EmbeddingNewParams{
 		Model: "text-embedding-3-small",
 		Input: openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"hello"}},

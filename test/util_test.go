@@ -8,7 +8,7 @@ import (
 	"github.com/openai/openai-go/v3/packages/param"
 
 	"github.com/gavel-gw/gavel/engine/config"
-	"github.com/gavel-gw/gavel/engine/gateway"
+	"github.com/gavel-gw/gavel/engine/app"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -19,14 +19,14 @@ func writeFile(t *testing.T, path, content string) {
 }
 
 // gatewayNew builds (but does not serve) a gateway, for configuration errors.
-func gatewayNew(t *testing.T, yaml string) (*gateway.Gateway, error) {
+func gatewayNew(t *testing.T, yaml string) (*app.Gateway, error) {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yaml), func(string) string { return "" })
 	if err != nil {
 		return nil, err
 	}
 	cfg.Ledger.Store = "memory"
-	g, err := gateway.New(context.Background(), cfg, func(string) string { return "" }, nil)
+	g, err := app.New(context.Background(), cfg, func(string) string { return "" }, nil)
 	if g != nil {
 		t.Cleanup(g.Close)
 	}

@@ -30,7 +30,7 @@ import (
 
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/config"
-	"github.com/gavel-gw/gavel/engine/gateway"
+	"github.com/gavel-gw/gavel/engine/app"
 	"github.com/gavel-gw/gavel/engine/policy"
 )
 
@@ -143,7 +143,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g, err := gateway.New(ctx, cfg, os.Getenv, log)
+	g, err := app.New(ctx, cfg, os.Getenv, log)
 	if err != nil {
 		return err
 	}

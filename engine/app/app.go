@@ -1,6 +1,7 @@
-package gateway
+package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,8 @@ type Gateway struct {
 	probes    []probe
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
+	resil     map[string]executor.Resilience
+	names     []string // configured provider names, sorted
 }
 
 type probe struct {
@@ -60,38 +63,53 @@ type probe struct {
 	check func(context.Context) error
 }
 
-// New builds a gateway. getenv supplies the environment (os.Getenv in production).
+// New builds a gateway in the order its parts depend on each other: tracing, providers,
+// keys, policy (engine, planner, bundle), stores (ledger, decision log), then the request
+// path (executor, pipeline, HTTP server). getenv supplies the environment (os.Getenv in
+// production). On error everything built so far is closed.
 func New(ctx context.Context, cfg *config.Config, getenv func(string) string, log *slog.Logger, opts ...Option) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), providers: map[string]adapters.Provider{}}
+	g := &Gateway{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), providers: map[string]adapters.Provider{}, tracker: signals.New(0)}
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
-	tr, err := setupTracing(ctx, getenv, log, o)
-	if err != nil {
-		return nil, err
+	steps := []func() error{
+		func() (err error) { g.tracing, err = setupTracing(ctx, getenv, log, o); return err },
+		func() error { return g.buildProviders(getenv) },
+		g.loadKeys,
+		func() error { return g.loadPolicy(ctx) },
+		g.openStores,
+		g.buildRequestPath,
 	}
-	g.tracing = tr
-
-	specs, notes := cfg.Resolve(getenv)
-	for _, n := range notes {
-		log.Warn(n)
-	}
-	resil := map[string]executor.Resilience{}
-	names := make([]string, 0, len(specs))
-	for _, p := range specs {
-		prov, err := registry.New(p.Spec)
-		if err != nil {
+	for _, step := range steps {
+		if err := step(); err != nil {
 			g.Close()
 			return nil, err
 		}
+	}
+	return g, nil
+}
+
+// buildProviders makes the configured providers through the registry, with their
+// resilience settings and health probes.
+func (g *Gateway) buildProviders(getenv func(string) string) error {
+	specs, notes := g.cfg.Resolve(getenv)
+	for _, n := range notes {
+		g.log.Warn(n)
+	}
+	g.resil = map[string]executor.Resilience{}
+	for _, p := range specs {
+		prov, err := registry.New(p.Spec)
+		if err != nil {
+			return err
+		}
 		g.providers[p.Name] = prov
 		g.tracing.Instrument(prov)
-		resil[p.Name] = p.Resilience()
-		names = append(names, p.Name)
+		g.resil[p.Name] = p.Resilience()
+		g.names = append(g.names, p.Name)
 		if hc := p.HealthCheck; hc != nil {
 			one, model := 1, hc.Model
 			g.probes = append(g.probes, probe{name: p.Name,
@@ -103,76 +121,81 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 				}})
 		}
 	}
-	sort.Strings(names)
+	sort.Strings(g.names)
+	g.log.Info("providers configured", "providers", strings.Join(g.names, ","))
+	return nil
+}
 
+// loadKeys reads the keys file; the bundle's keys join them when it activates.
+func (g *Gateway) loadKeys() error {
 	var fileKeys map[string]policy.KeyRecord
-	if cfg.KeysFile != "" {
+	if g.cfg.KeysFile != "" {
 		var err error
-		if fileKeys, err = auth.LoadFile(cfg.KeysFile); err != nil {
-			g.Close()
-			return nil, err
+		if fileKeys, err = auth.LoadFile(g.cfg.KeysFile); err != nil {
+			return err
 		}
 	}
-	loopback := config.IsLoopback(cfg.Listen)
-	g.keys = auth.New(fileKeys, loopback)
+	g.keys = auth.New(fileKeys, config.IsLoopback(g.cfg.Listen))
+	return nil
+}
 
-	tracker := signals.New(0)
-	g.tracker = tracker
-	scanner := pii.NewScanner()
-	exec := executor.New(executor.Options{Providers: g.providers, Resilience: resil, Tracker: tracker, Metrics: g.metrics, Log: log,
-		Redactor: pii.Redactor{Scanner: scanner}, Shadow: cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
+// loadPolicy starts the policy engine and its planner and activates the first bundle:
+// from the bundle server, else the configured path or the embedded default.
+func (g *Gateway) loadPolicy(ctx context.Context) error {
 	g.engine = policy.New()
 	g.engine.OnActivate(func(rev *policy.Revision) {
 		g.keys.SetBundleKeys(rev.Data.Keys)
 		g.metrics.Bundle(rev.ID, rev.Source, rev.Activated)
-		log.Info("policy bundle activated", "revision", rev.ID, "source", rev.Source, "keys", g.keys.Count())
+		g.log.Info("policy bundle activated", "revision", rev.ID, "source", rev.Source, "keys", g.keys.Count())
 	})
-	g.planner = policy.NewPlanner(g.engine, tracker, 0, log)
-
-	if cfg.Bundle.URL != "" {
+	g.planner = policy.NewPlanner(g.engine, g.tracker, 0, g.log)
+	if g.cfg.Bundle.URL != "" {
 		if err := g.startRemote(ctx); err != nil {
-			g.Close()
-			return nil, err
+			return err
 		}
 	} else {
-		b, source, err := policy.Load(cfg.Policy)
+		b, source, err := policy.Load(g.cfg.Policy)
 		if err != nil {
-			g.Close()
-			return nil, err
+			return err
 		}
 		if _, err := g.engine.Activate(ctx, b, source); err != nil {
-			g.Close()
-			return nil, err
+			return err
 		}
 	}
 	// Without an active bundle its keys are unknown yet; requests fail closed until it comes.
 	if g.keys.Count() == 0 && g.engine.Active() != nil {
-		if !loopback {
-			g.Close()
-			return nil, fmt.Errorf("refusing to listen on %s without virtual keys: configure keys (keys_file or the bundle's data.gavel.keys) or listen on loopback", cfg.Listen)
+		if !config.IsLoopback(g.cfg.Listen) {
+			return fmt.Errorf("refusing to listen on %s without virtual keys: configure keys (keys_file or the bundle's data.gavel.keys) or listen on loopback", g.cfg.Listen)
 		}
-		log.Warn("no virtual keys configured: gavel is OPEN to anyone who can reach " + cfg.Listen + " (loopback only)")
+		g.log.Warn("no virtual keys configured: gavel is OPEN to anyone who can reach " + g.cfg.Listen + " (loopback only)")
 	}
+	return nil
+}
 
-	if g.ledger, err = openLedger(cfg.Ledger, g.metrics); err != nil {
-		g.Close()
-		return nil, err
+// openStores opens the budget and rate-limit ledger and the decision log.
+func (g *Gateway) openStores() (err error) {
+	if g.ledger, err = openLedger(g.cfg.Ledger, g.metrics); err != nil {
+		return err
 	}
-	if g.dlog, err = openDecisionLog(cfg.DecisionLog, g.metrics); err != nil {
-		g.Close()
-		return nil, err
-	}
-	g.exec = exec
+	g.dlog, err = openDecisionLog(g.cfg.DecisionLog, g.metrics)
+	return err
+}
+
+// buildRequestPath wires what every request goes through: the executor over the
+// providers, the pipeline around it, and the HTTP server in front.
+func (g *Gateway) buildRequestPath() error {
+	scanner := pii.NewScanner()
+	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
+		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
+	pipe := pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
+		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer()})
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
 	}
-	pipe := pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: exec, Metrics: g.metrics, DecisionLog: g.dlog,
-		PII: scanner, Ledger: g.ledger, Log: log, RequestTimeout: cfg.RequestTimeout, ShadowCharge: cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer()})
 	g.srv = server.New(server.Options{Pipeline: pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
-		Log: log, Providers: names, MaxBodyBytes: cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing})
-	log.Info("providers configured", "providers", strings.Join(names, ","))
-	return g, nil
+		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing})
+	return nil
 }
 
 // Handler returns the HTTP handler (for tests that bring their own server).
@@ -223,7 +246,7 @@ func (g *Gateway) Close() {
 		g.ledger = nil
 	}
 	if g.dlog != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DecisionLog.FlushTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), cmp.Or(g.cfg.DecisionLog.FlushTimeout, decisionlog.DefaultFlushTimeout))
 		g.dlog.Close(ctx)
 		cancel()
 		g.dlog = nil
