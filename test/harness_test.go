@@ -19,8 +19,8 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 
-	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/app"
+	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/policies"
 )
 

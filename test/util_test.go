@@ -7,8 +7,8 @@ import (
 
 	"github.com/openai/openai-go/v3/packages/param"
 
-	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/app"
+	"github.com/gavel-gw/gavel/engine/config"
 )
 
 func writeFile(t *testing.T, path, content string) {

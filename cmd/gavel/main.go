@@ -28,9 +28,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gavel-gw/gavel/engine/app"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/config"
-	"github.com/gavel-gw/gavel/engine/app"
 	"github.com/gavel-gw/gavel/engine/policy"
 )
 
