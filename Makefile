@@ -42,7 +42,7 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/... ./adapters/...
 
 # gavel gets core 1 to itself; the load generator and the fake upstream share core 0, so
-# "gavel CPU µs/req" is gavel's alone (peers in FIELD-NOTES were measured the same way).
+# "gavel CPU µs/req" is gavel's alone (the way peer gateways' published overhead figures are measured).
 bench-load: build
 	$(GO) build -o bin/loadbench ./test/loadbench
 	taskset -c 0 bin/loadbench -gavel $(BIN) -duration $(LOAD_DURATION) -cpus 1 -upstream-cpus 0 -stream
