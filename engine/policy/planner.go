@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/gavel-gw/gavel/engine/signals"
 )
 
 // Shared is the part of every request's input that does not depend on the request: the
@@ -18,9 +20,9 @@ type Shared struct {
 	Built     time.Time
 }
 
-// SignalSource renders the live provider snapshot (engine/signals.Tracker does).
+// SignalSource is the live provider snapshot (engine/signals.Tracker is one).
 type SignalSource interface {
-	Value() ast.Value
+	Snapshot() []signals.ProviderStats
 	Changed() <-chan struct{}
 }
 
@@ -68,7 +70,7 @@ func (p *Planner) Current(ctx context.Context, rev *Revision) *Shared {
 
 // Build renders the snapshot and evaluates the plan for rev, and publishes the result.
 func (p *Planner) Build(ctx context.Context, rev *Revision) *Shared {
-	s := &Shared{Rev: rev, Providers: p.src.Value(), Built: time.Now()}
+	s := &Shared{Rev: rev, Providers: ProvidersValue(p.src.Snapshot()), Built: time.Now()}
 	plan, err := rev.Plan(ctx, s.Providers)
 	if err != nil {
 		// The per-request query evaluates the plan inline; log, but keep serving.

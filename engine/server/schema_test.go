@@ -76,7 +76,7 @@ func realInputs(t *testing.T, rev *policy.Revision) []policy.Input {
 	tg := tr.Target("openai", "gpt-4o")
 	tg.Begin()
 	tg.End(1500_000_000, 0, true)
-	providers := tr.Value()
+	providers := policy.ProvidersValue(tr.Snapshot())
 	plan, err := rev.Plan(context.Background(), providers)
 	if err != nil {
 		t.Fatal(err)

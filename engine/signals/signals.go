@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 // Circuit is a breaker state as the policy sees it.
@@ -304,49 +302,4 @@ func (t *Tracker) Snapshot() []ProviderStats {
 		out = append(out, ps)
 	}
 	return out
-}
-
-var (
-	kHealthy   = ast.StringTerm("healthy")
-	kCircuit   = ast.StringTerm("circuit")
-	kErrorRate = ast.StringTerm("error_rate_bp")
-	kRequests  = ast.StringTerm("requests")
-	kP50       = ast.StringTerm("p50_ms")
-	kP95       = ast.StringTerm("p95_ms")
-	kTTFT      = ast.StringTerm("ttft_p95_ms")
-	kInFlight  = ast.StringTerm("in_flight")
-	kModels    = ast.StringTerm("models")
-)
-
-// Value renders the snapshot as input.providers. It is called when the snapshot is
-// refreshed, not per request.
-func (t *Tracker) Value() ast.Value {
-	snap := t.Snapshot()
-	items := make([][2]*ast.Term, 0, len(snap))
-	for _, p := range snap {
-		models := make([][2]*ast.Term, 0, len(p.Models))
-		for m, s := range p.Models {
-			models = append(models, ast.Item(ast.StringTerm(m), ast.NewTerm(statsObject(s, ast.BooleanTerm(p.Healthy)))))
-		}
-		obj := statsObject(p.Stats, ast.BooleanTerm(p.Healthy))
-		obj.Insert(kModels, ast.NewTerm(ast.NewObject(models...)))
-		items = append(items, ast.Item(ast.StringTerm(p.Name), ast.NewTerm(obj)))
-	}
-	return ast.NewObject(items...)
-}
-
-func statsObject(s Stats, healthy *ast.Term) ast.Object {
-	obj := ast.NewObject(
-		ast.Item(kCircuit, ast.StringTerm(string(s.Circuit))),
-		ast.Item(kRequests, ast.IntNumberTerm(s.Requests)),
-		ast.Item(kErrorRate, ast.IntNumberTerm(s.ErrorRateBP)),
-		ast.Item(kP50, ast.IntNumberTerm(s.P50MS)),
-		ast.Item(kP95, ast.IntNumberTerm(s.P95MS)),
-		ast.Item(kTTFT, ast.IntNumberTerm(s.TTFTP95MS)),
-		ast.Item(kInFlight, ast.IntNumberTerm(s.InFlight)),
-	)
-	if healthy != nil {
-		obj.Insert(kHealthy, healthy)
-	}
-	return obj
 }

@@ -58,6 +58,13 @@ func snapshotOf(t *testing.T, tr *Tracker, name string) ProviderStats {
 	return ProviderStats{}
 }
 
+// ProvidersValue is policy.ProvidersValue, set by policy_test.go (package signals_test):
+// this package cannot import engine/policy, which imports it, but its tests check the
+// snapshot as the policy sees it.
+var ProvidersValue func([]ProviderStats) ast.Value
+
+func value(tr *Tracker) ast.Value { return ProvidersValue(tr.Snapshot()) }
+
 // get walks an OPA object along keys, failing the test when a key is missing.
 func get(t *testing.T, v ast.Value, keys ...string) ast.Value {
 	t.Helper()
@@ -120,7 +127,7 @@ func TestRegister(t *testing.T) {
 	if !p.Healthy || p.Stats.Circuit != Closed || len(p.Models) != 0 {
 		t.Errorf("registered provider = %+v, want healthy, closed, no models", p)
 	}
-	v := tr.Value()
+	v := value(tr)
 	if b, ok := get(t, v, "openai", "healthy").(ast.Boolean); !ok || !bool(b) {
 		t.Errorf("healthy = %v, want true", b)
 	}
@@ -327,7 +334,7 @@ func TestSetHealthy(t *testing.T) {
 			if got := changed(tr); got != st.signal {
 				t.Errorf("Changed signalled = %v, want %v", got, st.signal)
 			}
-			v := tr.Value()
+			v := value(tr)
 			for _, keys := range [][]string{{"openai", "healthy"}, {"openai", "models", "gpt-4o", "healthy"}} {
 				if b := get(t, v, keys...); b.Compare(ast.Boolean(st.healthy)) != 0 {
 					t.Errorf("%v = %v, want %v", keys, b, st.healthy)
@@ -380,7 +387,7 @@ func TestCircuits(t *testing.T) {
 					tg.SetCircuit(state(c))
 				}
 			}
-			v := tr.Value()
+			v := value(tr)
 			if got := get(t, v, "p", "circuit"); got.Compare(ast.String(tc.want)) != 0 {
 				t.Errorf("provider circuit = %v, want %s", got, tc.want)
 			}
@@ -418,7 +425,7 @@ func TestValueShape(t *testing.T) {
 	b.Begin()
 	a.SetCircuit(func() Circuit { return Open })
 
-	v := tr.Value()
+	v := value(tr)
 	if got := keysOf(t, v); fmt.Sprint(got) != "[idle openai]" {
 		t.Fatalf("providers = %v", got)
 	}
@@ -523,7 +530,7 @@ func TestConcurrentRecording(t *testing.T) {
 				return
 			default:
 			}
-			_ = tr.Value().String()
+			_ = value(tr).String()
 		}
 	})
 	readers.Go(func() {
@@ -593,7 +600,7 @@ func BenchmarkValue(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = tr.Value()
+		_ = value(tr)
 	}
 }
 
