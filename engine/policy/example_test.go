@@ -32,7 +32,7 @@ func Example() {
 	tr := signals.New(0)
 	tr.Register("openai")
 	tr.Register("mock")
-	providers := tr.Value()
+	providers := policy.ProvidersValue(tr.Snapshot())
 	plan, err := rev.Plan(ctx, providers)
 	if err != nil {
 		fmt.Println(err)
