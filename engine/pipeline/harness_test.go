@@ -232,6 +232,22 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waitSpent polls the ledger until b has spent spent with nothing reserved.
+func (r *rig) waitSpent(t *testing.T, b ledger.Budget, spent int64) {
+	t.Helper()
+	var st ledger.BudgetState
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st = r.budget(t, b); st.Spent == spent && st.Reserved == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s:%s: spent %d, reserved %d; want spent %d, reserved 0", b.Scope, b.ID, st.Spent, st.Reserved, spent)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // chatRequest asks model one question.
 func chatRequest(model string) *adapters.ChatRequest {
 	return &adapters.ChatRequest{Model: model, Messages: []adapters.Message{
@@ -331,8 +347,8 @@ type records struct {
 }
 
 func (h *records) Enabled(context.Context, slog.Level) bool { return true }
-func (h *records) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h *records) WithGroup(string) slog.Handler           { return h }
+func (h *records) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *records) WithGroup(string) slog.Handler            { return h }
 
 func (h *records) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != h.msg {
