@@ -108,7 +108,7 @@ func TestRateLimited(t *testing.T) {
 			pipeline.RateLimited{Scope: "key", ID: "k-ana", By: ledger.DimRequests}},
 		{"the tighter of two limits", []map[string]any{keyRate(10, 0), {"scope": "team", "rpm": 2}}, 2,
 			pipeline.RateLimited{Scope: "team", ID: "search", By: ledger.DimRequests}},
-		{"more tokens than a minute allows", []map[string]any{keyRate(0, int64(estIn) - 1)}, 0,
+		{"more tokens than a minute allows", []map[string]any{keyRate(0, int64(estIn)-1)}, 0,
 			pipeline.RateLimited{Scope: "key", ID: "k-ana", By: ledger.DimTokens, Unsatisfiable: true}},
 	}
 	for _, tc := range tests {
