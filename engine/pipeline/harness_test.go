@@ -38,7 +38,7 @@ const (
 	goodID    = "good/m"    // answers, usage included
 	badID     = "bad/m"     // always fails with a 503, falls back to bad2/m
 	bad2ID    = "bad2/m"    // always fails with a 503
-	noUsageID = "nousage/m" // streams without a usage chunk
+	noUsageID = "nousage/m" // answers and streams without usage
 	slowID    = "slow/m"    // blocks until the request's context ends
 	shadowID  = "shadow/m"  // answers shadow copies
 	embedID   = "good/e"    // the good provider's embeddings
@@ -297,8 +297,17 @@ func drain(t *testing.T, s *pipeline.Stream) []*adapters.ChatChunk {
 	}
 }
 
-// noUsage is a provider whose streams carry no usage chunk, as some upstreams do.
+// noUsage is a provider whose answers carry no usage block and whose streams carry no
+// usage chunk, as some upstreams do.
 type noUsage struct{ *mock.Provider }
+
+func (p noUsage) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapters.ChatResponse, error) {
+	res, err := p.Provider.Chat(ctx, req)
+	if res != nil {
+		res.Usage = nil
+	}
+	return res, err
+}
 
 func (p noUsage) ChatStream(ctx context.Context, req *adapters.ChatRequest) (adapters.ChunkStream, error) {
 	s, err := p.Provider.ChatStream(ctx, req)

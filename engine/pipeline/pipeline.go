@@ -91,10 +91,13 @@ type Exchange struct {
 	rateDec  *ledger.RateDecision
 	warning  string
 
-	route      string
-	upstream   time.Duration
-	usage      *adapters.Usage
-	streamed   strings.Builder // streamed completion text, counted when the upstream sent no usage
+	route    string
+	upstream time.Duration
+	usage    *adapters.Usage
+	streamed strings.Builder // completion text, counted when the upstream sent no usage
+	// uncounted: an upstream answered without usage; Finish counts it with the tokenizer
+	// (an answer is never free because an upstream left usage out).
+	uncounted  bool
 	streamFail bool
 	st         Stream
 
@@ -156,7 +159,9 @@ func (p *Pipeline) AdmitChat(ctx context.Context, x *Exchange, caller *auth.Call
 // AdmitEmbedding is AdmitChat for an embeddings request.
 func (p *Pipeline) AdmitEmbedding(ctx context.Context, x *Exchange, caller *auth.Caller, req *adapters.EmbeddingRequest, tags string) error {
 	x.caller, x.model = caller, req.Model
-	d, err := p.admit(ctx, x, EmbeddingFeatures(x.ID, req, tags, caller))
+	f := EmbeddingFeatures(x.ID, req, tags, caller)
+	x.prompt = f.Messages
+	d, err := p.admit(ctx, x, f)
 	if err != nil {
 		return err
 	}
@@ -289,6 +294,17 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 	if x.primary != nil {
 		x.answer = res.Response
 	}
+	if x.usage == nil {
+		x.uncounted = true
+		for i := range res.Response.Choices {
+			m := &res.Response.Choices[i].Message
+			x.streamed.WriteString(m.Content.String())
+			for _, tc := range m.ToolCalls {
+				x.streamed.WriteString(tc.Function.Name)
+				x.streamed.WriteString(tc.Function.Arguments)
+			}
+		}
+	}
 	return res.Response, nil
 }
 
@@ -301,6 +317,8 @@ func (p *Pipeline) Embed(ctx context.Context, x *Exchange) (*adapters.EmbeddingR
 	x.route, x.upstream = res.Target.String(), res.Upstream
 	if u := res.Response.Usage; u != nil {
 		x.usage = &adapters.Usage{PromptTokens: u.PromptTokens, TotalTokens: u.TotalTokens}
+	} else {
+		x.uncounted = true
 	}
 	return res.Response, nil
 }

@@ -80,8 +80,9 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 
 // charge is the one place a request's usage is priced and counted: tokens and cost by
 // provider, model and the caller's team, then the ledger hold is settled with that cost.
-// priced is false when the upstream streamed without usage: the real tokenizer then
-// counts off the request's path and charges later.
+// priced is false when an upstream answered without usage (a stream without a usage
+// chunk, or an answer without a usage block): the real tokenizer then counts off the
+// request's path and charges later.
 func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	l := usageLabels{experiment: experimentOfExchange(x)}
 	if x.caller != nil {
@@ -94,10 +95,10 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	if x.rev != nil {
 		data = x.rev.Data
 	}
-	if x.usage == nil && x.streamed.Len() > 0 {
-		hd, route, prompt, completion := x.hold, x.route, x.prompt, x.streamed.String()
+	if x.usage == nil && (x.uncounted || x.streamed.Len() > 0) {
+		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.streamed.String(), x.endpoint == EndpointChat
 		go func() {
-			u := p.countUsage(route, prompt, completion)
+			u := p.countUsage(route, prompt, completion, framed)
 			hd.settle(u, p.account(data, route, l, u))
 		}()
 		return 0, false
@@ -130,16 +131,24 @@ func (p *Pipeline) account(data *policy.Data, route string, l usageLabels, u *ad
 // usageLabels are who a request's usage is counted against.
 type usageLabels struct{ team, experiment, arm string }
 
-// countUsage counts tokens with the real tokenizer, for streams that reported no usage.
-func (p *Pipeline) countUsage(route string, prompt []policy.Message, completion string) *adapters.Usage {
+// countUsage counts tokens with the real tokenizer, for answers that reported no usage.
+// framed adds the chat format's per-message tokens (OpenAI's 3 + 4 per message);
+// embeddings inputs have none.
+func (p *Pipeline) countUsage(route string, prompt []policy.Message, completion string, framed bool) *adapters.Usage {
 	_, model, _ := strings.Cut(route, "/")
-	u := &adapters.Usage{PromptTokens: 3}
+	u := &adapters.Usage{}
+	if framed {
+		u.PromptTokens = 3
+	}
 	for _, m := range prompt {
 		n, err := p.counter.Count(model, m.Text)
 		if err != nil {
 			n = tokens.Estimate(m.Text)
 		}
-		u.PromptTokens += n + 4
+		u.PromptTokens += n
+		if framed {
+			u.PromptTokens += 4
+		}
 	}
 	n, err := p.counter.Count(model, completion)
 	if err != nil {

@@ -170,3 +170,27 @@ func TestStreamWithoutUsageChargedFromTheTokenizer(t *testing.T) {
 		})
 	}
 }
+
+// An answer without a usage block is not free: it is counted with the real tokenizer off
+// the request's path, like a stream without a usage chunk.
+func TestAnswerWithoutUsageChargedFromTheTokenizer(t *testing.T) {
+	r := newRig(t, setup{budgets: []map[string]any{teamDaily(bigLimit)}, rateLimits: []map[string]any{keyRate(100, 100_000)}})
+	req := chatRequest(noUsageID)
+	x := r.p.Start(pipeline.EndpointChat)
+	if err := r.p.AdmitChat(context.Background(), x, ana, req, ""); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.p.Chat(context.Background(), x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Usage != nil || len(res.Choices) == 0 || res.Choices[0].Message.Content.String() != goodReply {
+		t.Fatalf("test setup: answer %+v", res)
+	}
+	r.p.Finish(x, 200, "")
+	u := counted(t, "m", req, goodReply)
+	r.waitSpent(t, teamBudget(bigLimit), cost(price, u))
+	eventually(t, "the counted rate tokens", func() bool {
+		return r.rate(t, keyLimit(100, 100_000)).Tokens == int64(u.PromptTokens+u.CompletionTokens)
+	})
+}
