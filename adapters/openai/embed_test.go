@@ -380,8 +380,7 @@ func TestExchangeBound(t *testing.T) {
 	_, srv := newRecorder(t, 200, []byte(body), nil)
 	p := mustProvider(t, Config{BaseURL: srv.URL})
 	out := new(adapters.EmbeddingResponse)
-	err := p.exchange(context.Background(), p.embed, "m", embeddingRequest(t, `{"model":"m","input":"x"}`), out,
-		1<<20, "embeddings", func() bool { return len(out.Data) > 0 })
+	_, err := p.Exchange(context.Background(), p.embed.url, embeddingRequest(t, `{"model":"m","input":"x"}`), out, 1<<20, "embeddings")
 	if e := adaptertest.AsError(t, err, adapters.KindProtocol); e.Message != "response body exceeds 1 MiB" {
 		t.Errorf("message = %q", e.Message)
 	}
