@@ -286,7 +286,7 @@ func TestStatusKindTable(t *testing.T) {
 		500: adapters.KindServer, 502: adapters.KindServer, 503: adapters.KindOverloaded, 504: adapters.KindTimeout,
 		529: adapters.KindOverloaded,
 	} {
-		if e := p.errorFromBody(status, nil, nil, time.Now()); e.Kind != kind || e.Status != status || e.Message == "" {
+		if e := p.ErrorFromBody(status, nil, nil, time.Now()); e.Kind != kind || e.Status != status || e.Message == "" {
 			t.Errorf("status %d: %+v, want kind %v", status, e, kind)
 		}
 	}
