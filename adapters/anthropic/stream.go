@@ -8,7 +8,6 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
-	"github.com/gavel-gw/gavel/adapters/internal/sse"
 )
 
 var messageStopType = []byte(`"message_stop"`)
@@ -28,9 +27,7 @@ type stream struct {
 	p    *Provider
 	opts streamOptions
 
-	r      *sse.Reader // nil once the stream reached its end
-	err    error       // sticky result once the stream ended: io.EOF or *adapters.Error
-	events int         // events decoded, for the truncation message
+	events int // events decoded, for the truncation message
 
 	ev       streamEvent // decode target, reused for every event
 	started  bool        // message_start seen
@@ -48,7 +45,7 @@ type stream struct {
 }
 
 func newStream(ctx context.Context, p *Provider, body io.ReadCloser, opts streamOptions) *stream {
-	s := &stream{p: p, r: sse.Get(body), opts: opts, model: opts.model}
+	s := &stream{p: p, opts: opts, model: opts.model}
 	s.Open(ctx, &p.Base, body)
 	return s
 }
@@ -62,14 +59,14 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 		s.ntail--
 		return c, nil
 	}
-	if s.err != nil {
-		return nil, s.err
+	if err := s.Err(); err != nil {
+		return nil, err
 	}
 	if s.Closed() {
 		return nil, s.finish(s.ClosedError())
 	}
 	for {
-		data, err := s.r.Next()
+		data, err := s.Next()
 		if err != nil {
 			// The SSE spec drops an event the body cut short, but one that is a complete
 			// message_stop shows the upstream finished.
@@ -83,7 +80,7 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 			continue
 		}
 		c, err := s.handle(data)
-		if c != nil || err != nil || s.err != nil {
+		if c != nil || err != nil || s.Err() != nil {
 			return s.result(c, err)
 		}
 	}
@@ -277,23 +274,13 @@ func (s *stream) readFailure(err error) error {
 	if e := s.ReadError(err); e != nil {
 		return e
 	}
-	msg := "stream ended before message_stop"
-	if s.events == 0 {
-		msg = "stream ended before any event"
-	}
-	return s.Truncated(msg)
+	return s.EndedBefore("message_stop", "event", s.events)
 }
 
-// finish records the stream's end and returns the reader's buffers to the pool. A stream
-// that ended any other way than message_stop has no reusable connection, so it is let go
-// at once.
+// finish ends the stream; a tail not yet handed out goes with a stream that failed.
 func (s *stream) finish(err error) error {
-	s.err = err
-	sse.Put(s.r)
-	s.r = nil
 	if err != io.EOF {
 		s.ntail = 0
 	}
-	s.End(err)
-	return err
+	return s.End(err)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
-	"github.com/gavel-gw/gavel/adapters/internal/sse"
 )
 
 // maxCandidates bounds the candidate index an event may name (Gemini allows 8 candidates),
@@ -27,9 +26,7 @@ type stream struct {
 	httpx.StreamBody
 	p *Provider
 
-	r    *sse.Reader // nil once the stream reached its end
-	err  error       // sticky result once the stream ended: io.EOF or *adapters.Error
-	tail error       // how the stream ends once pending is drained
+	tail error // how the stream ends once pending is drained
 
 	// The envelope every chunk carries, fixed by the first event.
 	id           string
@@ -56,7 +53,7 @@ type candState struct {
 }
 
 func newStream(ctx context.Context, p *Provider, body io.ReadCloser, model string, includeUsage bool) *stream {
-	s := &stream{p: p, r: sse.Get(body), dec: getEventDecoder(), model: model,
+	s := &stream{p: p, dec: getEventDecoder(), model: model,
 		created: p.now().Unix(), includeUsage: includeUsage}
 	s.Open(ctx, &p.Base, body)
 	return s
@@ -64,8 +61,8 @@ func newStream(ctx context.Context, p *Provider, body io.ReadCloser, model strin
 
 // Recv returns the next chunk, io.EOF after the last one, or an *adapters.Error.
 func (s *stream) Recv() (*adapters.ChatChunk, error) {
-	if s.err != nil {
-		return nil, s.err
+	if err := s.Err(); err != nil {
+		return nil, err
 	}
 	for {
 		if s.next < len(s.pending) {
@@ -81,7 +78,7 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 			return nil, s.finish(s.ClosedError())
 		}
 		s.pending, s.next = s.pending[:0], 0
-		data, err := s.r.Next()
+		data, err := s.Next()
 		if err != nil {
 			s.tail = s.end(data, err)
 			continue
@@ -113,12 +110,8 @@ func (s *stream) end(partial []byte, err error) error {
 		}
 	}
 	if !s.finished {
-		msg := "stream ended before a finish reason"
-		if s.events == 0 {
-			msg = "stream ended before any event"
-		}
 		s.pending = s.pending[:0]
-		return s.Truncated(msg)
+		return s.EndedBefore("a finish reason", "event", s.events)
 	}
 	if s.includeUsage && s.usage != (usageMetadata{}) {
 		b := s.newChunk(0)
@@ -239,18 +232,14 @@ func (s *stream) newChunk(choice int) *chunkBox {
 	return b
 }
 
-// finish records the stream's end and returns the reader's buffers to the pool. A stream
-// that ended any other way than at the end of the body has no reusable connection, so it
-// is let go at once.
+// finish ends the stream and lets go of what it decoded with. Gemini has no end marker
+// to drain past: a body read to its end has already handed its connection back.
 func (s *stream) finish(err error) error {
-	s.err = err
-	sse.Put(s.r)
 	putEventDecoder(s.dec)
-	s.r, s.dec = nil, nil
+	s.dec = nil
 	s.pending, s.next, s.tail = nil, 0, nil
 	s.ev = generateResponse{}
-	s.End(err)
-	return err
+	return s.End(err)
 }
 
 // eventDecoder decodes one SSE event's JSON after another with a single json.Decoder.
