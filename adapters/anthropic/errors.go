@@ -52,25 +52,11 @@ func errorObject(obj *wireErrorObject) wireError {
 	return wireError{Type: httpx.RawText(obj.Type), Message: httpx.RawText(obj.Message)}
 }
 
-// errorBody reads Anthropic's error bodies for the shared request path.
-type errorBody struct{ p *Provider }
-
-func (eb errorBody) Fill(e *adapters.Error, body []byte) bool {
-	w, ok := parseErrorBody(body)
-	if !ok {
-		return false
-	}
-	e.Code = eb.p.Clean(w.Type, httpx.MaxCode)
-	e.Message = eb.p.Clean(withRequestID(w), httpx.MaxMessage)
+// failed sets what an Anthropic error body says of a failed response.
+func (p *Provider) failed(e *adapters.Error, w wireError) {
+	e.Code = p.Clean(w.Type, httpx.MaxCode)
+	e.Message = p.Clean(withRequestID(w), httpx.MaxMessage)
 	e.Kind = refineKind(e.Kind, w)
-	return true
-}
-
-func (eb errorBody) InBody(body []byte) *adapters.Error {
-	if w, ok := parseErrorBody(body); ok {
-		return eb.p.streamError(w)
-	}
-	return nil
 }
 
 // withRequestID appends Anthropic's request id, which support asks for, to the message.

@@ -59,11 +59,8 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 		s.ntail--
 		return c, nil
 	}
-	if err := s.Err(); err != nil {
+	if err := s.Stopped(); err != nil {
 		return nil, err
-	}
-	if s.Closed() {
-		return nil, s.finish(s.ClosedError())
 	}
 	for {
 		data, err := s.Next()

@@ -121,36 +121,20 @@ func allDigits(s string) bool {
 	return true
 }
 
-// errorBody reads Google's error bodies for the shared request path.
-type errorBody struct{ p *Provider }
-
-var _ httpx.AnswerChecker = errorBody{}
-
-func (eb errorBody) Fill(e *adapters.Error, body []byte) bool {
-	w, ok := parseErrorBody(body)
-	if !ok {
-		return false
-	}
-	e.Code = eb.p.Clean(errorCode(w), httpx.MaxCode)
-	e.Message = eb.p.Clean(w.Message, httpx.MaxMessage)
+// failed sets what a Google error body says of a failed response.
+func (p *Provider) failed(e *adapters.Error, w wireError) {
+	e.Code = p.Clean(errorCode(w), httpx.MaxCode)
+	e.Message = p.Clean(w.Message, httpx.MaxMessage)
 	if e.Status >= 400 || e.Status/100 == 2 {
 		e.Kind = refineKind(e.Kind, w)
 	}
 	if e.RetryAfter == 0 {
 		e.RetryAfter = w.RetryDelay
 	}
-	return true
 }
 
-func (eb errorBody) InBody(body []byte) *adapters.Error {
-	if w, ok := parseErrorBody(body); ok {
-		return eb.p.streamError(w)
-	}
-	return nil
-}
-
-// CheckAnswer finds the error Gemini (or a proxy) may report in a 2xx answer.
-func (eb errorBody) CheckAnswer(out any, _ []byte) *adapters.Error {
+// checkAnswer finds the error Gemini (or a proxy) may report in a 2xx answer.
+func (p *Provider) checkAnswer(out any, _ []byte) *adapters.Error {
 	var raw json.RawMessage
 	switch a := out.(type) {
 	case *generateResponse:
@@ -159,7 +143,7 @@ func (eb errorBody) CheckAnswer(out any, _ []byte) *adapters.Error {
 		raw = a.Error
 	}
 	if w, ok := parseErrorObject(raw); ok {
-		return eb.p.streamError(w)
+		return p.streamError(w)
 	}
 	return nil
 }

@@ -8,32 +8,16 @@ import (
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
-// errorBody reads OpenAI's error bodies for the shared request path.
-type errorBody struct{ p *Provider }
-
-var _ httpx.AnswerChecker = errorBody{}
-
-func (eb errorBody) Fill(e *adapters.Error, body []byte) bool {
-	w, ok := parseErrorBody(body)
-	if !ok {
-		return false
-	}
-	e.Code = eb.p.Clean(firstNonEmpty(w.Code, w.Type), httpx.MaxCode)
-	e.Message = eb.p.Clean(w.Message, httpx.MaxMessage)
+// failed sets what an OpenAI error body says of a failed response.
+func (p *Provider) failed(e *adapters.Error, w wireError) {
+	e.Code = p.Clean(firstNonEmpty(w.Code, w.Type), httpx.MaxCode)
+	e.Message = p.Clean(w.Message, httpx.MaxMessage)
 	e.Kind = refineKind(e.Kind, w)
-	return true
 }
 
-func (eb errorBody) InBody(body []byte) *adapters.Error {
-	if w, ok := parseErrorBody(body); ok {
-		return eb.p.streamError(w)
-	}
-	return nil
-}
-
-// CheckAnswer finds the error that some compatible servers and proxies report with a 2xx
+// checkAnswer finds the error that some compatible servers and proxies report with a 2xx
 // status, in an answer that holds no result.
-func (eb errorBody) CheckAnswer(out any, body []byte) *adapters.Error {
+func (p *Provider) checkAnswer(out any, body []byte) *adapters.Error {
 	switch a := out.(type) {
 	case *adapters.ChatResponse:
 		if len(a.Choices) > 0 {
@@ -47,7 +31,10 @@ func (eb errorBody) CheckAnswer(out any, body []byte) *adapters.Error {
 	if !mayHoldError(body) {
 		return nil
 	}
-	return eb.InBody(body)
+	if w, ok := parseErrorBody(body); ok {
+		return p.streamError(w)
+	}
+	return nil
 }
 
 // refineKind lets the error body sharpen the kind the status gave. A 429 or 401/403 keeps

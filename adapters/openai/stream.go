@@ -29,11 +29,8 @@ func newStream(ctx context.Context, p *Provider, body io.ReadCloser) *stream {
 
 // Recv returns the next chunk, io.EOF after [DONE], or an *adapters.Error.
 func (s *stream) Recv() (*adapters.ChatChunk, error) {
-	if err := s.Err(); err != nil {
+	if err := s.Stopped(); err != nil {
 		return nil, err
-	}
-	if s.Closed() {
-		return nil, s.End(s.ClosedError())
 	}
 	for {
 		data, err := s.Next()

@@ -22,7 +22,7 @@ type Base struct {
 	client Client
 
 	errs  ErrorBody
-	check AnswerChecker // errs, when it checks 2xx answers; looked up once, not per request
+	check func(out any, body []byte) *adapters.Error
 
 	jsonHeader   http.Header // a request answered with JSON
 	streamHeader http.Header // a request answered with an event stream
@@ -34,8 +34,7 @@ var (
 	_ adapters.GenAIProvider    = (*Base)(nil)
 )
 
-// ErrorBody is how one vendor's error bodies read. The vendor implements it with a small
-// type of its own that points back at its Provider.
+// ErrorBody is how one vendor's error bodies read; Errors builds one.
 type ErrorBody interface {
 	// Fill sets e's Code and Message from the body of a failed response and may sharpen
 	// e.Kind, which the status gave. It reports whether body was one of the vendor's error
@@ -46,12 +45,29 @@ type ErrorBody interface {
 	InBody(body []byte) *adapters.Error
 }
 
-// AnswerChecker is implemented by an ErrorBody whose upstreams may report a failure inside
-// a 2xx answer that still decodes (OpenAI-compatible servers and proxies, Gemini).
-type AnswerChecker interface {
-	// CheckAnswer returns the error the answer reports, or nil. out is what body decoded
-	// into.
-	CheckAnswer(out any, body []byte) *adapters.Error
+// Errors is an ErrorBody made of a vendor's parser of error bodies and what the vendor
+// makes of the error it keeps of one, W.
+type Errors[W any] struct {
+	Parse  func(body []byte) (W, bool)
+	Failed func(e *adapters.Error, w W) // a failed response's: see ErrorBody.Fill
+	Event  func(w W) *adapters.Error    // reported with a 2xx status, in a body or an event
+}
+
+// Fill implements ErrorBody.
+func (x Errors[W]) Fill(e *adapters.Error, body []byte) bool {
+	w, ok := x.Parse(body)
+	if ok {
+		x.Failed(e, w)
+	}
+	return ok
+}
+
+// InBody implements ErrorBody.
+func (x Errors[W]) InBody(body []byte) *adapters.Error {
+	if w, ok := x.Parse(body); ok {
+		return x.Event(w)
+	}
+	return nil
 }
 
 // Setup is what NewBase builds a Base from.
@@ -66,6 +82,9 @@ type Setup struct {
 	Extra  map[string]string
 	Client *http.Client // a client of the provider's own when nil
 	Errors ErrorBody
+	// CheckAnswer, when set, returns the error a 2xx answer that decoded into out reports
+	// (OpenAI-compatible servers, proxies and Gemini report some failures so), or nil.
+	CheckAnswer func(out any, body []byte) *adapters.Error
 }
 
 // NewBase validates the extra headers and returns the Base of one provider.
@@ -78,8 +97,8 @@ func NewBase(s Setup) (Base, error) {
 	if err := AddHeaders(s.Adapter, s.Name, h, s.Extra); err != nil {
 		return Base{}, err
 	}
-	b := Base{name: s.Name, apiKey: s.APIKey, genAI: s.GenAI, client: OwnClient(s.Client), errs: s.Errors}
-	b.check, _ = s.Errors.(AnswerChecker)
+	b := Base{name: s.Name, apiKey: s.APIKey, genAI: s.GenAI, client: OwnClient(s.Client),
+		errs: s.Errors, check: s.CheckAnswer}
 	b.jsonHeader = h.Clone()
 	b.jsonHeader.Set("Accept", "application/json")
 	b.streamHeader = h.Clone()
@@ -187,7 +206,7 @@ func (b *Base) Exchange(ctx context.Context, url string, payload, out any, limit
 		return resp.StatusCode, b.ProtocolError("cannot decode "+what, err)
 	}
 	if b.check != nil {
-		if e := b.check.CheckAnswer(out, buf.Bytes()); e != nil {
+		if e := b.check(out, buf.Bytes()); e != nil {
 			e.Status = resp.StatusCode
 			return resp.StatusCode, e
 		}

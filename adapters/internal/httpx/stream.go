@@ -41,6 +41,15 @@ func (s *StreamBody) Next() ([]byte, error) { return s.r.Next() }
 // Err is how the stream ended (io.EOF or an *adapters.Error), nil while it goes on.
 func (s *StreamBody) Err() error { return s.err }
 
+// Stopped is what Recv returns before it reads on: how the stream ended or, once Close was
+// called, the ClosedError it then ends with; nil while the stream goes on.
+func (s *StreamBody) Stopped() error {
+	if s.err == nil && s.closed.Load() {
+		return s.End(s.ClosedError())
+	}
+	return s.err
+}
+
 // Closed reports whether Close was called.
 func (s *StreamBody) Closed() bool { return s.closed.Load() }
 
