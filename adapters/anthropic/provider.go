@@ -95,7 +95,8 @@ func New(cfg Config) (*Provider, error) {
 		h.Set("X-Api-Key", cfg.APIKey)
 	}
 	p.Base, err = httpx.NewBase(httpx.Setup{Adapter: "anthropic", Name: cfg.Name, APIKey: cfg.APIKey, GenAI: "anthropic",
-		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient, Errors: httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError}})
+		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient,
+		Errors: httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError}})
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,8 @@ func New(cfg Config) (*Provider, error) {
 		h.Set("X-Goog-Api-Key", cfg.APIKey)
 	}
 	p.Base, err = httpx.NewBase(httpx.Setup{Adapter: "gemini", Name: cfg.Name, APIKey: cfg.APIKey, GenAI: "gcp.gemini",
-		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient, Errors: httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError},
+		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient,
+		Errors:      httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError},
 		CheckAnswer: p.checkAnswer})
 	if err != nil {
 		return nil, err

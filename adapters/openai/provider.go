@@ -107,7 +107,8 @@ func New(cfg Config) (*Provider, error) {
 		h.Set("OpenAI-Project", cfg.Project)
 	}
 	p.Base, err = httpx.NewBase(httpx.Setup{Adapter: "openai", Name: cfg.Name, APIKey: cfg.APIKey, GenAI: genAI,
-		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient, Errors: httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError},
+		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient,
+		Errors:      httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError},
 		CheckAnswer: p.checkAnswer})
 	if err != nil {
 		return nil, err
