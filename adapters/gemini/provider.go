@@ -143,7 +143,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 	return newStream(ctx, p, body, req.Model, includeUsage), nil
 }
 
-// chatRequest builds the URL and body of a chat call.
+// chatRequest builds the URL and the wire request of a chat call.
 func (p *Provider) chatRequest(req *adapters.ChatRequest, method string) (string, *generateRequest, error) {
 	model, ok := modelPath(req.Model)
 	if !ok {
