@@ -3,10 +3,7 @@ package anthropic
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
@@ -55,35 +52,11 @@ func errorObject(obj *wireErrorObject) wireError {
 	return wireError{Type: httpx.RawText(obj.Type), Message: httpx.RawText(obj.Message)}
 }
 
-// statusError turns a non-2xx response into an *adapters.Error. It reads (a bounded part
-// of) the body but does not close it.
-func (p *Provider) statusError(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
-	return p.errorFromBody(resp.StatusCode, resp.Header, body, time.Now())
-}
-
-// errorFromBody classifies an HTTP failure from its status, headers and body.
-func (p *Provider) errorFromBody(status int, h http.Header, body []byte, now time.Time) *adapters.Error {
-	e := &adapters.Error{Provider: p.name, Status: status, Kind: kindForHTTP(status)}
-	if h != nil {
-		e.RetryAfter = adapters.ParseRetryAfter(h, now)
-	}
-	if w, ok := parseErrorBody(body); ok {
-		e.Code = p.clean(w.Type, httpx.MaxCode)
-		e.Message = p.clean(withRequestID(w), httpx.MaxMessage)
-		e.Kind = refineKind(e.Kind, w)
-	} else {
-		// Not an Anthropic error body: an HTML page from Cloudflare or a proxy. Its first
-		// words usually say which hop failed, which is worth keeping.
-		e.Message = p.clean(string(body), httpx.MaxMessage)
-	}
-	if e.Message == "" {
-		e.Message = http.StatusText(status)
-		if e.Message == "" {
-			e.Message = "upstream returned status without a message"
-		}
-	}
-	return e
+// failed sets what an Anthropic error body says of a failed response.
+func (p *Provider) failed(e *adapters.Error, w wireError) {
+	e.Code = p.Clean(w.Type, httpx.MaxCode)
+	e.Message = p.Clean(withRequestID(w), httpx.MaxMessage)
+	e.Kind = refineKind(e.Kind, w)
 }
 
 // withRequestID appends Anthropic's request id, which support asks for, to the message.
@@ -95,16 +68,6 @@ func withRequestID(w wireError) string {
 		return "request_id " + w.RequestID
 	}
 	return w.Message + " (request_id " + w.RequestID + ")"
-}
-
-// kindForHTTP is adapters.KindForStatus (which already makes 529 KindOverloaded), except
-// that a non-2xx status below 400 (a redirect the client was told not to follow) means
-// the upstream answered something the adapter cannot use.
-func kindForHTTP(status int) adapters.Kind {
-	if status < 400 {
-		return adapters.KindProtocol
-	}
-	return adapters.KindForStatus(status)
 }
 
 // refineKind lets the error body sharpen the kind the status gave, within its class: a
@@ -172,21 +135,5 @@ func (p *Provider) streamError(w wireError) *adapters.Error {
 	if (kind == adapters.KindBadRequest || kind == adapters.KindServer) && isContextLength(w.Message) {
 		kind = adapters.KindContextLength
 	}
-	msg := p.clean(withRequestID(w), httpx.MaxMessage)
-	if msg == "" {
-		msg = "upstream sent an error event"
-	}
-	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(w.Type, httpx.MaxCode), Message: msg}
-}
-
-func (p *Provider) protocolError(msg string, err error) *adapters.Error {
-	return &adapters.Error{Provider: p.name, Kind: adapters.KindProtocol, Message: msg, Err: err}
-}
-
-// clean makes upstream text safe to keep: bounded, valid UTF-8, on one line, and without
-// our API key, which an upstream or a proxy may echo back in an authentication error. The
-// key is removed before truncation (which could leave half of it) and again after the
-// whitespace folding (which could join pieces of it).
-func (p *Provider) clean(s string, limit int) string {
-	return httpx.Clean(s, limit, p.apiKey)
+	return p.EventError(kind, w.Type, withRequestID(w), "upstream sent an error event")
 }

@@ -62,7 +62,7 @@ func FuzzStream(f *testing.F) {
 				continue
 			}
 			if err == io.EOF {
-				if !s.done.Load() {
+				if !s.Done() {
 					t.Fatal("io.EOF without message_stop")
 				}
 			} else if adapters.AsError(err) == nil {
@@ -148,7 +148,7 @@ func FuzzErrorBody(f *testing.F) {
 		h := http.Header{}
 		h.Set("Retry-After", retryAfter)
 		now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-		e := p.errorFromBody(status, h, body, now)
+		e := p.ErrorFromBody(status, h, body, now)
 		if e == nil || e.Provider != "fuzz" || e.Status != status {
 			t.Fatalf("error = %+v", e)
 		}

@@ -1,12 +1,9 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -55,20 +52,17 @@ type Config struct {
 
 // Provider talks to one Anthropic upstream. It is safe for concurrent use.
 type Provider struct {
-	name      string
-	apiKey    string
+	httpx.Base
+
 	url       string
 	maxTokens int
-
-	chatHeader   http.Header
-	streamHeader http.Header
-
-	client httpx.Client
 }
 
 var (
-	_ adapters.Provider = (*Provider)(nil)
-	_ adapters.Closer   = (*Provider)(nil)
+	_ adapters.Provider         = (*Provider)(nil)
+	_ adapters.Closer           = (*Provider)(nil)
+	_ adapters.TransportWrapper = (*Provider)(nil)
+	_ adapters.GenAIProvider    = (*Provider)(nil)
 )
 
 // New validates cfg and returns a Provider.
@@ -91,64 +85,36 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("anthropic: provider %q: api key and version must not contain control characters", cfg.Name)
 	}
 
-	p := &Provider{
-		name:      cfg.Name,
-		apiKey:    cfg.APIKey,
-		url:       base + "/v1/messages",
-		maxTokens: cfg.DefaultMaxTokens,
-		client:    httpx.OwnClient(cfg.HTTPClient),
-	}
+	p := &Provider{url: base + "/v1/messages", maxTokens: cfg.DefaultMaxTokens}
 	if p.maxTokens == 0 {
 		p.maxTokens = DefaultMaxTokens
 	}
-
-	h := make(http.Header, 4+len(cfg.Headers))
-	h.Set("Content-Type", "application/json")
+	h := make(http.Header, 2)
 	h.Set("Anthropic-Version", version)
 	if cfg.APIKey != "" {
 		h.Set("X-Api-Key", cfg.APIKey)
 	}
-	if err := httpx.AddHeaders("anthropic", cfg.Name, h, cfg.Headers); err != nil {
+	p.Base, err = httpx.NewBase(httpx.Setup{Adapter: "anthropic", Name: cfg.Name, APIKey: cfg.APIKey, GenAI: "anthropic",
+		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient,
+		Errors: httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError}})
+	if err != nil {
 		return nil, err
 	}
-	p.chatHeader = h.Clone()
-	p.chatHeader.Set("Accept", "application/json")
-	p.streamHeader = h.Clone()
-	p.streamHeader.Set("Accept", "text/event-stream")
 	return p, nil
-}
-
-// Name returns the configured provider name.
-func (p *Provider) Name() string { return p.name }
-
-// Close drops idle upstream connections. A client passed in Config is left alone, since
-// others may share it.
-func (p *Provider) Close() error {
-	p.client.CloseIdle()
-	return nil
 }
 
 // Chat performs a non-streamed completion.
 func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapters.ChatResponse, error) {
-	resp, err := p.do(ctx, req, false, p.chatHeader)
+	wire, err := p.translate(req, false)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return nil, p.statusError(resp)
-	}
-
-	buf := httpx.GetBuffer()
-	defer httpx.PutBuffer(buf)
-	if err := httpx.ReadBody(ctx, p.name, resp, buf, maxResponseBody); err != nil {
+	var w messageResponse
+	status, err := p.Exchange(ctx, p.url, wire, &w, maxResponseBody, "message")
+	if err != nil {
 		return nil, err
 	}
-	var w messageResponse
-	if err := json.Unmarshal(buf.Bytes(), &w); err != nil {
-		return nil, p.protocolError("cannot decode message", err)
-	}
-	return p.response(&w, resp.StatusCode, req.Model, time.Now().Unix())
+	return p.response(&w, status, req.Model, time.Now().Unix())
 }
 
 // response checks and translates a decoded 2xx answer.
@@ -160,7 +126,7 @@ func (p *Provider) response(w *messageResponse, status int, model string, create
 		e.Status = status
 		return nil, e
 	case w.Type != "" && w.Type != "message":
-		e := p.protocolError(fmt.Sprintf("unexpected response type %q", p.clean(w.Type, httpx.MaxCode)), nil)
+		e := p.ProtocolError(fmt.Sprintf("unexpected response type %q", p.Clean(w.Type, httpx.MaxCode)), nil)
 		e.Status = status
 		return nil, e
 	}
@@ -170,62 +136,28 @@ func (p *Provider) response(w *messageResponse, status int, model string, create
 // ChatStream opens a streamed completion. It returns once the upstream has answered with
 // its response headers; a non-2xx answer is returned as an *adapters.Error.
 func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (adapters.ChunkStream, error) {
-	resp, err := p.do(ctx, req, true, p.streamHeader)
+	wire, err := p.translate(req, true)
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, p.statusError(resp)
-	}
-	if httpx.IsJSON(resp.Header.Get("Content-Type")) {
-		defer resp.Body.Close()
-		return nil, p.jsonInsteadOfStream(resp)
+	body, err := p.OpenStream(ctx, p.url, wire)
+	if err != nil {
+		return nil, err
 	}
 	opts := streamOptions{
 		model:        req.Model,
 		includeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage,
 		created:      time.Now().Unix(),
 	}
-	return newStream(ctx, p, resp.Body, opts), nil
+	return newStream(ctx, p, body, opts), nil
 }
 
-// jsonInsteadOfStream explains a 2xx JSON answer to a stream request: either an error
-// reported with a success status, or an upstream that ignored "stream": true.
-func (p *Provider) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
-	if w, ok := parseErrorBody(body); ok {
-		e := p.streamError(w)
-		e.Status = resp.StatusCode
-		return e
-	}
-	e := p.protocolError("upstream answered a stream request with application/json instead of text/event-stream", nil)
-	e.Status = resp.StatusCode
-	return e
-}
-
-// do translates and sends the request; a request the Messages API cannot express and a
-// failure to get any response are classified here.
-func (p *Provider) do(ctx context.Context, req *adapters.ChatRequest, stream bool, header http.Header) (*http.Response, error) {
+// translate builds the wire request; one the Messages API cannot express is the
+// request's fault.
+func (p *Provider) translate(req *adapters.ChatRequest, stream bool) (*messagesRequest, error) {
 	wire, err := translateRequest(req, p.maxTokens, stream)
 	if err != nil {
-		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: err.Error(), Err: err}
+		return nil, &adapters.Error{Provider: p.Name(), Kind: adapters.KindBadRequest, Message: err.Error(), Err: err}
 	}
-	body, err := json.Marshal(wire)
-	if err != nil {
-		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot encode request", Err: err}
-	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
-	if err != nil {
-		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot build request", Err: err}
-	}
-	hr.Header = header.Clone()
-	resp, err := p.client.Do(hr)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, httpx.ContextError(p.name, ctx)
-		}
-		return nil, adapters.TransportError(p.name, ctx, err)
-	}
-	return resp, nil
+	return wire, nil
 }

@@ -18,49 +18,9 @@ import (
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
-// recorder is an httptest handler that remembers the last request and answers with a
-// fixed status, headers and body.
-type recorder struct {
-	mu      sync.Mutex
-	method  string
-	path    string
-	header  http.Header
-	body    []byte
-	status  int
-	headers map[string]string
-	reply   []byte
-}
-
-func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	rec.mu.Lock()
-	rec.method, rec.path, rec.header, rec.body = r.Method, r.URL.EscapedPath(), r.Header.Clone(), b
-	status, headers, reply := rec.status, rec.headers, rec.reply
-	rec.mu.Unlock()
-	for k, v := range headers {
-		w.Header().Set(k, v)
-	}
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json")
-	}
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	w.Write(reply)
-}
-
-func (rec *recorder) lastBody() []byte {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return rec.body
-}
-
-func newRecorder(t *testing.T, status int, reply []byte, headers map[string]string) (*recorder, *httptest.Server) {
-	rec := &recorder{status: status, reply: reply, headers: headers}
-	srv := httptest.NewServer(rec)
-	t.Cleanup(srv.Close)
-	return rec, srv
+// newRecorder starts a server that remembers the last request; see adaptertest.Recorder.
+func newRecorder(t *testing.T, status int, reply []byte, headers map[string]string) (*adaptertest.Recorder, *httptest.Server) {
+	return adaptertest.NewRecorder(t, "application/json", status, reply, headers)
 }
 
 func simpleRequest() *adapters.ChatRequest {
@@ -170,18 +130,17 @@ func TestRequestHeaders(t *testing.T) {
 			} else if _, err := p.Chat(context.Background(), simpleRequest()); err != nil {
 				t.Fatal(err)
 			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			if rec.method != http.MethodPost || rec.path != "/v1/messages" {
-				t.Errorf("request = %s %s, want POST /v1/messages", rec.method, rec.path)
+			last := rec.Last()
+			if last.Method != http.MethodPost || last.Path != "/v1/messages" {
+				t.Errorf("request = %s %s, want POST /v1/messages", last.Method, last.Path)
 			}
 			for k, v := range tt.want {
-				if got := rec.header.Get(k); got != v {
+				if got := last.Header.Get(k); got != v {
 					t.Errorf("header %s = %q, want %q", k, got, v)
 				}
 			}
 			var body map[string]any
-			json.Unmarshal(rec.body, &body)
+			json.Unmarshal(last.Body, &body)
 			if stream, _ := body["stream"].(bool); stream != tt.stream {
 				t.Errorf("body stream = %v, want %v", body["stream"], tt.stream)
 			}
@@ -286,7 +245,7 @@ func TestStatusKindTable(t *testing.T) {
 		500: adapters.KindServer, 502: adapters.KindServer, 503: adapters.KindOverloaded, 504: adapters.KindTimeout,
 		529: adapters.KindOverloaded,
 	} {
-		if e := p.errorFromBody(status, nil, nil, time.Now()); e.Kind != kind || e.Status != status || e.Message == "" {
+		if e := p.ErrorFromBody(status, nil, nil, time.Now()); e.Kind != kind || e.Status != status || e.Message == "" {
 			t.Errorf("status %d: %+v, want kind %v", status, e, kind)
 		}
 	}

@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"sync/atomic"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
-	"github.com/gavel-gw/gavel/adapters/internal/sse"
 )
 
 var messageStopType = []byte(`"message_stop"`)
@@ -25,15 +23,11 @@ type streamOptions struct {
 // events until one yields a chunk, so nothing is buffered beyond the current event. Recv
 // is meant for one goroutine; Close may be called from another to abort it.
 type stream struct {
-	p      *Provider
-	ctx    context.Context
-	body   io.ReadCloser
-	stopFn func() bool // unregisters the ctx watcher that closes body
-	opts   streamOptions
+	httpx.StreamBody
+	p    *Provider
+	opts streamOptions
 
-	r      *sse.Reader // nil once the stream reached its end
-	err    error       // sticky result once the stream ended: io.EOF or *adapters.Error
-	events int         // events decoded, for the truncation message
+	events int // events decoded, for the truncation message
 
 	ev       streamEvent // decode target, reused for every event
 	started  bool        // message_start seen
@@ -48,40 +42,32 @@ type stream struct {
 	// usage), handed out by the following Recv calls after the body is done with.
 	tail  [2]*adapters.ChatChunk
 	ntail int
-
-	closed atomic.Bool
-	done   atomic.Bool // message_stop seen: the body may be drained for connection reuse
 }
 
 func newStream(ctx context.Context, p *Provider, body io.ReadCloser, opts streamOptions) *stream {
-	s := &stream{p: p, ctx: ctx, body: body, r: sse.Get(body), opts: opts, model: opts.model}
-	// Closing the body is the one thing that unblocks a Read parked on the network, for
-	// any transport, so a cancelled ctx does exactly that.
-	s.stopFn = context.AfterFunc(ctx, func() { body.Close() })
+	s := &stream{p: p, opts: opts, model: opts.model}
+	s.Open(ctx, &p.Base, body)
 	return s
 }
 
 // Recv returns the next chunk, io.EOF after message_stop (and the usage chunk, when the
 // request asked for one), or an *adapters.Error.
 func (s *stream) Recv() (*adapters.ChatChunk, error) {
-	if s.ntail > 0 && !s.closed.Load() {
+	if s.ntail > 0 && !s.Closed() {
 		c := s.tail[0]
 		s.tail[0], s.tail[1] = s.tail[1], nil
 		s.ntail--
 		return c, nil
 	}
-	if s.err != nil {
-		return nil, s.err
-	}
-	if s.closed.Load() {
-		return nil, s.finish(s.closedError())
+	if err := s.Stopped(); err != nil {
+		return nil, err
 	}
 	for {
-		data, err := s.r.Next()
+		data, err := s.Next()
 		if err != nil {
 			// The SSE spec drops an event the body cut short, but one that is a complete
 			// message_stop shows the upstream finished.
-			if err == io.EOF && isMessageStop(data) && s.ctx.Err() == nil && !s.closed.Load() {
+			if err == io.EOF && isMessageStop(data) && s.ReadError(err) == nil {
 				return s.result(s.handle(bytes.TrimSpace(data)))
 			}
 			return nil, s.finish(s.readFailure(err))
@@ -91,7 +77,7 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 			continue
 		}
 		c, err := s.handle(data)
-		if c != nil || err != nil || s.err != nil {
+		if c != nil || err != nil || s.Err() != nil {
 			return s.result(c, err)
 		}
 	}
@@ -127,7 +113,7 @@ func (s *stream) handle(data []byte) (*adapters.ChatChunk, error) {
 	ev := &s.ev
 	*ev = streamEvent{}
 	if err := json.Unmarshal(data, ev); err != nil {
-		return nil, s.p.protocolError("cannot decode stream event", err)
+		return nil, s.p.ProtocolError("cannot decode stream event", err)
 	}
 	s.events++
 	switch ev.Type {
@@ -137,7 +123,7 @@ func (s *stream) handle(data []byte) (*adapters.ChatChunk, error) {
 		return nil, s.p.streamError(errorObject(ev.Error))
 	case "message_start":
 		if s.started {
-			return nil, s.p.protocolError("second message_start in one stream", nil)
+			return nil, s.p.ProtocolError("second message_start in one stream", nil)
 		}
 		s.started = true
 		s.id = ev.Message.ID
@@ -151,7 +137,7 @@ func (s *stream) handle(data []byte) (*adapters.ChatChunk, error) {
 		return &c.ChatChunk, nil
 	case "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop":
 		if !s.started {
-			return nil, s.p.protocolError(ev.Type+" before message_start", nil)
+			return nil, s.p.ProtocolError(ev.Type+" before message_start", nil)
 		}
 	default:
 		// Event types may be added over time, and a client must ignore unknown ones.
@@ -204,7 +190,7 @@ func (s *stream) handle(data []byte) (*adapters.ChatChunk, error) {
 			return s.finishChunk(ev.Delta.StopReason), nil
 		}
 	case "message_stop":
-		s.done.Store(true)
+		s.MarkDone()
 		if !s.finished {
 			s.tail[s.ntail] = s.finishChunk("end_turn")
 			s.ntail++
@@ -282,52 +268,16 @@ func (s *stream) finishChunk(stopReason string) *adapters.ChatChunk {
 
 // readFailure classifies why the event reader stopped before message_stop.
 func (s *stream) readFailure(err error) error {
-	switch {
-	case err == sse.ErrEventTooLarge:
-		return s.p.protocolError(err.Error(), nil)
-	case s.ctx.Err() != nil:
-		return httpx.ContextError(s.p.name, s.ctx)
-	case s.closed.Load():
-		return s.closedError()
-	case err == io.EOF:
-		msg := "stream ended before message_stop"
-		if s.events == 0 {
-			msg = "stream ended before any event"
-		}
-		return &adapters.Error{Provider: s.p.name, Kind: adapters.KindConnection, Message: msg, Err: io.ErrUnexpectedEOF}
+	if e := s.ReadError(err); e != nil {
+		return e
 	}
-	return adapters.TransportError(s.p.name, s.ctx, err)
+	return s.EndedBefore("message_stop", "event", s.events)
 }
 
-func (s *stream) closedError() *adapters.Error {
-	return &adapters.Error{Provider: s.p.name, Kind: adapters.KindCanceled, Message: "stream closed"}
-}
-
-// finish records the stream's end and returns the reader's buffers to the pool. A stream
-// that ended any other way than message_stop has no reusable connection, so it is let go
-// at once.
+// finish ends the stream; a tail not yet handed out goes with a stream that failed.
 func (s *stream) finish(err error) error {
-	s.err = err
-	sse.Put(s.r)
-	s.r = nil
 	if err != io.EOF {
 		s.ntail = 0
-		s.stopFn()
-		s.body.Close()
 	}
-	return err
-}
-
-// Close releases the upstream connection. It is idempotent and may run concurrently with
-// Recv to abort it.
-func (s *stream) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
-		return nil
-	}
-	s.stopFn()
-	if s.done.Load() {
-		httpx.Drain(s.body)
-	}
-	s.body.Close()
-	return nil
+	return s.End(err)
 }

@@ -58,7 +58,7 @@ func TestRequestGolden(t *testing.T) {
 			if after, _ := json.Marshal(req); string(before) != string(after) {
 				t.Errorf("the caller's request was mutated")
 			}
-			adaptertest.Golden(t, "requests/"+base+".anthropic.json", rec.lastBody())
+			adaptertest.Golden(t, "requests/"+base+".anthropic.json", rec.Last().Body)
 		})
 	}
 }
@@ -166,7 +166,7 @@ func TestSamplingParameters(t *testing.T) {
 		var body struct {
 			MaxTokens int `json:"max_tokens"`
 		}
-		json.Unmarshal(rec.lastBody(), &body)
+		json.Unmarshal(rec.Last().Body, &body)
 		if body.MaxTokens != tt.want {
 			t.Errorf("config %d: max_tokens = %d, want %d", tt.cfg, body.MaxTokens, tt.want)
 		}

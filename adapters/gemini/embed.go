@@ -9,7 +9,6 @@ import (
 	"math"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
 // maxEmbedBatch is the most requests batchEmbedContents accepts in one call; longer
@@ -55,7 +54,7 @@ func (p *Provider) Embed(ctx context.Context, req *adapters.EmbeddingRequest) (*
 		}
 		for i, v := range vectors {
 			if len(v) == 0 {
-				return nil, p.protocolError(fmt.Sprintf("Gemini returned an empty embedding for input %d", start+i), nil)
+				return nil, p.ProtocolError(fmt.Sprintf("Gemini returned an empty embedding for input %d", start+i), nil)
 			}
 			out.Data = append(out.Data, adapters.Embedding{Object: "embedding", Index: start + i, Embedding: encodeVector(v, asBase64)})
 		}
@@ -76,34 +75,12 @@ func (p *Provider) embedBatch(ctx context.Context, target, model string, texts [
 	for i, t := range texts {
 		w.Requests[i] = embedRequest{Model: model, Content: embedContent{Parts: []textPart{{Text: t}}}, OutputDimensionality: dims}
 	}
-	body, err := json.Marshal(&w)
-	if err != nil {
-		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot encode request", Err: err}
-	}
-	resp, err := p.post(ctx, target, body, p.jsonHeader)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return nil, p.statusError(resp)
-	}
-	buf := httpx.GetBuffer()
-	defer httpx.PutBuffer(buf)
-	if err := httpx.ReadBody(ctx, p.name, resp, buf, maxResponseBody); err != nil {
-		return nil, err
-	}
 	var r batchEmbedResponse
-	if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
-		return nil, p.protocolError("cannot decode BatchEmbedContentsResponse", err)
-	}
-	if we, ok := parseErrorObject(r.Error); ok {
-		e := p.streamError(we)
-		e.Status = resp.StatusCode
-		return nil, e
+	if _, err := p.Exchange(ctx, target, &w, &r, maxResponseBody, "BatchEmbedContentsResponse"); err != nil {
+		return nil, err
 	}
 	if len(r.Embeddings) != len(texts) {
-		return nil, p.protocolError(fmt.Sprintf("Gemini returned %d embeddings for %d inputs", len(r.Embeddings), len(texts)), nil)
+		return nil, p.ProtocolError(fmt.Sprintf("Gemini returned %d embeddings for %d inputs", len(r.Embeddings), len(texts)), nil)
 	}
 	vectors := make([][]float32, len(r.Embeddings))
 	for i := range r.Embeddings {
@@ -132,5 +109,5 @@ func encodeVector(v []float32, asBase64 bool) json.RawMessage {
 }
 
 func (p *Provider) badRequest(msg string) *adapters.Error {
-	return &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: msg}
+	return &adapters.Error{Provider: p.Name(), Kind: adapters.KindBadRequest, Message: msg}
 }

@@ -3,8 +3,6 @@ package gemini
 import (
 	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -123,40 +121,31 @@ func allDigits(s string) bool {
 	return true
 }
 
-// statusError turns a non-2xx response into an *adapters.Error. It reads (a bounded part
-// of) the body but does not close it.
-func (p *Provider) statusError(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
-	return p.errorFromBody(resp.StatusCode, resp.Header, body, time.Now())
+// failed sets what a Google error body says of a failed response.
+func (p *Provider) failed(e *adapters.Error, w wireError) {
+	e.Code = p.Clean(errorCode(w), httpx.MaxCode)
+	e.Message = p.Clean(w.Message, httpx.MaxMessage)
+	if e.Status >= 400 || e.Status/100 == 2 {
+		e.Kind = refineKind(e.Kind, w)
+	}
+	if e.RetryAfter == 0 {
+		e.RetryAfter = w.RetryDelay
+	}
 }
 
-// errorFromBody classifies an HTTP failure from its status, headers and body.
-func (p *Provider) errorFromBody(status int, h http.Header, body []byte, now time.Time) *adapters.Error {
-	e := &adapters.Error{Provider: p.name, Status: status, Kind: kindForHTTP(status)}
-	if h != nil {
-		e.RetryAfter = adapters.ParseRetryAfter(h, now)
+// checkAnswer finds the error Gemini (or a proxy) may report in a 2xx answer.
+func (p *Provider) checkAnswer(out any, _ []byte) *adapters.Error {
+	var raw json.RawMessage
+	switch a := out.(type) {
+	case *generateResponse:
+		raw = a.Error
+	case *batchEmbedResponse:
+		raw = a.Error
 	}
-	if w, ok := parseErrorBody(body); ok {
-		e.Code = p.clean(errorCode(w), httpx.MaxCode)
-		e.Message = p.clean(w.Message, httpx.MaxMessage)
-		if status >= 400 || status/100 == 2 {
-			e.Kind = refineKind(e.Kind, w)
-		}
-		if e.RetryAfter == 0 {
-			e.RetryAfter = w.RetryDelay
-		}
-	} else {
-		// Not a Google error body: an HTML page from a proxy or load balancer. Its first
-		// words usually say which hop failed, which is worth keeping.
-		e.Message = p.clean(string(body), httpx.MaxMessage)
+	if w, ok := parseErrorObject(raw); ok {
+		return p.streamError(w)
 	}
-	if e.Message == "" {
-		e.Message = http.StatusText(status)
-		if e.Message == "" {
-			e.Message = "upstream returned status without a message"
-		}
-	}
-	return e
+	return nil
 }
 
 // streamError turns an error received with a 2xx status (inside a stream, or as the
@@ -168,13 +157,9 @@ func (p *Provider) streamError(w wireError) *adapters.Error {
 	if w.Code >= 400 && w.Code < 600 {
 		kind = adapters.KindForStatus(w.Code)
 	}
-	kind = refineKind(kind, w)
-	msg := p.clean(w.Message, httpx.MaxMessage)
-	if msg == "" {
-		msg = "upstream sent an error"
-	}
-	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(errorCode(w), httpx.MaxCode),
-		Message: msg, RetryAfter: w.RetryDelay}
+	e := p.EventError(refineKind(kind, w), errorCode(w), w.Message, "upstream sent an error")
+	e.RetryAfter = w.RetryDelay
+	return e
 }
 
 func errorCode(w wireError) string {
@@ -185,16 +170,6 @@ func errorCode(w wireError) string {
 		return strconv.Itoa(w.Code)
 	}
 	return ""
-}
-
-// kindForHTTP is adapters.KindForStatus, except that a non-2xx status below 400 (a
-// redirect the client was told not to follow) means the upstream answered something the
-// adapter cannot use.
-func kindForHTTP(status int) adapters.Kind {
-	if status < 400 {
-		return adapters.KindProtocol
-	}
-	return adapters.KindForStatus(status)
 }
 
 // refineKind lets the body sharpen the kind the HTTP status gave. Google's canonical
@@ -249,15 +224,4 @@ func isContextLength(msg string) bool {
 	m := strings.ToLower(msg)
 	return strings.Contains(m, "exceeds the maximum number of tokens") ||
 		(strings.Contains(m, "token count") && strings.Contains(m, "exceed"))
-}
-
-func (p *Provider) protocolError(msg string, err error) *adapters.Error {
-	return &adapters.Error{Provider: p.name, Kind: adapters.KindProtocol, Message: msg, Err: err}
-}
-
-// clean makes upstream text safe to keep: bounded, valid UTF-8, on one line, and without
-// our API key. The key is removed before truncation (which could leave half of it) and
-// again after the whitespace folding (which could join pieces of it).
-func (p *Provider) clean(s string, limit int) string {
-	return httpx.Clean(s, limit, p.apiKey)
 }

@@ -357,7 +357,7 @@ func FuzzErrorBody(f *testing.F) {
 		h := http.Header{}
 		h.Set("Retry-After", retryAfter)
 		now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-		e := p.errorFromBody(status, h, body, now)
+		e := p.ErrorFromBody(status, h, body, now)
 		if e == nil || e.Provider != "fuzz" || e.Status != status {
 			t.Fatalf("error = %+v", e)
 		}

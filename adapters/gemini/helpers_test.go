@@ -3,10 +3,8 @@ package gemini
 import (
 	"encoding/json"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,48 +54,9 @@ func errorJSON(err error) []byte {
 	return b
 }
 
-// recorder is an httptest handler that remembers the last request and answers with a
-// fixed status, headers and body.
-type recorder struct {
-	mu       sync.Mutex
-	method   string
-	path     string
-	rawQuery string
-	uri      string
-	header   http.Header
-	body     []byte
-	requests int
-	status   int
-	headers  map[string]string
-	reply    []byte
-}
-
-func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	rec.mu.Lock()
-	rec.method, rec.path, rec.rawQuery, rec.uri = r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.RequestURI
-	rec.header, rec.body = r.Header.Clone(), b
-	rec.requests++
-	status, headers, reply := rec.status, rec.headers, rec.reply
-	rec.mu.Unlock()
-	for k, v := range headers {
-		w.Header().Set(k, v)
-	}
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	}
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	w.Write(reply)
-}
-
-func newRecorder(t *testing.T, status int, reply []byte, headers map[string]string) (*recorder, *httptest.Server) {
-	rec := &recorder{status: status, reply: reply, headers: headers}
-	srv := httptest.NewServer(rec)
-	t.Cleanup(srv.Close)
-	return rec, srv
+// newRecorder starts a server that remembers the last request; see adaptertest.Recorder.
+func newRecorder(t *testing.T, status int, reply []byte, headers map[string]string) (*adaptertest.Recorder, *httptest.Server) {
+	return adaptertest.NewRecorder(t, "application/json; charset=UTF-8", status, reply, headers)
 }
 
 // newTestProvider is the adapter's constructor for the shared tests in adaptertest.

@@ -1,14 +1,11 @@
 package gemini
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -56,22 +53,19 @@ type Config struct {
 
 // Provider talks to the Gemini API. It is safe for concurrent use.
 type Provider struct {
-	name   string
-	apiKey string
+	httpx.Base
 
-	prefix       string // {BaseURL}/{APIVersion}/
-	jsonHeader   http.Header
-	streamHeader http.Header
-
-	client httpx.Client
+	prefix string // {BaseURL}/{APIVersion}/
 
 	now func() time.Time // the clock for "created"; replaced by tests
 }
 
 var (
-	_ adapters.Provider = (*Provider)(nil)
-	_ adapters.Embedder = (*Provider)(nil)
-	_ adapters.Closer   = (*Provider)(nil)
+	_ adapters.Provider         = (*Provider)(nil)
+	_ adapters.Embedder         = (*Provider)(nil)
+	_ adapters.Closer           = (*Provider)(nil)
+	_ adapters.TransportWrapper = (*Provider)(nil)
+	_ adapters.GenAIProvider    = (*Provider)(nil)
 )
 
 // New validates cfg and returns a Provider.
@@ -94,148 +88,83 @@ func New(cfg Config) (*Provider, error) {
 		return nil, fmt.Errorf("gemini: provider %q: api key must not contain control characters", cfg.Name)
 	}
 
-	p := &Provider{name: cfg.Name, apiKey: cfg.APIKey, client: httpx.OwnClient(cfg.HTTPClient), now: time.Now,
-		prefix: base + "/" + version + "/"}
-	h := make(http.Header, 4+len(cfg.Headers))
-	h.Set("Content-Type", "application/json")
+	p := &Provider{prefix: base + "/" + version + "/", now: time.Now}
+	h := make(http.Header, 1)
 	if cfg.APIKey != "" {
 		h.Set("X-Goog-Api-Key", cfg.APIKey)
 	}
-	if err := httpx.AddHeaders("gemini", cfg.Name, h, cfg.Headers); err != nil {
+	p.Base, err = httpx.NewBase(httpx.Setup{Adapter: "gemini", Name: cfg.Name, APIKey: cfg.APIKey, GenAI: "gcp.gemini",
+		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient,
+		Errors:      httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError},
+		CheckAnswer: p.checkAnswer})
+	if err != nil {
 		return nil, err
 	}
-	p.jsonHeader = h.Clone()
-	p.jsonHeader.Set("Accept", "application/json")
-	p.streamHeader = h.Clone()
-	p.streamHeader.Set("Accept", "text/event-stream")
 	return p, nil
-}
-
-// Name returns the configured provider name.
-func (p *Provider) Name() string { return p.name }
-
-// Close drops idle upstream connections. A client passed in Config is left alone, since
-// others may share it.
-func (p *Provider) Close() error {
-	p.client.CloseIdle()
-	return nil
 }
 
 // Chat performs a non-streamed completion.
 func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapters.ChatResponse, error) {
-	target, body, err := p.chatRequest(req, ":generateContent")
+	target, wire, err := p.chatRequest(req, ":generateContent")
 	if err != nil {
-		return nil, err
-	}
-	resp, err := p.post(ctx, target, body, p.jsonHeader)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return nil, p.statusError(resp)
-	}
-	buf := httpx.GetBuffer()
-	defer httpx.PutBuffer(buf)
-	if err := httpx.ReadBody(ctx, p.name, resp, buf, maxResponseBody); err != nil {
 		return nil, err
 	}
 	var g generateResponse
-	if err := json.Unmarshal(buf.Bytes(), &g); err != nil {
-		e := p.protocolError("cannot decode GenerateContentResponse", err)
-		e.Status = resp.StatusCode
-		return nil, e
-	}
-	if w, ok := parseErrorObject(g.Error); ok {
-		e := p.streamError(w)
-		e.Status = resp.StatusCode
-		return nil, e
+	status, err := p.Exchange(ctx, target, wire, &g, maxResponseBody, "GenerateContentResponse")
+	if err != nil {
+		if e := adapters.AsError(err); e != nil && status != 0 {
+			e.Status = status // an answer that does not decode keeps its status too
+		}
+		return nil, err
 	}
 	out, e := toChatResponse(&g, req.Model, responseID(string(g.ResponseID)), p.now().Unix())
 	if e != nil {
-		e.Provider, e.Status = p.name, resp.StatusCode
-		e.Code, e.Message = p.clean(e.Code, httpx.MaxCode), p.clean(e.Message, httpx.MaxMessage)
-		return nil, e
+		e.Status = status
+		return nil, p.own(e)
 	}
 	out.Model = safeModel(out.Model, req.Model)
 	return out, nil
 }
 
 // ChatStream opens a streamed completion. It returns once the upstream has answered with
-// its response headers; a non-2xx answer is returned as an *adapters.Error.
+// its response headers; a non-2xx answer is returned as an *adapters.Error. A JSON answer
+// is one too: a proxy that dropped alt=sse makes Gemini stream one JSON array, which this
+// adapter does not parse.
 func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (adapters.ChunkStream, error) {
-	target, body, err := p.chatRequest(req, ":streamGenerateContent?alt=sse")
+	target, wire, err := p.chatRequest(req, ":streamGenerateContent?alt=sse")
 	if err != nil {
 		return nil, err
 	}
-	resp, err := p.post(ctx, target, body, p.streamHeader)
+	body, err := p.OpenStream(ctx, target, wire)
 	if err != nil {
 		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, p.statusError(resp)
-	}
-	if httpx.IsJSON(resp.Header.Get("Content-Type")) {
-		defer resp.Body.Close()
-		return nil, p.jsonInsteadOfStream(resp)
 	}
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	return newStream(ctx, p, resp.Body, req.Model, includeUsage), nil
+	return newStream(ctx, p, body, req.Model, includeUsage), nil
 }
 
-// jsonInsteadOfStream explains a 2xx JSON answer to a stream request: an error reported
-// with a success status, or a proxy that dropped alt=sse (Gemini then streams one JSON
-// array, which this adapter does not parse).
-func (p *Provider) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
-	if w, ok := parseErrorBody(body); ok {
-		e := p.streamError(w)
-		e.Status = resp.StatusCode
-		return e
-	}
-	e := p.protocolError("upstream answered a stream request with application/json instead of text/event-stream", nil)
-	e.Status = resp.StatusCode
-	return e
-}
-
-// chatRequest builds the URL and body of a chat call.
-func (p *Provider) chatRequest(req *adapters.ChatRequest, method string) (string, []byte, error) {
+// chatRequest builds the URL and the wire request of a chat call.
+func (p *Provider) chatRequest(req *adapters.ChatRequest, method string) (string, *generateRequest, error) {
 	model, ok := modelPath(req.Model)
 	if !ok {
-		return "", nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest,
+		return "", nil, &adapters.Error{Provider: p.Name(), Kind: adapters.KindBadRequest,
 			Message: fmt.Sprintf("model %q is not a Gemini model name", truncate(req.Model, 128))}
 	}
 	g, err := translateRequest(req)
 	if err != nil {
 		if e := adapters.AsError(err); e != nil {
-			e.Provider = p.name
+			e.Provider = p.Name()
 		}
 		return "", nil, err
 	}
-	body, err := json.Marshal(g)
-	if err != nil {
-		// Only a value the translation let through unchecked (a NaN temperature) gets here.
-		return "", nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot encode request", Err: err}
-	}
-	return p.prefix + model + method, body, nil
+	return p.prefix + model + method, g, nil
 }
 
-// post sends a request; a failure to get any response is classified here.
-func (p *Provider) post(ctx context.Context, target string, body []byte, header http.Header) (*http.Response, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "cannot build request", Err: err}
-	}
-	hr.Header = header.Clone()
-	resp, err := p.client.Do(hr)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, httpx.ContextError(p.name, ctx)
-		}
-		return nil, adapters.TransportError(p.name, ctx, err)
-	}
-	return resp, nil
+// own makes an error the translation built this provider's, its upstream text cleaned.
+func (p *Provider) own(e *adapters.Error) *adapters.Error {
+	e.Provider = p.Name()
+	e.Code, e.Message = p.Clean(e.Code, httpx.MaxCode), p.Clean(e.Message, httpx.MaxMessage)
+	return e
 }
 
 // modelPath turns a model name into its resource name: "gemini-2.5-flash" and

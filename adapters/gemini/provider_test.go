@@ -160,16 +160,15 @@ func TestRequestShape(t *testing.T) {
 			if err := tt.call(p); err != nil {
 				t.Fatal(err)
 			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			if rec.method != http.MethodPost || rec.path != tt.wantPath || rec.rawQuery != tt.wantQuery {
-				t.Errorf("request = %s %s?%s, want POST %s?%s", rec.method, rec.path, rec.rawQuery, tt.wantPath, tt.wantQuery)
+			last := rec.Last()
+			if last.Method != http.MethodPost || last.Path != tt.wantPath || last.Query != tt.wantQuery {
+				t.Errorf("request = %s %s?%s, want POST %s?%s", last.Method, last.Path, last.Query, tt.wantPath, tt.wantQuery)
 			}
-			if strings.Contains(rec.uri, "key=") || strings.Contains(rec.uri, testKey) || strings.Contains(string(rec.body), testKey) {
-				t.Errorf("the key is in the URL or body: %s", rec.uri)
+			if strings.Contains(last.URI, "key=") || strings.Contains(last.URI, testKey) || strings.Contains(string(last.Body), testKey) {
+				t.Errorf("the key is in the URL or body: %s", last.URI)
 			}
 			for k, v := range tt.want {
-				if got := rec.header.Get(k); got != v {
+				if got := last.Header.Get(k); got != v {
 					t.Errorf("header %s = %q, want %q", k, got, v)
 				}
 			}
@@ -356,9 +355,7 @@ func TestEmbed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rec.mu.Lock()
-			body := rec.body
-			rec.mu.Unlock()
+			body := rec.Last().Body
 			adaptertest.Golden(t, "embeddings/request.gemini.json", body)
 			got, _ := json.Marshal(resp)
 			adaptertest.Golden(t, "embeddings/response."+format+".openai.json", got)

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"sync/atomic"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
-	"github.com/gavel-gw/gavel/adapters/internal/sse"
 )
 
 // maxCandidates bounds the candidate index an event may name (Gemini allows 8 candidates),
@@ -25,14 +23,10 @@ const maxCandidates = 128
 //
 // Recv is meant for one goroutine; Close may be called from another to abort it.
 type stream struct {
-	p      *Provider
-	ctx    context.Context
-	body   io.ReadCloser
-	stopFn func() bool // unregisters the ctx watcher that closes body
+	httpx.StreamBody
+	p *Provider
 
-	r    *sse.Reader // nil once the stream reached its end
-	err  error       // sticky result once the stream ended: io.EOF or *adapters.Error
-	tail error       // how the stream ends once pending is drained
+	tail error // how the stream ends once pending is drained
 
 	// The envelope every chunk carries, fixed by the first event.
 	id           string
@@ -49,8 +43,6 @@ type stream struct {
 	usage    usageMetadata // the latest usageMetadata; Gemini repeats it, growing
 	cands    []candState   // per candidate index
 	calls    int           // tool call ids handed out
-
-	closed atomic.Bool
 }
 
 // candState is what the stream remembers of one candidate (one OpenAI choice).
@@ -61,18 +53,16 @@ type candState struct {
 }
 
 func newStream(ctx context.Context, p *Provider, body io.ReadCloser, model string, includeUsage bool) *stream {
-	s := &stream{p: p, ctx: ctx, body: body, r: sse.Get(body), dec: getEventDecoder(), model: model,
+	s := &stream{p: p, dec: getEventDecoder(), model: model,
 		created: p.now().Unix(), includeUsage: includeUsage}
-	// Closing the body is the one thing that unblocks a Read parked on the network, for
-	// any transport, so a cancelled ctx does exactly that.
-	s.stopFn = context.AfterFunc(ctx, func() { body.Close() })
+	s.Open(ctx, &p.Base, body)
 	return s
 }
 
 // Recv returns the next chunk, io.EOF after the last one, or an *adapters.Error.
 func (s *stream) Recv() (*adapters.ChatChunk, error) {
-	if s.err != nil {
-		return nil, s.err
+	if err := s.Err(); err != nil {
+		return nil, err
 	}
 	for {
 		if s.next < len(s.pending) {
@@ -84,11 +74,11 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 		if s.tail != nil {
 			return nil, s.finish(s.tail)
 		}
-		if s.closed.Load() {
-			return nil, s.finish(s.closedError())
+		if s.Closed() {
+			return nil, s.finish(s.ClosedError())
 		}
 		s.pending, s.next = s.pending[:0], 0
-		data, err := s.r.Next()
+		data, err := s.Next()
 		if err != nil {
 			s.tail = s.end(data, err)
 			continue
@@ -106,34 +96,22 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 // end decides how the stream ends once the event reader stopped. partial is the data of
 // an event cut off by the end of the body. A normal end may still queue the usage chunk.
 func (s *stream) end(partial []byte, err error) error {
-	switch {
-	case err == sse.ErrEventTooLarge:
-		return s.p.protocolError(err.Error(), nil)
-	case s.ctx.Err() != nil:
-		return httpx.ContextError(s.p.name, s.ctx)
-	case s.closed.Load():
-		return s.closedError()
-	case err != io.EOF:
-		return adapters.TransportError(s.p.name, s.ctx, err)
+	if e := s.ReadError(err); e != nil {
+		return e
 	}
 	if partial = bytes.TrimSpace(partial); len(partial) > 0 {
 		// The SSE spec drops an event the body cut short. One that is whole JSON lacks
 		// only its blank line, which a server closing the connection may leave out.
 		if partial[0] != '{' || !json.Valid(partial) {
-			return &adapters.Error{Provider: s.p.name, Kind: adapters.KindConnection,
-				Message: "stream ended in the middle of an event", Err: io.ErrUnexpectedEOF}
+			return s.Truncated("stream ended in the middle of an event")
 		}
 		if e := s.event(partial); e != nil {
 			return e
 		}
 	}
 	if !s.finished {
-		msg := "stream ended before a finish reason"
-		if s.events == 0 {
-			msg = "stream ended before any event"
-		}
 		s.pending = s.pending[:0]
-		return &adapters.Error{Provider: s.p.name, Kind: adapters.KindConnection, Message: msg, Err: io.ErrUnexpectedEOF}
+		return s.EndedBefore("a finish reason", "event", s.events)
 	}
 	if s.includeUsage && s.usage != (usageMetadata{}) {
 		b := s.newChunk(0)
@@ -149,7 +127,7 @@ func (s *stream) event(data []byte) error {
 	ev := &s.ev
 	ev.reset()
 	if err := s.dec.decode(data, ev); err != nil {
-		return s.p.protocolError("cannot decode stream event", err)
+		return s.p.ProtocolError("cannot decode stream event", err)
 	}
 	if w, ok := parseErrorObject(ev.Error); ok {
 		return s.p.streamError(w)
@@ -164,10 +142,7 @@ func (s *stream) event(data []byte) error {
 	}
 	if len(ev.Candidates) == 0 {
 		if ev.PromptFeedback != nil && ev.PromptFeedback.BlockReason != "" {
-			e := noCandidates(ev)
-			e.Provider = s.p.name
-			e.Code, e.Message = s.p.clean(e.Code, httpx.MaxCode), s.p.clean(e.Message, httpx.MaxMessage)
-			return e
+			return s.p.own(noCandidates(ev))
 		}
 		return nil // a usage-only event
 	}
@@ -178,7 +153,7 @@ func (s *stream) event(data []byte) error {
 			idx = i
 		}
 		if idx < 0 || idx >= maxCandidates {
-			return s.p.protocolError("stream event names an out-of-range candidate index", nil)
+			return s.p.ProtocolError("stream event names an out-of-range candidate index", nil)
 		}
 		for len(s.cands) <= idx {
 			s.cands = append(s.cands, candState{})
@@ -257,36 +232,14 @@ func (s *stream) newChunk(choice int) *chunkBox {
 	return b
 }
 
-func (s *stream) closedError() *adapters.Error {
-	return &adapters.Error{Provider: s.p.name, Kind: adapters.KindCanceled, Message: "stream closed"}
-}
-
-// finish records the stream's end and returns the reader's buffers to the pool. A stream
-// that ended any other way than at the end of the body has no reusable connection, so it
-// is let go at once.
+// finish ends the stream and lets go of what it decoded with. Gemini has no end marker
+// to drain past: a body read to its end has already handed its connection back.
 func (s *stream) finish(err error) error {
-	s.err = err
-	sse.Put(s.r)
 	putEventDecoder(s.dec)
-	s.r, s.dec = nil, nil
+	s.dec = nil
 	s.pending, s.next, s.tail = nil, 0, nil
 	s.ev = generateResponse{}
-	if err != io.EOF {
-		s.stopFn()
-		s.body.Close()
-	}
-	return err
-}
-
-// Close releases the upstream connection. It is idempotent and may run concurrently with
-// Recv to abort it. A body read to its end has already handed its connection back.
-func (s *stream) Close() error {
-	if !s.closed.CompareAndSwap(false, true) {
-		return nil
-	}
-	s.stopFn()
-	s.body.Close()
-	return nil
+	return s.End(err)
 }
 
 // eventDecoder decodes one SSE event's JSON after another with a single json.Decoder.

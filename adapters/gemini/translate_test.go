@@ -28,7 +28,11 @@ func TestRequestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			before, _ := json.Marshal(&req)
-			target, body, err := p.chatRequest(&req, ":generateContent")
+			target, wire, err := p.chatRequest(&req, ":generateContent")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := json.Marshal(wire) // as the request path encodes it
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,12 +21,14 @@ var _ adapters.Embedder = (*Provider)(nil)
 func (p *Provider) Embed(ctx context.Context, req *adapters.EmbeddingRequest) (*adapters.EmbeddingResponse, error) {
 	if req.Input.Len() == 0 {
 		// It would marshal as null or []; every upstream rejects that, so save the trip.
-		return nil, &adapters.Error{Provider: p.name, Kind: adapters.KindBadRequest, Message: "input must not be empty"}
+		return nil, &adapters.Error{Provider: p.Name(), Kind: adapters.KindBadRequest, Message: "input must not be empty"}
+	}
+	target, err := p.target(p.embed, req.Model)
+	if err != nil {
+		return nil, err
 	}
 	out := new(adapters.EmbeddingResponse)
-	err := p.exchange(ctx, p.embed, req.Model, req, out, maxEmbeddingsBody, "embeddings",
-		func() bool { return len(out.Data) > 0 })
-	if err != nil {
+	if _, err := p.Exchange(ctx, target, req, out, maxEmbeddingsBody, "embeddings"); err != nil {
 		return nil, err
 	}
 	return out, nil

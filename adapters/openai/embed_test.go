@@ -120,19 +120,18 @@ func TestEmbedRequests(t *testing.T) {
 			if after, _ := json.Marshal(req); !bytes.Equal(before, after) {
 				t.Errorf("the caller's request was mutated")
 			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			if rec.method != http.MethodPost || rec.path != tt.wantPath || rec.query != tt.wantQuery {
-				t.Errorf("request = %s %s?%s, want POST %s?%s", rec.method, rec.path, rec.query, tt.wantPath, tt.wantQuery)
+			last := rec.Last()
+			if last.Method != http.MethodPost || last.Path != tt.wantPath || last.Query != tt.wantQuery {
+				t.Errorf("request = %s %s?%s, want POST %s?%s", last.Method, last.Path, last.Query, tt.wantPath, tt.wantQuery)
 			}
 			for k, v := range tt.want {
-				if got := rec.header.Get(k); got != v {
+				if got := last.Header.Get(k); got != v {
 					t.Errorf("header %s = %q, want %q", k, got, v)
 				}
 			}
 			if tt.golden != "" {
-				adaptertest.Golden(t, tt.golden, rec.body)
-			} else if got, want := compactJSON(t, rec.body), compactJSON(t, []byte(tt.wire)); got != want {
+				adaptertest.Golden(t, tt.golden, last.Body)
+			} else if got, want := compactJSON(t, last.Body), compactJSON(t, []byte(tt.wire)); got != want {
 				// Byte equality, not JSON equivalence: the input must keep its exact form.
 				t.Errorf("upstream body\n got %s\nwant %s", got, want)
 			}
@@ -380,8 +379,7 @@ func TestExchangeBound(t *testing.T) {
 	_, srv := newRecorder(t, 200, []byte(body), nil)
 	p := mustProvider(t, Config{BaseURL: srv.URL})
 	out := new(adapters.EmbeddingResponse)
-	err := p.exchange(context.Background(), p.embed, "m", embeddingRequest(t, `{"model":"m","input":"x"}`), out,
-		1<<20, "embeddings", func() bool { return len(out.Data) > 0 })
+	_, err := p.Exchange(context.Background(), p.embed.url, embeddingRequest(t, `{"model":"m","input":"x"}`), out, 1<<20, "embeddings")
 	if e := adaptertest.AsError(t, err, adapters.KindProtocol); e.Message != "response body exceeds 1 MiB" {
 		t.Errorf("message = %q", e.Message)
 	}

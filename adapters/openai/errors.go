@@ -1,55 +1,40 @@
 package openai
 
 import (
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
 )
 
-// statusError turns a non-2xx response into an *adapters.Error. It reads (a bounded part
-// of) the body but does not close it.
-func (p *Provider) statusError(resp *http.Response) *adapters.Error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, httpx.MaxErrorBody))
-	return p.errorFromBody(resp.StatusCode, resp.Header, body, time.Now())
+// failed sets what an OpenAI error body says of a failed response.
+func (p *Provider) failed(e *adapters.Error, w wireError) {
+	e.Code = p.Clean(firstNonEmpty(w.Code, w.Type), httpx.MaxCode)
+	e.Message = p.Clean(w.Message, httpx.MaxMessage)
+	e.Kind = refineKind(e.Kind, w)
 }
 
-// errorFromBody classifies an HTTP failure from its status, headers and body.
-func (p *Provider) errorFromBody(status int, h http.Header, body []byte, now time.Time) *adapters.Error {
-	e := &adapters.Error{Provider: p.name, Status: status, Kind: kindForHTTP(status)}
-	if h != nil {
-		e.RetryAfter = adapters.ParseRetryAfter(h, now)
-	}
-	if w, ok := parseErrorBody(body); ok {
-		e.Code = p.clean(firstNonEmpty(w.Code, w.Type), httpx.MaxCode)
-		e.Message = p.clean(w.Message, httpx.MaxMessage)
-		e.Kind = refineKind(e.Kind, w)
-	} else {
-		// Not an OpenAI error body: an HTML page from a proxy or load balancer. Its first
-		// words usually say which hop failed, which is worth keeping.
-		e.Message = p.clean(string(body), httpx.MaxMessage)
-	}
-	if e.Message == "" {
-		e.Message = http.StatusText(status)
-		if e.Message == "" {
-			e.Message = "upstream returned status without a message"
+// checkAnswer finds the error that some compatible servers and proxies report with a 2xx
+// status, in an answer that holds no result.
+func (p *Provider) checkAnswer(out any, body []byte) *adapters.Error {
+	switch a := out.(type) {
+	case *adapters.ChatResponse:
+		if len(a.Choices) > 0 {
+			return nil
+		}
+	case *adapters.EmbeddingResponse:
+		if len(a.Data) > 0 {
+			return nil
 		}
 	}
-	return e
-}
-
-// kindForHTTP is adapters.KindForStatus, except that a non-2xx status below 400 (a
-// redirect the client was told not to follow) means the upstream answered something the
-// adapter cannot use.
-func kindForHTTP(status int) adapters.Kind {
-	if status < 400 {
-		return adapters.KindProtocol
+	if !mayHoldError(body) {
+		return nil
 	}
-	return adapters.KindForStatus(status)
+	if w, ok := parseErrorBody(body); ok {
+		return p.streamError(w)
+	}
+	return nil
 }
 
 // refineKind lets the error body sharpen the kind the status gave. A 429 or 401/403 keeps
@@ -111,23 +96,7 @@ func (p *Provider) streamError(w wireError) *adapters.Error {
 		// vLLM puts the HTTP status it would have answered with in the code.
 		kind = adapters.KindForStatus(st)
 	}
-	msg := p.clean(w.Message, httpx.MaxMessage)
-	if msg == "" {
-		msg = "upstream sent an error event"
-	}
-	return &adapters.Error{Provider: p.name, Kind: kind, Code: p.clean(firstNonEmpty(w.Code, w.Type), httpx.MaxCode), Message: msg}
-}
-
-func (p *Provider) protocolError(msg string, err error) *adapters.Error {
-	return &adapters.Error{Provider: p.name, Kind: adapters.KindProtocol, Message: msg, Err: err}
-}
-
-// clean makes upstream text safe to keep: bounded, valid UTF-8, on one line, and without
-// our API key, which some servers echo back in authentication errors. The key is removed
-// before truncation (which could leave half of it) and again after the whitespace folding
-// (which could join pieces of it).
-func (p *Provider) clean(s string, limit int) string {
-	return httpx.Clean(s, limit, p.apiKey)
+	return p.EventError(kind, firstNonEmpty(w.Code, w.Type), w.Message, "upstream sent an error event")
 }
 
 func firstNonEmpty(a, b string) string {

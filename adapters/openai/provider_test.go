@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,44 +49,9 @@ func canonicalRequest() *adapters.ChatRequest {
 	}
 }
 
-// recorder is an httptest handler that remembers the last request and answers with a
-// fixed status, headers and body.
-type recorder struct {
-	mu      sync.Mutex
-	method  string
-	path    string
-	query   string
-	header  http.Header
-	body    []byte
-	status  int
-	headers map[string]string
-	reply   []byte
-}
-
-func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	rec.mu.Lock()
-	rec.method, rec.path, rec.query, rec.header, rec.body = r.Method, r.URL.EscapedPath(), r.URL.RawQuery, r.Header.Clone(), b
-	status, headers, reply := rec.status, rec.headers, rec.reply
-	rec.mu.Unlock()
-	for k, v := range headers {
-		w.Header().Set(k, v)
-	}
-	if w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json")
-	}
-	if status == 0 {
-		status = http.StatusOK
-	}
-	w.WriteHeader(status)
-	w.Write(reply)
-}
-
-func newRecorder(t *testing.T, status int, reply []byte, headers map[string]string) (*recorder, *httptest.Server) {
-	rec := &recorder{status: status, reply: reply, headers: headers}
-	srv := httptest.NewServer(rec)
-	t.Cleanup(srv.Close)
-	return rec, srv
+// newRecorder starts a server that remembers the last request; see adaptertest.Recorder.
+func newRecorder(t *testing.T, status int, reply []byte, headers map[string]string) (*adaptertest.Recorder, *httptest.Server) {
+	return adaptertest.NewRecorder(t, "application/json", status, reply, headers)
 }
 
 func TestNew(t *testing.T) {
@@ -221,13 +185,12 @@ func TestRequestHeaders(t *testing.T) {
 			} else if _, err := p.Chat(context.Background(), req); err != nil {
 				t.Fatal(err)
 			}
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			if rec.method != http.MethodPost || rec.path != tt.wantPath || rec.query != tt.wantQuery {
-				t.Errorf("request = %s %s?%s, want POST %s?%s", rec.method, rec.path, rec.query, tt.wantPath, tt.wantQuery)
+			last := rec.Last()
+			if last.Method != http.MethodPost || last.Path != tt.wantPath || last.Query != tt.wantQuery {
+				t.Errorf("request = %s %s?%s, want POST %s?%s", last.Method, last.Path, last.Query, tt.wantPath, tt.wantQuery)
 			}
 			for k, v := range tt.want {
-				if got := rec.header.Get(k); got != v {
+				if got := last.Header.Get(k); got != v {
 					t.Errorf("header %s = %q, want %q", k, got, v)
 				}
 			}
@@ -273,9 +236,7 @@ func TestRequestBodyGolden(t *testing.T) {
 			if string(before) != string(after) {
 				t.Errorf("the caller's request was mutated")
 			}
-			rec.mu.Lock()
-			body := rec.body
-			rec.mu.Unlock()
+			body := rec.Last().Body
 			adaptertest.Golden(t, tt.golden, body)
 		})
 	}

@@ -1,6 +1,8 @@
-// Package httpx holds the HTTP plumbing the provider adapters share: the gateway's
-// default client, header validation, pooled and bounded reads of response bodies, and
-// the sanitising of upstream text before it is kept in an error.
+// Package httpx holds the HTTP plumbing the provider adapters share, so that a vendor's
+// package holds only its wire format: Base, the part of a Provider that posts requests and
+// classifies the answers, StreamBody, the upstream end of a streamed answer, the gateway's
+// default client, header validation, pooled and bounded reads of response bodies, and the
+// sanitising of upstream text before it is kept in an error.
 package httpx
 
 import (
