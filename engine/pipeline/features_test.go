@@ -1,52 +1,32 @@
 package pipeline
 
 import (
-	"encoding/json"
 	"hash/fnv"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/internal/reqtest"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/tokens"
 )
-
-func mustRequest(t *testing.T, body string) *adapters.ChatRequest {
-	t.Helper()
-	req := &adapters.ChatRequest{}
-	if err := json.Unmarshal([]byte(body), req); err != nil {
-		t.Fatalf("unmarshal %s: %v", body, err)
-	}
-	return req
-}
 
 // features is ChatFeatures with the tags taken from the header the way the server does.
 func features(id string, r *adapters.ChatRequest, h http.Header, c *auth.Caller) policy.Request {
 	return ChatFeatures(id, r, h.Get("X-Gavel-Tags"), c)
 }
 
-func anonymous(t testing.TB) *auth.Caller {
-	t.Helper()
-	c, err := auth.New(nil, true).Authenticate("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func TestFeatures(t *testing.T) {
-	anon := anonymous(t)
+	anon := reqtest.Anonymous(t)
 	alice := &auth.Caller{Record: policy.KeyRecord{KeyID: "k-alice", User: "alice"}}
 	keyOnly := &auth.Caller{Record: policy.KeyRecord{KeyID: "k-svc"}}
 	noTags := http.Header{}
 	feat := func(t *testing.T, id, body string, h http.Header, c *auth.Caller) policy.Request {
 		t.Helper()
-		return features(id, mustRequest(t, body), h, c)
+		return features(id, reqtest.Chat(t, body), h, c)
 	}
 
 	t.Run("estimate", func(t *testing.T) {
@@ -96,7 +76,7 @@ func TestFeatures(t *testing.T) {
 			{"tool_roundtrip.json", false, true, false, 0, 5, "openai/gpt-4o", "user", "Boston"},
 			{"stream.json", false, false, true, 2048, 2, "o4-mini", "developer", "step"},
 		}
-		reqs := readRequests(t)
+		reqs := reqtest.Bodies(t)
 		for _, tc := range tests {
 			t.Run(tc.file, func(t *testing.T) {
 				f := feat(t, "id", string(reqs[tc.file]), noTags, anon)
@@ -185,7 +165,7 @@ func TestFeatures(t *testing.T) {
 				if tc.tags != nil {
 					h["X-Gavel-Tags"] = tc.tags
 				}
-				req := mustRequest(t, body)
+				req := reqtest.Chat(t, body)
 				got := features("id", req, h, anon).Metadata
 				if !maps.Equal(got, tc.want) {
 					t.Errorf("metadata = %v, want %v", got, tc.want)
@@ -235,26 +215,4 @@ func TestSampleIsUniformish(t *testing.T) {
 	if len(seen) < 8 {
 		t.Errorf("samples cluster in %d of 10 deciles", len(seen))
 	}
-}
-
-// readRequests returns the chat request bodies the server's tests decode, keyed by file
-// name: the features must hold for what real clients send.
-func readRequests(t testing.TB) map[string][]byte {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("..", "server", "testdata", "requests", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(paths) == 0 {
-		t.Fatal("no request bodies in ../server/testdata/requests")
-	}
-	out := make(map[string][]byte, len(paths))
-	for _, p := range paths {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[filepath.Base(p)] = raw
-	}
-	return out
 }

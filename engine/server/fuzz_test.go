@@ -4,54 +4,22 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/gavel-gw/gavel/adapters"
-	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/internal/reqtest"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 )
-
-// readRequests returns the bodies under testdata/requests, keyed by file name.
-func readRequests(t testing.TB) map[string][]byte {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("testdata", "requests", "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(paths) == 0 {
-		t.Fatal("no request bodies in testdata/requests")
-	}
-	out := make(map[string][]byte, len(paths))
-	for _, p := range paths {
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[filepath.Base(p)] = raw
-	}
-	return out
-}
-
-func anonymous(t testing.TB) *auth.Caller {
-	t.Helper()
-	c, err := auth.New(nil, true).Authenticate("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // FuzzChatRequest drives arbitrary bytes through the steps a request body takes before
 // the policy sees it (decode, validate, features, input). A panic there would take the
 // request's goroutine down with a 500 instead of a 400, so none is acceptable.
 func FuzzChatRequest(f *testing.F) {
-	reqs := readRequests(f)
+	reqs := reqtest.Bodies(f)
 	for _, name := range slices.Sorted(maps.Keys(reqs)) {
 		raw := reqs[name]
 		f.Add(raw, "")
@@ -60,7 +28,7 @@ func FuzzChatRequest(f *testing.F) {
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":[]}]}`), "=,,=x, =y")
 	f.Add([]byte(`{"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]}`), "k=v=w")
 	f.Add([]byte(`null`), "")
-	caller := anonymous(f)
+	caller := reqtest.Anonymous(f)
 
 	f.Fuzz(func(t *testing.T, body []byte, tags string) {
 		req := &adapters.ChatRequest{}

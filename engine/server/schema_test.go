@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +17,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/internal/reqtest"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/signals"
@@ -82,10 +85,10 @@ func realInputs(t *testing.T, rev *policy.Revision) []policy.Input {
 		t.Fatal(err)
 	}
 	caller, _ := auth.New(nil, true).Authenticate("")
-	files, _ := filepath.Glob(filepath.Join("testdata", "requests", "*.json"))
+	bodies := reqtest.Bodies(t)
 	var out []policy.Input
-	for _, f := range files {
-		raw, _ := os.ReadFile(f)
+	for _, name := range slices.Sorted(maps.Keys(bodies)) {
+		raw := bodies[name]
 		var req adapters.ChatRequest
 		if json.Unmarshal(raw, &req) != nil || validate(&req) != nil {
 			continue

@@ -9,16 +9,8 @@ import (
 	"testing"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/internal/reqtest"
 )
-
-func mustRequest(t *testing.T, body string) *adapters.ChatRequest {
-	t.Helper()
-	req := &adapters.ChatRequest{}
-	if err := json.Unmarshal([]byte(body), req); err != nil {
-		t.Fatalf("unmarshal %s: %v", body, err)
-	}
-	return req
-}
 
 func TestValidate(t *testing.T) {
 	user := `{"role": "user", "content": "hi"}`
@@ -72,7 +64,7 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := validate(mustRequest(t, tc.body))
+			e := validate(reqtest.Chat(t, tc.body))
 			if tc.code == "" {
 				if e != nil {
 					t.Fatalf("rejected: %+v", e)
@@ -92,7 +84,7 @@ func TestValidate(t *testing.T) {
 	}
 
 	// The realistic bodies: good ones pass, bad_* ones fail in decode or validate.
-	reqs := readRequests(t)
+	reqs := reqtest.Bodies(t)
 	for _, name := range slices.Sorted(maps.Keys(reqs)) {
 		raw := reqs[name]
 		t.Run("testdata/"+name, func(t *testing.T) {
