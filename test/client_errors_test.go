@@ -8,6 +8,8 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+
+	"github.com/gavel-gw/gavel/test/fakeupstream"
 )
 
 // A request that no target can take because of the request itself is the client's error:
@@ -49,5 +51,21 @@ func TestClientErrorsAreNotOutages(t *testing.T) {
 					apiErr.StatusCode, apiErr.Type, apiErr.Code, apiErr.Message, tc.code, tc.message)
 			}
 		})
+	}
+}
+
+// An upstream 400 reaches the client with the parameter the upstream blamed, so the SDK
+// can say which field to fix.
+func TestUpstreamBadRequestKeepsItsParam(t *testing.T) {
+	g, a, _ := twoFakes(t, "")
+	a.Script("m1", fakeupstream.Step{Status: 400, Code: "invalid_value", Param: "temperature",
+		Message: "Invalid 'temperature': decimal above maximum value."})
+	_, err := g.client("k").Chat.Completions.New(context.Background(), userParams("chat", "hi"))
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("err = %v", err)
+	}
+	if apiErr.StatusCode != 400 || apiErr.Code != "invalid_value" || apiErr.Param != "temperature" {
+		t.Errorf("got %d %s param %q, want 400 invalid_value param temperature", apiErr.StatusCode, apiErr.Code, apiErr.Param)
 	}
 }
