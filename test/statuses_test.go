@@ -312,8 +312,8 @@ func TestBreakerOpenedMidWalkIsNotRetried(t *testing.T) {
 
 // A stream that fails after its first chunk is one stream error, whoever notices it.
 func TestStreamFailureCountedOnce(t *testing.T) {
-	for _, fault := range []fakeupstream.Fault{fakeupstream.Abort, fakeupstream.MidStreamError} {
-		t.Run(strconv.Itoa(int(fault)), func(t *testing.T) {
+	for name, fault := range map[string]fakeupstream.Fault{"connection dropped": fakeupstream.Abort, "error event": fakeupstream.MidStreamError} {
+		t.Run(name, func(t *testing.T) {
 			a, b := twoUpstreams(t)
 			g, _, user, _ := statusGateway(t, a.URL(), "", b.URL(), "")
 			a.SetDefault("m1", fakeupstream.Step{Reply: "a b c d e f", Chunks: 6, Fault: fault, FaultAfter: 3})
