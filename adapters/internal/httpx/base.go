@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // Base is the part of a provider that every HTTP adapter has: its name, key, client and
@@ -16,10 +17,10 @@ import (
 // vendor's Provider embeds it, which gives the Provider Name, Close, WrapTransport and
 // GenAIProvider; what is left in the vendor's package is its wire format.
 type Base struct {
-	name   string
-	apiKey string
-	genAI  string
-	client Client
+	name    string
+	secrets scrub.Set // the API key and the operator's header values
+	genAI   string
+	client  Client
 
 	errs  ErrorBody
 	check func(out any, body []byte) *adapters.Error
@@ -74,10 +75,12 @@ func (x Errors[W]) InBody(body []byte) *adapters.Error {
 type Setup struct {
 	Adapter string // the adapter's name, which prefixes configuration errors
 	Name    string // the provider's configured name
-	APIKey  string // kept out of every error text
+	APIKey  string // kept out of every error text, like every Extra value
 	GenAI   string // the OpenTelemetry gen_ai.provider.name
 	// Header holds the vendor's own headers (authentication, API version); Extra is the
-	// operator's, which may replace them but not the framing headers.
+	// operator's, which may replace them but not the framing headers. Extra's values are
+	// treated as secrets (they usually are: gateway tokens, tenant keys), so an upstream
+	// that echoes the request's headers in an error does not hand them to the caller.
 	Header http.Header
 	Extra  map[string]string
 	Client *http.Client // a client of the provider's own when nil
@@ -97,7 +100,12 @@ func NewBase(s Setup) (Base, error) {
 	if err := AddHeaders(s.Adapter, s.Name, h, s.Extra); err != nil {
 		return Base{}, err
 	}
-	b := Base{name: s.Name, apiKey: s.APIKey, genAI: s.GenAI, client: OwnClient(s.Client),
+	secrets := make([]string, 0, 1+len(s.Extra))
+	secrets = append(secrets, s.APIKey)
+	for _, v := range s.Extra {
+		secrets = append(secrets, v)
+	}
+	b := Base{name: s.Name, secrets: scrub.New(secrets...), genAI: s.GenAI, client: OwnClient(s.Client),
 		errs: s.Errors, check: s.CheckAnswer}
 	b.jsonHeader = h.Clone()
 	b.jsonHeader.Set("Accept", "application/json")
@@ -127,9 +135,9 @@ func (b *Base) WrapTransport(wrap func(http.RoundTripper) http.RoundTripper) {
 func (b *Base) GenAIProvider() string { return b.genAI }
 
 // Clean makes upstream text safe to keep: at most limit bytes, valid UTF-8, on one line,
-// and without the provider's API key, which an upstream or a proxy may echo back in an
-// authentication error.
-func (b *Base) Clean(s string, limit int) string { return Clean(s, limit, b.apiKey) }
+// and without the provider's API key or configured header values, which an upstream or a
+// proxy may echo back in an authentication error.
+func (b *Base) Clean(s string, limit int) string { return Clean(s, limit, b.secrets) }
 
 // ProtocolError is an answer the adapter cannot use.
 func (b *Base) ProtocolError(msg string, err error) *adapters.Error {
