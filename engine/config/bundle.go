@@ -150,6 +150,9 @@ func (c *Config) validateBundle() []error {
 	if br := b.Credentials.Bearer; br != nil && br.Token == "" {
 		errs = append(errs, errors.New("bundle.credentials.bearer.token is empty"))
 	}
+	if u, err := url.Parse(b.BundleURL()); err == nil && u.User != nil && b.Credentials.Bearer != nil {
+		errs = append(errs, errors.New("bundle.url's user info (sent as basic authentication) and bundle.credentials.bearer are exclusive: use one"))
+	}
 	p := b.Polling
 	if p.MinDelay <= 0 {
 		errs = append(errs, fmt.Errorf("bundle.polling.min_delay must be positive, got %v", p.MinDelay))
