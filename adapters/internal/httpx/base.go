@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
@@ -273,7 +274,18 @@ func (b *Base) post(ctx context.Context, url string, payload any, header http.He
 		if ctx.Err() != nil {
 			return nil, ContextError(b.name, ctx)
 		}
-		return nil, adapters.TransportError(b.name, ctx, err)
+		return nil, adapters.TransportError(b.name, ctx, b.scrubTransport(err, url))
 	}
 	return resp, nil
+}
+
+// scrubTransport keeps credentials out of a transport error, which callers see: the
+// client's error quotes the request URL, whose password Go masks but not a user name
+// (often a token), and a proxy's answer may quote our headers.
+func (b *Base) scrubTransport(err error, rawURL string) error {
+	err = b.secrets.Error(err)
+	if u, perr := neturl.Parse(rawURL); perr == nil && u.User != nil {
+		err = scrub.New(scrub.URLSecrets(u.Scheme + "://" + u.User.String() + "@" + u.Host)...).Error(err)
+	}
+	return err
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gavel-gw/gavel/adapters"
@@ -176,5 +178,47 @@ func TestNewClientRefusesRedirects(t *testing.T) {
 	}
 	if tr, ok := c.Transport.(*http.Transport); !ok || tr.MaxIdleConnsPerHost != 256 || c.Timeout != 0 {
 		t.Fatalf("unexpected client setup: %#v", c)
+	}
+}
+
+// noErrors is an ErrorBody that recognises no body, so the body's first words become the
+// message.
+var noErrors = Errors[struct{}]{
+	Parse:  func([]byte) (struct{}, bool) { return struct{}{}, false },
+	Failed: func(*adapters.Error, struct{}) {},
+	Event:  func(struct{}) *adapters.Error { return nil },
+}
+
+// The API key and every configured header value are kept out of what a provider's errors
+// say: an upstream's error body that echoes them, and a transport error quoting the URL.
+func TestBaseKeepsSecretsOutOfErrors(t *testing.T) {
+	b, err := NewBase(Setup{Adapter: "test", Name: "p", APIKey: "sk-key-0123", Errors: noErrors,
+		Extra: map[string]string{"X-Custom-Key": "hdr-s3cret-9", "X-Short": "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "<html><body>401: Authorization=Bearer sk-key-0123; X-Custom-Key=hdr-s3cret-9; X-Short=1</body></html>"
+	e := b.ErrorFromBody(401, nil, []byte(body), time.Now())
+	want := "<html><body>401: Authorization=Bearer [redacted]; X-Custom-Key=[redacted]; X-Short=1</body></html>"
+	if e.Message != want {
+		t.Errorf("message = %q, want %q", e.Message, want)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: the request fails with the client's error quoting the URL
+	var out struct{}
+	_, err = b.Exchange(context.Background(), "http://tok3n-user-0123:pw-0123@"+addr+"/v1/x", struct{}{}, &out, 1<<20, "x")
+	var ae *adapters.Error
+	if !errors.As(err, &ae) || ae.Kind != adapters.KindConnection || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, s := range []string{"tok3n-user-0123", "pw-0123"} {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("transport error %q shows %q", err, s)
+		}
 	}
 }
