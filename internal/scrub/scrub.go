@@ -66,9 +66,6 @@ func New(values ...string) Set {
 	return Set{r: strings.NewReplacer(pairs...)}
 }
 
-// Empty reports whether the Set removes nothing.
-func (s Set) Empty() bool { return s.r == nil }
-
 // Scrub returns text with every secret of the Set replaced by Mask.
 func (s Set) Scrub(text string) string {
 	if s.r == nil || text == "" {
