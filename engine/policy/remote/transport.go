@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/plugins/rest"
@@ -20,13 +21,16 @@ const authPluginName = "gavel-observed"
 // honours long polling, which decides whether the next check may start at once.
 type observingAuth struct {
 	inner    rest.HTTPAuthPlugin
+	user     *url.Userinfo // the bundle URL's, sent as basic authentication; nil: none
 	longPoll *atomic.Bool
 }
 
 var _ rest.HTTPAuthPlugin = (*observingAuth)(nil)
 
-// newObservingAuth builds OPA's plugin for creds (a rest.Config "credentials" object).
-func newObservingAuth(creds map[string]any, longPoll *atomic.Bool) (*observingAuth, error) {
+// newObservingAuth builds OPA's plugin for creds (a rest.Config "credentials" object);
+// user, when set, is sent as basic authentication (OPA's REST client has no such
+// credential of its own).
+func newObservingAuth(creds map[string]any, user *url.Userinfo, longPoll *atomic.Bool) (*observingAuth, error) {
 	raw, err := json.Marshal(map[string]any{"credentials": creds})
 	if err != nil {
 		return nil, err
@@ -39,7 +43,7 @@ func newObservingAuth(creds map[string]any, longPoll *atomic.Bool) (*observingAu
 	if err != nil {
 		return nil, fmt.Errorf("bundle credentials: %w", err)
 	}
-	return &observingAuth{inner: inner, longPoll: longPoll}, nil
+	return &observingAuth{inner: inner, user: user, longPoll: longPoll}, nil
 }
 
 func (a *observingAuth) NewClient(c rest.Config) (*http.Client, error) {
@@ -55,7 +59,16 @@ func (a *observingAuth) NewClient(c rest.Config) (*http.Client, error) {
 	return hc, nil
 }
 
-func (a *observingAuth) Prepare(r *http.Request) error { return a.inner.Prepare(r) }
+func (a *observingAuth) Prepare(r *http.Request) error {
+	if err := a.inner.Prepare(r); err != nil {
+		return err
+	}
+	if a.user != nil {
+		pw, _ := a.user.Password()
+		r.SetBasicAuth(a.user.Username(), pw)
+	}
+	return nil
+}
 
 type observer struct {
 	next     http.RoundTripper
