@@ -24,6 +24,7 @@ import (
 // everything untouched.
 type Faults struct {
 	// Refuse accepts each new connection and resets it at once, as a dead upstream would.
+	// Open connections are left alone; CloseConns drops them too.
 	Refuse bool
 	// Delay holds the first downstream bytes of each connection (the response headers)
 	// this long.
