@@ -144,7 +144,9 @@ func TestDrillRateLimitStorm(t *testing.T) {
 	t.Run("no fallback", func(t *testing.T) {
 		pending(t, "429 storm, no fallback", "upstream-429")
 		r := begin(t, "429 storm, no fallback", p)
-		res := load(n, 8, 3*time.Second, func(ctx context.Context, i int) outcome {
+		// One at a time and fewer than the breaker's threshold (5), so each reaches the
+		// upstream rather than an open breaker.
+		res := load(3, 1, 3*time.Second, func(ctx context.Context, i int) outcome {
 			return chat(ctx, c, p.URL, w.key, "solo", false)
 		})
 		r.add(res)
@@ -181,7 +183,8 @@ func TestDrillLatencySpike(t *testing.T) {
 	t.Run("no fallback", func(t *testing.T) {
 		pending(t, "latency spike, no fallback", "timeout-504")
 		r := begin(t, "latency spike, no fallback", p)
-		res := load(scale(16, 100), 8, 1500*time.Millisecond, func(ctx context.Context, i int) outcome {
+		// Fewer than the breaker's threshold, one at a time: each one times out upstream.
+		res := load(3, 1, 1500*time.Millisecond, func(ctx context.Context, i int) outcome {
 			return chat(ctx, c, p.URL, w.key, "solo", i%2 == 0)
 		})
 		r.add(res)
