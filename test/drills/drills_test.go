@@ -356,9 +356,10 @@ func TestDrillSlowClients(t *testing.T) {
 // upstream streams end too. Once fixed, request_timeout ends them even if they never go.
 func TestDrillStalledClients(t *testing.T) {
 	w := newWorld(t)
-	// Long streams (about 200 kB each over 2 s), so stalled readers fill their sockets.
-	w.upA.SetDefault(fakeupstream.AnyModel, fakeupstream.Step{Reply: strings.Repeat("stalled ", 25000),
-		Chunks: 200, ChunkInterval: 10 * time.Millisecond})
+	// Slow, long streams (200 chunks, 100 ms apart: 20 s), so a stream is still running
+	// upstream when its client gives up, or when request_timeout should end it.
+	w.upA.SetDefault(fakeupstream.AnyModel, fakeupstream.Step{Reply: strings.Repeat("stalled ", 200),
+		Chunks: 200, ChunkInterval: 100 * time.Millisecond})
 	w.upB.SetDefault(fakeupstream.AnyModel, fakeupstream.Step{})
 	run := func(t *testing.T, name, requestTimeout string, clientWait time.Duration, check func(t *testing.T, p *proc, stall *faultproxy.Proxy)) {
 		p := w.startGavel(w.yaml(cfg{requestTimeout: requestTimeout}))
@@ -372,6 +373,11 @@ func TestDrillStalledClients(t *testing.T) {
 		badBefore := attemptsBad()
 		c := httpClient(30 * time.Second)
 		n := scale(20, 100)
+		// One short stream first, so the fake has rendered (and cached) the long reply
+		// before twenty requests ask for it at once.
+		warm, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		chat(warm, c, p.URL, w.key, "solo", true)
+		cancel()
 		stalled := make(chan result, 1)
 		go func() {
 			stalled <- load(n, n, clientWait+5*time.Second, func(ctx context.Context, i int) outcome {
@@ -404,7 +410,7 @@ func TestDrillStalledClients(t *testing.T) {
 		p.stop()
 	}
 	t.Run("clients give up", func(t *testing.T) {
-		run(t, "stalled clients (give up)", "30s", 1500*time.Millisecond, func(t *testing.T, p *proc, _ *faultproxy.Proxy) {
+		run(t, "stalled clients (give up)", "30s", 3*time.Second, func(t *testing.T, p *proc, _ *faultproxy.Proxy) {
 			if rss := p.rss(); rss > 0 && rss > 512<<20 {
 				t.Errorf("RSS %d MB while clients stall", rss>>20)
 			}

@@ -134,7 +134,7 @@ func (w *world) yaml(c cfg) string {
 %s
 request_timeout: %s
 shutdown_timeout: %s
-log_level: warn
+log_level: ${DRILL_LOG_LEVEL:-warn}
 %sproviders:
   - {name: a, type: openai, base_url: "http://%s/v1", api_key: k, max_retries: %d, timeout: %s, breaker: {delay: 300ms}}
   - {name: b, type: openai, base_url: "http://%s/v1", api_key: k, max_retries: 0, timeout: %s, breaker: {delay: 300ms}}
@@ -242,6 +242,9 @@ func (w *world) startGavel(yaml string) *proc {
 		default:
 			p.cmd.Process.Kill()
 			<-p.exited
+		}
+		if t.Failed() {
+			t.Log(p.logTail())
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
