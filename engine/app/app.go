@@ -275,6 +275,7 @@ func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
 			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
+		m.InitLedger(redisOps)
 		return closeBoth{store, client}, nil
 	}
 	if dir := filepath.Dir(c.Path); dir != "" {
@@ -288,6 +289,10 @@ func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
 	}
 	return s, nil
 }
+
+// redisOps are the operations redisstore names to OnUnavailable (its Options document
+// them); each is published at 0 so an outage shows as an increase.
+var redisOps = []string{"reserve", "commit", "release", "snapshot", "spend", "allow", "add_tokens", "rate_state", "replay"}
 
 // closeBoth closes the Redis store, then its client (the store does not own the client).
 type closeBoth struct {
