@@ -238,6 +238,9 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 
 // Close releases providers' resources and stops background work.
 func (g *Gateway) Close() {
+	if g.srv != nil {
+		g.srv.Close()
+	}
 	if g.exec != nil {
 		g.exec.Close()
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -49,6 +50,9 @@ type Options struct {
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
 	Tracing      *tracing.Tracing // nil: no tracing middleware, no spans
+	// ErrorLogInterval is how often a repeated request failure is logged (with the count
+	// of the ones in between); 0 is telemetry.DefaultLogInterval.
+	ErrorLogInterval time.Duration
 }
 
 // Server is gavel's HTTP API.
@@ -59,6 +63,9 @@ type Server struct {
 	log    *slog.Logger
 	prov   map[string]bool
 	tracer *tracer // nil when tracing is off
+	// failed logs 5xx answers, one line per error code per interval with a count: an
+	// outage must not write one line per request.
+	failed *telemetry.LogLimiter
 }
 
 // New builds the server and its routes.
@@ -66,7 +73,8 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{}}
+	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{},
+		failed: telemetry.NewLogLimiter(o.Log, o.ErrorLogInterval)}
 	for _, p := range o.Providers {
 		s.prov[p] = true
 	}
@@ -100,6 +108,9 @@ func New(o Options) *Server {
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// Close logs the counts of failures still held back by the error-log limiter.
+func (s *Server) Close() { s.failed.Close() }
 
 // recover turns a panic into a logged 500 in OpenAI's shape instead of a dropped
 // connection; the stack goes to the log, never to the client.
