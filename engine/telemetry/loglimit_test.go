@@ -50,7 +50,7 @@ func TestLogLimiterBoundsRepeatedErrors(t *testing.T) {
 		causes   int
 		each     int
 		closeNow bool // Close before the interval ends: the counts come out at once
-		maxLines int // per interval the failures took
+		maxLines int  // per interval the failures took
 	}{
 		{name: "one cause, the interval ends", interval: 200 * time.Millisecond, causes: 1, each: 5000, maxLines: 2},
 		{name: "three causes, the interval ends", interval: 200 * time.Millisecond, causes: 3, each: 3000, maxLines: 6},
