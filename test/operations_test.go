@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gavel-gw/gavel/engine/app"
+	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 )
@@ -146,5 +149,108 @@ func TestOutageDoesNotFloodTheLog(t *testing.T) {
 	}
 	if occurrences != requests {
 		t.Errorf("the lines account for %d failures, want %d", occurrences, requests)
+	}
+}
+
+// scrape GETs url with an optional bearer token and returns the status and body.
+func scrape(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// /metrics (per-team spend, remaining budgets) can require a token and can move to an
+// address of its own; left alone it stays on the main listener, open.
+func TestMetricsAccess(t *testing.T) {
+	const token = "metrics-token-4f1c9a"
+	type want struct {
+		path   string // "main" or "metrics" listener
+		token  string
+		status int
+	}
+	tests := []struct {
+		name  string
+		yaml  string
+		wants []want
+	}{
+		{name: "default: main listener, open", yaml: "", wants: []want{{"main", "", 200}}},
+		{name: "token on the main listener", yaml: "metrics: {token: ${METRICS_TOKEN}}\n", wants: []want{
+			{"main", "", 401}, {"main", "wrong", 401}, {"main", token + "x", 401}, {"main", token, 200}}},
+		{name: "own listener", yaml: "metrics: {listen: 127.0.0.1:0}\n", wants: []want{
+			{"main", "", 404}, {"main", token, 404}, {"metrics", "", 200}}},
+		{name: "own listener and token", yaml: "metrics: {listen: 127.0.0.1:0, token: ${METRICS_TOKEN}}\n", wants: []want{
+			{"main", token, 404}, {"metrics", "", 401}, {"metrics", token, 200}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &logBuffer{}
+			g := startLogged(t, tc.yaml, map[string]string{"METRICS_TOKEN": token}, true, slog.New(slog.NewJSONHandler(logs, nil)))
+			for _, w := range tc.wants {
+				base := g.URL
+				if w.path == "metrics" {
+					base = "http://" + g.gw.MetricsAddr()
+				}
+				status, body := scrape(t, base+"/metrics", w.token)
+				if status != w.status {
+					t.Errorf("%s listener, token %q: %d, want %d", w.path, w.token, status, w.status)
+				}
+				switch status {
+				case 200:
+					if !strings.Contains(body, "gavel_requests_total") && !strings.Contains(body, "gavel_bundle_info") {
+						t.Errorf("%s listener: not gavel's metrics: %.200s", w.path, body)
+					}
+				case 401, 404:
+					var e struct {
+						Error struct{ Code, Message string }
+					}
+					if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Code == "" {
+						t.Errorf("%s listener %d: not OpenAI's error shape: %q", w.path, status, body)
+					}
+				}
+			}
+			if strings.Contains(logs.String(), token) {
+				t.Error("the metrics token reached the log")
+			}
+		})
+	}
+}
+
+// On a non-loopback address with keys, an open /metrics keeps working but is warned about.
+func TestOpenMetricsOnSharedNetworkWarns(t *testing.T) {
+	_, hash, _ := auth.NewKey()
+	dir := bundle(t, "warn-1", twoProviders(map[string]any{hash: map[string]any{"key_id": "k"}}))
+	tests := []struct {
+		name, metrics string
+		warns         bool
+	}{
+		{"open", "", true},
+		{"token", "metrics: {token: t0k}\n", false},
+		{"loopback listener", "metrics: {listen: 127.0.0.1:0}\n", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse([]byte("listen: 0.0.0.0:0\npolicy: "+dir+"\nledger: {store: memory}\n"+tc.metrics), func(string) string { return "" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := &logBuffer{}
+			g, err := app.New(context.Background(), cfg, func(string) string { return "" }, slog.New(slog.NewJSONHandler(logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Close()
+			if got := strings.Contains(logs.String(), "/metrics is open"); got != tc.warns {
+				t.Errorf("warned = %v, want %v\n%s", got, tc.warns, logs.String())
+			}
+		})
 	}
 }

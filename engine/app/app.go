@@ -54,7 +54,8 @@ type Gateway struct {
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
 	resil     map[string]executor.Resilience
-	names     []string // configured provider names, sorted
+	names     []string     // configured provider names, sorted
+	metricsL  net.Listener // nil: /metrics is on the main listener
 }
 
 type probe struct {
@@ -83,6 +84,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		func() error { return g.loadPolicy(ctx) },
 		g.openStores,
 		g.buildRequestPath,
+		g.openMetrics,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -194,8 +196,38 @@ func (g *Gateway) buildRequestPath() error {
 		bundles = g.remote
 	}
 	g.srv = server.New(server.Options{Pipeline: pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
-		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing})
+		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
+		MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != ""})
 	return nil
+}
+
+// openMetrics binds the metrics listener when /metrics has its own address, and warns
+// when budgets and per-team spend are readable by anyone who reaches gavel. An open
+// /metrics on a shared network stays allowed (existing scrapers keep working), but says so.
+func (g *Gateway) openMetrics() error {
+	m := g.cfg.Metrics
+	where := g.cfg.Listen
+	if m.Listen != "" {
+		l, err := net.Listen("tcp", m.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		g.metricsL, where = l, l.Addr().String()
+	}
+	if m.Token == "" && !config.IsLoopback(where) {
+		g.log.Warn("/metrics is open to anyone who can reach "+where+": it shows per-team spend and remaining budgets; "+
+			"set metrics.token or serve it on its own address with metrics.listen", "addr", where)
+	}
+	return nil
+}
+
+// MetricsAddr is the address of the metrics listener; "" when /metrics is served on the
+// main listener.
+func (g *Gateway) MetricsAddr() string {
+	if g.metricsL == nil {
+		return ""
+	}
+	return g.metricsL.Addr().String()
 }
 
 // Handler returns the HTTP handler (for tests that bring their own server).
@@ -213,13 +245,28 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	for _, p := range g.probes {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
-	hs := &http.Server{Handler: g.srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
+	hs := g.httpServer(g.srv.Handler())
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(l) }()
 	g.log.Info("gavel listening", "addr", l.Addr().String())
+	var ms *http.Server
+	if g.metricsL != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", g.srv.MetricsHandler())
+		ms = g.httpServer(mux)
+		go func() {
+			if err := ms.Serve(g.metricsL); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics listener: %w", err)
+			}
+		}()
+		g.log.Info("metrics listening", "addr", g.metricsL.Addr().String())
+	}
 	select {
 	case err := <-errc:
+		hs.Close()
+		if ms != nil {
+			ms.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
@@ -230,14 +277,26 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		hs.Close()
 	}
+	if ms != nil {
+		ms.Close() // scrapes are short; nothing to drain
+	}
 	stop()
 	<-remoteDone
 	g.Close()
 	return err
 }
 
+// httpServer is the http.Server settings both listeners share.
+func (g *Gateway) httpServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+}
+
 // Close releases providers' resources and stops background work.
 func (g *Gateway) Close() {
+	if g.metricsL != nil {
+		g.metricsL.Close() // when never served; a served one is closed already
+	}
 	if g.srv != nil {
 		g.srv.Close()
 	}

@@ -55,6 +55,8 @@ type Config struct {
 	Bundle Bundle `yaml:"bundle"`
 	// Shadow bounds shadow (mirrored) traffic and says whose budget pays for it.
 	Shadow Shadow `yaml:"shadow"`
+	// Metrics says where /metrics is served and whether it needs a token.
+	Metrics Metrics `yaml:"metrics"`
 }
 
 // Shadow configures shadow requests. Zero values take the executor's defaults
@@ -260,6 +262,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.DecisionLog.validate()...)
 	errs = append(errs, c.validateBundle()...)
+	errs = append(errs, c.validateMetrics()...)
 	if c.Shadow.Workers < 0 || c.Shadow.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("shadow.workers must be 1–1024 (0: the default), got %d", c.Shadow.Workers))
 	}

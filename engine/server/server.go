@@ -41,6 +41,11 @@ type Options struct {
 	Keys   *auth.Keys
 	// Metrics serves /metrics; nil: no metrics endpoint.
 	Metrics *telemetry.Metrics
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+	// MetricsElsewhere leaves /metrics off this server's routes (404): the app serves
+	// MetricsHandler on a listener of its own.
+	MetricsElsewhere bool
 	// DecisionLog answers explanations (GET /v1/gavel/decisions/:id); nil: disabled.
 	DecisionLog *decisionlog.Logger
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
@@ -95,8 +100,8 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/status", s.status)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	if o.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	if o.Metrics != nil && !o.MetricsElsewhere {
+		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
 	}
 	if s.tracer != nil {
 		for _, r := range e.Routes() {
