@@ -246,6 +246,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
 	hs := g.httpServer(g.srv.Handler())
+	l = server.StrictFraming(hs, l) // Content-Length with Transfer-Encoding: 400, connection closed
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(l) }()
 	g.log.Info("gavel listening", "addr", l.Addr().String())
