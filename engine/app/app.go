@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -176,7 +178,7 @@ func (g *Gateway) loadPolicy(ctx context.Context) error {
 
 // openStores opens the budget and rate-limit ledger and the decision log.
 func (g *Gateway) openStores() (err error) {
-	if g.ledger, err = openLedger(g.cfg.Ledger, g.metrics); err != nil {
+	if g.ledger, err = openLedger(g.cfg.Ledger, g.metrics, g.log); err != nil {
 		return err
 	}
 	g.dlog, err = openDecisionLog(g.cfg.DecisionLog, g.metrics)
@@ -323,7 +325,7 @@ func (g *Gateway) Close() {
 }
 
 // openLedger opens the configured budget and rate-limit store.
-func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
+func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger.Store, error) {
 	switch c.Store {
 	case "memory":
 		return memstore.New(memstore.Options{}), nil
@@ -339,6 +341,7 @@ func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
 		m.InitLedger(redisOps)
+		useRedisLog(log)
 		return closeBoth{store, client}, nil
 	}
 	if dir := filepath.Dir(c.Path); dir != "" {
@@ -351,6 +354,25 @@ func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
 		return nil, fmt.Errorf("ledger file %s: %w", c.Path, err)
 	}
 	return s, nil
+}
+
+// go-redis logs through one process-wide logger, by default to stderr, one line per failed
+// dial: during an outage, one per request. It goes through a limiter onto gavel's log
+// (the latest gateway's, when a process runs several, as tests do).
+var (
+	redisLogOnce sync.Once
+	redisLimiter atomic.Pointer[telemetry.LogLimiter]
+)
+
+type redisLogger struct{}
+
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	redisLimiter.Load().Log(format, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+func useRedisLog(log *slog.Logger) {
+	redisLimiter.Store(telemetry.NewLogLimiter(log, slog.LevelWarn, 0))
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 }
 
 // redisOps are the operations redisstore names to OnUnavailable (its Options document

@@ -79,7 +79,7 @@ func New(o Options) *Server {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{},
-		failed: telemetry.NewLogLimiter(o.Log, o.ErrorLogInterval)}
+		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval)}
 	for _, p := range o.Providers {
 		s.prov[p] = true
 	}

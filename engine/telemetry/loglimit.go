@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ const otherCause = "other"
 // reported in full. Safe for concurrent use; nil-safe (a nil limiter discards).
 type LogLimiter struct {
 	log      *slog.Logger
+	level    slog.Level
 	interval time.Duration
 	mu       sync.Mutex
 	causes   map[string]*logCause
@@ -36,17 +38,17 @@ type logCause struct {
 	timer      *time.Timer // reports the count at quietUntil; nil when nothing is counted
 }
 
-// NewLogLimiter limits lines written to log at ERROR; interval 0 is DefaultLogInterval.
-func NewLogLimiter(log *slog.Logger, interval time.Duration) *LogLimiter {
+// NewLogLimiter limits lines written to log at level; interval 0 is DefaultLogInterval.
+func NewLogLimiter(log *slog.Logger, level slog.Level, interval time.Duration) *LogLimiter {
 	if interval <= 0 {
 		interval = DefaultLogInterval
 	}
-	return &LogLimiter{log: log, interval: interval, causes: map[string]*logCause{}}
+	return &LogLimiter{log: log, level: level, interval: interval, causes: map[string]*logCause{}}
 }
 
-// Error logs msg and args with the attribute "cause", or counts them if a line for cause
+// Log logs msg and args with the attribute "cause", or counts them if a line for cause
 // went out less than an interval ago.
-func (l *LogLimiter) Error(cause, msg string, args ...any) {
+func (l *LogLimiter) Log(cause, msg string, args ...any) {
 	if l == nil {
 		return
 	}
@@ -66,7 +68,7 @@ func (l *LogLimiter) Error(cause, msg string, args ...any) {
 	if l.closed || (c.timer == nil && !now.Before(c.quietUntil)) {
 		c.quietUntil = now.Add(l.interval)
 		l.mu.Unlock()
-		l.log.Error(msg, append(args, "cause", cause)...)
+		l.log.Log(context.Background(), l.level, msg, append(args, "cause", cause)...)
 		return
 	}
 	c.suppressed++
@@ -89,7 +91,7 @@ func (l *LogLimiter) report(cause string, quiet bool) {
 	}
 	l.mu.Unlock()
 	if n > 0 {
-		l.log.Error(msg, append(args, "cause", cause, "suppressed", n, "interval", l.interval.String())...)
+		l.log.Log(context.Background(), l.level, msg, append(args, "cause", cause, "suppressed", n, "interval", l.interval.String())...)
 	}
 }
 

@@ -61,7 +61,7 @@ func TestLogLimiterBoundsRepeatedErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			buf := &syncBuffer{}
-			l := NewLogLimiter(slog.New(slog.NewJSONHandler(buf, nil)), tc.interval)
+			l := NewLogLimiter(slog.New(slog.NewJSONHandler(buf, nil)), slog.LevelError, tc.interval)
 			began := time.Now()
 			var wg sync.WaitGroup
 			for c := range tc.causes {
@@ -69,7 +69,7 @@ func TestLogLimiterBoundsRepeatedErrors(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for i := range tc.each {
-						l.Error(fmt.Sprintf("code-%d", c), "request failed", "decision_id", i, "err", "redis: connection refused")
+						l.Log(fmt.Sprintf("code-%d", c), "request failed", "decision_id", i, "err", "redis: connection refused")
 					}
 				}()
 			}
