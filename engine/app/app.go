@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,7 +56,8 @@ type Gateway struct {
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
 	resil     map[string]executor.Resilience
-	names     []string // configured provider names, sorted
+	names     []string     // configured provider names, sorted
+	metricsL  net.Listener // nil: /metrics is on the main listener
 }
 
 type probe struct {
@@ -83,6 +86,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		func() error { return g.loadPolicy(ctx) },
 		g.openStores,
 		g.buildRequestPath,
+		g.openMetrics,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -174,7 +178,7 @@ func (g *Gateway) loadPolicy(ctx context.Context) error {
 
 // openStores opens the budget and rate-limit ledger and the decision log.
 func (g *Gateway) openStores() (err error) {
-	if g.ledger, err = openLedger(g.cfg.Ledger, g.metrics); err != nil {
+	if g.ledger, err = openLedger(g.cfg.Ledger, g.metrics, g.log); err != nil {
 		return err
 	}
 	g.dlog, err = openDecisionLog(g.cfg.DecisionLog, g.metrics)
@@ -195,8 +199,37 @@ func (g *Gateway) buildRequestPath() error {
 	}
 	g.srv = server.New(server.Options{Pipeline: pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
-		CORSOrigins: g.cfg.CORS.AllowedOrigins})
+		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != ""})
 	return nil
+}
+
+// openMetrics binds the metrics listener when /metrics has its own address, and warns
+// when budgets and per-team spend are readable by anyone who reaches gavel. An open
+// /metrics on a shared network stays allowed (existing scrapers keep working), but says so.
+func (g *Gateway) openMetrics() error {
+	m := g.cfg.Metrics
+	where := g.cfg.Listen
+	if m.Listen != "" {
+		l, err := net.Listen("tcp", m.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		g.metricsL, where = l, l.Addr().String()
+	}
+	if m.Token == "" && !config.IsLoopback(where) {
+		g.log.Warn("/metrics is open to anyone who can reach "+where+": it shows per-team spend and remaining budgets; "+
+			"set metrics.token or serve it on its own address with metrics.listen", "addr", where)
+	}
+	return nil
+}
+
+// MetricsAddr is the address of the metrics listener; "" when /metrics is served on the
+// main listener.
+func (g *Gateway) MetricsAddr() string {
+	if g.metricsL == nil {
+		return ""
+	}
+	return g.metricsL.Addr().String()
 }
 
 // Handler returns the HTTP handler (for tests that bring their own server).
@@ -214,13 +247,29 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	for _, p := range g.probes {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
-	hs := &http.Server{Handler: g.srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
+	hs := g.httpServer(g.srv.Handler())
+	l = server.StrictFraming(hs, l) // Content-Length with Transfer-Encoding: 400, connection closed
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(l) }()
 	g.log.Info("gavel listening", "addr", l.Addr().String())
+	var ms *http.Server
+	if g.metricsL != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", g.srv.MetricsHandler())
+		ms = g.httpServer(mux)
+		go func() {
+			if err := ms.Serve(g.metricsL); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("metrics listener: %w", err)
+			}
+		}()
+		g.log.Info("metrics listening", "addr", g.metricsL.Addr().String())
+	}
 	select {
 	case err := <-errc:
+		hs.Close()
+		if ms != nil {
+			ms.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
@@ -231,14 +280,29 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		hs.Close()
 	}
+	if ms != nil {
+		ms.Close() // scrapes are short; nothing to drain
+	}
 	stop()
 	<-remoteDone
 	g.Close()
 	return err
 }
 
+// httpServer is the http.Server settings both listeners share.
+func (g *Gateway) httpServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+}
+
 // Close releases providers' resources and stops background work.
 func (g *Gateway) Close() {
+	if g.metricsL != nil {
+		g.metricsL.Close() // when never served; a served one is closed already
+	}
+	if g.srv != nil {
+		g.srv.Close()
+	}
 	if g.exec != nil {
 		g.exec.Close()
 	}
@@ -261,7 +325,7 @@ func (g *Gateway) Close() {
 }
 
 // openLedger opens the configured budget and rate-limit store.
-func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
+func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger.Store, error) {
 	switch c.Store {
 	case "memory":
 		return memstore.New(memstore.Options{}), nil
@@ -276,6 +340,8 @@ func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
 			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
+		m.InitLedger(redisOps)
+		useRedisLog(log)
 		return closeBoth{store, client}, nil
 	}
 	if dir := filepath.Dir(c.Path); dir != "" {
@@ -289,6 +355,29 @@ func openLedger(c config.Ledger, m *telemetry.Metrics) (ledger.Store, error) {
 	}
 	return s, nil
 }
+
+// go-redis logs through one process-wide logger, by default to stderr, one line per failed
+// dial: during an outage, one per request. It goes through a limiter onto gavel's log
+// (the latest gateway's, when a process runs several, as tests do).
+var (
+	redisLogOnce sync.Once
+	redisLimiter atomic.Pointer[telemetry.LogLimiter]
+)
+
+type redisLogger struct{}
+
+func (redisLogger) Printf(_ context.Context, format string, v ...any) {
+	redisLimiter.Load().Log(format, "redis client", "detail", fmt.Sprintf(format, v...))
+}
+
+func useRedisLog(log *slog.Logger) {
+	redisLimiter.Store(telemetry.NewLogLimiter(log, slog.LevelWarn, 0))
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
+}
+
+// redisOps are the operations redisstore names to OnUnavailable (its Options document
+// them); each is published at 0 so an outage shows as an increase.
+var redisOps = []string{"reserve", "commit", "release", "snapshot", "spend", "allow", "add_tokens", "rate_state", "replay"}
 
 // closeBoth closes the Redis store, then its client (the store does not own the client).
 type closeBoth struct {

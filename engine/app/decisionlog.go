@@ -43,6 +43,11 @@ func openDecisionLog(c config.DecisionLog, m *telemetry.Metrics) (*decisionlog.L
 		sinks = append(sinks, decisionlog.NewService(decisionlog.ServiceConfig{URL: s.URL, Token: string(s.Token),
 			BatchMaxEvents: s.BatchMaxEvents, BatchMaxBytes: s.BatchMaxBytes, MaxDelay: s.MaxDelay, Buffer: s.Buffer}, m))
 	}
+	names := make([]string, len(sinks))
+	for i, s := range sinks {
+		names[i] = s.Name()
+	}
+	m.InitDecisionLog(names)
 	labels := map[string]string{"id": instanceID(), "version": buildVersion()}
 	maps.Copy(labels, c.Labels)
 	return decisionlog.New(decisionlog.Config{Buffer: c.Buffer, MaskMessages: c.MasksMessages(), Mask: c.Mask, Labels: labels,

@@ -36,6 +36,8 @@ func (g *Gateway) startRemote(ctx context.Context) error {
 	if g.remote, err = remote.New(rc, g.engine, g.metrics, g.log); err != nil {
 		return err
 	}
+	g.metrics.InitBundleDistribution([]string{remote.ReasonNetwork, remote.ReasonHTTP, remote.ReasonVerify,
+		remote.ReasonBundle, remote.ReasonCompile, remote.ReasonPersist})
 	if _, err := g.remote.LoadPersisted(ctx); err == nil {
 		return nil
 	} else if !errors.Is(err, remote.ErrNothingPersisted) {

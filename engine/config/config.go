@@ -60,6 +60,8 @@ type Config struct {
 	CORS CORS `yaml:"cors"`
 	// Shadow bounds shadow (mirrored) traffic and says whose budget pays for it.
 	Shadow Shadow `yaml:"shadow"`
+	// Metrics says where /metrics is served and whether it needs a token.
+	Metrics Metrics `yaml:"metrics"`
 }
 
 // CORS configures cross-origin requests from browsers.
@@ -288,6 +290,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.DecisionLog.validate()...)
 	errs = append(errs, c.validateBundle()...)
+	errs = append(errs, c.validateMetrics()...)
 	if c.Shadow.Workers < 0 || c.Shadow.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("shadow.workers must be 1–1024 (0: the default), got %d", c.Shadow.Workers))
 	}

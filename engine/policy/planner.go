@@ -18,20 +18,29 @@ type Shared struct {
 	Providers ast.Value
 	Plan      ast.Value // nil: the policy evaluates its plan inline
 	Built     time.Time
+	// version is the signals' Version the snapshot was taken at; settled says every
+	// breaker was closed then (an open one turns half-open with time alone).
+	version uint64
+	settled bool
 }
 
 // SignalSource is the live provider snapshot (engine/signals.Tracker is one).
 type SignalSource interface {
 	Snapshot() []signals.ProviderStats
 	Changed() <-chan struct{}
+	// Version changes whenever Snapshot may have changed (signals.Tracker.Version).
+	Version() uint64
 }
 
 // DefaultRefresh bounds how stale latency and error-rate figures in a plan may get; abrupt
-// changes (a breaker opening) refresh at once through SignalSource.Changed.
+// changes (a breaker opening) refresh at once through SignalSource.Changed. A tick rebuilds
+// only when the signals' Version moved or a breaker is not closed: an idle gateway does
+// not re-evaluate an unchanged plan four times a second.
 const DefaultRefresh = 250 * time.Millisecond
 
 // Planner keeps Shared current: it re-renders the snapshot and re-evaluates the plan when
-// signals change, periodically, and when a bundle activates — off the request path.
+// signals change (at once for abrupt changes, else at the next tick) and when a bundle
+// activates — off the request path.
 type Planner struct {
 	engine  *Engine
 	src     SignalSource
@@ -39,6 +48,7 @@ type Planner struct {
 	log     *slog.Logger
 	cur     atomic.Pointer[Shared]
 	kick    chan struct{}
+	builds  atomic.Uint64
 }
 
 // NewPlanner returns a planner; call Run to keep it current.
@@ -70,7 +80,18 @@ func (p *Planner) Current(ctx context.Context, rev *Revision) *Shared {
 
 // Build renders the snapshot and evaluates the plan for rev, and publishes the result.
 func (p *Planner) Build(ctx context.Context, rev *Revision) *Shared {
-	s := &Shared{Rev: rev, Providers: ProvidersValue(p.src.Snapshot()), Built: time.Now()}
+	p.builds.Add(1)
+	// Version before Snapshot: a change in between makes the next tick rebuild.
+	s := &Shared{Rev: rev, Built: time.Now(), version: p.src.Version(), settled: true}
+	snap := p.src.Snapshot()
+	for _, ps := range snap {
+		for _, st := range ps.Models {
+			if st.Circuit != signals.Closed {
+				s.settled = false
+			}
+		}
+	}
+	s.Providers = ProvidersValue(snap)
 	plan, err := rev.Plan(ctx, s.Providers)
 	if err != nil {
 		// The per-request query evaluates the plan inline; log, but keep serving.
@@ -88,6 +109,9 @@ func (p *Planner) Build(ctx context.Context, rev *Revision) *Shared {
 	}
 }
 
+// Builds counts plan evaluations since the planner was made (tests, idle-cost checks).
+func (p *Planner) Builds() uint64 { return p.builds.Load() }
+
 // Run refreshes until ctx ends.
 func (p *Planner) Run(ctx context.Context) {
 	t := time.NewTicker(p.refresh)
@@ -97,6 +121,9 @@ func (p *Planner) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if s := p.cur.Load(); s != nil && s.settled && s.Rev == p.engine.Active() && s.version == p.src.Version() {
+				continue // nothing the plan reads has changed
+			}
 		case <-p.kick:
 		case <-p.src.Changed():
 		}

@@ -27,7 +27,7 @@ func (s *Server) serve(c echo.Context, endpoint string, handle func(echo.Context
 	if err := handle(c, x); err != nil {
 		api := clientError(err)
 		if api.Status >= 500 && api.Code != "upstream_error" {
-			s.log.Error("request failed", "decision_id", x.ID, "err", err)
+			s.failed.Log(api.Code, "request failed", "decision_id", x.ID, "err", err)
 		}
 		status, code = api.Status, api.Code
 		writeError(c, api)

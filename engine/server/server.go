@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -41,6 +42,11 @@ type Options struct {
 	Keys   *auth.Keys
 	// Metrics serves /metrics; nil: no metrics endpoint.
 	Metrics *telemetry.Metrics
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+	// MetricsElsewhere leaves /metrics off this server's routes (404): the app serves
+	// MetricsHandler on a listener of its own.
+	MetricsElsewhere bool
 	// DecisionLog answers explanations (GET /v1/gavel/decisions/:id); nil: disabled.
 	DecisionLog *decisionlog.Logger
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
@@ -53,6 +59,9 @@ type Options struct {
 	// CORSOrigins are the browser origins allowed to call the API ("*" for any); empty:
 	// no CORS headers, browsers refuse cross-origin calls.
 	CORSOrigins []string
+	// ErrorLogInterval is how often a repeated request failure is logged (with the count
+	// of the ones in between); 0 is telemetry.DefaultLogInterval.
+	ErrorLogInterval time.Duration
 }
 
 // Server is gavel's HTTP API.
@@ -63,6 +72,9 @@ type Server struct {
 	log    *slog.Logger
 	prov   map[string]bool
 	tracer *tracer // nil when tracing is off
+	// failed logs 5xx answers, one line per error code per interval with a count: an
+	// outage must not write one line per request.
+	failed *telemetry.LogLimiter
 }
 
 // New builds the server and its routes.
@@ -70,7 +82,8 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{}}
+	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{},
+		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval)}
 	for _, p := range o.Providers {
 		s.prov[p] = true
 	}
@@ -105,8 +118,8 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/status", s.status)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	if o.Metrics != nil {
-		e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	if o.Metrics != nil && !o.MetricsElsewhere {
+		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
 	}
 	if s.tracer != nil {
 		for _, r := range e.Routes() {
@@ -118,6 +131,9 @@ func New(o Options) *Server {
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// Close logs the counts of failures still held back by the error-log limiter.
+func (s *Server) Close() { s.failed.Close() }
 
 // recover turns a panic into a logged 500 in OpenAI's shape instead of a dropped
 // connection; the stack goes to the log, never to the client.

@@ -33,6 +33,7 @@ type Tracker struct {
 	provs   map[string]*provider
 	changed chan struct{}
 	now     func() time.Time
+	gen     atomic.Uint64 // registrations, health flips, kicks; see Version
 }
 
 type provider struct {
@@ -49,6 +50,10 @@ type Target struct {
 	Model    string
 	inFlight atomic.Int64
 	circuit  atomic.Pointer[func() Circuit]
+	// gen counts Begin and End calls and last is when End last ran (Unix ns): Version
+	// reads them. They sit beside inFlight, which the same calls already write.
+	gen  atomic.Uint64
+	last atomic.Int64
 
 	mu      sync.Mutex
 	slots   [buckets]slot
@@ -84,6 +89,7 @@ func (t *Tracker) Register(name string) {
 		p.healthy.Store(true)
 		t.provs[name] = p
 	}
+	t.gen.Add(1)
 	t.kick()
 }
 
@@ -93,6 +99,7 @@ func (t *Tracker) SetHealthy(name string, ok bool) {
 	p := t.provs[name]
 	t.mu.RUnlock()
 	if p != nil && p.healthy.Swap(ok) != ok {
+		t.gen.Add(1)
 		t.kick()
 	}
 }
@@ -135,7 +142,39 @@ func (t *Tracker) kick() {
 }
 
 // Kick signals Changed; breakers call it on every state change.
-func (t *Tracker) Kick() { t.kick() }
+func (t *Tracker) Kick() {
+	t.gen.Add(1)
+	t.kick()
+}
+
+// Version is a number that changes whenever Snapshot may have changed: an attempt began
+// or ended, a provider was registered or its health flipped, a breaker moved (Kick), and,
+// while recorded samples are still ageing out of the window, at every bucket boundary.
+// Once the window has passed since the last attempt it stays put, so a reader that
+// rebuilds on change (the policy planner) does nothing while gavel is idle. A breaker
+// whose delay elapses turns half-open without an event; readers that care re-read while
+// a breaker is not closed.
+func (t *Tracker) Version() uint64 {
+	v := t.gen.Load()
+	var last int64
+	t.mu.RLock()
+	for _, p := range t.provs {
+		p.mu.RLock()
+		for _, tg := range p.targets {
+			v += tg.gen.Load()
+			last = max(last, tg.last.Load())
+		}
+		p.mu.RUnlock()
+	}
+	t.mu.RUnlock()
+	if last > 0 {
+		width := int64(t.window / buckets)
+		// Every sample recorded by last is out of the window one bucket after last+window.
+		aged := last + int64(t.window) + width
+		v += uint64(min(t.now().UnixNano(), aged) / width)
+	}
+	return v
+}
 
 // SetCircuit installs the function reading this target's breaker state.
 func (tg *Target) SetCircuit(fn func() Circuit) { tg.circuit.Store(&fn) }
@@ -149,7 +188,10 @@ func (tg *Target) Circuit() Circuit {
 }
 
 // Begin marks a request in flight; call End with its outcome.
-func (tg *Target) Begin() { tg.inFlight.Add(1) }
+func (tg *Target) Begin() {
+	tg.inFlight.Add(1)
+	tg.gen.Add(1)
+}
 
 // Abandon ends an attempt that says nothing about the target (the client went away, a
 // hedge won elsewhere): it leaves the in-flight count and nothing else, so neither the
@@ -161,6 +203,8 @@ func (tg *Target) Abandon() { tg.inFlight.Add(-1) }
 func (tg *Target) End(latency, ttft time.Duration, failed bool) {
 	tg.inFlight.Add(-1)
 	now := tg.t.now()
+	tg.last.Store(now.UnixNano())
+	tg.gen.Add(1)
 	epoch := now.UnixNano() / int64(tg.t.window/buckets)
 	tg.mu.Lock()
 	s := &tg.slots[epoch%buckets]

@@ -70,3 +70,17 @@ func (m *Metrics) BundleChecked(at time.Time) {
 	}
 	m.bundles.lastDownload.Set(float64(at.UnixNano()) / 1e9)
 }
+
+// InitBundleDistribution publishes activations (ok, error) and download errors for every
+// reason at 0 when a bundle server is configured, so a burst of failures that recovers
+// still shows as an increase.
+func (m *Metrics) InitBundleDistribution(reasons []string) {
+	if m == nil || m.bundles == nil {
+		return
+	}
+	m.bundles.activations.WithLabelValues("ok")
+	m.bundles.activations.WithLabelValues("error")
+	for _, r := range reasons {
+		m.bundles.downloadErrors.WithLabelValues(r)
+	}
+}

@@ -35,3 +35,17 @@ func (m *Metrics) DecisionLogDropped(sink string, n int) {
 	}
 	m.dlog.dropped.WithLabelValues(sink).Add(float64(n))
 }
+
+// InitDecisionLog publishes the counters of the queue ("buffer") and the configured sinks
+// at 0, so the first drop is an increase alerts can see rather than a new series.
+func (m *Metrics) InitDecisionLog(sinks []string) {
+	if m == nil {
+		return
+	}
+	m.dlog.dropped.WithLabelValues("buffer")
+	for _, s := range sinks {
+		m.dlog.dropped.WithLabelValues(s)
+		m.dlog.events.WithLabelValues(s, "ok")
+		m.dlog.events.WithLabelValues(s, "error")
+	}
+}

@@ -303,3 +303,15 @@ func (m *Metrics) LedgerUnavailable(op string) {
 	}
 	m.ledgerDown.WithLabelValues(op).Inc()
 }
+
+// InitLedger publishes gavel_ledger_unavailable_total at 0 for each operation the shared
+// store reports. A counter that only appears at its first failure starts at that count, so
+// increase() over a short outage that then recovers reads 0 and the alert never fires.
+func (m *Metrics) InitLedger(ops []string) {
+	if m == nil {
+		return
+	}
+	for _, op := range ops {
+		m.ledgerDown.WithLabelValues(op)
+	}
+}
