@@ -143,6 +143,10 @@ func TestDrillRateLimitStorm(t *testing.T) {
 	})
 	t.Run("no fallback", func(t *testing.T) {
 		pending(t, "429 storm, no fallback", "upstream-429")
+		// A gateway of its own: the storm above opened the primary's breaker in the first
+		// one, and an open breaker honestly answers 503, not the upstream's 429.
+		p.stop() // the file ledger admits one gateway at a time
+		p := w.startGavel(w.yaml(cfg{}))
 		r := begin(t, "429 storm, no fallback", p)
 		// One at a time and fewer than the breaker's threshold (5), so each reaches the
 		// upstream rather than an open breaker.
@@ -182,6 +186,10 @@ func TestDrillLatencySpike(t *testing.T) {
 	})
 	t.Run("no fallback", func(t *testing.T) {
 		pending(t, "latency spike, no fallback", "timeout-504")
+		// A gateway of its own: the timeouts above (now breaker failures, as they should
+		// be) opened the primary's breaker in the first one.
+		p.stop() // the file ledger admits one gateway at a time
+		p := w.startGavel(w.yaml(cfg{attemptTimeout: "400ms"}))
 		r := begin(t, "latency spike, no fallback", p)
 		// Fewer than the breaker's threshold, one at a time: each one times out upstream.
 		res := load(3, 1, 1500*time.Millisecond, func(ctx context.Context, i int) outcome {

@@ -14,16 +14,9 @@ import (
 // "pending fix <name>", while its name is listed here; delete the name once the fix is
 // merged and the drill runs for real.
 var pendingFixes = []string{
-	"timeout-504",            // an upstream that never answers within the attempt timeout: 504, not 502
-	"upstream-429",           // an upstream 429 with no other target reaches the client as 429 + Retry-After
-	"malformed-200-no-retry", // a 200 with a body that does not decode is a 502 at once, never retried
-	"client-cancel-499",      // a client that goes away is recorded as 499
 	"stalled-client-timeout", // request_timeout also ends a stream whose client stopped reading
 	"shutdown-error-event",   // streams still open when the shutdown grace ends get an error event
 	"bundle-bomb",            // a decompression bomb from the bundle server is refused within a memory bound
-	// Found by the drills, not yet being fixed: a stream that fails after its first chunk
-	// is counted twice in gavel_stream_errors_total (by the executor and by the pipeline).
-	"stream-error-counted-once",
 	// Found by the drills: around Redis's return after an outage, one charge now and then
 	// lands in Redis twice (seen with failure_mode open and closed, about one run in three;
 	// the replay of queued commits is the likely path).
