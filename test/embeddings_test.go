@@ -39,15 +39,16 @@ func TestEmbeddingsThroughThePolicy(t *testing.T) {
 		t.Error("provider key not used")
 	}
 
-	// A chat model cannot embed; an embedding model cannot chat.
+	// A chat model cannot embed; an embedding model cannot chat. That is the client's
+	// error (400, which SDKs do not retry), not an outage.
 	_, err = c.Embeddings.New(context.Background(), openai.EmbeddingNewParams{Model: "smart",
 		Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("x")}})
 	var apiErr *openai.Error
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != 503 {
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "unsupported_endpoint" {
 		t.Errorf("chat alias for embeddings: %v", err)
 	}
 	_, err = c.Chat.Completions.New(context.Background(), userParams("embed", "hi"))
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != 503 {
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "unsupported_endpoint" {
 		t.Errorf("embedding alias for chat: %v", err)
 	}
 
