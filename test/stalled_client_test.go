@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,12 +39,20 @@ func TestStalledClientEndsAtTheRequestDeadline(t *testing.T) {
 	up := fakeupstream.New()
 	t.Cleanup(up.Close)
 	// 16 MB of events: far more than the kernel queues for a client that reads nothing
-	// (its socket buffers, gavel's send buffer of up to 4 MB).
-	up.Script("m1", fakeupstream.Step{Reply: strings.Repeat(strings.Repeat("x", 16000)+" ", 1000), Chunks: 1000})
+	// (its socket buffers, gavel's send buffer of up to 4 MB). Rendered once here, so the
+	// stream starts at once when gavel asks for it (streamed, with usage).
+	up.SetDefault("m1", fakeupstream.Step{Reply: strings.Repeat("stall ", 2700000), Chunks: 1000})
+	warm, err := http.Post(up.URL()+"/chat/completions", "application/json",
+		strings.NewReader(`{"model":"m1","stream":true,"stream_options":{"include_usage":true},"messages":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, warm.Body)
+	warm.Body.Close()
 	dir := bundle(t, "stall-1", twoProviders(nil))
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	const timeout = 2 * time.Second
+	const timeout = 3 * time.Second
 	g := startLogged(t, fmt.Sprintf(`policy: %s
 request_timeout: %s
 providers:
@@ -70,6 +79,7 @@ providers:
 	conn.Close()
 	eventually(t, "the stalled request's log line", func() bool { return len(logs.records("request")) > 0 })
 
+	up.Script("m1", fakeupstream.Step{}) // a short answer for the next request
 	resp, body := g.post(t, "/v1/chat/completions", `{"model":"solo","messages":[{"role":"user","content":"hi"}]}`, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("after a stalled client, upstream a answers %d %v: its breaker counted the client's stall", resp.StatusCode, body)
