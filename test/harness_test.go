@@ -71,11 +71,13 @@ func startLogged(t *testing.T, yaml string, env map[string]string, freshLedger b
 		defer close(done)
 		g.Serve(ctx, l)
 	}()
+	// Shutdown takes up to shutdown_timeout plus app.DrainMargin, then up to
+	// app.SettleWait for charges still being counted.
 	stop := func() {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(5 * time.Second):
+		case <-time.After(cfg.ShutdownTimeout + app.DrainMargin + app.SettleWait + time.Second):
 			t.Error("gateway did not shut down")
 		}
 	}

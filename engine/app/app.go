@@ -47,6 +47,7 @@ type Gateway struct {
 	keys      *auth.Keys
 	providers map[string]adapters.Provider
 	srv       *server.Server
+	pipe      *pipeline.Pipeline
 	metrics   *telemetry.Metrics
 	exec      *executor.Executor
 	dlog      *decisionlog.Logger
@@ -191,13 +192,13 @@ func (g *Gateway) buildRequestPath() error {
 	scanner := pii.NewScanner()
 	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
-	pipe := pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
+	g.pipe = pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
 		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer()})
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
 	}
-	g.srv = server.New(server.Options{Pipeline: pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
+	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
 		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != ""})
 	return nil
@@ -248,7 +249,8 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
 	hs := g.httpServer(g.srv.Handler())
-	l = server.StrictFraming(hs, l) // Content-Length with Transfer-Encoding: 400, connection closed
+	hs.BaseContext = g.srv.BaseContext // the server can end every request at the shutdown deadline
+	l = server.StrictFraming(hs, l)    // Content-Length with Transfer-Encoding: 400, connection closed
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(l) }()
 	g.log.Info("gavel listening", "addr", l.Addr().String())
@@ -273,13 +275,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	g.log.Info("shutting down", "grace", g.cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		hs.Close()
-	}
+	err := g.shutdown(hs)
 	if ms != nil {
 		ms.Close() // scrapes are short; nothing to drain
 	}
@@ -295,10 +291,57 @@ func (g *Gateway) httpServer(h http.Handler) *http.Server {
 		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 }
 
+// DrainMargin is how long before the end of shutdown_timeout gavel ends the requests
+// still running (at most a quarter of the grace): enough for each to tell its client, be
+// charged and be recorded before the process exits.
+const DrainMargin = time.Second
+
+// shutdown stops taking requests and lets those in flight finish within the grace. Those
+// still running DrainMargin before its end are ended by the server (streams with an error
+// event) and recorded; connections still open at the end of the grace are closed, and
+// their handlers get up to DrainMargin more to write their records, so that nothing is
+// lost when the stores close right after.
+func (g *Gateway) shutdown(hs *http.Server) error {
+	grace := g.cfg.ShutdownTimeout
+	margin := min(DrainMargin, grace/4)
+	g.log.Info("shutting down", "grace", grace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), grace-margin)
+	err := hs.Shutdown(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	g.log.Warn("shutdown grace ending: ending the requests still in flight", "in_flight", g.srv.InFlight())
+	g.srv.Drain()
+	ctx, cancel = context.WithTimeout(context.Background(), margin)
+	defer cancel()
+	if err = hs.Shutdown(ctx); errors.Is(err, context.DeadlineExceeded) {
+		hs.Close() // clients that read nothing: their handlers' writes fail now
+	}
+	// Close does not wait for handlers, and a handler's record comes last.
+	wctx, wcancel := context.WithTimeout(context.Background(), margin)
+	defer wcancel()
+	if g.srv.Wait(wctx) != nil {
+		g.log.Error("requests still running at exit: their records are lost", "in_flight", g.srv.InFlight())
+	}
+	return err
+}
+
+// SettleWait bounds how long Close waits for charges still being counted (answers without
+// usage) before it closes the ledger.
+const SettleWait = 5 * time.Second
+
 // Close releases providers' resources and stops background work.
 func (g *Gateway) Close() {
 	if g.metricsL != nil {
 		g.metricsL.Close() // when never served; a served one is closed already
+	}
+	if g.pipe != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), SettleWait)
+		if g.pipe.Wait(ctx) != nil {
+			g.log.Error("charges still being counted at exit are lost")
+		}
+		cancel()
 	}
 	if g.srv != nil {
 		g.srv.Close()

@@ -320,7 +320,7 @@ func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d 
 	}
 	p, _ := e.pipeline(t)
 	return &StreamResult{Target: t, First: out.first, Upstream: up,
-		Stream: &trackedStream{ChunkStream: out.stream, p: p, e: e, started: out.started, ttft: out.ttft, release: out.release, idle: p.res.Timeout}}, nil
+		Stream: &trackedStream{ChunkStream: out.stream, p: p, e: e, req: ctx, started: out.started, ttft: out.ttft, release: out.release, idle: p.res.Timeout}}, nil
 }
 
 // attempt is one call to one target, made inside the target's pipeline.

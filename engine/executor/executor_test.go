@@ -361,3 +361,42 @@ func TestResilienceValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestStreamEndedByItsRequestIsNoUpstreamFailure(t *testing.T) {
+	// A stream that ends because its request did (the deadline passed while a slow client
+	// held it, the client left) says nothing about the upstream: no breaker failure.
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 30*time.Millisecond)
+		}},
+		{"client gone", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(30*time.Millisecond, cancel)
+			return ctx, cancel
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fast()
+			r.MaxRetries = 0
+			r.Breaker = Breaker{FailureThreshold: 1, Delay: time.Hour, SuccessThreshold: 1}
+			ex, tr := newExec(r, &fake{name: "a", steps: []step{{chunks: 100}}})
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			sr, err := ex.OpenStream(ctx, &adapters.ChatRequest{}, decide("a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-ctx.Done()
+			if _, err := sr.Stream.Recv(); err == nil {
+				t.Fatal("the stream outlived its request")
+			}
+			sr.Stream.Close()
+			if c := tr.Target("a", "m").Circuit(); c != signals.Closed {
+				t.Errorf("circuit = %s after a stream its request ended", c)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"errors"
 	"io"
 	"sync"
@@ -16,6 +17,7 @@ type trackedStream struct {
 	adapters.ChunkStream
 	p       *pipeline
 	e       *Executor
+	req     context.Context // the request's: a stream it ended is no failure of the target
 	started time.Time
 	release func()
 	once    sync.Once
@@ -65,9 +67,16 @@ func (s *trackedStream) Close() error {
 
 var errClosed = errors.New("closed by gavel")
 
+// endedByRequest: the request's own context (its deadline, its client leaving) ended the
+// stream, not the upstream, which may have been waiting on a slow client all along. A
+// stalled upstream is still caught by the idle bound.
+func (s *trackedStream) endedByRequest() bool {
+	return s.req != nil && s.req.Err() != nil && !s.idleFired.Load()
+}
+
 func (s *trackedStream) finish(err error) {
 	s.once.Do(func() {
-		failed := err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errClosed) && breakerFailure(err)
+		failed := err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errClosed) && breakerFailure(err) && !s.endedByRequest()
 		s.p.stats.End(time.Since(s.started), s.ttft, failed)
 		if failed {
 			// A stream that broke after its first chunk still says something about the

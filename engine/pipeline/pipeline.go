@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -52,6 +53,8 @@ type Pipeline struct {
 	o       Options
 	log     *slog.Logger
 	counter tokens.Counter // real tokenizer for streams without usage, loaded on first use
+	// counting is the number of charges being counted off the request path (Wait).
+	counting atomic.Int64
 }
 
 // New returns a pipeline.
@@ -99,7 +102,12 @@ type Exchange struct {
 	// (an answer is never free because an upstream left usage out).
 	uncounted  bool
 	streamFail bool
-	st         Stream
+	// settled: the usage was priced and the hold settled (Settle); cost and priced are
+	// what that gave, for Finish's record.
+	settled bool
+	priced  bool
+	cost    int64
+	st      Stream
 
 	// The shadows' slot for the primary's answer, and that answer when not streamed; nil
 	// without shadows.

@@ -20,7 +20,8 @@ import (
 // code it saw, "" on success. Call it exactly once, whatever happened before.
 func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	dur := time.Since(x.start)
-	cost, priced := p.charge(x)
+	p.Settle(x)
+	cost, priced := x.cost, x.priced
 	if x.primary != nil {
 		answerShadows(x, status)
 	}
@@ -78,6 +79,36 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	p.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
 
+// Settle prices the request's usage and settles its ledger hold now, once: the HTTP layer
+// calls it before the last bytes of an answer are written (before a buffered answer's
+// body, before a stream's [DONE]), so that a crash after a client holds its answer cannot
+// lose the charge. Finish settles whatever was not settled before. An answer without
+// usage is counted with the tokenizer off the request path and committed when that is
+// done (Wait waits for it).
+func (p *Pipeline) Settle(x *Exchange) {
+	if x.settled {
+		return
+	}
+	x.settled = true
+	x.cost, x.priced = p.charge(x)
+}
+
+// Wait waits for the charges still being counted off the request path (answers without
+// usage) to be committed, or until ctx ends: call it after the last request ended and
+// before the ledger closes.
+func (p *Pipeline) Wait(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for p.counting.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // charge is the one place a request's usage is priced and counted: tokens and cost by
 // provider, model and the caller's team, then the ledger hold is settled with that cost.
 // priced is false when an upstream answered without usage (a stream without a usage
@@ -97,7 +128,9 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	}
 	if x.usage == nil && (x.uncounted || x.streamed.Len() > 0) {
 		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.streamed.String(), x.endpoint == EndpointChat
+		p.counting.Add(1)
 		go func() {
+			defer p.counting.Add(-1)
 			u := p.countUsage(route, prompt, completion, framed)
 			hd.settle(u, p.account(data, route, l, u))
 		}()

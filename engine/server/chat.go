@@ -21,18 +21,32 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // serve runs one API request through the pipeline: the decision id header first, the
 // client's error in OpenAI's shape on failure, and the pipeline's record last.
 func (s *Server) serve(c echo.Context, endpoint string, handle func(echo.Context, *pipeline.Exchange) error) error {
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	x := s.p.Start(endpoint)
 	c.Response().Header().Set(HeaderDecisionID, x.ID)
 	status, code := http.StatusOK, ""
-	if err := handle(c, x); err != nil {
+	err := handle(c, x)
+	var ended *streamEnd
+	switch {
+	case err == nil:
+		if st := c.Response().Status; st != 0 {
+			status = st
+		}
+	case errors.As(err, &ended):
+		// A stream that had started: the client was told in the stream, or cannot be.
+		status, code = ended.api.Status, ended.api.Code
+	default:
 		api := clientError(err)
-		if api.Status >= 500 && api.Code != "upstream_error" {
+		if api.Status == StatusClientClosedRequest && s.Draining() {
+			// Cancelled by the shutdown, not by the client, which is still there to be told.
+			api = errShuttingDown()
+		}
+		if api.Status >= 500 && api.Code != "upstream_error" && api.Code != "server_shutting_down" {
 			s.failed.Log(api.Code, "request failed", "decision_id", x.ID, "err", err)
 		}
 		status, code = api.Status, api.Code
 		writeError(c, api)
-	} else if st := c.Response().Status; st != 0 {
-		status = st
 	}
 	s.p.Finish(x, status, code)
 	return nil
@@ -89,6 +103,9 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 		return err
 	}
 	c.Response().Header().Set(HeaderRoute, x.Route())
+	// The spend is committed before the answer is written: once a client may hold the
+	// answer, a crash must not lose its charge.
+	s.p.Settle(x)
 	writeJSON(c, http.StatusOK, res)
 	return nil
 }

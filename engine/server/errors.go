@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -125,6 +126,32 @@ func clientError(err error) *APIError {
 	return newAPIError(http.StatusInternalServerError, "internal_error", "Internal gateway error.")
 }
 
+// StatusClientClosedRequest (nginx's 499) records a request whose client went away before
+// its answer was complete.
+const StatusClientClosedRequest = 499
+
+func errClientClosed() *APIError {
+	return newAPIError(StatusClientClosedRequest, "client_closed_request", "The client closed the request.")
+}
+
+// writeFailure records a failed write to a client whose response had started: a write that
+// ran into its deadline is a client that stopped reading (408 client_timeout: gavel gave
+// up on it at the request's deadline), anything else a client that went away (499).
+func writeFailure(err error) *APIError {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return newAPIError(http.StatusRequestTimeout, "client_timeout", "The client did not read its response before the request's deadline.")
+	}
+	return errClientClosed()
+}
+
+// errShuttingDown ends the requests still running when the gateway's shutdown grace
+// (shutdown_timeout) is about to run out.
+func errShuttingDown() *APIError {
+	e := newAPIError(http.StatusServiceUnavailable, "server_shutting_down", "The gateway is shutting down; retry the request.")
+	e.RetryAfter = 1
+	return e
+}
+
 // streamError is what a client is told when its stream fails after it started.
 func streamError(se *pipeline.StreamError) *APIError {
 	if se.Timeout {
@@ -174,7 +201,7 @@ func failedError(fe *executor.FailedError) *APIError {
 	case adapters.KindContentFilter:
 		return newAPIError(http.StatusBadRequest, "content_filter", reason)
 	case adapters.KindCanceled:
-		return newAPIError(499, "client_closed_request", "The client closed the request.")
+		return errClientClosed()
 	case adapters.KindTimeout:
 		return newAPIError(http.StatusGatewayTimeout, "upstream_timeout", "The upstream provider timed out: "+reason)
 	case adapters.KindRateLimited:

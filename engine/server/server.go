@@ -1,12 +1,15 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -75,6 +78,13 @@ type Server struct {
 	// failed logs 5xx answers, one line per error code per interval with a count: an
 	// outage must not write one line per request.
 	failed *telemetry.LogLimiter
+
+	// base is every request's root context when served through BaseContext; Drain
+	// cancels it.
+	base     context.Context
+	cancel   context.CancelFunc
+	draining atomic.Bool
+	inflight atomic.Int64 // API requests between Start and Finish
 }
 
 // New builds the server and its routes.
@@ -84,6 +94,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{},
 		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval)}
+	s.base, s.cancel = context.WithCancel(context.Background())
 	for _, p := range o.Providers {
 		s.prov[p] = true
 	}
@@ -134,6 +145,40 @@ func (s *Server) Handler() http.Handler { return s.echo }
 
 // Close logs the counts of failures still held back by the error-log limiter.
 func (s *Server) Close() { s.failed.Close() }
+
+// BaseContext is the http.Server's BaseContext: the root of every request's context, so
+// that Drain reaches every request in flight.
+func (s *Server) BaseContext(net.Listener) context.Context { return s.base }
+
+// Drain ends the requests in flight now: their contexts (rooted in BaseContext) are
+// cancelled and each ends as 503 server_shutting_down, a stream with an error event,
+// and is recorded and charged for what its client received. For the end of a shutdown
+// grace; the server takes no new requests after it.
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.cancel()
+}
+
+// Draining reports that Drain was called.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// InFlight is the number of API requests between their start and their record.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }
+
+// Wait waits until no API request is in flight, so that every record (log line, ledger,
+// decision log) is written, or until ctx ends.
+func (s *Server) Wait(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
 
 // recover turns a panic into a logged 500 in OpenAI's shape instead of a dropped
 // connection; the stack goes to the log, never to the client.
@@ -188,7 +233,7 @@ func writeError(c echo.Context, e *APIError) {
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
-	if e.Status == 499 {
+	if e.Status == StatusClientClosedRequest {
 		// The client is gone; there is nobody to write to.
 		c.Response().WriteHeader(e.Status)
 		return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,24 +20,55 @@ var (
 	sseDone = []byte("data: [DONE]\n\n")
 )
 
+// finalWriteTimeout bounds the write of the event that ends a stream after its request's
+// deadline (request_timeout) or the gateway's shutdown: the client is told why, but a
+// client that reads nothing cannot hold the handler for it.
+const finalWriteTimeout = 2 * time.Second
+
 // sseWriter writes server-sent events and flushes each one: a token must reach the client
 // when it arrives, not when a buffer fills.
+//
+// A client that stops reading makes a write block once the kernel's queues are full. The
+// connection's write deadline is therefore the request's deadline: such a client gets
+// nothing after it, and the handler ends instead of waiting for the client to leave.
 type sseWriter struct {
-	w       http.ResponseWriter
-	flusher http.Flusher
-	buf     []byte
+	w  http.ResponseWriter
+	rc *http.ResponseController // the connection's own writer: flush errors, write deadlines
+	// deadline: a write deadline is set on the connection; a stream that ends well clears
+	// it, so the next request on a kept-alive connection does not inherit it.
+	deadline bool
+	err      error // the first write failure; nothing is written after it
+	buf      []byte
 }
 
-func startSSE(c echo.Context) *sseWriter {
+func startSSE(c echo.Context, ctx context.Context) *sseWriter {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("Connection", "keep-alive")
 	h.Set("X-Accel-Buffering", "no") // nginx in front must not buffer the stream
 	c.Response().WriteHeader(http.StatusOK)
-	w := &sseWriter{w: c.Response()}
-	w.flusher, _ = c.Response().Writer.(http.Flusher)
+	// Below echo's Response, whose Flush drops the error that says the client is gone.
+	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer)}
+	if d, ok := ctx.Deadline(); ok {
+		w.deadline = w.rc.SetWriteDeadline(d) == nil
+	}
 	return w
+}
+
+// final gives the event that ends the stream its own short deadline: the request's may
+// already have passed.
+func (w *sseWriter) final() {
+	if w.deadline && w.err == nil {
+		w.rc.SetWriteDeadline(time.Now().Add(finalWriteTimeout))
+	}
+}
+
+// end clears the write deadline of a stream whose client read everything.
+func (w *sseWriter) end() {
+	if w.deadline && w.err == nil {
+		w.rc.SetWriteDeadline(time.Time{})
+	}
 }
 
 func (w *sseWriter) event(v any) error {
@@ -49,11 +81,16 @@ func (w *sseWriter) event(v any) error {
 }
 
 func (w *sseWriter) raw(b []byte) error {
+	if w.err != nil {
+		return w.err
+	}
 	if _, err := w.w.Write(b); err != nil {
+		w.err = err
 		return err
 	}
-	if w.flusher != nil {
-		w.flusher.Flush()
+	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		w.err = err
+		return err
 	}
 	return nil
 }
@@ -61,7 +98,23 @@ func (w *sseWriter) raw(b []byte) error {
 // streamError ends a stream whose first byte already reached the client: OpenAI's SDKs
 // turn a data event holding "error" into an error for the caller. No [DONE] follows.
 func (w *sseWriter) streamError(api *APIError) {
+	w.final()
 	w.event(api.body())
+}
+
+// streamEnd is how a stream that had started ended when the request is to be recorded
+// with another status than 200: serve records it and writes nothing more, since the
+// client was told in the stream (or can no longer be told anything).
+type streamEnd struct{ api *APIError }
+
+func (e *streamEnd) Error() string { return "stream ended: " + e.api.Error() }
+
+// writeFailed is what a failed write to a streaming client means for its record.
+func (s *Server) writeFailed(err error) error {
+	if s.Draining() {
+		return &streamEnd{errShuttingDown()}
+	}
+	return &streamEnd{writeFailure(err)}
 }
 
 // stream relays an upstream stream. Failover happened while the pipeline opened it,
@@ -74,16 +127,33 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 	}
 	defer st.Close()
 	c.Response().Header().Set(HeaderRoute, x.Route())
-	w := startSSE(c)
+	w := startSSE(c, ctx)
+	defer w.end()
 	for {
 		chunk, err := st.Recv()
 		if errors.Is(err, io.EOF) {
-			w.raw(sseDone)
+			// The spend is committed before the client reads the end of its stream, so a
+			// crash after this point cannot lose it.
+			s.p.Settle(x)
+			if err := w.raw(sseDone); err != nil {
+				return s.writeFailed(err)
+			}
 			return nil
 		}
 		if err != nil {
-			if ctx.Err() != nil && c.Request().Context().Err() != nil {
-				return nil // client disconnected: nothing to tell it
+			switch {
+			case s.Draining() && ctx.Err() != nil:
+				// The gateway is shutting down: the client is told, and the request is
+				// recorded and charged for what it received.
+				api := errShuttingDown()
+				w.streamError(api)
+				return &streamEnd{api}
+			case ctx.Err() != nil && c.Request().Context().Err() != nil:
+				// The client disconnected, or a write to it failed: nothing to tell it.
+				if w.err != nil {
+					return s.writeFailed(w.err)
+				}
+				return &streamEnd{errClientClosed()}
 			}
 			w.streamError(streamError(st.Fail(ctx, err)))
 			return nil
@@ -92,8 +162,8 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 			continue
 		}
 		if err := w.event(chunk); err != nil {
-			// The client went away; closing the upstream stream cancels it.
-			return nil
+			// The client went away or stopped reading; closing the upstream stream cancels it.
+			return s.writeFailed(err)
 		}
 	}
 }
@@ -107,13 +177,17 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *pipeline
 	}
 	c.Response().Header().Set(HeaderRoute, x.Route())
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
-	w := startSSE(c)
+	s.p.Settle(x) // before the client has the answer: see stream
+	w := startSSE(c, ctx)
+	defer w.end()
 	for _, ch := range chunksOf(res, x.WantsUsage()) {
 		if err := w.event(ch); err != nil {
-			return nil
+			return s.writeFailed(err)
 		}
 	}
-	w.raw(sseDone)
+	if err := w.raw(sseDone); err != nil {
+		return s.writeFailed(err)
+	}
 	return nil
 }
 
