@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -94,7 +93,12 @@ type Exchange struct {
 	route    string
 	upstream time.Duration
 	usage    *adapters.Usage
-	streamed strings.Builder // completion text, counted when the upstream sent no usage
+	// completion counts the answer's tokens as its text arrives, in case the upstream
+	// sends no usage, holding only a bounded tail of it (a stream may be many MB).
+	completion tokens.Tally
+	// shadowText is the first similarity.MaxBytes of a streamed answer, all the shadows'
+	// similarity reads; kept only when there are shadows.
+	shadowText []byte
 	// uncounted: an upstream answered without usage; Finish counts it with the tokenizer
 	// (an answer is never free because an upstream left usage out).
 	uncounted  bool
@@ -296,12 +300,13 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 	}
 	if x.usage == nil {
 		x.uncounted = true
+		x.completion.Start(&p.counter, res.Target.Model)
 		for i := range res.Response.Choices {
 			m := &res.Response.Choices[i].Message
-			x.streamed.WriteString(m.Content.String())
+			x.completion.WriteString(m.Content.String())
 			for _, tc := range m.ToolCalls {
-				x.streamed.WriteString(tc.Function.Name)
-				x.streamed.WriteString(tc.Function.Arguments)
+				x.completion.WriteString(tc.Function.Name)
+				x.completion.WriteString(tc.Function.Arguments)
 			}
 		}
 	}

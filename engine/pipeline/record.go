@@ -95,10 +95,11 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	if x.rev != nil {
 		data = x.rev.Data
 	}
-	if x.usage == nil && (x.uncounted || x.streamed.Len() > 0) {
-		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.streamed.String(), x.endpoint == EndpointChat
+	if x.usage == nil && (x.uncounted || x.completion.Len() > 0) {
+		// The tally is copied: what it still holds is counted on the goroutine.
+		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.completion, x.endpoint == EndpointChat
 		go func() {
-			u := p.countUsage(route, prompt, completion, framed)
+			u := p.countUsage(route, prompt, &completion, framed)
 			hd.settle(u, p.account(data, route, l, u))
 		}()
 		return 0, false
@@ -131,10 +132,11 @@ func (p *Pipeline) account(data *policy.Data, route string, l usageLabels, u *ad
 // usageLabels are who a request's usage is counted against.
 type usageLabels struct{ team, experiment, arm string }
 
-// countUsage counts tokens with the real tokenizer, for answers that reported no usage.
+// countUsage counts tokens with the real tokenizer, for answers that reported no usage:
+// the prompt's, and the completion's the tally kept count of as the answer arrived.
 // framed adds the chat format's per-message tokens (OpenAI's 3 + 4 per message);
 // embeddings inputs have none.
-func (p *Pipeline) countUsage(route string, prompt []policy.Message, completion string, framed bool) *adapters.Usage {
+func (p *Pipeline) countUsage(route string, prompt []policy.Message, completion *tokens.Tally, framed bool) *adapters.Usage {
 	_, model, _ := strings.Cut(route, "/")
 	u := &adapters.Usage{}
 	if framed {
@@ -150,10 +152,7 @@ func (p *Pipeline) countUsage(route string, prompt []policy.Message, completion 
 			u.PromptTokens += 4
 		}
 	}
-	n, err := p.counter.Count(model, completion)
-	if err != nil {
-		n = tokens.Estimate(completion)
-	}
+	n := completion.Total()
 	u.CompletionTokens = n
 	u.TotalTokens = u.PromptTokens + n
 	return u
