@@ -76,7 +76,8 @@ func TestAnswerOverMaxResponseBytesIsAClearError(t *testing.T) {
 				}
 				return
 			}
-			msg, _ := body["error"].(map[string]any)["message"].(string)
+			e, _ := body["error"].(map[string]any)
+			msg, _ := e["message"].(string)
 			if resp.StatusCode != 502 || !strings.Contains(msg, tc.err) {
 				t.Fatalf("status %d, message %q; want 502 naming %q", resp.StatusCode, msg, tc.err)
 			}
