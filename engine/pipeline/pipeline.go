@@ -105,8 +105,8 @@ type Exchange struct {
 	streamFail bool
 	st         Stream
 
-	// The shadows' slot for the primary's answer, and that answer when not streamed; nil
-	// without shadows.
+	// The shadows' slot for the primary's answer (nil without shadows), and that answer
+	// when not streamed and either there are shadows or it came without usage.
 	primary *executor.PrimaryAnswer
 	answer  *adapters.ChatResponse
 }
@@ -299,16 +299,9 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 		x.answer = res.Response
 	}
 	if x.usage == nil {
-		x.uncounted = true
-		x.completion.Start(&p.counter, res.Target.Model)
-		for i := range res.Response.Choices {
-			m := &res.Response.Choices[i].Message
-			x.completion.WriteString(m.Content.String())
-			for _, tc := range m.ToolCalls {
-				x.completion.WriteString(tc.Function.Name)
-				x.completion.WriteString(tc.Function.Arguments)
-			}
-		}
+		// Counted off the request's path, in Finish, from the answer itself: it is in
+		// memory anyway (bounded by the provider's max_response_bytes).
+		x.uncounted, x.answer = true, res.Response
 	}
 	return res.Response, nil
 }

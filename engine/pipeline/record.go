@@ -98,7 +98,13 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	if x.usage == nil && (x.uncounted || x.completion.Len() > 0) {
 		// The tally is copied: what it still holds is counted on the goroutine.
 		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.completion, x.endpoint == EndpointChat
+		answer := x.answer
 		go func() {
+			if answer != nil {
+				_, model, _ := strings.Cut(route, "/")
+				completion.Start(&p.counter, model)
+				writeAnswer(&completion, answer)
+			}
 			u := p.countUsage(route, prompt, &completion, framed)
 			hd.settle(u, p.account(data, route, l, u))
 		}()
@@ -127,6 +133,19 @@ func (p *Pipeline) account(data *policy.Data, route string, l usageLabels, u *ad
 	p.o.Metrics.Cost(provider, model, l.team, cost)
 	p.o.Metrics.ExperimentCost(l.experiment, l.arm, cost)
 	return cost
+}
+
+// writeAnswer writes the text of a non-streamed answer the tokenizer counts: every
+// choice's content and tool calls.
+func writeAnswer(t *tokens.Tally, r *adapters.ChatResponse) {
+	for i := range r.Choices {
+		m := &r.Choices[i].Message
+		t.WriteString(m.Content.String())
+		for _, tc := range m.ToolCalls {
+			t.WriteString(tc.Function.Name)
+			t.WriteString(tc.Function.Arguments)
+		}
+	}
 }
 
 // usageLabels are who a request's usage is counted against.
