@@ -22,10 +22,6 @@ const (
 	DefaultMaxTokens = 4096
 )
 
-// maxResponseBody bounds a non-streamed response. It is far above any real completion and
-// only stops a broken upstream from exhausting memory.
-const maxResponseBody = 64 << 20
-
 // Config configures one Anthropic upstream.
 type Config struct {
 	// Name is the provider's name in the catalog and in errors. Required.
@@ -48,6 +44,9 @@ type Config struct {
 	// HTTPClient replaces the adapter's own client. Its Timeout should be zero: deadlines
 	// come from the request context, and a client timeout would cut long streams.
 	HTTPClient *http.Client
+	// MaxResponseBytes bounds one chat answer: a non-streamed body, or all the bytes of a
+	// stream; httpx.DefaultMaxResponse (32 MiB) when zero. Embeddings keep their own bound.
+	MaxResponseBytes int64
 }
 
 // Provider talks to one Anthropic upstream. It is safe for concurrent use.
@@ -95,7 +94,7 @@ func New(cfg Config) (*Provider, error) {
 		h.Set("X-Api-Key", cfg.APIKey)
 	}
 	p.Base, err = httpx.NewBase(httpx.Setup{Adapter: "anthropic", Name: cfg.Name, APIKey: cfg.APIKey, GenAI: "anthropic",
-		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient,
+		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient, MaxResponse: cfg.MaxResponseBytes,
 		Errors: httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError}})
 	if err != nil {
 		return nil, err
@@ -110,7 +109,7 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 		return nil, err
 	}
 	var w messageResponse
-	status, err := p.Exchange(ctx, p.url, wire, &w, maxResponseBody, "message")
+	status, err := p.Exchange(ctx, p.url, wire, &w, p.MaxResponse(), "message")
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ func (p *Provider) embedBatch(ctx context.Context, target, model string, texts [
 		w.Requests[i] = embedRequest{Model: model, Content: embedContent{Parts: []textPart{{Text: t}}}, OutputDimensionality: dims}
 	}
 	var r batchEmbedResponse
-	if _, err := p.Exchange(ctx, target, &w, &r, maxResponseBody, "BatchEmbedContentsResponse"); err != nil {
+	if _, err := p.Exchange(ctx, target, &w, &r, maxEmbeddingsBody, "BatchEmbedContentsResponse"); err != nil {
 		return nil, err
 	}
 	if len(r.Embeddings) != len(texts) {

@@ -23,10 +23,10 @@ const DefaultBaseURL = "https://generativelanguage.googleapis.com"
 // SDKs use.
 const DefaultAPIVersion = "v1beta"
 
-// maxResponseBody bounds a non-streamed response (and an embeddings batch: 100 vectors
-// of 3072 floats as pretty-printed JSON stay far below it). It only stops a broken
-// upstream from exhausting memory.
-const maxResponseBody = 64 << 20
+// maxEmbeddingsBody bounds an embeddings batch: 100 vectors of 3072 floats as
+// pretty-printed JSON stay far below it. It only stops a broken upstream from exhausting
+// memory.
+const maxEmbeddingsBody = 64 << 20
 
 // Config configures one Gemini API upstream.
 type Config struct {
@@ -49,6 +49,9 @@ type Config struct {
 	// should not follow redirects either: Go forwards custom headers such as
 	// x-goog-api-key to the redirect target.
 	HTTPClient *http.Client
+	// MaxResponseBytes bounds one chat answer: a non-streamed body, or all the bytes of a
+	// stream; httpx.DefaultMaxResponse (32 MiB) when zero. Embeddings keep their own bound.
+	MaxResponseBytes int64
 }
 
 // Provider talks to the Gemini API. It is safe for concurrent use.
@@ -94,7 +97,7 @@ func New(cfg Config) (*Provider, error) {
 		h.Set("X-Goog-Api-Key", cfg.APIKey)
 	}
 	p.Base, err = httpx.NewBase(httpx.Setup{Adapter: "gemini", Name: cfg.Name, APIKey: cfg.APIKey, GenAI: "gcp.gemini",
-		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient,
+		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient, MaxResponse: cfg.MaxResponseBytes,
 		Errors:      httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError},
 		CheckAnswer: p.checkAnswer})
 	if err != nil {
@@ -110,7 +113,7 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 		return nil, err
 	}
 	var g generateResponse
-	status, err := p.Exchange(ctx, target, wire, &g, maxResponseBody, "GenerateContentResponse")
+	status, err := p.Exchange(ctx, target, wire, &g, p.MaxResponse(), "GenerateContentResponse")
 	if err != nil {
 		if e := adapters.AsError(err); e != nil && status != 0 {
 			e.Status = status // an answer that does not decode keeps its status too

@@ -6,8 +6,8 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 )
 
-// maxEmbeddingsBody bounds an embeddings response. It is larger than maxResponseBody
-// because legitimate answers are: 2048 inputs of 3072 dimensions as float arrays,
+// maxEmbeddingsBody bounds an embeddings response. It is larger than a chat answer's bound
+// (httpx.DefaultMaxResponse) because legitimate answers are: 2048 inputs of 3072 dimensions as float arrays,
 // pretty-printed one number per line as OpenAI sends them, come close to 200 MiB. A
 // buffer that size is not pooled, so only such a request pays for it.
 const maxEmbeddingsBody = 256 << 20

@@ -15,10 +15,6 @@ import (
 // DefaultBaseURL is OpenAI's API root.
 const DefaultBaseURL = "https://api.openai.com/v1"
 
-// maxResponseBody bounds a non-streamed response. It is far above any real completion
-// (n=128 long answers stay under it) and only stops a broken upstream from exhausting memory.
-const maxResponseBody = 64 << 20
-
 // Config configures one OpenAI-compatible upstream.
 type Config struct {
 	// Name is the provider's name in the catalog and in errors. Required.
@@ -43,6 +39,9 @@ type Config struct {
 	// HTTPClient replaces the adapter's own client. Its Timeout should be zero: deadlines
 	// come from the request context, and a client timeout would cut long streams.
 	HTTPClient *http.Client
+	// MaxResponseBytes bounds one chat answer: a non-streamed body, or all the bytes of a
+	// stream; httpx.DefaultMaxResponse (32 MiB) when zero. Embeddings keep their own bound.
+	MaxResponseBytes int64
 }
 
 // Provider talks to one OpenAI-compatible upstream. It is safe for concurrent use.
@@ -107,7 +106,7 @@ func New(cfg Config) (*Provider, error) {
 		h.Set("OpenAI-Project", cfg.Project)
 	}
 	p.Base, err = httpx.NewBase(httpx.Setup{Adapter: "openai", Name: cfg.Name, APIKey: cfg.APIKey, GenAI: genAI,
-		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient,
+		Header: h, Extra: cfg.Headers, Client: cfg.HTTPClient, MaxResponse: cfg.MaxResponseBytes,
 		Errors:      httpx.Errors[wireError]{Parse: parseErrorBody, Failed: p.failed, Event: p.streamError},
 		CheckAnswer: p.checkAnswer})
 	if err != nil {
@@ -126,7 +125,7 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 	wire.Stream = false
 	wire.StreamOptions = nil
 	out := new(adapters.ChatResponse)
-	if _, err := p.Exchange(ctx, target, &wire, out, maxResponseBody, "chat completion"); err != nil {
+	if _, err := p.Exchange(ctx, target, &wire, out, p.MaxResponse(), "chat completion"); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -57,7 +57,10 @@ type Spec struct {
 	// tokens, tenant keys), so they print as "[redacted]" and are scrubbed from upstream
 	// error texts like the API key.
 	Headers map[string]Secret `yaml:"headers"`
-	Mock    *mock.Config      `yaml:"mock"`
+	// MaxResponseBytes bounds one chat answer of this upstream, a non-streamed body or
+	// all of a stream; the adapters' default (32 MiB) when zero.
+	MaxResponseBytes int64        `yaml:"max_response_bytes"`
+	Mock             *mock.Config `yaml:"mock"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
@@ -68,6 +71,9 @@ func (s Spec) Validate() error {
 	var errs []error
 	if !nameRE.MatchString(s.Name) {
 		errs = append(errs, fmt.Errorf("name %q must be lower-case letters, digits, '-', '_' or '.'", s.Name))
+	}
+	if s.MaxResponseBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_response_bytes must not be negative, got %d", s.MaxResponseBytes))
 	}
 	switch s.Type {
 	case TypeOpenAI, TypeAzure, TypeAnthropic, TypeGemini:
@@ -93,7 +99,7 @@ func (s Spec) Validate() error {
 			errs = append(errs, errors.New("organization and project apply only to OpenAI"))
 		}
 	case TypeMock:
-		if s.BaseURL != "" || s.APIKey != "" || s.Organization != "" || s.Project != "" || s.APIVersion != "" || len(s.Headers) > 0 {
+		if s.BaseURL != "" || s.APIKey != "" || s.Organization != "" || s.Project != "" || s.APIVersion != "" || len(s.Headers) > 0 || s.MaxResponseBytes != 0 {
 			errs = append(errs, errors.New("type mock takes only mock settings"))
 		}
 		if s.Mock != nil {
@@ -129,15 +135,16 @@ func New(s Spec) (adapters.Provider, error) {
 	switch s.Type {
 	case TypeOpenAI, TypeAzure:
 		return openai.New(openai.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
-			Organization: s.Organization, Project: s.Project, Headers: s.headers(), APIVersion: s.APIVersion})
+			Organization: s.Organization, Project: s.Project, Headers: s.headers(), APIVersion: s.APIVersion,
+			MaxResponseBytes: s.MaxResponseBytes})
 	case TypeAnthropic:
 		// api_version is the anthropic-version header here.
 		return anthropic.New(anthropic.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
-			Version: s.APIVersion, Headers: s.headers()})
+			Version: s.APIVersion, Headers: s.headers(), MaxResponseBytes: s.MaxResponseBytes})
 	case TypeGemini:
 		// api_version selects the API version path segment (v1beta by default).
 		return gemini.New(gemini.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
-			APIVersion: s.APIVersion, Headers: s.headers()})
+			APIVersion: s.APIVersion, Headers: s.headers(), MaxResponseBytes: s.MaxResponseBytes})
 	case TypeMock:
 		var c mock.Config
 		if s.Mock != nil {

@@ -30,6 +30,9 @@ func TestValidate(t *testing.T) {
 		{"mock with url", Spec{Name: "x", Type: "mock", BaseURL: "http://x"}, "only mock settings"},
 		{"mock settings on openai", Spec{Name: "x", Type: "openai", Mock: &mock.Config{}}, "mock settings"},
 		{"bad mock", Spec{Name: "x", Type: "mock", Mock: &mock.Config{ErrorRate: 2}}, "mock"},
+		{"response bound", Spec{Name: "x", Type: "gemini", MaxResponseBytes: 1 << 20}, ""},
+		{"negative response bound", Spec{Name: "x", Type: "openai", MaxResponseBytes: -1}, "max_response_bytes"},
+		{"response bound on mock", Spec{Name: "x", Type: "mock", MaxResponseBytes: 1 << 20}, "only mock settings"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

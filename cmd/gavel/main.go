@@ -125,6 +125,10 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	// A soft memory limit first: it is what makes the high GOGC below safe, since the
+	// collector runs as often as it must to stay under it, however far GOGC would let
+	// the heap grow.
+	setMemoryLimit(log, hostMemory)
 	if os.Getenv("GOGC") == "" {
 		// gavel's live heap is small (tens of MB) and its garbage is per-request: collecting
 		// less often cut ~20% of CPU per request in `make bench` for little memory.

@@ -42,6 +42,7 @@ const (
 	slowID    = "slow/m"    // blocks until the request's context ends
 	shadowID  = "shadow/m"  // answers shadow copies
 	embedID   = "good/e"    // the good provider's embeddings
+	bigID     = "big/m"     // answers setup.bigReply, without usage
 )
 
 // Replies of the mocks: fixed, so usage and counted tokens are known in advance.
@@ -75,6 +76,7 @@ type setup struct {
 	charge     string           // Options.ShadowCharge
 	noLedger   bool             // Options.Ledger nil
 	noBundle   bool             // the engine never activates a bundle
+	bigReply   string           // the reply of bigID, which streams it in MaxChunks pieces without usage
 }
 
 type rig struct {
@@ -95,6 +97,9 @@ func newRig(t *testing.T, s setup) *rig {
 		"nousage": noUsage{newMock(t, mock.Config{Name: "nousage", Reply: goodReply})},
 		"slow":    r.slow,
 		"shadow":  newMock(t, mock.Config{Name: "shadow", Reply: shadowReply}),
+	}
+	if s.bigReply != "" {
+		providers["big"] = noUsage{newMock(t, mock.Config{Name: "big", Reply: s.bigReply, Chunks: mock.MaxChunks})}
 	}
 	res := map[string]executor.Resilience{}
 	for name := range providers {
@@ -164,6 +169,7 @@ func testBundle(t *testing.T, s setup) *bundle.Bundle {
 			slowID:    entry(slowID, price),
 			shadowID:  entry(shadowID, shadowPrice),
 			embedID:   entry(embedID, price),
+			bigID:     entry(bigID, price),
 		},
 		"test": map[string]any{"shadow": s.shadow, "experiment": s.experiment},
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -97,7 +96,12 @@ type Exchange struct {
 	route    string
 	upstream time.Duration
 	usage    *adapters.Usage
-	streamed strings.Builder // completion text, counted when the upstream sent no usage
+	// completion counts the answer's tokens as its text arrives, in case the upstream
+	// sends no usage, holding only a bounded tail of it (a stream may be many MB).
+	completion tokens.Tally
+	// shadowText is the first similarity.MaxBytes of a streamed answer, all the shadows'
+	// similarity reads; kept only when there are shadows.
+	shadowText []byte
 	// uncounted: an upstream answered without usage; Finish counts it with the tokenizer
 	// (an answer is never free because an upstream left usage out).
 	uncounted  bool
@@ -109,8 +113,8 @@ type Exchange struct {
 	cost    int64
 	st      Stream
 
-	// The shadows' slot for the primary's answer, and that answer when not streamed; nil
-	// without shadows.
+	// The shadows' slot for the primary's answer (nil without shadows), and that answer
+	// when not streamed and either there are shadows or it came without usage.
 	primary *executor.PrimaryAnswer
 	answer  *adapters.ChatResponse
 }
@@ -303,15 +307,9 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 		x.answer = res.Response
 	}
 	if x.usage == nil {
-		x.uncounted = true
-		for i := range res.Response.Choices {
-			m := &res.Response.Choices[i].Message
-			x.streamed.WriteString(m.Content.String())
-			for _, tc := range m.ToolCalls {
-				x.streamed.WriteString(tc.Function.Name)
-				x.streamed.WriteString(tc.Function.Arguments)
-			}
-		}
+		// Counted off the request's path, in Finish, from the answer itself: it is in
+		// memory anyway (bounded by the provider's max_response_bytes).
+		x.uncounted, x.answer = true, res.Response
 	}
 	return res.Response, nil
 }

@@ -126,12 +126,19 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	if x.rev != nil {
 		data = x.rev.Data
 	}
-	if x.usage == nil && (x.uncounted || x.streamed.Len() > 0) {
-		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.streamed.String(), x.endpoint == EndpointChat
+	if x.usage == nil && (x.uncounted || x.completion.Len() > 0) {
+		// The tally is copied: what it still holds is counted on the goroutine.
+		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.completion, x.endpoint == EndpointChat
+		answer := x.answer
 		p.counting.Add(1)
 		go func() {
 			defer p.counting.Add(-1)
-			u := p.countUsage(route, prompt, completion, framed)
+			if answer != nil {
+				_, model, _ := strings.Cut(route, "/")
+				completion.Start(&p.counter, model)
+				writeAnswer(&completion, answer)
+			}
+			u := p.countUsage(route, prompt, &completion, framed)
 			hd.settle(u, p.account(data, route, l, u))
 		}()
 		return 0, false
@@ -161,13 +168,27 @@ func (p *Pipeline) account(data *policy.Data, route string, l usageLabels, u *ad
 	return cost
 }
 
+// writeAnswer writes the text of a non-streamed answer the tokenizer counts: every
+// choice's content and tool calls.
+func writeAnswer(t *tokens.Tally, r *adapters.ChatResponse) {
+	for i := range r.Choices {
+		m := &r.Choices[i].Message
+		t.WriteString(m.Content.String())
+		for _, tc := range m.ToolCalls {
+			t.WriteString(tc.Function.Name)
+			t.WriteString(tc.Function.Arguments)
+		}
+	}
+}
+
 // usageLabels are who a request's usage is counted against.
 type usageLabels struct{ team, experiment, arm string }
 
-// countUsage counts tokens with the real tokenizer, for answers that reported no usage.
+// countUsage counts tokens with the real tokenizer, for answers that reported no usage:
+// the prompt's, and the completion's the tally kept count of as the answer arrived.
 // framed adds the chat format's per-message tokens (OpenAI's 3 + 4 per message);
 // embeddings inputs have none.
-func (p *Pipeline) countUsage(route string, prompt []policy.Message, completion string, framed bool) *adapters.Usage {
+func (p *Pipeline) countUsage(route string, prompt []policy.Message, completion *tokens.Tally, framed bool) *adapters.Usage {
 	_, model, _ := strings.Cut(route, "/")
 	u := &adapters.Usage{}
 	if framed {
@@ -183,10 +204,7 @@ func (p *Pipeline) countUsage(route string, prompt []policy.Message, completion 
 			u.PromptTokens += 4
 		}
 	}
-	n, err := p.counter.Count(model, completion)
-	if err != nil {
-		n = tokens.Estimate(completion)
-	}
+	n := completion.Total()
 	u.CompletionTokens = n
 	u.TotalTokens = u.PromptTokens + n
 	return u

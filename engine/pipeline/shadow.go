@@ -116,7 +116,8 @@ func (b *shadowBudget) Reserve(ctx context.Context, t decision.Target) (func(int
 }
 
 // answerShadows hands the primary's answer to the request's shadows for their similarity:
-// the non-streamed completion, or the text a stream relayed; nothing when it failed.
+// the non-streamed completion, or the start of the text a stream relayed (as much as the
+// similarity reads); nothing when it failed.
 func answerShadows(x *Exchange, status int) {
 	switch {
 	case status != 200 || x.streamFail:
@@ -128,7 +129,7 @@ func answerShadows(x *Exchange, status int) {
 		}
 		x.primary.Set(text)
 	case x.stream:
-		x.primary.Set(x.streamed.String())
+		x.primary.Set(string(x.shadowText))
 	default:
 		x.primary.Fail()
 	}

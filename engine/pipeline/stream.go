@@ -5,6 +5,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/similarity"
 )
 
 // Stream is an admitted request's open upstream stream. Failover happened while it was
@@ -24,12 +25,14 @@ func (p *Pipeline) OpenStream(ctx context.Context, x *Exchange) (*Stream, error)
 		return nil, err
 	}
 	x.route, x.upstream = sr.Target.String(), sr.Upstream
+	x.completion.Start(&p.counter, sr.Target.Model)
 	x.st = Stream{p: p, x: x, sr: sr}
 	return &x.st, nil
 }
 
 // Recv returns the next chunk as the client should see it, io.EOF at the end. Usage and
-// completion text are recorded on the way for accounting. The usage gavel asked for on
+// the completion's tokens are recorded on the way for accounting; the text itself is not
+// kept, beyond a bounded prefix for the shadows and the tail the token tally holds. The usage gavel asked for on
 // the client's behalf is dropped unless the client asked for it: upstreams are always
 // asked for usage (cost accounting needs it). A nil chunk with a nil error is a chunk
 // with nothing for the client; call Recv again.
@@ -47,11 +50,15 @@ func (s *Stream) Recv() (*adapters.ChatChunk, error) {
 	if chunk.Usage != nil {
 		x.usage = chunk.Usage
 	}
-	// Kept for every stream, not only budgeted ones: tokens and cost by team are counted
-	// from it when the upstream sends no usage.
+	// Tallied for every stream, not only budgeted ones: tokens and cost by team are
+	// counted from it when the upstream sends no usage.
 	for _, ch := range chunk.Choices {
 		if ch.Delta.Content != nil {
-			x.streamed.WriteString(*ch.Delta.Content)
+			x.completion.WriteString(*ch.Delta.Content)
+			if x.primary != nil && len(x.shadowText) < similarity.MaxBytes {
+				c := *ch.Delta.Content
+				x.shadowText = append(x.shadowText, c[:min(len(c), similarity.MaxBytes-len(x.shadowText))]...)
+			}
 		}
 	}
 	return relayChunk(chunk, x.wantUse), nil

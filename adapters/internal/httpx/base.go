@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	neturl "net/url"
@@ -23,8 +24,9 @@ type Base struct {
 	genAI   string
 	client  Client
 
-	errs  ErrorBody
-	check func(out any, body []byte) *adapters.Error
+	errs        ErrorBody
+	check       func(out any, body []byte) *adapters.Error
+	maxResponse int64 // bytes of a chat answer: a non-streamed body, or a whole stream
 
 	jsonHeader   http.Header // a request answered with JSON
 	streamHeader http.Header // a request answered with an event stream
@@ -89,7 +91,18 @@ type Setup struct {
 	// CheckAnswer, when set, returns the error a 2xx answer that decoded into out reports
 	// (OpenAI-compatible servers, proxies and Gemini report some failures so), or nil.
 	CheckAnswer func(out any, body []byte) *adapters.Error
+	// MaxResponse bounds the bytes of one chat answer, a non-streamed body or all of a
+	// stream's events; DefaultMaxResponse when zero.
+	MaxResponse int64
 }
+
+// DefaultMaxResponse bounds a chat answer when the provider's configuration does not.
+// The longest answers models give today, 128k tokens, are 0.5–1 MB of JSON (a token is
+// about 4 bytes of text, and JSON escaping and, in a stream, the per-chunk framing add up
+// to about twice that); 32 MiB is some 30 times that, so no real answer comes near it,
+// while one misbehaving upstream can make gavel hold no more than this per request (a
+// non-streamed answer is read whole before it is decoded).
+const DefaultMaxResponse = 32 << 20
 
 // NewBase validates the extra headers and returns the Base of one provider.
 func NewBase(s Setup) (Base, error) {
@@ -107,13 +120,20 @@ func NewBase(s Setup) (Base, error) {
 		secrets = append(secrets, v)
 	}
 	b := Base{name: s.Name, secrets: scrub.New(secrets...), genAI: s.GenAI, client: OwnClient(s.Client),
-		errs: s.Errors, check: s.CheckAnswer}
+		errs: s.Errors, check: s.CheckAnswer, maxResponse: s.MaxResponse}
+	if b.maxResponse <= 0 {
+		b.maxResponse = DefaultMaxResponse
+	}
 	b.jsonHeader = h.Clone()
 	b.jsonHeader.Set("Accept", "application/json")
 	b.streamHeader = h.Clone()
 	b.streamHeader.Set("Accept", "text/event-stream")
 	return b, nil
 }
+
+// MaxResponse is the most bytes a chat answer may take: Exchange's limit for a
+// non-streamed one, and what StreamBody reads of a stream.
+func (b *Base) MaxResponse() int64 { return b.maxResponse }
 
 // Name returns the configured provider name.
 func (b *Base) Name() string { return b.name }
@@ -209,6 +229,11 @@ func (b *Base) Exchange(ctx context.Context, url string, payload, out any, limit
 	buf := GetBuffer()
 	defer PutBuffer(buf)
 	if err := ReadBody(ctx, b.name, resp, buf, limit); err != nil {
+		var e *adapters.Error
+		if errors.As(err, &e) && errors.Is(err, ErrBodyTooLarge) && limit == b.maxResponse {
+			// Name the setting, so whoever reads the error knows what to raise.
+			e.Message = "response body exceeds max_response_bytes (" + Size(limit) + ")"
+		}
 		return 0, err
 	}
 	if err := json.Unmarshal(buf.Bytes(), out); err != nil {

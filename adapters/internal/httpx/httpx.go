@@ -92,7 +92,7 @@ func PutBuffer(b *bytes.Buffer) {
 
 // ReadBody reads a 2xx body into buf, at most limit bytes. A failure is an
 // *adapters.Error of provider: the context's end if ctx is done, a transport error, or a
-// protocol error for a body over limit (a whole number of MiB).
+// protocol error wrapping ErrBodyTooLarge for a body over limit, which names the limit.
 func ReadBody(ctx context.Context, provider string, resp *http.Response, buf *bytes.Buffer, limit int64) error {
 	if resp.ContentLength > 0 && resp.ContentLength <= limit {
 		buf.Grow(int(resp.ContentLength))
@@ -106,9 +106,24 @@ func ReadBody(ctx context.Context, provider string, resp *http.Response, buf *by
 	}
 	if n > limit {
 		return &adapters.Error{Provider: provider, Kind: adapters.KindProtocol,
-			Message: fmt.Sprintf("response body exceeds %d MiB", limit>>20)}
+			Message: "response body exceeds " + Size(limit), Err: ErrBodyTooLarge}
 	}
 	return nil
+}
+
+// ErrBodyTooLarge is wrapped by the error of a response body over its bound.
+var ErrBodyTooLarge = errors.New("response body too large")
+
+// Size renders a byte count for an error message: in MiB or KiB when it is a whole
+// number of them.
+func Size(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // ContextError classifies a failure that happened because ctx ended, whatever error the

@@ -222,3 +222,11 @@ func TestBaseKeepsSecretsOutOfErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestSize(t *testing.T) {
+	for n, want := range map[int64]string{1 << 20: "1 MiB", 32 << 20: "32 MiB", 256 << 10: "256 KiB", 1500: "1500 bytes", 1<<20 + 1: "1048577 bytes"} {
+		if got := Size(n); got != want {
+			t.Errorf("Size(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

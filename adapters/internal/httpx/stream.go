@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync/atomic"
 
@@ -19,8 +20,9 @@ type StreamBody struct {
 	body io.ReadCloser
 	stop func() bool // unregisters the ctx watcher that closes body
 
-	r   *sse.Reader // nil once the stream ended
-	err error       // sticky result once the stream ended: io.EOF or *adapters.Error
+	r    *sse.Reader // nil once the stream ended
+	read boundedBody // what r reads: body, counted
+	err  error       // sticky result once the stream ended: io.EOF or *adapters.Error
 
 	closed atomic.Bool
 	done   atomic.Bool // the end marker was seen: the body may be drained for connection reuse
@@ -29,10 +31,38 @@ type StreamBody struct {
 // Open starts watching ctx for the stream of b's answer body. Call it once, before the
 // first read.
 func (s *StreamBody) Open(ctx context.Context, b *Base, body io.ReadCloser) {
-	s.b, s.ctx, s.body, s.r = b, ctx, body, sse.Get(body)
+	s.b, s.ctx, s.body = b, ctx, body
+	s.read = boundedBody{body: body, left: b.maxResponse}
+	s.r = sse.Get(&s.read)
 	// Closing the body is the one thing that unblocks a Read parked on the network, for
 	// any transport, so a cancelled ctx does exactly that.
 	s.stop = context.AfterFunc(ctx, func() { body.Close() })
+}
+
+// errTooLarge ends a stream that exceeded the provider's max_response_bytes.
+var errTooLarge = errors.New("stream exceeds max_response_bytes")
+
+// boundedBody reads a stream's body while counting what the stream has taken in all: a
+// stream has no end of its own, and its events are relayed and forgotten, so this count
+// is the only bound on what one upstream answer may make gavel read (and tokenize, and
+// bill).
+type boundedBody struct {
+	body io.Reader
+	left int64 // bytes the stream may still take; negative once it took more
+}
+
+func (r *boundedBody) Read(p []byte) (int, error) {
+	if r.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > r.left+1 {
+		p = p[:r.left+1]
+	}
+	n, err := r.body.Read(p)
+	if r.left -= int64(n); r.left < 0 {
+		return 0, errTooLarge // the events before the one that crossed the bound were read
+	}
+	return n, err
 }
 
 // Next returns the data of the next event; see sse.Reader.Next.
@@ -72,6 +102,8 @@ func (s *StreamBody) ReadError(err error) error {
 	switch {
 	case err == sse.ErrEventTooLarge:
 		return s.b.ProtocolError(err.Error(), nil)
+	case err == errTooLarge:
+		return s.b.ProtocolError(err.Error()+" ("+Size(s.b.maxResponse)+")", nil)
 	case s.ctx.Err() != nil:
 		return ContextError(s.b.name, s.ctx)
 	case s.closed.Load():
