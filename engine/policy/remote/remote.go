@@ -76,8 +76,8 @@ const (
 	// ReasonTooLarge: the tarball crossed max_compressed_bytes, or its files
 	// max_expanded_bytes or max_file_bytes; reading stopped there.
 	ReasonTooLarge = "too_large"
-	ReasonCompile = "compile" // the bundle did not compile or prepare
-	ReasonPersist = "persist" // activated, but the last-known-good copy was not written
+	ReasonCompile  = "compile" // the bundle did not compile or prepare
+	ReasonPersist  = "persist" // activated, but the last-known-good copy was not written
 )
 
 // Client polls one bundle server.
