@@ -81,6 +81,8 @@ type bundleServer struct {
 	changed  chan struct{}
 	reqs     []http.Header
 	notMod   int
+	noETag   bool // answer without ETag and never 304, as some static servers do
+	bodies   int  // 200s with a body sent
 }
 
 func newBundleServer(t testing.TB, body []byte) *bundleServer {
@@ -131,14 +133,18 @@ func (s *bundleServer) serve(w http.ResponseWriter, r *http.Request) {
 	if s.longPoll {
 		ct = longPollContentType
 	}
-	if r.Header.Get("If-None-Match") == etag {
+	if !s.noETag && r.Header.Get("If-None-Match") == etag {
 		s.notMod++
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	s.bodies++
+	noETag := s.noETag
 	s.mu.Unlock()
-	w.Header().Set("ETag", etag)
+	if !noETag {
+		w.Header().Set("ETag", etag)
+	}
 	w.Header().Set("Content-Type", ct)
 	w.Write(body)
 }

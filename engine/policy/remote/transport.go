@@ -99,6 +99,8 @@ type intake struct {
 	bad    [sha256.Size]byte // digest of the rejected bundle the server still serves
 	hasBad bool
 	last   seen // the last body the server sent
+
+	scans atomic.Int64 // tarballs scanned: what a repeat of a rejected bundle must not cost
 }
 
 // seen is a body as the server sent it, which is what a rejection remembers.
@@ -144,6 +146,7 @@ func (in *intake) check(resp *http.Response) (*http.Response, error) {
 	if int64(len(raw)) > lim.MaxCompressedBytes {
 		return nil, &intakeError{reason: ReasonTooLarge, err: &policy.LimitError{What: "compressed", Limit: lim.MaxCompressedBytes}}
 	}
+	in.scans.Add(1)
 	if err := policy.ScanTarball(bytes.NewReader(raw), lim, in.vc); err != nil {
 		reason := ReasonBundle
 		switch {
