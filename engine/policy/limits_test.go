@@ -13,32 +13,27 @@ import (
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
+
+	"github.com/gavel-gw/gavel/test/bundletest"
 )
 
-// tarEntry is one file of a test tarball: body, or size zero bytes when body is nil.
+// tarEntry is one file of a test tarball.
 type tarEntry struct {
 	name string
 	body []byte
-	size int64
 }
 
-// tarGz writes a gzipped tar; zero-filled entries compress about 1000:1, which is how a
-// small tarball becomes a bomb.
+// tarGz writes a gzipped tar of small files (bombs come from bundletest.Bomb).
 func tarGz(t testing.TB, entries ...tarEntry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	tw := tar.NewWriter(gz)
 	for _, e := range entries {
-		size := int64(len(e.body))
-		var r io.Reader = bytes.NewReader(e.body)
-		if e.body == nil {
-			size, r = e.size, io.LimitReader(zeros{}, e.size)
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o644, Size: int64(len(e.body)), Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.Copy(tw, r); err != nil {
+		if _, err := tw.Write(e.body); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -106,10 +101,6 @@ const testRego = "package gavel\n\ndecision := {\"allow\": true}\n"
 func TestScanTarball(t *testing.T) {
 	small := Limits{MaxCompressedBytes: 64 << 10, MaxExpandedBytes: 1 << 20, MaxFileBytes: 512 << 10}
 	ok := tarGz(t, tarEntry{name: "/data.json", body: []byte(`{"gavel":{}}`)}, tarEntry{name: "/gavel/p.rego", body: []byte(testRego)})
-	manyFiles := make([]tarEntry, 32) // 32 × 256 KiB: each file fits, together they do not
-	for i := range manyFiles {
-		manyFiles[i] = tarEntry{name: "/f" + strings.Repeat("x", i) + ".json", size: 256 << 10}
-	}
 	hs := newHMACVerification()
 	tests := []struct {
 		name     string
@@ -123,8 +114,9 @@ func TestScanTarball(t *testing.T) {
 		{"fits", ok, small, nil, "", 0, false},
 		{"defaults", ok, Limits{}, nil, "", 0, false},
 		{"compressed over", tarGz(t, tarEntry{name: "/big.bin", body: randomBytes(128 << 10)}), small, nil, "max_compressed_bytes (65536)", 64<<10 + 1, true},
-		{"one file over, by its header", tarGz(t, tarEntry{name: "/data.json", size: 600 << 10}), small, nil, "file /data.json exceeds max_file_bytes (524288)", 0, true},
-		{"all files together over", tarGz(t, manyFiles...), small, nil, "max_expanded_bytes (1048576)", 0, true},
+		{"one file over, by its header", bundletest.Bomb(1, 600<<10), small, nil, "file /gavel/d0000.json exceeds max_file_bytes (524288)", 0, true},
+		// 8 × 256 KiB: each file fits, together they do not.
+		{"all files together over", bundletest.Bomb(8, 256<<10), small, nil, "max_expanded_bytes (1048576)", 0, true},
 		{"not gzip", []byte("<html>oops</html>"), small, nil, "archive read failed", 0, false},
 		{"signature required, none", ok, small, hs, "bundle missing .signatures.json file", 0, false},
 		{"signature does not verify", tarGz(t, tarEntry{name: "/data.json", body: []byte(`{}`)},
@@ -172,17 +164,12 @@ func newHMACVerification() *bundle.VerificationConfig {
 // A local tarball that expands past the bound is refused once the bound is crossed: the
 // reader stops early and the heap never holds the expansion.
 func TestLoadPathStopsAtTheBound(t *testing.T) {
-	const files, fileSize = 64, 1 << 20 // 64 MiB of zeros in about 64 KiB
-	entries := []tarEntry{{name: "/gavel/p.rego", body: []byte(testRego)}}
-	for i := range files {
-		entries = append(entries, tarEntry{name: "/gavel/d" + strings.Repeat("x", i) + ".json", size: fileSize})
-	}
-	bomb := tarGz(t, entries...)
+	bomb := bundletest.Bomb(16, 1<<20) // 16 MiB of zeros in about 16 KiB
 	p := filepath.Join(t.TempDir(), "bomb.tar.gz")
 	if err := os.WriteFile(p, bomb, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lim := Limits{MaxExpandedBytes: 4 << 20, MaxFileBytes: 2 << 20}
+	lim := Limits{MaxExpandedBytes: 2 << 20, MaxFileBytes: 1 << 20}
 
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -193,8 +180,8 @@ func TestLoadPathStopsAtTheBound(t *testing.T) {
 	if !errors.As(err, &le) || le.What != "expanded" || !strings.Contains(err.Error(), p) {
 		t.Fatalf("err = %v, want the expanded bound, naming the file", err)
 	}
-	// Everything allocated while loading: gzip and tar buffers, not the 64 MiB (nor the
-	// 4 MiB bound: what is scanned is discarded).
+	// Everything allocated while loading: gzip and tar buffers, not the 16 MiB (nor the
+	// 2 MiB bound: what is scanned is discarded).
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2<<20 {
 		t.Errorf("loading the bomb allocated %d bytes, want < 2 MiB", alloc)
 	}
@@ -203,8 +190,12 @@ func TestLoadPathStopsAtTheBound(t *testing.T) {
 	if _, err := LoadPathLimited(p, Limits{MaxCompressedBytes: int64(len(bomb)) - 1}); !errors.Is(err, ErrBundleTooLarge) {
 		t.Errorf("compressed bound: err = %v", err)
 	}
-	// Within bounds it loads, as before.
-	if _, err := LoadPathLimited(p, Limits{MaxExpandedBytes: 128 << 20, MaxFileBytes: 2 << 20}); err != nil {
+	// A tarball within the bounds loads, as before.
+	okPath := filepath.Join(t.TempDir(), "ok.tar.gz")
+	if err := os.WriteFile(okPath, tarGz(t, tarEntry{name: "/gavel/p.rego", body: []byte(testRego)}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := LoadPathLimited(okPath, lim); err != nil || len(b.Modules) != 1 {
 		t.Errorf("within bounds: %v", err)
 	}
 }

@@ -5,46 +5,20 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"io"
+	"crypto/rand"
 	"strings"
 	"testing"
 
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/test/bundletest"
 )
-
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
-}
-
-// gzipBomb is a tarball of files zero-filled files of size bytes each: about 1000:1.
-func gzipBomb(t testing.TB, files int, size int64) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	tw := tar.NewWriter(gz)
-	for i := range files {
-		name := "/gavel/d" + strings.Repeat("x", i) + ".json"
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.Copy(tw, io.LimitReader(zeros{}, size)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
-}
 
 // A bomb from the bundle server is refused at the bound, counted once, and never
 // downloaded or expanded again while the server keeps serving it; the active revision
 // decides throughout, and the server's next good bundle (or the active one again) clears it.
 func TestBombIsRejectedOnce(t *testing.T) {
 	lim := policy.Limits{MaxCompressedBytes: 1 << 20, MaxExpandedBytes: 2 << 20, MaxFileBytes: 1 << 20}
-	bomb := gzipBomb(t, 32, 1<<20) // 32 MiB expanded, every file within MaxFileBytes
+	bomb := bundletest.Bomb(8, 1<<20) // 8 MiB expanded, every file within MaxFileBytes
 	tests := []struct {
 		name    string
 		bomb    []byte
@@ -53,7 +27,7 @@ func TestBombIsRejectedOnce(t *testing.T) {
 	}{
 		{"expanded, with ETags", bomb, false, "max_expanded_bytes (2097152)"},
 		{"expanded, without ETags", bomb, true, "max_expanded_bytes (2097152)"},
-		{"one file", gzipBomb(t, 1, 4<<20), false, "max_file_bytes (1048576)"},
+		{"one file", bundletest.Bomb(1, 2<<20), false, "max_file_bytes (1048576)"},
 		{"compressed", randomTarball(t, 2<<20), false, "max_compressed_bytes (1048576)"},
 		{"compressed, without ETags", randomTarball(t, 2<<20), true, "max_compressed_bytes (1048576)"},
 	}
@@ -126,19 +100,13 @@ func TestBombIsRejectedOnce(t *testing.T) {
 	}
 }
 
-// randomTarball is a gzipped tar that does not compress: size bytes on the wire.
+// randomTarball is a gzipped tar that does not compress: about size bytes on the wire.
 func randomTarball(t testing.TB, size int) []byte {
 	t.Helper()
 	body := make([]byte, size)
-	var x uint32 = 2463534242
-	for i := range body {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		body[i] = byte(x)
-	}
+	rand.Read(body)
 	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.NoCompression)
 	tw := tar.NewWriter(gz)
 	tw.WriteHeader(&tar.Header{Name: "/gavel/noise.bin", Mode: 0o644, Size: int64(size), Typeflag: tar.TypeReg})
 	tw.Write(body)
