@@ -67,6 +67,7 @@ type Error struct {
 	Kind       Kind
 	Status     int           // upstream HTTP status, 0 when none was received
 	Code       string        // upstream error code or type, when it gave one
+	Param      string        // the request parameter the upstream blamed, when it named one
 	Message    string        // upstream message, never containing credentials
 	RetryAfter time.Duration // from Retry-After / retry-after-ms, 0 when absent
 	Err        error         // underlying cause (network error, decode error)

@@ -56,6 +56,12 @@ decision := input.plan.fast[input.request.model].decision if {
 	targets[0]
 } else := {
 	"allow": false,
+	"deny": object.union({"status": 400}, route.unfit),
+	"reasons": array.concat(reasons, [concat("", ["route.unfit:", route.unfit.code])]),
+} if {
+	route.unfit
+} else := {
+	"allow": false,
 	"deny": {
 		"status": 503,
 		"code": "no_available_target",

@@ -28,6 +28,48 @@ test_no_available_target_is_503 if {
 	d.deny.code == "no_available_target"
 }
 
+# A request no available target can take because of the request itself is the client's
+# error: 400 naming what to change, not a 503 an SDK would retry.
+test_embeddings_for_a_chat_model_is_400 if {
+	d := gavel.decision with input as fx.input_with({"model": "smart", "endpoint": "embeddings"})
+	d.allow == false
+	d.deny == {"status": 400, "code": "unsupported_endpoint", "message": "The model `smart` does not serve embeddings requests."}
+	"route.unfit:unsupported_endpoint" in d.reasons
+}
+
+test_chat_for_an_embedding_model_is_400 if {
+	d := gavel.decision with input as fx.input_with({"model": "embed"})
+	d.deny.status == 400
+	d.deny.code == "unsupported_endpoint"
+}
+
+test_max_tokens_beyond_every_context_window_is_400 if {
+	d := gavel.decision with input as fx.with_providers({"model": "fast", "max_tokens": 100000000}, {"mock": fx.up})
+	d.allow == false
+	d.deny.status == 400
+	d.deny.code == "context_length_exceeded"
+	contains(d.deny.message, "largest context window of `fast` is 32000 tokens")
+}
+
+# The live path (input.plan from the planner) answers the same.
+test_unfit_requests_planned_and_inline_agree if {
+	every over in [{"model": "smart", "endpoint": "embeddings"}, {"model": "fast", "max_tokens": 100000000}] {
+		inp := fx.input_with(over)
+		plan := data.gavel.plan with input as inp
+		inline := gavel.decision with input as inp
+		planned := gavel.decision with input as object.union(inp, {"plan": plan})
+		inline == planned
+		planned.deny.status == 400
+	}
+}
+
+# Some target fits: the request goes there, the others are filtered out.
+test_a_request_one_target_fits_is_routed if {
+	d := gavel.decision with input as fx.input_with({"model": "smart", "max_tokens": 120000})
+	d.allow == true
+	"route.filtered_by_capability" in d.reasons
+}
+
 test_blocked_pii_is_denied if {
 	d := gavel.decision with input as object.union(fx.input_with({}), {"pii": {"ssn": 1, "credit_card": 2}})
 	d.allow == false

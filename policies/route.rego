@@ -131,6 +131,33 @@ fits_pii(_) if not compliance.pii_present
 
 fits_pii(c) if c.pii_ok
 
+# unfit says why no available candidate of a known model fits this request, when the
+# reason is the request's own: the client must change the request, so it gets a 400 naming
+# what to change rather than a 503 its SDK would retry. Order: the endpoint, then size.
+unfit := {
+	"code": "unsupported_endpoint",
+	"message": concat("", ["The model `", req.model, "` does not serve ", endpoint, " requests."]),
+} if {
+	planned.candidates[0]
+	every c in planned.candidates {
+		c.kind != kind_for[endpoint]
+	}
+} else := {
+	"code": "context_length_exceeded",
+	"message": concat("", [
+		"This request needs about ", format_int(tokens_needed, 10),
+		" tokens (its input and max_tokens); the largest context window of `", req.model,
+		"` is ", format_int(max_context, 10), " tokens.",
+	]),
+} if {
+	planned.candidates[0]
+	every c in planned.candidates {
+		tokens_needed > c.context
+	}
+}
+
+max_context := max([c.context | some c in planned.candidates])
+
 # pick returns the planned targets, or the candidates that fit this request.
 pick(cands) := array.slice([c.target | some c in cands; fits(c)], 0, max_targets)
 

@@ -515,6 +515,9 @@ decision := {
 	"ab": {"experiment": "exp1", "arm": "b"},
 	"limits": {"max_tokens": 7},
 } if route.targets[0]
+
+# Every request gets a decision: gavel refuses a bundle that leaves one undefined.
+else := {"allow": false, "deny": {"status": 404, "code": "model_not_found", "message": "No route."}}
 `)
 	g := start(t, fmt.Sprintf("policy: %s\nproviders:\n  - {name: a, type: openai, base_url: %q}\n", dir, up.URL()), nil)
 	var resp *http.Response

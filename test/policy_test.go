@@ -95,7 +95,12 @@ func TestABArmsAreStickyAndTagged(t *testing.T) {
 	if n := ups["s"].Count("m1"); n != 16 {
 		t.Errorf("shadow got %d requests, want 16", n)
 	}
-	if !strings.Contains(g.text(t, "/metrics"), `gavel_shadow_requests_total{experiment="exp1",model="m1",outcome="ok",provider="s"} 16`) {
+	// The fake counts a shadow when it arrives, gavel when its answer has been read: poll.
+	want := `gavel_shadow_requests_total{experiment="exp1",model="m1",outcome="ok",provider="s"} 16`
+	for !strings.Contains(g.text(t, "/metrics"), want) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(g.text(t, "/metrics"), want) {
 		t.Error("shadow metrics missing")
 	}
 }

@@ -45,6 +45,9 @@ decision := {
 	"ab": {"experiment": "exp1", "arm": "b"},
 	"shadow": [{"provider": "b", "model": "m1"}],
 } if route.targets[0]
+
+# Every request gets a decision: gavel refuses a bundle that leaves one undefined.
+else := {"allow": false, "deny": {"status": 404, "code": "model_not_found", "message": "No route."}}
 `
 
 // tracedGateway starts fakes a and b and a gateway routing "chat" to a (one retry) then b,

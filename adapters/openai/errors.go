@@ -12,6 +12,7 @@ import (
 func (p *Provider) failed(e *adapters.Error, w wireError) {
 	e.Code = p.Clean(firstNonEmpty(w.Code, w.Type), httpx.MaxCode)
 	e.Message = p.Clean(w.Message, httpx.MaxMessage)
+	e.Param = p.Clean(w.Param, httpx.MaxCode)
 	e.Kind = refineKind(e.Kind, w)
 }
 

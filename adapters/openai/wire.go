@@ -36,6 +36,7 @@ type wireError struct {
 	Message string
 	Type    string
 	Code    string
+	Param   string
 }
 
 // parseErrorBody extracts an error from a body. ok is false when the body holds none,
@@ -50,7 +51,8 @@ func parseErrorBody(body []byte) (w wireError, ok bool) {
 		case '{':
 			var obj errorObject
 			if json.Unmarshal(raw, &obj) == nil {
-				w = wireError{Message: httpx.RawText(obj.Message), Type: httpx.RawText(obj.Type), Code: httpx.RawText(obj.Code)}
+				w = wireError{Message: httpx.RawText(obj.Message), Type: httpx.RawText(obj.Type), Code: httpx.RawText(obj.Code),
+					Param: httpx.RawText(obj.Param)}
 				return w, true
 			}
 		case '"':

@@ -24,6 +24,12 @@ func TestCommands(t *testing.T) {
 	os.WriteFile(input, []byte(`{"request":{"model":"fast"},"providers":{"mock":{"healthy":true,"circuit":"closed","models":{}}}}`), 0o644)
 	unknown := filepath.Join(dir, "unknown.json")
 	os.WriteFile(unknown, []byte(`{"request":{"model":"nope"},"providers":{}}`), 0o644)
+	// A policy whose own tests pass but whose decision is undefined for embeddings: the
+	// bundle must not pass `policy test`.
+	chatOnly := filepath.Join(dir, "chatonly")
+	os.MkdirAll(chatOnly, 0o755)
+	os.WriteFile(filepath.Join(chatOnly, "p.rego"), []byte("package gavel\n\ndecision := {\"allow\": false} if input.request.endpoint == \"chat\"\n"), 0o644)
+	os.WriteFile(filepath.Join(chatOnly, "p_test.rego"), []byte("package gavel_test\n\nimport data.gavel\n\ntest_chat_denied if not gavel.decision.allow with input as {\"request\": {\"endpoint\": \"chat\"}}\n"), 0o644)
 	tests := []struct {
 		name string
 		args []string
@@ -38,7 +44,8 @@ func TestCommands(t *testing.T) {
 		{"policy eval", []string{"policy", "eval", "--input", input}, 0, `"mock/mock-small"`},
 		{"policy eval deny", []string{"policy", "eval", "--input", unknown}, 0, `"model_not_found"`},
 		{"policy eval needs input", []string{"policy", "eval"}, 1, ""},
-		{"policy test", []string{"policy", "test", "--coverage", "--threshold", "90", "../../policies", "../../bundles"}, 0, "PASS"},
+		{"policy test", []string{"policy", "test", "--coverage", "--threshold", "90", "../../policies", "../../bundles"}, 0, "CHECK: the bundle decides all"},
+		{"policy test refuses a bundle that cannot decide", []string{"policy", "test", chatOnly}, 1, "PASS: 1/1"},
 		{"serve bad flag", []string{"serve", "--nope"}, 1, ""},
 		{"serve bad config", []string{"serve", "--config", filepath.Join(dir, "missing.yaml")}, 1, ""},
 	}

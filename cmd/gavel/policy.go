@@ -44,8 +44,33 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 	if len(o.Paths) == 0 {
 		o.Paths = []string{"policies", "bundles"}
 	}
-	_, err := policytest.Run(context.Background(), o)
-	return err
+	if _, err := policytest.Run(context.Background(), o); err != nil {
+		return err
+	}
+	return checkDecides(o.Paths, stdout)
+}
+
+// checkDecides runs the check gavel makes before activating a bundle (every alias and
+// catalog model, chat and embeddings, streamed or not, an unknown model) on the bundle the
+// tested directories make: tests that pass are no use if the bundle leaves
+// data.gavel.decision undefined for requests it will get. Paths that are not all
+// directories (single files) are not a bundle and are not checked.
+func checkDecides(paths []string, stdout io.Writer) error {
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			return nil
+		}
+	}
+	b, err := policy.Build(context.Background(), paths, "")
+	if err != nil {
+		return fmt.Errorf("policy test: %w", err)
+	}
+	rev, err := policy.Prepare(context.Background(), b, "test")
+	if err != nil {
+		return fmt.Errorf("policy test: %w", err)
+	}
+	fmt.Fprintf(stdout, "CHECK: the bundle decides all %d representative requests\n", len(rev.CheckInputs()))
+	return nil
 }
 
 func policyEval(args []string, stdout, stderr io.Writer) error {

@@ -194,7 +194,8 @@ func (g *Gateway) buildRequestPath() error {
 		bundles = g.remote
 	}
 	g.srv = server.New(server.Options{Pipeline: pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
-		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing})
+		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
+		CORSOrigins: g.cfg.CORS.AllowedOrigins})
 	return nil
 }
 

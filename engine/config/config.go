@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -21,8 +22,10 @@ import (
 
 // Defaults.
 const (
-	DefaultListen          = "127.0.0.1:8080"
-	DefaultMaxBodyBytes    = 4 << 20 // 4 MiB: large prompts fit, runaway uploads do not
+	DefaultListen = "127.0.0.1:8080"
+	// DefaultMaxBodyBytes fits a vision request: OpenAI accepts 20 MB images, which base64
+	// turns into about 27 MB of JSON. Runaway uploads still stop here.
+	DefaultMaxBodyBytes    = 32 << 20
 	DefaultRequestTimeout  = 10 * time.Minute
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultLogLevel        = "info"
@@ -53,8 +56,32 @@ type Config struct {
 	DecisionLog DecisionLog `yaml:"decision_log"`
 	// Bundle polls a bundle server for the policy instead of Policy's local bundle.
 	Bundle Bundle `yaml:"bundle"`
+	// CORS lets browser apps on other origins call the API; off unless origins are listed.
+	CORS CORS `yaml:"cors"`
 	// Shadow bounds shadow (mirrored) traffic and says whose budget pays for it.
 	Shadow Shadow `yaml:"shadow"`
+}
+
+// CORS configures cross-origin requests from browsers.
+type CORS struct {
+	// AllowedOrigins are origins such as https://app.example.com, or "*" for any. A
+	// browser app calling gavel directly holds a virtual key: prefer a key of its own, with
+	// the budgets and rate limits a public client deserves.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+func (c CORS) validate() []error {
+	var errs []error
+	for i, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("cors.allowed_origins[%d]: %q is not an origin (scheme://host[:port]) or \"*\"", i, o))
+		}
+	}
+	return errs
 }
 
 // Shadow configures shadow requests. Zero values take the executor's defaults
@@ -241,6 +268,7 @@ func (c *Config) Validate() error {
 	if c.RequestTimeout < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("request_timeout and shutdown_timeout must not be negative"))
 	}
+	errs = append(errs, c.CORS.validate()...)
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

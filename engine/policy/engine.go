@@ -112,11 +112,10 @@ func Prepare(ctx context.Context, b *bundle.Bundle, source string) (*Revision, e
 		id = contentRevision(b)
 	}
 	rev := &Revision{ID: id, Source: source, Activated: time.Now(), Data: data, query: pq, plan: planQ}
-	// One evaluation at prepare time surfaces runtime errors (conflicting rules, type
-	// errors on an empty input) before the revision can serve traffic.
-	if _, err := rev.Decide(ctx, (&Input{Request: Request{Model: "", Endpoint: "chat"}}).Value()); err != nil &&
-		!errors.Is(err, ErrUndefined) && !errors.Is(err, ErrInvalidDecision) {
-		return nil, fmt.Errorf("bundle %s: smoke evaluation: %w", source, err)
+	// A bundle that cannot decide the requests gavel will send it must not become active:
+	// it would answer 500 to each of them while /readyz says ready.
+	if err := rev.Check(ctx); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", source, err)
 	}
 	return rev, nil
 }

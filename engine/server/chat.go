@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -117,8 +119,10 @@ func (s *Server) readJSON(c echo.Context, v any) *APIError {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			drainBody(c, r.Body)
 			return newAPIError(http.StatusRequestEntityTooLarge, "request_too_large",
-				"Request body is larger than the gateway's limit of "+strconv.FormatInt(s.o.MaxBodyBytes, 10)+" bytes.")
+				"Request body is larger than the gateway's limit of "+strconv.FormatInt(s.o.MaxBodyBytes, 10)+
+					" bytes (max_body_bytes in gavel.yaml).")
 		}
 		return errBadRequest("invalid_body", "", "Could not read the request body.")
 	}
@@ -129,6 +133,25 @@ func (s *Server) readJSON(c echo.Context, v any) *APIError {
 		return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
 	}
 	return nil
+}
+
+// Bounds of reading what is left of a body over the limit.
+const (
+	maxDrainBytes = 128 << 20
+	drainTimeout  = 10 * time.Second
+)
+
+// drainBody reads and discards the rest of a body over the limit (within bounds) before
+// the 413 is written: a client still sending when the server answers and closes sees a
+// connection reset instead of the status (the Python SDK reports a connection error).
+// Past the bounds the connection is closed as before.
+func drainBody(c echo.Context, body io.Reader) {
+	rc := http.NewResponseController(c.Response().Writer)
+	if rc.SetReadDeadline(time.Now().Add(drainTimeout)) != nil {
+		return
+	}
+	io.CopyN(io.Discard, body, maxDrainBytes)
+	rc.SetReadDeadline(time.Time{})
 }
 
 // jsonReason describes a decoding error without echoing the body back.

@@ -162,7 +162,9 @@ func failedError(fe *executor.FailedError) *APIError {
 	}
 	switch ae.Kind {
 	case adapters.KindBadRequest:
+		// The upstream's param tells the client which field to fix; keep it.
 		e := newAPIError(http.StatusBadRequest, orDefault(ae.Code, "invalid_request"), reason)
+		e.Param = ae.Param
 		return e
 	case adapters.KindContextLength:
 		return newAPIError(http.StatusBadRequest, "context_length_exceeded", reason)

@@ -54,7 +54,7 @@ func (s *Server) getModel(c echo.Context) error {
 	if _, err := s.o.Keys.Authenticate(c.Request().Header.Get("Authorization")); err != nil {
 		return err
 	}
-	id := strings.TrimPrefix(c.Request().URL.Path, "/v1/models/")
+	id := strings.TrimPrefix(strings.TrimPrefix(c.Request().URL.Path, "/v1"), "/models/")
 	for _, m := range s.models() {
 		if m.ID == id {
 			writeJSON(c, http.StatusOK, m)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
@@ -49,6 +50,9 @@ type Options struct {
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
 	Tracing      *tracing.Tracing // nil: no tracing middleware, no spans
+	// CORSOrigins are the browser origins allowed to call the API ("*" for any); empty:
+	// no CORS headers, browsers refuse cross-origin calls.
+	CORSOrigins []string
 }
 
 // Server is gavel's HTTP API.
@@ -78,10 +82,24 @@ func New(o Options) *Server {
 		e.Use(s.tracer.traced) // outermost: its span covers everything, recovered panics included
 	}
 	e.Use(s.recover)
-	e.POST("/v1/chat/completions", s.chatCompletions)
-	e.POST("/v1/embeddings", s.embeddings)
-	e.GET("/v1/models", s.listModels)
-	e.GET("/v1/models/*", s.getModel)
+	if len(o.CORSOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: o.CORSOrigins,
+			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, HeaderTags, "OpenAI-Organization", "OpenAI-Project",
+				"X-Stainless-Arch", "X-Stainless-Lang", "X-Stainless-OS", "X-Stainless-Package-Version", "X-Stainless-Retry-Count",
+				"X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Timeout"},
+			ExposeHeaders: []string{HeaderDecisionID, HeaderRoute, HeaderRevision, HeaderExperiment, HeaderArm, HeaderBudgetWarning,
+				"Retry-After", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
+				"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
+			MaxAge: 600}))
+	}
+	// The API answers with and without the /v1 prefix, as OpenAI-compatible servers do:
+	// clients configured with a bare base URL work too.
+	for _, prefix := range []string{"/v1", ""} {
+		e.POST(prefix+"/chat/completions", s.chatCompletions)
+		e.POST(prefix+"/embeddings", s.embeddings)
+		e.GET(prefix+"/models", s.listModels)
+		e.GET(prefix+"/models/*", s.getModel)
+	}
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/v1/gavel/status", s.status)

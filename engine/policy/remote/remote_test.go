@@ -409,6 +409,13 @@ func TestFailureKeepsRevision(t *testing.T) {
 		{"does not compile", func(s *bundleServer) {
 			s.set(build(t, "r2", "package gavel\n\ndecision := no_such_function(1)\n", nil, ""))
 		}, ReasonCompile},
+		// Compiles, but can never decide: activated, it would answer 500 to every request.
+		{"decision undefined", func(s *bundleServer) {
+			s.set(build(t, "r2", strings.Replace(decisionRego("b"), "decision :=", "decisions :=", 1), nil, ""))
+		}, ReasonCompile},
+		{"decision gavel cannot parse", func(s *bundleServer) {
+			s.set(build(t, "r2", strings.Replace(decisionRego("b"), `"allow": true,`, `"allow": true, "colour": "red",`, 1), nil, ""))
+		}, ReasonCompile},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -425,6 +432,9 @@ func TestFailureKeepsRevision(t *testing.T) {
 			}
 			if f.revision() != "r1" {
 				t.Fatalf("active revision %q after failures, want r1", f.revision())
+			}
+			if strings.HasPrefix(tc.name, "decision ") && !strings.Contains(f.client.Health().LastError, policy.ErrCannotDecide.Error()) {
+				t.Errorf("last error = %q, want it to say the bundle cannot decide", f.client.Health().LastError)
 			}
 			// A failed exchange is counted on every check; a rejected bundle once, its
 			// repeat answered 304 to its own ETag and never judged again.
@@ -455,7 +465,9 @@ func TestFailureKeepsRevision(t *testing.T) {
 			if st.ActiveRevision != "r1" || st.Code == "" || st.LastRequest.Before(st.LastSuccessfulRequest) {
 				t.Errorf("status = %+v", st)
 			}
-			if tc.reason == ReasonCompile && len(st.Errors) == 0 {
+			// OPA's compile errors are listed one by one; a bundle that cannot decide has one
+			// error, in the message.
+			if tc.name == "does not compile" && len(st.Errors) == 0 {
 				t.Errorf("a compile error lists no errors in the status: %+v", st)
 			}
 		})
