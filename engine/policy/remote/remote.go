@@ -288,7 +288,7 @@ func (c *Client) onUpdate(ctx context.Context, u download.Update) (err error) {
 		}
 		reason := c.classify(u.Error)
 		err := fmt.Errorf("bundle download: %w", u.Error)
-		if reason == ReasonVerify || reason == ReasonBundle {
+		if reason == ReasonVerify || reason == ReasonBundle || reason == ReasonTooLarge {
 			// OPA's reader refused what the server sent: the bundle, not the exchange.
 			return c.rejectBundle(reason, err, c.intake.lastSeen())
 		}
