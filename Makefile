@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 2s
 LOAD_DURATION ?= 10s
 
-.PHONY: run build test unit rego lint fmt bench bench-go bench-load fuzz clean
+.PHONY: run build test unit rego lint fmt bench bench-go bench-load drill fuzz clean
 
 ## run: the gateway on the embedded default bundle (offline: the built-in mock provider)
 run:
@@ -46,6 +46,11 @@ bench-go:
 bench-load: build
 	$(GO) build -o bin/loadbench ./test/loadbench
 	taskset -c 0 bin/loadbench -gavel $(BIN) -duration $(LOAD_DURATION) -cpus 1 -upstream-cpus 0 -stream
+
+## drill: the whole drill suite in its long form (more requests, a 60 s soak), then its
+## table; `make test` runs the short form. See docs/reliability.md.
+drill:
+	DRILL_LONG=1 $(GO) test -count=1 -timeout 10m -v -run 'Drill' ./test/drills/
 
 ## fuzz: run every fuzz target briefly (corpus kept in each package's testdata/fuzz)
 fuzz:

@@ -28,7 +28,7 @@ const (
 	KindContextLength      // the prompt does not fit the model's context window
 	KindContentFilter      // the upstream refused the content
 	KindCanceled           // the client went away
-	KindProtocol           // the upstream answered something we cannot parse
+	KindProtocol           // the upstream answered something we cannot use: not retried at the same target
 )
 
 var kindNames = [...]string{"unknown", "connection", "timeout", "rate_limited", "overloaded",
@@ -41,10 +41,13 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Retryable reports whether another attempt at the same target may succeed.
+// Retryable reports whether another attempt at the same target may succeed. A protocol
+// error is not: the upstream answered (a 2xx that does not decode, a stream that ended
+// before its first chunk), so the call was most likely billed, and the same target tends
+// to answer the same way again. It fails over to the next target instead.
 func (k Kind) Retryable() bool {
 	switch k {
-	case KindConnection, KindTimeout, KindRateLimited, KindOverloaded, KindServer, KindUnknown, KindProtocol:
+	case KindConnection, KindTimeout, KindRateLimited, KindOverloaded, KindServer, KindUnknown:
 		return true
 	}
 	return false

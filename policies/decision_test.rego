@@ -52,15 +52,22 @@ test_max_tokens_beyond_every_context_window_is_400 if {
 }
 
 # The live path (input.plan from the planner) answers the same.
-test_unfit_requests_planned_and_inline_agree if {
-	every over in [{"model": "smart", "endpoint": "embeddings"}, {"model": "fast", "max_tokens": 100000000}] {
-		inp := fx.input_with(over)
-		plan := data.gavel.plan with input as inp
-		inline := gavel.decision with input as inp
-		planned := gavel.decision with input as object.union(inp, {"plan": plan})
-		inline == planned
-		planned.deny.status == 400
-	}
+test_unsupported_endpoint_planned_and_inline_agree if {
+	inp := fx.input_with({"model": "smart", "endpoint": "embeddings"})
+	plan := data.gavel.plan with input as inp
+	inline := gavel.decision with input as inp
+	planned := gavel.decision with input as object.union(inp, {"plan": plan})
+	inline == planned
+	planned.deny.code == "unsupported_endpoint"
+}
+
+test_context_length_planned_and_inline_agree if {
+	inp := fx.with_providers({"model": "fast", "max_tokens": 100000000}, {"mock": fx.up})
+	plan := data.gavel.plan with input as inp
+	inline := gavel.decision with input as inp
+	planned := gavel.decision with input as object.union(inp, {"plan": plan})
+	inline == planned
+	planned.deny.code == "context_length_exceeded"
 }
 
 # Some target fits: the request goes there, the others are filtered out.

@@ -46,15 +46,18 @@ func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `
 
 // Spec declares one provider.
 type Spec struct {
-	Name         string            `yaml:"name"`
-	Type         string            `yaml:"type"`
-	BaseURL      string            `yaml:"base_url"`
-	APIKey       Secret            `yaml:"api_key"`
-	Organization string            `yaml:"organization"`
-	Project      string            `yaml:"project"`
-	APIVersion   string            `yaml:"api_version"`
-	Headers      map[string]string `yaml:"headers"`
-	Mock         *mock.Config      `yaml:"mock"`
+	Name         string `yaml:"name"`
+	Type         string `yaml:"type"`
+	BaseURL      string `yaml:"base_url"`
+	APIKey       Secret `yaml:"api_key"`
+	Organization string `yaml:"organization"`
+	Project      string `yaml:"project"`
+	APIVersion   string `yaml:"api_version"`
+	// Headers are sent with every request; their values count as credentials (gateway
+	// tokens, tenant keys), so they print as "[redacted]" and are scrubbed from upstream
+	// error texts like the API key.
+	Headers map[string]Secret `yaml:"headers"`
+	Mock    *mock.Config      `yaml:"mock"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
@@ -106,6 +109,18 @@ func (s Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
+// headers returns the header values as the adapters take them.
+func (s Spec) headers() map[string]string {
+	if s.Headers == nil {
+		return nil
+	}
+	h := make(map[string]string, len(s.Headers))
+	for k, v := range s.Headers {
+		h[k] = string(v)
+	}
+	return h
+}
+
 // New builds the provider a spec describes.
 func New(s Spec) (adapters.Provider, error) {
 	if err := s.Validate(); err != nil {
@@ -114,15 +129,15 @@ func New(s Spec) (adapters.Provider, error) {
 	switch s.Type {
 	case TypeOpenAI, TypeAzure:
 		return openai.New(openai.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
-			Organization: s.Organization, Project: s.Project, Headers: s.Headers, APIVersion: s.APIVersion})
+			Organization: s.Organization, Project: s.Project, Headers: s.headers(), APIVersion: s.APIVersion})
 	case TypeAnthropic:
 		// api_version is the anthropic-version header here.
 		return anthropic.New(anthropic.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
-			Version: s.APIVersion, Headers: s.Headers})
+			Version: s.APIVersion, Headers: s.headers()})
 	case TypeGemini:
 		// api_version selects the API version path segment (v1beta by default).
 		return gemini.New(gemini.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
-			APIVersion: s.APIVersion, Headers: s.Headers})
+			APIVersion: s.APIVersion, Headers: s.headers()})
 	case TypeMock:
 		var c mock.Config
 		if s.Mock != nil {

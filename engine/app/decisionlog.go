@@ -40,7 +40,7 @@ func openDecisionLog(c config.DecisionLog, m *telemetry.Metrics) (*decisionlog.L
 		sinks = append(sinks, f)
 	}
 	if s := c.Service; s != nil {
-		sinks = append(sinks, decisionlog.NewService(decisionlog.ServiceConfig{URL: s.URL, Token: s.Token,
+		sinks = append(sinks, decisionlog.NewService(decisionlog.ServiceConfig{URL: s.URL, Token: string(s.Token),
 			BatchMaxEvents: s.BatchMaxEvents, BatchMaxBytes: s.BatchMaxBytes, MaxDelay: s.MaxDelay, Buffer: s.Buffer}, m))
 	}
 	labels := map[string]string{"id": instanceID(), "version": buildVersion()}

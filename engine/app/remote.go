@@ -47,17 +47,17 @@ func (g *Gateway) startRemote(ctx context.Context) error {
 	if err := g.remote.Poll(cctx); err == nil && g.engine.Active() != nil {
 		return nil
 	} else if err != nil {
-		g.log.Warn("bundle server unreachable at startup", "url", rc.URL, "error", err)
+		g.log.Warn("bundle server unreachable at startup", "url", remote.ShownURL(rc.URL), "error", err)
 	}
 	if bc.Fallback != config.FallbackEmbedded {
-		g.log.Error("starting without a policy bundle: not ready until the bundle server delivers one", "url", rc.URL)
+		g.log.Error("starting without a policy bundle: not ready until the bundle server delivers one", "url", remote.ShownURL(rc.URL))
 		return nil
 	}
 	b, err := policy.LoadEmbedded()
 	if err != nil {
 		return err
 	}
-	_, err = g.engine.Activate(ctx, b, "embedded (fallback: "+rc.URL+" unreachable)")
+	_, err = g.engine.Activate(ctx, b, "embedded (fallback: "+remote.ShownURL(rc.URL)+" unreachable)")
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters/registry"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // Bundle-server defaults. The delays are OPA's own, so a gavel fleet puts the same load
@@ -150,14 +151,18 @@ func (c *Config) validateBundle() []error {
 		errs = append(errs, errors.New("policy and bundle.url are mutually exclusive: serve a local bundle or poll a bundle server, not both"))
 	}
 	if u, err := url.Parse(b.BundleURL()); err != nil {
-		errs = append(errs, fmt.Errorf("bundle.url: %w", err))
+		// url.Parse's error quotes the URL, credentials and all.
+		errs = append(errs, errors.New("bundle.url does not parse as a URL (not shown: it may hold credentials)"))
 	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("bundle.url must be an http or https URL with a host, got %q", b.BundleURL()))
+		errs = append(errs, fmt.Errorf("bundle.url must be an http or https URL with a host, got %q", scrub.URL(b.BundleURL())))
 	} else if strings.Trim(u.Path, "/") == "" {
-		errs = append(errs, fmt.Errorf("bundle.url names no bundle path (set a full URL or bundle.resource), got %q", b.BundleURL()))
+		errs = append(errs, fmt.Errorf("bundle.url names no bundle path (set a full URL or bundle.resource), got %q", scrub.URL(b.BundleURL())))
 	}
 	if br := b.Credentials.Bearer; br != nil && br.Token == "" {
 		errs = append(errs, errors.New("bundle.credentials.bearer.token is empty"))
+	}
+	if u, err := url.Parse(b.BundleURL()); err == nil && u.User != nil && b.Credentials.Bearer != nil {
+		errs = append(errs, errors.New("bundle.url's user info (sent as basic authentication) and bundle.credentials.bearer are exclusive: use one"))
 	}
 	p := b.Polling
 	if p.MinDelay <= 0 {

@@ -85,6 +85,10 @@ bundle:
 `, []string{"bundle.credentials.bearer.token", "bundle.polling.max_delay", "bundle.polling.long_polling_timeout",
 			"bundle.fallback", "bundle.max_staleness", "exactly one of public_key_file, public_key or secret",
 			"bundle.signing.algorithm", "bundle.signing.public_key must be a PEM"}},
+		{"bad scheme with credentials", "bundle: {url: 'ftp://u:pw-s3cret@h/b.tar.gz?sig=sig-s3cret'}", []string{"ftp://REDACTED@h/b.tar.gz?sig=REDACTED"}},
+		{"unparsable with credentials", "bundle: {url: 'http://u:pw-s3cret@h:port/b?sig=sig-s3cret'}", []string{"bundle.url does not parse"}},
+		{"no path with credentials", "bundle: {url: 'https://u:pw-s3cret@h?sig=sig-s3cret'}", []string{"https://REDACTED@h?sig=REDACTED"}},
+		{"user info and bearer", "bundle: {url: 'https://u:pw-s3cret@h/b', credentials: {bearer: {token: t0k-s3cret}}}", []string{"user info", "bearer"}},
 		{"secret with RS256", "bundle: {url: http://h/b, signing: {secret: s, algorithm: RS256}}", []string{"needs a public key, not a secret"}},
 		{"public key with HS256", "bundle: {url: http://h/b, signing: {public_key_file: k.pem, algorithm: HS256}}", []string{"needs a secret"}},
 		{"negative limits", "bundle: {url: http://h/b, max_compressed_bytes: -1, max_expanded_bytes: -2, max_file_bytes: -3}",
@@ -103,6 +107,9 @@ bundle:
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows a credential", err)
 			}
 		})
 	}

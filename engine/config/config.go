@@ -117,10 +117,10 @@ type Ledger struct {
 
 // RedisConfig reaches the shared store.
 type RedisConfig struct {
-	Addr     string `yaml:"addr"`
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
-	DB       int    `yaml:"db"`
+	Addr     string          `yaml:"addr"`
+	Username string          `yaml:"username"`
+	Password registry.Secret `yaml:"password"` // prints as "[redacted]"
+	DB       int             `yaml:"db"`
 }
 
 // DefaultLedgerPath is where the file store lives unless configured.

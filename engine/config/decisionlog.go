@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // DecisionLog configures decision-log events: where they go besides the in-memory ring
@@ -40,12 +42,12 @@ type DecisionLog struct {
 
 // DecisionLogService is an HTTP decision-log service.
 type DecisionLogService struct {
-	URL            string        `yaml:"url"`
-	Token          string        `yaml:"token"`            // optional bearer token
-	BatchMaxEvents int           `yaml:"batch_max_events"` // default decisionlog.DefaultServiceBatchMaxEvents
-	BatchMaxBytes  int           `yaml:"batch_max_bytes"`  // uncompressed; default decisionlog.DefaultServiceBatchMaxBytes
-	MaxDelay       time.Duration `yaml:"max_delay"`        // default decisionlog.DefaultServiceMaxDelay
-	Buffer         int           `yaml:"buffer"`           // events queued for upload; default decisionlog.DefaultServiceBuffer
+	URL            string          `yaml:"url"`
+	Token          registry.Secret `yaml:"token"`            // optional bearer token; prints as "[redacted]"
+	BatchMaxEvents int             `yaml:"batch_max_events"` // default decisionlog.DefaultServiceBatchMaxEvents
+	BatchMaxBytes  int             `yaml:"batch_max_bytes"`  // uncompressed; default decisionlog.DefaultServiceBatchMaxBytes
+	MaxDelay       time.Duration   `yaml:"max_delay"`        // default decisionlog.DefaultServiceMaxDelay
+	Buffer         int             `yaml:"buffer"`           // events queued for upload; default decisionlog.DefaultServiceBuffer
 }
 
 // IsEnabled reports whether decisions are recorded.
@@ -78,7 +80,7 @@ func (d *DecisionLog) validate() []error {
 	}
 	if s := d.Service; s != nil {
 		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("decision_log.service.url must be an http(s) URL, got %q", s.URL))
+			errs = append(errs, fmt.Errorf("decision_log.service.url must be an http(s) URL, got %q", scrub.URL(s.URL)))
 		}
 		for name, v := range map[string]int64{"batch_max_events": int64(s.BatchMaxEvents), "batch_max_bytes": int64(s.BatchMaxBytes),
 			"max_delay": int64(s.MaxDelay), "buffer": int64(s.Buffer)} {

@@ -38,7 +38,7 @@ func (p *pipeline) attemptEmbed(exec failsafe.Execution[*outcome], e *Executor, 
 		return nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindNotFound, Message: "this provider does not serve embeddings"}
 	}
 	ctx, at := e.startAttempt(exec, p, opEmbeddings, nil)
-	out, err := p.measured(e, func() (*outcome, error) {
+	out, err := p.measured(exec, e, func() (*outcome, error) {
 		resp, err := emb.Embed(ctx, req)
 		if err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"github.com/failsafe-go/failsafe-go/timeout"
@@ -57,18 +58,62 @@ func (e *FailedError) Unwrap() []error {
 	return out
 }
 
+// RetryAfter is the shortest wait before one of the targets whose breaker rejected the
+// request lets a probe through, and whether any breaker rejected it.
+func (e *FailedError) RetryAfter() (time.Duration, bool) {
+	var d time.Duration
+	found := false
+	for _, t := range e.Tried {
+		var oe *OpenError
+		if errors.As(t.Err, &oe) && (!found || oe.Retry < d) {
+			d, found = oe.Retry, true
+		}
+	}
+	return d, found
+}
+
+// Reason is the failure to report to the client: the last one an upstream gave. A target
+// rejected without being contacted (open breaker, missing provider) after an upstream
+// failed says less about why the request failed than that failure does.
+func (e *FailedError) Reason() error {
+	for i := len(e.Tried) - 1; i >= 0; i-- {
+		if err := e.Tried[i].Err; !rejected(err) {
+			return err
+		}
+	}
+	return e.Last()
+}
+
+func rejected(err error) bool {
+	return errors.Is(err, circuitbreaker.ErrOpen) || errors.Is(err, ErrNoProvider)
+}
+
+// OpenError is a target whose circuit breaker rejected the attempt; Retry is how long
+// until the breaker lets a probe through. It matches circuitbreaker.ErrOpen.
+type OpenError struct {
+	Retry time.Duration
+}
+
+func (e *OpenError) Error() string {
+	return "circuit breaker open for another " + e.Retry.Round(time.Millisecond).String()
+}
+
+// Unwrap returns circuitbreaker.ErrOpen.
+func (e *OpenError) Unwrap() error { return circuitbreaker.ErrOpen }
+
 // AllRejected reports whether no upstream was contacted: every target's breaker was open
 // or its provider missing.
 func (e *FailedError) AllRejected() bool {
 	for _, t := range e.Tried {
-		if !errors.Is(t.Err, circuitbreaker.ErrOpen) && !errors.Is(t.Err, ErrNoProvider) {
+		if !rejected(t.Err) {
 			return false
 		}
 	}
 	return len(e.Tried) > 0
 }
 
-// classify turns whatever an attempt returned into an *adapters.Error kind.
+// classify turns whatever an attempt or a pipeline returned into an *adapters.Error kind:
+// failsafe-go's attempt timeout and the caller's context end included.
 func classify(err error) adapters.Kind {
 	if ae := adapters.AsError(err); ae != nil {
 		return ae.Kind
@@ -82,8 +127,10 @@ func classify(err error) adapters.Kind {
 	return adapters.KindUnknown
 }
 
-// breakerFailure says which failures count against a target's health: the upstream's
-// fault, not the client's.
+// breakerFailure says which failures count against a target's health (its breaker, its
+// error rate in the signals): the upstream's fault, not the client's. An attempt timeout
+// is the upstream's fault; a cancellation (the client went away, a hedge won elsewhere)
+// is not.
 func breakerFailure(err error) bool {
 	if err == nil {
 		return false

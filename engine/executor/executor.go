@@ -153,14 +153,19 @@ func (e *Executor) build(t decision.Target, prov adapters.Provider, res Resilien
 const jitterFactor = 0.2
 
 // compose builds retry → breaker → timeout: each attempt has its own deadline and counts
-// against the breaker; retries go round both. An open breaker is not retried: the walk
-// moves on to the next target instead.
+// against the breaker; retries go round both. An open breaker is not retried, nor is a
+// failure that leaves the breaker open: the walk moves on to the next target instead.
 func (e *Executor) compose(p *pipeline, retries int) failsafe.Executor[*outcome] {
 	rp := retrypolicy.NewBuilder[*outcome]().
 		HandleIf(func(_ *outcome, err error) bool {
 			return err != nil && !errors.Is(err, circuitbreaker.ErrOpen) && classify(err).Retryable()
 		}).
 		AbortIf(func(_ *outcome, err error) bool {
+			if p.breaker.IsOpen() {
+				// This failure (or a concurrent request's) opened the breaker: every retry
+				// would be rejected after its backoff, so stop here and let the walk move on.
+				return true
+			}
 			ae := adapters.AsError(err)
 			return ae != nil && ae.RetryAfter > p.res.MaxRetryAfter
 		}).
@@ -385,7 +390,7 @@ func (p *pipeline) run(ctx context.Context, e *Executor, retries int, call attem
 	}
 	mu.Unlock()
 	if err != nil {
-		return nil, err
+		return nil, p.failure(err)
 	}
 	if out == nil {
 		return nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindUnknown, Message: "no result"}
@@ -393,15 +398,63 @@ func (p *pipeline) run(ctx context.Context, e *Executor, retries int, call attem
 	return out, nil
 }
 
+// failure puts what a target's pipeline returned into the taxonomy the rest of gavel reads:
+// failsafe-go reports its own verdicts (an attempt timeout, an open breaker, the caller's
+// context ending between attempts) as sentinels rather than upstream errors.
+func (p *pipeline) failure(err error) error {
+	if adapters.AsError(err) != nil {
+		return err
+	}
+	if errors.Is(err, circuitbreaker.ErrOpen) {
+		return &OpenError{Retry: p.breaker.RemainingDelay()}
+	}
+	msg := err.Error()
+	if errors.Is(err, timeout.ErrExceeded) {
+		msg = p.timeoutMessage()
+	}
+	return &adapters.Error{Provider: p.target.Provider, Kind: classify(err), Message: msg, Err: err}
+}
+
+func (p *pipeline) timeoutMessage() string {
+	return "no answer within the attempt timeout of " + p.res.Timeout.String()
+}
+
+// attemptFailure names why an attempt failed when its context was cancelled under it:
+// failsafe-go's attempt timeout cancels the context, so the adapter reports a
+// cancellation, but the upstream was too slow and that is the target's failure.
+func (p *pipeline) attemptFailure(exec failsafe.Execution[*outcome], err error) error {
+	if err == nil || classify(err) != adapters.KindCanceled {
+		return err
+	}
+	ei, ok := exec.(fspolicy.ExecutionInternal[*outcome])
+	if !ok {
+		return err
+	}
+	if canceled, res := ei.IsCanceledWithResult(); !canceled || res == nil || !errors.Is(res.Error, timeout.ErrExceeded) {
+		return err
+	}
+	return &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindTimeout, Message: p.timeoutMessage(), Err: err}
+}
+
+// record ends an attempt in the target's signals and metrics. A cancelled attempt says
+// nothing about the target, so the signals forget it (no error, no latency sample).
+func (p *pipeline) record(e *Executor, lat time.Duration, err error) {
+	if err != nil && classify(err) == adapters.KindCanceled {
+		p.stats.Abandon()
+	} else {
+		p.stats.End(lat, 0, breakerFailure(err))
+	}
+	e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
+}
+
 // measured makes a whole (non-streamed) call and records it in the target's signals and
 // metrics.
-func (p *pipeline) measured(e *Executor, call func() (*outcome, error)) (*outcome, error) {
+func (p *pipeline) measured(exec failsafe.Execution[*outcome], e *Executor, call func() (*outcome, error)) (*outcome, error) {
 	start := time.Now()
 	p.stats.Begin()
 	out, err := call()
-	lat := time.Since(start)
-	p.stats.End(lat, 0, breakerFailure(err))
-	e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
+	err = p.attemptFailure(exec, err)
+	p.record(e, time.Since(start), err)
 	if err != nil {
 		return nil, err
 	}
@@ -411,7 +464,7 @@ func (p *pipeline) measured(e *Executor, call func() (*outcome, error)) (*outcom
 
 func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest) (*outcome, error) {
 	ctx, at := e.startAttempt(exec, p, opChat, req)
-	out, err := p.measured(e, func() (*outcome, error) {
+	out, err := p.measured(exec, e, func() (*outcome, error) {
 		resp, err := p.prov.Chat(ctx, req)
 		if err != nil {
 			return nil, err
@@ -434,9 +487,8 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 	start := time.Now()
 	p.stats.Begin()
 	fail := func(err error) (*outcome, error) {
-		lat := time.Since(start)
-		p.stats.End(lat, 0, breakerFailure(err))
-		e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
+		err = p.attemptFailure(exec, err)
+		p.record(e, time.Since(start), err)
 		at.end(nil, err)
 		release()
 		return nil, err

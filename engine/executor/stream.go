@@ -71,9 +71,9 @@ func (s *trackedStream) finish(err error) {
 		s.p.stats.End(time.Since(s.started), s.ttft, failed)
 		if failed {
 			// A stream that broke after its first chunk still says something about the
-			// target's health.
+			// target's health. gavel_stream_errors_total is not counted here: the pipeline
+			// counts it where the error event is written to the client.
 			s.p.breaker.RecordError(err)
-			s.e.metrics.StreamError(s.p.target.Provider, s.p.target.Model)
 		}
 		s.release()
 	})

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/failsafe-go/failsafe-go/circuitbreaker"
-
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/executor"
@@ -114,7 +112,7 @@ func clientError(err error) *APIError {
 		}
 		e := newAPIError(http.StatusTooManyRequests, "rate_limit_exceeded",
 			fmt.Sprintf("Rate limit reached for %s %s: %s per minute.", limited.Scope, orDefault(limited.ID, "(global)"), limited.By))
-		e.RetryAfter = max(1, int((limited.RetryAfter+time.Second-1)/time.Second))
+		e.RetryAfter = retrySeconds(limited.RetryAfter)
 		return e
 	case errors.As(err, &pe):
 		return newAPIError(http.StatusInternalServerError, "policy_error",
@@ -139,19 +137,24 @@ func streamError(se *pipeline.StreamError) *APIError {
 	return newAPIError(http.StatusBadGateway, "upstream_stream_error", msg)
 }
 
-// failedError maps "no target answered": errors the client caused keep their 4xx, a
-// walk that reached no upstream is 503, anything else is 502 with the last upstream reason.
+// failedError maps "no target answered": errors the client caused keep their 4xx, a client
+// that went away is 499 (as nginx logs it), a walk that reached no upstream is 503 with
+// Retry-After set to when the first breaker lets a probe through, an upstream's 429 is
+// passed on with its Retry-After, an upstream or attempt timeout is 504, and anything else
+// is 502 with the last upstream reason.
 func failedError(fe *executor.FailedError) *APIError {
 	if fe.AllRejected() {
 		msg := "No provider is available for this request right now."
-		if errors.Is(fe, circuitbreaker.ErrOpen) {
+		retry := time.Second
+		if d, ok := fe.RetryAfter(); ok {
 			msg = "Every provider for this request has an open circuit breaker; try again shortly."
+			retry = d
 		}
 		e := newAPIError(http.StatusServiceUnavailable, "no_available_target", msg)
-		e.RetryAfter = 1
+		e.RetryAfter = retrySeconds(retry)
 		return e
 	}
-	last := fe.Last()
+	last := fe.Reason()
 	ae := adapters.AsError(last)
 	if ae == nil {
 		return newAPIError(http.StatusBadGateway, "upstream_error", "All upstream providers failed: "+last.Error())
@@ -174,6 +177,13 @@ func failedError(fe *executor.FailedError) *APIError {
 		return newAPIError(499, "client_closed_request", "The client closed the request.")
 	case adapters.KindTimeout:
 		return newAPIError(http.StatusGatewayTimeout, "upstream_timeout", "The upstream provider timed out: "+reason)
+	case adapters.KindRateLimited:
+		e := newAPIError(http.StatusTooManyRequests, "rate_limit_exceeded", "The upstream provider "+ae.Provider+" is rate limiting: "+reason)
+		if ae.RetryAfter > 0 {
+			// The upstream's own wait; gavel adds none of its own, so it stays truthful.
+			e.RetryAfter = retrySeconds(ae.RetryAfter)
+		}
+		return e
 	}
 	msg := "All upstream providers failed; last: " + ae.Provider
 	if ae.Status != 0 {
@@ -183,6 +193,12 @@ func failedError(fe *executor.FailedError) *APIError {
 		msg += ": " + reason
 	}
 	return newAPIError(http.StatusBadGateway, "upstream_error", msg)
+}
+
+// retrySeconds is a Retry-After in whole seconds, rounded up and at least 1: a client
+// told 0 would retry at once.
+func retrySeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
 }
 
 func orDefault(s, d string) string {

@@ -151,6 +151,11 @@ func (tg *Target) Circuit() Circuit {
 // Begin marks a request in flight; call End with its outcome.
 func (tg *Target) Begin() { tg.inFlight.Add(1) }
 
+// Abandon ends an attempt that says nothing about the target (the client went away, a
+// hedge won elsewhere): it leaves the in-flight count and nothing else, so neither the
+// error rate nor the latencies move.
+func (tg *Target) Abandon() { tg.inFlight.Add(-1) }
+
 // End records one attempt: its latency, time to first token (0 when not streamed) and
 // whether it failed.
 func (tg *Target) End(latency, ttft time.Duration, failed bool) {

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	neturl "net/url"
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // Base is the part of a provider that every HTTP adapter has: its name, key, client and
@@ -16,10 +18,10 @@ import (
 // vendor's Provider embeds it, which gives the Provider Name, Close, WrapTransport and
 // GenAIProvider; what is left in the vendor's package is its wire format.
 type Base struct {
-	name   string
-	apiKey string
-	genAI  string
-	client Client
+	name    string
+	secrets scrub.Set // the API key and the operator's header values
+	genAI   string
+	client  Client
 
 	errs  ErrorBody
 	check func(out any, body []byte) *adapters.Error
@@ -74,10 +76,12 @@ func (x Errors[W]) InBody(body []byte) *adapters.Error {
 type Setup struct {
 	Adapter string // the adapter's name, which prefixes configuration errors
 	Name    string // the provider's configured name
-	APIKey  string // kept out of every error text
+	APIKey  string // kept out of every error text, like every Extra value
 	GenAI   string // the OpenTelemetry gen_ai.provider.name
 	// Header holds the vendor's own headers (authentication, API version); Extra is the
-	// operator's, which may replace them but not the framing headers.
+	// operator's, which may replace them but not the framing headers. Extra's values are
+	// treated as secrets (they usually are: gateway tokens, tenant keys), so an upstream
+	// that echoes the request's headers in an error does not hand them to the caller.
 	Header http.Header
 	Extra  map[string]string
 	Client *http.Client // a client of the provider's own when nil
@@ -97,7 +101,12 @@ func NewBase(s Setup) (Base, error) {
 	if err := AddHeaders(s.Adapter, s.Name, h, s.Extra); err != nil {
 		return Base{}, err
 	}
-	b := Base{name: s.Name, apiKey: s.APIKey, genAI: s.GenAI, client: OwnClient(s.Client),
+	secrets := make([]string, 0, 1+len(s.Extra))
+	secrets = append(secrets, s.APIKey)
+	for _, v := range s.Extra {
+		secrets = append(secrets, v)
+	}
+	b := Base{name: s.Name, secrets: scrub.New(secrets...), genAI: s.GenAI, client: OwnClient(s.Client),
 		errs: s.Errors, check: s.CheckAnswer}
 	b.jsonHeader = h.Clone()
 	b.jsonHeader.Set("Accept", "application/json")
@@ -127,9 +136,9 @@ func (b *Base) WrapTransport(wrap func(http.RoundTripper) http.RoundTripper) {
 func (b *Base) GenAIProvider() string { return b.genAI }
 
 // Clean makes upstream text safe to keep: at most limit bytes, valid UTF-8, on one line,
-// and without the provider's API key, which an upstream or a proxy may echo back in an
-// authentication error.
-func (b *Base) Clean(s string, limit int) string { return Clean(s, limit, b.apiKey) }
+// and without the provider's API key or configured header values, which an upstream or a
+// proxy may echo back in an authentication error.
+func (b *Base) Clean(s string, limit int) string { return Clean(s, limit, b.secrets) }
 
 // ProtocolError is an answer the adapter cannot use.
 func (b *Base) ProtocolError(msg string, err error) *adapters.Error {
@@ -265,7 +274,18 @@ func (b *Base) post(ctx context.Context, url string, payload any, header http.He
 		if ctx.Err() != nil {
 			return nil, ContextError(b.name, ctx)
 		}
-		return nil, adapters.TransportError(b.name, ctx, err)
+		return nil, adapters.TransportError(b.name, ctx, b.scrubTransport(err, url))
 	}
 	return resp, nil
+}
+
+// scrubTransport keeps credentials out of a transport error, which callers see: the
+// client's error quotes the request URL, whose password Go masks but not a user name
+// (often a token), and a proxy's answer may quote our headers.
+func (b *Base) scrubTransport(err error, rawURL string) error {
+	err = b.secrets.Error(err)
+	if u, perr := neturl.Parse(rawURL); perr == nil && u.User != nil {
+		err = scrub.New(scrub.URLSecrets(u.Scheme + "://" + u.User.String() + "@" + u.Host)...).Error(err)
+	}
+	return err
 }

@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // NewClient builds a client for a gateway: many concurrent requests to few hosts, so a
@@ -128,12 +129,12 @@ func IsJSON(contentType string) bool {
 }
 
 // Clean makes upstream text safe to keep: at most limit bytes (before the repair below),
-// valid UTF-8, on one line, and without secret (our API key), which an upstream or a
-// proxy may echo back in an authentication error. The secret is removed before
-// truncation (which could leave half of it) and again after the whitespace folding
-// (which could join pieces of it).
-func Clean(s string, limit int, secret string) string {
-	s = Redact(s, secret)
+// valid UTF-8, on one line, and without secrets (our API key, our header values), which
+// an upstream or a proxy may echo back in an authentication error. Secrets are removed
+// before truncation (which could leave half of one) and again after the whitespace
+// folding (which could join pieces of one).
+func Clean(s string, limit int, secrets scrub.Set) string {
+	s = secrets.Scrub(s)
 	s = strings.TrimSpace(s)
 	if len(s) > limit {
 		s = s[:limit] // a rune cut in half becomes U+FFFD just below
@@ -142,16 +143,7 @@ func Clean(s string, limit int, secret string) string {
 	if strings.ContainsFunc(s, IsControl) {
 		s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || IsControl(r) }), " ")
 	}
-	return Redact(s, secret)
-}
-
-// Redact replaces every occurrence of secret in s with "[redacted]". An empty secret
-// redacts nothing.
-func Redact(s, secret string) string {
-	if secret != "" && strings.Contains(s, secret) {
-		s = strings.ReplaceAll(s, secret, "[redacted]")
-	}
-	return s
+	return secrets.Scrub(s)
 }
 
 // IsControl reports whether r is an ASCII control character.

@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 func TestClean(t *testing.T) {
@@ -29,15 +32,18 @@ func TestClean(t *testing.T) {
 		{name: "invalid utf-8", in: "a\xffb", limit: 100, want: "a\uFFFDb"},
 		{name: "rune cut in half", in: "ééé", limit: 3, want: "é\uFFFD"},
 		{name: "empty", in: " \n ", limit: 100, want: ""},
+		{name: "header value", in: `{"echo":{"X-Tenant-Token":"tenant-s3cret"}}`, limit: 100, want: `{"echo":{"X-Tenant-Token":"[redacted]"}}`},
+		{name: "header value in HTML", in: "<p>x-tenant-token: tenant-s3cret</p>", limit: 100, want: "<p>x-tenant-token: [redacted]</p>"},
 	}
+	secrets := scrub.New(key, "tenant-s3cret")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Clean(tt.in, tt.limit, key); got != tt.want {
+			if got := Clean(tt.in, tt.limit, secrets); got != tt.want {
 				t.Errorf("Clean(%q, %d) = %q, want %q", tt.in, tt.limit, got, tt.want)
 			}
 		})
 	}
-	if got := Clean("no key here", 100, ""); got != "no key here" {
+	if got := Clean("no key here", 100, scrub.Set{}); got != "no key here" {
 		t.Errorf("empty secret: %q", got)
 	}
 }
@@ -49,11 +55,11 @@ func FuzzClean(f *testing.F) {
 		if limit < 0 || limit > 1<<16 {
 			return
 		}
-		got := Clean(s, limit, secret)
+		got := Clean(s, limit, scrub.New(secret))
 		if !utf8.ValidString(got) || strings.ContainsFunc(got, IsControl) || len(got) > 3*limit {
 			t.Fatalf("Clean(%q, %d) = %q", s, limit, got)
 		}
-		if secret != "" && !strings.Contains("[redacted]", secret) && strings.Contains(got, secret) {
+		if len(secret) >= scrub.MinLen && !strings.Contains("[redacted]", secret) && strings.Contains(got, secret) {
 			t.Fatalf("Clean(%q) = %q keeps the secret %q", s, got, secret)
 		}
 	})
@@ -172,5 +178,47 @@ func TestNewClientRefusesRedirects(t *testing.T) {
 	}
 	if tr, ok := c.Transport.(*http.Transport); !ok || tr.MaxIdleConnsPerHost != 256 || c.Timeout != 0 {
 		t.Fatalf("unexpected client setup: %#v", c)
+	}
+}
+
+// noErrors is an ErrorBody that recognises no body, so the body's first words become the
+// message.
+var noErrors = Errors[struct{}]{
+	Parse:  func([]byte) (struct{}, bool) { return struct{}{}, false },
+	Failed: func(*adapters.Error, struct{}) {},
+	Event:  func(struct{}) *adapters.Error { return nil },
+}
+
+// The API key and every configured header value are kept out of what a provider's errors
+// say: an upstream's error body that echoes them, and a transport error quoting the URL.
+func TestBaseKeepsSecretsOutOfErrors(t *testing.T) {
+	b, err := NewBase(Setup{Adapter: "test", Name: "p", APIKey: "sk-key-0123", Errors: noErrors,
+		Extra: map[string]string{"X-Custom-Key": "hdr-s3cret-9", "X-Short": "1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "<html><body>401: Authorization=Bearer sk-key-0123; X-Custom-Key=hdr-s3cret-9; X-Short=1</body></html>"
+	e := b.ErrorFromBody(401, nil, []byte(body), time.Now())
+	want := "<html><body>401: Authorization=Bearer [redacted]; X-Custom-Key=[redacted]; X-Short=1</body></html>"
+	if e.Message != want {
+		t.Errorf("message = %q, want %q", e.Message, want)
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: the request fails with the client's error quoting the URL
+	var out struct{}
+	_, err = b.Exchange(context.Background(), "http://tok3n-user-0123:pw-0123@"+addr+"/v1/x", struct{}{}, &out, 1<<20, "x")
+	var ae *adapters.Error
+	if !errors.As(err, &ae) || ae.Kind != adapters.KindConnection || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, s := range []string{"tok3n-user-0123", "pw-0123"} {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("transport error %q shows %q", err, s)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 // Health is what /readyz says about the bundle server.
 type Health struct {
+	// URL is the bundle URL as shown (ShownURL), credentials masked.
 	URL string `json:"url"`
 	// LastSuccessfulCheck is when the server last answered (a new bundle or 304).
 	LastSuccessfulCheck *time.Time `json:"last_successful_check,omitempty"`
@@ -31,7 +32,7 @@ type Health struct {
 func (c *Client) Health() Health {
 	now := c.now()
 	c.mu.Lock()
-	h := Health{URL: c.cfg.URL}
+	h := Health{URL: c.shown}
 	since := c.started
 	switch {
 	case !c.lastCheck.IsZero():
@@ -57,10 +58,10 @@ func (c *Client) Health() Health {
 		if h.LastError != "" {
 			last = h.LastError
 		}
-		h.NotReady = fmt.Sprintf("no policy bundle is active: bundle server %s has not delivered one (last error: %s)", c.cfg.URL, last)
+		h.NotReady = fmt.Sprintf("no policy bundle is active: bundle server %s has not delivered one (last error: %s)", c.shown, last)
 	case c.cfg.MaxStaleness > 0 && age > c.cfg.MaxStaleness:
 		h.NotReady = fmt.Sprintf("policy bundle is stale: no successful check with %s for %s (max_staleness %s)",
-			c.cfg.URL, age.Truncate(time.Second), c.cfg.MaxStaleness)
+			c.shown, age.Truncate(time.Second), c.cfg.MaxStaleness)
 	}
 	return h
 }

@@ -23,8 +23,9 @@ const (
 
 // meta describes the persisted tarball.
 type meta struct {
-	Revision     string    `json:"revision"`
-	ETag         string    `json:"etag,omitempty"`
+	Revision string `json:"revision"`
+	ETag     string `json:"etag,omitempty"`
+	// URL is the bundle URL as shown (ShownURL): the file must not keep its credentials.
 	URL          string    `json:"url"`
 	DownloadedAt time.Time `json:"downloaded_at"`
 	// SHA256 of the tarball: a crash between the two renames leaves a metadata file that
@@ -76,7 +77,7 @@ func writeAtomic(dir, name string, b []byte) error {
 
 // LoadPersisted verifies and activates the last known good bundle for this URL, so a
 // restart serves policy before (or without) the server answering. The revision's source
-// is "persisted:<url>". ErrNothingPersisted: there is none.
+// is "persisted:<url>" (the URL as shown). ErrNothingPersisted: there is none.
 func (c *Client) LoadPersisted(ctx context.Context) (*policy.Revision, error) {
 	if c.cfg.PersistDir == "" {
 		return nil, ErrNothingPersisted
@@ -96,9 +97,11 @@ func (c *Client) LoadPersisted(ctx context.Context) (*policy.Revision, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persisted bundle metadata: %w", err)
 	}
-	if m.URL != c.cfg.URL {
-		// Another server's policy is not this one's last known good.
-		return nil, fmt.Errorf("%w for %s (the persist dir holds %s's)", ErrNothingPersisted, c.cfg.URL, m.URL)
+	// Another server's policy is not this one's last known good. Credentials do not make
+	// another server (and rotate: a pre-signed URL's signature expires), so the URLs are
+	// compared as shown; a file written before URLs were masked holds the raw one.
+	if m.URL != c.shown && m.URL != c.cfg.URL {
+		return nil, fmt.Errorf("%w for %s (the persist dir holds %s's)", ErrNothingPersisted, c.shown, ShownURL(m.URL))
 	}
 	sum := sha256.Sum256(raw)
 	if fmt.Sprintf("%x", sum) != m.SHA256 {
@@ -108,13 +111,11 @@ func (c *Client) LoadPersisted(ctx context.Context) (*policy.Revision, error) {
 	// have been rotated since.
 	b, err := c.readVerified(raw, m.ETag)
 	if err != nil {
-		c.fail(c.classify(err), fmt.Errorf("persisted bundle: %w", err))
-		return nil, fmt.Errorf("persisted bundle: %w", err)
+		return nil, c.fail(c.classify(err), fmt.Errorf("persisted bundle: %w", err))
 	}
-	rev, err := c.activate(ctx, b, "persisted:"+c.cfg.URL)
+	rev, err := c.activate(ctx, b, "persisted:"+c.shown)
 	if err != nil {
-		c.fail(ReasonCompile, fmt.Errorf("persisted bundle: %w", err))
-		return nil, err
+		return nil, c.fail(ReasonCompile, fmt.Errorf("persisted bundle: %w", err))
 	}
 	c.pollMu.Lock()
 	c.dl.SetCache(m.ETag) // the first check can then be a 304

@@ -25,6 +25,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // BundleName is the bundle's name in status reports (OPA's bundles.<name>).
@@ -32,7 +33,9 @@ const BundleName = "gavel"
 
 // Config says where the bundle lives and how to check it.
 type Config struct {
-	// URL is the bundle's full URL.
+	// URL is the bundle's full URL. A user:password@ in it is sent as basic
+	// authentication; it and the query's values (a pre-signed URL's signature) are
+	// credentials and never leave the process: everything shown says ShownURL instead.
 	URL string
 	// Token, when set, is sent as "Authorization: <Scheme> <Token>" (Scheme default Bearer).
 	Token, Scheme string
@@ -83,6 +86,8 @@ const (
 // Client polls one bundle server.
 type Client struct {
 	cfg     Config
+	shown   string    // cfg.URL with its credentials masked: all that logs, status and files see
+	secrets scrub.Set // the URL's credentials and the token, scrubbed from every error kept
 	engine  Engine
 	metrics Metrics
 	log     *slog.Logger
@@ -131,8 +136,14 @@ func New(cfg Config, engine Engine, metrics Metrics, log *slog.Logger) (*Client,
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, engine: engine, metrics: metrics, log: log.With("bundle_url", cfg.URL), started: time.Now(), now: time.Now,
+	shown := ShownURL(cfg.URL)
+	c := &Client{cfg: cfg, shown: shown, secrets: scrub.New(append(scrub.URLSecrets(cfg.URL), cfg.Token)...),
+		engine: engine, metrics: metrics, log: log.With("bundle_url", shown), started: time.Now(), now: time.Now,
 		intake: &intake{lim: cfg.Limits, vc: cfg.Verification}}
+	user, err := basicAuth(cfg)
+	if err != nil {
+		return nil, err
+	}
 	creds := map[string]any{}
 	if cfg.Token != "" {
 		bearer := map[string]any{"token": cfg.Token}
@@ -141,7 +152,7 @@ func New(cfg Config, engine Engine, metrics Metrics, log *slog.Logger) (*Client,
 		}
 		creds["bearer"] = bearer
 	}
-	auth, err := newObservingAuth(creds, &c.longPoll, c.intake)
+	auth, err := newObservingAuth(creds, user, &c.longPoll, c.intake)
 	if err != nil {
 		return nil, err
 	}
@@ -186,22 +197,42 @@ func New(cfg Config, engine Engine, metrics Metrics, log *slog.Logger) (*Client,
 	return c, nil
 }
 
+// ShownURL is how a bundle URL is shown anywhere outside the process (logs, /readyz, the
+// gavel_bundle_info source label, the persisted metadata): userinfo and query values
+// masked, scheme, host and path kept so operators can tell which server it is.
+func ShownURL(raw string) string { return scrub.URL(raw) }
+
+// basicAuth returns the URL's userinfo, which the client sends as basic authentication
+// (the REST client's base URL is scheme and host only, so nothing else would send it), or
+// nil. A URL with both userinfo and a bearer token is ambiguous and refused.
+func basicAuth(cfg Config) (*url.Userinfo, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.User == nil {
+		return nil, nil // splitURL reports a bad URL
+	}
+	if cfg.Token != "" {
+		return nil, fmt.Errorf("bundle url %s: user info and a bearer token are exclusive: use one", ShownURL(cfg.URL))
+	}
+	return u.User, nil
+}
+
 // splitURL cuts a bundle URL into the service base the REST client wants and the
-// resource path the downloader requests.
+// resource path the downloader requests. The userinfo is left out of both: basicAuth
+// sends it.
 func splitURL(raw string) (base, resource string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", "", fmt.Errorf("bundle url: %w", err)
+		return "", "", fmt.Errorf("bundle url %s: %w", ShownURL(raw), scrub.New(scrub.URLSecrets(raw)...).Error(err))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", "", fmt.Errorf("bundle url %q: want http(s)://host/path", raw)
+		return "", "", fmt.Errorf("bundle url %q: want http(s)://host/path", ShownURL(raw))
 	}
 	resource = strings.TrimLeft(u.EscapedPath(), "/")
 	if u.RawQuery != "" {
 		resource += "?" + u.RawQuery
 	}
 	if resource == "" {
-		return "", "", fmt.Errorf("bundle url %q names no bundle path", raw)
+		return "", "", fmt.Errorf("bundle url %q names no bundle path", ShownURL(raw))
 	}
 	return u.Scheme + "://" + u.Host, resource, nil
 }
@@ -261,7 +292,7 @@ func (c *Client) Poll(ctx context.Context) error {
 	case err = <-c.done:
 	case <-time.After(10 * time.Second):
 	}
-	return err
+	return c.secrets.Error(err) // Trigger's own error may quote the URL
 }
 
 // onUpdate is the downloader's callback: the outcome of one request.
@@ -330,7 +361,7 @@ func (c *Client) onUpdate(ctx context.Context, u download.Update) (err error) {
 	if same {
 		return nil
 	}
-	rev, err := c.activate(ctx, u.Bundle, c.cfg.URL)
+	rev, err := c.activate(ctx, u.Bundle, c.shown)
 	if err != nil {
 		return c.rejectBundle(ReasonCompile, err, seen{etag: u.ETag, sum: sum})
 	}
@@ -344,7 +375,7 @@ func (c *Client) onUpdate(ctx context.Context, u download.Update) (err error) {
 	c.clearError()
 	c.mu.Unlock()
 	if c.cfg.PersistDir != "" {
-		m := meta{Revision: rev.ID, ETag: u.ETag, URL: c.cfg.URL, DownloadedAt: now.UTC(), SHA256: fmt.Sprintf("%x", sum)}
+		m := meta{Revision: rev.ID, ETag: u.ETag, URL: c.shown, DownloadedAt: now.UTC(), SHA256: fmt.Sprintf("%x", sum)}
 		if err := save(c.cfg.PersistDir, raw, m); err != nil {
 			// The new revision serves; only the restart safety net is missing.
 			c.metrics.BundleDownloadError(ReasonPersist)
@@ -381,6 +412,7 @@ func (c *Client) clearError() {
 // (read as "still rejected", never as "up to date"), and the intake refuses its bytes
 // unopened from a server that ignores ETags. Called on the poll goroutine.
 func (c *Client) rejectBundle(reason string, err error, s seen) error {
+	err = c.secrets.Error(err) // kept for the repeats, which bypass fail
 	c.dl.SetCache(s.etag)
 	c.intake.setBad(&s.sum)
 	c.mu.Lock()
@@ -422,7 +454,11 @@ func (c *Client) forgetRejected() {
 	}
 }
 
+// fail records a failed check. The error is scrubbed first: the HTTP client's errors
+// quote the request URL, query and all, and this error reaches the log, /readyz and the
+// status API.
 func (c *Client) fail(reason string, err error) error {
+	err = c.secrets.Error(err)
 	c.metrics.BundleDownloadError(reason)
 	c.mu.Lock()
 	c.lastErr, c.lastReason = err, reason

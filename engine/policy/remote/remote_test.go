@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -278,6 +279,48 @@ func TestBearerTokenIsSent(t *testing.T) {
 				t.Errorf("Authorization = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A bundle URL's userinfo is sent as basic authentication, and neither it nor the query's
+// values show in the health report, the status, the log or the error of a failed check,
+// although the HTTP client's error quotes the URL.
+func TestURLCredentials(t *testing.T) {
+	var logs bytes.Buffer
+	f := &fixture{srv: newBundleServer(t, build(t, "r1", decisionRego("a"), nil, "")), engine: policy.New(), rec: newRecorder()}
+	u := strings.Replace(f.srv.URL, "http://", "http://alice:pw-s3cret@", 1) + "/bundles/gavel.tar.gz?X-Amz-Signature=sig-s3cret"
+	shown := strings.Replace(f.srv.URL, "http://", "http://REDACTED@", 1) + "/bundles/gavel.tar.gz?X-Amz-Signature=REDACTED"
+	c, err := New(Config{URL: u, MinDelay: time.Second, MaxDelay: time.Second, PersistDir: filepath.Join(t.TempDir(), "b")},
+		f.engine, f.rec, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	req := &http.Request{Header: f.srv.requests()[0]}
+	if user, pw, ok := req.BasicAuth(); !ok || user != "alice" || pw != "pw-s3cret" {
+		t.Errorf("basic auth = %q %q %v", user, pw, ok)
+	}
+	if got := f.engine.Active().Source; got != shown {
+		t.Errorf("source = %q, want %q", got, shown)
+	}
+
+	f.srv.Close()
+	perr := c.Poll(context.Background())
+	if perr == nil {
+		t.Fatal("a closed server must fail the check")
+	}
+	h, st := c.Health(), c.Status()
+	// The error still says which request failed, its credentials masked.
+	if h.URL != shown || !strings.Contains(h.LastError, "X-Amz-Signature=[redacted]") || h.LastErrorReason != ReasonNetwork {
+		t.Errorf("health = %+v", h)
+	}
+	for what, text := range map[string]string{"Poll's error": perr.Error(), "last_error": h.LastError,
+		"status": fmt.Sprint(st.Message, st.Errors), "log": logs.String()} {
+		if strings.Contains(text, "s3cret") {
+			t.Errorf("%s shows a credential: %s", what, text)
+		}
 	}
 }
 
@@ -672,11 +715,18 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no path", Config{URL: "http://h", MinDelay: time.Second, MaxDelay: time.Second}, "names no bundle path"},
 		{"ftp", Config{URL: "ftp://h/b.tar.gz", MinDelay: time.Second, MaxDelay: time.Second}, "http(s)"},
 		{"delays", Config{URL: "http://h/b.tar.gz", MinDelay: 2 * time.Second, MaxDelay: time.Second}, "min_delay"},
+		{"user info and token", Config{URL: "http://u:pw-s3cret@h/b.tar.gz", Token: "t0ken-s3cret", MinDelay: time.Second, MaxDelay: time.Second}, "exclusive"},
+		{"ftp with credentials", Config{URL: "ftp://u:pw-s3cret@h/b.tar.gz?sig=sig-s3cret", MinDelay: time.Second, MaxDelay: time.Second}, "ftp://REDACTED@h/b.tar.gz?sig=REDACTED"},
+		{"unparsable with credentials", Config{URL: "http://u:pw-s3cret@h:bad/b?sig=sig-s3cret", MinDelay: time.Second, MaxDelay: time.Second}, "bundle url"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := New(tc.cfg, policy.New(), nil, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			_, err := New(tc.cfg, policy.New(), nil, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("err = %v shows a credential", err)
 			}
 		})
 	}

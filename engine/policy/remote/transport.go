@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 
@@ -28,14 +29,17 @@ const authPluginName = "gavel-observed"
 // honours long polling, which decides whether the next check may start at once.
 type observingAuth struct {
 	inner    rest.HTTPAuthPlugin
+	user     *url.Userinfo // the bundle URL's, sent as basic authentication; nil: none
 	longPoll *atomic.Bool
 	intake   *intake
 }
 
 var _ rest.HTTPAuthPlugin = (*observingAuth)(nil)
 
-// newObservingAuth builds OPA's plugin for creds (a rest.Config "credentials" object).
-func newObservingAuth(creds map[string]any, longPoll *atomic.Bool, in *intake) (*observingAuth, error) {
+// newObservingAuth builds OPA's plugin for creds (a rest.Config "credentials" object);
+// user, when set, is sent as basic authentication (OPA's REST client has no such
+// credential of its own). Every 200's body goes through in before OPA reads it.
+func newObservingAuth(creds map[string]any, user *url.Userinfo, longPoll *atomic.Bool, in *intake) (*observingAuth, error) {
 	raw, err := json.Marshal(map[string]any{"credentials": creds})
 	if err != nil {
 		return nil, err
@@ -48,7 +52,7 @@ func newObservingAuth(creds map[string]any, longPoll *atomic.Bool, in *intake) (
 	if err != nil {
 		return nil, fmt.Errorf("bundle credentials: %w", err)
 	}
-	return &observingAuth{inner: inner, longPoll: longPoll, intake: in}, nil
+	return &observingAuth{inner: inner, user: user, longPoll: longPoll, intake: in}, nil
 }
 
 func (a *observingAuth) NewClient(c rest.Config) (*http.Client, error) {
@@ -64,7 +68,16 @@ func (a *observingAuth) NewClient(c rest.Config) (*http.Client, error) {
 	return hc, nil
 }
 
-func (a *observingAuth) Prepare(r *http.Request) error { return a.inner.Prepare(r) }
+func (a *observingAuth) Prepare(r *http.Request) error {
+	if err := a.inner.Prepare(r); err != nil {
+		return err
+	}
+	if a.user != nil {
+		pw, _ := a.user.Password()
+		r.SetBasicAuth(a.user.Username(), pw)
+	}
+	return nil
+}
 
 type observer struct {
 	next     http.RoundTripper

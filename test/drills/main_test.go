@@ -1,0 +1,81 @@
+package drills
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// pendingFixes names the promises whose fixes are being made elsewhere. A drill (or the
+// part of one) that checks such a promise asserts the correct behaviour but skips, saying
+// "pending fix <name>", while its name is listed here; delete the name once the fix is
+// merged and the drill runs for real.
+var pendingFixes = []string{
+	"timeout-504",            // an upstream that never answers within the attempt timeout: 504, not 502
+	"upstream-429",           // an upstream 429 with no other target reaches the client as 429 + Retry-After
+	"malformed-200-no-retry", // a 200 with a body that does not decode is a 502 at once, never retried
+	"client-cancel-499",      // a client that goes away is recorded as 499
+	"stalled-client-timeout", // request_timeout also ends a stream whose client stopped reading
+	"shutdown-error-event",   // streams still open when the shutdown grace ends get an error event
+	"bundle-bomb",            // a decompression bomb from the bundle server is refused within a memory bound
+	// Found by the drills, not yet being fixed: a stream that fails after its first chunk
+	// is counted twice in gavel_stream_errors_total (by the executor and by the pipeline).
+	"stream-error-counted-once",
+	// Found by the drills: around Redis's return after an outage, one charge now and then
+	// lands in Redis twice (seen with failure_mode open and closed, about one run in three;
+	// the replay of queued commits is the likely path).
+	"redis-replay-once",
+}
+
+// fixed reports whether the named fix is in, i.e. not in pendingFixes. DRILL_FIXED (a
+// comma-separated list of names, or "all") runs pending drills anyway, to try a fix on a
+// branch before the name is deleted here.
+func fixed(name string) bool {
+	env := os.Getenv("DRILL_FIXED")
+	return env == "all" || slices.Contains(strings.Split(env, ","), name) || !slices.Contains(pendingFixes, name)
+}
+
+// pending skips t while the named fix is pending, recording the drill's row as such.
+func pending(t *testing.T, drill, name string) {
+	t.Helper()
+	if !fixed(name) {
+		table.Add(Row{Drill: drill, GorBefore: -1, GorAfter: -1, RSSBefore: -1, RSSAfter: -1,
+			SpendBefore: -1, SpendAfter: -1, Status: "pending fix " + name})
+		t.Skipf("pending fix %s (listed in pendingFixes)", name)
+	}
+}
+
+// table is every drill's row, printed when the run ends.
+var table Table
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gavel-drills-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	start := time.Now()
+	gavelBin, err = buildGavel(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	fmt.Printf("drills: built gavel in %v (long form: %t)\n", time.Since(start).Round(100*time.Millisecond), long)
+	code := m.Run()
+	os.RemoveAll(dir)
+	if table.Len() > 0 {
+		fmt.Println()
+		table.Print(os.Stdout)
+		if path := os.Getenv("DRILL_TABLE"); path != "" {
+			if f, err := os.Create(path); err == nil {
+				table.Print(f)
+				f.Close()
+			}
+		}
+	}
+	os.Exit(code)
+}
