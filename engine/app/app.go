@@ -159,7 +159,7 @@ func (g *Gateway) loadPolicy(ctx context.Context) error {
 			return err
 		}
 	} else {
-		b, source, err := policy.Load(g.cfg.Policy)
+		b, source, err := policy.LoadLimited(g.cfg.Policy, bundleLimits(g.cfg.Bundle.BundleLimits))
 		if err != nil {
 			return err
 		}

@@ -24,7 +24,8 @@ const startupCheckTimeout = 10 * time.Second
 func (g *Gateway) startRemote(ctx context.Context) error {
 	bc := g.cfg.Bundle
 	rc := remote.Config{URL: bc.BundleURL(), MinDelay: bc.Polling.MinDelay, MaxDelay: bc.Polling.MaxDelay,
-		LongPollingTimeout: bc.Polling.LongPollingTimeout, PersistDir: bc.PersistDir, MaxStaleness: bc.MaxStaleness}
+		LongPollingTimeout: bc.Polling.LongPollingTimeout, PersistDir: bc.PersistDir, MaxStaleness: bc.MaxStaleness,
+		Limits: bundleLimits(bc.BundleLimits)}
 	if b := bc.Credentials.Bearer; b != nil {
 		rc.Token, rc.Scheme = string(b.Token), b.Scheme
 	}
@@ -60,6 +61,11 @@ func (g *Gateway) startRemote(ctx context.Context) error {
 	}
 	_, err = g.engine.Activate(ctx, b, "embedded (fallback: "+remote.ShownURL(rc.URL)+" unreachable)")
 	return err
+}
+
+// bundleLimits carries the configured bounds over; zero fields take policy's defaults.
+func bundleLimits(l config.BundleLimits) policy.Limits {
+	return policy.Limits{MaxCompressedBytes: l.MaxCompressedBytes, MaxExpandedBytes: l.MaxExpandedBytes, MaxFileBytes: l.MaxFileBytes}
 }
 
 // verification turns the signing section into OPA's verification config; nil when

@@ -47,6 +47,17 @@ type Bundle struct {
 	// MaxStaleness, when positive, makes /readyz fail once the last successful check with
 	// the bundle server is older than this. Zero: a stale bundle is reported, not failed.
 	MaxStaleness time.Duration `yaml:"max_staleness"`
+	BundleLimits `yaml:",inline"`
+}
+
+// BundleLimits bound what reading one bundle tarball may cost: the tarball itself, all its
+// files decompressed, and any one of them. They hold for a bundle server's tarballs and
+// for a local policy tarball alike, so they may be set without bundle.url. Zero takes
+// engine/policy's defaults (16 MiB, 64 MiB, 32 MiB).
+type BundleLimits struct {
+	MaxCompressedBytes int64 `yaml:"max_compressed_bytes"`
+	MaxExpandedBytes   int64 `yaml:"max_expanded_bytes"`
+	MaxFileBytes       int64 `yaml:"max_file_bytes"`
 }
 
 // BundleCredentials authenticate gavel to the bundle server.
@@ -128,14 +139,14 @@ func (b *Bundle) applyDefaults() {
 // validateBundle reports every bad bundle setting, each naming its field.
 func (c *Config) validateBundle() []error {
 	b := &c.Bundle
+	errs := b.BundleLimits.validate()
 	if b.URL == "" {
 		if b.Resource != "" || b.Signing != nil || b.Credentials.Bearer != nil || b.Fallback != "" ||
 			b.PersistDir != "" || b.MaxStaleness != 0 || b.Polling != (BundlePolling{}) {
-			return []error{errors.New("bundle.url is required when the bundle section is set")}
+			errs = append(errs, errors.New("bundle.url is required when the bundle section is set (only the size limits apply without it)"))
 		}
-		return nil
+		return errs
 	}
-	var errs []error
 	if c.Policy != "" {
 		errs = append(errs, errors.New("policy and bundle.url are mutually exclusive: serve a local bundle or poll a bundle server, not both"))
 	}
@@ -194,6 +205,22 @@ func (c *Config) validateBundle() []error {
 		if s.PublicKey != "" && !strings.Contains(s.PublicKey, "-----BEGIN") {
 			errs = append(errs, errors.New("bundle.signing.public_key must be a PEM block (-----BEGIN PUBLIC KEY-----)"))
 		}
+	}
+	return errs
+}
+
+func (l BundleLimits) validate() []error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"max_compressed_bytes", l.MaxCompressedBytes}, {"max_expanded_bytes", l.MaxExpandedBytes}, {"max_file_bytes", l.MaxFileBytes}} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("bundle.%s must not be negative, got %d", f.name, f.v))
+		}
+	}
+	if l.MaxFileBytes > 0 && l.MaxExpandedBytes > 0 && l.MaxFileBytes > l.MaxExpandedBytes {
+		errs = append(errs, fmt.Errorf("bundle.max_file_bytes (%d) must not exceed max_expanded_bytes (%d)", l.MaxFileBytes, l.MaxExpandedBytes))
 	}
 	return errs
 }

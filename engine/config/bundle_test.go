@@ -44,6 +44,26 @@ bundle:
 	}
 }
 
+// The size limits decode by name, and hold without bundle.url (for a local policy tarball).
+func TestBundleLimits(t *testing.T) {
+	for _, yaml := range []string{
+		"bundle:\n  url: http://127.0.0.1/b.tar.gz\n  max_compressed_bytes: 1048576\n  max_expanded_bytes: 8388608\n  max_file_bytes: 4194304\n",
+		"policy: ./p.tar.gz\nbundle:\n  max_compressed_bytes: 1048576\n  max_expanded_bytes: 8388608\n  max_file_bytes: 4194304\n",
+	} {
+		c, err := Parse([]byte(yaml), env(nil))
+		if err != nil {
+			t.Fatalf("%s: %v", yaml, err)
+		}
+		if want := (BundleLimits{MaxCompressedBytes: 1 << 20, MaxExpandedBytes: 8 << 20, MaxFileBytes: 4 << 20}); c.Bundle.BundleLimits != want {
+			t.Errorf("limits = %+v, want %+v", c.Bundle.BundleLimits, want)
+		}
+	}
+	c, err := Parse([]byte("bundle: {url: http://127.0.0.1/b.tar.gz}"), env(nil))
+	if err != nil || c.Bundle.BundleLimits != (BundleLimits{}) {
+		t.Errorf("unset limits = %+v, %v (left zero: engine/policy owns the defaults)", c.Bundle.BundleLimits, err)
+	}
+}
+
 func TestBundleSectionErrors(t *testing.T) {
 	tests := []struct {
 		name, yaml string
@@ -71,6 +91,11 @@ bundle:
 		{"user info and bearer", "bundle: {url: 'https://u:pw-s3cret@h/b', credentials: {bearer: {token: t0k-s3cret}}}", []string{"user info", "bearer"}},
 		{"secret with RS256", "bundle: {url: http://h/b, signing: {secret: s, algorithm: RS256}}", []string{"needs a public key, not a secret"}},
 		{"public key with HS256", "bundle: {url: http://h/b, signing: {public_key_file: k.pem, algorithm: HS256}}", []string{"needs a secret"}},
+		{"negative limits", "bundle: {url: http://h/b, max_compressed_bytes: -1, max_expanded_bytes: -2, max_file_bytes: -3}",
+			[]string{"bundle.max_compressed_bytes must not be negative", "bundle.max_expanded_bytes must not be negative", "bundle.max_file_bytes must not be negative"}},
+		{"file over total", "bundle: {max_expanded_bytes: 1024, max_file_bytes: 2048}", []string{"bundle.max_file_bytes (2048) must not exceed max_expanded_bytes (1024)"}},
+		{"limits do not carry the rest without url", "bundle: {max_file_bytes: 2048, fallback: embedded}", []string{"bundle.url is required"}},
+		{"misspelt limit", "bundle: {url: http://h/b, max_expand_bytes: 1}", []string{"field max_expand_bytes not found"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -181,11 +181,19 @@ func WriteBundle(w io.Writer, b *bundle.Bundle) error {
 }
 
 // ReadTarball reads a bundle tarball without verifying any signature it carries, to
-// re-sign it.
+// re-sign it. It is held to the default Limits.
 func ReadTarball(r io.Reader) (*bundle.Bundle, error) {
-	b, err := bundle.NewReader(r).WithSkipBundleVerification(true).Read()
+	lim := Limits{}.WithDefaults()
+	raw, err := io.ReadAll(io.LimitReader(r, lim.MaxCompressedBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("bundle: %w", err)
 	}
-	return &b, nil
+	if int64(len(raw)) > lim.MaxCompressedBytes {
+		return nil, fmt.Errorf("bundle: %w", &LimitError{What: "compressed", Limit: lim.MaxCompressedBytes})
+	}
+	b, err := ReadTarballLimited(raw, "", lim, nil, skipVerification)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	return b, nil
 }

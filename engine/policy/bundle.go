@@ -48,13 +48,18 @@ func readFS(fsys fs.FS) (*bundle.Bundle, error) {
 }
 
 // Load reads the bundle at path, or the embedded default when path is empty, and names
-// its source for logs and /readyz.
+// its source for logs and /readyz. A tarball is held to the default Limits.
 func Load(path string) (b *bundle.Bundle, source string, err error) {
+	return LoadLimited(path, Limits{})
+}
+
+// LoadLimited is Load with a tarball held to lim.
+func LoadLimited(path string, lim Limits) (b *bundle.Bundle, source string, err error) {
 	if path == "" {
 		b, err = LoadEmbedded()
 		return b, "embedded", err
 	}
-	b, err = LoadPath(path)
+	b, err = LoadPathLimited(path, lim)
 	return b, path, err
 }
 
@@ -62,8 +67,14 @@ func Load(path string) (b *bundle.Bundle, source string, err error) {
 // bundle tarball (.tar.gz), the format `opa build` and bundle servers produce. A signed
 // tarball loads without its signatures being checked: a local path is the operator's own
 // choice, and signatures guard what arrives from a bundle server (engine/policy/remote),
-// where a configured key makes them mandatory.
+// where a configured key makes them mandatory. A tarball is held to the default Limits.
 func LoadPath(p string) (*bundle.Bundle, error) {
+	return LoadPathLimited(p, Limits{})
+}
+
+// LoadPathLimited is LoadPath with a tarball held to lim: a tarball that crosses a bound
+// fails with a *LimitError as soon as it does, before it is expanded in memory.
+func LoadPathLimited(p string, lim Limits) (*bundle.Bundle, error) {
 	info, err := os.Stat(p)
 	if err != nil {
 		return nil, fmt.Errorf("policy bundle: %w", err)
@@ -75,13 +86,10 @@ func LoadPath(p string) (*bundle.Bundle, error) {
 		if ext := path.Ext(p); ext != ".gz" && ext != ".tgz" {
 			return nil, fmt.Errorf("policy bundle %s: want a directory or a .tar.gz bundle", p)
 		}
-		var f *os.File
-		f, err = os.Open(p)
-		if err != nil {
-			return nil, fmt.Errorf("policy bundle: %w", err)
+		var tb *bundle.Bundle
+		if tb, err = openTarball(p, lim); err == nil {
+			b = *tb
 		}
-		defer f.Close()
-		b, err = bundle.NewReader(f).WithSkipBundleVerification(true).Read()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("policy bundle %s: %w", p, err)

@@ -27,7 +27,7 @@ func (m *Metrics) registerBundle() {
 		}, []string{"outcome"}),
 		downloadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "gavel", Name: "bundle_download_errors_total",
-			Help: "Failed bundle updates by reason (network, http, verify, bundle, compile, persist).",
+			Help: "Failed bundle updates by reason (network, http, verify, bundle, too_large, compile, persist); a rejected bundle counts once, not on each check that finds it still served.",
 		}, []string{"reason"}),
 		lastDownload: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "gavel", Name: "bundle_last_successful_download_timestamp_seconds",

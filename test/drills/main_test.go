@@ -14,7 +14,6 @@ import (
 // "pending fix <name>", while its name is listed here; delete the name once the fix is
 // merged and the drill runs for real.
 var pendingFixes = []string{
-	"bundle-bomb", // a decompression bomb from the bundle server is refused within a memory bound
 	// Found by the drills: around Redis's return after an outage, one charge now and then
 	// lands in Redis twice (seen with failure_mode open and closed, about one run in three;
 	// the replay of queued commits is the likely path).

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -81,7 +82,7 @@ func (c *Client) LoadPersisted(ctx context.Context) (*policy.Revision, error) {
 	if c.cfg.PersistDir == "" {
 		return nil, ErrNothingPersisted
 	}
-	raw, err := os.ReadFile(filepath.Join(c.cfg.PersistDir, tarballFile))
+	raw, err := readBounded(filepath.Join(c.cfg.PersistDir, tarballFile), c.cfg.Limits.WithDefaults().MaxCompressedBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNothingPersisted
 	}
@@ -127,4 +128,22 @@ func (c *Client) LoadPersisted(ctx context.Context) (*policy.Revision, error) {
 	c.status.SetBundleSize(len(raw))
 	c.mu.Unlock()
 	return rev, nil
+}
+
+// readBounded reads a file of at most limit bytes: the persist dir is less trusted than
+// the signature, and a planted file must not be read whole into memory.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(raw)) > limit {
+		return nil, &policy.LimitError{What: "compressed", Limit: limit}
+	}
+	return raw, nil
 }

@@ -1,7 +1,6 @@
 package remote
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -51,6 +50,9 @@ type Config struct {
 	// MaxStaleness, when positive, makes Health not ready once the last successful check
 	// is older than this.
 	MaxStaleness time.Duration
+	// Limits bound each downloaded (and persisted) tarball; zero fields take policy's
+	// defaults.
+	Limits policy.Limits
 }
 
 // Engine is where bundles are activated; *policy.Engine is one.
@@ -74,8 +76,11 @@ const (
 	ReasonHTTP    = "http"    // an answer other than 200 or 304
 	ReasonVerify  = "verify"  // missing, invalid or non-matching signature
 	ReasonBundle  = "bundle"  // not a readable bundle (bad gzip, tar, JSON, Rego syntax)
-	ReasonCompile = "compile" // the bundle did not compile or prepare
-	ReasonPersist = "persist" // activated, but the last-known-good copy was not written
+	// ReasonTooLarge: the tarball crossed max_compressed_bytes, or its files
+	// max_expanded_bytes or max_file_bytes; reading stopped there.
+	ReasonTooLarge = "too_large"
+	ReasonCompile  = "compile" // the bundle did not compile or prepare
+	ReasonPersist  = "persist" // activated, but the last-known-good copy was not written
 )
 
 // Client polls one bundle server.
@@ -87,6 +92,7 @@ type Client struct {
 	metrics Metrics
 	log     *slog.Logger
 	dl      *download.Downloader
+	intake  *intake
 	started time.Time
 	now     func() time.Time
 
@@ -101,6 +107,17 @@ type Client struct {
 	activeSum  [sha256.Size]byte
 	lastErr    error
 	lastReason string
+	bad        *rejected // the bundle the server serves that was rejected, if any
+}
+
+// rejected is a bundle that downloaded but was not taken (too large, unreadable, not
+// verified, did not compile). While the server keeps serving it, checks ask with its
+// ETag (a 304 then means "still the rejected one") and the intake recognises its bytes,
+// so it is neither expanded nor counted again.
+type rejected struct {
+	seen
+	reason string
+	err    error
 }
 
 // New builds a client; it does nothing until LoadPersisted, Poll or Run. metrics and log
@@ -121,7 +138,8 @@ func New(cfg Config, engine Engine, metrics Metrics, log *slog.Logger) (*Client,
 	}
 	shown := ShownURL(cfg.URL)
 	c := &Client{cfg: cfg, shown: shown, secrets: scrub.New(append(scrub.URLSecrets(cfg.URL), cfg.Token)...),
-		engine: engine, metrics: metrics, log: log.With("bundle_url", shown), started: time.Now(), now: time.Now}
+		engine: engine, metrics: metrics, log: log.With("bundle_url", shown), started: time.Now(), now: time.Now,
+		intake: &intake{lim: cfg.Limits, vc: cfg.Verification}}
 	user, err := basicAuth(cfg)
 	if err != nil {
 		return nil, err
@@ -134,7 +152,7 @@ func New(cfg Config, engine Engine, metrics Metrics, log *slog.Logger) (*Client,
 		}
 		creds["bearer"] = bearer
 	}
-	auth, err := newObservingAuth(creds, user, &c.longPoll)
+	auth, err := newObservingAuth(creds, user, &c.longPoll, c.intake)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +187,9 @@ func New(cfg Config, engine Engine, metrics Metrics, log *slog.Logger) (*Client,
 	c.dl = download.New(dcfg, client, resource).
 		WithCallback(c.onUpdate).
 		WithBundleVerificationConfig(cfg.Verification).
+		// The intake has checked the sizes already; OPA's own per-file bound stays as
+		// a second line.
+		WithSizeLimitBytes(cfg.Limits.WithDefaults().MaxFileBytes).
 		// Persistence makes the downloader hand back the tarball as it came, which is
 		// what the last-known-good copy stores and what tells a repeat download apart.
 		WithBundlePersistence(true).
@@ -288,8 +309,30 @@ func (c *Client) onUpdate(ctx context.Context, u download.Update) (err error) {
 		return ctx.Err()
 	}
 	if u.Error != nil {
+		var ie *intakeError
+		if errors.As(u.Error, &ie) {
+			if ie.reason == "" {
+				return c.repeat(now)
+			}
+			// Unwrapped from the HTTP client's error, whose text repeats the URL.
+			return c.rejectBundle(ie.reason, fmt.Errorf("bundle download: %w", ie.err), c.intake.lastSeen())
+		}
 		reason := c.classify(u.Error)
-		return c.fail(reason, fmt.Errorf("bundle download: %w", u.Error))
+		err := fmt.Errorf("bundle download: %w", u.Error)
+		if reason == ReasonVerify || reason == ReasonBundle || reason == ReasonTooLarge {
+			// OPA's reader refused what the server sent: the bundle, not the exchange.
+			return c.rejectBundle(reason, err, c.intake.lastSeen())
+		}
+		return c.fail(reason, err)
+	}
+	if u.Bundle == nil {
+		c.mu.Lock()
+		bad := c.bad
+		c.mu.Unlock()
+		if bad != nil && bad.etag != "" && u.ETag == bad.etag {
+			// 304 to the rejected bundle's ETag: the server still serves it.
+			return c.repeat(now)
+		}
 	}
 	c.checked(now)
 	if u.Bundle == nil {
@@ -312,6 +355,7 @@ func (c *Client) onUpdate(ctx context.Context, u download.Update) (err error) {
 		// error cleared the cache): nothing to compile.
 		c.status.SetDownloadSuccess()
 		c.clearError()
+		c.forgetRejected()
 	}
 	c.mu.Unlock()
 	if same {
@@ -319,9 +363,10 @@ func (c *Client) onUpdate(ctx context.Context, u download.Update) (err error) {
 	}
 	rev, err := c.activate(ctx, u.Bundle, c.shown)
 	if err != nil {
-		return c.reject(ReasonCompile, err)
+		return c.rejectBundle(ReasonCompile, err, seen{etag: u.ETag, sum: sum})
 	}
 	c.mu.Lock()
+	c.forgetRejected()
 	c.activeSum = sum
 	c.persisted = time.Time{}
 	c.status.SetDownloadSuccess()
@@ -362,12 +407,51 @@ func (c *Client) clearError() {
 	c.status.SetError(nil)
 }
 
-// reject fails a bundle that downloaded but was not taken. The downloader has already
-// recorded its ETag; forgetting it makes the next check fetch and judge the bundle again
-// instead of a 304 that would read as "up to date".
-func (c *Client) reject(reason string, err error) error {
-	c.dl.SetCache("")
+// rejectBundle fails a bundle that downloaded but was not taken, counted and logged this
+// once. The next checks ask with its ETag, so a server that still serves it answers 304
+// (read as "still rejected", never as "up to date"), and the intake refuses its bytes
+// unopened from a server that ignores ETags. Called on the poll goroutine.
+func (c *Client) rejectBundle(reason string, err error, s seen) error {
+	err = c.secrets.Error(err) // kept for the repeats, which bypass fail
+	c.dl.SetCache(s.etag)
+	c.intake.setBad(&s.sum)
+	c.mu.Lock()
+	c.bad = &rejected{seen: s, reason: reason, err: err}
+	c.mu.Unlock()
 	return c.fail(reason, err)
+}
+
+// repeat is a check that found the rejected bundle still served: no download, no
+// expansion, no new count or log line; the status keeps (or gets back) its error, and
+// the check returns it so Run backs off. A bundle that failed to compile had been
+// downloaded fine, so its repeat counts as a successful check, as it did the first time.
+func (c *Client) repeat(now time.Time) error {
+	c.mu.Lock()
+	bad := c.bad
+	if bad != nil {
+		c.lastErr, c.lastReason = bad.err, bad.reason
+		c.status.SetError(bad.err)
+	}
+	c.mu.Unlock()
+	if bad == nil {
+		// The intake matched a digest the client already forgot: cannot happen on the
+		// poll goroutine, but a check that decides nothing must not pass as a success.
+		return errors.New("bundle download: repeat of an unknown rejected bundle")
+	}
+	if bad.reason == ReasonCompile {
+		c.checked(now)
+	}
+	c.dl.SetCache(bad.etag)
+	return bad.err
+}
+
+// forgetRejected drops the rejected bundle once the server serves another; call with mu
+// held.
+func (c *Client) forgetRejected() {
+	if c.bad != nil {
+		c.bad = nil
+		c.intake.setBad(nil)
+	}
 }
 
 // fail records a failed check. The error is scrubbed first: the HTTP client's errors
@@ -395,6 +479,10 @@ func (c *Client) classify(err error) string {
 	var netErr net.Error
 	var urlErr *url.Error
 	switch {
+	case errors.Is(err, policy.ErrBundleTooLarge), strings.Contains(err.Error(), "size_limit_bytes"),
+		strings.Contains(err.Error(), "exceeded max size"):
+		// The intake's bounds, or OPA's reader's own per-file one (a plain error).
+		return ReasonTooLarge
 	case errors.As(err, &httpErr):
 		return ReasonHTTP
 	case errors.As(err, &urlErr), errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded):
@@ -435,14 +523,7 @@ func (noMetrics) BundleChecked(time.Time)              {}
 // readVerified reads a tarball as the downloader would, signature check included.
 func (c *Client) readVerified(raw []byte, etag string) (*bundle.Bundle, error) {
 	base, resource, _ := splitURL(c.cfg.URL)
-	loader := bundle.NewTarballLoaderWithBaseURL(bytes.NewReader(raw), base+"/"+resource)
-	b, err := bundle.NewCustomReader(loader).
-		WithBundleVerificationConfig(c.cfg.Verification).
-		WithBundleEtag(etag).
-		WithBundleName(BundleName).
-		Read()
-	if err != nil {
-		return nil, err
-	}
-	return &b, nil
+	return policy.ReadTarballLimited(raw, base+"/"+resource, c.cfg.Limits, c.cfg.Verification, func(r *bundle.Reader) *bundle.Reader {
+		return r.WithBundleEtag(etag).WithBundleName(BundleName)
+	})
 }
