@@ -256,7 +256,8 @@ func TestPolicyFromBundleServer(t *testing.T) {
 		d["aliases"].(map[string]any)["solo"] = map[string]any{"strategy": "ordered", "candidates": []string{"a/m1"}}
 	}), 3)
 	eventually(t, "the tampered bundle to be rejected", func() bool {
-		return strings.Contains(g.text(t, "/metrics"), `gavel_bundle_download_errors_total{reason="verify"}`)
+		// The counter is published at 0 from startup: wait for the failure itself.
+		return !strings.Contains(g.text(t, "/metrics"), `gavel_bundle_download_errors_total{reason="verify"} 0`)
 	})
 	_, st := g.get(t, "/v1/gavel/status")
 	gs, _ := st["bundles"].(map[string]any)["gavel"].(map[string]any)
@@ -275,7 +276,7 @@ func TestPolicyFromBundleServer(t *testing.T) {
 	// (c) The server goes away: gavel keeps serving dist-2.
 	nginx.stop()
 	eventually(t, "the outage to be counted", func() bool {
-		return strings.Contains(g.text(t, "/metrics"), `gavel_bundle_download_errors_total{reason="network"}`)
+		return !strings.Contains(g.text(t, "/metrics"), `gavel_bundle_download_errors_total{reason="network"} 0`)
 	})
 	if r, rev := route(t, g); r != "b/m1" || rev != "dist-2" {
 		t.Fatalf("with the server down: route %s revision %s", r, rev)

@@ -427,8 +427,12 @@ func TestDrillStalledClients(t *testing.T) {
 	t.Run("request_timeout", func(t *testing.T) {
 		pending(t, "stalled clients (request_timeout)", "stalled-client-timeout")
 		run(t, "stalled clients (request_timeout)", "1s", 20*time.Second, func(t *testing.T, p *proc, stall *faultproxy.Proxy) {
+			// The requests end at their deadline: their upstream streams close. A client whose
+			// unread bytes still fit in the socket buffers keeps an idle keep-alive
+			// connection (bounded by the server's idle timeout); one whose buffers are full
+			// has its connection closed by the write deadline.
 			eventually(t, 5*time.Second, "request_timeout to end stalled streams", func() bool {
-				return w.upA.ActiveStreams() == 0 && stall.Open() == 0
+				return w.upA.ActiveStreams() == 0
 			})
 		})
 	})
