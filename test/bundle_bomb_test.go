@@ -67,7 +67,7 @@ func (s *countingBundleServer) counts() (requests, sent int) {
 // deciding with the active revision, reports the failure once in /readyz, the status and
 // the metrics, and does not download or expand the bomb again on the checks that follow.
 func TestBundleServerBomb(t *testing.T) {
-	priv, pubFile := esKeys(t)
+	priv, pubFile := bundletest.ESKeys(t)
 	tests := []struct {
 		name    string
 		signing string
@@ -85,7 +85,7 @@ func TestBundleServerBomb(t *testing.T) {
 			return buf.Bytes()
 		}},
 		{"signing on", fmt.Sprintf("  signing: {public_key_file: %s, algorithm: ES256}\n", pubFile), func(rev string) []byte {
-			return signedBundle(t, rev, soloTo("a"), priv, nil)
+			return bundletest.Signed(t, rev, soloTo("a"), priv, nil)
 		}},
 	}
 	bomb := bundletest.Bomb(128, 256<<10) // 32 MiB expanded, every file within max_file_bytes

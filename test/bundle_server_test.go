@@ -1,199 +1,27 @@
 package test
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/test/bundletest"
+	"github.com/gavel-gw/gavel/test/internal/realsrv"
 
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 )
-
-// nginxServer is a real nginx serving a directory on a free loopback port, everything it
-// writes (pid, logs, temp files) inside the test's temp dir.
-type nginxServer struct {
-	URL  string
-	root string
-	stop func()
-}
-
-// startNginx starts nginx serving root. Locally a missing nginx skips; in CI (CI=true) it
-// fails, since CI installs it.
-func startNginx(t *testing.T, root string) *nginxServer {
-	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/nginx"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("nginx is not installed; .ci/run must install it")
-			}
-			t.Skip("nginx not installed (CI installs it and fails instead of skipping)")
-		}
-	}
-	prefix := t.TempDir()
-	for _, d := range []string{"logs", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	// As root, nginx's workers would drop to "nobody", who cannot read the test's
-	// private temp dirs: keep them as the current user. Otherwise the directive is
-	// ignored with a warning, so leave it out.
-	userLine := ""
-	if os.Geteuid() == 0 {
-		u, err := user.Current()
-		if err != nil {
-			t.Fatal(err)
-		}
-		userLine = "user " + u.Username + ";"
-	}
-	conf := fmt.Sprintf(`%s
-worker_processes 1;
-pid %[2]s/nginx.pid;
-error_log %[2]s/logs/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log %[2]s/logs/access.log;
-  client_body_temp_path %[2]s/tmp/body;
-  proxy_temp_path %[2]s/tmp/proxy;
-  fastcgi_temp_path %[2]s/tmp/fastcgi;
-  uwsgi_temp_path %[2]s/tmp/uwsgi;
-  scgi_temp_path %[2]s/tmp/scgi;
-  types { application/gzip gz; }
-  default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:%[3]d;
-    root %[4]s;
-    etag on;
-  }
-}
-`, userLine, prefix, port, root)
-	confPath := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", prefix, "-c", confPath, "-g", "daemon off;")
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGTERM) // fast shutdown of master and workers
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-				<-exited
-			}
-		})
-	}
-	t.Cleanup(stop)
-	n := &nginxServer{URL: "http://127.0.0.1:" + strconv.Itoa(port), root: root, stop: stop}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if resp, err := http.Get(n.URL + "/"); err == nil {
-			resp.Body.Close()
-			return n
-		}
-		select {
-		case <-exited:
-			t.Fatalf("nginx exited: %s", stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not start: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// publish replaces the served bundle atomically. nginx's ETag is mtime and size, so each
-// version gets its own mtime: two uploads within one second must not share an ETag.
-func (n *nginxServer) publish(t *testing.T, name string, tarball []byte, version int) {
-	t.Helper()
-	path := filepath.Join(n.root, name)
-	os.MkdirAll(filepath.Dir(path), 0o755)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, tarball, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mt := time.Unix(1_700_000_000+int64(version)*60, 0)
-	if err := os.Chtimes(tmp, mt, mt); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// signedBundle is the default policies with data, built and signed the way `gavel bundle
-// build --signing-key` does (policy.Build, policy.Sign with ES256 and key id "default",
-// policy.WriteBundle); tamperData, when set, changes the data after signing.
-func signedBundle(t *testing.T, revision string, data map[string]any, privPEM string, tamperData func(map[string]any)) []byte {
-	t.Helper()
-	b, err := policy.Build(context.Background(), []string{bundle(t, revision, data)}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := policy.Sign(b, policy.Signing{Key: privPEM, Algorithm: "ES256"}); err != nil {
-		t.Fatal(err)
-	}
-	if tamperData != nil {
-		tamperData(b.Data["gavel"].(map[string]any))
-	}
-	var buf bytes.Buffer
-	if err := policy.WriteBundle(&buf, b); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// esKeys returns an ES256 private key and the path of its public key PEM.
-func esKeys(t *testing.T) (priv, pubFile string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalECPrivateKey(k)
-	pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	pubFile = filepath.Join(t.TempDir(), "bundle.pem")
-	os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
-	return string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})), pubFile
-}
 
 // soloTo is the test data with alias "solo" sent to provider p.
 func soloTo(p string) map[string]any {
@@ -214,9 +42,9 @@ func route(t *testing.T, g *gw) (string, string) {
 
 func TestPolicyFromBundleServer(t *testing.T) {
 	root := t.TempDir()
-	nginx := startNginx(t, root)
-	priv, pubFile := esKeys(t)
-	nginx.publish(t, "bundles/gavel.tar.gz", signedBundle(t, "dist-1", soloTo("a"), priv, nil), 1)
+	nginx := realsrv.StartNginx(t, root)
+	priv, pubFile := bundletest.ESKeys(t)
+	nginx.Publish(t, "bundles/gavel.tar.gz", bundletest.Signed(t, "dist-1", soloTo("a"), priv, nil), 1)
 
 	var provs string
 	for _, n := range []string{"a", "b"} {
@@ -245,14 +73,14 @@ func TestPolicyFromBundleServer(t *testing.T) {
 	})
 
 	// (a) A new signed revision routes elsewhere, seen within a few polling periods.
-	nginx.publish(t, "bundles/gavel.tar.gz", signedBundle(t, "dist-2", soloTo("b"), priv, nil), 2)
+	nginx.Publish(t, "bundles/gavel.tar.gz", bundletest.Signed(t, "dist-2", soloTo("b"), priv, nil), 2)
 	eventually(t, "revision dist-2 to route solo to b/m1", func() bool {
 		r, rev := route(t, g)
 		return r == "b/m1" && rev == "dist-2"
 	})
 
 	// (b) A tampered bundle is rejected: counted, in the status, and dist-2 still decides.
-	nginx.publish(t, "bundles/gavel.tar.gz", signedBundle(t, "dist-3", soloTo("b"), priv, func(d map[string]any) {
+	nginx.Publish(t, "bundles/gavel.tar.gz", bundletest.Signed(t, "dist-3", soloTo("b"), priv, func(d map[string]any) {
 		d["aliases"].(map[string]any)["solo"] = map[string]any{"strategy": "ordered", "candidates": []string{"a/m1"}}
 	}), 3)
 	eventually(t, "the tampered bundle to be rejected", func() bool {
@@ -274,7 +102,7 @@ func TestPolicyFromBundleServer(t *testing.T) {
 	}
 
 	// (c) The server goes away: gavel keeps serving dist-2.
-	nginx.stop()
+	nginx.Stop()
 	eventually(t, "the outage to be counted", func() bool {
 		return !strings.Contains(g.text(t, "/metrics"), `gavel_bundle_download_errors_total{reason="network"} 0`)
 	})
@@ -367,7 +195,7 @@ func TestStatusNeedsAdminAndReportsLocalBundle(t *testing.T) {
 // go.mod's tool directive), served by nginx, decides in gavel.
 func TestOPABuiltBundleFromServer(t *testing.T) {
 	root := t.TempDir()
-	nginx := startNginx(t, root)
+	nginx := realsrv.StartNginx(t, root)
 	stage := bundle(t, "ignored", soloTo("b")) // policies + .manifest + gavel/data.json
 	keyDir := t.TempDir()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)

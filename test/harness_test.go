@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,7 +19,7 @@ import (
 
 	"github.com/gavel-gw/gavel/engine/app"
 	"github.com/gavel-gw/gavel/engine/config"
-	"github.com/gavel-gw/gavel/policies"
+	"github.com/gavel-gw/gavel/test/bundletest"
 )
 
 // gw is a gateway running on a loopback port for one test.
@@ -144,27 +142,7 @@ func do(t *testing.T, req *http.Request) (*http.Response, map[string]any) {
 // bundle writes a policy bundle directory: the default policies with test data, so tests
 // route between fake providers "a" and "b".
 func bundle(t *testing.T, revision string, data map[string]any) string {
-	t.Helper()
-	dir := t.TempDir()
-	err := fs.WalkDir(policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".rego") || strings.HasSuffix(p, "_test.rego") {
-			return err
-		}
-		b, err := fs.ReadFile(policies.FS, p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	man, _ := json.Marshal(map[string]any{"revision": revision, "roots": []string{"gavel"}})
-	os.WriteFile(filepath.Join(dir, ".manifest"), man, 0o644)
-	os.MkdirAll(filepath.Join(dir, "gavel"), 0o755)
-	raw, _ := json.Marshal(data)
-	os.WriteFile(filepath.Join(dir, "gavel", "data.json"), raw, 0o644)
-	return dir
+	return bundletest.Dir(t, revision, data)
 }
 
 func entry(provider, model string, fallbacks ...string) map[string]any {

@@ -5,11 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,9 +19,10 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/engine/auth"
-	"github.com/gavel-gw/gavel/policies"
+	"github.com/gavel-gw/gavel/test/bundletest"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 	"github.com/gavel-gw/gavel/test/faultproxy"
+	"github.com/gavel-gw/gavel/test/internal/realsrv"
 )
 
 // gavelBin is the binary TestMain builds once per run.
@@ -89,7 +87,7 @@ func newWorld(t *testing.T) *world {
 		keyHash:   map[string]any{"key_id": "k-drill", "user": "drill", "team": "drill", "project": "drills"},
 		adminHash: map[string]any{"key_id": "k-admin", "team": "platform", "admin": true},
 	})
-	w.bundleDir = writeBundle(t, "drill-1", w.data)
+	w.bundleDir = bundletest.Dir(t, "drill-1", w.data)
 	w.ledgerPath = filepath.Join(w.dir, "ledger.db")
 	return w
 }
@@ -172,33 +170,6 @@ func drillData(keys map[string]any) map[string]any {
 	}
 }
 
-// writeBundle writes a bundle directory: the default policies (tests left out) with data.
-func writeBundle(t *testing.T, revision string, data map[string]any) string {
-	t.Helper()
-	dir := t.TempDir()
-	err := fs.WalkDir(policies.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".rego") || strings.HasSuffix(p, "_test.rego") {
-			return err
-		}
-		b, err := fs.ReadFile(policies.FS, p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dir, p), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	man, _ := json.Marshal(map[string]any{"revision": revision, "roots": []string{"gavel"}})
-	raw, _ := json.Marshal(data)
-	if err := errors.Join(os.WriteFile(filepath.Join(dir, ".manifest"), man, 0o644),
-		os.MkdirAll(filepath.Join(dir, "gavel"), 0o755),
-		os.WriteFile(filepath.Join(dir, "gavel", "data.json"), raw, 0o644)); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // proc is one running gavel process.
 type proc struct {
 	t       *testing.T
@@ -220,7 +191,7 @@ func (w *world) startGavel(yaml string) *proc {
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := realsrv.FreeAddr(t)
 	p := &proc{t: t, URL: "http://" + addr, Addr: addr, logPath: cfgPath + ".log", exited: make(chan struct{}), w: w}
 	logf, err := os.Create(p.logPath)
 	if err != nil {
@@ -265,16 +236,6 @@ func (w *world) startGavel(yaml string) *proc {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }

@@ -5,20 +5,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/test/bundletest"
 	"github.com/gavel-gw/gavel/test/faultproxy"
+	"github.com/gavel-gw/gavel/test/internal/realsrv"
 )
 
 // Redis down and up again: with failure_mode closed every request is refused with 503
@@ -106,16 +101,16 @@ func TestDrillRedisDownUp(t *testing.T) {
 // activates without a restart. Once fixed, a decompression bomb is refused the same way.
 func TestDrillBundleServer(t *testing.T) {
 	root := t.TempDir()
-	ng := startNginx(t, root)
+	ng := realsrv.StartNginx(t, root)
 	px, err := faultproxy.New(ng.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	priv, pubFile := esKeys(t)
+	priv, pubFile := bundletest.ESKeys(t)
 	w := newWorld(t)
 	const name = "bundles/gavel.tar.gz"
-	ng.publish(t, name, signedBundle(t, "drill-1", w.data, priv, nil), 1)
+	ng.Publish(t, name, bundletest.Signed(t, "drill-1", w.data, priv, nil), 1)
 	extra := fmt.Sprintf("bundle:\n  url: http://%s/%s\n  polling: {min_delay: 100ms, max_delay: 200ms}\n"+
 		"  signing: {public_key_file: %q, algorithm: ES256}\n  persist_dir: %q\n", px.Addr(), name, pubFile, filepath.Join(w.dir, "persist"))
 	p := w.startGavel(w.yaml(cfg{policy: "none", extra: extra}))
@@ -145,16 +140,16 @@ func TestDrillBundleServer(t *testing.T) {
 	px.CloseConns() // the poller's keep-alive connection too
 	phase(t, "server down", "drill-1")
 	px.Clear()
-	ng.fail500(t, true)
+	ng.Fail500(t, true)
 	phase(t, "server 500", "drill-1")
-	rev2 := signedBundle(t, "drill-2", w.data, priv, nil)
+	rev2 := bundletest.Signed(t, "drill-2", w.data, priv, nil)
 	px.Set(faultproxy.Faults{Cut: true, CutAfter: int64(len(rev2) / 2)})
-	ng.fail500(t, false)
-	ng.publish(t, name, rev2, 2)
+	ng.Fail500(t, false)
+	ng.Publish(t, name, rev2, 2)
 	phase(t, "truncated bundle", "drill-1")
 	px.Set(faultproxy.Faults{Corrupt: true, CorruptAfter: 400})
 	phase(t, "corrupted bundle", "drill-1")
-	ng.publish(t, name, signedBundle(t, "drill-3", w.data, priv, func(d map[string]any) {
+	ng.Publish(t, name, bundletest.Signed(t, "drill-3", w.data, priv, func(d map[string]any) {
 		d["routing"].(map[string]any)["max_targets"] = 1
 	}), 3)
 	px.Clear()
@@ -163,14 +158,14 @@ func TestDrillBundleServer(t *testing.T) {
 	t.Run("bomb", func(t *testing.T) {
 		pending(t, "bundle server: decompression bomb", "bundle-bomb")
 		rssBefore := p.rss()
-		ng.publish(t, name, bombBundle(t), 4)
+		ng.Publish(t, name, bombBundle(t), 4)
 		phase(t, "a decompression bomb", "drill-1")
 		if rss := p.rss(); rss > rssBefore+128<<20 {
 			t.Errorf("RSS %d → %d MB unpacking a bomb", rssBefore>>20, rss>>20)
 		}
 	})
 
-	ng.publish(t, name, signedBundle(t, "drill-5", w.data, priv, nil), 5)
+	ng.Publish(t, name, bundletest.Signed(t, "drill-5", w.data, priv, nil), 5)
 	var rev string
 	eventually(t, 10*time.Second, "a good bundle to activate after the failures", func() bool {
 		o := chat(context.Background(), c, p.URL, w.key, "chat", false)
@@ -182,43 +177,6 @@ func TestDrillBundleServer(t *testing.T) {
 		t.Errorf("RSS %d → %d MB over the bundle failures", r.row.RSSBefore>>20, r.row.RSSAfter>>20)
 	}
 	requireGoroutinesBack(t, r)
-}
-
-// signedBundle is the default policies with data, built and signed as `gavel bundle build
-// --signing-key` does; tamper, when set, changes the data after signing.
-func signedBundle(t *testing.T, revision string, data map[string]any, privPEM string, tamper func(map[string]any)) []byte {
-	t.Helper()
-	b, err := policy.Build(context.Background(), []string{writeBundle(t, revision, data)}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := policy.Sign(b, policy.Signing{Key: privPEM, Algorithm: "ES256"}); err != nil {
-		t.Fatal(err)
-	}
-	if tamper != nil {
-		tamper(b.Data["gavel"].(map[string]any))
-	}
-	var buf bytes.Buffer
-	if err := policy.WriteBundle(&buf, b); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// esKeys returns an ES256 private key and the path of its public key PEM.
-func esKeys(t *testing.T) (priv, pubFile string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, _ := x509.MarshalECPrivateKey(k)
-	pub, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	pubFile = filepath.Join(t.TempDir(), "bundle.pem")
-	if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})), pubFile
 }
 
 // bombBundle is a 1 MB tar.gz that unpacks to a 1 GiB gavel/data.json of zeros. It is a
