@@ -15,6 +15,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/test/bundletest"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
+	"github.com/gavel-gw/gavel/test/internal/policybundle"
 )
 
 // countingBundleServer serves one tarball with an ETag (its digest), answers 304 to a
@@ -67,7 +68,7 @@ func (s *countingBundleServer) counts() (requests, sent int) {
 // deciding with the active revision, reports the failure once in /readyz, the status and
 // the metrics, and does not download or expand the bomb again on the checks that follow.
 func TestBundleServerBomb(t *testing.T) {
-	priv, pubFile := bundletest.ESKeys(t)
+	priv, pubFile := policybundle.ESKeys(t)
 	tests := []struct {
 		name    string
 		signing string
@@ -85,7 +86,7 @@ func TestBundleServerBomb(t *testing.T) {
 			return buf.Bytes()
 		}},
 		{"signing on", fmt.Sprintf("  signing: {public_key_file: %s, algorithm: ES256}\n", pubFile), func(rev string) []byte {
-			return bundletest.Signed(t, rev, soloTo("a"), priv, nil)
+			return policybundle.Signed(t, rev, soloTo("a"), priv, nil)
 		}},
 	}
 	bomb := bundletest.Bomb(128, 256<<10) // 32 MiB expanded, every file within max_file_bytes

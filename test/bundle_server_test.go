@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gavel-gw/gavel/test/bundletest"
+	"github.com/gavel-gw/gavel/test/internal/policybundle"
 	"github.com/gavel-gw/gavel/test/internal/realsrv"
 
 	"github.com/openai/openai-go/v3/option"
@@ -43,8 +43,8 @@ func route(t *testing.T, g *gw) (string, string) {
 func TestPolicyFromBundleServer(t *testing.T) {
 	root := t.TempDir()
 	nginx := realsrv.StartNginx(t, root)
-	priv, pubFile := bundletest.ESKeys(t)
-	nginx.Publish(t, "bundles/gavel.tar.gz", bundletest.Signed(t, "dist-1", soloTo("a"), priv, nil), 1)
+	priv, pubFile := policybundle.ESKeys(t)
+	nginx.Publish(t, "bundles/gavel.tar.gz", policybundle.Signed(t, "dist-1", soloTo("a"), priv, nil), 1)
 
 	var provs string
 	for _, n := range []string{"a", "b"} {
@@ -73,14 +73,14 @@ func TestPolicyFromBundleServer(t *testing.T) {
 	})
 
 	// (a) A new signed revision routes elsewhere, seen within a few polling periods.
-	nginx.Publish(t, "bundles/gavel.tar.gz", bundletest.Signed(t, "dist-2", soloTo("b"), priv, nil), 2)
+	nginx.Publish(t, "bundles/gavel.tar.gz", policybundle.Signed(t, "dist-2", soloTo("b"), priv, nil), 2)
 	eventually(t, "revision dist-2 to route solo to b/m1", func() bool {
 		r, rev := route(t, g)
 		return r == "b/m1" && rev == "dist-2"
 	})
 
 	// (b) A tampered bundle is rejected: counted, in the status, and dist-2 still decides.
-	nginx.Publish(t, "bundles/gavel.tar.gz", bundletest.Signed(t, "dist-3", soloTo("b"), priv, func(d map[string]any) {
+	nginx.Publish(t, "bundles/gavel.tar.gz", policybundle.Signed(t, "dist-3", soloTo("b"), priv, func(d map[string]any) {
 		d["aliases"].(map[string]any)["solo"] = map[string]any{"strategy": "ordered", "candidates": []string{"a/m1"}}
 	}), 3)
 	eventually(t, "the tampered bundle to be rejected", func() bool {

@@ -19,7 +19,7 @@ import (
 
 	"github.com/gavel-gw/gavel/engine/app"
 	"github.com/gavel-gw/gavel/engine/config"
-	"github.com/gavel-gw/gavel/test/bundletest"
+	"github.com/gavel-gw/gavel/test/internal/policybundle"
 )
 
 // gw is a gateway running on a loopback port for one test.
@@ -142,7 +142,7 @@ func do(t *testing.T, req *http.Request) (*http.Response, map[string]any) {
 // bundle writes a policy bundle directory: the default policies with test data, so tests
 // route between fake providers "a" and "b".
 func bundle(t *testing.T, revision string, data map[string]any) string {
-	return bundletest.Dir(t, revision, data)
+	return policybundle.Dir(t, revision, data)
 }
 
 func entry(provider, model string, fallbacks ...string) map[string]any {

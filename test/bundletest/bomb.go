@@ -1,6 +1,5 @@
-// Package bundletest builds policy bundles for end-to-end tests: bundle directories of the
-// default policies with test data, signed tarballs, signing keys, and gzip bombs shaped like
-// bundle tarballs for the size bounds. The tests of test/ and test/drills share it.
+// Package bundletest builds gzip bombs shaped like bundle tarballs for tests of the bundle
+// size bounds. It imports nothing of gavel's, so engine/policy's own tests can use it.
 package bundletest
 
 import (

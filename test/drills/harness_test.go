@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/engine/auth"
-	"github.com/gavel-gw/gavel/test/bundletest"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 	"github.com/gavel-gw/gavel/test/faultproxy"
+	"github.com/gavel-gw/gavel/test/internal/policybundle"
 	"github.com/gavel-gw/gavel/test/internal/realsrv"
 )
 
@@ -87,7 +87,7 @@ func newWorld(t *testing.T) *world {
 		keyHash:   map[string]any{"key_id": "k-drill", "user": "drill", "team": "drill", "project": "drills"},
 		adminHash: map[string]any{"key_id": "k-admin", "team": "platform", "admin": true},
 	})
-	w.bundleDir = bundletest.Dir(t, "drill-1", w.data)
+	w.bundleDir = policybundle.Dir(t, "drill-1", w.data)
 	w.ledgerPath = filepath.Join(w.dir, "ledger.db")
 	return w
 }

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gavel-gw/gavel/test/bundletest"
 	"github.com/gavel-gw/gavel/test/faultproxy"
+	"github.com/gavel-gw/gavel/test/internal/policybundle"
 	"github.com/gavel-gw/gavel/test/internal/realsrv"
 )
 
@@ -107,10 +107,10 @@ func TestDrillBundleServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { px.Close() })
-	priv, pubFile := bundletest.ESKeys(t)
+	priv, pubFile := policybundle.ESKeys(t)
 	w := newWorld(t)
 	const name = "bundles/gavel.tar.gz"
-	ng.Publish(t, name, bundletest.Signed(t, "drill-1", w.data, priv, nil), 1)
+	ng.Publish(t, name, policybundle.Signed(t, "drill-1", w.data, priv, nil), 1)
 	extra := fmt.Sprintf("bundle:\n  url: http://%s/%s\n  polling: {min_delay: 100ms, max_delay: 200ms}\n"+
 		"  signing: {public_key_file: %q, algorithm: ES256}\n  persist_dir: %q\n", px.Addr(), name, pubFile, filepath.Join(w.dir, "persist"))
 	p := w.startGavel(w.yaml(cfg{policy: "none", extra: extra}))
@@ -142,14 +142,14 @@ func TestDrillBundleServer(t *testing.T) {
 	px.Clear()
 	ng.Fail500(t, true)
 	phase(t, "server 500", "drill-1")
-	rev2 := bundletest.Signed(t, "drill-2", w.data, priv, nil)
+	rev2 := policybundle.Signed(t, "drill-2", w.data, priv, nil)
 	px.Set(faultproxy.Faults{Cut: true, CutAfter: int64(len(rev2) / 2)})
 	ng.Fail500(t, false)
 	ng.Publish(t, name, rev2, 2)
 	phase(t, "truncated bundle", "drill-1")
 	px.Set(faultproxy.Faults{Corrupt: true, CorruptAfter: 400})
 	phase(t, "corrupted bundle", "drill-1")
-	ng.Publish(t, name, bundletest.Signed(t, "drill-3", w.data, priv, func(d map[string]any) {
+	ng.Publish(t, name, policybundle.Signed(t, "drill-3", w.data, priv, func(d map[string]any) {
 		d["routing"].(map[string]any)["max_targets"] = 1
 	}), 3)
 	px.Clear()
@@ -165,7 +165,7 @@ func TestDrillBundleServer(t *testing.T) {
 		}
 	})
 
-	ng.Publish(t, name, bundletest.Signed(t, "drill-5", w.data, priv, nil), 5)
+	ng.Publish(t, name, policybundle.Signed(t, "drill-5", w.data, priv, nil), 5)
 	var rev string
 	eventually(t, 10*time.Second, "a good bundle to activate after the failures", func() bool {
 		o := chat(context.Background(), c, p.URL, w.key, "chat", false)

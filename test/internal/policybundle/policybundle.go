@@ -1,4 +1,6 @@
-package bundletest
+// Package policybundle builds policy bundles for the end-to-end tests and drills: bundle
+// directories of the default policies with test data, signed tarballs and signing keys.
+package policybundle
 
 import (
 	"bytes"
