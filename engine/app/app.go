@@ -24,6 +24,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/httpframe"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/ledger/boltstore"
 	"github.com/gavel-gw/gavel/engine/ledger/memstore"
@@ -249,8 +250,8 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
 	hs := g.httpServer(g.srv.Handler())
-	hs.BaseContext = g.srv.BaseContext // the server can end every request at the shutdown deadline
-	l = server.StrictFraming(hs, l)    // Content-Length with Transfer-Encoding: 400, connection closed
+	hs.BaseContext = g.srv.BaseContext                   // the server can end every request at the shutdown deadline
+	l = httpframe.Strict(hs, l, server.AmbiguousFraming) // Content-Length with Transfer-Encoding: 400, connection closed
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(l) }()
 	g.log.Info("gavel listening", "addr", l.Addr().String())

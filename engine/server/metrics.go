@@ -42,3 +42,10 @@ func writePlainError(w http.ResponseWriter, e *APIError) {
 	w.WriteHeader(e.Status)
 	w.Write(b)
 }
+
+// AmbiguousFraming answers a request with both Content-Length and Transfer-Encoding
+// (httpframe.Strict finds them) in OpenAI's shape.
+func AmbiguousFraming(w http.ResponseWriter, _ *http.Request) {
+	writePlainError(w, errBadRequest("ambiguous_framing", "",
+		"The request has both Content-Length and Transfer-Encoding headers; send only one of them."))
+}

@@ -1,4 +1,8 @@
-package server
+// Package httpframe guards an http.Server against request smuggling by ambiguous framing
+// (RFC 9112 §6.3): a request with both Content-Length and Transfer-Encoding is rejected and
+// its connection closed. It works below net/http, on the listener's connections, because
+// net/http drops Content-Length before any handler could see both.
+package httpframe
 
 import (
 	"bytes"
@@ -13,7 +17,7 @@ import (
 // Transfer-Encoding is framed differently by different HTTP implementations, and a server
 // must close the connection after answering one. net/http follows Transfer-Encoding but
 // deletes Content-Length before any handler runs and keeps the connection open, so gavel
-// watches the bytes itself: StrictFraming wraps the listener's connections with a small
+// watches the bytes itself: Strict wraps the listener's connections with a small
 // tracker of request heads and the handler with the check that uses it.
 //
 // The tracker follows message boundaries for requests framed by Content-Length (or with
@@ -22,18 +26,17 @@ import (
 // came, and otherwise (a plain chunked upload, rare from API clients) answered normally
 // and the connection closed, so the tracker never has to parse chunked bodies.
 
-// StrictFraming makes hs reject requests with both Content-Length and Transfer-Encoding
-// (400 in OpenAI's shape, connection closed), and returns l wrapped for it: serve hs on
-// the returned listener. Set hs.Handler first.
-func StrictFraming(hs *http.Server, l net.Listener) net.Listener {
+// Strict makes hs answer requests with both Content-Length and Transfer-Encoding with
+// reject (which writes the client's error; the connection is closed after it), and returns
+// l wrapped for it: serve hs on the returned listener. Set hs.Handler first.
+func Strict(hs *http.Server, l net.Listener, reject http.HandlerFunc) net.Listener {
 	next := hs.Handler
 	hs.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if fc, ok := r.Context().Value(framingKey{}).(*framingConn); ok {
 			switch fc.verdict() {
 			case framingAmbiguous:
 				w.Header().Set("Connection", "close")
-				writePlainError(w, errBadRequest("ambiguous_framing", "",
-					"The request has both Content-Length and Transfer-Encoding headers; send only one of them."))
+				reject(w, r)
 				return
 			case framingUntracked:
 				w.Header().Set("Connection", "close")
