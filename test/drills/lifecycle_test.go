@@ -67,7 +67,6 @@ func TestDrillSIGTERM(t *testing.T) {
 	p2.stop()
 
 	t.Run("past the grace", func(t *testing.T) {
-		pending(t, "SIGTERM, streams outlive the grace", "shutdown-error-event")
 		w := newWorld(t)
 		w.upA.SetDefault(fakeupstream.AnyModel, fakeupstream.Step{Reply: strings.Repeat("word ", 40), Chunks: 40,
 			ChunkInterval: 100 * time.Millisecond, Usage: usage50})

@@ -28,7 +28,7 @@ type Row struct {
 	RSSBefore, RSSAfter     int64 // bytes
 	SpendBefore, SpendAfter int64 // µUSD
 	Took                    time.Duration
-	Status                  string // "ok", "FAIL", or "pending fix <name>"
+	Status                  string // "ok" or "FAIL"
 }
 
 // Table collects rows from concurrent tests.
