@@ -13,7 +13,7 @@ import (
 // Everything Rego would be slow at (token estimates, the A/B bucket hash) is computed
 // here, in Go. tags is the platform's X-Gavel-Tags value ("k=v, k2=v2").
 func ChatFeatures(id string, r *adapters.ChatRequest, tags string, caller *auth.Caller) policy.Request {
-	f := policy.Request{ID: id, Endpoint: EndpointChat, Model: r.Model, Stream: r.Stream, HasTools: len(r.Tools) > 0}
+	f := policy.Request{ID: id, Endpoint: EndpointChat, Protocol: ProtocolOpenAI, Model: r.Model, Stream: r.Stream, HasTools: len(r.Tools) > 0}
 	f.Messages = make([]policy.Message, len(r.Messages))
 	extra := 0
 	for i := range r.Messages {
@@ -170,7 +170,7 @@ func metadata(body map[string]string, tags string) map[string]string {
 // EmbeddingFeatures presents each input to the policy as a user message, so the same
 // compliance and routing rules apply to what is embedded.
 func EmbeddingFeatures(id string, r *adapters.EmbeddingRequest, tags string, caller *auth.Caller) policy.Request {
-	f := policy.Request{ID: id, Endpoint: EndpointEmbeddings, Model: r.Model}
+	f := policy.Request{ID: id, Endpoint: EndpointEmbeddings, Protocol: ProtocolOpenAI, Model: r.Model}
 	n := 0
 	for _, t := range r.Input.Texts {
 		f.Messages = append(f.Messages, policy.Message{Role: "user", Text: t})

@@ -27,7 +27,30 @@ import (
 const (
 	EndpointChat       = "chat"
 	EndpointEmbeddings = "embeddings"
+	EndpointMessages   = "messages"  // Anthropic Messages (POST /v1/messages)
+	EndpointResponses  = "responses" // OpenAI Responses (POST /v1/responses)
 )
+
+// Protocols, as input.request.protocol names the wire format the client spoke. An
+// endpoint implies its protocol today; the policy reads both so that a rule about
+// "what the client speaks" does not have to list endpoints.
+const (
+	ProtocolOpenAI    = "openai"    // Chat Completions and Embeddings
+	ProtocolAnthropic = "anthropic" // Messages
+	ProtocolResponses = "responses" // OpenAI Responses
+)
+
+// protocolOf is the wire format of an endpoint.
+func protocolOf(endpoint string) string {
+	switch endpoint {
+	case EndpointMessages:
+		return ProtocolAnthropic
+	case EndpointResponses:
+		return ProtocolResponses
+	default:
+		return ProtocolOpenAI
+	}
+}
 
 // Options wire a pipeline. Engine, Planner and Executor are required.
 type Options struct {
@@ -119,7 +142,9 @@ type Exchange struct {
 	answer  *adapters.ChatResponse
 }
 
-// Start begins a request on endpoint (EndpointChat, EndpointEmbeddings).
+// Start begins a request on endpoint (EndpointChat, EndpointEmbeddings, EndpointMessages,
+// EndpointResponses). A Messages or Responses request is admitted with AdmitChat: it is a
+// chat request in the canonical types, translated by the server.
 func (p *Pipeline) Start(endpoint string) *Exchange {
 	return &Exchange{ID: newID(), start: time.Now(), endpoint: endpoint, route: "none"}
 }
@@ -154,6 +179,7 @@ func (p *Pipeline) AdmitChat(ctx context.Context, x *Exchange, caller *auth.Call
 	x.caller, x.chat, x.model, x.stream = caller, req, req.Model, req.Stream
 	x.wantUse = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	f := ChatFeatures(x.ID, req, tags, caller)
+	f.Endpoint, f.Protocol = x.endpoint, protocolOf(x.endpoint)
 	x.prompt = f.Messages
 	d, err := p.admit(ctx, x, f)
 	if err != nil {
@@ -172,6 +198,7 @@ func (p *Pipeline) AdmitChat(ctx context.Context, x *Exchange, caller *auth.Call
 func (p *Pipeline) AdmitEmbedding(ctx context.Context, x *Exchange, caller *auth.Caller, req *adapters.EmbeddingRequest, tags string) error {
 	x.caller, x.model = caller, req.Model
 	f := EmbeddingFeatures(x.ID, req, tags, caller)
+	f.Protocol = ProtocolOpenAI
 	x.prompt = f.Messages
 	d, err := p.admit(ctx, x, f)
 	if err != nil {

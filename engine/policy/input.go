@@ -31,7 +31,8 @@ type Input struct {
 // Request holds the request features the policy may read.
 type Request struct {
 	ID             string
-	Endpoint       string // "chat" | "embeddings"
+	Endpoint       string // "chat" | "embeddings" | "messages" | "responses"
+	Protocol       string // the client's wire format: "openai" | "anthropic" | "responses"
 	Model          string // as the client asked: an alias, a model, or provider/model
 	Stream         bool
 	Messages       []Message
@@ -70,6 +71,7 @@ var (
 	kPlan           = ast.StringTerm("plan")
 	kID             = ast.StringTerm("id")
 	kEndpoint       = ast.StringTerm("endpoint")
+	kProtocol       = ast.StringTerm("protocol")
 	kModel          = ast.StringTerm("model")
 	kStream         = ast.StringTerm("stream")
 	kMessages       = ast.StringTerm("messages")
@@ -114,6 +116,7 @@ func (in *Input) Value() ast.Value {
 	req := ast.NewObject(
 		ast.Item(kID, ast.StringTerm(r.ID)),
 		ast.Item(kEndpoint, ast.StringTerm(r.Endpoint)),
+		ast.Item(kProtocol, ast.StringTerm(r.protocol())),
 		ast.Item(kModel, ast.StringTerm(r.Model)),
 		ast.Item(kStream, ast.BooleanTerm(r.Stream)),
 		ast.Item(kMessages, ast.ArrayTerm(msgs...)),
@@ -236,4 +239,13 @@ func itoa(n int64) string {
 		b[i] = '-'
 	}
 	return string(b[i:])
+}
+
+// protocol defaults to "openai" so that inputs built before the field existed (replayed
+// decision logs, tests) still say what the client spoke.
+func (r *Request) protocol() string {
+	if r.Protocol == "" {
+		return "openai"
+	}
+	return r.Protocol
 }

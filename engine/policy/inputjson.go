@@ -13,6 +13,8 @@ func (r *Request) AppendJSON(b []byte, mask bool) []byte {
 	b = appendString(b, r.ID)
 	b = append(b, `,"endpoint":`...)
 	b = appendString(b, r.Endpoint)
+	b = append(b, `,"protocol":`...)
+	b = appendString(b, r.protocol())
 	b = append(b, `,"model":`...)
 	b = appendString(b, r.Model)
 	b = append(b, `,"stream":`...)
