@@ -68,6 +68,9 @@ type Options struct {
 	// (the default when empty), ShadowChargeCaller or ShadowChargeNone.
 	ShadowCharge string
 	Tracer       trace.Tracer // nil: no policy.decide spans, no shadow links
+	// Catalog holds the models providers declare or list: their prices, for models the
+	// bundle's catalog does not price, and their names (see Exchange.Substituted).
+	Catalog *policy.Catalog
 }
 
 // Pipeline runs requests. Safe for concurrent use.

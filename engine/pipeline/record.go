@@ -150,13 +150,22 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	return cost, true
 }
 
+// price is the catalog price of id ("provider/model"): the bundle's catalog when it has
+// the model (governance's price list wins), else the price its provider declares.
+func (p *Pipeline) price(data *policy.Data, id string) tokens.Price {
+	if data != nil {
+		if e, ok := data.Catalog[id]; ok {
+			return e.Price
+		}
+	}
+	pr, _ := p.o.Catalog.Price(id)
+	return pr
+}
+
 // account prices usage at the catalog rate of the route taken and counts it.
 func (p *Pipeline) account(data *policy.Data, route string, l usageLabels, u *adapters.Usage) int64 {
 	provider, model, _ := strings.Cut(route, "/")
-	var price tokens.Price
-	if data != nil {
-		price = data.Price(route) // route is the catalog id: no string built per request
-	}
+	price := p.price(data, route) // route is the catalog id: no string built per request
 	cached := 0
 	if u.PromptTokensDetails != nil {
 		cached = u.PromptTokensDetails.CachedTokens
