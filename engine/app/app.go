@@ -58,9 +58,9 @@ type Gateway struct {
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
 	resil     map[string]executor.Resilience
-	names     []string     // configured provider names, sorted
+	names     []string // configured provider names, sorted
 	catalog   *policy.Catalog
-	listers   []lister // providers with discover_models
+	listers   []lister     // providers with discover_models
 	metricsL  net.Listener // nil: /metrics is on the main listener
 }
 
