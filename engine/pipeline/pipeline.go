@@ -169,6 +169,20 @@ func (x *Exchange) BudgetWarning() string { return x.warning }
 // Route is "provider/model" of the target that answered, "none" until one did.
 func (x *Exchange) Route() string { return x.route }
 
+// Models lists what caller can ask for right now, as the active policy routes it (GET
+// /v1/models): see policy.Revision.Routable.
+func (p *Pipeline) Models(ctx context.Context, caller *auth.Caller) ([]policy.Routable, error) {
+	rev := p.o.Engine.Active()
+	if rev == nil {
+		return nil, ErrNoBundle
+	}
+	routable, err := rev.Routable(ctx, p.o.Planner.Current(ctx, rev), caller.Value, time.Now().UnixNano())
+	if err != nil {
+		return nil, &PolicyError{Err: err}
+	}
+	return routable, nil
+}
+
 // DegradeStream reports that the policy asked for a streaming client to be served from a
 // buffered call (degrade.stream=false): use Chat and re-emit its answer as a stream.
 func (x *Exchange) DegradeStream() bool {
