@@ -15,8 +15,8 @@ import (
 
 // Record is what the request path captures: values it built anyway, no copies. It becomes
 // an OPA decision-log event: {"decision_id", "path": "gavel/decision", "input", "result",
-// "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route", "status",
-// "error"}}.
+// "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route",
+// "substituted", "status", "error"}}.
 type Record struct {
 	ID       string
 	Time     time.Time
@@ -29,6 +29,10 @@ type Record struct {
 	Route   string    // provider/model that answered, or "none"
 	Status  int       // HTTP status the client got
 	Error   string    // error code when the request failed
+
+	// Substituted is "asked -> answered" when the client named a provider/model and
+	// another one answered (X-Gavel-Substituted); "" otherwise.
+	Substituted string
 }
 
 // Logger defaults.
@@ -299,6 +303,10 @@ func (l *Logger) encode(r Record) []byte {
 	}
 	b = append(b, `,"custom":{"route":`...)
 	b = policy.AppendJSONString(b, r.Route)
+	if r.Substituted != "" {
+		b = append(b, `,"substituted":`...)
+		b = policy.AppendJSONString(b, r.Substituted)
+	}
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	if r.Error != "" {

@@ -71,6 +71,16 @@ func admitted(c echo.Context, x *pipeline.Exchange) {
 	}
 }
 
+// routed writes which target answered, and, when the client named a provider/model and
+// another one answered, the substitution. Every endpoint calls it once a target answered.
+func routed(c echo.Context, x *pipeline.Exchange) {
+	h := c.Response().Header()
+	h.Set(HeaderRoute, x.Route())
+	if sub := x.Substituted(); sub != "" {
+		h.Set(HeaderSubstituted, sub)
+	}
+}
+
 func (s *Server) chatCompletions(c echo.Context) error {
 	return s.serve(c, pipeline.EndpointChat, s.chat)
 }
@@ -102,7 +112,7 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	// The spend is committed before the answer is written: once a client may hold the
 	// answer, a crash must not lose its charge.
 	s.p.Settle(x)

@@ -36,6 +36,10 @@ const (
 	HeaderBudgetWarning = "X-Gavel-Budget-Warning"
 )
 
+// HeaderSubstituted says "asked -> answered" when a client named a provider/model
+// explicitly and the policy had another one answer.
+const HeaderSubstituted = "X-Gavel-Substituted"
+
 // Options wire a server.
 type Options struct {
 	// Pipeline runs every API request; the server only decodes, calls it and encodes.
@@ -111,7 +115,7 @@ func New(o Options) *Server {
 			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, HeaderTags, "OpenAI-Organization", "OpenAI-Project",
 				"X-Stainless-Arch", "X-Stainless-Lang", "X-Stainless-OS", "X-Stainless-Package-Version", "X-Stainless-Retry-Count",
 				"X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Timeout"},
-			ExposeHeaders: []string{HeaderDecisionID, HeaderRoute, HeaderRevision, HeaderExperiment, HeaderArm, HeaderBudgetWarning,
+			ExposeHeaders: []string{HeaderDecisionID, HeaderRoute, HeaderSubstituted, HeaderRevision, HeaderExperiment, HeaderArm, HeaderBudgetWarning,
 				"Retry-After", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
 				"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
 			MaxAge: 600}))
