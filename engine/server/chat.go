@@ -122,7 +122,7 @@ func (s *Server) decode(c echo.Context) (*adapters.ChatRequest, *APIError) {
 	return req, nil
 }
 
-// readJSON reads the body within the size limit and decodes it into v.
+// readJSON reads the body within the size limit and decodes it into v (see unmarshal).
 func (s *Server) readJSON(c echo.Context, v any) *APIError {
 	r := c.Request()
 	buf := bufPool.Get().(*bytes.Buffer)
@@ -146,10 +146,19 @@ func (s *Server) readJSON(c echo.Context, v any) *APIError {
 	if buf.Len() == 0 {
 		return errBadRequest("invalid_body", "", "The request body is empty; send a JSON request body.")
 	}
-	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+	if err := unmarshal(buf.Bytes(), v); err != nil {
 		return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
 	}
 	return nil
+}
+
+// unmarshal decodes a body: a chat request keeps the members it has no typed field for
+// (adapters.DecodeChatRequest), anything else is plain JSON.
+func unmarshal(b []byte, v any) error {
+	if r, ok := v.(*adapters.ChatRequest); ok {
+		return adapters.DecodeChatRequest(b, r)
+	}
+	return json.Unmarshal(b, v)
 }
 
 // Bounds of reading what is left of a body over the limit.
