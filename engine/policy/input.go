@@ -47,8 +47,8 @@ type Request struct {
 	// literal extra_body's members counted among them) and, by path, the unknown ones of
 	// messages and content parts ("messages[].content[].cache_control").
 	Fields []string
-	Bucket         int               // 0–9999, stable per sticky key
-	Sample         int               // 0–9999, uniformly random per request (shadow sampling)
+	Bucket int // 0–9999, stable per sticky key
+	Sample int // 0–9999, uniformly random per request (shadow sampling)
 }
 
 // SpendState is a budget's spend in its current period, in micro-USD.
