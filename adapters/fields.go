@@ -581,3 +581,19 @@ func (s *scanner) skipValue() {
 		}
 	}
 }
+
+// QuoteNames renders field names for an error message: 'a', 'b' and 'c'.
+func QuoteNames(names []string) string {
+	var b strings.Builder
+	for i, n := range names {
+		switch {
+		case i == 0:
+		case i == len(names)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString("'" + n + "'")
+	}
+	return b.String()
+}
