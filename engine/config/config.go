@@ -142,6 +142,12 @@ type Provider struct {
 	// HealthCheck, when set, probes the provider with a one-token request and feeds the
 	// verdict into input.providers.<name>.healthy. Probes cost real tokens on paid APIs.
 	HealthCheck *HealthCheck `yaml:"health_check"`
+	// DropParams is what happens to request fields this provider cannot express (a
+	// translated protocol: anthropic, gemini): "error" (the default) refuses the request
+	// with a 400 naming them, "drop" sends it without them and says so in
+	// X-Gavel-Dropped-Params and the decision log. OpenAI-protocol providers receive every
+	// field unchanged and never drop any.
+	DropParams executor.DropParams `yaml:"drop_params"`
 }
 
 // HealthCheck configures an active probe.
@@ -320,6 +326,9 @@ func (c *Config) Validate() error {
 		}
 		if err := p.Resilience().Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		if !p.DropParams.Valid() {
+			errs = append(errs, fmt.Errorf("%s: drop_params must be error or drop, got %q", field, p.DropParams))
 		}
 		if hc := p.HealthCheck; hc != nil && (hc.Model == "" || hc.Interval < 0 || hc.Timeout < 0 || hc.FailureThreshold < 0) {
 			errs = append(errs, fmt.Errorf("%s: health_check needs a model and non-negative interval, timeout and failure_threshold", field))

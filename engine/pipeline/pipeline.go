@@ -117,6 +117,7 @@ type Exchange struct {
 	warning  string
 
 	route    string
+	dropped  []string // request fields the answering provider could not express (drop_params: drop)
 	upstream time.Duration
 	usage    *adapters.Usage
 	// completion counts the answer's tokens as its text arrives, in case the upstream
@@ -165,6 +166,10 @@ func (x *Exchange) BudgetWarning() string { return x.warning }
 
 // Route is "provider/model" of the target that answered, "none" until one did.
 func (x *Exchange) Route() string { return x.route }
+
+// Dropped names the request's fields the answering provider could not express and was
+// sent without (its drop_params is drop); nil when none was.
+func (x *Exchange) Dropped() []string { return x.dropped }
 
 // DegradeStream reports that the policy asked for a streaming client to be served from a
 // buffered call (degrade.stream=false): use Chat and re-emit its answer as a stream.
@@ -329,7 +334,7 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 	if err != nil {
 		return nil, err
 	}
-	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	x.route, x.upstream, x.usage, x.dropped = res.Target.String(), res.Upstream, res.Response.Usage, res.Dropped
 	if x.primary != nil {
 		x.answer = res.Response
 	}

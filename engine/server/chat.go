@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,16 @@ func admitted(c echo.Context, x *pipeline.Exchange) {
 	}
 }
 
+// routed writes what the executor did in headers, before the answer starts: the target
+// that answered, and the request fields it was sent without.
+func routed(c echo.Context, x *pipeline.Exchange) {
+	h := c.Response().Header()
+	h.Set(HeaderRoute, x.Route())
+	if d := x.Dropped(); len(d) > 0 {
+		h.Set(HeaderDroppedParams, strings.Join(d, ","))
+	}
+}
+
 func (s *Server) chatCompletions(c echo.Context) error {
 	return s.serve(c, pipeline.EndpointChat, s.chat)
 }
@@ -102,7 +113,7 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	// The spend is committed before the answer is written: once a client may hold the
 	// answer, a crash must not lose its charge.
 	s.p.Settle(x)
