@@ -58,7 +58,8 @@ type Gateway struct {
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
 	resil     map[string]executor.Resilience
-	names     []string // configured provider names, sorted
+	drop      map[string]executor.DropParams // drop_params per provider
+	names     []string                       // configured provider names, sorted
 	catalog   *policy.Catalog
 	listers   []lister     // providers with discover_models
 	metricsL  net.Listener // nil: /metrics is on the main listener
@@ -118,6 +119,7 @@ func (g *Gateway) buildProviders(getenv func(string) string) error {
 	}
 	g.resil = map[string]executor.Resilience{}
 	declared := map[string][]policy.Model{}
+	g.drop = map[string]executor.DropParams{}
 	for _, p := range specs {
 		prov, err := registry.New(p.Spec)
 		if err != nil {
@@ -136,6 +138,7 @@ func (g *Gateway) buildProviders(getenv func(string) string) error {
 		g.providers[p.Name] = prov
 		g.tracing.Instrument(prov)
 		g.resil[p.Name] = p.Resilience()
+		g.drop[p.Name] = p.DropParams
 		g.names = append(g.names, p.Name)
 		if hc := p.HealthCheck; hc != nil {
 			one, model := 1, hc.Model
@@ -265,7 +268,7 @@ func (g *Gateway) openStores() (err error) {
 // providers, the pipeline around it, and the HTTP server in front.
 func (g *Gateway) buildRequestPath() error {
 	scanner := pii.NewScanner()
-	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
+	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, DropParams: g.drop, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
 	g.pipe = pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
 		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog})

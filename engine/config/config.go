@@ -151,6 +151,12 @@ type Provider struct {
 	DiscoverModels bool `yaml:"discover_models"`
 	// DiscoveryInterval is how often discovery asks again; DefaultDiscoveryInterval when 0.
 	DiscoveryInterval time.Duration `yaml:"discovery_interval"`
+	// DropParams is what happens to request fields this provider cannot express (a
+	// translated protocol: anthropic, gemini): "error" (the default) refuses the request
+	// with a 400 naming them, "drop" sends it without them and says so in
+	// X-Gavel-Dropped-Params and the decision log. OpenAI-protocol providers receive every
+	// field unchanged and never drop any.
+	DropParams executor.DropParams `yaml:"drop_params"`
 }
 
 // DefaultDiscoveryInterval is how often a provider with discover_models is asked again
@@ -335,6 +341,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 		errs = append(errs, p.validateModels(field)...)
+		if !p.DropParams.Valid() {
+			errs = append(errs, fmt.Errorf("%s: drop_params must be error or drop, got %q", field, p.DropParams))
+		}
 		if hc := p.HealthCheck; hc != nil && (hc.Model == "" || hc.Interval < 0 || hc.Timeout < 0 || hc.FailureThreshold < 0) {
 			errs = append(errs, fmt.Errorf("%s: health_check needs a model and non-negative interval, timeout and failure_threshold", field))
 		}

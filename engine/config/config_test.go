@@ -107,6 +107,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad retries", "providers:\n  - {name: a, type: mock, max_retries: 99}", "max_retries"},
 		{"bad duration", "request_timeout: soon", "soon"},
 		{"health check without model", "providers:\n  - {name: a, type: mock, health_check: {interval: 1s}}", "health_check needs a model"},
+		{"unknown drop_params", "providers:\n  - {name: a, type: anthropic, api_key: k, drop_params: ignore}", "drop_params must be error or drop, got \"ignore\""},
 		{"bad ledger store", "ledger: {store: etcd}", "ledger.store"},
 		{"redis without addr", "ledger: {store: redis}", "ledger.redis.addr"},
 		{"bad failure mode", "ledger: {failure_mode: maybe}", "failure_mode"},

@@ -16,7 +16,7 @@ import (
 // Record is what the request path captures: values it built anyway, no copies. It becomes
 // an OPA decision-log event: {"decision_id", "path": "gavel/decision", "input", "result",
 // "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route",
-// "substituted", "status", "error"}}.
+// "substituted", "status", "error", "dropped_params"}}.
 type Record struct {
 	ID       string
 	Time     time.Time
@@ -33,6 +33,9 @@ type Record struct {
 	// Substituted is "asked -> answered" when the client named a provider/model and
 	// another one answered (X-Gavel-Substituted); "" otherwise.
 	Substituted string
+	// Dropped names the request's fields the answering provider could not express and was
+	// sent without (its drop_params is drop).
+	Dropped []string
 }
 
 // Logger defaults.
@@ -312,6 +315,16 @@ func (l *Logger) encode(r Record) []byte {
 	if r.Error != "" {
 		b = append(b, `,"error":`...)
 		b = policy.AppendJSONString(b, r.Error)
+	}
+	if len(r.Dropped) > 0 {
+		b = append(b, `,"dropped_params":[`...)
+		for i, f := range r.Dropped {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = policy.AppendJSONString(b, f)
+		}
+		b = append(b, ']')
 	}
 	return append(b, '}', '}', '\n')
 }

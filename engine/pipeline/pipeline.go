@@ -125,6 +125,7 @@ type Exchange struct {
 	// chosen is the provider/model the client named explicitly, "" when it asked for an
 	// alias or a model name: a route other than chosen is a substitution the client is told.
 	chosen   string
+	dropped  []string // request fields the answering provider could not express (drop_params: drop)
 	upstream time.Duration
 	usage    *adapters.Usage
 	// completion counts the answer's tokens as its text arrives, in case the upstream
@@ -220,6 +221,9 @@ func (p *Pipeline) Models(ctx context.Context, caller *auth.Caller) ([]policy.Ro
 	}
 	return routable, nil
 }
+// Dropped names the request's fields the answering provider could not express and was
+// sent without (its drop_params is drop); nil when none was.
+func (x *Exchange) Dropped() []string { return x.dropped }
 
 // DegradeStream reports that the policy asked for a streaming client to be served from a
 // buffered call (degrade.stream=false): use Chat and re-emit its answer as a stream.
@@ -385,7 +389,7 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 	if err != nil {
 		return nil, err
 	}
-	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	x.route, x.upstream, x.usage, x.dropped = res.Target.String(), res.Upstream, res.Response.Usage, res.Dropped
 	if x.primary != nil {
 		x.answer = res.Response
 	}
