@@ -221,6 +221,7 @@ func (p *Pipeline) Models(ctx context.Context, caller *auth.Caller) ([]policy.Ro
 	}
 	return routable, nil
 }
+
 // Dropped names the request's fields the answering provider could not express and was
 // sent without (its drop_params is drop); nil when none was.
 func (x *Exchange) Dropped() []string { return x.dropped }
