@@ -201,7 +201,8 @@ func (g *Gateway) buildRequestPath() error {
 	}
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
-		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != ""})
+		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
+		ResponsesTTL: g.cfg.Responses.StoreTTL})
 	return nil
 }
 
