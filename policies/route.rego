@@ -108,8 +108,10 @@ unfiltered if {
 	tokens_needed <= planned.min_context
 }
 
-# Chat requests go to chat models, embeddings requests to embedding models.
-kind_for := {"chat": "chat", "embeddings": "embedding"}
+# Chat requests go to chat models, embeddings requests to embedding models. The agent
+# protocols (Anthropic Messages, OpenAI Responses) are chat: the same aliases, catalog,
+# PII rules, budgets and rate limits govern them.
+kind_for := inline_plan.kind_for
 
 fits(c) if {
 	c.kind == kind_for[endpoint]
