@@ -296,7 +296,6 @@ func (s *Server) deleteResponse(c echo.Context) error {
 	return nil
 }
 
-
 func (s *Server) responseLookup(c echo.Context) (*auth.Caller, ledger.Documents, string, error) {
 	caller, err := s.o.Keys.Authenticate(c.Request().Header.Get("Authorization"))
 	if err != nil {

@@ -15,7 +15,9 @@ type Error struct {
 	Message string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%d %s (%s): %s", e.Status, e.Code, e.Param, e.Message) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("%d %s (%s): %s", e.Status, e.Code, e.Param, e.Message)
+}
 
 func invalid(param, format string, a ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Code: "invalid_value", Param: param, Message: fmt.Sprintf(format, a...)}
