@@ -2,11 +2,13 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -362,4 +364,81 @@ func toolOutput(callID, output string) responses.ResponseInputItemUnionParam {
 	it := responses.ResponseInputItemParamOfFunctionCallOutput(output)
 	it.OfFunctionCallOutput.CallID = openai.String(callID)
 	return it
+}
+
+// One budget governs every endpoint: a team's spend through /v1/chat/completions refuses
+// its next /v1/responses request. The refusal is logged as a responses decision and
+// counted under endpoint="responses".
+func TestResponsesShareTheBudgetSpentThroughChat(t *testing.T) {
+	logFile := t.TempDir() + "/decisions.jsonl"
+	yaml, key, admin, _ := budgetSetup(t, 20, 0, "decision_log: {file: "+logFile+"}\n")
+	g := start(t, yaml(), nil)
+	c := g.client(key)
+	p := userParams("solo", "hi")
+	p.MaxTokens = openai.Int(3)
+	if _, err := c.Chat.Completions.New(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	if spent := spendOf(t, g, admin); spent != 18 {
+		t.Fatalf("chat spent %d µUSD, want 18", spent)
+	}
+	var resp *http.Response
+	_, err := c.Responses.New(context.Background(), responses.ResponseNewParams{Model: "solo", MaxOutputTokens: openai.Int(16),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}}, option.WithResponseInto(&resp))
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 429 || apiErr.Code != "insufficient_quota" || !strings.Contains(apiErr.Message, "team-daily") {
+		t.Fatalf("responses after the budget was spent through chat: %v", err)
+	}
+	id := apiErr.Response.Header.Get("X-Gavel-Decision-Id")
+	metrics := g.text(t, "/metrics")
+	if !strings.Contains(metrics, `gavel_requests_total{arm="",endpoint="responses",route="none",status="429"} 1`) {
+		t.Errorf("metrics:\n%s", grepLines(metrics, "gavel_requests_total"))
+	}
+	var explained string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodGet, g.URL+"/v1/gavel/decisions/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		if r, body := do(t, req); r.StatusCode == 200 {
+			raw, _ := json.Marshal(body)
+			explained = string(raw)
+			break
+		}
+	}
+	if !strings.Contains(explained, `"endpoint":"responses"`) || !strings.Contains(explained, `"protocol":"responses"`) {
+		t.Errorf("decision log: %s", explained)
+	}
+}
+
+// With a Redis ledger, a response stored through one replica is read, continued and
+// deleted through another; its store_ttl is Redis' expiry.
+func TestResponsesStoredInRedisAcrossReplicas(t *testing.T) {
+	addr := redisServer(t)
+	yaml, key, _, up := budgetSetup(t, 1_000_000, 0, "ledger: {store: redis, redis: {addr: "+addr+"}}\nresponses: {store_ttl: 1s}\n")
+	g1, g2 := start(t, yaml(), nil), start(t, yaml(), nil)
+	ctx := context.Background()
+	res, err := g1.client(key).Responses.New(ctx, responses.ResponseNewParams{Model: "solo",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("remember 7")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := g2.client(key).Responses.Get(ctx, res.ID, responses.ResponseGetParams{})
+	if err != nil || got.OutputText() != res.OutputText() {
+		t.Fatalf("read through the other replica: %v", err)
+	}
+	next, err := g2.client(key).Responses.New(ctx, responses.ResponseNewParams{Model: "solo", PreviousResponseID: openai.String(res.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("what was it?")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent := up.Requests()[len(up.Requests())-1].Body.Messages; len(sent) != 3 || sent[0].Content.String() != "remember 7" {
+		t.Fatalf("continued through the other replica: %+v", sent)
+	}
+	if err := g1.client(key).Responses.Delete(ctx, next.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	var apiErr *openai.Error
+	if _, err := g1.client(key).Responses.Get(ctx, res.ID, responses.ResponseGetParams{}); !errors.As(err, &apiErr) || apiErr.StatusCode != 404 {
+		t.Fatalf("after store_ttl: %v", err)
+	}
 }
