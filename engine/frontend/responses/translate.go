@@ -338,8 +338,16 @@ func responseFormat(raw json.RawMessage) (json.RawMessage, *Error) {
 		if f.Name == "" || len(f.Schema) == 0 {
 			return nil, missing("text.format.schema", "A json_schema text format needs a name and a schema.")
 		}
-		b, _ := json.Marshal(map[string]any{"type": "json_schema", "json_schema": map[string]any{
-			"name": f.Name, "description": f.Description, "schema": f.Schema, "strict": f.Strict}})
+		type jsonSchema struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description,omitempty"`
+			Schema      json.RawMessage `json:"schema"`
+			Strict      *bool           `json:"strict,omitempty"`
+		}
+		b, _ := json.Marshal(struct {
+			Type       string     `json:"type"`
+			JSONSchema jsonSchema `json:"json_schema"`
+		}{"json_schema", jsonSchema{f.Name, f.Description, f.Schema, f.Strict}})
 		return b, nil
 	}
 	return nil, invalid("text.format.type", "Invalid value: '%s'. Supported values are: 'text', 'json_object' and 'json_schema'.", f.Type)
