@@ -110,7 +110,10 @@ routes[name] := {
 	"all_tools": every_cap(cands, "tools"),
 	"all_vision": every_cap(cands, "vision"),
 	"all_pii_ok": every_cap(cands, "pii_ok"),
-	"endpoint_ok": {e: every_kind(cands, k) | some e, k in kind_for},
+	"endpoint_ok": {
+		"chat": every_kind(cands, "chat"), "embeddings": every_kind(cands, "embedding"),
+		"messages": every_kind(cands, "chat"), "responses": every_kind(cands, "chat"),
+	},
 	"min_context": min_context(cands),
 	"hedge": hedge_for(name),
 } if {
@@ -159,10 +162,6 @@ every_kind(cands, kind) if {
 }
 
 default every_kind(_, _) := false
-
-# kind_for is the model kind each endpoint needs: chat models serve chat and the agent
-# protocols (Anthropic Messages, OpenAI Responses), embedding models embeddings.
-kind_for := {"chat": "chat", "embeddings": "embedding", "messages": "chat", "responses": "chat"}
 
 min_context(cands) := min([c.context | some c in cands]) if count(cands) > 0
 

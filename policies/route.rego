@@ -108,10 +108,10 @@ unfiltered if {
 	tokens_needed <= planned.min_context
 }
 
-# Chat requests go to chat models, embeddings requests to embedding models. The agent
-# protocols (Anthropic Messages, OpenAI Responses) are chat: the same aliases, catalog,
-# PII rules, budgets and rate limits govern them.
-kind_for := inline_plan.kind_for
+# Chat requests go to chat models, embeddings requests to embedding models. Anthropic
+# Messages and OpenAI Responses requests are chat in another wire format: the same models
+# serve them (translated when the provider speaks another format).
+kind_for := {"chat": "chat", "embeddings": "embedding", "messages": "chat", "responses": "chat"}
 
 fits(c) if {
 	c.kind == kind_for[endpoint]
