@@ -278,7 +278,8 @@ func (g *Gateway) buildRequestPath() error {
 	}
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
-		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != ""})
+		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
+		ResponsesTTL: g.cfg.Responses.StoreTTL})
 	return nil
 }
 
@@ -501,12 +502,13 @@ func useRedisLog(log *slog.Logger) {
 
 // redisOps are the operations redisstore names to OnUnavailable (its Options document
 // them); each is published at 0 so an outage shows as an increase.
-var redisOps = []string{"reserve", "commit", "release", "snapshot", "spend", "allow", "add_tokens", "rate_state", "replay"}
+var redisOps = []string{"reserve", "commit", "release", "snapshot", "spend", "allow", "add_tokens", "rate_state", "replay",
+	"put_document", "get_document", "delete_document"}
 
 // closeBoth closes the Redis store, then its client (the store does not own the client).
 type closeBoth struct {
-	ledger.Store
-	client *redis.Client
+	*redisstore.Store // the concrete store: its optional capabilities (ledger.Documents) stay visible
+	client            *redis.Client
 }
 
 func (c closeBoth) Close() error {

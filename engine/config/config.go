@@ -63,6 +63,16 @@ type Config struct {
 	Shadow Shadow `yaml:"shadow"`
 	// Metrics says where /metrics is served and whether it needs a token.
 	Metrics Metrics `yaml:"metrics"`
+	// Responses configures the Responses API's stored responses.
+	Responses Responses `yaml:"responses"`
+}
+
+// Responses configures POST /v1/responses.
+type Responses struct {
+	// StoreTTL is how long a stored response (store: true, OpenAI's default) stays
+	// readable and continuable (previous_response_id); 0 is server.DefaultResponsesTTL
+	// (30 days, as OpenAI keeps them). Responses live in the ledger's store.
+	StoreTTL time.Duration `yaml:"store_ttl"`
 }
 
 // CORS configures cross-origin requests from browsers.
@@ -290,6 +300,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("request_timeout and shutdown_timeout must not be negative"))
 	}
 	errs = append(errs, c.CORS.validate()...)
+	if c.Responses.StoreTTL < 0 {
+		errs = append(errs, fmt.Errorf("responses.store_ttl must not be negative, got %s", c.Responses.StoreTTL))
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:

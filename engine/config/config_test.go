@@ -111,6 +111,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad ledger store", "ledger: {store: etcd}", "ledger.store"},
 		{"redis without addr", "ledger: {store: redis}", "ledger.redis.addr"},
 		{"bad failure mode", "ledger: {failure_mode: maybe}", "failure_mode"},
+		{"negative responses ttl", "responses: {store_ttl: -1h}", "responses.store_ttl"},
 		{"unknown shadow field", "shadow: {worker: 2}", "field worker not found"},
 		{"bad shadow budget scope", "shadow: {budget_scope: team}", "shadow.budget_scope"},
 		{"negative shadow workers", "shadow: {workers: -1}", "shadow.workers"},

@@ -134,7 +134,7 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	}
 	if x.usage == nil && (x.uncounted || x.completion.Len() > 0) {
 		// The tally is copied: what it still holds is counted on the goroutine.
-		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.completion, x.endpoint == EndpointChat
+		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.completion, x.endpoint != EndpointEmbeddings
 		answer := x.answer
 		p.counting.Add(1)
 		go func() {

@@ -69,6 +69,8 @@ type Options struct {
 	// CORSOrigins are the browser origins allowed to call the API ("*" for any); empty:
 	// no CORS headers, browsers refuse cross-origin calls.
 	CORSOrigins []string
+	// ResponsesTTL is how long stored responses are kept; 0 is DefaultResponsesTTL.
+	ResponsesTTL time.Duration
 	// ErrorLogInterval is how often a repeated request failure is logged (with the count
 	// of the ones in between); 0 is telemetry.DefaultLogInterval.
 	ErrorLogInterval time.Duration
@@ -128,6 +130,9 @@ func New(o Options) *Server {
 	for _, prefix := range []string{"/v1", ""} {
 		e.POST(prefix+"/chat/completions", s.chatCompletions)
 		e.POST(prefix+"/embeddings", s.embeddings)
+		e.POST(prefix+"/responses", s.createResponse)
+		e.GET(prefix+"/responses/:id", s.getResponse)
+		e.DELETE(prefix+"/responses/:id", s.deleteResponse)
 		e.GET(prefix+"/models", s.listModels)
 		e.GET(prefix+"/models/*", s.getModel)
 	}
