@@ -8,6 +8,7 @@ import (
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/signals"
 )
 
@@ -168,4 +169,40 @@ func TestCancelledAttemptIsNeitherSuccessNorFailure(t *testing.T) {
 			t.Errorf("circuit %s: the lost hedge between two failures counted as a success", c)
 		}
 	})
+}
+
+func TestOpenFor(t *testing.T) {
+	r := fast()
+	r.MaxRetries = 0
+	r.Breaker = Breaker{FailureThreshold: 1, Delay: time.Hour, SuccessThreshold: 1}
+	a := &fake{name: "a", steps: []step{{err: status(500)}}}
+	b := &fake{name: "b", steps: []step{{err: status(500)}}}
+	ex, _ := newExec(r, a, b, &fake{name: "c"})
+	ta, tb, tc := decide("a").Targets[0], decide("b").Targets[0], decide("c").Targets[0]
+	if _, ok := ex.OpenFor([]decision.Target{ta}); ok {
+		t.Fatal("a target never called has no open breaker")
+	}
+	ex.Chat(context.Background(), &adapters.ChatRequest{}, decide("a"))
+	time.Sleep(5 * time.Millisecond)
+	ex.Chat(context.Background(), &adapters.ChatRequest{}, decide("b"))
+	ex.Chat(context.Background(), &adapters.ChatRequest{}, decide("c"))
+	for _, tt := range []struct {
+		name    string
+		targets []decision.Target
+		ok      bool
+	}{
+		{"none", nil, false},
+		{"one open", []decision.Target{ta}, true},
+		{"both open: the sooner", []decision.Target{ta, tb}, true},
+		{"one closed", []decision.Target{ta, tc}, false},
+	} {
+		wait, ok := ex.OpenFor(tt.targets)
+		if ok != tt.ok || ok && (wait <= 59*time.Minute || wait > time.Hour) {
+			t.Errorf("%s: %v %v", tt.name, wait, ok)
+		}
+	}
+	wa, _ := ex.OpenFor([]decision.Target{ta})
+	if wab, _ := ex.OpenFor([]decision.Target{ta, tb}); wab != min(wa, wab) || wab > wa {
+		t.Errorf("both open: %v, a alone %v; want the sooner", wab, wa)
+	}
 }

@@ -546,3 +546,25 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 	at.end(out, nil)
 	return out, nil
 }
+
+// OpenFor reports how long until the first of targets admits a probe, when every one of
+// them has an open breaker: the truthful Retry-After of a request nothing could take
+// because of them. ok is false when targets is empty or any of them is not open.
+func (e *Executor) OpenFor(targets []decision.Target) (wait time.Duration, ok bool) {
+	for i, t := range targets {
+		e.mu.RLock()
+		p := e.pipes[t]
+		e.mu.RUnlock()
+		if p == nil {
+			return 0, false
+		}
+		d := p.breaker.remainingDelay()
+		if d <= 0 {
+			return 0, false
+		}
+		if i == 0 || d < wait {
+			wait = d
+		}
+	}
+	return wait, len(targets) > 0
+}
