@@ -164,8 +164,9 @@ func (e *Executor) build(t decision.Target, prov adapters.Provider, res Resilien
 const jitterFactor = 0.2
 
 // compose builds retry → timeout; run puts the breaker between them: each attempt has its
-// own deadline and counts against the breaker; retries go round both. An open breaker is not retried, nor is a
-// failure that leaves the breaker open: the walk moves on to the next target instead.
+// own deadline and counts against the breaker; retries go round both. An open breaker is
+// not retried, nor is a failure that leaves the breaker open: the walk moves on to the
+// next target instead.
 func (e *Executor) compose(p *pipeline, retries int) failsafe.Executor[*outcome] {
 	rp := retrypolicy.NewBuilder[*outcome]().
 		HandleIf(func(_ *outcome, err error) bool {
