@@ -466,6 +466,10 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
 		m.InitLedger(redisOps)
+		m.LedgerQueue(func() (int, uint64, uint64) {
+			st := store.Stats()
+			return st.PendingCommits, st.Replayed, st.DroppedCommits
+		})
 		useRedisLog(log)
 		return closeBoth{store, client}, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strings"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -288,13 +289,26 @@ func (p *Pipeline) admit(ctx context.Context, x *Exchange, f policy.Request) (*d
 	}
 	x.decision = d
 	if !d.Allow {
-		return nil, &Denied{Deny: *d.Deny}
+		return nil, p.denied(x, d.Deny)
 	}
 	if x.hold, err = p.enforce(ctx, x, f.EstInputTokens, f.MaxTokens); err != nil {
 		return nil, err
 	}
 	x.warning = budgetWarning(d, x.spend)
 	return d, nil
+}
+
+// denied is the policy's refusal. A 503 no_available_target that the route's open
+// breakers explain gets the truthful Retry-After: until the first of them lets a probe
+// through (the policy leaves open circuits out; a half-open one it may use).
+func (p *Pipeline) denied(x *Exchange, deny *decision.Deny) *Denied {
+	e := &Denied{Deny: *deny}
+	if deny.Status == http.StatusServiceUnavailable && deny.Code == "no_available_target" && x.rev != nil && x.rev.Data != nil {
+		if wait, ok := p.o.Executor.OpenFor(x.rev.Data.Chain(x.model)); ok {
+			e.RetryAfter = wait
+		}
+	}
+	return e
 }
 
 // decide builds the input and evaluates the policy. Any failure denies: a request the
