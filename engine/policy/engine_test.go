@@ -173,6 +173,18 @@ func TestParseDecision(t *testing.T) {
 		{"hedge unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 5, "after": 1}}`, "unknown field hedge.after", nil},
 		{"hedge not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": 300}`, "hedge must be an object", nil},
 		{"hedge float delay", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 1.5}}`, "integer", nil},
+		{"non-string key", `{"allow": false, 1: 2}`, "keys must be strings", nil},
+		{"unknown field first", `{"aaa": 1, "allow": false}`, `unknown field "aaa"`, nil},
+		{"target provider not string", `{"allow": true, "targets": [{"provider": 1, "model": "m"}]}`, "targets.provider must be a string", nil},
+		{"shadow model not string", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "shadow": [{"provider": "b", "model": false}]}`, "shadow.model must be a string", nil},
+		{"target not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}, "b/m"]}`, "targets[1] must be an object", nil},
+		{"targets not array", `{"allow": true, "targets": "a/m"}`, "targets must be an array", nil},
+		{"reasons element not string", `{"allow": false, "reasons": ["a", 1]}`, "reasons[1] must be a string", nil},
+		{"targets as a set", `{"allow": true, "targets": {{"provider": "a", "model": "m"}}, "reasons": []}`, "", func(t *testing.T, d *decision.Decision) {
+			if len(d.Targets) != 1 || d.Targets[0].Model != "m" || d.Reasons != nil {
+				t.Errorf("parsed = %+v", d)
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
