@@ -95,7 +95,10 @@ var decisionFields = []struct {
 		return nil
 	}},
 	{ast.StringTerm("shadow"), func(d *decision.Decision, v ast.Value) (err error) { d.Shadow, err = parseTargets("shadow", v); return }},
-	{ast.StringTerm("targets"), func(d *decision.Decision, v ast.Value) (err error) { d.Targets, err = parseTargets("targets", v); return }},
+	{ast.StringTerm("targets"), func(d *decision.Decision, v ast.Value) (err error) {
+		d.Targets, err = parseTargets("targets", v)
+		return
+	}},
 }
 
 var decisionKeys = func() map[string]bool {
