@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"strings"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
