@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -517,6 +518,14 @@ func TestDrillFleet(t *testing.T) {
 		}
 		if calls := w.upA.Count("*") - upBefore; calls < res.ok || calls > res.ok+failed {
 			t.Errorf("the upstream saw %d calls for %d answers and %d failures", calls, res.ok, failed)
+		}
+		// `gavel healthcheck` (the container image's HEALTHCHECK) tells the dead replica
+		// from the live ones.
+		for _, p := range f.replicas {
+			out, err := exec.Command(gavelBin, "healthcheck", "--addr", p.Addr, "--path", "/readyz").CombinedOutput()
+			if dead := p == victim; dead != (err != nil) {
+				t.Errorf("gavel healthcheck of %s (dead: %t): %v %s", p.Addr, dead, err, out)
+			}
 		}
 		// The survivors carry on alone.
 		rest := load(30, 6, 3*time.Second, func(ctx context.Context, i int) outcome {
