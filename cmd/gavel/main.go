@@ -90,7 +90,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// buildVersion is set at link time (-ldflags "-X main.buildVersion=v1.2.3", as
+// deploy/docker/Dockerfile does); without it the module version from the build info is used.
+var buildVersion string
+
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
