@@ -413,6 +413,18 @@ func (g *Gateway) shutdown(hs *http.Server) error {
 // usage) before it closes the ledger.
 const SettleWait = 5 * time.Second
 
+// ExitBound is the longest gavel takes from SIGTERM to exiting with cfg: the shutdown
+// grace plus the last DrainMargin in which ended requests write their records, charges
+// still being counted (SettleWait), the decision log's flush and the spans' flush. An
+// orchestrator must wait at least this long before killing the process (in Kubernetes,
+// terminationGracePeriodSeconds less the preStop hook's time), or the last requests'
+// records and charges can be lost.
+func ExitBound(cfg *config.Config) time.Duration {
+	grace := cfg.ShutdownTimeout
+	return grace + min(DrainMargin, grace/4) + SettleWait +
+		cmp.Or(cfg.DecisionLog.FlushTimeout, decisionlog.DefaultFlushTimeout) + TracingShutdownTimeout
+}
+
 // Close releases providers' resources and stops background work.
 func (g *Gateway) Close() {
 	if g.metricsL != nil {
