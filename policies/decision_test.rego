@@ -183,3 +183,19 @@ test_shadow_budgets_do_not_apply_to_callers if {
 	d.allow
 	not d.budgets
 }
+
+# The planned (fast) path and the inline rules agree on the agent protocols too.
+test_agent_protocols_planned_and_inline_agree if {
+	every e in ["responses", "messages"] {
+		inp := fx.input_with({"model": "smart", "endpoint": e, "protocol": e})
+		plan := data.gavel.plan with input as inp
+		inline := gavel.decision with input as inp
+		planned := gavel.decision with input as object.union(inp, {"plan": plan})
+		inline == planned
+		planned.allow == true
+		bad := fx.input_with({"model": "embed", "endpoint": e})
+		bad_plan := data.gavel.plan with input as bad
+		d := gavel.decision with input as object.union(bad, {"plan": bad_plan})
+		d.deny.code == "unsupported_endpoint"
+	}
+}

@@ -52,6 +52,7 @@ type Provider struct {
 	chat        endpoint
 	embed       endpoint
 	azurePrefix string // Azure: URL up to the deployment name
+	models      string // GET {base}/models; empty on Azure, which lists no deployments there
 }
 
 var (
@@ -96,6 +97,7 @@ func New(cfg Config) (*Provider, error) {
 	} else {
 		p.chat.url = base + "/chat/completions"
 		p.embed.url = base + "/embeddings"
+		p.models = base + "/models"
 		if cfg.APIKey != "" {
 			h.Set("Authorization", "Bearer "+cfg.APIKey)
 		}

@@ -3,6 +3,7 @@ package policy
 import (
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -111,32 +112,74 @@ var (
 	emptyArrayTerm = ast.ArrayTerm()
 )
 
+// Strings of the input that come from a small closed set (endpoints, protocols, roles):
+// one shared term each instead of two allocations per use.
+var knownStrings = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, s := range []string{
+		"chat", "embeddings", "messages", "responses",
+		"openai", "anthropic",
+		"system", "developer", "user", "assistant", "tool", "function",
+	} {
+		m[s] = ast.StringTerm(s)
+	}
+	return m
+}()
+
+// stringTerm is a term for s, shared when s is one of the known strings.
+func stringTerm(s string) *ast.Term {
+	if t, ok := knownStrings[s]; ok {
+		return t
+	}
+	return ast.StringTerm(s)
+}
+
+// inputTerms is the number of terms Value takes from its arena besides the messages: the
+// request's fields and the top-level values.
+const inputTerms = 17
+
 // Value builds the policy input.
+//
+// It runs once per request, so it is built for few allocations: the terms live in one
+// array, booleans, small integers and strings from a closed set are OPA's or gavel's
+// shared terms, and the digits of every large integer share one string. OPA never mutates
+// an input, which is what makes sharing terms between requests safe.
 func (in *Input) Value() ast.Value {
 	r := &in.Request
+	arena := make([]ast.Term, 0, inputTerms+2*len(r.Messages))
+	term := func(v ast.Value) *ast.Term {
+		arena = append(arena, ast.Term{Value: v})
+		return &arena[len(arena)-1]
+	}
+	var nums numbers
+	now := nums.add(in.NowNS)
+	maxTok, estTok := nums.add(int64(r.MaxTokens)), nums.add(int64(r.EstInputTokens))
+	bucket, sample := nums.add(int64(r.Bucket)), nums.add(int64(r.Sample))
+	nums.done()
+
 	msgs := make([]*ast.Term, len(r.Messages))
 	for i := range r.Messages {
-		msgs[i] = ast.ObjectTerm(
-			ast.Item(kRole, ast.StringTerm(r.Messages[i].Role)),
-			ast.Item(kText, ast.StringTerm(r.Messages[i].Text)),
-		)
+		msgs[i] = term(ast.NewObject(
+			ast.Item(kRole, stringTerm(r.Messages[i].Role)),
+			ast.Item(kText, term(ast.String(r.Messages[i].Text))),
+		))
 	}
 	req := ast.NewObject(
-		ast.Item(kID, ast.StringTerm(r.ID)),
-		ast.Item(kEndpoint, ast.StringTerm(r.Endpoint)),
-		ast.Item(kProtocol, ast.StringTerm(r.protocol())),
-		ast.Item(kModel, ast.StringTerm(r.Model)),
-		ast.Item(kStream, ast.BooleanTerm(r.Stream)),
-		ast.Item(kMessages, ast.ArrayTerm(msgs...)),
-		ast.Item(kHasTools, ast.BooleanTerm(r.HasTools)),
-		ast.Item(kHasImages, ast.BooleanTerm(r.HasImages)),
-		ast.Item(kHasCode, ast.BooleanTerm(r.HasCode)),
-		ast.Item(kMaxTokens, ast.IntNumberTerm(r.MaxTokens)),
-		ast.Item(kEstInputTokens, ast.IntNumberTerm(r.EstInputTokens)),
-		ast.Item(kMetadata, ast.NewTerm(stringMapValue(r.Metadata))),
-		ast.Item(kFields, fieldsTerm(r.Fields)),
-		ast.Item(kBucket, ast.IntNumberTerm(r.Bucket)),
-		ast.Item(kSample, ast.IntNumberTerm(r.Sample)),
+		ast.Item(kID, term(ast.String(r.ID))),
+		ast.Item(kEndpoint, stringTerm(r.Endpoint)),
+		ast.Item(kProtocol, stringTerm(r.protocol())),
+		ast.Item(kModel, term(ast.String(r.Model))),
+		ast.Item(kStream, ast.InternedTerm(r.Stream)),
+		ast.Item(kMessages, term(ast.NewArray(msgs...))),
+		ast.Item(kHasTools, ast.InternedTerm(r.HasTools)),
+		ast.Item(kHasImages, ast.InternedTerm(r.HasImages)),
+		ast.Item(kHasCode, ast.InternedTerm(r.HasCode)),
+		ast.Item(kMaxTokens, nums.term(maxTok, term)),
+		ast.Item(kEstInputTokens, nums.term(estTok, term)),
+		ast.Item(kMetadata, term(stringMapValue(r.Metadata))),
+		ast.Item(kFields, fieldsTerm(r.Fields)), // shared, not from the arena
+		ast.Item(kBucket, nums.term(bucket, term)),
+		ast.Item(kSample, nums.term(sample, term)),
 	)
 	caller, providers := in.Caller, in.Providers
 	if caller == nil {
@@ -145,19 +188,57 @@ func (in *Input) Value() ast.Value {
 	if providers == nil {
 		providers = emptyObject
 	}
-	obj := ast.NewObject(
-		ast.Item(kRequest, ast.NewTerm(req)),
-		ast.Item(kCaller, ast.NewTerm(caller)),
-		ast.Item(kProviders, ast.NewTerm(providers)),
-		ast.Item(kNow, ast.NewTerm(ast.Number(itoa(in.NowNS)))),
-		ast.Item(kPII, ast.NewTerm(countsValue(in.PII))),
-		ast.Item(kSpend, ast.NewTerm(spendValue(in.Spend))),
-		ast.Item(kRate, ast.NewTerm(rateValue(in.Rate))),
-	)
-	if in.Plan != nil {
-		obj.Insert(kPlan, ast.NewTerm(in.Plan))
+	items := [8][2]*ast.Term{
+		ast.Item(kRequest, term(req)),
+		ast.Item(kCaller, term(caller)),
+		ast.Item(kProviders, term(providers)),
+		ast.Item(kNow, nums.term(now, term)),
+		ast.Item(kPII, term(countsValue(in.PII))),
+		ast.Item(kSpend, term(spendValue(in.Spend))),
+		ast.Item(kRate, term(rateValue(in.Rate))),
 	}
-	return obj
+	n := 7
+	if in.Plan != nil {
+		items[n] = ast.Item(kPlan, term(in.Plan))
+		n++
+	}
+	return ast.NewObject(items[:n]...)
+}
+
+// numbers formats a request's integers into one string, so that they cost one allocation
+// together; integers OPA interns (-1 to 512) use its shared terms instead.
+type numbers struct {
+	buf  [5 * 20]byte
+	n    int
+	ends [5]int
+	k    int
+	s    string
+}
+
+// add formats v and returns its index, or -2-v (below zero) when v has an interned term.
+func (ns *numbers) add(v int64) int {
+	if v >= -1 && v <= 512 {
+		return int(-2 - v)
+	}
+	ns.n = len(strconv.AppendInt(ns.buf[:ns.n], v, 10))
+	ns.ends[ns.k] = ns.n
+	ns.k++
+	return ns.k - 1
+}
+
+func (ns *numbers) done() { ns.s = string(ns.buf[:ns.n]) }
+
+// term is the term of the integer add returned i for, from OPA's interned terms or made
+// with mk.
+func (ns *numbers) term(i int, mk func(ast.Value) *ast.Term) *ast.Term {
+	if i < 0 {
+		return ast.IntNumberTerm(-2 - i)
+	}
+	start := 0
+	if i > 0 {
+		start = ns.ends[i-1]
+	}
+	return mk(ast.Number(ns.s[start:ns.ends[i]]))
 }
 
 // CallerValue converts a key record to input.caller; callers cache the result per key.

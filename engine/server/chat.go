@@ -73,10 +73,15 @@ func admitted(c echo.Context, x *pipeline.Exchange) {
 }
 
 // routed writes what the executor did in headers, before the answer starts: the target
-// that answered, and the request fields it was sent without.
+// that answered, the substitution when the client named a provider/model and another one
+// answered, and the request fields it was sent without. Every endpoint calls it once a
+// target answered.
 func routed(c echo.Context, x *pipeline.Exchange) {
 	h := c.Response().Header()
 	h.Set(HeaderRoute, x.Route())
+	if sub := x.Substituted(); sub != "" {
+		h.Set(HeaderSubstituted, sub)
+	}
 	if d := x.Dropped(); len(d) > 0 {
 		h.Set(HeaderDroppedParams, strings.Join(d, ","))
 	}
