@@ -20,6 +20,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/gavel-gw/gavel/test/fakeanthropic"
+	"github.com/gavel-gw/gavel/test/fakegemini"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 )
 
@@ -314,3 +315,31 @@ func decisionEvent(t *testing.T, path, id string) map[string]any {
 	}
 }
 
+// Gemini gets top_k as generationConfig.topK; cache_control, which it has no place for, is
+// refused by default for a provider from the environment too.
+func TestGeminiBackendGetsTopKAndRefusesCacheControl(t *testing.T) {
+	up := fakegemini.New()
+	t.Cleanup(up.Close)
+	g := start(t, "", map[string]string{"GEMINI_API_KEY": "gk", "GEMINI_BASE_URL": up.URL()})
+	c := g.client("k")
+	if _, err := c.Chat.Completions.New(context.Background(), userParams("gemini-2.5-flash", "hi"), option.WithJSONSet("top_k", 20)); err != nil {
+		t.Fatal(err)
+	}
+	reqs := up.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("gemini saw %d requests", len(reqs))
+	}
+	if gc, _ := reqs[0].Body["generationConfig"].(map[string]any); gc["topK"] != float64(20) {
+		t.Errorf("generationConfig = %v in %s %s", reqs[0].Body["generationConfig"], reqs[0].Path, reqs[0].Raw)
+	}
+	_, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{Model: "gemini-2.5-flash",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage([]openai.ChatCompletionContentPartUnionParam{cachedPart("doc")})}})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "unsupported_parameter" ||
+		!strings.Contains(apiErr.Message, "gemini") || !strings.Contains(apiErr.Message, "'messages[].content[].cache_control'") {
+		t.Fatalf("err = %v, want 400 unsupported_parameter", err)
+	}
+	if n := len(up.Requests()); n != 1 {
+		t.Errorf("a refused request reached gemini (%d requests)", n)
+	}
+}
