@@ -167,3 +167,26 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		}
 	})
 }
+
+// The shared field lists are safe to build and read from many requests at once.
+func TestFieldNamesConcurrently(t *testing.T) {
+	bodies := []string{`{"model":"m","messages":[],"seed":1}`, `{"model":"m","messages":[],"n":1,"top_p":1}`, `{"model":"m","messages":[],"top_k":1}`}
+	done := make(chan bool)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				r := new(ChatRequest)
+				if DecodeChatRequest([]byte(bodies[i%len(bodies)]), r) != nil || len(r.FieldNames()) < 3 {
+					done <- false
+					return
+				}
+			}
+			done <- true
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if !<-done {
+			t.Fatal("FieldNames failed")
+		}
+	}
+}
