@@ -255,6 +255,9 @@ func (r *ChatRequest) HasExtra() bool {
 // code, not decoded, lists its extra fields only. The list may be shared with other
 // requests: do not modify it.
 func (r *ChatRequest) FieldNames() []string {
+	if r.clientFields != nil {
+		return r.clientFields
+	}
 	if !r.HasExtra() {
 		return typedNames(r.present)
 	}
@@ -282,6 +285,33 @@ func (r *ChatRequest) FieldNames() []string {
 	if !sorted {
 		sort.Strings(names)
 	}
+	return names
+}
+
+// SetFieldNames sets what FieldNames reports, for a request translated from another
+// protocol (the Responses API, Anthropic Messages): the member names of the client's own
+// body, as MemberNames gives them, so that the policy sees what the client sent.
+func (r *ChatRequest) SetFieldNames(names []string) { r.clientFields = names }
+
+// FieldNamer is implemented by a client protocol's request types that keep the member
+// names of the body they were decoded from (MemberNames); the server sets them after
+// decoding.
+type FieldNamer interface {
+	SetFieldNames(names []string)
+}
+
+// MemberNames lists, sorted and once each, the member names of the JSON object body
+// (valid JSON, as encoding/json accepted it); nil when body is not an object.
+func MemberNames(body []byte) []string {
+	var names []string
+	s := scanner{b: body}
+	s.object(func(name, _ []byte, _ int) error {
+		if n := decodeName(name); !contains(names, n) {
+			names = append(names, n)
+		}
+		return nil
+	})
+	sort.Strings(names)
 	return names
 }
 

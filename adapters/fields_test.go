@@ -190,3 +190,21 @@ func TestFieldNamesConcurrently(t *testing.T) {
 		}
 	}
 }
+
+func TestMemberNames(t *testing.T) {
+	for body, want := range map[string][]string{
+		`{"model":"m","input":"hi","store":false,"model":"n","x\u0079":{"a":[1,"}"]}}`: {"input", "model", "store", "xy"},
+		`{}`:    nil,
+		`[1,2]`: nil,
+		`null`:  nil,
+	} {
+		if got := MemberNames([]byte(body)); !reflect.DeepEqual(got, want) {
+			t.Errorf("MemberNames(%s) = %q, want %q", body, got, want)
+		}
+	}
+	r := &ChatRequest{}
+	r.SetFieldNames([]string{"input", "model"})
+	if got := r.FieldNames(); !reflect.DeepEqual(got, []string{"input", "model"}) {
+		t.Errorf("FieldNames after SetFieldNames = %q", got)
+	}
+}

@@ -343,3 +343,18 @@ func TestGeminiBackendGetsTopKAndRefusesCacheControl(t *testing.T) {
 		t.Errorf("a refused request reached gemini (%d requests)", n)
 	}
 }
+
+// A Responses API request is translated to the canonical type, and the policy still sees
+// the fields of the client's own body.
+func TestPolicySeesTheFieldsOfAResponsesRequest(t *testing.T) {
+	g, _, _, logFile := fieldFakes(t, "", nil)
+	resp, body := g.post(t, "/v1/responses", `{"model":"chat","input":"hi","store":false,"prompt_cache_key":"k","max_output_tokens":50}`, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %v", resp.StatusCode, body)
+	}
+	ev := decisionEvent(t, logFile, resp.Header.Get("X-Gavel-Decision-Id"))
+	fields := ev["input"].(map[string]any)["request"].(map[string]any)["fields"]
+	if want := []any{"input", "max_output_tokens", "model", "prompt_cache_key", "store"}; !reflect.DeepEqual(fields, want) {
+		t.Errorf("input.request.fields = %v, want %v", fields, want)
+	}
+}
