@@ -228,8 +228,7 @@ func TestInputValue(t *testing.T) {
 	in := Input{
 		Request: Request{ID: "r", Endpoint: "chat", Model: "smart", Stream: true,
 			Messages: []Message{{Role: "user", Text: "hi"}}, MaxTokens: 5, EstInputTokens: 1,
-			Metadata: map[string]string{"b": "2", "a": "1"},
-			Fields: []string{"messages", "model", "top_k"}, Bucket: 42},
+			Metadata: map[string]string{"b": "2", "a": "1"}, Bucket: 42},
 		Caller: CallerValue(KeyRecord{KeyID: "k1", Team: "t", Labels: map[string]string{"x": "y"}}),
 		NowNS:  -12,
 	}
@@ -319,7 +318,7 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 		{Request: Request{ID: "r1", Endpoint: "chat", Protocol: "anthropic", Model: "smart", Stream: true,
 			Messages: []Message{{Role: "system", Text: "be brief"}, {Role: "user", Text: "hi"}, {Role: "critic", Text: ""}},
 			HasTools: true, HasCode: true, MaxTokens: 513, EstInputTokens: 512, Metadata: map[string]string{"b": "2", "a": "1"},
-			Bucket: 9999, Sample: -1},
+			Fields: []string{"messages", "model", "top_k"}, Bucket: 9999, Sample: -1},
 			Caller: caller, Plan: plan, NowNS: 1765000000123456789,
 			PII:   map[string]int{"email": 2, "ssn": 600},
 			Spend: map[string]SpendState{"team": {SpentMUSD: 5, ReservedMUSD: 1 << 40, LimitMUSD: -3}},
@@ -332,13 +331,13 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 		for _, m := range r.Messages {
 			msgs = append(msgs, map[string]any{"role": m.Role, "text": m.Text})
 		}
-		fields := []any{}
-		for _, f := range r.Fields {
-			fields = append(fields, f)
-		}
 		meta := map[string]any{}
 		for k, v := range r.Metadata {
 			meta[k] = v
+		}
+		fields := []any{}
+		for _, f := range r.Fields {
+			fields = append(fields, f)
 		}
 		pii, spend, rate := map[string]any{}, map[string]any{}, map[string]any{}
 		for k, n := range in.PII {
@@ -354,8 +353,8 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 			"request": map[string]any{
 				"id": r.ID, "endpoint": r.Endpoint, "protocol": r.protocol(), "model": r.Model, "stream": r.Stream,
 				"messages": msgs, "has_tools": r.HasTools, "has_images": r.HasImages, "has_code": r.HasCode,
-				"max_tokens": r.MaxTokens, "est_input_tokens": r.EstInputTokens, "metadata": meta,
-				"fields": fields, "bucket": r.Bucket, "sample": r.Sample,
+				"max_tokens": r.MaxTokens, "est_input_tokens": r.EstInputTokens, "metadata": meta, "fields": fields,
+				"bucket": r.Bucket, "sample": r.Sample,
 			},
 			"caller": map[string]any{}, "providers": map[string]any{}, "now": in.NowNS,
 			"pii": pii, "spend": spend, "rate": rate,
