@@ -235,6 +235,10 @@ type Usage struct {
 type PromptTokensDetails struct {
 	CachedTokens int `json:"cached_tokens"`
 	AudioTokens  int `json:"audio_tokens,omitempty"`
+	// CacheWriteTokens are prompt tokens written to the provider's prompt cache
+	// (Anthropic's cache_creation_input_tokens), which some providers bill above the input
+	// price. OpenAI's wire has no such field, so it is gavel's own and never sent.
+	CacheWriteTokens int `json:"-"`
 }
 
 // CompletionTokensDetails breaks completion tokens down (reasoning, audio).

@@ -178,7 +178,10 @@ routes[name] := {
 	"all_tools": every_cap(cands, "tools"),
 	"all_vision": every_cap(cands, "vision"),
 	"all_pii_ok": every_cap(cands, "pii_ok"),
-	"endpoint_ok": {"chat": every_kind(cands, "chat"), "embeddings": every_kind(cands, "embedding")},
+	"endpoint_ok": {
+		"chat": every_kind(cands, "chat"), "embeddings": every_kind(cands, "embedding"),
+		"messages": every_kind(cands, "chat"), "responses": every_kind(cands, "chat"),
+	},
 	"min_context": min_context(cands),
 	"hedge": hedge_for(name),
 	"unavailable": unavailable,

@@ -124,8 +124,10 @@ unfiltered if {
 	tokens_needed <= planned.min_context
 }
 
-# Chat requests go to chat models, embeddings requests to embedding models.
-kind_for := {"chat": "chat", "embeddings": "embedding"}
+# Chat requests go to chat models, embeddings requests to embedding models. Anthropic
+# Messages and OpenAI Responses requests are chat in another wire format: the same models
+# serve them (translated when the provider speaks another format).
+kind_for := {"chat": "chat", "embeddings": "embedding", "messages": "chat", "responses": "chat"}
 
 fits(c) if {
 	c.kind == kind_for[endpoint]

@@ -391,7 +391,7 @@ func usage(u *wireUsage) *adapters.Usage {
 		PromptTokens:        prompt,
 		CompletionTokens:    out,
 		TotalTokens:         prompt + out,
-		PromptTokensDetails: &adapters.PromptTokensDetails{CachedTokens: read},
+		PromptTokensDetails: &adapters.PromptTokensDetails{CachedTokens: read, CacheWriteTokens: write},
 	}
 }
 

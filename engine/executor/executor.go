@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -84,6 +85,26 @@ type outcome struct {
 	started time.Time
 	ttft    time.Duration
 	release func() // lets the attempt's context go once the stream is closed
+
+	// A passed-through answer (Passthrough): raw for a whole one, rawStream and its
+	// rawFirst event for a stream.
+	raw       *adapters.RawResult
+	rawStream adapters.RawStream
+	rawFirst  adapters.RawEvent
+}
+
+// streaming reports that the attempt opened a stream someone must close.
+func (o *outcome) streaming() bool { return o.stream != nil || o.rawStream != nil }
+
+// closeStream closes an attempt's stream that nobody will read.
+func (o *outcome) closeStream() {
+	if o.stream != nil {
+		o.stream.Close()
+	}
+	if o.rawStream != nil {
+		o.rawStream.Close()
+	}
+	o.release()
 }
 
 // pipeline is one provider+model's resilience: a breaker shared by every request, and the
@@ -287,13 +308,14 @@ func upstreamRequest(req *adapters.ChatRequest, t decision.Target, d *decision.D
 type ChatResult struct {
 	Target   decision.Target
 	Response *adapters.ChatResponse
-	Upstream time.Duration // time spent in upstream attempts, retries and backoff included
+	Raw      *adapters.RawResult // a passed-through answer (ChatNative); Response is then nil
+	Upstream time.Duration       // time spent in upstream attempts, retries and backoff included
 }
 
 // Chat walks the decision's targets until one answers.
 func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*ChatResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptChat(exec, e, upstreamRequest(req, p.target, d, false))
+		return p.attemptChat(exec, e, upstreamRequest(req, p.target, d, false), nil)
 	})
 	if err != nil {
 		return nil, err
@@ -303,24 +325,28 @@ func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *decis
 
 // StreamResult is an open stream whose first chunk has arrived.
 type StreamResult struct {
-	Target   decision.Target
-	First    *adapters.ChatChunk
-	Stream   adapters.ChunkStream // yields the chunks after First; Close it
-	Upstream time.Duration        // time until First, retries included
+	Target decision.Target
+	First  *adapters.ChatChunk
+	Stream adapters.ChunkStream // yields the chunks after First; Close it
+	// RawFirst and Raw are a passed-through stream (OpenStreamNative) instead of First
+	// and Stream: its first event and the events after it.
+	RawFirst adapters.RawEvent
+	Raw      adapters.RawStream
+	Upstream time.Duration // time until First, retries included
 }
 
 // OpenStream walks the targets until one produces a first chunk. After it returns, nothing
 // is retried: the caller owns the stream and reports a mid-stream failure to the client.
 func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*StreamResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptStream(exec, e, upstreamRequest(req, p.target, d, true))
+		return p.attemptStream(exec, e, upstreamRequest(req, p.target, d, true), nil)
 	})
 	if err != nil {
 		return nil, err
 	}
 	p, _ := e.pipeline(t)
 	return &StreamResult{Target: t, First: out.first, Upstream: up,
-		Stream: &trackedStream{ChunkStream: out.stream, p: p, e: e, req: ctx, started: out.started, ttft: out.ttft, release: out.release, idle: p.res.Timeout}}, nil
+		Stream: &trackedStream{ChunkStream: out.stream, streamTracker: p.tracker(e, ctx, out)}}, nil
 }
 
 // attempt is one call to one target, made inside the target's pipeline.
@@ -383,9 +409,8 @@ func (p *pipeline) run(ctx context.Context, e *Executor, retries int, call attem
 	})
 	mu.Lock()
 	for _, o := range opened {
-		if o != out && o.stream != nil {
-			o.stream.Close()
-			o.release()
+		if o != out && o.streaming() {
+			o.closeStream()
 		}
 	}
 	mu.Unlock()
@@ -462,9 +487,17 @@ func (p *pipeline) measured(exec failsafe.Execution[*outcome], e *Executor, call
 	return out, nil
 }
 
-func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest) (*outcome, error) {
+func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest, raw *adapters.RawRequest) (*outcome, error) {
 	ctx, at := e.startAttempt(exec, p, opChat, req)
 	out, err := p.measured(exec, e, func() (*outcome, error) {
+		if raw != nil {
+			if res, err := p.prov.(adapters.Passthrough).RawCall(ctx, raw); !errors.Is(err, adapters.ErrNotNative) {
+				if err != nil {
+					return nil, err
+				}
+				return &outcome{raw: res}, nil
+			}
+		}
 		resp, err := p.prov.Chat(ctx, req)
 		if err != nil {
 			return nil, err
@@ -477,7 +510,7 @@ func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, r
 
 // attemptStream opens the stream and waits for its first chunk, so that a stream failing
 // before producing anything is retried or failed over like any other failure.
-func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest) (*outcome, error) {
+func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest, raw *adapters.RawRequest) (*outcome, error) {
 	release := func() {}
 	if ei, ok := exec.(fspolicy.ExecutionInternal[*outcome]); ok {
 		// The attempt's context must outlive this function: the stream is read after it.
@@ -492,6 +525,34 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 		at.end(nil, err)
 		release()
 		return nil, err
+	}
+	if raw != nil {
+		res, err := p.prov.(adapters.Passthrough).RawCall(ctx, raw)
+		if !errors.Is(err, adapters.ErrNotNative) {
+			if err != nil {
+				return fail(err)
+			}
+			if res.Stream == nil {
+				return fail(&adapters.Error{Provider: p.target.Provider, Kind: adapters.KindProtocol, Message: "passthrough answered a stream request without a stream"})
+			}
+			first, err := res.Stream.Recv()
+			if err != nil {
+				res.Stream.Close()
+				if errors.Is(err, io.EOF) {
+					err = &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindProtocol, Message: "stream ended before its first event"}
+				}
+				return fail(err)
+			}
+			// The first event's bytes belong to the stream's reader until its next Recv,
+			// which happens on another goroutine's time: keep a copy.
+			first.Name, first.Data = bytes.Clone(first.Name), bytes.Clone(first.Data)
+			ttft := time.Since(start)
+			e.metrics.TTFT(p.target.Provider, p.target.Model, ttft)
+			e.metrics.Attempt(p.target.Provider, p.target.Model, "ok", ttft)
+			out := &outcome{rawStream: res.Stream, rawFirst: first, started: start, ttft: ttft, release: release}
+			at.end(out, nil)
+			return out, nil
+		}
 	}
 	st, err := p.prov.ChatStream(ctx, req)
 	if err != nil {

@@ -104,6 +104,7 @@ type Exchange struct {
 	caller   *auth.Caller
 
 	chat    *adapters.ChatRequest      // as the client sent it
+	raw     *adapters.RawRequest       // as the client sent it, in its own protocol (Passthrough)
 	up      *adapters.ChatRequest      // as it leaves the gateway (redacted when the policy says so)
 	embUp   *adapters.EmbeddingRequest // embeddings as they leave the gateway
 	prompt  []policy.Message

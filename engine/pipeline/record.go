@@ -169,11 +169,11 @@ func (p *Pipeline) price(data *policy.Data, id string) tokens.Price {
 func (p *Pipeline) account(data *policy.Data, route string, l usageLabels, u *adapters.Usage) int64 {
 	provider, model, _ := strings.Cut(route, "/")
 	price := p.price(data, route) // route is the catalog id: no string built per request
-	cached := 0
-	if u.PromptTokensDetails != nil {
-		cached = u.PromptTokensDetails.CachedTokens
+	cached, written := 0, 0
+	if d := u.PromptTokensDetails; d != nil {
+		cached, written = d.CachedTokens, d.CacheWriteTokens
 	}
-	cost := tokens.Cost(price, u.PromptTokens, cached, u.CompletionTokens)
+	cost := tokens.CostCached(price, u.PromptTokens, cached, written, u.CompletionTokens)
 	p.o.Metrics.Tokens(provider, model, l.team, u.PromptTokens, u.CompletionTokens)
 	p.o.Metrics.Cost(provider, model, l.team, cost)
 	p.o.Metrics.ExperimentCost(l.experiment, l.arm, cost)
