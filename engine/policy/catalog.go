@@ -262,9 +262,9 @@ func modelValue(m Model, source string) ast.Value {
 
 var kpCatalog = ast.StringTerm("catalog")
 
-// attach adds each provider's catalog to a freshly rendered input.providers (every
+// Attach adds each provider's catalog to a freshly rendered input.providers (every
 // configured provider gets one, empty when it has no models).
-func (c *Catalog) attach(providers ast.Value) {
+func (c *Catalog) Attach(providers ast.Value) {
 	obj, ok := providers.(ast.Object)
 	if !ok {
 		return

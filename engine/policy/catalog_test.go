@@ -46,7 +46,7 @@ func TestCatalog(t *testing.T) {
 	}
 
 	providers := ProvidersValue([]signals.ProviderStats{{Name: "up", Healthy: true}, {Name: "other", Healthy: true}})
-	c.attach(providers)
+	c.Attach(providers)
 	for path, want := range map[string]string{
 		`up.catalog["m-large"].aliases`:                    `["smart"]`,
 		`up.catalog["m-large"].source`:                     `"config"`,
