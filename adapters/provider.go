@@ -59,3 +59,12 @@ type ModelInfo struct {
 	ID      string
 	OwnedBy string
 }
+
+// FieldTranslator is implemented by providers that translate the canonical request into
+// another protocol (Anthropic, Gemini). UnsupportedFields names, as ExtraNames does, the
+// request's extra fields it has no place for; the gateway refuses the request or drops
+// them, per the provider's drop_params, so that none is lost without a word. A provider
+// without it speaks the canonical protocol and forwards every field as it was received.
+type FieldTranslator interface {
+	UnsupportedFields(req *ChatRequest) []string
+}

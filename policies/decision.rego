@@ -41,6 +41,16 @@ decision := input.plan.fast[input.request.model].decision if {
 } else := {
 	"allow": false,
 	"deny": {
+		"status": 400,
+		"code": "field_denied",
+		"message": concat("", ["The request uses parameters the policy does not allow: ", concat(", ", compliance.denied_fields), "."]),
+	},
+	"reasons": reasons,
+} if {
+	compliance.denied_fields[0]
+} else := {
+	"allow": false,
+	"deny": {
 		"status": 429,
 		"code": "insufficient_quota",
 		"type": "insufficient_quota",

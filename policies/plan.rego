@@ -382,7 +382,8 @@ any_rate_limit if data.gavel.rate_limits[_]
 
 # fast[name] lets a typical request skip the per-request rules: for every requestable name
 # without an experiment, the decision gavel would reach for a request that carries no PII,
-# triggers no content rule and fits every candidate, plus the lookups that tell whether a
+# triggers no content rule and fits every candidate (with deny lists of terms or fields
+# there is no fast path: each request must be checked against them), plus the lookups that tell whether a
 # request is that typical. gavel.decision takes this path only when every check holds; a
 # test asserts that it then agrees with the full evaluation.
 fast[name] := {
@@ -397,6 +398,7 @@ fast[name] := {
 	"min_context": r.min_context,
 } if {
 	count(object.get(data.gavel.pii_policy, "deny_terms", [])) == 0
+	count(object.get(data.gavel.pii_policy, "deny_fields", [])) == 0
 	some name, r in routes
 	not experiments[name]
 }

@@ -58,7 +58,8 @@ type Gateway struct {
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
 	resil     map[string]executor.Resilience
-	names     []string // configured provider names, sorted
+	drop      map[string]executor.DropParams // drop_params per provider
+	names     []string                       // configured provider names, sorted
 	catalog   *policy.Catalog
 	listers   []lister     // providers with discover_models
 	metricsL  net.Listener // nil: /metrics is on the main listener
@@ -118,6 +119,7 @@ func (g *Gateway) buildProviders(getenv func(string) string) error {
 	}
 	g.resil = map[string]executor.Resilience{}
 	declared := map[string][]policy.Model{}
+	g.drop = map[string]executor.DropParams{}
 	for _, p := range specs {
 		prov, err := registry.New(p.Spec)
 		if err != nil {
@@ -136,6 +138,7 @@ func (g *Gateway) buildProviders(getenv func(string) string) error {
 		g.providers[p.Name] = prov
 		g.tracing.Instrument(prov)
 		g.resil[p.Name] = p.Resilience()
+		g.drop[p.Name] = p.DropParams
 		g.names = append(g.names, p.Name)
 		if hc := p.HealthCheck; hc != nil {
 			one, model := 1, hc.Model
@@ -265,7 +268,7 @@ func (g *Gateway) openStores() (err error) {
 // providers, the pipeline around it, and the HTTP server in front.
 func (g *Gateway) buildRequestPath() error {
 	scanner := pii.NewScanner()
-	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
+	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, DropParams: g.drop, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
 	g.pipe = pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
 		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog})
@@ -275,7 +278,8 @@ func (g *Gateway) buildRequestPath() error {
 	}
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
-		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != ""})
+		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
+		ResponsesTTL: g.cfg.Responses.StoreTTL})
 	return nil
 }
 
@@ -409,6 +413,18 @@ func (g *Gateway) shutdown(hs *http.Server) error {
 // usage) before it closes the ledger.
 const SettleWait = 5 * time.Second
 
+// ExitBound is the longest gavel takes from SIGTERM to exiting with cfg: the shutdown
+// grace plus the last DrainMargin in which ended requests write their records, charges
+// still being counted (SettleWait), the decision log's flush and the spans' flush. An
+// orchestrator must wait at least this long before killing the process (in Kubernetes,
+// terminationGracePeriodSeconds less the preStop hook's time), or the last requests'
+// records and charges can be lost.
+func ExitBound(cfg *config.Config) time.Duration {
+	grace := cfg.ShutdownTimeout
+	return grace + min(DrainMargin, grace/4) + SettleWait +
+		cmp.Or(cfg.DecisionLog.FlushTimeout, decisionlog.DefaultFlushTimeout) + TracingShutdownTimeout
+}
+
 // Close releases providers' resources and stops background work.
 func (g *Gateway) Close() {
 	if g.metricsL != nil {
@@ -462,6 +478,10 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
 		m.InitLedger(redisOps)
+		m.LedgerQueue(func() (int, uint64, uint64) {
+			st := store.Stats()
+			return st.PendingCommits, st.Replayed, st.DroppedCommits
+		})
 		useRedisLog(log)
 		return closeBoth{store, client}, nil
 	}
@@ -498,12 +518,13 @@ func useRedisLog(log *slog.Logger) {
 
 // redisOps are the operations redisstore names to OnUnavailable (its Options document
 // them); each is published at 0 so an outage shows as an increase.
-var redisOps = []string{"reserve", "commit", "release", "snapshot", "spend", "allow", "add_tokens", "rate_state", "replay"}
+var redisOps = []string{"reserve", "commit", "release", "snapshot", "spend", "allow", "add_tokens", "rate_state", "replay",
+	"put_document", "get_document", "delete_document"}
 
 // closeBoth closes the Redis store, then its client (the store does not own the client).
 type closeBoth struct {
-	ledger.Store
-	client *redis.Client
+	*redisstore.Store // the concrete store: its optional capabilities (ledger.Documents) stay visible
+	client            *redis.Client
 }
 
 func (c closeBoth) Close() error {

@@ -63,6 +63,16 @@ type Config struct {
 	Shadow Shadow `yaml:"shadow"`
 	// Metrics says where /metrics is served and whether it needs a token.
 	Metrics Metrics `yaml:"metrics"`
+	// Responses configures the Responses API's stored responses.
+	Responses Responses `yaml:"responses"`
+}
+
+// Responses configures POST /v1/responses.
+type Responses struct {
+	// StoreTTL is how long a stored response (store: true, OpenAI's default) stays
+	// readable and continuable (previous_response_id); 0 is server.DefaultResponsesTTL
+	// (30 days, as OpenAI keeps them). Responses live in the ledger's store.
+	StoreTTL time.Duration `yaml:"store_ttl"`
 }
 
 // CORS configures cross-origin requests from browsers.
@@ -151,6 +161,12 @@ type Provider struct {
 	DiscoverModels bool `yaml:"discover_models"`
 	// DiscoveryInterval is how often discovery asks again; DefaultDiscoveryInterval when 0.
 	DiscoveryInterval time.Duration `yaml:"discovery_interval"`
+	// DropParams is what happens to request fields this provider cannot express (a
+	// translated protocol: anthropic, gemini): "error" (the default) refuses the request
+	// with a 400 naming them, "drop" sends it without them and says so in
+	// X-Gavel-Dropped-Params and the decision log. OpenAI-protocol providers receive every
+	// field unchanged and never drop any.
+	DropParams executor.DropParams `yaml:"drop_params"`
 }
 
 // DefaultDiscoveryInterval is how often a provider with discover_models is asked again
@@ -284,6 +300,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("request_timeout and shutdown_timeout must not be negative"))
 	}
 	errs = append(errs, c.CORS.validate()...)
+	if c.Responses.StoreTTL < 0 {
+		errs = append(errs, fmt.Errorf("responses.store_ttl must not be negative, got %s", c.Responses.StoreTTL))
+	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -335,6 +354,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
 		errs = append(errs, p.validateModels(field)...)
+		if !p.DropParams.Valid() {
+			errs = append(errs, fmt.Errorf("%s: drop_params must be error or drop, got %q", field, p.DropParams))
+		}
 		if hc := p.HealthCheck; hc != nil && (hc.Model == "" || hc.Interval < 0 || hc.Timeout < 0 || hc.FailureThreshold < 0) {
 			errs = append(errs, fmt.Errorf("%s: health_check needs a model and non-negative interval, timeout and failure_threshold", field))
 		}

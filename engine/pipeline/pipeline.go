@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -125,6 +126,7 @@ type Exchange struct {
 	// chosen is the provider/model the client named explicitly, "" when it asked for an
 	// alias or a model name: a route other than chosen is a substitution the client is told.
 	chosen   string
+	dropped  []string // request fields the answering provider could not express (drop_params: drop)
 	upstream time.Duration
 	usage    *adapters.Usage
 	// completion counts the answer's tokens as its text arrives, in case the upstream
@@ -221,6 +223,10 @@ func (p *Pipeline) Models(ctx context.Context, caller *auth.Caller) ([]policy.Ro
 	return routable, nil
 }
 
+// Dropped names the request's fields the answering provider could not express and was
+// sent without (its drop_params is drop); nil when none was.
+func (x *Exchange) Dropped() []string { return x.dropped }
+
 // DegradeStream reports that the policy asked for a streaming client to be served from a
 // buffered call (degrade.stream=false): use Chat and re-emit its answer as a stream.
 func (x *Exchange) DegradeStream() bool {
@@ -283,13 +289,26 @@ func (p *Pipeline) admit(ctx context.Context, x *Exchange, f policy.Request) (*d
 	}
 	x.decision = d
 	if !d.Allow {
-		return nil, &Denied{Deny: *d.Deny}
+		return nil, p.denied(x, d.Deny)
 	}
 	if x.hold, err = p.enforce(ctx, x, f.EstInputTokens, f.MaxTokens); err != nil {
 		return nil, err
 	}
 	x.warning = budgetWarning(d, x.spend)
 	return d, nil
+}
+
+// denied is the policy's refusal. A 503 no_available_target that the route's open
+// breakers explain gets the truthful Retry-After: until the first of them lets a probe
+// through (the policy leaves open circuits out; a half-open one it may use).
+func (p *Pipeline) denied(x *Exchange, deny *decision.Deny) *Denied {
+	e := &Denied{Deny: *deny}
+	if deny.Status == http.StatusServiceUnavailable && deny.Code == "no_available_target" && x.rev != nil && x.rev.Data != nil {
+		if wait, ok := p.o.Executor.OpenFor(x.rev.Data.Chain(x.model)); ok {
+			e.RetryAfter = wait
+		}
+	}
+	return e
 }
 
 // decide builds the input and evaluates the policy. Any failure denies: a request the
@@ -385,7 +404,7 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 	if err != nil {
 		return nil, err
 	}
-	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	x.route, x.upstream, x.usage, x.dropped = res.Target.String(), res.Upstream, res.Response.Usage, res.Dropped
 	if x.primary != nil {
 		x.answer = res.Response
 	}

@@ -33,7 +33,7 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	p.o.Metrics.ExperimentRequest(experimentOfExchange(x), arm, dur)
 	if p.o.DecisionLog != nil && x.rev != nil {
 		p.o.DecisionLog.Log(decisionlog.Record{ID: x.ID, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
-			Result: x.result, Route: x.route, Substituted: x.Substituted(), Status: status, Error: errCode})
+			Result: x.result, Route: x.route, Substituted: x.Substituted(), Status: status, Error: errCode, Dropped: x.dropped})
 	}
 	if x.upstream > 0 {
 		p.o.Metrics.Overhead(max(0, dur-x.upstream))
@@ -78,6 +78,9 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	}
 	if x.streamFail {
 		attrs = append(attrs, slog.Bool("stream_failed", true))
+	}
+	if len(x.dropped) > 0 {
+		attrs = append(attrs, slog.String("dropped_params", strings.Join(x.dropped, ",")))
 	}
 	p.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
@@ -131,7 +134,7 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	}
 	if x.usage == nil && (x.uncounted || x.completion.Len() > 0) {
 		// The tally is copied: what it still holds is counted on the goroutine.
-		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.completion, x.endpoint == EndpointChat
+		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.completion, x.endpoint != EndpointEmbeddings
 		answer := x.answer
 		p.counting.Add(1)
 		go func() {

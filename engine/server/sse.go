@@ -15,9 +15,10 @@ import (
 )
 
 var (
-	sseData = []byte("data: ")
-	sseEnd  = []byte("\n\n")
-	sseDone = []byte("data: [DONE]\n\n")
+	sseData  = []byte("data: ")
+	sseEvent = []byte("event: ")
+	sseEnd   = []byte("\n\n")
+	sseDone  = []byte("data: [DONE]\n\n")
 )
 
 // finalWriteTimeout bounds the write of the event that ends a stream after its request's
@@ -77,6 +78,17 @@ func (w *sseWriter) event(v any) error {
 		return err
 	}
 	w.buf = append(append(append(w.buf[:0], sseData...), b...), sseEnd...)
+	return w.raw(w.buf)
+}
+
+// named writes an event with an event name (`event: typ`), as the Responses API's
+// stream has them.
+func (w *sseWriter) named(typ string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.buf = append(append(append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...), b...), sseEnd...)
 	return w.raw(w.buf)
 }
 
