@@ -244,6 +244,12 @@ func TestNoTargetSaysWhichAndWhy(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// A name only the provider declares: its open breaker tells the client when to retry.
+	resp, body := g.post(t, "/v1/chat/completions", `{"model":"m-large","messages":[{"role":"user","content":"hi"}]}`, nil)
+	if msg, _ := body["error"].(map[string]any)["message"].(string); resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" ||
+		msg != "No provider is available for model `m-large` right now: up/m-large (circuit open)." {
+		t.Errorf("m-large with its breaker open: %d Retry-After %q %v", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
 	// What cannot be served is not listed; the rest still is.
 	if ids := modelIDs(t, c); slices.Contains(ids, "smart") || !slices.Contains(ids, "fast") {
 		t.Errorf("models with m-large's breaker open = %v", ids)

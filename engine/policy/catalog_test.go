@@ -40,6 +40,11 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("IsName(%q) = %v", name, !want)
 		}
 	}
+	for name, want := range map[string]int{"smart": 1, "m-large": 1, "up/m-large": 1, "qwen": 1, "up/qwen": 1, "nope": 0} {
+		if got := c.Claims(name); len(got) != want || (want == 1 && got[0].Provider != "up") {
+			t.Errorf("Claims(%q) = %v", name, got)
+		}
+	}
 	var nilCat *Catalog
 	if nilCat.IsName("smart") || nilCat.Models("up") != nil {
 		t.Error("a nil catalog knows names")
