@@ -18,6 +18,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 )
@@ -289,6 +290,17 @@ providers:
 		t.Errorf("substituted = %q, route = %q", got, resp.Header.Get("X-Gavel-Route"))
 	}
 	id := resp.Header.Get("X-Gavel-Decision-Id")
+
+	// The Responses API says it too.
+	a.Script("m1", fakeupstream.Step{Status: 500, Message: "boom"})
+	if _, err := c.Responses.New(context.Background(), responses.ResponseNewParams{Model: "a/m1",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}}, option.WithResponseInto(&resp)); err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get("X-Gavel-Substituted"); got != "a/m1 -> b/m1" {
+		t.Errorf("responses: substituted = %q", got)
+	}
+
 	a.Script("m1", fakeupstream.Step{Status: 500, Message: "boom"})
 	if h := call("chat").Header.Get("X-Gavel-Substituted"); h != "" {
 		t.Errorf("an alias's fallback reported as a substitution: %q", h)
