@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 2s
 LOAD_DURATION ?= 10s
 
-.PHONY: run build test unit rego lint fmt bench bench-go bench-load drill fuzz clean
+.PHONY: run build test unit rego deploy-check lint fmt bench bench-go bench-load drill fuzz clean
 
 ## run: the gateway on the embedded default bundle (offline: the built-in mock provider)
 run:
@@ -15,8 +15,8 @@ run:
 build:
 	$(GO) build -o $(BIN) ./cmd/gavel
 
-## test: everything — lint, Go tests (race detector on), Rego policy tests
-test: lint unit rego
+## test: everything — lint, Go tests (race detector on), Rego policy tests, deployment files
+test: lint unit rego deploy-check
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -26,6 +26,11 @@ unit:
 rego:
 	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 policies bundles
 	$(GO) tool opa test policies/ bundles/
+
+# The Dockerfile and Kubernetes manifests, decoded into the Kubernetes API types offline. Its
+# own module (deploy/validate), so the gateway's go.mod does not carry k8s.io/api.
+deploy-check:
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
