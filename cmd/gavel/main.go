@@ -4,8 +4,8 @@
 //	gavel keys new [--key-id ID] [--user U] [--team T] [--project P] [--tier T]
 //	gavel keys hash SECRET
 //	gavel policy test [--run RE] [-v] [--coverage] [--threshold PCT] [PATH...]
-//	gavel policy eval --input FILE [--policy PATH]
-//	gavel policy eval --replay decisions.jsonl --policy CANDIDATE [--fail-on-change]
+//	gavel policy eval --input FILE [--policy PATH]...
+//	gavel policy eval --replay decisions.jsonl --policy CANDIDATE... [--fail-on-change]
 //	gavel bundle build [--revision R] [-o bundle.tar.gz] [--signing-key PEM|--signing-secret S] [--signing-alg ALG] [--key-id ID] [DIR...]
 //	gavel bundle sign (--signing-key PEM|--signing-secret S) [--signing-alg ALG] [--key-id ID] [-o OUT] BUNDLE.tar.gz
 //	gavel healthcheck [--addr HOST:PORT | --config FILE] [--path /healthz|/readyz] [--timeout D]
