@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,22 +149,33 @@ func ledgerUnavailable(o outcome) bool {
 }
 
 // standing is one owner's spend read from every replica, which must agree: they share
-// the ledger.
+// the ledger. While a replica's ledger client backs off (see settled) or a queued commit
+// is being replayed, reads fail or move between replicas: they are tried again for up
+// to 10 s, until every replica answers the same.
 func (f *fleet) standing(t *testing.T, scope, id string, replicas ...*proc) ledgerState {
 	t.Helper()
-	var first ledgerState
-	for i, p := range replicas {
-		st, err := p.spendOf(scope, id)
+	var last string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var states []ledgerState
+		var err error
+		for _, p := range replicas {
+			var st ledgerState
+			if st, err = p.spendOf(scope, id); err != nil {
+				last = fmt.Sprintf("replica %s: %v", p.Addr, err)
+				break
+			}
+			states = append(states, st)
+		}
 		if err != nil {
-			t.Fatalf("replica %s: %v", p.Addr, err)
+			continue
 		}
-		if i == 0 {
-			first = st
-		} else if st != first {
-			t.Fatalf("replicas disagree on %s %s: %+v and %+v (not one shared ledger)", scope, id, first, st)
+		if slices.Equal(states, slices.Repeat(states[:1], len(states))) {
+			return states[0]
 		}
+		last = fmt.Sprintf("the replicas disagree (not one shared ledger?): %+v", states)
 	}
-	return first
+	t.Fatalf("%s %s: %s", scope, id, last)
+	return ledgerState{}
 }
 
 // settled waits (up to 10 s) until every replica's ledger answers again: a burst that
