@@ -63,7 +63,8 @@ func StartNginx(tb testing.TB, root string) *Nginx {
 	tb.Helper()
 	n := startNginx(tb, 64, func(addr, prefix string) string {
 		return fmt.Sprintf(`
-  access_log %[1]s/logs/access.log;
+  log_format timed '$msec $status "$request"';
+  access_log %[1]s/logs/access.log timed;
   types { application/gzip gz; }
   default_type application/octet-stream;
   server {
@@ -206,6 +207,13 @@ func StartLoadBalancer(tb testing.TB, upstreams []string) *Nginx {
     }
   }`, prefix, servers.String(), addr, UpstreamHeader)
 	})
+}
+
+// AccessLog is nginx's access log so far. The bundle server's lines read
+// `<unix time, ms resolution> <status> "<request line>"`: when each download was served.
+func (n *Nginx) AccessLog() string {
+	b, _ := os.ReadFile(filepath.Join(n.prefix, "logs", "access.log"))
+	return string(b)
 }
 
 // ErrorLog is nginx's error log so far, for failure messages.
