@@ -461,9 +461,11 @@ func TestDrillFleet(t *testing.T) {
 		}
 
 		f.redis.start()
+		restarted := time.Now()
 		for i, p := range f.replicas {
 			back := waitOK(t, func(ctx context.Context) outcome { return chat(ctx, f.client, p.URL, w.key, "solo", false) })
 			r.add(back)
+			t.Logf("replica %d answers %v after Redis is back (%d attempts)", i, time.Since(restarted).Round(time.Millisecond), back.requests)
 			select {
 			case <-p.exited:
 				t.Fatalf("replica %d exited", i)
