@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 
 	"github.com/failsafe-go/failsafe-go"
 
@@ -75,7 +76,7 @@ func (e *Executor) CountTokens(ctx context.Context, raw *adapters.RawRequest, d 
 		out, err := p.measured(exec, e, func() (*outcome, error) {
 			res, err := p.prov.(adapters.Passthrough).RawCall(ctx, r)
 			if err != nil {
-				if err == adapters.ErrNotNative {
+				if errors.Is(err, adapters.ErrNotNative) {
 					return nil, errNoCount(p)
 				}
 				return nil, err
@@ -91,6 +92,20 @@ func (e *Executor) CountTokens(ctx context.Context, raw *adapters.RawRequest, d 
 	return &ChatResult{Target: t, Raw: out.raw, Upstream: up}, nil
 }
 
+// ErrNoCounter is wrapped by the failure of a target that cannot count tokens natively
+// (CountTokens): the caller may estimate instead when no target could.
+var ErrNoCounter = errors.New("this provider does not count tokens for this protocol")
+
 func errNoCount(p *pipeline) error {
-	return &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindNotFound, Message: "this provider does not count tokens for this protocol"}
+	return &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindNotFound, Message: ErrNoCounter.Error(), Err: ErrNoCounter}
+}
+
+// NoCounter reports that no target of a CountTokens walk could count natively.
+func (e *FailedError) NoCounter() bool {
+	for _, t := range e.Tried {
+		if !errors.Is(t.Err, ErrNoCounter) {
+			return false
+		}
+	}
+	return len(e.Tried) > 0
 }

@@ -100,3 +100,12 @@ func (s *Stream) RecvRaw() (adapters.RawEvent, error) {
 	}
 	return ev, err
 }
+
+// EstimatedInputTokens is gavel's estimate of the request's input tokens, as the policy
+// saw it (input.request.est_input_tokens); 0 before the decision.
+func (x *Exchange) EstimatedInputTokens() int {
+	if x.features == nil {
+		return 0
+	}
+	return x.features.EstInputTokens
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,9 +16,10 @@ import (
 )
 
 var (
-	sseData = []byte("data: ")
-	sseEnd  = []byte("\n\n")
-	sseDone = []byte("data: [DONE]\n\n")
+	sseEvent = []byte("event: ")
+	sseData  = []byte("data: ")
+	sseEnd   = []byte("\n\n")
+	sseDone  = []byte("data: [DONE]\n\n")
 )
 
 // finalWriteTimeout bounds the write of the event that ends a stream after its request's
@@ -102,6 +104,61 @@ func (w *sseWriter) streamError(api *APIError) {
 	w.event(api.body())
 }
 
+// openAIStreamError ends an OpenAI stream with a data event holding "error".
+func openAIStreamError(w *sseWriter, err error) { w.streamError(clientError(err)) }
+
+// streamFailed ends a stream that failed after it started, telling the client in its
+// protocol's words (tell) when it is still there: a shutdown, a client that left, an
+// upstream that failed mid-stream.
+func (s *Server) streamFailed(ctx context.Context, c echo.Context, w *sseWriter, st *pipeline.Stream, err error, tell func(*sseWriter, error)) error {
+	switch {
+	case s.Draining() && ctx.Err() != nil:
+		// The gateway is shutting down: the client is told, and the request is recorded
+		// and charged for what it received.
+		api := errShuttingDown()
+		tell(w, api)
+		return &streamEnd{api}
+	case ctx.Err() != nil && c.Request().Context().Err() != nil:
+		// The client disconnected, or a write to it failed: nothing to tell it.
+		if w.err != nil {
+			return s.writeFailed(w.err)
+		}
+		return &streamEnd{errClientClosed()}
+	}
+	tell(w, st.Fail(ctx, err))
+	return nil
+}
+
+// named writes an event with a name, as Anthropic's streams have.
+func (w *sseWriter) named(name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.buf = append(append(append(append(append(w.buf[:0], sseEvent...), name...), '\n'), sseData...), b...)
+	w.buf = append(w.buf, sseEnd...)
+	return w.raw(w.buf)
+}
+
+// rawEvent writes an upstream's event as it came: its name, if it had one, and its data.
+func (w *sseWriter) rawEvent(name, data []byte) error {
+	w.buf = w.buf[:0]
+	if len(name) > 0 {
+		w.buf = append(append(append(w.buf, sseEvent...), name...), '\n')
+	}
+	// Data lines were joined with "\n"; each goes back on a data line of its own.
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		w.buf = append(append(append(w.buf, sseData...), data[:i]...), '\n')
+		data = data[i+1:]
+	}
+	w.buf = append(append(append(w.buf, sseData...), data...), sseEnd...)
+	return w.raw(w.buf)
+}
+
 // streamEnd is how a stream that had started ended when the request is to be recorded
 // with another status than 200: serve records it and writes nothing more, since the
 // client was told in the stream (or can no longer be told anything).
@@ -141,22 +198,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 			return nil
 		}
 		if err != nil {
-			switch {
-			case s.Draining() && ctx.Err() != nil:
-				// The gateway is shutting down: the client is told, and the request is
-				// recorded and charged for what it received.
-				api := errShuttingDown()
-				w.streamError(api)
-				return &streamEnd{api}
-			case ctx.Err() != nil && c.Request().Context().Err() != nil:
-				// The client disconnected, or a write to it failed: nothing to tell it.
-				if w.err != nil {
-					return s.writeFailed(w.err)
-				}
-				return &streamEnd{errClientClosed()}
-			}
-			w.streamError(streamError(st.Fail(ctx, err)))
-			return nil
+			return s.streamFailed(ctx, c, w, st, err, openAIStreamError)
 		}
 		if chunk == nil {
 			continue
