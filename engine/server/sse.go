@@ -16,8 +16,8 @@ import (
 )
 
 var (
-	sseEvent = []byte("event: ")
 	sseData  = []byte("data: ")
+	sseEvent = []byte("event: ")
 	sseEnd   = []byte("\n\n")
 	sseDone  = []byte("data: [DONE]\n\n")
 )
@@ -82,6 +82,17 @@ func (w *sseWriter) event(v any) error {
 	return w.raw(w.buf)
 }
 
+// named writes an event with an event name (`event: typ`), as the Responses API's and
+// Anthropic's streams have them.
+func (w *sseWriter) named(typ string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.buf = append(append(append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...), b...), sseEnd...)
+	return w.raw(w.buf)
+}
+
 func (w *sseWriter) raw(b []byte) error {
 	if w.err != nil {
 		return w.err
@@ -129,17 +140,6 @@ func (s *Server) streamFailed(ctx context.Context, c echo.Context, w *sseWriter,
 	return nil
 }
 
-// named writes an event with a name, as Anthropic's streams have.
-func (w *sseWriter) named(name string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	w.buf = append(append(append(append(append(w.buf[:0], sseEvent...), name...), '\n'), sseData...), b...)
-	w.buf = append(w.buf, sseEnd...)
-	return w.raw(w.buf)
-}
-
 // rawEvent writes an upstream's event as it came: its name, if it had one, and its data.
 func (w *sseWriter) rawEvent(name, data []byte) error {
 	w.buf = w.buf[:0]
@@ -183,7 +183,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 		return err
 	}
 	defer st.Close()
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	w := startSSE(c, ctx)
 	defer w.end()
 	for {
@@ -217,7 +217,7 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *pipeline
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	s.p.Settle(x) // before the client has the answer: see stream
 	w := startSSE(c, ctx)
