@@ -48,6 +48,8 @@ func newMessagesRig(t *testing.T, extraData map[string]any) *messagesRig {
 		adminHash: map[string]any{"key_id": "k-admin", "team": "platform", "admin": true},
 	})
 	claude := entry("claude", "claude-sonnet-4-5")
+	// Claude Code asks for up to 128k output tokens on top of a long system prompt.
+	claude["context_window"], claude["max_output_tokens"] = 1000000, 128000
 	claude["price"] = map[string]int{"input_musd_per_mtok": 3000000, "output_musd_per_mtok": 15000000,
 		"cached_input_musd_per_mtok": 300000, "cache_write_musd_per_mtok": 3750000}
 	data["catalog"].(map[string]any)["claude/claude-sonnet-4-5"] = claude
@@ -56,6 +58,10 @@ func newMessagesRig(t *testing.T, extraData map[string]any) *messagesRig {
 		"sonnet":          map[string]any{"strategy": "ordered", "candidates": []string{"claude/claude-sonnet-4-5"}},
 		"gpt":             map[string]any{"strategy": "ordered", "candidates": []string{"a/m1"}},
 	}
+	// Coding agents' prompts carry e-mail addresses and the like: the default library then
+	// restricts them to providers tagged for PII, as an operator would tag Anthropic.
+	data["providers"] = map[string]any{"claude": map[string]any{"tags": []string{"zero_retention"}}, "a": map[string]any{"tags": []string{"zero_retention"}}}
+	data["pii_policy"] = map[string]any{"pii_requires_tag": "zero_retention"}
 	for k, v := range extraData {
 		data[k] = v
 	}
