@@ -235,13 +235,17 @@ func canonicalMessages(m *Message, param string) ([]adapters.Message, error) {
 			if err != nil {
 				return nil, err
 			}
-			parts = append(parts, adapters.ContentPart{Type: "image_url", ImageURL: &adapters.ImageURL{URL: url}})
+			if url != "" {
+				parts = append(parts, adapters.ContentPart{Type: "image_url", ImageURL: &adapters.ImageURL{URL: url}})
+			}
 		case "document":
 			part, err := documentPart(b, p)
 			if err != nil {
 				return nil, err
 			}
-			parts = append(parts, part)
+			if part.Type != "" {
+				parts = append(parts, part)
+			}
 		case "tool_use":
 			if m.Role != "assistant" {
 				return nil, reqErr(p, "tool_use blocks are only allowed in assistant messages")
@@ -283,7 +287,8 @@ func canonicalMessages(m *Message, param string) ([]adapters.Message, error) {
 	return out, nil
 }
 
-// imageURL renders an image source as the URL a canonical image part carries.
+// imageURL renders an image source as the URL a canonical image part carries; "" for a
+// source only Anthropic reads.
 func imageURL(s *Source, param string) (string, error) {
 	if s == nil {
 		return "", reqErr(param+".source", "Field required")
@@ -300,10 +305,13 @@ func imageURL(s *Source, param string) (string, error) {
 		}
 		return s.URL, nil
 	}
-	return "", reqErr(param+".source.type", "unsupported image source type %q", s.Type)
+	// Other sources (a Files API file_id…) are Anthropic's: passed through to it, left out
+	// of a translation.
+	return "", nil
 }
 
-// documentPart converts a document: plain text becomes text, a base64 PDF a file part.
+// documentPart converts a document: plain text becomes text, a base64 PDF a file part; the
+// zero part for a source only Anthropic reads.
 func documentPart(b *Block, param string) (adapters.ContentPart, error) {
 	s := b.Source
 	if s == nil {
@@ -316,7 +324,9 @@ func documentPart(b *Block, param string) (adapters.ContentPart, error) {
 		file, _ := json.Marshal(map[string]string{"filename": orDefault(b.Title, "document.pdf"), "file_data": "data:application/pdf;base64," + s.Data})
 		return adapters.ContentPart{Type: "file", File: file}, nil
 	}
-	return adapters.ContentPart{}, reqErr(param+".source", "document sources of type %q (%s) cannot be translated for this target", s.Type, s.MediaType)
+	// Other sources (URLs, files, content blocks) are Anthropic's: passed through to it,
+	// left out of a translation.
+	return adapters.ContentPart{}, nil
 }
 
 // toolMessage converts a tool_result block into a "tool" message.

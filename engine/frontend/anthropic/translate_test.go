@@ -95,7 +95,6 @@ func TestToCanonicalRejectsMisplacedBlocks(t *testing.T) {
 	for _, body := range []string{
 		`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_use","id":"a","name":"b","input":{}}]}]}`,
 		`{"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"tool_result","tool_use_id":"a"}]}]}`,
-		`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"file","file_id":"f"}}]}]}`,
 		`{"model":"m","max_tokens":5,"system":[{"type":"image"}],"messages":[{"role":"user","content":"x"}]}`,
 	} {
 		req, err := Decode([]byte(body), false)
@@ -106,6 +105,20 @@ func TestToCanonicalRejectsMisplacedBlocks(t *testing.T) {
 		if !errors.As(err, &re) {
 			t.Errorf("%s: err = %v, want a RequestError", body, err)
 		}
+	}
+}
+
+// Sources only Anthropic reads are passed through to it and left out of a translation,
+// not refused: the target may well be Anthropic.
+func TestToCanonicalLeavesOutAnthropicOnlySources(t *testing.T) {
+	req, err := Decode([]byte(`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"see"},`+
+		`{"type":"image","source":{"type":"file","file_id":"f"}},{"type":"document","source":{"type":"url","url":"https://x/a.pdf"}}]}]}`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	canon, err := ToCanonical(req)
+	if err != nil || len(canon.Messages) != 1 || canon.Messages[0].Content.String() != "see" {
+		t.Fatalf("%v %+v", err, canon)
 	}
 }
 
