@@ -450,3 +450,26 @@ func TestMessagesStreamChargesCacheTokens(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// input.request.fields names a Messages body's members, so the operator's deny_fields
+// governs agent traffic as it governs chat: here, extended thinking is not allowed.
+func TestMessagesFieldsGovernedByPolicy(t *testing.T) {
+	r := newMessagesRig(t, map[string]any{"pii_policy": map[string]any{"pii_requires_tag": "zero_retention", "deny_fields": []string{"thinking"}}})
+	p := anthropic.MessageNewParams{Model: "sonnet", MaxTokens: 4000, Messages: userTurn("hi")}
+	if _, err := r.sdk(r.key).Messages.New(context.Background(), p); err != nil {
+		t.Fatalf("without thinking: %v", err)
+	}
+	p.Thinking = anthropic.ThinkingConfigParamOfEnabled(2048)
+	_, err := r.sdk(r.key).Messages.New(context.Background(), p)
+	ae, body := anthropicErr(t, err)
+	if ae.StatusCode != 400 || errType(body) != "invalid_request_error" || !strings.Contains(ae.RawJSON(), "thinking") {
+		t.Errorf("with thinking: %d %v", ae.StatusCode, body)
+	}
+	if n := r.c.Count("claude-sonnet-4-5"); n != 1 {
+		t.Errorf("upstream called %d times, want once", n)
+	}
+	lines := waitDecisionLines(t, r.logFile, 2)
+	if !strings.Contains(lines[1], `"fields":["max_tokens","messages","model","thinking"]`) {
+		t.Errorf("decision input fields: %.3000s", lines[1])
+	}
+}

@@ -14,6 +14,11 @@ import (
 // request AdmitChat gets. Without it every target gets the canonical request.
 func (x *Exchange) Passthrough(raw *adapters.RawRequest) { x.raw = raw }
 
+// Fields sets input.request.fields for a request whose body is in another protocol than
+// Chat Completions (the names of its members, as that protocol spells them), before
+// AdmitChat; the canonical request's own names would say nothing of what the client sent.
+func (x *Exchange) Fields(names []string) { x.fields = names }
+
 // native is the raw request to pass through, nil when there is none or when the decision
 // redacts: redaction works on the canonical request, so a redacting decision is carried
 // out by translation, for every target alike.

@@ -158,6 +158,7 @@ func (s *Server) handleMessages(c echo.Context, x *pipeline.Exchange) error {
 		return err
 	}
 	x.Passthrough(&adapters.RawRequest{Protocol: adapters.ProtocolAnthropic, Body: body, Stream: req.Stream, Header: anthropicHeaders(r)})
+	x.Fields(frontanthropic.FieldNames(body, req))
 	err = s.p.AdmitChat(r.Context(), x, caller, canon, r.Header.Get(HeaderTags))
 	admitted(c, x)
 	if err != nil {
@@ -299,13 +300,14 @@ func (s *Server) handleCountTokens(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
-	body, _, canon, err := s.decodeMessages(c, true)
+	body, req, canon, err := s.decodeMessages(c, true)
 	if err != nil {
 		return err
 	}
 	one := 1
 	canon.MaxTokens, canon.Stream, canon.StreamOptions = &one, false, nil // nothing is generated
 	x.Passthrough(&adapters.RawRequest{Protocol: adapters.ProtocolAnthropic, Op: adapters.OpCountTokens, Body: body, Header: anthropicHeaders(r)})
+	x.Fields(frontanthropic.FieldNames(body, req))
 	err = s.p.AdmitChat(r.Context(), x, caller, canon, r.Header.Get(HeaderTags))
 	admitted(c, x)
 	if err != nil {

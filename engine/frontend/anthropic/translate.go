@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -381,4 +382,38 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// FieldNames names, sorted, the members a Messages body held, for input.request.fields:
+// its top-level members, and where it set them the paths of cache_control
+// (system[].cache_control, messages[].content[].cache_control), so a policy can refuse or
+// route by parameter as it does for chat.
+func FieldNames(body []byte, r *Request) []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return []string{}
+	}
+	names := make([]string, 0, len(top)+2)
+	for k := range top {
+		names = append(names, k)
+	}
+	if s := r.System; s != nil {
+		for _, b := range s.Blocks {
+			if len(b.CacheControl) > 0 {
+				names = append(names, "system[].cache_control")
+				break
+			}
+		}
+	}
+cached:
+	for _, m := range r.Messages {
+		for _, b := range m.Content.Blocks {
+			if len(b.CacheControl) > 0 {
+				names = append(names, "messages[].content[].cache_control")
+				break cached
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
 }
