@@ -32,6 +32,7 @@ type Executor struct {
 	log       *slog.Logger
 
 	redactor Redactor
+	drop     map[string]DropParams
 	shadow   *shadows
 	tracer   trace.Tracer // nil: tracing off, no spans
 
@@ -49,6 +50,8 @@ type Options struct {
 	Redactor   Redactor     // required for decisions that redact; nil fails them
 	Shadow     ShadowConfig // bounds on shadow traffic
 	Tracer     trace.Tracer // nil: no spans (tracing off)
+	// DropParams is each provider's drop_params; missing → DropParamsError.
+	DropParams map[string]DropParams
 }
 
 // New returns an executor over the configured providers and registers them with the
@@ -61,7 +64,7 @@ func New(o Options) *Executor {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Executor{providers: o.Providers, resil: map[string]Resilience{}, tracker: o.Tracker,
-		metrics: o.Metrics, log: o.Log, pipes: map[decision.Target]*pipeline{}, redactor: o.Redactor}
+		metrics: o.Metrics, log: o.Log, pipes: map[decision.Target]*pipeline{}, redactor: o.Redactor, drop: o.DropParams}
 	e.tracer = o.Tracer
 	e.shadow = newShadows(e, o.Shadow, e.recordShadow)
 	e.shadow.measure = e.measureShadow
@@ -82,6 +85,7 @@ type outcome struct {
 	emb     *adapters.EmbeddingResponse
 	stream  adapters.ChunkStream
 	first   *adapters.ChatChunk
+	dropped []string // extra fields dropped for this target (drop_params: drop)
 	started time.Time
 	ttft    time.Duration
 	release func() // lets the attempt's context go once the stream is closed
@@ -301,17 +305,28 @@ type ChatResult struct {
 	Response *adapters.ChatResponse
 	Raw      *adapters.RawResult // a passed-through answer (ChatNative); Response is then nil
 	Upstream time.Duration       // time spent in upstream attempts, retries and backoff included
+	// Dropped names the extra fields the answering target could not express and was sent
+	// without (drop_params: drop); nil when none.
+	Dropped []string
 }
 
 // Chat walks the decision's targets until one answers.
 func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*ChatResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptChat(exec, e, upstreamRequest(req, p.target, d, false), nil)
+		r, dropped, err := e.fit(p, upstreamRequest(req, p.target, d, false))
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.attemptChat(exec, e, r, nil)
+		if out != nil {
+			out.dropped = dropped
+		}
+		return out, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ChatResult{Target: t, Response: out.resp, Upstream: up}, nil
+	return &ChatResult{Target: t, Response: out.resp, Upstream: up, Dropped: out.dropped}, nil
 }
 
 // StreamResult is an open stream whose first chunk has arrived.
@@ -324,19 +339,28 @@ type StreamResult struct {
 	RawFirst adapters.RawEvent
 	Raw      adapters.RawStream
 	Upstream time.Duration // time until First, retries included
+	Dropped  []string      // as in ChatResult
 }
 
 // OpenStream walks the targets until one produces a first chunk. After it returns, nothing
 // is retried: the caller owns the stream and reports a mid-stream failure to the client.
 func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*StreamResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptStream(exec, e, upstreamRequest(req, p.target, d, true), nil)
+		r, dropped, err := e.fit(p, upstreamRequest(req, p.target, d, true))
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.attemptStream(exec, e, r, nil)
+		if out != nil {
+			out.dropped = dropped
+		}
+		return out, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	p, _ := e.pipeline(t)
-	return &StreamResult{Target: t, First: out.first, Upstream: up,
+	return &StreamResult{Target: t, First: out.first, Upstream: up, Dropped: out.dropped,
 		Stream: &trackedStream{ChunkStream: out.stream, streamTracker: p.tracker(e, ctx, out)}}, nil
 }
 

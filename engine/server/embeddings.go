@@ -40,7 +40,7 @@ func (s *Server) embed(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	return s.writeAnswer(c, res)
 }
 
