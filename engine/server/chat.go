@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -39,6 +40,12 @@ func (s *Server) serve(c echo.Context, endpoint string, handle func(echo.Context
 		status, code = ended.api.Status, ended.api.Code
 	default:
 		api := clientError(err)
+		if api.Status >= 500 && errors.Is(c.Request().Context().Err(), context.Canceled) && !s.Draining() {
+			// The client left while gavel was still deciding (policy evaluation, a ledger
+			// call): the cancellation surfaced as that step's error, but nothing failed,
+			// and nobody is there to read a 5xx.
+			api = errClientClosed()
+		}
 		if api.Status == StatusClientClosedRequest && s.Draining() {
 			// Cancelled by the shutdown, not by the client, which is still there to be told.
 			api = errShuttingDown()
