@@ -228,7 +228,8 @@ func TestInputValue(t *testing.T) {
 	in := Input{
 		Request: Request{ID: "r", Endpoint: "chat", Model: "smart", Stream: true,
 			Messages: []Message{{Role: "user", Text: "hi"}}, MaxTokens: 5, EstInputTokens: 1,
-			Metadata: map[string]string{"b": "2", "a": "1"}, Bucket: 42},
+			Metadata: map[string]string{"b": "2", "a": "1"},
+			Fields: []string{"messages", "model", "top_k"}, Bucket: 42},
 		Caller: CallerValue(KeyRecord{KeyID: "k1", Team: "t", Labels: map[string]string{"x": "y"}}),
 		NowNS:  -12,
 	}
@@ -331,6 +332,10 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 		for _, m := range r.Messages {
 			msgs = append(msgs, map[string]any{"role": m.Role, "text": m.Text})
 		}
+		fields := []any{}
+		for _, f := range r.Fields {
+			fields = append(fields, f)
+		}
 		meta := map[string]any{}
 		for k, v := range r.Metadata {
 			meta[k] = v
@@ -350,7 +355,7 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 				"id": r.ID, "endpoint": r.Endpoint, "protocol": r.protocol(), "model": r.Model, "stream": r.Stream,
 				"messages": msgs, "has_tools": r.HasTools, "has_images": r.HasImages, "has_code": r.HasCode,
 				"max_tokens": r.MaxTokens, "est_input_tokens": r.EstInputTokens, "metadata": meta,
-				"bucket": r.Bucket, "sample": r.Sample,
+				"fields": fields, "bucket": r.Bucket, "sample": r.Sample,
 			},
 			"caller": map[string]any{}, "providers": map[string]any{}, "now": in.NowNS,
 			"pii": pii, "spend": spend, "rate": rate,
