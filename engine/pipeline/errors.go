@@ -24,8 +24,12 @@ type PolicyError struct{ Err error }
 func (e *PolicyError) Error() string { return "policy: " + e.Err.Error() }
 func (e *PolicyError) Unwrap() error { return e.Err }
 
-// Denied is the policy's own refusal, with the error it wants the client to see.
-type Denied struct{ Deny decision.Deny }
+// Denied is the policy's own refusal, with the error it wants the client to see and, when
+// the policy gave one, what the caller can change so that its request passes.
+type Denied struct {
+	Deny        decision.Deny
+	Remediation *decision.Remediation
+}
 
 func (e *Denied) Error() string {
 	return fmt.Sprintf("denied by policy: %d %s: %s", e.Deny.Status, e.Deny.Code, e.Deny.Message)
@@ -41,6 +45,11 @@ type BudgetExceeded struct {
 	// Limit, Spent and Reserved are the budget's standing in micro-USD; Amount is the
 	// estimate that did not fit.
 	Limit, Spent, Reserved, Amount int64
+	// ResetsAt is when the budget's period ends.
+	ResetsAt time.Time
+	// MaxTokens is the largest max_tokens whose estimate fits what is left, at the
+	// dearest target; 0 when none does.
+	MaxTokens int
 }
 
 func (e *BudgetExceeded) Error() string {

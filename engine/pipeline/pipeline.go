@@ -228,7 +228,7 @@ func (p *Pipeline) admit(ctx context.Context, x *Exchange, f policy.Request) (*d
 	}
 	x.decision = d
 	if !d.Allow {
-		return nil, &Denied{Deny: *d.Deny}
+		return nil, &Denied{Deny: *d.Deny, Remediation: d.Remediation}
 	}
 	if x.hold, err = p.enforce(ctx, x, f.EstInputTokens, f.MaxTokens); err != nil {
 		return nil, err

@@ -13,6 +13,11 @@ import (
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
+// DefaultTimeout bounds one test. It is there to stop a runaway rule, not to time
+// tests: the default library's tests that compare the planned and inline paths evaluate
+// the plan many times and take seconds on a busy CI machine (OPA's own 5s flakes there).
+const DefaultTimeout = 30 * time.Second
+
 // Options configure a test run.
 type Options struct {
 	Paths     []string      // files and directories: policies and data, as for `opa test`
@@ -20,7 +25,7 @@ type Options struct {
 	Verbose   bool          // print every test, not only failures
 	Coverage  bool          // measure and print coverage of the policy (non-test) files
 	Threshold float64       // with Coverage: fail below this percentage (0 disables)
-	Timeout   time.Duration // per test; default 5s
+	Timeout   time.Duration // per test; default DefaultTimeout
 	Out       io.Writer
 }
 
@@ -41,7 +46,7 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		o.Paths = []string{"."}
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
+		o.Timeout = DefaultTimeout
 	}
 	modules, store, err := tester.Load(o.Paths, nil)
 	if err != nil {
