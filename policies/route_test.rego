@@ -167,3 +167,14 @@ test_chat_request_to_embedding_model_has_no_target if {
 	route.targets == [] with input as fx.input_with({"model": "embed", "endpoint": "chat"})
 	route.targets == [] with input as fx.input_with({"model": "smart", "endpoint": "embeddings"})
 }
+
+# Anthropic Messages and OpenAI Responses requests are chat in another wire format: they
+# route exactly like chat, and never to an embedding model.
+test_agent_protocols_route_like_chat if {
+	chat := route.targets with input as fx.input_with({"model": "smart", "endpoint": "chat"})
+	count(chat) > 0
+	route.targets == chat with input as fx.input_with({"model": "smart", "endpoint": "messages", "protocol": "anthropic"})
+	route.targets == chat with input as fx.input_with({"model": "smart", "endpoint": "responses", "protocol": "responses"})
+	route.targets == [] with input as fx.input_with({"model": "embed", "endpoint": "messages"})
+	route.unfit.code == "unsupported_endpoint" with input as fx.input_with({"model": "embed", "endpoint": "responses"})
+}

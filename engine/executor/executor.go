@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,7 @@ type Executor struct {
 	log       *slog.Logger
 
 	redactor Redactor
+	drop     map[string]DropParams
 	shadow   *shadows
 	tracer   trace.Tracer // nil: tracing off, no spans
 
@@ -48,6 +50,8 @@ type Options struct {
 	Redactor   Redactor     // required for decisions that redact; nil fails them
 	Shadow     ShadowConfig // bounds on shadow traffic
 	Tracer     trace.Tracer // nil: no spans (tracing off)
+	// DropParams is each provider's drop_params; missing → DropParamsError.
+	DropParams map[string]DropParams
 }
 
 // New returns an executor over the configured providers and registers them with the
@@ -60,7 +64,7 @@ func New(o Options) *Executor {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Executor{providers: o.Providers, resil: map[string]Resilience{}, tracker: o.Tracker,
-		metrics: o.Metrics, log: o.Log, pipes: map[decision.Target]*pipeline{}, redactor: o.Redactor}
+		metrics: o.Metrics, log: o.Log, pipes: map[decision.Target]*pipeline{}, redactor: o.Redactor, drop: o.DropParams}
 	e.tracer = o.Tracer
 	e.shadow = newShadows(e, o.Shadow, e.recordShadow)
 	e.shadow.measure = e.measureShadow
@@ -81,9 +85,30 @@ type outcome struct {
 	emb     *adapters.EmbeddingResponse
 	stream  adapters.ChunkStream
 	first   *adapters.ChatChunk
+	dropped []string // extra fields dropped for this target (drop_params: drop)
 	started time.Time
 	ttft    time.Duration
 	release func() // lets the attempt's context go once the stream is closed
+
+	// A passed-through answer (Passthrough): raw for a whole one, rawStream and its
+	// rawFirst event for a stream.
+	raw       *adapters.RawResult
+	rawStream adapters.RawStream
+	rawFirst  adapters.RawEvent
+}
+
+// streaming reports that the attempt opened a stream someone must close.
+func (o *outcome) streaming() bool { return o.stream != nil || o.rawStream != nil }
+
+// closeStream closes an attempt's stream that nobody will read.
+func (o *outcome) closeStream() {
+	if o.stream != nil {
+		o.stream.Close()
+	}
+	if o.rawStream != nil {
+		o.rawStream.Close()
+	}
+	o.release()
 }
 
 // pipeline is one provider+model's resilience: a breaker shared by every request, and the
@@ -93,7 +118,7 @@ type pipeline struct {
 	prov    adapters.Provider
 	stats   *signals.Target
 	res     Resilience
-	breaker circuitbreaker.CircuitBreaker[*outcome]
+	breaker *breaker
 	timeout timeout.Timeout[*outcome]
 	def     failsafe.Executor[*outcome]
 	spans   *pipelineSpans // nil when tracing is off
@@ -125,22 +150,12 @@ func (e *Executor) pipeline(t decision.Target) (*pipeline, error) {
 
 func (e *Executor) build(t decision.Target, prov adapters.Provider, res Resilience) *pipeline {
 	p := &pipeline{target: t, prov: prov, res: res, stats: e.tracker.Target(t.Provider, t.Model), byRetries: map[int]failsafe.Executor[*outcome]{}}
-	cb := circuitbreaker.NewBuilder[*outcome]().
-		HandleIf(func(_ *outcome, err error) bool { return breakerFailure(err) }).
-		WithDelay(res.Breaker.Delay).
-		WithSuccessThreshold(res.Breaker.SuccessThreshold).
-		OnStateChanged(func(ev circuitbreaker.StateChangedEvent) {
-			e.log.Warn("circuit breaker state changed", "provider", t.Provider, "model", t.Model,
-				"from", ev.OldState.String(), "to", ev.NewState.String())
-			e.metrics.BreakerState(t.Provider, t.Model, breakerGauge(ev.NewState))
-			e.tracker.Kick()
-		})
-	if res.Breaker.FailureWindow > 0 {
-		cb = cb.WithFailureThresholdRatio(res.Breaker.FailureThreshold, res.Breaker.FailureWindow)
-	} else {
-		cb = cb.WithFailureThreshold(res.Breaker.FailureThreshold)
-	}
-	p.breaker = cb.Build()
+	p.breaker = newBreaker(res.Breaker, func(from, to circuitbreaker.State) {
+		e.log.Warn("circuit breaker state changed", "provider", t.Provider, "model", t.Model,
+			"from", from.String(), "to", to.String())
+		e.metrics.BreakerState(t.Provider, t.Model, breakerGauge(to))
+		e.tracker.Kick()
+	})
 	p.timeout = timeout.New[*outcome](res.Timeout)
 	p.stats.SetCircuit(func() signals.Circuit { return circuitOf(p.breaker) })
 	e.metrics.BreakerState(t.Provider, t.Model, 0)
@@ -152,16 +167,17 @@ func (e *Executor) build(t decision.Target, prov adapters.Provider, res Resilien
 // jitterFactor spreads retries of many requests that failed together.
 const jitterFactor = 0.2
 
-// compose builds retry → breaker → timeout: each attempt has its own deadline and counts
-// against the breaker; retries go round both. An open breaker is not retried, nor is a
-// failure that leaves the breaker open: the walk moves on to the next target instead.
+// compose builds retry → timeout; run puts the breaker between them: each attempt has its
+// own deadline and counts against the breaker; retries go round both. An open breaker is
+// not retried, nor is a failure that leaves the breaker open: the walk moves on to the
+// next target instead.
 func (e *Executor) compose(p *pipeline, retries int) failsafe.Executor[*outcome] {
 	rp := retrypolicy.NewBuilder[*outcome]().
 		HandleIf(func(_ *outcome, err error) bool {
 			return err != nil && !errors.Is(err, circuitbreaker.ErrOpen) && classify(err).Retryable()
 		}).
 		AbortIf(func(_ *outcome, err error) bool {
-			if p.breaker.IsOpen() {
+			if p.breaker.isOpen() {
 				// This failure (or a concurrent request's) opened the breaker: every retry
 				// would be rejected after its backoff, so stop here and let the walk move on.
 				return true
@@ -183,7 +199,7 @@ func (e *Executor) compose(p *pipeline, retries int) failsafe.Executor[*outcome]
 		OnRetry(func(failsafe.ExecutionEvent[*outcome]) { e.metrics.Retry(p.target.Provider, p.target.Model) }).
 		ReturnLastFailure().
 		Build()
-	return failsafe.With[*outcome](rp, p.breaker, p.timeout)
+	return failsafe.With[*outcome](rp, p.timeout)
 }
 
 func (p *pipeline) executor(e *Executor, retries int) failsafe.Executor[*outcome] {
@@ -202,11 +218,11 @@ func (p *pipeline) executor(e *Executor, retries int) failsafe.Executor[*outcome
 
 // circuitOf reports open only while the breaker would reject: once its delay has passed it
 // admits a probe, and a policy that skipped "open" targets would otherwise never send one.
-func circuitOf(cb circuitbreaker.CircuitBreaker[*outcome]) signals.Circuit {
+func circuitOf(cb *breaker) signals.Circuit {
 	switch {
-	case cb.IsClosed():
+	case cb.isClosed():
 		return signals.Closed
-	case cb.IsOpen() && cb.RemainingDelay() > 0:
+	case cb.isOpen() && cb.remainingDelay() > 0:
 		return signals.Open
 	default:
 		return signals.HalfOpen
@@ -287,40 +303,65 @@ func upstreamRequest(req *adapters.ChatRequest, t decision.Target, d *decision.D
 type ChatResult struct {
 	Target   decision.Target
 	Response *adapters.ChatResponse
-	Upstream time.Duration // time spent in upstream attempts, retries and backoff included
+	Raw      *adapters.RawResult // a passed-through answer (ChatNative); Response is then nil
+	Upstream time.Duration       // time spent in upstream attempts, retries and backoff included
+	// Dropped names the extra fields the answering target could not express and was sent
+	// without (drop_params: drop); nil when none.
+	Dropped []string
 }
 
 // Chat walks the decision's targets until one answers.
 func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*ChatResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptChat(exec, e, upstreamRequest(req, p.target, d, false))
+		r, dropped, err := e.fit(p, upstreamRequest(req, p.target, d, false))
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.attemptChat(exec, e, r, nil)
+		if out != nil {
+			out.dropped = dropped
+		}
+		return out, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ChatResult{Target: t, Response: out.resp, Upstream: up}, nil
+	return &ChatResult{Target: t, Response: out.resp, Upstream: up, Dropped: out.dropped}, nil
 }
 
 // StreamResult is an open stream whose first chunk has arrived.
 type StreamResult struct {
-	Target   decision.Target
-	First    *adapters.ChatChunk
-	Stream   adapters.ChunkStream // yields the chunks after First; Close it
-	Upstream time.Duration        // time until First, retries included
+	Target decision.Target
+	First  *adapters.ChatChunk
+	Stream adapters.ChunkStream // yields the chunks after First; Close it
+	// RawFirst and Raw are a passed-through stream (OpenStreamNative) instead of First
+	// and Stream: its first event and the events after it.
+	RawFirst adapters.RawEvent
+	Raw      adapters.RawStream
+	Upstream time.Duration // time until First, retries included
+	Dropped  []string      // as in ChatResult
 }
 
 // OpenStream walks the targets until one produces a first chunk. After it returns, nothing
 // is retried: the caller owns the stream and reports a mid-stream failure to the client.
 func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*StreamResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptStream(exec, e, upstreamRequest(req, p.target, d, true))
+		r, dropped, err := e.fit(p, upstreamRequest(req, p.target, d, true))
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.attemptStream(exec, e, r, nil)
+		if out != nil {
+			out.dropped = dropped
+		}
+		return out, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	p, _ := e.pipeline(t)
-	return &StreamResult{Target: t, First: out.first, Upstream: up,
-		Stream: &trackedStream{ChunkStream: out.stream, p: p, e: e, req: ctx, started: out.started, ttft: out.ttft, release: out.release, idle: p.res.Timeout}}, nil
+	return &StreamResult{Target: t, First: out.first, Upstream: up, Dropped: out.dropped,
+		Stream: &trackedStream{ChunkStream: out.stream, streamTracker: p.tracker(e, ctx, out)}}, nil
 }
 
 // attempt is one call to one target, made inside the target's pipeline.
@@ -373,7 +414,18 @@ func (p *pipeline) run(ctx context.Context, e *Executor, retries int, call attem
 	var mu sync.Mutex
 	var opened []*outcome
 	out, err := p.executor(e, retries).WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[*outcome]) (*outcome, error) {
+		if !p.breaker.acquire() {
+			return nil, circuitbreaker.ErrOpen
+		}
 		o, err := call(exec, p)
+		switch attemptVerdict(exec, err) {
+		case verdictOK:
+			p.breaker.success()
+		case verdictFailed:
+			p.breaker.failure()
+		default:
+			p.breaker.abandon()
+		}
 		if o != nil {
 			mu.Lock()
 			opened = append(opened, o)
@@ -383,9 +435,8 @@ func (p *pipeline) run(ctx context.Context, e *Executor, retries int, call attem
 	})
 	mu.Lock()
 	for _, o := range opened {
-		if o != out && o.stream != nil {
-			o.stream.Close()
-			o.release()
+		if o != out && o.streaming() {
+			o.closeStream()
 		}
 	}
 	mu.Unlock()
@@ -406,7 +457,7 @@ func (p *pipeline) failure(err error) error {
 		return err
 	}
 	if errors.Is(err, circuitbreaker.ErrOpen) {
-		return &OpenError{Retry: p.breaker.RemainingDelay()}
+		return &OpenError{Retry: p.breaker.remainingDelay()}
 	}
 	msg := err.Error()
 	if errors.Is(err, timeout.ErrExceeded) {
@@ -423,26 +474,59 @@ func (p *pipeline) timeoutMessage() string {
 // failsafe-go's attempt timeout cancels the context, so the adapter reports a
 // cancellation, but the upstream was too slow and that is the target's failure.
 func (p *pipeline) attemptFailure(exec failsafe.Execution[*outcome], err error) error {
-	if err == nil || classify(err) != adapters.KindCanceled {
-		return err
-	}
-	ei, ok := exec.(fspolicy.ExecutionInternal[*outcome])
-	if !ok {
-		return err
-	}
-	if canceled, res := ei.IsCanceledWithResult(); !canceled || res == nil || !errors.Is(res.Error, timeout.ErrExceeded) {
+	if err == nil || classify(err) != adapters.KindCanceled || !attemptTimedOut(exec) {
 		return err
 	}
 	return &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindTimeout, Message: p.timeoutMessage(), Err: err}
 }
 
+// attemptTimedOut reports whether the attempt's own timeout cancelled it.
+func attemptTimedOut(exec failsafe.Execution[*outcome]) bool {
+	ei, ok := exec.(fspolicy.ExecutionInternal[*outcome])
+	if !ok {
+		return false
+	}
+	canceled, res := ei.IsCanceledWithResult()
+	return canceled && res != nil && errors.Is(res.Error, timeout.ErrExceeded)
+}
+
+// verdict is what the end of an attempt says about its target.
+type verdict int
+
+const (
+	verdictOK        verdict = iota // the upstream answered (even if it refused the request)
+	verdictFailed                   // the upstream's fault: counts against its breaker and error rate
+	verdictAbandoned                // cancelled: says nothing about the target
+)
+
+// attemptVerdict judges an attempt's end. An attempt that its request ended (a hedge
+// that won elsewhere, the client gone, the request's deadline) was abandoned, whatever
+// error the cancelled call surfaced (a deadline reads as a timeout); the attempt's own
+// timeout is the upstream's failure.
+func attemptVerdict(exec failsafe.Execution[*outcome], err error) verdict {
+	switch {
+	case err == nil:
+		return verdictOK
+	case attemptTimedOut(exec):
+		return verdictFailed
+	case classify(err) == adapters.KindCanceled, exec.Context().Err() != nil:
+		return verdictAbandoned
+	case breakerFailure(err):
+		return verdictFailed
+	}
+	return verdictOK
+}
+
 // record ends an attempt in the target's signals and metrics. A cancelled attempt says
 // nothing about the target, so the signals forget it (no error, no latency sample).
-func (p *pipeline) record(e *Executor, lat time.Duration, err error) {
-	if err != nil && classify(err) == adapters.KindCanceled {
+func (p *pipeline) record(exec failsafe.Execution[*outcome], e *Executor, lat time.Duration, err error) {
+	switch attemptVerdict(exec, err) {
+	case verdictAbandoned:
 		p.stats.Abandon()
-	} else {
-		p.stats.End(lat, 0, breakerFailure(err))
+	case verdictFailed:
+		p.stats.End(lat, 0, true)
+	default:
+		p.stats.End(lat, 0, false)
 	}
 	e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
 }
@@ -454,7 +538,7 @@ func (p *pipeline) measured(exec failsafe.Execution[*outcome], e *Executor, call
 	p.stats.Begin()
 	out, err := call()
 	err = p.attemptFailure(exec, err)
-	p.record(e, time.Since(start), err)
+	p.record(exec, e, time.Since(start), err)
 	if err != nil {
 		return nil, err
 	}
@@ -462,9 +546,17 @@ func (p *pipeline) measured(exec failsafe.Execution[*outcome], e *Executor, call
 	return out, nil
 }
 
-func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest) (*outcome, error) {
+func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest, raw *adapters.RawRequest) (*outcome, error) {
 	ctx, at := e.startAttempt(exec, p, opChat, req)
 	out, err := p.measured(exec, e, func() (*outcome, error) {
+		if raw != nil {
+			if res, err := p.prov.(adapters.Passthrough).RawCall(ctx, raw); !errors.Is(err, adapters.ErrNotNative) {
+				if err != nil {
+					return nil, err
+				}
+				return &outcome{raw: res}, nil
+			}
+		}
 		resp, err := p.prov.Chat(ctx, req)
 		if err != nil {
 			return nil, err
@@ -477,7 +569,7 @@ func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, r
 
 // attemptStream opens the stream and waits for its first chunk, so that a stream failing
 // before producing anything is retried or failed over like any other failure.
-func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest) (*outcome, error) {
+func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest, raw *adapters.RawRequest) (*outcome, error) {
 	release := func() {}
 	if ei, ok := exec.(fspolicy.ExecutionInternal[*outcome]); ok {
 		// The attempt's context must outlive this function: the stream is read after it.
@@ -488,10 +580,38 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 	p.stats.Begin()
 	fail := func(err error) (*outcome, error) {
 		err = p.attemptFailure(exec, err)
-		p.record(e, time.Since(start), err)
+		p.record(exec, e, time.Since(start), err)
 		at.end(nil, err)
 		release()
 		return nil, err
+	}
+	if raw != nil {
+		res, err := p.prov.(adapters.Passthrough).RawCall(ctx, raw)
+		if !errors.Is(err, adapters.ErrNotNative) {
+			if err != nil {
+				return fail(err)
+			}
+			if res.Stream == nil {
+				return fail(&adapters.Error{Provider: p.target.Provider, Kind: adapters.KindProtocol, Message: "passthrough answered a stream request without a stream"})
+			}
+			first, err := res.Stream.Recv()
+			if err != nil {
+				res.Stream.Close()
+				if errors.Is(err, io.EOF) {
+					err = &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindProtocol, Message: "stream ended before its first event"}
+				}
+				return fail(err)
+			}
+			// The first event's bytes belong to the stream's reader until its next Recv,
+			// which happens on another goroutine's time: keep a copy.
+			first.Name, first.Data = bytes.Clone(first.Name), bytes.Clone(first.Data)
+			ttft := time.Since(start)
+			e.metrics.TTFT(p.target.Provider, p.target.Model, ttft)
+			e.metrics.Attempt(p.target.Provider, p.target.Model, "ok", ttft)
+			out := &outcome{rawStream: res.Stream, rawFirst: first, started: start, ttft: ttft, release: release}
+			at.end(out, nil)
+			return out, nil
+		}
 	}
 	st, err := p.prov.ChatStream(ctx, req)
 	if err != nil {
@@ -511,4 +631,26 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 	out := &outcome{stream: st, first: first, started: start, ttft: ttft, release: release}
 	at.end(out, nil)
 	return out, nil
+}
+
+// OpenFor reports how long until the first of targets admits a probe, when every one of
+// them has an open breaker: the truthful Retry-After of a request nothing could take
+// because of them. ok is false when targets is empty or any of them is not open.
+func (e *Executor) OpenFor(targets []decision.Target) (wait time.Duration, ok bool) {
+	for i, t := range targets {
+		e.mu.RLock()
+		p := e.pipes[t]
+		e.mu.RUnlock()
+		if p == nil {
+			return 0, false
+		}
+		d := p.breaker.remainingDelay()
+		if d <= 0 {
+			return 0, false
+		}
+		if i == 0 || d < wait {
+			wait = d
+		}
+	}
+	return wait, len(targets) > 0
 }

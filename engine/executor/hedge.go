@@ -53,7 +53,7 @@ func (e *Executor) hedged(ctx context.Context, d *decision.Decision, call attemp
 		if err == nil {
 			o, err = p.run(exec.Context(), e, d.Limits.MaxRetries, call)
 		}
-		if err == nil && o.stream != nil {
+		if err == nil && o.streaming() {
 			if ei, ok := exec.(fspolicy.ExecutionInternal[*outcome]); ok {
 				// The hedge policy cancels the winner's context when it returns; the stream
 				// is read after that, so the cancel waits until the stream is closed.
@@ -109,9 +109,8 @@ func (e *Executor) hedged(ctx context.Context, d *decision.Decision, call attemp
 
 // closeOutcome closes an attempt's stream unless it is the one being returned.
 func closeOutcome(o, keep *outcome) {
-	if o != nil && o != keep && o.stream != nil {
-		o.stream.Close()
-		o.release()
+	if o != nil && o != keep && o.streaming() {
+		o.closeStream()
 	}
 }
 

@@ -129,6 +129,15 @@ func (a attemptTrace) end(out *outcome, err error) {
 		if u := out.emb.Usage; u != nil {
 			attrs = append(attrs, semconv.GenAIUsageInputTokens(u.PromptTokens))
 		}
+	case out.raw != nil:
+		if out.raw.Model != "" {
+			attrs = append(attrs, semconv.GenAIResponseModel(out.raw.Model))
+		}
+		if u := out.raw.Usage; u != nil {
+			attrs = append(attrs, semconv.GenAIUsageInputTokens(u.PromptTokens), semconv.GenAIUsageOutputTokens(u.CompletionTokens))
+		}
+	case out.rawStream != nil:
+		attrs = append(attrs, attrTTFC.Float64(out.ttft.Seconds()))
 	case out.first != nil:
 		// A stream's attempt ends at its first chunk; usage arrives with the last one.
 		attrs = append(attrs, semconv.GenAIResponseModel(out.first.Model), attrTTFC.Float64(out.ttft.Seconds()))

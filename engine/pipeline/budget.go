@@ -121,7 +121,7 @@ func (p *Pipeline) enforce(ctx context.Context, x *Exchange, estTokens, maxOut i
 		}
 		amount, dearest := int64(0), tokens.Price{}
 		for _, t := range d.Targets {
-			pr := x.rev.Data.Price(t.String())
+			pr := p.price(x.rev.Data, t.String())
 			if c := tokens.EstimateCost(pr, estTokens, maxOut); c >= amount {
 				amount, dearest = c, pr
 			}

@@ -26,9 +26,12 @@ func (e *PolicyError) Unwrap() error { return e.Err }
 
 // Denied is the policy's own refusal, with the error it wants the client to see and, when
 // the policy gave one, what the caller can change so that its request passes.
+// RetryAfter, when set, is how long until the refusal may no longer hold: for
+// no_available_target, until the first open breaker of the route lets a probe through.
 type Denied struct {
 	Deny        decision.Deny
 	Remediation *decision.Remediation
+	RetryAfter  time.Duration
 }
 
 func (e *Denied) Error() string {

@@ -20,11 +20,17 @@ type Stream struct {
 
 // OpenStream walks the decision's targets until one produces a first chunk.
 func (p *Pipeline) OpenStream(ctx context.Context, x *Exchange) (*Stream, error) {
-	sr, err := p.o.Executor.OpenStream(ctx, x.up, x.decision)
+	var sr *executor.StreamResult
+	var err error
+	if raw := x.native(); raw != nil {
+		sr, err = p.o.Executor.OpenStreamNative(ctx, x.up, raw, x.decision)
+	} else {
+		sr, err = p.o.Executor.OpenStream(ctx, x.up, x.decision)
+	}
 	if err != nil {
 		return nil, err
 	}
-	x.route, x.upstream = sr.Target.String(), sr.Upstream
+	x.route, x.upstream, x.dropped = sr.Target.String(), sr.Upstream, sr.Dropped
 	x.completion.Start(&p.counter, sr.Target.Model)
 	x.st = Stream{p: p, x: x, sr: sr}
 	return &x.st, nil
@@ -65,7 +71,12 @@ func (s *Stream) Recv() (*adapters.ChatChunk, error) {
 }
 
 // Close ends the upstream stream (cancelling it if it is still running).
-func (s *Stream) Close() error { return s.sr.Stream.Close() }
+func (s *Stream) Close() error {
+	if s.sr.Raw != nil {
+		return s.sr.Raw.Close()
+	}
+	return s.sr.Stream.Close()
+}
 
 // Fail records a failure after the first chunk (the client is still there to be told)
 // and returns what to tell it.

@@ -110,7 +110,10 @@ func clientError(err error) *APIError {
 			e.Type = denied.Deny.Type
 		}
 		e.Remediation = denied.Remediation
-		if r := denied.Remediation; r != nil && r.RetryAfterS > 0 && (e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable) {
+		switch r := denied.Remediation; {
+		case denied.RetryAfter > 0:
+			e.RetryAfter = retrySeconds(denied.RetryAfter)
+		case r != nil && r.RetryAfterS > 0 && (e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable):
 			e.RetryAfter = r.RetryAfterS // the header SDKs honour when they retry
 		}
 		return e

@@ -18,6 +18,10 @@ type Price struct {
 	// prompt cache. Zero means the price list has none: cached tokens are then billed at
 	// the input price, never for free.
 	CachedInputMicroUSDPerMTok int64 `json:"cached_input_musd_per_mtok,omitempty"`
+	// CacheWriteMicroUSDPerMTok is the price of input tokens written to the provider's
+	// prompt cache (Anthropic bills them above the input price). Zero means the price list
+	// has none: they are billed at the input price.
+	CacheWriteMicroUSDPerMTok int64 `json:"cache_write_musd_per_mtok,omitempty"`
 }
 
 // DefaultMaxOutputTokens is what EstimateCost reserves for the output of a request that
@@ -36,20 +40,31 @@ const DefaultMaxOutputTokens = 1024
 // inputTokens is taken as all-cached input of that size; negative counts and negative
 // prices count as zero. A cost that does not fit in an int64 is math.MaxInt64.
 func Cost(p Price, inputTokens, cachedInputTokens, outputTokens int) int64 {
-	in, cached, out := nonNeg(int64(inputTokens)), nonNeg(int64(cachedInputTokens)), nonNeg(int64(outputTokens))
-	if cached > in {
-		in = cached
+	return CostCached(p, inputTokens, cachedInputTokens, 0, outputTokens)
+}
+
+// CostCached is Cost for usage that also wrote cacheWriteTokens of its input to the
+// provider's prompt cache: inputTokens counts them too (like cache reads), and they are
+// billed at the cache-write price. Cache reads and writes above inputTokens are taken as
+// all-cached input of their sum.
+func CostCached(p Price, inputTokens, cachedInputTokens, cacheWriteTokens, outputTokens int) int64 {
+	in, cached, write, out := nonNeg(int64(inputTokens)), nonNeg(int64(cachedInputTokens)), nonNeg(int64(cacheWriteTokens)), nonNeg(int64(outputTokens))
+	if cached+write > in {
+		in = cached + write
 	}
-	inPrice, outPrice, cachedPrice := nonNeg(p.InputMicroUSDPerMTok), nonNeg(p.OutputMicroUSDPerMTok), nonNeg(p.CachedInputMicroUSDPerMTok)
+	inPrice, outPrice, cachedPrice, writePrice := nonNeg(p.InputMicroUSDPerMTok), nonNeg(p.OutputMicroUSDPerMTok), nonNeg(p.CachedInputMicroUSDPerMTok), nonNeg(p.CacheWriteMicroUSDPerMTok)
 	if cachedPrice == 0 {
 		cachedPrice = inPrice
 	}
+	if writePrice == 0 {
+		writePrice = inPrice
+	}
 	var hi, lo uint64
-	for _, t := range [3][2]int64{{in - cached, inPrice}, {cached, cachedPrice}, {out, outPrice}} {
+	for _, t := range [4][2]int64{{in - cached - write, inPrice}, {cached, cachedPrice}, {write, writePrice}, {out, outPrice}} {
 		h, l := bits.Mul64(uint64(t[0]), uint64(t[1]))
 		var carry uint64
 		lo, carry = bits.Add64(lo, l, 0)
-		hi += h + carry // at most 3 × (2⁶³)² < 2¹²⁸: no overflow
+		hi += h + carry // at most 4 × (2⁶³-1)² < 2¹²⁸: no overflow
 	}
 	const perM = 1_000_000
 	if hi >= perM {

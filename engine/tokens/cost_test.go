@@ -101,3 +101,29 @@ func TestEstimateCost(t *testing.T) {
 		t.Errorf("reservation %d below the cost %d", r, c)
 	}
 }
+
+// Anthropic bills cache writes at 1.25× and reads at 0.1× the input price; input tokens
+// count both, as the adapters report them.
+func TestCostCached(t *testing.T) {
+	p := Price{InputMicroUSDPerMTok: 3_000_000, OutputMicroUSDPerMTok: 15_000_000,
+		CachedInputMicroUSDPerMTok: 300_000, CacheWriteMicroUSDPerMTok: 3_750_000}
+	for _, tc := range []struct {
+		in, read, write, out int
+		want                 int64
+	}{
+		{1_000_000, 0, 0, 0, 3_000_000},
+		{1_000_000, 1_000_000, 0, 0, 300_000},
+		{1_000_000, 0, 1_000_000, 0, 3_750_000},
+		{1_110, 1_000, 100, 5, (10*3_000_000 + 1_000*300_000 + 100*3_750_000 + 5*15_000_000 + 999_999) / 1_000_000},
+		{0, 10, 10, 0, (10*300_000 + 10*3_750_000 + 999_999) / 1_000_000}, // reads and writes above the input
+	} {
+		if got := CostCached(p, tc.in, tc.read, tc.write, tc.out); got != tc.want {
+			t.Errorf("CostCached(%d, %d, %d, %d) = %d, want %d", tc.in, tc.read, tc.write, tc.out, got, tc.want)
+		}
+	}
+	// Without a cache-write price, writes cost the input price.
+	p.CacheWriteMicroUSDPerMTok = 0
+	if got := CostCached(p, 1_000_000, 0, 1_000_000, 0); got != 3_000_000 {
+		t.Errorf("no write price: %d", got)
+	}
+}

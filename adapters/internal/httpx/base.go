@@ -248,6 +248,38 @@ func (b *Base) Exchange(ctx context.Context, url string, payload, out any, limit
 	return resp.StatusCode, nil
 }
 
+// Get is the read-only request path (model listings): it GETs url, reads the 2xx answer
+// (at most limit bytes) and decodes it into out; what names the answer in a decode error.
+// Every failure is an *adapters.Error, scrubbed like a chat failure.
+func (b *Base) Get(ctx context.Context, url string, out any, limit int64, what string) error {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return &adapters.Error{Provider: b.name, Kind: adapters.KindBadRequest, Message: "cannot build request", Err: err}
+	}
+	hr.Header = b.jsonHeader.Clone()
+	hr.Header.Del("Content-Type") // a GET has no body
+	resp, err := b.client.Do(hr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ContextError(b.name, ctx)
+		}
+		return adapters.TransportError(b.name, ctx, b.scrubTransport(err, url))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return b.statusError(resp)
+	}
+	buf := GetBuffer()
+	defer PutBuffer(buf)
+	if err := ReadBody(ctx, b.name, resp, buf, limit); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+		return b.ProtocolError("cannot decode "+what, err)
+	}
+	return nil
+}
+
 // OpenStream posts payload as JSON to url and returns the body of the event stream that
 // answers it, once the upstream has sent its response headers. A non-2xx answer, or a
 // JSON one, is returned as an *adapters.Error.
@@ -265,6 +297,57 @@ func (b *Base) OpenStream(ctx context.Context, url string, payload any) (io.Read
 		return nil, b.jsonInsteadOfStream(resp)
 	}
 	return resp.Body, nil
+}
+
+// ExchangeRaw is Exchange for a body passed through: body is posted as it is, with the
+// client's protocol headers fwd, and the 2xx answer's bytes are returned undecoded (a
+// copy the caller owns) with its status. check, when set, returns the error a 2xx body
+// reports (an error body some proxies answer with), or nil.
+func (b *Base) ExchangeRaw(ctx context.Context, url string, body []byte, fwd http.Header, check func([]byte) *adapters.Error) (status int, out []byte, err error) {
+	resp, err := b.postBytes(ctx, url, body, b.jsonHeader, fwd)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return 0, nil, b.statusError(resp)
+	}
+	buf := GetBuffer()
+	defer PutBuffer(buf)
+	if err := ReadBody(ctx, b.name, resp, buf, b.maxResponse); err != nil {
+		var e *adapters.Error
+		if errors.As(err, &e) && errors.Is(err, ErrBodyTooLarge) {
+			e.Message = "response body exceeds max_response_bytes (" + Size(b.maxResponse) + ")"
+		}
+		return 0, nil, err
+	}
+	if !json.Valid(buf.Bytes()) {
+		return resp.StatusCode, nil, b.ProtocolError("upstream answer is not valid JSON", nil)
+	}
+	if check != nil {
+		if e := check(buf.Bytes()); e != nil {
+			e.Status = resp.StatusCode
+			return resp.StatusCode, nil, e
+		}
+	}
+	return resp.StatusCode, bytes.Clone(buf.Bytes()), nil
+}
+
+// OpenRawStream is OpenStream for a body passed through (see ExchangeRaw).
+func (b *Base) OpenRawStream(ctx context.Context, url string, body []byte, fwd http.Header) (io.ReadCloser, int, error) {
+	resp, err := b.postBytes(ctx, url, body, b.streamHeader, fwd)
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, 0, b.statusError(resp)
+	}
+	if IsJSON(resp.Header.Get("Content-Type")) {
+		defer resp.Body.Close()
+		return nil, 0, b.jsonInsteadOfStream(resp)
+	}
+	return resp.Body, resp.StatusCode, nil
 }
 
 // jsonInsteadOfStream explains a 2xx JSON answer to a stream request: either an error
@@ -289,11 +372,20 @@ func (b *Base) post(ctx context.Context, url string, payload any, header http.He
 		// json.RawMessage, a NaN) gets here.
 		return nil, &adapters.Error{Provider: b.name, Kind: adapters.KindBadRequest, Message: "cannot encode request", Err: err}
 	}
+	return b.postBytes(ctx, url, body, header, nil)
+}
+
+// postBytes sends a JSON body as it is, with the client's forwarded headers (fwd, nil for
+// none) under the provider's own: authentication and framing are never the client's.
+func (b *Base) postBytes(ctx context.Context, url string, body []byte, header, fwd http.Header) (*http.Response, error) {
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, &adapters.Error{Provider: b.name, Kind: adapters.KindBadRequest, Message: "cannot build request", Err: err}
 	}
 	hr.Header = header.Clone()
+	for k, v := range fwd {
+		hr.Header[http.CanonicalHeaderKey(k)] = v
+	}
 	resp, err := b.client.Do(hr)
 	if err != nil {
 		if ctx.Err() != nil {

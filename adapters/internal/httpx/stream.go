@@ -68,6 +68,9 @@ func (r *boundedBody) Read(p []byte) (int, error) {
 // Next returns the data of the next event; see sse.Reader.Next.
 func (s *StreamBody) Next() ([]byte, error) { return s.r.Next() }
 
+// Event is the event name of the data Next last returned, nil when it had none.
+func (s *StreamBody) Event() []byte { return s.r.Event() }
+
 // Err is how the stream ended (io.EOF or an *adapters.Error), nil while it goes on.
 func (s *StreamBody) Err() error { return s.err }
 

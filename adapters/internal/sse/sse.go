@@ -1,7 +1,8 @@
 // Package sse reads Server-Sent Events (the WHATWG "text/event-stream" format) for the
 // streaming adapters. It implements only what a chat completion stream needs: each
-// event's data, with the other fields (event, id, retry and unknown ones) skipped, since
-// every provider repeats what matters inside the data.
+// event's data (and, for callers that relay events as they came, its event name), with
+// the other fields (id, retry and unknown ones) skipped, since every provider repeats what
+// matters inside the data.
 package sse
 
 import (
@@ -41,6 +42,7 @@ type Reader struct {
 	started bool   // past the optional BOM
 	acc     []byte // a line longer than the buffer, assembled
 	data    []byte // the current event's data
+	event   []byte // the current event's "event" field, for callers that relay events
 }
 
 var pool = sync.Pool{New: func() any {
@@ -68,7 +70,7 @@ func Put(sr *Reader) {
 	if cap(sr.data) > maxPooled {
 		sr.data = nil
 	}
-	sr.acc, sr.data = sr.acc[:0], sr.data[:0]
+	sr.acc, sr.data, sr.event = sr.acc[:0], sr.data[:0], sr.event[:0]
 	pool.Put(sr)
 }
 
@@ -80,6 +82,7 @@ func Put(sr *Reader) {
 // MaxEvent yields ErrEventTooLarge.
 func (r *Reader) Next() ([]byte, error) {
 	r.data = r.data[:0]
+	r.event = r.event[:0]
 	hasData := false
 	for {
 		line, err := r.readLine()
@@ -97,7 +100,8 @@ func (r *Reader) Next() ([]byte, error) {
 			if hasData {
 				return r.data, nil
 			}
-			continue // a blank line with no data dispatches nothing
+			r.event = r.event[:0]
+			continue // a blank line with no data dispatches nothing (and forgets its name)
 		}
 		if line[0] == ':' {
 			continue // comment, used by servers as a keep-alive
@@ -109,7 +113,14 @@ func (r *Reader) Next() ([]byte, error) {
 				value = value[1:]
 			}
 		}
-		// event, id, retry and unknown fields are not needed (see the package comment).
+		// id, retry and unknown fields are not needed (see the package comment); the event
+		// name is kept for callers that pass events on as they came (Event).
+		if string(field) == "event" {
+			if len(value) <= maxEventName {
+				r.event = append(r.event[:0], value...)
+			}
+			continue
+		}
 		if string(field) != "data" {
 			continue
 		}
@@ -122,6 +133,18 @@ func (r *Reader) Next() ([]byte, error) {
 		r.data = append(r.data, value...)
 		hasData = true
 	}
+}
+
+// maxEventName bounds a kept event name; a longer one (no real API sends one) is dropped.
+const maxEventName = 256
+
+// Event returns the "event" field of the event Next last returned, nil when it had none;
+// valid until the following call of Next.
+func (r *Reader) Event() []byte {
+	if len(r.event) == 0 {
+		return nil
+	}
+	return r.event
 }
 
 // readLine returns the next line without its terminator (CRLF, LF or CR). A last line

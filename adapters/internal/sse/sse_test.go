@@ -257,3 +257,18 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// Event names are kept for callers that relay events; a dataless block forgets its name.
+func TestEventName(t *testing.T) {
+	r := Get(strings.NewReader("event: a\ndata: 1\n\nevent: skipped\n\ndata: 2\n\nevent: c\r\ndata: 3\r\n\r\n"))
+	defer Put(r)
+	for _, want := range []struct{ name, data string }{{"a", "1"}, {"", "2"}, {"c", "3"}} {
+		data, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(data) != want.data || string(r.Event()) != want.name {
+			t.Errorf("got %q/%q, want %q/%q", r.Event(), data, want.name, want.data)
+		}
+	}
+}
