@@ -21,13 +21,15 @@ import (
 
 func policyCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("policy: want 'test' or 'eval'")
+		return errors.New("policy: want 'test', 'eval' or 'diff'")
 	}
 	switch args[0] {
 	case "test":
 		return policyTest(args[1:], stdout, stderr)
 	case "eval":
 		return policyEval(args[1:], stdout, stderr)
+	case "diff":
+		return policyDiff(args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("policy: unknown subcommand %q", args[0])
 }
