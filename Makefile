@@ -27,6 +27,8 @@ unit:
 # gavel's tester gates on coverage of policy files (tests excluded); stock `opa test` must
 # agree on every result.
 rego:
+	$(GO) run ./cmd/gavel policy fmt -l --fail policies
+	$(GO) run ./cmd/gavel policy check policies bundles
 	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 policies bundles
 	$(GO) tool opa test --timeout 30s policies/ bundles/
 

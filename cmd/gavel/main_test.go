@@ -318,3 +318,48 @@ func TestPolicyDiffSample(t *testing.T) {
 		t.Errorf("dearer candidate: exit %d, %s", code, e.String())
 	}
 }
+
+// policy fmt and policy check: OPA's formatter and strict compiler through gavel, and the
+// activation check on directories.
+func TestPolicyFmtAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	messy := filepath.Join(dir, "messy")
+	os.MkdirAll(messy, 0o755)
+	os.WriteFile(filepath.Join(messy, "p.rego"), []byte("package gavel\nimport rego.v1\ndecision := {\"allow\": false}   if { true }\n"), 0o644)
+	unused := filepath.Join(dir, "unused")
+	os.MkdirAll(unused, 0o755)
+	os.WriteFile(filepath.Join(unused, "p.rego"), []byte("package gavel\n\nimport data.other\n\ndecision := {\"allow\": false}\n"), 0o644)
+	undecided := filepath.Join(dir, "undecided")
+	os.MkdirAll(undecided, 0o755)
+	os.WriteFile(filepath.Join(undecided, "p.rego"), []byte("package gavel\n\ndecision := {\"allow\": false} if input.request.endpoint == \"chat\"\n"), 0o644)
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		out, err string
+	}{
+		{"formatted library", []string{"policy", "fmt", "-l", "--fail", "../../policies"}, 0, "", ""},
+		{"lists the messy file", []string{"policy", "fmt", "-l", "--fail", messy}, 1, "messy/p.rego", "1 file(s) not formatted"},
+		{"prints the formatted source", []string{"policy", "fmt", messy}, 0, "decision := {\"allow\": false}\n", ""},
+		{"library checks", []string{"policy", "check", "../../policies", "../../bundles"}, 0, "CHECK: the bundle decides all", ""},
+		{"strict: unused import", []string{"policy", "check", unused}, 1, "", "import data.other unused"},
+		{"not strict", []string{"policy", "check", "--strict=false", unused}, 0, "strict: false", ""},
+		{"activation check", []string{"policy", "check", undecided}, 1, "modules compile", "cannot decide"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(out.String(), tc.out) || !strings.Contains(errb.String(), tc.err) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out.String(), errb.String(), tc.code, tc.out, tc.err)
+			}
+		})
+	}
+	// -w rewrites, after which the file is formatted.
+	var out, errb bytes.Buffer
+	if code := run([]string{"policy", "fmt", "-w", messy}, &out, &errb); code != 0 {
+		t.Fatal(errb.String())
+	}
+	if code := run([]string{"policy", "fmt", "-l", "--fail", messy}, &out, &errb); code != 0 {
+		t.Errorf("after -w: exit %d %s", code, errb.String())
+	}
+}

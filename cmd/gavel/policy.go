@@ -21,7 +21,7 @@ import (
 
 func policyCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("policy: want 'test', 'eval' or 'diff'")
+		return errors.New("policy: want 'test', 'eval', 'diff', 'fmt' or 'check'")
 	}
 	switch args[0] {
 	case "test":
@@ -30,6 +30,10 @@ func policyCmd(args []string, stdout, stderr io.Writer) error {
 		return policyEval(args[1:], stdout, stderr)
 	case "diff":
 		return policyDiff(args[1:], stdout, stderr)
+	case "fmt":
+		return policyFmt(args[1:], stdout, stderr)
+	case "check":
+		return policyCheck(args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("policy: unknown subcommand %q", args[0])
 }
