@@ -29,7 +29,7 @@ unit:
 rego:
 	$(GO) run ./cmd/gavel policy fmt -l --fail policies
 	$(GO) run ./cmd/gavel policy check policies bundles
-	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 policies bundles
+	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 --properties 200 policies bundles
 	$(GO) tool opa test --timeout 30s policies/ bundles/
 
 lint:
