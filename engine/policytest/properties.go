@@ -173,7 +173,9 @@ func simpler(in map[string]any) []map[string]any {
 		}
 	}
 	if c := in["caller"].(map[string]any); c["tier"] != "" || c["team"] != "" {
-		with(func(m map[string]any) { m["caller"] = map[string]any{"key_id": "k", "user": "", "team": "", "project": "", "tier": "", "labels": map[string]any{}} })
+		with(func(m map[string]any) {
+			m["caller"] = map[string]any{"key_id": "k", "user": "", "team": "", "project": "", "tier": "", "labels": map[string]any{}}
+		})
 	}
 	return out
 }
@@ -197,10 +199,10 @@ func isPlainHealthy(p map[string]any) bool {
 
 // generator draws inputs from a bundle's data.
 type generator struct {
-	r                       *rand.Rand
-	models, providers       []string
-	callers                 []map[string]any
-	budgets                 []map[string]any
+	r                        *rand.Rand
+	models, providers        []string
+	callers                  []map[string]any
+	budgets                  []map[string]any
 	tasks, piiTypes, models2 []string
 }
 

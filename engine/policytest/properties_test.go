@@ -75,6 +75,7 @@ func TestPropertiesFindPlantedPIIBug(t *testing.T) {
 	if found == nil {
 		t.Fatalf("planted bug not found; failures: %s", Describe(sum.Failures))
 	}
+	t.Logf("counterexample:%s", Describe([]Failure{*found}))
 	in := found.Input
 	pii := in["pii"].(map[string]any)
 	if len(pii) != 1 || pii["ip"] == nil {
