@@ -30,7 +30,7 @@ rego:
 	$(GO) run ./cmd/gavel policy fmt -l --fail policies
 	$(GO) run ./cmd/gavel policy check policies bundles
 	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 --properties 200 policies bundles
-	$(GO) tool opa test --timeout 30s policies/ bundles/
+	$(GO) tool opa test --timeout 2m policies/ bundles/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

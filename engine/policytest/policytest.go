@@ -16,7 +16,7 @@ import (
 // DefaultTimeout bounds one test. It is there to stop a runaway rule, not to time
 // tests: the default library's tests that compare the planned and inline paths evaluate
 // the plan many times and take seconds on a busy CI machine (OPA's own 5s flakes there).
-const DefaultTimeout = 30 * time.Second
+const DefaultTimeout = 2 * time.Minute
 
 // Options configure a test run.
 type Options struct {
