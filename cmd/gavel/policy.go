@@ -46,7 +46,7 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Verbose, "v", false, "print every test")
 	fs.BoolVar(&o.Coverage, "coverage", false, "report coverage of policy (non-test) files")
 	fs.Float64Var(&o.Threshold, "threshold", 0, "with --coverage: fail below this percentage")
-	fs.DurationVar(&o.Timeout, "timeout", policytest.DefaultTimeout, "per test")
+	fs.DurationVar(&o.Timeout, "timeout", policytest.DefaultTimeout, "bound on each test's evaluation")
 	properties := fs.Int("properties", 0, "also evaluate the bundle's invariants (package gavel.invariants) on this many generated inputs")
 	seed := fs.Uint64("seed", 1, "with --properties: the generator's seed")
 	if err := fs.Parse(args); err != nil {
