@@ -32,8 +32,10 @@ unit:
 # gavel's tester gates on coverage of policy files (tests excluded); stock `opa test` must
 # agree on every result.
 rego:
-	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 policies bundles
-	$(GO) tool opa test --timeout 30s policies/ bundles/
+	$(GO) run ./cmd/gavel policy fmt -l --fail policies
+	$(GO) run ./cmd/gavel policy check policies bundles
+	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 --properties 200 policies bundles
+	$(GO) tool opa test --timeout 2m policies/ bundles/
 
 # The Dockerfile and Kubernetes manifests, decoded into the Kubernetes API types offline. Its
 # own module (deploy/validate), so the gateway's go.mod does not carry k8s.io/api; it uses
