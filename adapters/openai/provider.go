@@ -2,6 +2,7 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -51,6 +52,7 @@ type Provider struct {
 	chat        endpoint
 	embed       endpoint
 	azurePrefix string // Azure: URL up to the deployment name
+	models      string // GET {base}/models; empty on Azure, which lists no deployments there
 }
 
 var (
@@ -95,6 +97,7 @@ func New(cfg Config) (*Provider, error) {
 	} else {
 		p.chat.url = base + "/chat/completions"
 		p.embed.url = base + "/embeddings"
+		p.models = base + "/models"
 		if cfg.APIKey != "" {
 			h.Set("Authorization", "Bearer "+cfg.APIKey)
 		}
@@ -124,8 +127,12 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 	wire := *req // shallow copy: the caller's request is never mutated
 	wire.Stream = false
 	wire.StreamOptions = nil
+	body, err := payload(&wire)
+	if err != nil {
+		return nil, err
+	}
 	out := new(adapters.ChatResponse)
-	if _, err := p.Exchange(ctx, target, &wire, out, p.MaxResponse(), "chat completion"); err != nil {
+	if _, err := p.Exchange(ctx, target, body, out, p.MaxResponse(), "chat completion"); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -140,11 +147,29 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 	}
 	wire := *req
 	wire.Stream = true // StreamOptions pass through: the caller decides include_usage
-	body, err := p.OpenStream(ctx, target, &wire)
+	payload, err := payload(&wire)
+	if err != nil {
+		return nil, err
+	}
+	body, err := p.OpenStream(ctx, target, payload)
 	if err != nil {
 		return nil, err
 	}
 	return newStream(ctx, p, body), nil
+}
+
+// payload is what is posted for req: the request itself, or, when it carries members
+// gavel has no typed field for, its encoding with them (the same protocol upstream takes
+// them unchanged).
+func payload(req *adapters.ChatRequest) (any, error) {
+	if !req.HasExtra() {
+		return req, nil
+	}
+	b, err := req.MarshalWire()
+	if err != nil {
+		return nil, &adapters.Error{Provider: "", Kind: adapters.KindBadRequest, Message: "encoding the request", Err: err}
+	}
+	return json.RawMessage(b), nil
 }
 
 // target is the URL of ep; on Azure, model names the deployment.

@@ -15,8 +15,8 @@ import (
 
 // Record is what the request path captures: values it built anyway, no copies. It becomes
 // an OPA decision-log event: {"decision_id", "path": "gavel/decision", "input", "result",
-// "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route", "status",
-// "error"}}.
+// "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route",
+// "substituted", "status", "error", "dropped_params"}}.
 type Record struct {
 	ID       string
 	Time     time.Time
@@ -29,6 +29,13 @@ type Record struct {
 	Route   string    // provider/model that answered, or "none"
 	Status  int       // HTTP status the client got
 	Error   string    // error code when the request failed
+
+	// Substituted is "asked -> answered" when the client named a provider/model and
+	// another one answered (X-Gavel-Substituted); "" otherwise.
+	Substituted string
+	// Dropped names the request's fields the answering provider could not express and was
+	// sent without (its drop_params is drop).
+	Dropped []string
 }
 
 // Logger defaults.
@@ -307,11 +314,25 @@ func (l *Logger) encode(r Record) []byte {
 	}
 	b = append(b, `,"custom":{"route":`...)
 	b = policy.AppendJSONString(b, r.Route)
+	if r.Substituted != "" {
+		b = append(b, `,"substituted":`...)
+		b = policy.AppendJSONString(b, r.Substituted)
+	}
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	if r.Error != "" {
 		b = append(b, `,"error":`...)
 		b = policy.AppendJSONString(b, r.Error)
+	}
+	if len(r.Dropped) > 0 {
+		b = append(b, `,"dropped_params":[`...)
+		for i, f := range r.Dropped {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = policy.AppendJSONString(b, f)
+		}
+		b = append(b, ']')
 	}
 	b = append(b, '}', '}', '\n')
 	l.sizeHint = len(b) + len(b)/8

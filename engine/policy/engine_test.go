@@ -63,7 +63,9 @@ func TestEmbeddedDecisions(t *testing.T) {
 		{"client hint", "anthropic/claude-haiku-4-5", allUp, true, 0, "anthropic/claude-haiku-4-5"},
 		{"open circuit skipped", "gpt-4o", `{"openai": {"healthy": true, "circuit": "closed", "models": {"gpt-4o": {"circuit": "open"}}}, "mock": {"healthy": true, "circuit": "closed", "models": {}}}`, true, 0, "mock/mock-large"},
 		{"unknown model", "nope", allUp, false, 404, ""},
-		{"nothing available", "gemini-2.5-pro", `{}`, false, 503, ""},
+		{"nothing configured", "gemini-2.5-pro", `{}`, false, 404, ""},
+		{"nothing available", "gemini-2.5-pro", `{"gemini": {"healthy": false, "circuit": "closed", "models": {}}}`, false, 503, ""},
+		{"declared model", "llama", `{"ollama": {"healthy": true, "circuit": "closed", "models": {}, "catalog": {"llama3": {"aliases": ["llama"], "kind": "chat", "context_window": 0, "source": "config"}}}}`, true, 0, "ollama/llama3"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

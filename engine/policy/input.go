@@ -3,6 +3,7 @@ package policy
 import (
 	"sort"
 	"strconv"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -43,8 +44,12 @@ type Request struct {
 	MaxTokens      int  // 0 when the client set none
 	EstInputTokens int
 	Metadata       map[string]string // body metadata merged with X-Gavel-Tags
-	Bucket         int               // 0–9999, stable per sticky key
-	Sample         int               // 0–9999, uniformly random per request (shadow sampling)
+	// Fields names, sorted, the members the client's body held: the top-level ones (a
+	// literal extra_body's members counted among them) and, by path, the unknown ones of
+	// messages and content parts ("messages[].content[].cache_control").
+	Fields []string
+	Bucket int // 0–9999, stable per sticky key
+	Sample int // 0–9999, uniformly random per request (shadow sampling)
 }
 
 // SpendState is a budget's spend in its current period, in micro-USD.
@@ -93,6 +98,7 @@ var (
 	kMaxTokens      = ast.StringTerm("max_tokens")
 	kEstInputTokens = ast.StringTerm("est_input_tokens")
 	kMetadata       = ast.StringTerm("metadata")
+	kFields         = ast.StringTerm("fields")
 	kBucket         = ast.StringTerm("bucket")
 	kKeyID          = ast.StringTerm("key_id")
 	kUser           = ast.StringTerm("user")
@@ -102,6 +108,7 @@ var (
 	kLabels         = ast.StringTerm("labels")
 
 	emptyObject = ast.NewObject()
+	emptyArray  = ast.NewArray()
 )
 
 // Strings of the input that come from a small closed set (endpoints, protocols, roles):
@@ -128,7 +135,7 @@ func stringTerm(s string) *ast.Term {
 
 // inputTerms is the number of terms Value takes from its arena besides the messages: the
 // request's fields and the top-level values.
-const inputTerms = 16
+const inputTerms = 17
 
 // Value builds the policy input.
 //
@@ -169,6 +176,7 @@ func (in *Input) Value() ast.Value {
 		ast.Item(kMaxTokens, nums.term(maxTok, term)),
 		ast.Item(kEstInputTokens, nums.term(estTok, term)),
 		ast.Item(kMetadata, term(stringMapValue(r.Metadata))),
+		ast.Item(kFields, term(fieldsValue(r.Fields))),
 		ast.Item(kBucket, nums.term(bucket, term)),
 		ast.Item(kSample, nums.term(sample, term)),
 	)
@@ -258,6 +266,45 @@ func stringMapValue(m map[string]string) ast.Value {
 		items[i] = ast.Item(ast.StringTerm(k), ast.StringTerm(m[k]))
 	}
 	return ast.NewObject(items...)
+}
+
+// fieldsValue is input.request.fields. Member names repeat from request to request, so
+// their terms are kept (a bounded number, since clients choose the names).
+func fieldsValue(names []string) ast.Value {
+	if len(names) == 0 {
+		return emptyArray
+	}
+	terms := make([]*ast.Term, len(names))
+	for i, n := range names {
+		terms[i] = fieldTerms.term(n)
+	}
+	return ast.NewArray(terms...)
+}
+
+// maxFieldTerms bounds the names fieldTerms keeps; past it, names get fresh terms.
+const maxFieldTerms = 1024
+
+var fieldTerms = &termCache{m: map[string]*ast.Term{}}
+
+type termCache struct {
+	mu sync.RWMutex
+	m  map[string]*ast.Term
+}
+
+func (c *termCache) term(s string) *ast.Term {
+	c.mu.RLock()
+	t := c.m[s]
+	c.mu.RUnlock()
+	if t != nil {
+		return t
+	}
+	t = ast.StringTerm(s)
+	c.mu.Lock()
+	if len(c.m) < maxFieldTerms {
+		c.m[s] = t
+	}
+	c.mu.Unlock()
+	return t
 }
 
 func spendValue(m map[string]SpendState) ast.Value {

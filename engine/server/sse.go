@@ -15,9 +15,10 @@ import (
 )
 
 var (
-	sseData = []byte("data: ")
-	sseEnd  = []byte("\n\n")
-	sseDone = []byte("data: [DONE]\n\n")
+	sseData  = []byte("data: ")
+	sseEvent = []byte("event: ")
+	sseEnd   = []byte("\n\n")
+	sseDone  = []byte("data: [DONE]\n\n")
 )
 
 // finalWriteTimeout bounds the write of the event that ends a stream after its request's
@@ -80,6 +81,17 @@ func (w *sseWriter) event(v any) error {
 	return w.raw(w.buf)
 }
 
+// named writes an event with an event name (`event: typ`), as the Responses API's
+// stream has them.
+func (w *sseWriter) named(typ string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.buf = append(append(append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...), b...), sseEnd...)
+	return w.raw(w.buf)
+}
+
 func (w *sseWriter) raw(b []byte) error {
 	if w.err != nil {
 		return w.err
@@ -126,7 +138,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 		return err
 	}
 	defer st.Close()
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	w := startSSE(c, ctx)
 	defer w.end()
 	for {
@@ -175,7 +187,7 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *pipeline
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	s.p.Settle(x) // before the client has the answer: see stream
 	w := startSSE(c, ctx)

@@ -302,6 +302,9 @@ func (p *persister) prune() error {
 	p.mu.Lock()
 	p.lastPrune = now
 	p.mu.Unlock()
+	if err := p.pruneDocuments(); err != nil {
+		return err
+	}
 	cutoff := now.Add(-p.retention)
 	var old [][]byte
 	err := p.db.View(func(tx *bolt.Tx) error {

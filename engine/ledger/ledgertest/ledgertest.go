@@ -163,6 +163,7 @@ func Run(t *testing.T, f Factory) {
 		{"GuaranteeActualBelowEstimate", testGuaranteeBelow},
 		{"GuaranteeActualAboveEstimate", testGuaranteeAbove},
 		{"GuaranteeMultiBudget", testGuaranteeMulti},
+		{"Documents", testDocuments},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })

@@ -114,6 +114,8 @@ type Store struct {
 	deadlines deadlineHeap
 	rates     map[string]ledger.Window
 	lastPrune time.Time
+
+	docs docs // documents (ledger.Documents), under their own lock
 }
 
 var _ ledger.Store = (*Store)(nil)

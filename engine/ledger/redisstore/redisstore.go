@@ -61,7 +61,8 @@ type Options struct {
 	// OnUnavailable, if set, is called (synchronously; keep it cheap, e.g. a counter Inc)
 	// for every operation that could not be served by Redis, with the operation name
 	// ("reserve", "commit", "release", "snapshot", "spend", "allow", "add_tokens",
-	// "rate_state", "replay") and the cause.
+	// "rate_state", "replay", and for documents "put_document", "get_document",
+	// "delete_document") and the cause.
 	OnUnavailable func(op string, err error)
 	// RetryInterval: after a failure Redis is not tried again for this long; calls in
 	// between fail (or fall back) at once. Also the replay period of queued commits.
