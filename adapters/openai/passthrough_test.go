@@ -103,7 +103,7 @@ func TestRawStreamResponsesErrors(t *testing.T) {
 	for name, body := range map[string]string{
 		"error event": "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{},\"sequence_number\":0}\n\n" +
 			"event: error\ndata: {\"type\":\"error\",\"code\":\"rate_limit_exceeded\",\"message\":\"slow\",\"param\":null,\"sequence_number\":1}\n\n",
-		"failed": "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"boom\"}},\"sequence_number\":0}\n\n",
+		"failed":    "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"boom\"}},\"sequence_number\":0}\n\n",
 		"truncated": "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{},\"sequence_number\":0}\n\n",
 	} {
 		t.Run(name, func(t *testing.T) {
