@@ -124,6 +124,27 @@ func (s *Server) decode(c echo.Context) (*adapters.ChatRequest, *APIError) {
 
 // readJSON reads the body within the size limit and decodes it into v.
 func (s *Server) readJSON(c echo.Context, v any) *APIError {
+	return s.readBody(c, func(b []byte) *APIError {
+		if err := json.Unmarshal(b, v); err != nil {
+			return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
+		}
+		return nil
+	})
+}
+
+// readRaw reads the body within the size limit and returns a copy of it, for requests
+// that may pass through as they were sent.
+func (s *Server) readRaw(c echo.Context) ([]byte, *APIError) {
+	var out []byte
+	e := s.readBody(c, func(b []byte) *APIError {
+		out = bytes.Clone(b)
+		return nil
+	})
+	return out, e
+}
+
+// readBody reads the body within the size limit into a pooled buffer and hands it to use.
+func (s *Server) readBody(c echo.Context, use func([]byte) *APIError) *APIError {
 	r := c.Request()
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -146,10 +167,7 @@ func (s *Server) readJSON(c echo.Context, v any) *APIError {
 	if buf.Len() == 0 {
 		return errBadRequest("invalid_body", "", "The request body is empty; send a JSON request body.")
 	}
-	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
-		return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
-	}
-	return nil
+	return use(buf.Bytes())
 }
 
 // Bounds of reading what is left of a body over the limit.

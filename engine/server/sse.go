@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,6 +90,24 @@ func (w *sseWriter) named(typ string, v any) error {
 		return err
 	}
 	w.buf = append(append(append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...), b...), sseEnd...)
+	return w.raw(w.buf)
+}
+
+// relay writes an event as an upstream sent it: its name (when it had one) and its data.
+func (w *sseWriter) relay(name, data []byte) error {
+	w.buf = w.buf[:0]
+	if len(name) > 0 {
+		w.buf = append(append(append(w.buf, sseEvent...), name...), '\n')
+	}
+	for {
+		line, rest, more := bytes.Cut(data, []byte{'\n'}) // data of several lines: one field each
+		w.buf = append(append(append(w.buf, sseData...), line...), '\n')
+		if !more {
+			break
+		}
+		data = rest
+	}
+	w.buf = append(w.buf, '\n')
 	return w.raw(w.buf)
 }
 

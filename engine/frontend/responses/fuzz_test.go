@@ -43,15 +43,20 @@ func FuzzRequest(f *testing.F) {
 			t.Fatalf("chat request does not encode: %v", err)
 		}
 		res := NewResponse("resp_1", 1, r)
-		b, err := json.Marshal(NewStored(res, nil, InputItems(r)))
+		stored, err := NewStored(res, nil, InputRaw(r))
 		if err != nil {
 			t.Fatalf("stored response does not encode: %v", err)
 		}
+		b, _ := json.Marshal(stored)
 		var st Stored
 		if err := json.Unmarshal(b, &st); err != nil {
 			t.Fatalf("stored response does not decode: %v", err)
 		}
-		if _, e := ToChat(&Request{Model: "m", Input: Input{Text: "next"}}, st.History()); e != nil {
+		history, e := Items(st.History())
+		if e != nil {
+			t.Fatalf("stored conversation does not decode: %v", e)
+		}
+		if _, e := ToChat(&Request{Model: "m", Input: Input{Text: "next"}}, history); e != nil {
 			t.Fatalf("stored conversation does not continue: %v", e)
 		}
 	})
