@@ -449,7 +449,6 @@ func TestResponsesStoredInRedisAcrossReplicas(t *testing.T) {
 	}
 }
 
-
 // Responses to an OpenAI upstream that serves the Responses API pass through: the body
 // arrives with only the model rewritten (fields gavel does not model included), hosted
 // tools are allowed, and the answer (a reasoning item's encrypted content included)
