@@ -5,6 +5,9 @@ PKGS      := ./...
 FUZZTIME  ?= 10s
 BENCHTIME ?= 2s
 LOAD_DURATION ?= 10s
+LOAD_SINGLE   ?= 5s
+# GAVELS: the gavel binaries bench-load measures, comma-separated (e.g. an old build and bin/gavel)
+GAVELS        ?= $(BIN)
 
 .PHONY: run build test unit rego lint fmt bench bench-go bench-load drill fuzz clean
 
@@ -35,17 +38,18 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## bench: Go micro-benchmarks, then the loopback load benchmark (direct vs through gavel)
+## bench: Go micro-benchmarks, then the loopback load benchmark (direct, the floor proxy, gavel)
 bench: bench-go bench-load
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./engine/... ./adapters/...
 
-# gavel gets core 1 to itself; the load generator and the fake upstream share core 0, so
-# "gavel CPU µs/req" is gavel's alone (the way peer gateways' published overhead figures are measured).
+# The system under test (the floor proxy, then each gavel) gets core 1 to itself; the load
+# generator and the fake upstream share core 0, so "CPU µs/req" is the system's alone and
+# "x floor" compares gavel with an echo + net/http relay measured in the same run.
 bench-load: build
 	$(GO) build -o bin/loadbench ./test/loadbench
-	taskset -c 0 bin/loadbench -gavel $(BIN) -duration $(LOAD_DURATION) -cpus 1 -upstream-cpus 0 -stream
+	taskset -c 0 bin/loadbench -gavel $(GAVELS) -duration $(LOAD_DURATION) -cpus 1 -upstream-cpus 0 -stream -single $(LOAD_SINGLE)
 
 ## drill: the whole drill suite in its long form (more requests, a 60 s soak), then its
 ## table; `make test` runs the short form. See docs/reliability.md.

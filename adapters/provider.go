@@ -44,3 +44,27 @@ type TransportWrapper interface {
 type GenAIProvider interface {
 	GenAIProvider() string
 }
+
+// ModelLister is implemented by providers that can say which models their upstream
+// serves (an OpenAI-compatible GET /v1/models). gavel asks it only for providers whose
+// configuration sets discover_models, at startup and then periodically; what it returns
+// joins the provider's declared models in input.providers.<name>.catalog.
+type ModelLister interface {
+	ListModels(ctx context.Context) ([]ModelInfo, error)
+}
+
+// ModelInfo is one model an upstream lists: its upstream name and, when the upstream
+// says, who owns it.
+type ModelInfo struct {
+	ID      string
+	OwnedBy string
+}
+
+// FieldTranslator is implemented by providers that translate the canonical request into
+// another protocol (Anthropic, Gemini). UnsupportedFields names, as ExtraNames does, the
+// request's extra fields it has no place for; the gateway refuses the request or drops
+// them, per the provider's drop_params, so that none is lost without a word. A provider
+// without it speaks the canonical protocol and forwards every field as it was received.
+type FieldTranslator interface {
+	UnsupportedFields(req *ChatRequest) []string
+}

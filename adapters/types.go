@@ -6,8 +6,10 @@ import (
 	"errors"
 )
 
-// ChatRequest is an OpenAI-style chat completion request. Fields gavel does not know are
-// dropped rather than forwarded, so a client cannot smuggle parameters past the policy.
+// ChatRequest is an OpenAI-style chat completion request. Members gavel has no typed field
+// for are kept in Extra (and in Message.Extra, ContentPart.Extra) by DecodeChatRequest: an
+// OpenAI-compatible upstream receives them unchanged, a translated one maps what it can
+// express, and the policy sees their names (input.request.fields).
 type ChatRequest struct {
 	Model               string            `json:"model"`
 	Messages            []Message         `json:"messages"`
@@ -34,6 +36,11 @@ type ChatRequest struct {
 	ServiceTier         string            `json:"service_tier,omitempty"`
 	Store               *bool             `json:"store,omitempty"`
 	Metadata            map[string]string `json:"metadata,omitempty"`
+
+	// Extra are the top-level members without a typed field, extra_body's included.
+	Extra Fields `json:"-"`
+	// present has bit i set when the body held requestNames[i] (DecodeChatRequest).
+	present uint64
 }
 
 // StreamOptions mirrors OpenAI's stream_options.
@@ -75,6 +82,8 @@ type Message struct {
 	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 	Refusal    string     `json:"refusal,omitempty"`
+	// Extra are the message's members without a typed field.
+	Extra Fields `json:"-"`
 }
 
 // Content is a message's content: plain text, or a list of typed parts (text, images…).
@@ -165,6 +174,8 @@ type ContentPart struct {
 	ImageURL   *ImageURL       `json:"image_url,omitempty"`
 	InputAudio json.RawMessage `json:"input_audio,omitempty"`
 	File       json.RawMessage `json:"file,omitempty"`
+	// Extra are the part's members without a typed field (cache_control…).
+	Extra Fields `json:"-"`
 }
 
 // ImageURL is an image reference: an https URL or a data: URL.

@@ -49,6 +49,14 @@ denied_terms := [term |
 	contains(text, term)
 ]
 
+# Request parameters the operator does not allow (data.gavel.pii_policy.deny_fields), matched
+# against input.request.fields: the body's top-level members, and nested unknown ones by
+# path (messages[].content[].cache_control). Sorted, for a stable message.
+denied_fields := sort([f |
+	some f in input.request.fields
+	f in object.get(cfg, "deny_fields", [])
+])
+
 reasons contains concat("", ["compliance.blocked:", t]) if some t in blocked
 
 reasons contains concat("", ["compliance.redact:", t]) if some t in redact
@@ -56,3 +64,5 @@ reasons contains concat("", ["compliance.redact:", t]) if some t in redact
 reasons contains "compliance.pii_restricted_providers" if pii_present
 
 reasons contains concat("", ["compliance.deny_term:", denied_terms[0]]) if denied_terms[0]
+
+reasons contains concat("", ["compliance.deny_field:", f]) if some f in denied_fields

@@ -44,3 +44,14 @@ test_deny_terms_match_user_messages_case_insensitively if {
 	compliance.denied_terms == [] with input as fx.input_with({"messages": [{"role": "system", "text": "project falcon"}]})
 		with data.gavel.pii_policy.deny_terms as ["project falcon"]
 }
+
+test_deny_fields_match_the_fields_the_request_carries if {
+	inp := fx.input_with({"fields": ["messages", "model", "top_k", "verbosity"]})
+	compliance.denied_fields == ["top_k", "verbosity"] with input as inp
+		with data.gavel.pii_policy.deny_fields as ["verbosity", "top_k", "logit_bias"]
+	"compliance.deny_field:verbosity" in compliance.reasons with input as inp
+		with data.gavel.pii_policy.deny_fields as ["verbosity"]
+	compliance.denied_fields == [] with input as inp
+	compliance.denied_fields == [] with input as fx.input_with({})
+		with data.gavel.pii_policy.deny_fields as ["verbosity"]
+}

@@ -41,6 +41,16 @@ decision := input.plan.fast[input.request.model].decision if {
 } else := {
 	"allow": false,
 	"deny": {
+		"status": 400,
+		"code": "field_denied",
+		"message": concat("", ["The request uses parameters the policy does not allow: ", concat(", ", compliance.denied_fields), "."]),
+	},
+	"reasons": reasons,
+} if {
+	compliance.denied_fields[0]
+} else := {
+	"allow": false,
+	"deny": {
 		"status": 429,
 		"code": "insufficient_quota",
 		"type": "insufficient_quota",
@@ -62,11 +72,7 @@ decision := input.plan.fast[input.request.model].decision if {
 	route.unfit
 } else := {
 	"allow": false,
-	"deny": {
-		"status": 503,
-		"code": "no_available_target",
-		"message": concat("", ["No provider is available for model `", input.request.model, "` right now."]),
-	},
+	"deny": route.no_target,
 	"reasons": reasons,
 } if {
 	route.known
@@ -75,7 +81,7 @@ decision := input.plan.fast[input.request.model].decision if {
 	"deny": {
 		"status": 404,
 		"code": "model_not_found",
-		"message": concat("", ["The model `", input.request.model, "` does not exist or you do not have access to it."]),
+		"message": route.unknown_message,
 	},
 	"reasons": ["route.unknown_model"],
 }

@@ -90,6 +90,25 @@ test_deny_term_is_denied if {
 	d.deny.code == "content_denied"
 }
 
+test_deny_field_is_denied if {
+	d := gavel.decision with input as fx.input_with({"fields": ["messages", "messages[].content[].cache_control", "model"]})
+		with data.gavel.pii_policy.deny_fields as ["messages[].content[].cache_control"]
+	d.allow == false
+	d.deny.status == 400
+	d.deny.code == "field_denied"
+	d.deny.message == "The request uses parameters the policy does not allow: messages[].content[].cache_control."
+	"compliance.deny_field:messages[].content[].cache_control" in d.reasons
+}
+
+# A deny list of fields turns the plan's fast path off, so that no request skips it.
+test_deny_fields_disable_the_fast_path if {
+	inp := fx.with_providers({"model": "fast", "fields": ["model", "top_k"]}, {"mock": fx.up})
+	plan := data.gavel.plan with input as inp with data.gavel.pii_policy.deny_fields as ["top_k"]
+	count(plan.fast) == 0
+	d := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.pii_policy.deny_fields as ["top_k"]
+	d.deny.code == "field_denied"
+}
+
 test_redaction_is_decided if {
 	d := gavel.decision with input as object.union(fx.input_with({}), {"pii": {"email": 1, "phone": 1}})
 	d.allow

@@ -16,17 +16,63 @@ routing := data.gavel.routing
 
 max_targets := object.get(routing, "max_targets", 4)
 
-# chains[name] is what a request for name may use: an alias's candidates, or a catalog id
-# asked for directly (when client hints are honoured) followed by its catalog fallbacks.
-chains[name] := {"strategy": object.get(a, "strategy", "ordered"), "ids": a.candidates} if {
-	some name, a in data.gavel.aliases
+# declared[id]: the models configured providers declare in gavel.yaml or list when asked
+# (input.providers.<name>.catalog), as catalog-like entries under "provider/model".
+declared[id] := object.union(e, {"provider": p, "model": m}) if {
+	some p, prov in input.providers
+	some m, e in object.get(prov, "catalog", {})
+	id := concat("/", [p, m])
 }
 
-chains[id] := {"strategy": "ordered", "ids": array.concat([id], object.get(entry, "fallbacks", []))} if {
+# claims[name]: the declared models a name reaches: a model's own name and its aliases.
+claims[name] contains id if {
+	some id, e in declared
+	some name in array.concat([e.model], object.get(e, "aliases", []))
+}
+
+# chains[name] is what a request for name may use: an alias's candidates (then the
+# declared models that claim its name), a name only declared models claim, or, when client
+# hints are honoured, a "provider/model" asked for directly ("hint": the client chose it).
+chains[name] := {"strategy": object.get(a, "strategy", "ordered"), "ids": array.concat(a.candidates, extra)} if {
+	some name, a in data.gavel.aliases
+	extra := sort([id | some id in object.get(claims, name, set()); not id in a.candidates])
+}
+
+chains[name] := {"strategy": "ordered", "ids": sort(ids)} if {
+	some name, ids in claims
+	not data.gavel.aliases[name]
+	not data.gavel.catalog[name]
+}
+
+chains[id] := {"strategy": "ordered", "ids": hint_ids(id, entry), "hint": true} if {
 	routing.honour_client_hints
 	some id, entry in data.gavel.catalog
 	not data.gavel.aliases[id]
 }
+
+chains[id] := {"strategy": "ordered", "ids": [id], "hint": true} if {
+	routing.honour_client_hints
+	some id, _ in declared
+	not data.gavel.catalog[id]
+	not data.gavel.aliases[id]
+	not claims[id]
+}
+
+# hint_ids: a model the client names explicitly, then the fallbacks its catalog entry
+# lists. Those stand in when the model is configured but unavailable; a model whose
+# provider is not configured here has no stand-in: the client gets a 404 naming it, not a
+# different model's answer.
+hint_ids(id, entry) := array.concat([id], object.get(entry, "fallbacks", [])) if {
+	input.providers[entry.provider]
+} else := [id]
+
+# entry(id): the catalog's entry for id, else the provider's declared one (the bundle's
+# catalog wins where both describe a model: its owners set prices and tiers).
+entry(id) := e if {
+	e := data.gavel.catalog[id]
+} else := e if {
+	e := declared[id]
+} else := {}
 
 # A catalog id becomes {provider, model}; an uncataloged "provider/model" is split.
 target(id) := {"provider": e.provider, "model": e.model} if {
@@ -49,6 +95,15 @@ usable(t) if {
 	not failing(s)
 }
 
+# why(t) says why a target is not usable, for the client's error message.
+why(t) := "provider not configured" if {
+	not input.providers[t.provider]
+} else := "provider unhealthy" if {
+	not input.providers[t.provider].healthy
+} else := "circuit open" if {
+	signals(t).circuit == "open"
+} else := "error rate over the routing threshold"
+
 failing(s) if {
 	s.requests >= 20
 	s.error_rate_bp >= object.get(routing, "unhealthy_error_rate_bp", 10001)
@@ -68,6 +123,11 @@ ranked(chain) := chain.ids if {
 } else := [id | some entry in sort([[0 - score(x), i, x] | some i, x in chain.ids]); id := entry[2]]
 
 tier_rank[t] := i if some i, t in routing.tiers
+
+# tier_fallbacks_for: a client's explicit choice is replaced only by its own fallbacks.
+tier_fallbacks_for(chain, _) := [] if chain.hint
+
+tier_fallbacks_for(chain, ids) := tier_fallbacks(ids) if not chain.hint
 
 # Degradation: after a chain's own candidates come catalog models of the primary's tier,
 # then of each lower tier, so an outage of every listed model still finds an answer. Chat
@@ -90,13 +150,21 @@ candidate(id) := {
 	"target": t,
 	"tools": object.get(e, ["capabilities", "tools"], false),
 	"vision": object.get(e, ["capabilities", "vision"], false),
-	"context": object.get(e, "context_window", 0),
+	"context": context_window(e),
 	"pii_ok": pii_ok(t.provider),
 	"kind": object.get(e, "kind", "chat"),
 } if {
 	t := target(id)
-	e := object.get(data.gavel.catalog, id, {})
+	e := entry(id)
 }
+
+# A declared model's context window of 0 is unknown: no request is refused for its size.
+unknown_context := 1000000000000
+
+context_window(e) := unknown_context if {
+	e.source
+	e.context_window == 0
+} else := object.get(e, "context_window", 0)
 
 pii_ok(p) if data.gavel.pii_policy.pii_requires_tag in object.get(data.gavel.providers, [p, "tags"], [])
 
@@ -116,10 +184,11 @@ routes[name] := {
 	},
 	"min_context": min_context(cands),
 	"hedge": hedge_for(name),
+	"unavailable": unavailable,
 } if {
 	some name, chain in chains
 	ids := ranked(chain)
-	all_ids := array.concat(ids, tier_fallbacks(ids))
+	all_ids := array.concat(ids, tier_fallbacks_for(chain, ids))
 	cands := [c |
 		some id in all_ids
 		c := candidate(id)
@@ -127,10 +196,58 @@ routes[name] := {
 	]
 	eligible := [c.target | some c in cands]
 	reasons := array.concat(
-		[concat("", ["route.", how_named(name), ":", name])],
+		[concat("", ["route.", how_named(name, chain), ":", name])],
 		[r | skipped(ids); r := "route.skipped_unavailable"],
 	)
+
+	# What could not be used and why, for the error when nothing can: the chain's own
+	# candidates, and the tier fallbacks that are configured.
+	unavailable := [{"id": id, "why": w} |
+		some i, id in all_ids
+		not id in array.slice(all_ids, 0, i)
+		w := why(target(id))
+		not usable(target(id))
+		own_or_configured(id, ids, w)
+	]
 }
+
+own_or_configured(id, ids, _) if id in ids
+
+own_or_configured(_, _, w) if w != "provider not configured"
+
+# no_target(unavailable, model) is the denial of a request for model that no target can
+# serve: 404 when nothing it names is configured here (asking
+# again will not help), 503 when something is but is unhealthy or its circuit is open.
+no_target(unavailable, model) := {
+	"status": 404,
+	"code": "model_not_found",
+	"message": concat("", ["The model `", model, "` has no configured target here: ", why_list(unavailable), "."]),
+} if {
+	unavailable[0]
+	every u in unavailable {
+		u.why == "provider not configured"
+	}
+} else := {
+	"status": 503,
+	"code": "no_available_target",
+	"message": concat("", ["No provider is available for model `", model, "` right now: ", why_list(unavailable), "."]),
+} if {
+	unavailable[0]
+} else := {
+	"status": 503,
+	"code": "no_available_target",
+	"message": concat("", ["No provider is available for model `", model, "` right now: no available target accepts this request (its tools, images or data)."]),
+}
+
+# why_list names at most 8 targets and why each is unavailable.
+why_list(unavailable) := concat("", [
+	concat(", ", [concat("", [u.id, " (", u.why, ")"]) | some i, u in unavailable; i < 8]),
+	more(count(unavailable) - 8),
+])
+
+more(n) := concat("", [" and ", format_int(n, 10), " more"]) if {
+	n > 0
+} else := ""
 
 # hedge_for(name): an alias's hedging, off unless its data sets hedge_ms: after that many
 # milliseconds without an answer the next target is asked too (hedge_max targets at most).
@@ -167,15 +284,20 @@ min_context(cands) := min([c.context | some c in cands]) if count(cands) > 0
 
 default min_context(_) := 0
 
-how_named(name) := "alias" if {
+how_named(name, chain) := "alias" if {
 	data.gavel.aliases[name]
-} else := "client_hint"
+} else := "client_hint" if {
+	chain.hint
+} else := "model"
 
 # content_routes[alias] lists, in data order, the content rules that may send a request
-# for alias elsewhere, with every condition present (empty means "any").
+# for alias elsewhere, with every condition present (empty means "any"). A rule whose
+# destination has no available target is left out while that lasts: the request is better
+# served by the alias it asked for than refused.
 content_routes[from] := [r |
 	some rule in data.gavel.content_routes
 	from in rule.from
+	routes[rule.to].targets[0]
 	r := {
 		"name": rule.name,
 		"to": rule.to,
@@ -256,7 +378,8 @@ any_rate_limit if data.gavel.rate_limits[_]
 
 # fast[name] lets a typical request skip the per-request rules: for every requestable name
 # without an experiment, the decision gavel would reach for a request that carries no PII,
-# triggers no content rule and fits every candidate, plus the lookups that tell whether a
+# triggers no content rule and fits every candidate (with deny lists of terms or fields
+# there is no fast path: each request must be checked against them), plus the lookups that tell whether a
 # request is that typical. gavel.decision takes this path only when every check holds; a
 # test asserts that it then agrees with the full evaluation.
 fast[name] := {
@@ -271,6 +394,7 @@ fast[name] := {
 	"min_context": r.min_context,
 } if {
 	count(object.get(data.gavel.pii_policy, "deny_terms", [])) == 0
+	count(object.get(data.gavel.pii_policy, "deny_fields", [])) == 0
 	some name, r in routes
 	not experiments[name]
 }
@@ -279,11 +403,7 @@ route_decision(name, r) := object.union({"allow": true, "targets": r.targets, "r
 	r.targets[0]
 } else := {
 	"allow": false,
-	"deny": {
-		"status": 503,
-		"code": "no_available_target",
-		"message": concat("", ["No provider is available for model `", name, "` right now."]),
-	},
+	"deny": no_target(r.unavailable, name),
 	"reasons": r.reasons,
 }
 

@@ -84,6 +84,22 @@ known if planned
 
 known if passthrough
 
+# no_target: why a known model has no target for this request (see plan.no_target).
+no_target := inline_plan.no_target(planned.unavailable, req.model) if {
+	planned
+} else := inline_plan.no_target([{"id": req.model, "why": inline_plan.why(passthrough)}], req.model)
+
+# unknown_message says what is unknown: a provider/model names a provider this gateway
+# does not have, or a model no catalog, alias or provider knows.
+unknown_message := concat("", [
+	"The model `", req.model, "` names provider `", substring(req.model, 0, i),
+	"`, which is not configured here.",
+]) if {
+	i := indexof(req.model, "/")
+	i > 0
+	not input.providers[substring(req.model, 0, i)]
+} else := concat("", ["The model `", req.model, "` does not exist or you do not have access to it."])
+
 # The request's needs; when every candidate of the route meets them (the common case) the
 # planned targets are used as they are.
 tokens_needed := est_tokens + object.get(req, "max_tokens", 0)

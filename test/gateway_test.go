@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -315,6 +316,12 @@ func TestBreakerOpensAndTrafficSkipsIt(t *testing.T) {
 	}
 	if a.Count("m1") != 3 {
 		t.Errorf("an open circuit was called")
+	}
+	// The 503 says when to come back: when a's breaker lets a probe through (1h).
+	resp, body := g.post(t, "/v1/chat/completions", `{"model":"solo","messages":[{"role":"user","content":"hi"}]}`, nil)
+	ra, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if resp.StatusCode != 503 || ra < 3590 || ra > 3600 {
+		t.Errorf("solo: %d Retry-After %q %v; want 503 with the breaker's remaining delay (about 3600 s)", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 }
 

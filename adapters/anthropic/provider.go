@@ -58,6 +58,7 @@ type Provider struct {
 }
 
 var (
+	_ adapters.FieldTranslator  = (*Provider)(nil)
 	_ adapters.Provider         = (*Provider)(nil)
 	_ adapters.Closer           = (*Provider)(nil)
 	_ adapters.TransportWrapper = (*Provider)(nil)

@@ -61,8 +61,14 @@ func translateRequest(req *adapters.ChatRequest, defaultMaxTokens int, stream bo
 	if req.User != "" {
 		out.Metadata = &wireMetadata{UserID: req.User}
 	}
+	if err := translateExtra(req, out); err != nil {
+		return nil, err
+	}
 
-	var system []string
+	var (
+		system   []wireBlock
+		sysFirst []bool // the block opens a system message (texts of one message join with \n)
+	)
 	for i := range req.Messages {
 		m := &req.Messages[i]
 		var (
@@ -72,13 +78,17 @@ func translateRequest(req *adapters.ChatRequest, defaultMaxTokens int, stream bo
 		)
 		switch m.Role {
 		case "system", "developer":
-			s, err := systemText(m.Content)
+			s, err := systemBlocks(m.Content)
 			if err != nil {
 				return nil, badRequest("messages[%d]: %v", i, err)
 			}
-			if s != "" {
-				system = append(system, s)
+			if err := cacheLast(s, m.Extra); err != nil {
+				return nil, badRequest("messages[%d]: %v", i, err)
 			}
+			for k := range s {
+				sysFirst = append(sysFirst, k == 0)
+			}
+			system = append(system, s...)
 			continue
 		case "user":
 			role = "user"
@@ -91,6 +101,9 @@ func translateRequest(req *adapters.ChatRequest, defaultMaxTokens int, stream bo
 			blocks, err = toolResultBlocks(m)
 		default:
 			err = fmt.Errorf("role %q is not supported", m.Role)
+		}
+		if err == nil {
+			err = cacheLast(blocks, m.Extra)
 		}
 		if err != nil {
 			return nil, badRequest("messages[%d]: %v", i, err)
@@ -108,7 +121,7 @@ func translateRequest(req *adapters.ChatRequest, defaultMaxTokens int, stream bo
 	if out.Messages == nil {
 		out.Messages = []wireMessage{}
 	}
-	out.System = strings.Join(system, "\n\n")
+	out.System = systemPrompt(system, sysFirst)
 
 	if err := translateTools(req, out); err != nil {
 		return nil, err
@@ -116,24 +129,55 @@ func translateRequest(req *adapters.ChatRequest, defaultMaxTokens int, stream bo
 	return out, nil
 }
 
-// systemText flattens a system or developer message: the system prompt is text only.
-func systemText(c *adapters.Content) (string, error) {
+// systemBlocks converts a system or developer message: the system prompt is text only.
+func systemBlocks(c *adapters.Content) ([]wireBlock, error) {
 	if c == nil {
-		return "", nil
+		return nil, nil
 	}
 	if c.Parts == nil {
-		return c.Text, nil
+		if c.Text == "" {
+			return nil, nil
+		}
+		return []wireBlock{{Type: "text", Text: c.Text}}, nil
 	}
-	var texts []string
-	for _, p := range c.Parts {
+	var blocks []wireBlock
+	for j, p := range c.Parts {
 		if p.Type != "text" {
-			return "", fmt.Errorf("%q parts are not supported in a system message", p.Type)
+			return nil, fmt.Errorf("%q parts are not supported in a system message", p.Type)
 		}
 		if p.Text != "" {
-			texts = append(texts, p.Text)
+			b := wireBlock{Type: "text", Text: p.Text}
+			if err := setCache(&b, p.Extra); err != nil {
+				return nil, fmt.Errorf("content[%d]: %v", j, err)
+			}
+			blocks = append(blocks, b)
 		}
 	}
-	return strings.Join(texts, "\n"), nil
+	return blocks, nil
+}
+
+// systemPrompt is the system prompt of blocks: their texts joined (a message's parts by a
+// newline, messages by a blank line), unless a block carries cache_control, which only
+// the block form can say. first[i] is set when blocks[i] opens a message.
+func systemPrompt(blocks []wireBlock, first []bool) any {
+	if len(blocks) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for i := range blocks {
+		if blocks[i].CacheControl != nil {
+			return blocks
+		}
+		switch {
+		case i == 0:
+		case first[i]:
+			b.WriteString("\n\n")
+		default:
+			b.WriteByte('\n')
+		}
+		b.WriteString(blocks[i].Text)
+	}
+	return b.String()
 }
 
 // userBlocks converts user (or tool result) content: text and images.
@@ -152,13 +196,20 @@ func userBlocks(c *adapters.Content, images bool) ([]wireBlock, error) {
 		switch p.Type {
 		case "text":
 			if p.Text != "" {
-				blocks = append(blocks, wireBlock{Type: "text", Text: p.Text})
+				b := wireBlock{Type: "text", Text: p.Text}
+				if err := setCache(&b, p.Extra); err != nil {
+					return nil, fmt.Errorf("content[%d]: %v", j, err)
+				}
+				blocks = append(blocks, b)
 			}
 		case "image_url":
 			if !images {
 				return nil, fmt.Errorf("content[%d]: image parts are not supported here", j)
 			}
 			b, err := imageBlock(p.ImageURL)
+			if err == nil {
+				err = setCache(&b, p.Extra)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("content[%d]: %v", j, err)
 			}
@@ -217,7 +268,11 @@ func assistantBlocks(m *adapters.Message) ([]wireBlock, error) {
 				switch p.Type {
 				case "text", "refusal":
 					if p.Text != "" {
-						blocks = append(blocks, wireBlock{Type: "text", Text: p.Text})
+						b := wireBlock{Type: "text", Text: p.Text}
+						if err := setCache(&b, p.Extra); err != nil {
+							return nil, fmt.Errorf("content[%d]: %v", j, err)
+						}
+						blocks = append(blocks, b)
 					}
 				default:
 					return nil, fmt.Errorf("content[%d]: %q parts are not supported in an assistant message", j, p.Type)

@@ -19,7 +19,7 @@ import (
 func readRequest(t testing.TB, name string) *adapters.ChatRequest {
 	t.Helper()
 	req := new(adapters.ChatRequest)
-	if err := json.Unmarshal(adaptertest.ReadTestdata(t, name), req); err != nil {
+	if err := adapters.DecodeChatRequest(adaptertest.ReadTestdata(t, name), req); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return req
@@ -345,5 +345,44 @@ func TestFinishReason(t *testing.T) {
 		if got := finishReason(in); got != want {
 			t.Errorf("finishReason(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Extra fields the Messages API has a place for are mapped; any other is named, both by
+// UnsupportedFields (for the gateway's drop_params) and by the translation itself.
+func TestExtraFields(t *testing.T) {
+	p := mustProvider(t, Config{BaseURL: "http://127.0.0.1:1", APIKey: "k"})
+	tests := []struct {
+		name        string
+		body        string
+		unsupported string // UnsupportedFields, joined
+		err         string // translation error, "" for none
+	}{
+		{name: "none", body: `{"model":"c","messages":[{"role":"user","content":"hi"}]}`},
+		{name: "mapped", body: `{"model":"c","top_k":3,"safety_identifier":"u","messages":[{"role":"user","cache_control":{"type":"ephemeral"},"content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]}`},
+		{name: "unexpressible", body: `{"model":"c","top_k":3,"chat_template_kwargs":{},"verbosity":"low","messages":[{"role":"user","content":"hi"}]}`,
+			unsupported: "chat_template_kwargs verbosity", err: "cannot express 'chat_template_kwargs' and 'verbosity'"},
+		{name: "nested only", body: `{"model":"c","messages":[{"role":"user","content":[{"type":"text","text":"hi","citations":true}]}]}`,
+			unsupported: "messages[].content[].citations", err: "cannot express 'messages[].content[].citations'"},
+		{name: "bad top_k", body: `{"model":"c","top_k":"many","messages":[{"role":"user","content":"hi"}]}`, err: "top_k must be a non-negative integer"},
+		{name: "bad cache_control", body: `{"model":"c","messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":"yes"}]}]}`, err: "cache_control must be an object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := new(adapters.ChatRequest)
+			if err := adapters.DecodeChatRequest([]byte(tt.body), req); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(p.UnsupportedFields(req), " "); got != tt.unsupported {
+				t.Errorf("UnsupportedFields = %q, want %q", got, tt.unsupported)
+			}
+			_, err := translateRequest(req, 1024, false)
+			switch {
+			case tt.err == "" && err != nil:
+				t.Errorf("translation failed: %v", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Errorf("translation error = %v, want %q", err, tt.err)
+			}
+		})
 	}
 }

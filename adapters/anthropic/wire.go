@@ -7,14 +7,17 @@ import "encoding/json"
 
 // messagesRequest is the body of POST /v1/messages.
 type messagesRequest struct {
-	Model         string          `json:"model"`
-	MaxTokens     int             `json:"max_tokens"`
-	System        string          `json:"system,omitempty"`
+	Model     string `json:"model"`
+	MaxTokens int    `json:"max_tokens"`
+	// System is the system prompt: a string, or []wireBlock when a block carries
+	// cache_control; nil when there is none.
+	System        any             `json:"system,omitempty"`
 	Messages      []wireMessage   `json:"messages"`
 	Metadata      *wireMetadata   `json:"metadata,omitempty"`
 	StopSequences []string        `json:"stop_sequences,omitempty"`
 	Stream        bool            `json:"stream,omitempty"`
 	Temperature   *float64        `json:"temperature,omitempty"`
+	TopK          *int            `json:"top_k,omitempty"`
 	TopP          *float64        `json:"top_p,omitempty"`
 	Tools         []wireTool      `json:"tools,omitempty"`
 	ToolChoice    *wireToolChoice `json:"tool_choice,omitempty"`
@@ -39,6 +42,9 @@ type wireBlock struct {
 	ToolUseID string           `json:"tool_use_id,omitempty"`
 	// Content is a tool_result's content: a string, or []wireBlock of text and images.
 	Content any `json:"content,omitempty"`
+	// CacheControl marks a prompt-caching breakpoint ({"type":"ephemeral"}), verbatim
+	// from the client's content part or message.
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
 }
 
 // wireImageSource is an image's source: {"type":"base64","media_type","data"} or

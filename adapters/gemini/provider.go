@@ -64,6 +64,7 @@ type Provider struct {
 }
 
 var (
+	_ adapters.FieldTranslator  = (*Provider)(nil)
 	_ adapters.Provider         = (*Provider)(nil)
 	_ adapters.Embedder         = (*Provider)(nil)
 	_ adapters.Closer           = (*Provider)(nil)

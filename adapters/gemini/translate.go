@@ -29,6 +29,9 @@ func badRequest(format string, args ...any) *adapters.Error {
 // translateRequest converts a canonical request into a GenerateContentRequest. It never
 // modifies req. Its errors are *adapters.Error of KindBadRequest without a provider.
 func translateRequest(req *adapters.ChatRequest) (*generateRequest, error) {
+	if names := unsupported(req); len(names) > 0 {
+		return nil, badRequest("the Gemini API cannot express %s", adapters.QuoteNames(names))
+	}
 	out := &generateRequest{Contents: make([]content, 0, len(req.Messages))}
 
 	// Gemini knows a tool result by function name, OpenAI by tool_call_id: remember the
@@ -420,6 +423,13 @@ func translateGenerationConfig(req *adapters.ChatRequest) (*generationConfig, er
 		Temperature:    req.Temperature,
 		TopP:           req.TopP,
 		CandidateCount: req.N,
+	}
+	if raw, ok := req.Extra.Get("top_k"); ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		k, err := strconv.Atoi(string(bytes.TrimSpace(raw)))
+		if err != nil || k < 1 {
+			return nil, badRequest("top_k must be a positive integer")
+		}
+		gc.TopK = &k
 	}
 	gc.MaxOutputTokens = req.MaxCompletionTokens
 	if gc.MaxOutputTokens == nil {

@@ -24,7 +24,7 @@ func TestRequestGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			raw := adaptertest.ReadTestdata(t, filepath.Join("requests", name+".openai.json"))
 			var req adapters.ChatRequest
-			if err := json.Unmarshal(raw, &req); err != nil {
+			if err := adapters.DecodeChatRequest(raw, &req); err != nil {
 				t.Fatal(err)
 			}
 			before, _ := json.Marshal(&req)
@@ -322,5 +322,38 @@ func TestUsageMapping(t *testing.T) {
 	}
 	if toUsage(&usageMetadata{}) != nil {
 		t.Error("empty usageMetadata should give no usage")
+	}
+}
+
+// top_k is mapped to generationConfig.topK; any other extra field is named, both by
+// UnsupportedFields (for the gateway's drop_params) and by the translation itself.
+func TestExtraFields(t *testing.T) {
+	p := mustProvider(t, Config{APIKey: "AIza-test-key"})
+	tests := []struct {
+		name, body, unsupported, err string
+	}{
+		{name: "none", body: `{"model":"g","messages":[{"role":"user","content":"hi"}]}`},
+		{name: "top_k", body: `{"model":"g","top_k":5,"messages":[{"role":"user","content":"hi"}]}`},
+		{name: "unexpressible", body: `{"model":"g","top_k":5,"safety_identifier":"u","messages":[{"role":"user","content":[{"type":"text","text":"hi","cache_control":{"type":"ephemeral"}}]}]}`,
+			unsupported: "messages[].content[].cache_control safety_identifier", err: "cannot express 'messages[].content[].cache_control' and 'safety_identifier'"},
+		{name: "bad top_k", body: `{"model":"g","top_k":0,"messages":[{"role":"user","content":"hi"}]}`, err: "top_k must be a positive integer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := new(adapters.ChatRequest)
+			if err := adapters.DecodeChatRequest([]byte(tt.body), req); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(p.UnsupportedFields(req), " "); got != tt.unsupported {
+				t.Errorf("UnsupportedFields = %q, want %q", got, tt.unsupported)
+			}
+			_, err := translateRequest(req)
+			switch {
+			case tt.err == "" && err != nil:
+				t.Errorf("translation failed: %v", err)
+			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+				t.Errorf("translation error = %v, want %q", err, tt.err)
+			}
+		})
 	}
 }

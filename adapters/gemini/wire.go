@@ -87,6 +87,7 @@ type generationConfig struct {
 	MaxOutputTokens  *int            `json:"maxOutputTokens,omitempty"`
 	Temperature      *float64        `json:"temperature,omitempty"`
 	TopP             *float64        `json:"topP,omitempty"`
+	TopK             *int            `json:"topK,omitempty"`
 	Seed             *int64          `json:"seed,omitempty"`
 	PresencePenalty  *float64        `json:"presencePenalty,omitempty"`
 	FrequencyPenalty *float64        `json:"frequencyPenalty,omitempty"`

@@ -2,6 +2,7 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -57,6 +58,7 @@ type Provider struct {
 	embed       endpoint
 	azurePrefix string // Azure: URL up to the deployment name
 	responses   string // the Responses API's URL when the upstream serves it natively, else ""
+	models      string // GET {base}/models; empty on Azure, which lists no deployments there
 }
 
 var (
@@ -104,6 +106,7 @@ func New(cfg Config) (*Provider, error) {
 		if (cfg.Responses == nil && base == DefaultBaseURL) || (cfg.Responses != nil && *cfg.Responses) {
 			p.responses = base + "/responses"
 		}
+		p.models = base + "/models"
 		if cfg.APIKey != "" {
 			h.Set("Authorization", "Bearer "+cfg.APIKey)
 		}
@@ -133,8 +136,12 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 	wire := *req // shallow copy: the caller's request is never mutated
 	wire.Stream = false
 	wire.StreamOptions = nil
+	body, err := payload(&wire)
+	if err != nil {
+		return nil, err
+	}
 	out := new(adapters.ChatResponse)
-	if _, err := p.Exchange(ctx, target, &wire, out, p.MaxResponse(), "chat completion"); err != nil {
+	if _, err := p.Exchange(ctx, target, body, out, p.MaxResponse(), "chat completion"); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -149,11 +156,29 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 	}
 	wire := *req
 	wire.Stream = true // StreamOptions pass through: the caller decides include_usage
-	body, err := p.OpenStream(ctx, target, &wire)
+	payload, err := payload(&wire)
+	if err != nil {
+		return nil, err
+	}
+	body, err := p.OpenStream(ctx, target, payload)
 	if err != nil {
 		return nil, err
 	}
 	return newStream(ctx, p, body), nil
+}
+
+// payload is what is posted for req: the request itself, or, when it carries members
+// gavel has no typed field for, its encoding with them (the same protocol upstream takes
+// them unchanged).
+func payload(req *adapters.ChatRequest) (any, error) {
+	if !req.HasExtra() {
+		return req, nil
+	}
+	b, err := req.MarshalWire()
+	if err != nil {
+		return nil, &adapters.Error{Provider: "", Kind: adapters.KindBadRequest, Message: "encoding the request", Err: err}
+	}
+	return json.RawMessage(b), nil
 }
 
 // target is the URL of ep; on Azure, model names the deployment.

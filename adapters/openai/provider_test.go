@@ -209,6 +209,10 @@ func TestRequestBodyGolden(t *testing.T) {
 		{name: "stream", golden: "chat_stream_request.json", stream: true},
 		{name: "stream without options", golden: "chat_stream_request_no_options.json", stream: true,
 			edit: func(r *adapters.ChatRequest) { r.StreamOptions = nil }},
+		// Members gavel has no typed field for reach an OpenAI-protocol upstream unchanged,
+		// at the level where the client sent them.
+		{name: "extra fields", golden: "chat_request_extra.json", edit: withExtraFields},
+		{name: "extra fields streamed", golden: "chat_stream_request_extra.json", stream: true, edit: withExtraFields},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,4 +432,14 @@ func TestRequestEncodingError(t *testing.T) {
 	if e := adaptertest.AsError(t, err, adapters.KindBadRequest); errors.Unwrap(e) == nil {
 		t.Errorf("cause not kept: %+v", e)
 	}
+}
+
+func withExtraFields(r *adapters.ChatRequest) {
+	r.Extra = adapters.Fields{{Name: "top_k", Value: json.RawMessage(`40`)},
+		{Name: "chat_template_kwargs", Value: json.RawMessage(`{"enable_thinking": false}`)},
+		{Name: "prediction", Value: json.RawMessage(`{"type":"content","content":"draft"}`)}}
+	last := len(r.Messages) - 1
+	r.Messages[last].Extra = adapters.Fields{{Name: "cache_control", Value: json.RawMessage(`{"type":"ephemeral"}`)}}
+	r.Messages[last].Content = &adapters.Content{Parts: []adapters.ContentPart{{Type: "text", Text: r.Messages[last].Content.String(),
+		Extra: adapters.Fields{{Name: "cache_control", Value: json.RawMessage(`{"type":"ephemeral","ttl":"1h"}`)}}}}}
 }

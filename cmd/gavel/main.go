@@ -4,10 +4,11 @@
 //	gavel keys new [--key-id ID] [--user U] [--team T] [--project P] [--tier T]
 //	gavel keys hash SECRET
 //	gavel policy test [--run RE] [-v] [--coverage] [--threshold PCT] [PATH...]
-//	gavel policy eval --input FILE [--policy PATH]
-//	gavel policy eval --replay decisions.jsonl --policy CANDIDATE [--fail-on-change]
+//	gavel policy eval --input FILE [--policy PATH]...
+//	gavel policy eval --replay decisions.jsonl --policy CANDIDATE... [--fail-on-change]
 //	gavel bundle build [--revision R] [-o bundle.tar.gz] [--signing-key PEM|--signing-secret S] [--signing-alg ALG] [--key-id ID] [DIR...]
 //	gavel bundle sign (--signing-key PEM|--signing-secret S) [--signing-alg ALG] [--key-id ID] [-o OUT] BUNDLE.tar.gz
+//	gavel healthcheck [--addr HOST:PORT | --config FILE] [--path /healthz|/readyz] [--timeout D]
 //	gavel version
 package main
 
@@ -49,6 +50,8 @@ commands:
                --replay decisions.jsonl: which logged decisions a candidate policy would change
   bundle build pack policies/ and bundles/ (or DIRs) into a bundle tarball, optionally signed
   bundle sign  sign (or re-sign) a bundle tarball, e.g. one from opa build
+  healthcheck  ask a running gavel's /healthz (or --path /readyz); exit 0 only on a 200
+               (for container images without a shell or curl)
   version    print the version
 `
 
@@ -67,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = policyCmd(args[1:], stdout, stderr)
 	case "bundle":
 		err = bundleCmd(args[1:], stdout, stderr)
+	case "healthcheck":
+		err = healthcheck(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "gavel", version())
 	case "help", "-h", "--help":
@@ -85,7 +90,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// buildVersion is set at link time (-ldflags "-X main.buildVersion=v1.2.3", as
+// deploy/docker/Dockerfile does); without it the module version from the build info is used.
+var buildVersion string
+
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}

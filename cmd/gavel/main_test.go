@@ -191,3 +191,41 @@ func TestPolicyReplayCommand(t *testing.T) {
 		t.Errorf("missing log: exit %d", code)
 	}
 }
+
+// --policy policies alone holds no data: evaluated as is, every model would be unknown.
+// gavel loads the bundles/ beside it, or says the candidate has no data.
+func TestPolicyFlagData(t *testing.T) {
+	dir := t.TempDir()
+	input := filepath.Join(dir, "in.json")
+	os.WriteFile(input, []byte(`{"request":{"model":"fast"},"providers":{"mock":{"healthy":true,"circuit":"closed","models":{}}}}`), 0o644)
+	lone := filepath.Join(dir, "lone")
+	os.MkdirAll(lone, 0o755)
+	os.WriteFile(filepath.Join(lone, "p.rego"), []byte("package gavel\n\ndecision := {\"allow\": false, \"deny\": {\"status\": 403, \"code\": \"x\", \"message\": \"m\"}}\n"), 0o644)
+	tests := []struct {
+		name           string
+		policy         []string
+		stdout, stderr string
+	}{
+		{"policies alone loads bundles beside", []string{"../../policies"}, `"mock/mock-small"`, "carries no data; loading the data in ../../bundles beside it"},
+		{"both directories", []string{"../../policies", "../../bundles"}, `"mock/mock-small"`, ""},
+		{"no data anywhere", []string{lone}, `"code": "x"`, "carries no data (data.gavel is empty) and there is no bundles/ beside it"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"policy", "eval", "--input", input}
+			for _, p := range tc.policy {
+				args = append(args, "--policy", p)
+			}
+			var out, errb bytes.Buffer
+			if code := run(args, &out, &errb); code != 0 {
+				t.Fatalf("exit %d: %s", code, errb.String())
+			}
+			if !strings.Contains(out.String(), tc.stdout) {
+				t.Errorf("stdout lacks %q: %s", tc.stdout, out.String())
+			}
+			if (tc.stderr == "") != (errb.Len() == 0) || !strings.Contains(errb.String(), tc.stderr) {
+				t.Errorf("stderr %q, want %q", errb.String(), tc.stderr)
+			}
+		})
+	}
+}

@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
 
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/policytest"
@@ -77,14 +80,15 @@ func policyEval(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("policy eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	inPath := fs.String("input", "", "policy input JSON (as docs/policy-contract.md describes); - for stdin")
-	pol := fs.String("policy", "", "bundle directory or .tar.gz (default: the embedded bundle)")
+	var pol policyPaths
+	fs.Var(&pol, "policy", "bundle .tar.gz, or directory; repeat for policies and data (--policy policies --policy bundles); default: the embedded bundle")
 	replay := fs.String("replay", "", "decision log (JSON lines) to re-decide with --policy; - for stdin")
 	failOnChange := fs.Bool("fail-on-change", false, "with --replay: exit 1 when any decision would change")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *replay != "" {
-		return policyReplay(*replay, *pol, *failOnChange, stdout)
+		return policyReplay(*replay, pol, *failOnChange, stdout, stderr)
 	}
 	if *inPath == "" {
 		return errors.New("policy eval: --input or --replay is required")
@@ -103,7 +107,7 @@ func policyEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("input %s: %w", *inPath, err)
 	}
-	b, source, err := policy.Load(*pol)
+	b, source, err := loadPolicy(pol, stderr)
 	if err != nil {
 		return err
 	}
@@ -139,4 +143,49 @@ func policyEval(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("gavel would deny this request: %w", perr)
 	}
 	return nil
+}
+
+// policyPaths collects repeated --policy flags.
+type policyPaths []string
+
+func (p *policyPaths) String() string { return strings.Join(*p, ",") }
+
+func (p *policyPaths) Set(v string) error {
+	*p = append(*p, v)
+	return nil
+}
+
+// loadPolicy reads the candidate the --policy flags name: nothing is the embedded bundle,
+// one tarball or directory is read as is, several directories are built into one bundle
+// the way `gavel bundle build` packs them. A lone directory of Rego without data (the
+// default library's policies/, whose data is in bundles/) would evaluate against an empty
+// catalog and deny everything for that reason alone, so a bundles/ directory beside it is
+// loaded with it, and without one the command says the candidate has no data.
+func loadPolicy(paths []string, stderr io.Writer) (*bundle.Bundle, string, error) {
+	switch len(paths) {
+	case 0:
+		return policy.Load("")
+	case 1:
+		b, source, err := policy.Load(paths[0])
+		if err != nil || len(b.Data) > 0 {
+			return b, source, err
+		}
+		if fi, serr := os.Stat(paths[0]); serr != nil || !fi.IsDir() {
+			fmt.Fprintf(stderr, "policy: %s carries no data (data.gavel is empty): decisions that read the catalog, aliases or keys will not match a real deployment\n", paths[0])
+			return b, source, nil
+		}
+		beside := filepath.Join(filepath.Dir(filepath.Clean(paths[0])), "bundles")
+		if fi, serr := os.Stat(beside); serr == nil && fi.IsDir() && filepath.Clean(paths[0]) != filepath.Clean(beside) {
+			fmt.Fprintf(stderr, "policy: %s carries no data; loading the data in %s beside it (--policy %s --policy %s)\n", paths[0], beside, paths[0], beside)
+			paths = []string{paths[0], beside}
+			break
+		}
+		fmt.Fprintf(stderr, "policy: %s carries no data (data.gavel is empty) and there is no bundles/ beside it: name the data directory too (--policy %s --policy DATA_DIR)\n", paths[0], paths[0])
+		return b, source, nil
+	}
+	b, err := policy.Build(context.Background(), paths, "")
+	if err != nil {
+		return nil, "", err
+	}
+	return b, strings.Join(paths, "+"), nil
 }

@@ -11,8 +11,8 @@ import (
 
 // policyReplay prints the logged decisions the candidate policy would change, then a
 // summary.
-func policyReplay(logPath, pol string, failOnChange bool, stdout io.Writer) error {
-	b, source, err := policy.Load(pol)
+func policyReplay(logPath string, pol []string, failOnChange bool, stdout, stderr io.Writer) error {
+	b, source, err := loadPolicy(pol, stderr)
 	if err != nil {
 		return err
 	}

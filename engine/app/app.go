@@ -58,8 +58,18 @@ type Gateway struct {
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
 	resil     map[string]executor.Resilience
-	names     []string     // configured provider names, sorted
+	drop      map[string]executor.DropParams // drop_params per provider
+	names     []string                       // configured provider names, sorted
+	catalog   *policy.Catalog
+	listers   []lister     // providers with discover_models
 	metricsL  net.Listener // nil: /metrics is on the main listener
+}
+
+// lister is a provider whose models are discovered.
+type lister struct {
+	name     string
+	list     adapters.ModelLister
+	interval time.Duration
 }
 
 type probe struct {
@@ -86,6 +96,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		func() error { return g.buildProviders(getenv) },
 		g.loadKeys,
 		func() error { return g.loadPolicy(ctx) },
+		func() error { g.discoverAll(ctx); return nil },
 		g.openStores,
 		g.buildRequestPath,
 		g.openMetrics,
@@ -107,14 +118,27 @@ func (g *Gateway) buildProviders(getenv func(string) string) error {
 		g.log.Warn(n)
 	}
 	g.resil = map[string]executor.Resilience{}
+	declared := map[string][]policy.Model{}
+	g.drop = map[string]executor.DropParams{}
 	for _, p := range specs {
 		prov, err := registry.New(p.Spec)
 		if err != nil {
 			return err
 		}
+		if len(p.Models) > 0 {
+			declared[p.Name] = p.Models
+		}
+		if p.DiscoverModels {
+			l, ok := prov.(adapters.ModelLister)
+			if !ok {
+				return fmt.Errorf("provider %s: discover_models: a provider of type %s cannot list its models; declare them under models", p.Name, p.Type)
+			}
+			g.listers = append(g.listers, lister{name: p.Name, list: l, interval: cmp.Or(p.DiscoveryInterval, config.DefaultDiscoveryInterval)})
+		}
 		g.providers[p.Name] = prov
 		g.tracing.Instrument(prov)
 		g.resil[p.Name] = p.Resilience()
+		g.drop[p.Name] = p.DropParams
 		g.names = append(g.names, p.Name)
 		if hc := p.HealthCheck; hc != nil {
 			one, model := 1, hc.Model
@@ -128,8 +152,60 @@ func (g *Gateway) buildProviders(getenv func(string) string) error {
 		}
 	}
 	sort.Strings(g.names)
+	g.catalog = policy.NewCatalog(declared)
 	g.log.Info("providers configured", "providers", strings.Join(g.names, ","))
 	return nil
+}
+
+// DiscoveryTimeout bounds one model listing. At startup the listings run concurrently,
+// so a provider that does not answer delays startup by at most this long; its declared
+// models serve meanwhile, and it is asked again at its next interval.
+const DiscoveryTimeout = 10 * time.Second
+
+// discoverAll asks every provider with discover_models for its models, concurrently.
+func (g *Gateway) discoverAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, l := range g.listers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.discover(ctx, l)
+		}()
+	}
+	wg.Wait()
+}
+
+// discover asks one provider for its models and hands them to the catalog. A failure
+// keeps what the provider listed last (nothing at startup) and is logged.
+func (g *Gateway) discover(ctx context.Context, l lister) {
+	ctx, cancel := context.WithTimeout(ctx, DiscoveryTimeout)
+	defer cancel()
+	models, err := l.list.ListModels(ctx)
+	if err != nil {
+		g.log.Warn("model discovery failed; keeping the models known so far", "provider", l.name, "err", err)
+		return
+	}
+	names := make([]string, len(models))
+	for i, m := range models {
+		names[i] = m.ID
+	}
+	if g.catalog.SetDiscovered(l.name, names) {
+		g.log.Info("models discovered", "provider", l.name, "models", len(names))
+	}
+}
+
+// rediscover asks l again every interval until ctx ends.
+func (g *Gateway) rediscover(ctx context.Context, l lister) {
+	t := time.NewTicker(l.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.discover(ctx, l)
+		}
+	}
 }
 
 // loadKeys reads the keys file; the bundle's keys join them when it activates.
@@ -155,6 +231,7 @@ func (g *Gateway) loadPolicy(ctx context.Context) error {
 		g.log.Info("policy bundle activated", "revision", rev.ID, "source", rev.Source, "keys", g.keys.Count())
 	})
 	g.planner = policy.NewPlanner(g.engine, g.tracker, 0, g.log)
+	g.planner.UseCatalog(g.catalog)
 	if g.cfg.Bundle.URL != "" {
 		if err := g.startRemote(ctx); err != nil {
 			return err
@@ -191,10 +268,10 @@ func (g *Gateway) openStores() (err error) {
 // providers, the pipeline around it, and the HTTP server in front.
 func (g *Gateway) buildRequestPath() error {
 	scanner := pii.NewScanner()
-	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
+	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, DropParams: g.drop, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
 	g.pipe = pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
-		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer()})
+		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog})
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
@@ -249,6 +326,9 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	remoteDone := g.runRemote(pctx)
 	for _, p := range g.probes {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
+	}
+	for _, l := range g.listers {
+		go g.rediscover(pctx, l)
 	}
 	hs := g.httpServer(g.srv.Handler())
 	hs.BaseContext = g.srv.BaseContext                   // the server can end every request at the shutdown deadline
@@ -333,6 +413,18 @@ func (g *Gateway) shutdown(hs *http.Server) error {
 // usage) before it closes the ledger.
 const SettleWait = 5 * time.Second
 
+// ExitBound is the longest gavel takes from SIGTERM to exiting with cfg: the shutdown
+// grace plus the last DrainMargin in which ended requests write their records, charges
+// still being counted (SettleWait), the decision log's flush and the spans' flush. An
+// orchestrator must wait at least this long before killing the process (in Kubernetes,
+// terminationGracePeriodSeconds less the preStop hook's time), or the last requests'
+// records and charges can be lost.
+func ExitBound(cfg *config.Config) time.Duration {
+	grace := cfg.ShutdownTimeout
+	return grace + min(DrainMargin, grace/4) + SettleWait +
+		cmp.Or(cfg.DecisionLog.FlushTimeout, decisionlog.DefaultFlushTimeout) + TracingShutdownTimeout
+}
+
 // Close releases providers' resources and stops background work.
 func (g *Gateway) Close() {
 	if g.metricsL != nil {
@@ -386,6 +478,10 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
 		m.InitLedger(redisOps)
+		m.LedgerQueue(func() (int, uint64, uint64) {
+			st := store.Stats()
+			return st.PendingCommits, st.Replayed, st.DroppedCommits
+		})
 		useRedisLog(log)
 		return closeBoth{store, client}, nil
 	}

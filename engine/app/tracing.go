@@ -23,9 +23,9 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracerProvider = tp }
 }
 
-// tracingShutdownTimeout bounds the final flush of spans on Close: a collector that is
+// TracingShutdownTimeout bounds the final flush of spans on Close: a collector that is
 // gone must not hold the shutdown.
-const tracingShutdownTimeout = 5 * time.Second
+const TracingShutdownTimeout = 5 * time.Second
 
 // setupTracing returns the gateway's tracing, nil when it is off.
 func setupTracing(ctx context.Context, getenv func(string) string, log *slog.Logger, o options) (*tracing.Tracing, error) {
@@ -44,7 +44,7 @@ func (g *Gateway) closeTracing() {
 	if g.tracing == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), tracingShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), TracingShutdownTimeout)
 	defer cancel()
 	if err := g.tracing.Shutdown(ctx); err != nil {
 		g.log.Warn("tracing shutdown", "err", err)

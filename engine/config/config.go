@@ -18,6 +18,7 @@ import (
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/pipeline"
+	"github.com/gavel-gw/gavel/engine/policy"
 )
 
 // Defaults.
@@ -152,7 +153,25 @@ type Provider struct {
 	// HealthCheck, when set, probes the provider with a one-token request and feeds the
 	// verdict into input.providers.<name>.healthy. Probes cost real tokens on paid APIs.
 	HealthCheck *HealthCheck `yaml:"health_check"`
+	// Models are the models this provider serves; clients reach them by name, by alias or
+	// as provider/name (the policy sees them as input.providers.<name>.catalog).
+	Models []policy.Model `yaml:"models"`
+	// DiscoverModels asks the provider for its model list (GET /v1/models) at startup and
+	// every discovery_interval; listed models join the declared ones, which win.
+	DiscoverModels bool `yaml:"discover_models"`
+	// DiscoveryInterval is how often discovery asks again; DefaultDiscoveryInterval when 0.
+	DiscoveryInterval time.Duration `yaml:"discovery_interval"`
+	// DropParams is what happens to request fields this provider cannot express (a
+	// translated protocol: anthropic, gemini): "error" (the default) refuses the request
+	// with a 400 naming them, "drop" sends it without them and says so in
+	// X-Gavel-Dropped-Params and the decision log. OpenAI-protocol providers receive every
+	// field unchanged and never drop any.
+	DropParams executor.DropParams `yaml:"drop_params"`
 }
+
+// DefaultDiscoveryInterval is how often a provider with discover_models is asked again
+// for its models: new deployments appear within it, at one small request per interval.
+const DefaultDiscoveryInterval = 10 * time.Minute
 
 // HealthCheck configures an active probe.
 type HealthCheck struct {
@@ -334,11 +353,34 @@ func (c *Config) Validate() error {
 		if err := p.Resilience().Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
+		errs = append(errs, p.validateModels(field)...)
+		if !p.DropParams.Valid() {
+			errs = append(errs, fmt.Errorf("%s: drop_params must be error or drop, got %q", field, p.DropParams))
+		}
 		if hc := p.HealthCheck; hc != nil && (hc.Model == "" || hc.Interval < 0 || hc.Timeout < 0 || hc.FailureThreshold < 0) {
 			errs = append(errs, fmt.Errorf("%s: health_check needs a model and non-negative interval, timeout and failure_threshold", field))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateModels checks the provider's declared models and discovery settings.
+func (p Provider) validateModels(field string) []error {
+	var errs []error
+	names := map[string]bool{}
+	for i, m := range p.Models {
+		if err := m.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%s.models[%d]: %w", field, i, err))
+		}
+		if names[m.Name] {
+			errs = append(errs, fmt.Errorf("%s.models[%d]: duplicate name %q", field, i, m.Name))
+		}
+		names[m.Name] = true
+	}
+	if p.DiscoveryInterval < 0 || (p.DiscoveryInterval > 0 && !p.DiscoverModels) {
+		errs = append(errs, fmt.Errorf("%s: discovery_interval needs discover_models: true and must not be negative", field))
+	}
+	return errs
 }
 
 // Resolve returns the providers to run: the environment's, replaced by the file's of the

@@ -29,6 +29,14 @@ providers:
     type: openai
     base_url: ${VLLM_URL:-http://127.0.0.1:8000/v1}
     headers: {X-Cost: "$$5"}
+    discover_models: true
+    models:
+      - name: meta-llama/Llama-3.1-8B-Instruct
+        aliases: [fast, llama]
+        context_window: 131072
+        prices: {input: 0.27, output: 1.10}
+        capabilities: [tools, json]
+      - {name: bge-m3, kind: embedding}
 `
 	c, err := Parse([]byte(good), env(map[string]string{"DEEPSEEK_API_KEY": "sk-ds"}))
 	if err != nil {
@@ -47,6 +55,10 @@ providers:
 	}
 	if c.Providers[2].BaseURL != "http://127.0.0.1:8000/v1" || c.Providers[2].Headers["X-Cost"] != "$5" {
 		t.Errorf("vllm = %+v", c.Providers[2])
+	}
+	if m := c.Providers[2].Models; !c.Providers[2].DiscoverModels || len(m) != 2 || m[0].Aliases[1] != "llama" ||
+		m[0].ContextWindow != 131072 || m[0].Prices.Output != 1.10 || m[1].Kind != "embedding" {
+		t.Errorf("vllm models = %+v", m)
 	}
 	if c.Providers[2].Resilience().MaxRetries != 2 {
 		t.Errorf("default max_retries not applied")
@@ -95,6 +107,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad retries", "providers:\n  - {name: a, type: mock, max_retries: 99}", "max_retries"},
 		{"bad duration", "request_timeout: soon", "soon"},
 		{"health check without model", "providers:\n  - {name: a, type: mock, health_check: {interval: 1s}}", "health_check needs a model"},
+		{"unknown drop_params", "providers:\n  - {name: a, type: anthropic, api_key: k, drop_params: ignore}", "drop_params must be error or drop, got \"ignore\""},
 		{"bad ledger store", "ledger: {store: etcd}", "ledger.store"},
 		{"redis without addr", "ledger: {store: redis}", "ledger.redis.addr"},
 		{"bad failure mode", "ledger: {failure_mode: maybe}", "failure_mode"},
@@ -105,6 +118,14 @@ func TestParseErrors(t *testing.T) {
 		{"negative shadow queue", "shadow: {queue: -5}", "shadow.queue"},
 		{"negative shadow timeout", "shadow: {timeout: -1s}", "shadow.timeout"},
 		{"every bad shadow field", "shadow: {workers: -1, budget_scope: x}", "shadow.budget_scope"},
+		{"model without name", "providers:\n  - {name: a, type: openai, models: [{aliases: [x]}]}", "providers[0] (a).models[0]: name is required"},
+		{"duplicate model", "providers:\n  - {name: a, type: openai, models: [{name: m}, {name: m}]}", "models[1]: duplicate name \"m\""},
+		{"unknown model field", "providers:\n  - {name: a, type: openai, models: [{name: m, context: 5}]}", "field context not found"},
+		{"bad model kind", "providers:\n  - {name: a, type: openai, models: [{name: m, kind: image}]}", "kind must be chat or embedding"},
+		{"bad capability", "providers:\n  - {name: a, type: openai, models: [{name: m, capabilities: [audio]}]}", "unknown capability \"audio\""},
+		{"negative price", "providers:\n  - {name: a, type: openai, models: [{name: m, prices: {input: -1}}]}", "prices are USD per million tokens"},
+		{"alias is the name", "providers:\n  - {name: a, type: openai, models: [{name: m, aliases: [m]}]}", "alias \"m\""},
+		{"interval without discovery", "providers:\n  - {name: a, type: openai, discovery_interval: 1m}", "discovery_interval needs discover_models"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

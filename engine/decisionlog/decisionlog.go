@@ -15,8 +15,8 @@ import (
 
 // Record is what the request path captures: values it built anyway, no copies. It becomes
 // an OPA decision-log event: {"decision_id", "path": "gavel/decision", "input", "result",
-// "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route", "status",
-// "error"}}.
+// "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route",
+// "substituted", "status", "error", "dropped_params"}}.
 type Record struct {
 	ID       string
 	Time     time.Time
@@ -29,6 +29,13 @@ type Record struct {
 	Route   string    // provider/model that answered, or "none"
 	Status  int       // HTTP status the client got
 	Error   string    // error code when the request failed
+
+	// Substituted is "asked -> answered" when the client named a provider/model and
+	// another one answered (X-Gavel-Substituted); "" otherwise.
+	Substituted string
+	// Dropped names the request's fields the answering provider could not express and was
+	// sent without (its drop_params is drop).
+	Dropped []string
 }
 
 // Logger defaults.
@@ -75,6 +82,7 @@ type Logger struct {
 	cacheVals [8]json.RawMessage
 	cacheNext int
 	labels    []byte // Config.Labels, encoded once
+	sizeHint  int    // capacity for the next event: the last one's size and some
 
 	masks    []mask
 	obs      Observer
@@ -90,7 +98,7 @@ func New(cfg Config) *Logger {
 		cfg.Keep = DefaultKeep
 	}
 	l := &Logger{cfg: cfg, ch: make(chan Record, cfg.Buffer), byID: make(map[string][]byte, cfg.Keep),
-		order: make([]string, cfg.Keep), done: make(chan struct{})}
+		order: make([]string, cfg.Keep), done: make(chan struct{}), sizeHint: 1024}
 	if len(cfg.Labels) > 0 {
 		l.labels, _ = json.Marshal(cfg.Labels)
 	}
@@ -235,45 +243,52 @@ func maskMessages(request any) {
 // encode writes the event for r as one JSON line by hand: encoding/json would reflect over
 // the event and re-validate every embedded part, for every request. The result is shared
 // by identity when the policy returned a precomputed decision (the plan's fast path).
+// Small per-request parts (now, pii, spend, rate) are written straight from the OPA value.
+// The line is kept (Get), so it is a fresh buffer, sized from the previous line.
 func (l *Logger) encode(r Record) []byte {
-	b := make([]byte, 0, 1024)
+	b := make([]byte, 0, l.sizeHint)
 	b = append(b, `{"decision_id":`...)
 	b = policy.AppendJSONString(b, r.ID)
 	b = append(b, `,"path":"gavel/decision","input":`...)
 	if obj, ok := r.Input.(ast.Object); ok {
 		b = append(b, '{')
 		n := 0
-		obj.Foreach(func(k, v *ast.Term) {
+		for _, k := range obj.Keys() { // sorted, as encoding/json orders a map's keys
 			key, _ := k.Value.(ast.String)
-			var part []byte
-			switch {
-			case key == "plan":
-				return
-			case key == "providers" || key == "caller":
-				part = l.shared(v.Value)
-			case key == "request" && r.Request != nil:
-				part = r.Request.AppendJSON(nil, l.cfg.MaskMessages)
-			default:
-				x, err := ast.JSON(v.Value)
-				if err != nil {
-					return
-				}
-				if key == "request" && l.cfg.MaskMessages {
-					maskMessages(x)
-				}
-				part, _ = json.Marshal(x)
+			if key == "plan" {
+				continue
 			}
-			if part == nil {
-				return
-			}
+			v := obj.Get(k).Value
 			if n > 0 {
 				b = append(b, ',')
 			}
-			n++
+			mark := len(b)
 			b = policy.AppendJSONString(b, string(key))
 			b = append(b, ':')
-			b = append(b, part...)
-		})
+			var part []byte
+			ok := true
+			switch {
+			case key == "providers" || key == "caller":
+				part = l.shared(v)
+				ok = part != nil
+				b = append(b, part...)
+			case key == "request" && r.Request != nil:
+				b = r.Request.AppendJSON(b, l.cfg.MaskMessages)
+			case key == "request" && l.cfg.MaskMessages:
+				part, ok = genericJSON(v, true)
+				b = append(b, part...)
+			default:
+				if b, ok = appendValue(b, v); !ok {
+					part, ok = genericJSON(v, false)
+					b = append(b, part...)
+				}
+			}
+			if !ok {
+				b = b[:mark-min(n, 1)] // leave the part out, as the comma before it
+				continue
+			}
+			n++
+		}
 		b = append(b, '}')
 	} else {
 		b = append(b, "null"...)
@@ -299,11 +314,100 @@ func (l *Logger) encode(r Record) []byte {
 	}
 	b = append(b, `,"custom":{"route":`...)
 	b = policy.AppendJSONString(b, r.Route)
+	if r.Substituted != "" {
+		b = append(b, `,"substituted":`...)
+		b = policy.AppendJSONString(b, r.Substituted)
+	}
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	if r.Error != "" {
 		b = append(b, `,"error":`...)
 		b = policy.AppendJSONString(b, r.Error)
 	}
-	return append(b, '}', '}', '\n')
+	if len(r.Dropped) > 0 {
+		b = append(b, `,"dropped_params":[`...)
+		for i, f := range r.Dropped {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = policy.AppendJSONString(b, f)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, '}', '}', '\n')
+	l.sizeHint = len(b) + len(b)/8
+	return b
+}
+
+// genericJSON encodes v through Go values, as OPA would: the fallback for values
+// appendValue does not write.
+func genericJSON(v ast.Value, mask bool) ([]byte, bool) {
+	x, err := ast.JSON(v)
+	if err != nil {
+		return nil, false
+	}
+	if mask {
+		maskMessages(x)
+	}
+	part, err := json.Marshal(x)
+	return part, err == nil
+}
+
+// appendValue writes a JSON value (strings, numbers, booleans, null, and objects with
+// string keys and arrays of those) exactly as json.Marshal(ast.JSON(v)) would; false for
+// anything else, with b unchanged.
+func appendValue(b []byte, v ast.Value) ([]byte, bool) {
+	mark := len(b)
+	switch x := v.(type) {
+	case ast.String:
+		return policy.AppendJSONString(b, string(x)), true
+	case ast.Number:
+		if !json.Valid([]byte(x)) {
+			return b, false
+		}
+		return append(b, x...), true
+	case ast.Boolean:
+		return strconv.AppendBool(b, bool(x)), true
+	case ast.Null:
+		return append(b, "null"...), true
+	case *ast.Array:
+		b = append(b, '[')
+		for i := range x.Len() {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var ok bool
+			if b, ok = appendValue(b, x.Elem(i).Value); !ok {
+				return b[:mark], false
+			}
+		}
+		return append(b, ']'), true
+	case ast.Object:
+		if x.Len() == 0 {
+			return append(b, '{', '}'), true
+		}
+		b = append(b, '{')
+		ok := true
+		i := 0
+		x.Until(func(k, val *ast.Term) bool {
+			key, isStr := k.Value.(ast.String)
+			if !isStr {
+				ok = false
+				return true
+			}
+			if i > 0 {
+				b = append(b, ',')
+			}
+			i++
+			b = policy.AppendJSONString(b, string(key))
+			b = append(b, ':')
+			b, ok = appendValue(b, val.Value)
+			return !ok
+		})
+		if !ok {
+			return b[:mark], false
+		}
+		return append(b, '}'), true
+	}
+	return b, false
 }

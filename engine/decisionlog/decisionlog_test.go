@@ -2,6 +2,7 @@ package decisionlog
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,52 @@ func BenchmarkLog(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		l.Log(Record{ID: "x", Input: in})
+	}
+}
+
+// appendValue must write what encoding/json writes for OPA's own conversion of the value,
+// and refuse (leaving the buffer alone) what it does not handle.
+func TestAppendValueMatchesEncodingJSON(t *testing.T) {
+	for _, src := range []string{
+		`{}`, `[]`, `null`, `true`, `-12`, `1765000000123456789`, `1.5e3`,
+		`"a \"q\" <b>&\u2028 é\n"`,
+		`{"email": 2, "ssn": 1}`,
+		`{"team": {"spent_musd": 5, "reserved_musd": 1099511627776, "limit_musd": -3}, "a": {"x": [1, "two", false, null, {}]}}`,
+		`{"b": 1, "a": 2, "B": 3, "é": 4, "_": 5}`,
+	} {
+		v := ast.MustParseTerm(src).Value
+		x, err := ast.JSON(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(x)
+		got, ok := appendValue([]byte("prefix"), v)
+		if !ok || string(got) != "prefix"+string(want) {
+			t.Errorf("%s: appendValue = %q, %v; encoding/json says %s", src, got, ok, want)
+		}
+	}
+	for _, src := range []string{`{"a", "b"}`, `{1: "x"}`, `[1, {"k": {2}}]`} {
+		got, ok := appendValue([]byte("prefix"), ast.MustParseTerm(src).Value)
+		if ok || string(got) != "prefix" {
+			t.Errorf("%s: appendValue = %q, %v; want it refused", src, got, ok)
+		}
+	}
+}
+
+// Parts appendValue refuses go through encoding/json, and a part that cannot be encoded at
+// all is left out with its comma.
+func TestEncodeFallbacks(t *testing.T) {
+	l := New(Config{})
+	defer l.Close(context.Background())
+	in := ast.MustParseTerm(`{"a": x, "now": 5, "pii": {"email": 1}, "request": {"messages": [{"role": "user", "text": "hi"}]}, "tags": {"t1", "t2"}}`).Value
+	line := l.encode(Record{ID: "e", Time: time.Unix(0, 0), Input: in})
+	var ev map[string]any
+	if err := json.Unmarshal(line, &ev); err != nil {
+		t.Fatalf("invalid event %s: %v", line, err)
+	}
+	for _, want := range []string{`"input":{"now":5,"pii":{"email":1},"request":{"messages":[{"role":"user","text":"hi"}]},"tags":["t1","t2"]}`} {
+		if !strings.Contains(string(line), want) {
+			t.Errorf("event lacks %s: %s", want, line)
+		}
 	}
 }

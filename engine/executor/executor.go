@@ -32,6 +32,7 @@ type Executor struct {
 	log       *slog.Logger
 
 	redactor Redactor
+	drop     map[string]DropParams
 	shadow   *shadows
 	tracer   trace.Tracer // nil: tracing off, no spans
 
@@ -49,6 +50,8 @@ type Options struct {
 	Redactor   Redactor     // required for decisions that redact; nil fails them
 	Shadow     ShadowConfig // bounds on shadow traffic
 	Tracer     trace.Tracer // nil: no spans (tracing off)
+	// DropParams is each provider's drop_params; missing → DropParamsError.
+	DropParams map[string]DropParams
 }
 
 // New returns an executor over the configured providers and registers them with the
@@ -61,7 +64,7 @@ func New(o Options) *Executor {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Executor{providers: o.Providers, resil: map[string]Resilience{}, tracker: o.Tracker,
-		metrics: o.Metrics, log: o.Log, pipes: map[decision.Target]*pipeline{}, redactor: o.Redactor}
+		metrics: o.Metrics, log: o.Log, pipes: map[decision.Target]*pipeline{}, redactor: o.Redactor, drop: o.DropParams}
 	e.tracer = o.Tracer
 	e.shadow = newShadows(e, o.Shadow, e.recordShadow)
 	e.shadow.measure = e.measureShadow
@@ -82,6 +85,7 @@ type outcome struct {
 	emb     *adapters.EmbeddingResponse
 	stream  adapters.ChunkStream
 	first   *adapters.ChatChunk
+	dropped []string // extra fields dropped for this target (drop_params: drop)
 	started time.Time
 	ttft    time.Duration
 	release func() // lets the attempt's context go once the stream is closed
@@ -114,7 +118,7 @@ type pipeline struct {
 	prov    adapters.Provider
 	stats   *signals.Target
 	res     Resilience
-	breaker circuitbreaker.CircuitBreaker[*outcome]
+	breaker *breaker
 	timeout timeout.Timeout[*outcome]
 	def     failsafe.Executor[*outcome]
 	spans   *pipelineSpans // nil when tracing is off
@@ -146,22 +150,12 @@ func (e *Executor) pipeline(t decision.Target) (*pipeline, error) {
 
 func (e *Executor) build(t decision.Target, prov adapters.Provider, res Resilience) *pipeline {
 	p := &pipeline{target: t, prov: prov, res: res, stats: e.tracker.Target(t.Provider, t.Model), byRetries: map[int]failsafe.Executor[*outcome]{}}
-	cb := circuitbreaker.NewBuilder[*outcome]().
-		HandleIf(func(_ *outcome, err error) bool { return breakerFailure(err) }).
-		WithDelay(res.Breaker.Delay).
-		WithSuccessThreshold(res.Breaker.SuccessThreshold).
-		OnStateChanged(func(ev circuitbreaker.StateChangedEvent) {
-			e.log.Warn("circuit breaker state changed", "provider", t.Provider, "model", t.Model,
-				"from", ev.OldState.String(), "to", ev.NewState.String())
-			e.metrics.BreakerState(t.Provider, t.Model, breakerGauge(ev.NewState))
-			e.tracker.Kick()
-		})
-	if res.Breaker.FailureWindow > 0 {
-		cb = cb.WithFailureThresholdRatio(res.Breaker.FailureThreshold, res.Breaker.FailureWindow)
-	} else {
-		cb = cb.WithFailureThreshold(res.Breaker.FailureThreshold)
-	}
-	p.breaker = cb.Build()
+	p.breaker = newBreaker(res.Breaker, func(from, to circuitbreaker.State) {
+		e.log.Warn("circuit breaker state changed", "provider", t.Provider, "model", t.Model,
+			"from", from.String(), "to", to.String())
+		e.metrics.BreakerState(t.Provider, t.Model, breakerGauge(to))
+		e.tracker.Kick()
+	})
 	p.timeout = timeout.New[*outcome](res.Timeout)
 	p.stats.SetCircuit(func() signals.Circuit { return circuitOf(p.breaker) })
 	e.metrics.BreakerState(t.Provider, t.Model, 0)
@@ -173,16 +167,17 @@ func (e *Executor) build(t decision.Target, prov adapters.Provider, res Resilien
 // jitterFactor spreads retries of many requests that failed together.
 const jitterFactor = 0.2
 
-// compose builds retry → breaker → timeout: each attempt has its own deadline and counts
-// against the breaker; retries go round both. An open breaker is not retried, nor is a
-// failure that leaves the breaker open: the walk moves on to the next target instead.
+// compose builds retry → timeout; run puts the breaker between them: each attempt has its
+// own deadline and counts against the breaker; retries go round both. An open breaker is
+// not retried, nor is a failure that leaves the breaker open: the walk moves on to the
+// next target instead.
 func (e *Executor) compose(p *pipeline, retries int) failsafe.Executor[*outcome] {
 	rp := retrypolicy.NewBuilder[*outcome]().
 		HandleIf(func(_ *outcome, err error) bool {
 			return err != nil && !errors.Is(err, circuitbreaker.ErrOpen) && classify(err).Retryable()
 		}).
 		AbortIf(func(_ *outcome, err error) bool {
-			if p.breaker.IsOpen() {
+			if p.breaker.isOpen() {
 				// This failure (or a concurrent request's) opened the breaker: every retry
 				// would be rejected after its backoff, so stop here and let the walk move on.
 				return true
@@ -204,7 +199,7 @@ func (e *Executor) compose(p *pipeline, retries int) failsafe.Executor[*outcome]
 		OnRetry(func(failsafe.ExecutionEvent[*outcome]) { e.metrics.Retry(p.target.Provider, p.target.Model) }).
 		ReturnLastFailure().
 		Build()
-	return failsafe.With[*outcome](rp, p.breaker, p.timeout)
+	return failsafe.With[*outcome](rp, p.timeout)
 }
 
 func (p *pipeline) executor(e *Executor, retries int) failsafe.Executor[*outcome] {
@@ -223,11 +218,11 @@ func (p *pipeline) executor(e *Executor, retries int) failsafe.Executor[*outcome
 
 // circuitOf reports open only while the breaker would reject: once its delay has passed it
 // admits a probe, and a policy that skipped "open" targets would otherwise never send one.
-func circuitOf(cb circuitbreaker.CircuitBreaker[*outcome]) signals.Circuit {
+func circuitOf(cb *breaker) signals.Circuit {
 	switch {
-	case cb.IsClosed():
+	case cb.isClosed():
 		return signals.Closed
-	case cb.IsOpen() && cb.RemainingDelay() > 0:
+	case cb.isOpen() && cb.remainingDelay() > 0:
 		return signals.Open
 	default:
 		return signals.HalfOpen
@@ -310,17 +305,28 @@ type ChatResult struct {
 	Response *adapters.ChatResponse
 	Raw      *adapters.RawResult // a passed-through answer (ChatNative); Response is then nil
 	Upstream time.Duration       // time spent in upstream attempts, retries and backoff included
+	// Dropped names the extra fields the answering target could not express and was sent
+	// without (drop_params: drop); nil when none.
+	Dropped []string
 }
 
 // Chat walks the decision's targets until one answers.
 func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*ChatResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptChat(exec, e, upstreamRequest(req, p.target, d, false), nil)
+		r, dropped, err := e.fit(p, upstreamRequest(req, p.target, d, false))
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.attemptChat(exec, e, r, nil)
+		if out != nil {
+			out.dropped = dropped
+		}
+		return out, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ChatResult{Target: t, Response: out.resp, Upstream: up}, nil
+	return &ChatResult{Target: t, Response: out.resp, Upstream: up, Dropped: out.dropped}, nil
 }
 
 // StreamResult is an open stream whose first chunk has arrived.
@@ -333,19 +339,28 @@ type StreamResult struct {
 	RawFirst adapters.RawEvent
 	Raw      adapters.RawStream
 	Upstream time.Duration // time until First, retries included
+	Dropped  []string      // as in ChatResult
 }
 
 // OpenStream walks the targets until one produces a first chunk. After it returns, nothing
 // is retried: the caller owns the stream and reports a mid-stream failure to the client.
 func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*StreamResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptStream(exec, e, upstreamRequest(req, p.target, d, true), nil)
+		r, dropped, err := e.fit(p, upstreamRequest(req, p.target, d, true))
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.attemptStream(exec, e, r, nil)
+		if out != nil {
+			out.dropped = dropped
+		}
+		return out, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	p, _ := e.pipeline(t)
-	return &StreamResult{Target: t, First: out.first, Upstream: up,
+	return &StreamResult{Target: t, First: out.first, Upstream: up, Dropped: out.dropped,
 		Stream: &trackedStream{ChunkStream: out.stream, streamTracker: p.tracker(e, ctx, out)}}, nil
 }
 
@@ -399,7 +414,18 @@ func (p *pipeline) run(ctx context.Context, e *Executor, retries int, call attem
 	var mu sync.Mutex
 	var opened []*outcome
 	out, err := p.executor(e, retries).WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[*outcome]) (*outcome, error) {
+		if !p.breaker.acquire() {
+			return nil, circuitbreaker.ErrOpen
+		}
 		o, err := call(exec, p)
+		switch attemptVerdict(exec, err) {
+		case verdictOK:
+			p.breaker.success()
+		case verdictFailed:
+			p.breaker.failure()
+		default:
+			p.breaker.abandon()
+		}
 		if o != nil {
 			mu.Lock()
 			opened = append(opened, o)
@@ -431,7 +457,7 @@ func (p *pipeline) failure(err error) error {
 		return err
 	}
 	if errors.Is(err, circuitbreaker.ErrOpen) {
-		return &OpenError{Retry: p.breaker.RemainingDelay()}
+		return &OpenError{Retry: p.breaker.remainingDelay()}
 	}
 	msg := err.Error()
 	if errors.Is(err, timeout.ErrExceeded) {
@@ -448,26 +474,59 @@ func (p *pipeline) timeoutMessage() string {
 // failsafe-go's attempt timeout cancels the context, so the adapter reports a
 // cancellation, but the upstream was too slow and that is the target's failure.
 func (p *pipeline) attemptFailure(exec failsafe.Execution[*outcome], err error) error {
-	if err == nil || classify(err) != adapters.KindCanceled {
-		return err
-	}
-	ei, ok := exec.(fspolicy.ExecutionInternal[*outcome])
-	if !ok {
-		return err
-	}
-	if canceled, res := ei.IsCanceledWithResult(); !canceled || res == nil || !errors.Is(res.Error, timeout.ErrExceeded) {
+	if err == nil || classify(err) != adapters.KindCanceled || !attemptTimedOut(exec) {
 		return err
 	}
 	return &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindTimeout, Message: p.timeoutMessage(), Err: err}
 }
 
+// attemptTimedOut reports whether the attempt's own timeout cancelled it.
+func attemptTimedOut(exec failsafe.Execution[*outcome]) bool {
+	ei, ok := exec.(fspolicy.ExecutionInternal[*outcome])
+	if !ok {
+		return false
+	}
+	canceled, res := ei.IsCanceledWithResult()
+	return canceled && res != nil && errors.Is(res.Error, timeout.ErrExceeded)
+}
+
+// verdict is what the end of an attempt says about its target.
+type verdict int
+
+const (
+	verdictOK        verdict = iota // the upstream answered (even if it refused the request)
+	verdictFailed                   // the upstream's fault: counts against its breaker and error rate
+	verdictAbandoned                // cancelled: says nothing about the target
+)
+
+// attemptVerdict judges an attempt's end. An attempt that its request ended (a hedge
+// that won elsewhere, the client gone, the request's deadline) was abandoned, whatever
+// error the cancelled call surfaced (a deadline reads as a timeout); the attempt's own
+// timeout is the upstream's failure.
+func attemptVerdict(exec failsafe.Execution[*outcome], err error) verdict {
+	switch {
+	case err == nil:
+		return verdictOK
+	case attemptTimedOut(exec):
+		return verdictFailed
+	case classify(err) == adapters.KindCanceled, exec.Context().Err() != nil:
+		return verdictAbandoned
+	case breakerFailure(err):
+		return verdictFailed
+	}
+	return verdictOK
+}
+
 // record ends an attempt in the target's signals and metrics. A cancelled attempt says
 // nothing about the target, so the signals forget it (no error, no latency sample).
-func (p *pipeline) record(e *Executor, lat time.Duration, err error) {
-	if err != nil && classify(err) == adapters.KindCanceled {
+func (p *pipeline) record(exec failsafe.Execution[*outcome], e *Executor, lat time.Duration, err error) {
+	switch attemptVerdict(exec, err) {
+	case verdictAbandoned:
 		p.stats.Abandon()
-	} else {
-		p.stats.End(lat, 0, breakerFailure(err))
+	case verdictFailed:
+		p.stats.End(lat, 0, true)
+	default:
+		p.stats.End(lat, 0, false)
 	}
 	e.metrics.Attempt(p.target.Provider, p.target.Model, outcomeLabel(err), lat)
 }
@@ -479,7 +538,7 @@ func (p *pipeline) measured(exec failsafe.Execution[*outcome], e *Executor, call
 	p.stats.Begin()
 	out, err := call()
 	err = p.attemptFailure(exec, err)
-	p.record(e, time.Since(start), err)
+	p.record(exec, e, time.Since(start), err)
 	if err != nil {
 		return nil, err
 	}
@@ -521,7 +580,7 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 	p.stats.Begin()
 	fail := func(err error) (*outcome, error) {
 		err = p.attemptFailure(exec, err)
-		p.record(e, time.Since(start), err)
+		p.record(exec, e, time.Since(start), err)
 		at.end(nil, err)
 		release()
 		return nil, err
@@ -572,4 +631,26 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 	out := &outcome{stream: st, first: first, started: start, ttft: ttft, release: release}
 	at.end(out, nil)
 	return out, nil
+}
+
+// OpenFor reports how long until the first of targets admits a probe, when every one of
+// them has an open breaker: the truthful Retry-After of a request nothing could take
+// because of them. ok is false when targets is empty or any of them is not open.
+func (e *Executor) OpenFor(targets []decision.Target) (wait time.Duration, ok bool) {
+	for i, t := range targets {
+		e.mu.RLock()
+		p := e.pipes[t]
+		e.mu.RUnlock()
+		if p == nil {
+			return 0, false
+		}
+		d := p.breaker.remainingDelay()
+		if d <= 0 {
+			return 0, false
+		}
+		if i == 0 || d < wait {
+			wait = d
+		}
+	}
+	return wait, len(targets) > 0
 }

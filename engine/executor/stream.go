@@ -129,7 +129,7 @@ func (s *streamTracker) finish(err error) {
 			// A stream that broke after its first chunk still says something about the
 			// target's health. gavel_stream_errors_total is not counted here: the pipeline
 			// counts it where the error event is written to the client.
-			s.p.breaker.RecordError(err)
+			s.p.breaker.recordFailure()
 		}
 		s.release()
 	})

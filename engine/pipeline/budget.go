@@ -121,7 +121,7 @@ func (p *Pipeline) enforce(ctx context.Context, x *Exchange, estTokens, maxOut i
 		}
 		amount := int64(0)
 		for _, t := range d.Targets {
-			amount = max(amount, tokens.EstimateCost(x.rev.Data.Price(t.String()), estTokens, maxOut))
+			amount = max(amount, tokens.EstimateCost(p.price(x.rev.Data, t.String()), estTokens, maxOut))
 		}
 		r, err := p.o.Ledger.Reserve(ctx, bs, amount, 0)
 		if err != nil {

@@ -25,7 +25,12 @@ func (e *PolicyError) Error() string { return "policy: " + e.Err.Error() }
 func (e *PolicyError) Unwrap() error { return e.Err }
 
 // Denied is the policy's own refusal, with the error it wants the client to see.
-type Denied struct{ Deny decision.Deny }
+// RetryAfter, when set, is how long until the refusal may no longer hold: for
+// no_available_target, until the first open breaker of the route lets a probe through.
+type Denied struct {
+	Deny       decision.Deny
+	RetryAfter time.Duration
+}
 
 func (e *Denied) Error() string {
 	return fmt.Sprintf("denied by policy: %d %s: %s", e.Deny.Status, e.Deny.Code, e.Deny.Message)

@@ -41,6 +41,7 @@ func ChatFeatures(id string, r *adapters.ChatRequest, tags string, caller *auth.
 		f.MaxTokens = *r.MaxTokens
 	}
 	f.Metadata = metadata(r.Metadata, tags)
+	f.Fields = r.FieldNames()
 	f.Bucket = bucket(stickyKey(id, r.User, caller))
 	f.Sample = sample(id)
 	return f

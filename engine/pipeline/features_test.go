@@ -143,6 +143,20 @@ func TestFeatures(t *testing.T) {
 		}
 	})
 
+	t.Run("fields", func(t *testing.T) {
+		for _, tc := range []struct{ body, want string }{
+			{`{"model": "m", "messages": [{"role": "user", "content": "x"}]}`, "messages model"},
+			{`{"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}]}],
+				"top_k": 4, "stream": true, "extra_body": {"chat_template_kwargs": {}, "seed": 1}}`,
+				"chat_template_kwargs messages messages[].content[].cache_control model seed stream top_k"},
+		} {
+			got := strings.Join(feat(t, "id", tc.body, noTags, anon).Fields, " ")
+			if got != tc.want {
+				t.Errorf("fields of %s = %q, want %q", tc.body, got, tc.want)
+			}
+		}
+	})
+
 	t.Run("metadata", func(t *testing.T) {
 		body := `{"model": "m", "messages": [{"role": "user", "content": "x"}], "metadata": {"a": "0", "c": "3"}}`
 		tests := []struct {

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +70,9 @@ type Options struct {
 	// (the default when empty), ShadowChargeCaller or ShadowChargeNone.
 	ShadowCharge string
 	Tracer       trace.Tracer // nil: no policy.decide spans, no shadow links
+	// Catalog holds the models providers declare or list: their prices, for models the
+	// bundle's catalog does not price, and their names (see Exchange.Substituted).
+	Catalog *policy.Catalog
 }
 
 // Pipeline runs requests. Safe for concurrent use.
@@ -117,7 +122,11 @@ type Exchange struct {
 	rateDec  *ledger.RateDecision
 	warning  string
 
-	route    string
+	route string
+	// chosen is the provider/model the client named explicitly, "" when it asked for an
+	// alias or a model name: a route other than chosen is a substitution the client is told.
+	chosen   string
+	dropped  []string // request fields the answering provider could not express (drop_params: drop)
 	upstream time.Duration
 	usage    *adapters.Usage
 	// completion counts the answer's tokens as its text arrives, in case the upstream
@@ -166,6 +175,57 @@ func (x *Exchange) BudgetWarning() string { return x.warning }
 
 // Route is "provider/model" of the target that answered, "none" until one did.
 func (x *Exchange) Route() string { return x.route }
+
+// Substituted is "asked -> answered" when the client named a provider/model explicitly
+// and the policy had another target answer (X-Gavel-Substituted, the decision log); ""
+// otherwise, and before a target answered.
+func (x *Exchange) Substituted() string {
+	if x.chosen == "" || x.route == "none" || x.route == "" || x.route == x.chosen {
+		return ""
+	}
+	return x.model + " -> " + x.route
+}
+
+// chosen returns the target a client named explicitly as model, or "": model is
+// "provider/model", and neither an alias of the bundle nor a model name or alias a
+// provider declares (meta-llama/Llama-3.1-8B on a vLLM server is a name, not a choice of
+// provider). A catalog id is the provider and model its entry names.
+func (p *Pipeline) chosen(rev *policy.Revision, model string) string {
+	if i := strings.IndexByte(model, '/'); i <= 0 {
+		return ""
+	}
+	if _, alias := rev.Data.Aliases[model]; alias || p.o.Catalog.IsName(model) {
+		return ""
+	}
+	if e, ok := rev.Data.Catalog[model]; ok && !isTarget(model, e.Provider, e.Model) {
+		return e.Provider + "/" + e.Model
+	}
+	return model
+}
+
+// isTarget reports whether id is provider + "/" + model, without building that string.
+func isTarget(id, provider, model string) bool {
+	n := len(provider)
+	return len(id) == n+1+len(model) && id[:n] == provider && id[n] == '/' && id[n+1:] == model
+}
+
+// Models lists what caller can ask for right now, as the active policy routes it (GET
+// /v1/models): see policy.Revision.Routable.
+func (p *Pipeline) Models(ctx context.Context, caller *auth.Caller) ([]policy.Routable, error) {
+	rev := p.o.Engine.Active()
+	if rev == nil {
+		return nil, ErrNoBundle
+	}
+	routable, err := rev.Routable(ctx, p.o.Planner.Current(ctx, rev), caller.Value, time.Now().UnixNano())
+	if err != nil {
+		return nil, &PolicyError{Err: err}
+	}
+	return routable, nil
+}
+
+// Dropped names the request's fields the answering provider could not express and was
+// sent without (its drop_params is drop); nil when none was.
+func (x *Exchange) Dropped() []string { return x.dropped }
 
 // DegradeStream reports that the policy asked for a streaming client to be served from a
 // buffered call (degrade.stream=false): use Chat and re-emit its answer as a stream.
@@ -229,13 +289,26 @@ func (p *Pipeline) admit(ctx context.Context, x *Exchange, f policy.Request) (*d
 	}
 	x.decision = d
 	if !d.Allow {
-		return nil, &Denied{Deny: *d.Deny}
+		return nil, p.denied(x, d.Deny)
 	}
 	if x.hold, err = p.enforce(ctx, x, f.EstInputTokens, f.MaxTokens); err != nil {
 		return nil, err
 	}
 	x.warning = budgetWarning(d, x.spend)
 	return d, nil
+}
+
+// denied is the policy's refusal. A 503 no_available_target that the route's open
+// breakers explain gets the truthful Retry-After: until the first of them lets a probe
+// through (the policy leaves open circuits out; a half-open one it may use).
+func (p *Pipeline) denied(x *Exchange, deny *decision.Deny) *Denied {
+	e := &Denied{Deny: *deny}
+	if deny.Status == http.StatusServiceUnavailable && deny.Code == "no_available_target" && x.rev != nil && x.rev.Data != nil {
+		if wait, ok := p.o.Executor.OpenFor(x.rev.Data.Chain(x.model)); ok {
+			e.RetryAfter = wait
+		}
+	}
+	return e
 }
 
 // decide builds the input and evaluates the policy. Any failure denies: a request the
@@ -254,6 +327,7 @@ func (p *Pipeline) decide(ctx context.Context, x *Exchange, f policy.Request) (*
 		NowNS:     x.start.UnixNano(),
 	}
 	x.features = &in.Request
+	x.chosen = p.chosen(x.rev, f.Model)
 	x.input = in.Value()
 	var d *decision.Decision
 	var err error
@@ -330,7 +404,7 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 	if err != nil {
 		return nil, err
 	}
-	x.route, x.upstream, x.usage = res.Target.String(), res.Upstream, res.Response.Usage
+	x.route, x.upstream, x.usage, x.dropped = res.Target.String(), res.Upstream, res.Response.Usage, res.Dropped
 	if x.primary != nil {
 		x.answer = res.Response
 	}

@@ -33,7 +33,7 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	p.o.Metrics.ExperimentRequest(experimentOfExchange(x), arm, dur)
 	if p.o.DecisionLog != nil && x.rev != nil {
 		p.o.DecisionLog.Log(decisionlog.Record{ID: x.ID, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
-			Result: x.result, Route: x.route, Status: status, Error: errCode})
+			Result: x.result, Route: x.route, Substituted: x.Substituted(), Status: status, Error: errCode, Dropped: x.dropped})
 	}
 	if x.upstream > 0 {
 		p.o.Metrics.Overhead(max(0, dur-x.upstream))
@@ -46,6 +46,9 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	attrs = append(attrs, slog.String("decision_id", x.ID), slog.Int("status", status), slog.String("route", x.route),
 		slog.Int64("duration_ms", dur.Milliseconds()), slog.Int64("upstream_ms", x.upstream.Milliseconds()),
 		slog.String("endpoint", x.endpoint))
+	if sub := x.Substituted(); sub != "" {
+		attrs = append(attrs, slog.String("substituted", sub))
+	}
 	if x.chat != nil {
 		attrs = append(attrs, slog.String("model", x.chat.Model), slog.Bool("stream", x.chat.Stream))
 	} else if x.model != "" {
@@ -75,6 +78,9 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	}
 	if x.streamFail {
 		attrs = append(attrs, slog.Bool("stream_failed", true))
+	}
+	if len(x.dropped) > 0 {
+		attrs = append(attrs, slog.String("dropped_params", strings.Join(x.dropped, ",")))
 	}
 	p.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
@@ -150,13 +156,22 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	return cost, true
 }
 
+// price is the catalog price of id ("provider/model"): the bundle's catalog when it has
+// the model (governance's price list wins), else the price its provider declares.
+func (p *Pipeline) price(data *policy.Data, id string) tokens.Price {
+	if data != nil {
+		if e, ok := data.Catalog[id]; ok {
+			return e.Price
+		}
+	}
+	pr, _ := p.o.Catalog.Price(id)
+	return pr
+}
+
 // account prices usage at the catalog rate of the route taken and counts it.
 func (p *Pipeline) account(data *policy.Data, route string, l usageLabels, u *adapters.Usage) int64 {
 	provider, model, _ := strings.Cut(route, "/")
-	var price tokens.Price
-	if data != nil {
-		price = data.Price(route) // route is the catalog id: no string built per request
-	}
+	price := p.price(data, route) // route is the catalog id: no string built per request
 	cached, written := 0, 0
 	if d := u.PromptTokensDetails; d != nil {
 		cached, written = d.CachedTokens, d.CacheWriteTokens

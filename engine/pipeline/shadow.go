@@ -41,7 +41,7 @@ func (p *Pipeline) shadow(ctx context.Context, x *Exchange, estIn, maxOut int) {
 	x.primary = executor.NewPrimaryAnswer()
 	data := x.rev.Data
 	sr := &executor.ShadowRequest{Targets: d.Shadow, Experiment: experimentOf(d), DecisionID: x.ID, Primary: x.primary,
-		Price: func(t decision.Target) tokens.Price { return data.Price(t.String()) }}
+		Price: func(t decision.Target) tokens.Price { return p.price(data, t.String()) }}
 	if d.AB != nil {
 		sr.Arm = d.AB.Arm
 	}
@@ -97,7 +97,7 @@ type shadowBudget struct {
 var _ executor.ShadowBudget = (*shadowBudget)(nil)
 
 func (b *shadowBudget) Reserve(ctx context.Context, t decision.Target) (func(int64), error) {
-	amount := tokens.EstimateCost(b.data.Price(t.String()), b.estIn, b.maxOut)
+	amount := tokens.EstimateCost(b.p.price(b.data, t.String()), b.estIn, b.maxOut)
 	r, err := b.p.o.Ledger.Reserve(ctx, b.budgets, amount, 0)
 	if errors.Is(err, ledger.ErrBudgetExceeded) {
 		return nil, fmt.Errorf("%w: %w", executor.ErrShadowBudget, err)

@@ -30,7 +30,7 @@ func (p *Pipeline) OpenStream(ctx context.Context, x *Exchange) (*Stream, error)
 	if err != nil {
 		return nil, err
 	}
-	x.route, x.upstream = sr.Target.String(), sr.Upstream
+	x.route, x.upstream, x.dropped = sr.Target.String(), sr.Upstream, sr.Dropped
 	x.completion.Start(&p.counter, sr.Target.Model)
 	x.st = Stream{p: p, x: x, sr: sr}
 	return &x.st, nil

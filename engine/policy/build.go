@@ -28,8 +28,10 @@ const DefaultKeyID = "default"
 // data.yaml under their data path, at most one .manifest) into one bundle, leaving
 // *_test.rego out. With several directories, module paths are prefixed by the
 // directory's name so that files of the same name cannot collide. The revision is
-// revision if set, else the manifest's, else a hash of the content. The bundle is
-// compiled before it is returned: a bundle gavel could not serve is an error here.
+// revision if set, else the manifest's followed by "+" and a hash of the content, else
+// that hash ("sha256:…"): two builds of different content never share a revision by
+// accident. The bundle is compiled before it is returned: a bundle gavel could not serve
+// is an error here.
 func Build(ctx context.Context, dirs []string, revision string) (*bundle.Bundle, error) {
 	if len(dirs) == 0 {
 		dirs = DefaultBuildDirs
@@ -79,6 +81,10 @@ func Build(ctx context.Context, dirs []string, revision string) (*bundle.Bundle,
 		out.Manifest.Revision = revision
 	case out.Manifest.Revision == "":
 		out.Manifest.Revision = contentRevision(out)
+	default:
+		// A manifest's revision names a lineage (the default library's is default-1); a
+		// build of edited policies must not claim the revision it was edited from.
+		out.Manifest.Revision += "+" + strings.TrimPrefix(contentRevision(out), "sha256:")
 	}
 	if out.Manifest.Roots == nil {
 		out.Manifest.Init()
@@ -138,8 +144,15 @@ func Sign(b *bundle.Bundle, s Signing) error {
 		if alg == "" {
 			alg = "HS256"
 		}
-	} else if alg == "" {
-		alg = keyAlgorithm(s.Key)
+	} else {
+		pemKey, err := readSigningKey(s.Key)
+		if err != nil {
+			return err
+		}
+		key = pemKey
+		if alg == "" {
+			alg = keyAlgorithm(pemKey)
+		}
 	}
 	if strings.HasPrefix(strings.ToUpper(alg), "HS") != (s.Secret != "") {
 		return fmt.Errorf("bundle sign: algorithm %s does not fit a %s", alg, map[bool]string{true: "secret", false: "key"}[s.Secret != ""])
@@ -154,15 +167,26 @@ func Sign(b *bundle.Bundle, s Signing) error {
 	return nil
 }
 
-// keyAlgorithm picks ES256 for an EC private key and RS256 otherwise.
-func keyAlgorithm(key string) string {
-	raw := []byte(key)
-	if !strings.HasPrefix(key, "-----BEGIN") {
-		if b, err := os.ReadFile(key); err == nil {
-			raw = b
-		}
+// readSigningKey returns the PEM text of a signing key given as PEM text or as a file.
+// OPA's signer takes a path it cannot open for PEM text and reports a parse error; here a
+// missing or unreadable file is reported as such, and a file without a PEM block is named.
+func readSigningKey(key string) (string, error) {
+	if strings.HasPrefix(strings.TrimSpace(key), "-----BEGIN") {
+		return key, nil
 	}
-	if blk, _ := pem.Decode(raw); blk != nil {
+	raw, err := os.ReadFile(key)
+	if err != nil {
+		return "", fmt.Errorf("bundle sign: signing key: %w", err)
+	}
+	if blk, _ := pem.Decode(raw); blk == nil {
+		return "", fmt.Errorf("bundle sign: signing key %s holds no PEM block (want a PEM private key, e.g. from openssl genpkey)", key)
+	}
+	return string(raw), nil
+}
+
+// keyAlgorithm picks ES256 for an EC private key (PEM text) and RS256 otherwise.
+func keyAlgorithm(key string) string {
+	if blk, _ := pem.Decode([]byte(key)); blk != nil {
 		if blk.Type == "EC PRIVATE KEY" {
 			return "ES256"
 		}

@@ -166,8 +166,8 @@ func TestBuiltBundleServesLikeEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if built.ID != "default-1" || built.ID != embedded.ID {
-		t.Errorf("revision %q, want the manifest's %q", built.ID, embedded.ID)
+	if !strings.HasPrefix(built.ID, embedded.ID+"+") {
+		t.Errorf("revision %q, want the manifest's %q and the content hash", built.ID, embedded.ID)
 	}
 	in := (&Input{Request: Request{ID: "x", Endpoint: "chat", Model: "fast"}}).Value()
 	want, err := embedded.Evaluate(context.Background(), in)
@@ -191,9 +191,13 @@ func TestBuildRevisionAndErrors(t *testing.T) {
 	clash := t.TempDir()
 	os.MkdirAll(filepath.Join(clash, "policies"), 0o755)
 	os.WriteFile(filepath.Join(clash, "policies", "route.rego"), []byte("package gavel.other\n\nx := 1\n"), 0o644)
+	// The default library with one rule added: the manifest still says default-1.
+	edited := t.TempDir()
+	os.WriteFile(filepath.Join(edited, "extra.rego"), []byte("package gavel.extra\n\nx := 1\n"), 0o644)
 	broken := t.TempDir()
 	os.WriteFile(filepath.Join(broken, "bad.rego"), []byte("package gavel.bad\n\nx := \n"), 0o644)
 
+	revs := map[string]bool{}
 	tests := []struct {
 		name     string
 		dirs     []string
@@ -202,7 +206,8 @@ func TestBuildRevisionAndErrors(t *testing.T) {
 		wantErr  string
 	}{
 		{"flag wins", defaultDirs, "r-42", "r-42", ""},
-		{"manifest", defaultDirs, "", "default-1", ""},
+		{"manifest and content hash", defaultDirs, "", "default-1+", ""},
+		{"edited content, another revision", append(defaultDirs, edited), "", "default-1+", ""},
 		{"content hash without manifest", []string{"../../policies", noManifest}, "", "sha256:", ""},
 		{"two manifests", append(defaultDirs, dupManifest), "", "", "have a .manifest"},
 		{"module path clash", []string{"../../policies", "../../bundles", filepath.Join(clash, "policies")}, "", "", "comes from both"},
@@ -225,7 +230,37 @@ func TestBuildRevisionAndErrors(t *testing.T) {
 			if !strings.HasPrefix(b.Manifest.Revision, tc.wantRev) {
 				t.Errorf("revision %q, want %q", b.Manifest.Revision, tc.wantRev)
 			}
+			if tc.revision == "" && revs[b.Manifest.Revision] {
+				t.Errorf("revision %q given to two different builds", b.Manifest.Revision)
+			}
+			revs[b.Manifest.Revision] = true
 		})
+	}
+	// The same content builds the same revision.
+	again, err := Build(context.Background(), defaultDirs, "")
+	if err != nil || !revs[again.Manifest.Revision] {
+		t.Errorf("rebuild: revision %v (%v), want one seen before", again, err)
+	}
+}
+
+// A signing key file that does not exist is reported as such, not as a PEM parse error
+// of its name; a file without a PEM block is named.
+func TestSignKeyFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "key.txt")
+	os.WriteFile(notPEM, []byte("not a key"), 0o600)
+	b, err := Build(context.Background(), defaultDirs, "k-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ key, want string }{
+		{filepath.Join(dir, "signing.pem"), "signing key: open " + filepath.Join(dir, "signing.pem") + ": no such file or directory"},
+		{notPEM, "signing key " + notPEM + " holds no PEM block"},
+	} {
+		err := Sign(b, Signing{Key: tc.key})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Sign(%s) = %v, want %q", tc.key, err, tc.want)
+		}
 	}
 }
 

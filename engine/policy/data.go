@@ -167,3 +167,22 @@ func (d *Data) ModelIDs() []string {
 	sort.Strings(ids)
 	return ids
 }
+
+// Chain is what a request for model may be routed to before any degradation: an alias's
+// candidates, or a catalog id followed by its fallbacks (as the default policy's plan
+// builds its chains). Ids the catalog does not have are left out.
+func (d *Data) Chain(model string) []decision.Target {
+	ids := []string(nil)
+	if a, ok := d.Aliases[model]; ok {
+		ids = a.Candidates
+	} else if e, ok := d.Catalog[model]; ok {
+		ids = append([]string{model}, e.Fallbacks...)
+	}
+	out := make([]decision.Target, 0, len(ids))
+	for _, id := range ids {
+		if e, ok := d.Catalog[id]; ok {
+			out = append(out, decision.Target{Provider: e.Provider, Model: e.Model})
+		}
+	}
+	return out
+}

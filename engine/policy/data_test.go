@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/gavel-gw/gavel/engine/decision"
 )
 
 func TestAliasHedgeInData(t *testing.T) {
@@ -67,5 +70,28 @@ func TestShadowBudgetsInData(t *testing.T) {
 				t.Errorf("ShadowBudgets(%q) = %v, want %v", tc.exp, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestDataChain(t *testing.T) {
+	d := &Data{
+		Catalog: map[string]CatalogEntry{
+			"a/m1": {Provider: "a", Model: "m1", Fallbacks: []string{"b/m1", "gone/x"}},
+			"b/m1": {Provider: "b", Model: "m1"},
+		},
+		Aliases: map[string]Alias{"chat": {Candidates: []string{"b/m1", "a/m1"}}},
+	}
+	for _, tc := range []struct {
+		model string
+		want  []decision.Target
+	}{
+		{"chat", []decision.Target{{Provider: "b", Model: "m1"}, {Provider: "a", Model: "m1"}}},
+		{"a/m1", []decision.Target{{Provider: "a", Model: "m1"}, {Provider: "b", Model: "m1"}}},
+		{"b/m1", []decision.Target{{Provider: "b", Model: "m1"}}},
+		{"nope", []decision.Target{}},
+	} {
+		if got := d.Chain(tc.model); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Chain(%q) = %v, want %v", tc.model, got, tc.want)
+		}
 	}
 }

@@ -20,62 +20,31 @@ func invalid(format string, args ...any) error {
 // ParseDecision turns the value of data.gavel.decision into a Decision. It rejects unknown
 // fields and wrong types: a policy that says something gavel cannot carry out must not be
 // half-obeyed.
+//
+// It runs once per request: fields are looked up by key (no closures over the object), and
+// error messages are only formatted when there is an error.
 func ParseDecision(v ast.Value) (*decision.Decision, error) {
 	obj, ok := v.(ast.Object)
 	if !ok {
 		return nil, invalid("decision must be an object, got %s", ast.ValueName(v))
 	}
 	d := &decision.Decision{Limits: decision.Limits{MaxRetries: -1}}
-	var seenAllow bool
-	var err error
-	obj.Until(func(k, val *ast.Term) bool {
-		key, ok := k.Value.(ast.String)
-		if !ok {
-			err = invalid("decision keys must be strings")
-			return true
+	found := 0
+	for i := range decisionFields {
+		f := &decisionFields[i]
+		t := obj.Get(f.key)
+		if t == nil {
+			continue
 		}
-		switch string(key) {
-		case "allow":
-			seenAllow = true
-			d.Allow, err = asBool("allow", val.Value)
-		case "deny":
-			d.Deny, err = parseDeny(val.Value)
-		case "targets":
-			d.Targets, err = parseTargets("targets", val.Value)
-		case "ab":
-			d.AB, err = parseAB(val.Value)
-		case "shadow":
-			d.Shadow, err = parseTargets("shadow", val.Value)
-		case "redact":
-			d.Redact, err = asStrings("redact", val.Value)
-			for _, t := range d.Redact {
-				if err == nil && !decision.RedactableTypes[t] {
-					err = invalid("redact: unknown PII type %q", t)
-				}
-			}
-		case "limits":
-			err = parseLimits(&d.Limits, val.Value)
-		case "degrade":
-			err = parseDegrade(&d.Degrade, val.Value)
-		case "hedge":
-			d.Hedge, err = parseHedge(val.Value)
-		case "labels":
-			d.Labels, err = asStringMap("labels", val.Value)
-		case "budgets":
-			d.Budgets, err = parseBudgets(val.Value)
-		case "rate_limits":
-			d.RateLimits, err = parseRateLimits(val.Value)
-		case "reasons":
-			d.Reasons, err = asStrings("reasons", val.Value)
-		default:
-			err = invalid("unknown field %q", string(key))
+		found++
+		if err := f.parse(d, t.Value); err != nil {
+			return nil, err
 		}
-		return err != nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	if !seenAllow {
+	if found != obj.Len() {
+		return nil, unknownField(obj, "", decisionKeys)
+	}
+	if obj.Get(kAllow) == nil {
 		return nil, invalid("missing field \"allow\"")
 	}
 	if d.Allow {
@@ -89,6 +58,79 @@ func ParseDecision(v ast.Value) (*decision.Decision, error) {
 		d.Deny = &decision.Deny{Status: decision.DefaultDenyStatus, Code: decision.DefaultDenyCode, Message: decision.DefaultDenyMessage}
 	}
 	return d, nil
+}
+
+var (
+	kAllow    = ast.StringTerm("allow")
+	kProvider = ast.StringTerm("provider")
+)
+
+// decisionFields are the fields of a decision, in key order (the order errors are found in).
+var decisionFields = []struct {
+	key   *ast.Term
+	parse func(*decision.Decision, ast.Value) error
+}{
+	{ast.StringTerm("ab"), func(d *decision.Decision, v ast.Value) (err error) { d.AB, err = parseAB(v); return }},
+	{kAllow, func(d *decision.Decision, v ast.Value) (err error) { d.Allow, err = asBool("allow", v); return }},
+	{ast.StringTerm("budgets"), func(d *decision.Decision, v ast.Value) (err error) { d.Budgets, err = parseBudgets(v); return }},
+	{ast.StringTerm("degrade"), func(d *decision.Decision, v ast.Value) error { return parseDegrade(&d.Degrade, v) }},
+	{ast.StringTerm("deny"), func(d *decision.Decision, v ast.Value) (err error) { d.Deny, err = parseDeny(v); return }},
+	{ast.StringTerm("hedge"), func(d *decision.Decision, v ast.Value) (err error) { d.Hedge, err = parseHedge(v); return }},
+	{ast.StringTerm("labels"), func(d *decision.Decision, v ast.Value) (err error) { d.Labels, err = asStringMap("labels", v); return }},
+	{ast.StringTerm("limits"), func(d *decision.Decision, v ast.Value) error { return parseLimits(&d.Limits, v) }},
+	{ast.StringTerm("rate_limits"), func(d *decision.Decision, v ast.Value) (err error) {
+		d.RateLimits, err = parseRateLimits(v)
+		return
+	}},
+	{ast.StringTerm("reasons"), func(d *decision.Decision, v ast.Value) (err error) { d.Reasons, err = asStrings("reasons", v); return }},
+	{ast.StringTerm("redact"), func(d *decision.Decision, v ast.Value) (err error) {
+		if d.Redact, err = asStrings("redact", v); err != nil {
+			return err
+		}
+		for _, t := range d.Redact {
+			if !decision.RedactableTypes[t] {
+				return invalid("redact: unknown PII type %q", t)
+			}
+		}
+		return nil
+	}},
+	{ast.StringTerm("shadow"), func(d *decision.Decision, v ast.Value) (err error) { d.Shadow, err = parseTargets("shadow", v); return }},
+	{ast.StringTerm("targets"), func(d *decision.Decision, v ast.Value) (err error) {
+		d.Targets, err = parseTargets("targets", v)
+		return
+	}},
+}
+
+var decisionKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range decisionFields {
+		m[string(f.key.Value.(ast.String))] = true
+	}
+	return m
+}()
+
+// unknownField is the error for an object that has a key outside known (the first in key
+// order). prefix names the object ("" for the decision itself).
+func unknownField(obj ast.Object, prefix string, known map[string]bool) error {
+	var err error
+	obj.Until(func(k, _ *ast.Term) bool {
+		key, ok := k.Value.(ast.String)
+		switch {
+		case !ok && prefix == "":
+			err = invalid("decision keys must be strings")
+		case !ok || !known[string(key)]:
+			if prefix == "" {
+				err = invalid("unknown field %q", keyOf(k))
+			} else {
+				err = invalid("unknown field %s.%s", prefix, keyOf(k))
+			}
+		}
+		return err != nil
+	})
+	if err == nil {
+		err = invalid("unknown field in %s", prefix) // unreachable: some key was not counted
+	}
+	return err
 }
 
 func parseDeny(v ast.Value) (*decision.Deny, error) {
@@ -120,33 +162,78 @@ func parseDeny(v ast.Value) (*decision.Deny, error) {
 }
 
 func parseTargets(field string, v ast.Value) ([]decision.Target, error) {
-	var out []decision.Target
-	var err error
-	each(v, func(i int, t *ast.Term) bool {
-		obj, ok := t.Value.(ast.Object)
+	ts, err := seqOf(v, field)
+	if err != nil {
+		return nil, err
+	}
+	if ts.Len() == 0 {
+		return nil, nil
+	}
+	out := make([]decision.Target, ts.Len())
+	for i := range out {
+		obj, ok := ts.At(i).Value.(ast.Object)
 		if !ok {
-			err = invalid("%s[%d] must be an object", field, i)
-			return true
+			return out[:i], invalid("%s[%d] must be an object", field, i)
 		}
-		var tg decision.Target
-		obj.Until(func(k, val *ast.Term) bool {
-			switch keyOf(k) {
-			case "provider":
-				tg.Provider, err = asString(field+".provider", val.Value)
-			case "model":
-				tg.Model, err = asString(field+".model", val.Value)
-			default:
-				err = invalid("unknown field %s[%d].%s", field, i, keyOf(k))
+		tg := &out[i]
+		n := 0
+		if t := obj.Get(kProvider); t != nil {
+			n++
+			if tg.Provider, ok = stringOf(t.Value); !ok {
+				return out[:i+1], invalid("%s.provider must be a string, got %s", field, ast.ValueName(t.Value))
 			}
-			return err != nil
-		})
-		if err == nil && (tg.Provider == "" || tg.Model == "") {
-			err = invalid("%s[%d] needs provider and model", field, i)
 		}
-		out = append(out, tg)
-		return err != nil
-	}, &err, field)
-	return out, err
+		if t := obj.Get(kModel); t != nil {
+			n++
+			if tg.Model, ok = stringOf(t.Value); !ok {
+				return out[:i+1], invalid("%s.model must be a string, got %s", field, ast.ValueName(t.Value))
+			}
+		}
+		if n != obj.Len() {
+			return out[:i+1], unknownField(obj, fmt.Sprintf("%s[%d]", field, i), targetKeys)
+		}
+		if tg.Provider == "" || tg.Model == "" {
+			return out[:i+1], invalid("%s[%d] needs provider and model", field, i)
+		}
+	}
+	return out, nil
+}
+
+var targetKeys = map[string]bool{"provider": true, "model": true}
+
+func stringOf(v ast.Value) (string, bool) {
+	s, ok := v.(ast.String)
+	return string(s), ok
+}
+
+// seq is the elements of an array or a set (Rego partial rules produce sets), by index.
+type seq struct {
+	arr *ast.Array
+	set []*ast.Term
+}
+
+func seqOf(v ast.Value, field string) (seq, error) {
+	switch c := v.(type) {
+	case *ast.Array:
+		return seq{arr: c}, nil
+	case ast.Set:
+		return seq{set: c.Slice()}, nil
+	}
+	return seq{}, invalid("%s must be an array", field)
+}
+
+func (s seq) Len() int {
+	if s.arr != nil {
+		return s.arr.Len()
+	}
+	return len(s.set)
+}
+
+func (s seq) At(i int) *ast.Term {
+	if s.arr != nil {
+		return s.arr.Elem(i)
+	}
+	return s.set[i]
 }
 
 func parseAB(v ast.Value) (*decision.AB, error) {
@@ -310,15 +397,21 @@ func asNonNegInt(field string, v ast.Value) (int, error) {
 }
 
 func asStrings(field string, v ast.Value) ([]string, error) {
-	var out []string
-	var err error
-	each(v, func(i int, t *ast.Term) bool {
-		var s string
-		s, err = asString(fmt.Sprintf("%s[%d]", field, i), t.Value)
-		out = append(out, s)
-		return err != nil
-	}, &err, field)
-	return out, err
+	ts, err := seqOf(v, field)
+	if err != nil {
+		return nil, err
+	}
+	if ts.Len() == 0 {
+		return nil, nil
+	}
+	out := make([]string, ts.Len())
+	for i := range out {
+		var ok bool
+		if out[i], ok = stringOf(ts.At(i).Value); !ok {
+			return out[:i+1], invalid("%s[%d] must be a string, got %s", field, i, ast.ValueName(ts.At(i).Value))
+		}
+	}
+	return out, nil
 }
 
 func asStringMap(field string, v ast.Value) (map[string]string, error) {

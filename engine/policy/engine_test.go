@@ -63,7 +63,9 @@ func TestEmbeddedDecisions(t *testing.T) {
 		{"client hint", "anthropic/claude-haiku-4-5", allUp, true, 0, "anthropic/claude-haiku-4-5"},
 		{"open circuit skipped", "gpt-4o", `{"openai": {"healthy": true, "circuit": "closed", "models": {"gpt-4o": {"circuit": "open"}}}, "mock": {"healthy": true, "circuit": "closed", "models": {}}}`, true, 0, "mock/mock-large"},
 		{"unknown model", "nope", allUp, false, 404, ""},
-		{"nothing available", "gemini-2.5-pro", `{}`, false, 503, ""},
+		{"nothing configured", "gemini-2.5-pro", `{}`, false, 404, ""},
+		{"nothing available", "gemini-2.5-pro", `{"gemini": {"healthy": false, "circuit": "closed", "models": {}}}`, false, 503, ""},
+		{"declared model", "llama", `{"ollama": {"healthy": true, "circuit": "closed", "models": {}, "catalog": {"llama3": {"aliases": ["llama"], "kind": "chat", "context_window": 0, "source": "config"}}}}`, true, 0, "ollama/llama3"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,6 +175,18 @@ func TestParseDecision(t *testing.T) {
 		{"hedge unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 5, "after": 1}}`, "unknown field hedge.after", nil},
 		{"hedge not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": 300}`, "hedge must be an object", nil},
 		{"hedge float delay", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 1.5}}`, "integer", nil},
+		{"non-string key", `{"allow": false, 1: 2}`, "keys must be strings", nil},
+		{"unknown field first", `{"aaa": 1, "allow": false}`, `unknown field "aaa"`, nil},
+		{"target provider not string", `{"allow": true, "targets": [{"provider": 1, "model": "m"}]}`, "targets.provider must be a string", nil},
+		{"shadow model not string", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "shadow": [{"provider": "b", "model": false}]}`, "shadow.model must be a string", nil},
+		{"target not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}, "b/m"]}`, "targets[1] must be an object", nil},
+		{"targets not array", `{"allow": true, "targets": "a/m"}`, "targets must be an array", nil},
+		{"reasons element not string", `{"allow": false, "reasons": ["a", 1]}`, "reasons[1] must be a string", nil},
+		{"targets as a set", `{"allow": true, "targets": {{"provider": "a", "model": "m"}}, "reasons": []}`, "", func(t *testing.T, d *decision.Decision) {
+			if len(d.Targets) != 1 || d.Targets[0].Model != "m" || d.Reasons != nil {
+				t.Errorf("parsed = %+v", d)
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -291,5 +305,79 @@ func BenchmarkDecision(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds()), "p50-ns")
 			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 		})
+	}
+}
+
+// Value is built by hand with shared terms; it must equal OPA's own conversion of the same
+// input as generic JSON, whatever the numbers, strings and optional parts are.
+func TestInputValueMatchesGenericConversion(t *testing.T) {
+	plan := ast.MustParseTerm(`{"fast": {"typical": {"allow": true}}}`).Value
+	caller := CallerValue(KeyRecord{KeyID: "k1", User: "u", Team: "t", Labels: map[string]string{"x": "y"}})
+	for _, in := range []Input{
+		{},
+		{Request: Request{ID: "r1", Endpoint: "chat", Protocol: "anthropic", Model: "smart", Stream: true,
+			Messages: []Message{{Role: "system", Text: "be brief"}, {Role: "user", Text: "hi"}, {Role: "critic", Text: ""}},
+			HasTools: true, HasCode: true, MaxTokens: 513, EstInputTokens: 512, Metadata: map[string]string{"b": "2", "a": "1"},
+			Bucket: 9999, Sample: -1},
+			Caller: caller, Plan: plan, NowNS: 1765000000123456789,
+			PII:   map[string]int{"email": 2, "ssn": 600},
+			Spend: map[string]SpendState{"team": {SpentMUSD: 5, ReservedMUSD: 1 << 40, LimitMUSD: -3}},
+			Rate:  map[string]RateState{"key": {Requests: 3, Tokens: 70000}}},
+		{Request: Request{ID: "r2", Endpoint: "embeddings", Model: "e", Messages: []Message{{Role: "user", Text: "x"}},
+			MaxTokens: -2, EstInputTokens: 1000, Bucket: 0, Sample: 512}, NowNS: -12},
+	} {
+		r := in.Request
+		msgs := []any{}
+		for _, m := range r.Messages {
+			msgs = append(msgs, map[string]any{"role": m.Role, "text": m.Text})
+		}
+		meta := map[string]any{}
+		for k, v := range r.Metadata {
+			meta[k] = v
+		}
+		pii, spend, rate := map[string]any{}, map[string]any{}, map[string]any{}
+		for k, n := range in.PII {
+			pii[k] = n
+		}
+		for k, s := range in.Spend {
+			spend[k] = map[string]any{"spent_musd": s.SpentMUSD, "reserved_musd": s.ReservedMUSD, "limit_musd": s.LimitMUSD}
+		}
+		for k, s := range in.Rate {
+			rate[k] = map[string]any{"requests": s.Requests, "tokens": s.Tokens}
+		}
+		generic := map[string]any{
+			"request": map[string]any{
+				"id": r.ID, "endpoint": r.Endpoint, "protocol": r.protocol(), "model": r.Model, "stream": r.Stream,
+				"messages": msgs, "has_tools": r.HasTools, "has_images": r.HasImages, "has_code": r.HasCode,
+				"max_tokens": r.MaxTokens, "est_input_tokens": r.EstInputTokens, "metadata": meta,
+				"bucket": r.Bucket, "sample": r.Sample,
+			},
+			"caller": map[string]any{}, "providers": map[string]any{}, "now": in.NowNS,
+			"pii": pii, "spend": spend, "rate": rate,
+		}
+		want := ast.MustInterfaceToValue(generic).(ast.Object)
+		if in.Caller != nil {
+			want.Insert(ast.StringTerm("caller"), ast.NewTerm(in.Caller))
+		}
+		if in.Plan != nil {
+			want.Insert(ast.StringTerm("plan"), ast.NewTerm(in.Plan))
+		}
+		got := in.Value()
+		if got.Compare(want) != 0 || got.Hash() != want.Hash() {
+			t.Errorf("Value() = %v\nwant      %v", got, want)
+		}
+	}
+}
+
+func BenchmarkInputValue(b *testing.B) {
+	in := Input{
+		Request: Request{ID: "0123456789abcdef", Endpoint: "chat", Model: "fast",
+			Messages:  []Message{{Role: "system", Text: "You are a helpful assistant."}, {Role: "user", Text: "Tell me about routing."}},
+			MaxTokens: 1024, EstInputTokens: 31, Bucket: 4242, Sample: 777},
+		Caller: CallerValue(KeyRecord{KeyID: "k1"}), Providers: emptyObject, Plan: emptyObject, NowNS: time.Now().UnixNano(),
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = in.Value()
 	}
 }

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"sort"
+	"strconv"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -42,8 +44,12 @@ type Request struct {
 	MaxTokens      int  // 0 when the client set none
 	EstInputTokens int
 	Metadata       map[string]string // body metadata merged with X-Gavel-Tags
-	Bucket         int               // 0–9999, stable per sticky key
-	Sample         int               // 0–9999, uniformly random per request (shadow sampling)
+	// Fields names, sorted, the members the client's body held: the top-level ones (a
+	// literal extra_body's members counted among them) and, by path, the unknown ones of
+	// messages and content parts ("messages[].content[].cache_control").
+	Fields []string
+	Bucket int // 0–9999, stable per sticky key
+	Sample int // 0–9999, uniformly random per request (shadow sampling)
 }
 
 // SpendState is a budget's spend in its current period, in micro-USD.
@@ -92,6 +98,7 @@ var (
 	kMaxTokens      = ast.StringTerm("max_tokens")
 	kEstInputTokens = ast.StringTerm("est_input_tokens")
 	kMetadata       = ast.StringTerm("metadata")
+	kFields         = ast.StringTerm("fields")
 	kBucket         = ast.StringTerm("bucket")
 	kKeyID          = ast.StringTerm("key_id")
 	kUser           = ast.StringTerm("user")
@@ -101,33 +108,77 @@ var (
 	kLabels         = ast.StringTerm("labels")
 
 	emptyObject = ast.NewObject()
+	emptyArray  = ast.NewArray()
 )
 
+// Strings of the input that come from a small closed set (endpoints, protocols, roles):
+// one shared term each instead of two allocations per use.
+var knownStrings = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, s := range []string{
+		"chat", "embeddings", "messages", "responses",
+		"openai", "anthropic",
+		"system", "developer", "user", "assistant", "tool", "function",
+	} {
+		m[s] = ast.StringTerm(s)
+	}
+	return m
+}()
+
+// stringTerm is a term for s, shared when s is one of the known strings.
+func stringTerm(s string) *ast.Term {
+	if t, ok := knownStrings[s]; ok {
+		return t
+	}
+	return ast.StringTerm(s)
+}
+
+// inputTerms is the number of terms Value takes from its arena besides the messages: the
+// request's fields and the top-level values.
+const inputTerms = 17
+
 // Value builds the policy input.
+//
+// It runs once per request, so it is built for few allocations: the terms live in one
+// array, booleans, small integers and strings from a closed set are OPA's or gavel's
+// shared terms, and the digits of every large integer share one string. OPA never mutates
+// an input, which is what makes sharing terms between requests safe.
 func (in *Input) Value() ast.Value {
 	r := &in.Request
+	arena := make([]ast.Term, 0, inputTerms+2*len(r.Messages))
+	term := func(v ast.Value) *ast.Term {
+		arena = append(arena, ast.Term{Value: v})
+		return &arena[len(arena)-1]
+	}
+	var nums numbers
+	now := nums.add(in.NowNS)
+	maxTok, estTok := nums.add(int64(r.MaxTokens)), nums.add(int64(r.EstInputTokens))
+	bucket, sample := nums.add(int64(r.Bucket)), nums.add(int64(r.Sample))
+	nums.done()
+
 	msgs := make([]*ast.Term, len(r.Messages))
 	for i := range r.Messages {
-		msgs[i] = ast.ObjectTerm(
-			ast.Item(kRole, ast.StringTerm(r.Messages[i].Role)),
-			ast.Item(kText, ast.StringTerm(r.Messages[i].Text)),
-		)
+		msgs[i] = term(ast.NewObject(
+			ast.Item(kRole, stringTerm(r.Messages[i].Role)),
+			ast.Item(kText, term(ast.String(r.Messages[i].Text))),
+		))
 	}
 	req := ast.NewObject(
-		ast.Item(kID, ast.StringTerm(r.ID)),
-		ast.Item(kEndpoint, ast.StringTerm(r.Endpoint)),
-		ast.Item(kProtocol, ast.StringTerm(r.protocol())),
-		ast.Item(kModel, ast.StringTerm(r.Model)),
-		ast.Item(kStream, ast.BooleanTerm(r.Stream)),
-		ast.Item(kMessages, ast.ArrayTerm(msgs...)),
-		ast.Item(kHasTools, ast.BooleanTerm(r.HasTools)),
-		ast.Item(kHasImages, ast.BooleanTerm(r.HasImages)),
-		ast.Item(kHasCode, ast.BooleanTerm(r.HasCode)),
-		ast.Item(kMaxTokens, ast.IntNumberTerm(r.MaxTokens)),
-		ast.Item(kEstInputTokens, ast.IntNumberTerm(r.EstInputTokens)),
-		ast.Item(kMetadata, ast.NewTerm(stringMapValue(r.Metadata))),
-		ast.Item(kBucket, ast.IntNumberTerm(r.Bucket)),
-		ast.Item(kSample, ast.IntNumberTerm(r.Sample)),
+		ast.Item(kID, term(ast.String(r.ID))),
+		ast.Item(kEndpoint, stringTerm(r.Endpoint)),
+		ast.Item(kProtocol, stringTerm(r.protocol())),
+		ast.Item(kModel, term(ast.String(r.Model))),
+		ast.Item(kStream, ast.InternedTerm(r.Stream)),
+		ast.Item(kMessages, term(ast.NewArray(msgs...))),
+		ast.Item(kHasTools, ast.InternedTerm(r.HasTools)),
+		ast.Item(kHasImages, ast.InternedTerm(r.HasImages)),
+		ast.Item(kHasCode, ast.InternedTerm(r.HasCode)),
+		ast.Item(kMaxTokens, nums.term(maxTok, term)),
+		ast.Item(kEstInputTokens, nums.term(estTok, term)),
+		ast.Item(kMetadata, term(stringMapValue(r.Metadata))),
+		ast.Item(kFields, term(fieldsValue(r.Fields))),
+		ast.Item(kBucket, nums.term(bucket, term)),
+		ast.Item(kSample, nums.term(sample, term)),
 	)
 	caller, providers := in.Caller, in.Providers
 	if caller == nil {
@@ -136,19 +187,57 @@ func (in *Input) Value() ast.Value {
 	if providers == nil {
 		providers = emptyObject
 	}
-	obj := ast.NewObject(
-		ast.Item(kRequest, ast.NewTerm(req)),
-		ast.Item(kCaller, ast.NewTerm(caller)),
-		ast.Item(kProviders, ast.NewTerm(providers)),
-		ast.Item(kNow, ast.NewTerm(ast.Number(itoa(in.NowNS)))),
-		ast.Item(kPII, ast.NewTerm(countsValue(in.PII))),
-		ast.Item(kSpend, ast.NewTerm(spendValue(in.Spend))),
-		ast.Item(kRate, ast.NewTerm(rateValue(in.Rate))),
-	)
-	if in.Plan != nil {
-		obj.Insert(kPlan, ast.NewTerm(in.Plan))
+	items := [8][2]*ast.Term{
+		ast.Item(kRequest, term(req)),
+		ast.Item(kCaller, term(caller)),
+		ast.Item(kProviders, term(providers)),
+		ast.Item(kNow, nums.term(now, term)),
+		ast.Item(kPII, term(countsValue(in.PII))),
+		ast.Item(kSpend, term(spendValue(in.Spend))),
+		ast.Item(kRate, term(rateValue(in.Rate))),
 	}
-	return obj
+	n := 7
+	if in.Plan != nil {
+		items[n] = ast.Item(kPlan, term(in.Plan))
+		n++
+	}
+	return ast.NewObject(items[:n]...)
+}
+
+// numbers formats a request's integers into one string, so that they cost one allocation
+// together; integers OPA interns (-1 to 512) use its shared terms instead.
+type numbers struct {
+	buf  [5 * 20]byte
+	n    int
+	ends [5]int
+	k    int
+	s    string
+}
+
+// add formats v and returns its index, or -2-v (below zero) when v has an interned term.
+func (ns *numbers) add(v int64) int {
+	if v >= -1 && v <= 512 {
+		return int(-2 - v)
+	}
+	ns.n = len(strconv.AppendInt(ns.buf[:ns.n], v, 10))
+	ns.ends[ns.k] = ns.n
+	ns.k++
+	return ns.k - 1
+}
+
+func (ns *numbers) done() { ns.s = string(ns.buf[:ns.n]) }
+
+// term is the term of the integer add returned i for, from OPA's interned terms or made
+// with mk.
+func (ns *numbers) term(i int, mk func(ast.Value) *ast.Term) *ast.Term {
+	if i < 0 {
+		return ast.IntNumberTerm(-2 - i)
+	}
+	start := 0
+	if i > 0 {
+		start = ns.ends[i-1]
+	}
+	return mk(ast.Number(ns.s[start:ns.ends[i]]))
 }
 
 // CallerValue converts a key record to input.caller; callers cache the result per key.
@@ -177,6 +266,45 @@ func stringMapValue(m map[string]string) ast.Value {
 		items[i] = ast.Item(ast.StringTerm(k), ast.StringTerm(m[k]))
 	}
 	return ast.NewObject(items...)
+}
+
+// fieldsValue is input.request.fields. Member names repeat from request to request, so
+// their terms are kept (a bounded number, since clients choose the names).
+func fieldsValue(names []string) ast.Value {
+	if len(names) == 0 {
+		return emptyArray
+	}
+	terms := make([]*ast.Term, len(names))
+	for i, n := range names {
+		terms[i] = fieldTerms.term(n)
+	}
+	return ast.NewArray(terms...)
+}
+
+// maxFieldTerms bounds the names fieldTerms keeps; past it, names get fresh terms.
+const maxFieldTerms = 1024
+
+var fieldTerms = &termCache{m: map[string]*ast.Term{}}
+
+type termCache struct {
+	mu sync.RWMutex
+	m  map[string]*ast.Term
+}
+
+func (c *termCache) term(s string) *ast.Term {
+	c.mu.RLock()
+	t := c.m[s]
+	c.mu.RUnlock()
+	if t != nil {
+		return t
+	}
+	t = ast.StringTerm(s)
+	c.mu.Lock()
+	if len(c.m) < maxFieldTerms {
+		c.m[s] = t
+	}
+	c.mu.Unlock()
+	return t
 }
 
 func spendValue(m map[string]SpendState) ast.Value {

@@ -57,7 +57,14 @@ func (r *Request) AppendJSON(b []byte, mask bool) []byte {
 		b = append(b, ':')
 		b = appendString(b, v)
 	}
-	b = append(b, `},"bucket":`...)
+	b = append(b, `},"fields":[`...)
+	for i, f := range r.Fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f)
+	}
+	b = append(b, `],"bucket":`...)
 	b = strconv.AppendInt(b, int64(r.Bucket), 10)
 	b = append(b, `,"sample":`...)
 	b = strconv.AppendInt(b, int64(r.Sample), 10)

@@ -12,7 +12,8 @@ import (
 func TestRequestAppendJSONMatchesTheInput(t *testing.T) {
 	for _, r := range []Request{
 		{ID: "x", Endpoint: "chat", Model: "smart", Messages: []Message{{Role: "user", Text: "hi \"there\"\n\t<b>&\x01 é 日本 \u2028"}},
-			HasTools: true, MaxTokens: 5, EstInputTokens: 9, Metadata: map[string]string{"a": "1", "b\"": "2"}, Bucket: 42, Sample: 7},
+			HasTools: true, MaxTokens: 5, EstInputTokens: 9, Metadata: map[string]string{"a": "1", "b\"": "2"}, Bucket: 42, Sample: 7,
+			Fields: []string{"messages", "messages[].content[].cache_control", "model", "top_k", "we\"ird"}},
 		{ID: "y", Endpoint: "embeddings", Model: "m", Messages: []Message{{Role: "user", Text: string([]byte{0xff, 'a'})}}},
 		{},
 	} {

@@ -49,6 +49,7 @@ type Planner struct {
 	cur     atomic.Pointer[Shared]
 	kick    chan struct{}
 	builds  atomic.Uint64
+	catalog *Catalog // nil: no provider declares models
 }
 
 // NewPlanner returns a planner; call Run to keep it current.
@@ -59,6 +60,13 @@ func NewPlanner(e *Engine, src SignalSource, refresh time.Duration, log *slog.Lo
 	p := &Planner{engine: e, src: src, refresh: refresh, log: log, kick: make(chan struct{}, 1)}
 	e.OnActivate(func(*Revision) { p.Kick() })
 	return p
+}
+
+// UseCatalog makes every plan see the providers' models (input.providers.<name>.catalog)
+// and rebuild when they change. Call it before Run.
+func (p *Planner) UseCatalog(c *Catalog) {
+	p.catalog = c
+	c.OnChange(p.Kick)
 }
 
 // Kick asks for a rebuild soon.
@@ -92,6 +100,9 @@ func (p *Planner) Build(ctx context.Context, rev *Revision) *Shared {
 		}
 	}
 	s.Providers = ProvidersValue(snap)
+	if p.catalog != nil {
+		p.catalog.attach(s.Providers)
+	}
 	plan, err := rev.Plan(ctx, s.Providers)
 	if err != nil {
 		// The per-request query evaluates the plan inline; log, but keep serving.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,21 @@ func admitted(c echo.Context, x *pipeline.Exchange) {
 	}
 }
 
+// routed writes what the executor did in headers, before the answer starts: the target
+// that answered, the substitution when the client named a provider/model and another one
+// answered, and the request fields it was sent without. Every endpoint calls it once a
+// target answered.
+func routed(c echo.Context, x *pipeline.Exchange) {
+	h := c.Response().Header()
+	h.Set(HeaderRoute, x.Route())
+	if sub := x.Substituted(); sub != "" {
+		h.Set(HeaderSubstituted, sub)
+	}
+	if d := x.Dropped(); len(d) > 0 {
+		h.Set(HeaderDroppedParams, strings.Join(d, ","))
+	}
+}
+
 func (s *Server) chatCompletions(c echo.Context) error {
 	return s.serve(c, pipeline.EndpointChat, s.chat)
 }
@@ -102,7 +118,7 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	// The spend is committed before the answer is written: once a client may hold the
 	// answer, a crash must not lose its charge.
 	s.p.Settle(x)
@@ -122,10 +138,10 @@ func (s *Server) decode(c echo.Context) (*adapters.ChatRequest, *APIError) {
 	return req, nil
 }
 
-// readJSON reads the body within the size limit and decodes it into v.
+// readJSON reads the body within the size limit and decodes it into v (see unmarshal).
 func (s *Server) readJSON(c echo.Context, v any) *APIError {
 	return s.readBody(c, func(b []byte) *APIError {
-		if err := json.Unmarshal(b, v); err != nil {
+		if err := unmarshal(b, v); err != nil {
 			return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
 		}
 		return nil
@@ -168,6 +184,15 @@ func (s *Server) readBody(c echo.Context, use func([]byte) *APIError) *APIError 
 		return errBadRequest("invalid_body", "", "The request body is empty; send a JSON request body.")
 	}
 	return use(buf.Bytes())
+}
+
+// unmarshal decodes a body: a chat request keeps the members it has no typed field for
+// (adapters.DecodeChatRequest), anything else is plain JSON.
+func unmarshal(b []byte, v any) error {
+	if r, ok := v.(*adapters.ChatRequest); ok {
+		return adapters.DecodeChatRequest(b, r)
+	}
+	return json.Unmarshal(b, v)
 }
 
 // Bounds of reading what is left of a body over the limit.

@@ -41,7 +41,7 @@ func (s *Server) embed(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	writeJSON(c, http.StatusOK, res)
 	return nil
 }

@@ -99,6 +99,9 @@ func clientError(err error) *APIError {
 		if denied.Deny.Type != "" {
 			e.Type = denied.Deny.Type
 		}
+		if denied.RetryAfter > 0 {
+			e.RetryAfter = retrySeconds(denied.RetryAfter)
+		}
 		return e
 	case errors.As(err, &budget):
 		e := newAPIError(http.StatusTooManyRequests, "insufficient_quota",

@@ -14,48 +14,44 @@ type model struct {
 	OwnedBy string `json:"owned_by"`
 }
 
-// models lists what a client may ask for: every alias, and the catalog models whose
-// provider is configured. Whether a request for one is honoured is still the policy's call.
-func (s *Server) models() []model {
-	rev := s.o.Engine.Active()
-	if rev == nil {
-		return nil
+// models lists what the caller can ask for right now: every name the active policy would
+// route for this key (the pipeline asks it), nothing else.
+func (s *Server) models(c echo.Context) ([]model, error) {
+	caller, err := s.o.Keys.Authenticate(c.Request().Header.Get("Authorization"))
+	if err != nil {
+		return nil, err
 	}
-	created := rev.Activated.Unix()
-	var out []model
-	for _, id := range rev.Data.ModelIDs() {
-		if e, ok := rev.Data.Catalog[id]; ok {
-			if _, alias := rev.Data.Aliases[id]; !alias {
-				if !s.prov[e.Provider] {
-					continue
-				}
-				out = append(out, model{ID: id, Object: "model", Created: created, OwnedBy: e.Provider})
-				continue
-			}
-		}
-		out = append(out, model{ID: id, Object: "model", Created: created, OwnedBy: "gavel"})
+	routable, err := s.p.Models(c.Request().Context(), caller)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	var created int64
+	if rev := s.o.Engine.Active(); rev != nil {
+		created = rev.Activated.Unix()
+	}
+	out := make([]model, len(routable))
+	for i, r := range routable {
+		out[i] = model{ID: r.ID, Object: "model", Created: created, OwnedBy: r.OwnedBy}
+	}
+	return out, nil
 }
 
 func (s *Server) listModels(c echo.Context) error {
-	if _, err := s.o.Keys.Authenticate(c.Request().Header.Get("Authorization")); err != nil {
+	data, err := s.models(c)
+	if err != nil {
 		return err
-	}
-	data := s.models()
-	if data == nil {
-		data = []model{}
 	}
 	writeJSON(c, http.StatusOK, map[string]any{"object": "list", "data": data})
 	return nil
 }
 
 func (s *Server) getModel(c echo.Context) error {
-	if _, err := s.o.Keys.Authenticate(c.Request().Header.Get("Authorization")); err != nil {
+	data, err := s.models(c)
+	if err != nil {
 		return err
 	}
 	id := strings.TrimPrefix(strings.TrimPrefix(c.Request().URL.Path, "/v1"), "/models/")
-	for _, m := range s.models() {
+	for _, m := range data {
 		if m.ID == id {
 			writeJSON(c, http.StatusOK, m)
 			return nil

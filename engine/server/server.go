@@ -34,7 +34,14 @@ const (
 	HeaderTags       = "X-Gavel-Tags"
 	// HeaderBudgetWarning names budgets past their soft threshold and what is left.
 	HeaderBudgetWarning = "X-Gavel-Budget-Warning"
+	// HeaderDroppedParams names the request's fields the answering provider could not
+	// express and was sent without (its drop_params is drop), comma-separated.
+	HeaderDroppedParams = "X-Gavel-Dropped-Params"
 )
+
+// HeaderSubstituted says "asked -> answered" when a client named a provider/model
+// explicitly and the policy had another one answer.
+const HeaderSubstituted = "X-Gavel-Substituted"
 
 // Options wire a server.
 type Options struct {
@@ -113,7 +120,7 @@ func New(o Options) *Server {
 			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, HeaderTags, "OpenAI-Organization", "OpenAI-Project",
 				"X-Stainless-Arch", "X-Stainless-Lang", "X-Stainless-OS", "X-Stainless-Package-Version", "X-Stainless-Retry-Count",
 				"X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Timeout"},
-			ExposeHeaders: []string{HeaderDecisionID, HeaderRoute, HeaderRevision, HeaderExperiment, HeaderArm, HeaderBudgetWarning,
+			ExposeHeaders: []string{HeaderDecisionID, HeaderRoute, HeaderSubstituted, HeaderRevision, HeaderExperiment, HeaderArm, HeaderBudgetWarning, HeaderDroppedParams,
 				"Retry-After", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
 				"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
 			MaxAge: 600}))

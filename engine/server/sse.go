@@ -157,7 +157,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 		return err
 	}
 	defer st.Close()
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	w := startSSE(c, ctx)
 	defer w.end()
 	for {
@@ -206,7 +206,7 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *pipeline
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	s.p.Settle(x) // before the client has the answer: see stream
 	w := startSSE(c, ctx)

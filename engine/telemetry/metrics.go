@@ -315,3 +315,24 @@ func (m *Metrics) InitLedger(ops []string) {
 		m.ledgerDown.WithLabelValues(op)
 	}
 }
+
+// LedgerQueue publishes the shared store's queue of commits that could not reach it:
+// gavel_ledger_pending_commits (waiting for the store), gavel_ledger_replayed_commits_total
+// (applied later) and gavel_ledger_dropped_commits_total (lost because the queue was
+// full). stats is read at every scrape. Call it once per registry.
+func (m *Metrics) LedgerQueue(stats func() (pending int, replayed, dropped uint64)) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "gavel", Name: "ledger_pending_commits",
+			Help: "Charges waiting to be replayed to the shared store (Redis) after it could not be reached."},
+			func() float64 { p, _, _ := stats(); return float64(p) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "gavel", Name: "ledger_replayed_commits_total",
+			Help: "Queued charges later applied to the shared store (or found already applied)."},
+			func() float64 { _, r, _ := stats(); return float64(r) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "gavel", Name: "ledger_dropped_commits_total",
+			Help: "Queued charges dropped because the replay queue was full: spend the shared store never saw."},
+			func() float64 { _, _, d := stats(); return float64(d) }),
+	)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,8 +351,11 @@ func (p *proc) rss() int64 {
 type ledgerState struct{ spent, reserved int64 }
 
 // spend reads team drill's standing from the admin endpoint.
-func (p *proc) spend() (ledgerState, error) {
-	req, _ := http.NewRequest(http.MethodGet, p.URL+"/v1/gavel/spend?scope=team&id=drill", nil)
+func (p *proc) spend() (ledgerState, error) { return p.spendOf("team", "drill") }
+
+// spendOf reads one owner's standing (every budget of scope and id) from the admin endpoint.
+func (p *proc) spendOf(scope, id string) (ledgerState, error) {
+	req, _ := http.NewRequest(http.MethodGet, p.URL+"/v1/gavel/spend?scope="+url.QueryEscape(scope)+"&id="+url.QueryEscape(id), nil)
 	req.Header.Set("Authorization", "Bearer "+p.w.admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -86,3 +86,31 @@ func TestProcSampling(t *testing.T) {
 		t.Errorf("peakRSS = %d, %v", rss, err)
 	}
 }
+
+func TestRunKeysAndRatio(t *testing.T) {
+	keys := runKeys(config{conns: 32, stream: true, single: time.Second})
+	want := []runKey{{false, 32}, {true, 32}, {false, 1}, {true, 1}}
+	if len(keys) != len(want) {
+		t.Fatalf("runKeys = %v, want %v", keys, want)
+	}
+	for i := range want {
+		if keys[i] != want[i] {
+			t.Fatalf("runKeys = %v, want %v", keys, want)
+		}
+	}
+	if k := runKeys(config{conns: 1, single: time.Second}); len(k) != 1 {
+		t.Errorf("-conns 1 -single: %v, want one run", k)
+	}
+	floor := &row{measured: true, stats: &runStats{ok: 100}, cpu: 10 * time.Millisecond} // 100 µs/req
+	gavel := &row{measured: true, stats: &runStats{ok: 50, errs: 50}, cpu: 25 * time.Millisecond}
+	if got := ratio(gavel.cpuPerReq(), floor); got != "2.50" {
+		t.Errorf("ratio = %s, want 2.50", got)
+	}
+	if got := ratio(gavel.cpuPerReq(), nil); got != "–" {
+		t.Errorf("ratio without a floor = %s", got)
+	}
+	unknown := &row{measured: true, stats: &runStats{ok: 1}, cpu: -1}
+	if got := ratio(unknown.cpuPerReq(), floor); got != "–" {
+		t.Errorf("ratio of unknown CPU = %s", got)
+	}
+}

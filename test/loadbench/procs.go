@@ -19,7 +19,10 @@ import (
 	"time"
 )
 
-const fakeUpstreamPkg = "github.com/gavel-gw/gavel/test/fakeupstream/cmd/fakeupstream"
+const (
+	fakeUpstreamPkg = "github.com/gavel-gw/gavel/test/fakeupstream/cmd/fakeupstream"
+	floorProxyPkg   = "github.com/gavel-gw/gavel/test/floorproxy/cmd/floorproxy"
+)
 
 // child is a process the benchmark started and must stop.
 type child struct {
@@ -66,15 +69,15 @@ func (c *child) stop() {
 	}
 }
 
-// buildUpstream compiles the fake upstream into dir. It is built, not `go run`, so the
-// process we measure and stop is the server itself rather than the go tool.
-func buildUpstream(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "fakeupstream")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, fakeUpstreamPkg)
+// buildCmd compiles the command pkg of this module into dir. It is built, not `go run`,
+// so the process we measure and stop is the server itself rather than the go tool.
+func buildCmd(ctx context.Context, dir, pkg string) (string, error) {
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Dir = moduleDir()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build %s: %w\n%s(run inside the gavel module, or pass -upstream-bin)", fakeUpstreamPkg, err, out)
+		return "", fmt.Errorf("go build %s: %w\n%s(run inside the gavel module, or pass a prebuilt binary)", pkg, err, out)
 	}
 	return bin, nil
 }
@@ -98,11 +101,23 @@ func moduleDir() string {
 // startUpstream runs the fake upstream on a free loopback port and returns its base URL
 // (with /v1), which it prints as its first line.
 func startUpstream(bin, cpus string) (*child, string, error) {
-	cmd := command([]string{bin, "-listen", "127.0.0.1:0"}, cpus)
+	return startAnnounced("fake upstream", []string{bin, "-listen", "127.0.0.1:0"}, cpus)
+}
+
+// startFloor runs the floor proxy on a free loopback port in front of the upstream and
+// returns its base URL, which it prints as its first line.
+func startFloor(bin, upstreamURL, cpus string) (*child, string, error) {
+	return startAnnounced("floor proxy", []string{bin, "-listen", "127.0.0.1:0", "-upstream", upstreamURL, "-api-key", "sk-bench"}, cpus)
+}
+
+// startAnnounced runs a server that prints its URL as its first line on stdout and waits
+// for that line.
+func startAnnounced(name string, argv []string, cpus string) (*child, string, error) {
+	cmd := command(argv, cpus)
 	first := &firstLine{ch: make(chan string, 1)}
 	cmd.Stdout = first
 	cmd.Stderr = os.Stderr
-	c, err := startChild("fakeupstream", cmd)
+	c, err := startChild(name, cmd)
 	if err != nil {
 		return nil, "", err
 	}
@@ -110,10 +125,10 @@ func startUpstream(bin, cpus string) (*child, string, error) {
 	case u := <-first.ch:
 		return c, u, nil
 	case <-c.exited:
-		return nil, "", fmt.Errorf("fake upstream exited: %v", c.err)
+		return nil, "", fmt.Errorf("%s exited: %v", name, c.err)
 	case <-time.After(10 * time.Second):
 		c.stop()
-		return nil, "", errors.New("fake upstream printed no URL within 10s")
+		return nil, "", fmt.Errorf("%s printed no URL within 10s", name)
 	}
 }
 

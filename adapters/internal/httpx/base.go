@@ -248,6 +248,38 @@ func (b *Base) Exchange(ctx context.Context, url string, payload, out any, limit
 	return resp.StatusCode, nil
 }
 
+// Get is the read-only request path (model listings): it GETs url, reads the 2xx answer
+// (at most limit bytes) and decodes it into out; what names the answer in a decode error.
+// Every failure is an *adapters.Error, scrubbed like a chat failure.
+func (b *Base) Get(ctx context.Context, url string, out any, limit int64, what string) error {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return &adapters.Error{Provider: b.name, Kind: adapters.KindBadRequest, Message: "cannot build request", Err: err}
+	}
+	hr.Header = b.jsonHeader.Clone()
+	hr.Header.Del("Content-Type") // a GET has no body
+	resp, err := b.client.Do(hr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ContextError(b.name, ctx)
+		}
+		return adapters.TransportError(b.name, ctx, b.scrubTransport(err, url))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return b.statusError(resp)
+	}
+	buf := GetBuffer()
+	defer PutBuffer(buf)
+	if err := ReadBody(ctx, b.name, resp, buf, limit); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+		return b.ProtocolError("cannot decode "+what, err)
+	}
+	return nil
+}
+
 // OpenStream posts payload as JSON to url and returns the body of the event stream that
 // answers it, once the upstream has sent its response headers. A non-2xx answer, or a
 // JSON one, is returned as an *adapters.Error.

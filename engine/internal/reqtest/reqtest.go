@@ -4,7 +4,6 @@
 package reqtest
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,11 +38,12 @@ func Bodies(tb testing.TB) map[string][]byte {
 	return out
 }
 
-// Chat decodes body as a chat request, failing the test when it does not decode.
+// Chat decodes body as a chat request the way the server does (adapters.DecodeChatRequest),
+// failing the test when it does not decode.
 func Chat(tb testing.TB, body string) *adapters.ChatRequest {
 	tb.Helper()
 	req := &adapters.ChatRequest{}
-	if err := json.Unmarshal([]byte(body), req); err != nil {
+	if err := adapters.DecodeChatRequest([]byte(body), req); err != nil {
 		tb.Fatalf("unmarshal %s: %v", body, err)
 	}
 	return req

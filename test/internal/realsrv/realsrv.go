@@ -1,6 +1,7 @@
 // Package realsrv starts the real servers the end-to-end tests and drills run against
-// (nginx as a bundle server; the binary lookup they share with redis-server), each on a
-// free loopback port with everything it writes inside the test's temp dir.
+// (nginx as a bundle server and as a load balancer in front of gavel replicas; the binary
+// lookup they share with redis-server), each on a free loopback port with everything it
+// writes inside the test's temp dir.
 package realsrv
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -48,15 +50,38 @@ func FreeAddr(tb testing.TB) string {
 // Nginx is a real nginx serving a directory. A file named fail500 in it makes nginx
 // answer every request with a 500 (Fail500).
 type Nginx struct {
-	URL  string
-	Addr string
-	root string
-	stop func()
+	URL    string
+	Addr   string
+	root   string
+	prefix string
+	stop   func()
 }
 
 // StartNginx starts nginx serving root and waits until it answers; the test's cleanup
 // stops it.
 func StartNginx(tb testing.TB, root string) *Nginx {
+	tb.Helper()
+	n := startNginx(tb, 64, func(addr, prefix string) string {
+		return fmt.Sprintf(`
+  access_log %[1]s/logs/access.log;
+  types { application/gzip gz; }
+  default_type application/octet-stream;
+  server {
+    listen %[2]s;
+    root %[3]s;
+    etag on;
+    location / {
+      if (-f $document_root/fail500) { return 500; }
+    }
+  }`, prefix, addr, root)
+	})
+	n.root = root
+	return n
+}
+
+// startNginx runs nginx with the http{} body that server returns for the listen address
+// and the prefix directory (logs/ and tmp/ exist in it), and waits until it answers.
+func startNginx(tb testing.TB, workerConnections int, server func(addr, prefix string) string) *Nginx {
 	tb.Helper()
 	bin := Need(tb, "nginx", "/usr/sbin/nginx")
 	prefix := tb.TempDir()
@@ -81,26 +106,16 @@ func StartNginx(tb testing.TB, root string) *Nginx {
 worker_processes 1;
 pid %[2]s/nginx.pid;
 error_log %[2]s/logs/error.log warn;
-events { worker_connections 64; }
+events { worker_connections %[3]d; }
 http {
-  access_log %[2]s/logs/access.log;
   client_body_temp_path %[2]s/tmp/body;
   proxy_temp_path %[2]s/tmp/proxy;
   fastcgi_temp_path %[2]s/tmp/fastcgi;
   uwsgi_temp_path %[2]s/tmp/uwsgi;
   scgi_temp_path %[2]s/tmp/scgi;
-  types { application/gzip gz; }
-  default_type application/octet-stream;
-  server {
-    listen %[3]s;
-    root %[4]s;
-    etag on;
-    location / {
-      if (-f $document_root/fail500) { return 500; }
-    }
-  }
+%[4]s
 }
-`, userLine, prefix, addr, root)
+`, userLine, prefix, workerConnections, server(addr, prefix))
 	confPath := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
@@ -127,10 +142,10 @@ http {
 		})
 	}
 	tb.Cleanup(stop)
-	n := &Nginx{URL: "http://" + addr, Addr: addr, root: root, stop: stop}
+	n := &Nginx{URL: "http://" + addr, Addr: addr, prefix: prefix, stop: stop}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if resp, err := http.Get(n.URL + "/"); err == nil {
+		if resp, err := http.Get(n.URL + "/nginx-started"); err == nil {
 			resp.Body.Close()
 			return n
 		}
@@ -144,6 +159,59 @@ http {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// UpstreamHeader is the response header the load balancer adds: the replicas nginx tried
+// for the request, in order (nginx's $upstream_addr: "a:1, b:2" when the first attempt
+// failed with a connection error and the request was retried on the next).
+const UpstreamHeader = "X-Upstream-Addr"
+
+// StartLoadBalancer starts nginx as a round-robin load balancer in front of upstreams
+// (host:port each), with the retry policy docs/deploy.md recommends for a gavel fleet:
+// a request is passed to the next replica only on a connection error or a timeout
+// before the request was sent (proxy_next_upstream error timeout, without
+// non_idempotent: a POST that reached a replica is never replayed, since it may have been
+// answered and charged). Streams are relayed unbuffered.
+//
+// Unlike the production example, max_fails=0 keeps nginx from setting a failed replica
+// aside for fail_timeout: every request routed to a dead replica meets its refused
+// connection and must be retried, so a test sees the retry path taken, not avoided.
+func StartLoadBalancer(tb testing.TB, upstreams []string) *Nginx {
+	tb.Helper()
+	var servers strings.Builder
+	for _, u := range upstreams {
+		fmt.Fprintf(&servers, "    server %s max_fails=0;\n", u)
+	}
+	return startNginx(tb, 4096, func(addr, prefix string) string {
+		return fmt.Sprintf(`
+  log_format fleet '$msec $status "$upstream_addr" "$upstream_status" $request_time';
+  access_log %[1]s/logs/access.log fleet;
+  upstream gavel {
+%[2]s    keepalive 64;
+  }
+  server {
+    listen %[3]s;
+    client_max_body_size 32m;
+    location / {
+      proxy_pass http://gavel;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout;
+      proxy_next_upstream_tries 3;
+      proxy_connect_timeout 2s;
+      proxy_read_timeout 600s;
+      proxy_send_timeout 600s;
+      proxy_buffering off;
+      add_header %[4]s $upstream_addr always;
+    }
+  }`, prefix, servers.String(), addr, UpstreamHeader)
+	})
+}
+
+// ErrorLog is nginx's error log so far, for failure messages.
+func (n *Nginx) ErrorLog() string {
+	b, _ := os.ReadFile(filepath.Join(n.prefix, "logs", "error.log"))
+	return string(b)
 }
 
 // Stop stops nginx now (the bundle server going away).
