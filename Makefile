@@ -9,7 +9,7 @@ LOAD_SINGLE   ?= 5s
 # GAVELS: the gavel binaries bench-load measures, comma-separated (e.g. an old build and bin/gavel)
 GAVELS        ?= $(BIN)
 
-.PHONY: run build test unit rego lint fmt bench bench-go bench-load drill fuzz clean
+.PHONY: run build test test-agents unit rego lint fmt bench bench-go bench-load drill fuzz clean
 
 ## run: the gateway on the embedded default bundle (offline: the built-in mock provider)
 run:
@@ -23,6 +23,12 @@ test: lint unit rego
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## test-agents: the real coding agents (npm packages pinned in test/agents) driven headless
+## through gavel against fake upstreams; offline once npm ci has run
+test-agents:
+	cd test/agents && npm ci --no-audit --no-fund
+	$(GO) test -tags agents -count=1 -timeout 10m -run 'TestAgent' ./test/
 
 # gavel's tester gates on coverage of policy files (tests excluded); stock `opa test` must
 # agree on every result.
