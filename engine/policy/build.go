@@ -138,7 +138,8 @@ func Sign(b *bundle.Bundle, s Signing) error {
 	if (s.Key == "") == (s.Secret == "") {
 		return errors.New("bundle sign: want exactly one of a signing key or a signing secret")
 	}
-	key, alg := s.Key, s.Algorithm
+	var key string
+	alg := s.Algorithm
 	if s.Secret != "" {
 		key = s.Secret
 		if alg == "" {

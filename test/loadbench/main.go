@@ -320,13 +320,6 @@ func measureProcess(ctx context.Context, cfg config, c *child, name, url, model 
 	return rows, nil
 }
 
-func modeName(stream bool) string {
-	if stream {
-		return "stream"
-	}
-	return "json"
-}
-
 // measure checks that the target answers one request correctly, then loads it.
 func measure(ctx context.Context, cfg config, name, url, model string, k runKey, onWindow func(bool)) (*runStats, error) {
 	body := chatBody(model, k.stream)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/gavel-gw/gavel/engine/ledger"
 )
@@ -106,7 +108,7 @@ func (p *persister) pruneDocuments() error {
 }
 
 func wrapUnavailable(err error) error {
-	if err == nil || err == bolt.ErrDatabaseNotOpen {
+	if err == nil || errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		if err != nil {
 			return ledger.ErrClosed
 		}
