@@ -61,3 +61,24 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendJSON holds the hand-written encoders to json.Marshal's output.
+func FuzzAppendJSON(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote \" back \\ slash", "<a>&b", "\n\r\t\b\f\x00\x1f", "\u2028\u2029", "\xff\xfe bad", "héllo 世界 🎉"} {
+		f.Add(s, s+"x", 3)
+	}
+	f.Fuzz(func(t *testing.T, delta, id string, n int) {
+		for _, v := range []interface{ AppendJSON([]byte) []byte }{
+			&textDeltaEvent{Type: EventTextDelta, ItemID: id, OutputIndex: n, ContentIndex: n / 2, Delta: delta, Logprobs: noLogprobs, SequenceNumber: n * 3},
+			&argsDeltaEvent{Type: EventArgsDelta, ItemID: id, OutputIndex: n, Delta: delta, SequenceNumber: -n},
+		} {
+			want, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.AppendJSON([]byte("prefix")); string(got) != "prefix"+string(want) {
+				t.Fatalf("AppendJSON\n got %s\nwant prefix%s", got, want)
+			}
+		}
+	})
+}
