@@ -34,7 +34,7 @@ test-agents:
 # agree on every result.
 rego:
 	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 policies bundles
-	$(GO) tool opa test policies/ bundles/
+	$(GO) tool opa test --timeout 30s policies/ bundles/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

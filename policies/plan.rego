@@ -200,16 +200,20 @@ routes[name] := {
 		[r | skipped(ids); r := "route.skipped_unavailable"],
 	)
 
-	# What could not be used and why, for the error when nothing can: the chain's own
-	# candidates, and the tier fallbacks that are configured.
-	unavailable := [{"id": id, "why": w} |
-		some i, id in all_ids
-		not id in array.slice(all_ids, 0, i)
-		w := why(target(id))
-		not usable(target(id))
-		own_or_configured(id, ids, w)
-	]
+	unavailable := unavailable_of(cands, ids, all_ids)
 }
+
+# unavailable_of: when nothing of a route can be used, what it has and why, for the error:
+# the chain's own candidates and the tier fallbacks that are configured. Empty while
+# something is usable (a request it does not fit is told so by the per-request rules).
+unavailable_of(cands, ids, all_ids) := [] if {
+	cands[0]
+} else := [{"id": id, "why": w} |
+	some i, id in all_ids
+	not id in array.slice(all_ids, 0, i)
+	w := why(target(id))
+	own_or_configured(id, ids, w)
+]
 
 own_or_configured(id, ids, _) if id in ids
 

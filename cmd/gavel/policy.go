@@ -40,6 +40,7 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Verbose, "v", false, "print every test")
 	fs.BoolVar(&o.Coverage, "coverage", false, "report coverage of policy (non-test) files")
 	fs.Float64Var(&o.Threshold, "threshold", 0, "with --coverage: fail below this percentage")
+	fs.DurationVar(&o.Timeout, "timeout", policytest.DefaultTimeout, "bound on each test's evaluation")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -71,6 +71,16 @@ func benchHandlerAt(b *testing.B, path string, cfg *config.Config, body string, 
 	}
 }
 
+// BenchmarkChatCompletionExtraFields is BenchmarkChatCompletion's JSON request with
+// members gavel has no typed field for (top level and on a content part): what keeping
+// them and showing them to the policy costs.
+func BenchmarkChatCompletionExtraFields(b *testing.B) {
+	body := `{"model":"fast","top_k":40,"chat_template_kwargs":{"enable_thinking":false},"messages":[` +
+		`{"role":"system","content":[{"type":"text","text":"You are a helpful assistant that answers briefly.","cache_control":{"type":"ephemeral"}}]},` +
+		`{"role":"user","content":"Summarise the benefits of policy-as-code for routing LLM traffic across providers in two sentences, please."}]}`
+	benchHandler(b, benchConfig(), body, nil)
+}
+
 // BenchmarkChatCompletion is gavel's own cost per request through the whole HTTP handler —
 // auth, decode, features, policy decision, executor, encode, metrics, log — against the
 // zero-latency mock provider, without network I/O.

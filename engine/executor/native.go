@@ -33,12 +33,21 @@ func rawFor(raw *adapters.RawRequest, p *pipeline, d *decision.Decision, stream 
 // to the other.
 func (e *Executor) ChatNative(ctx context.Context, req *adapters.ChatRequest, raw *adapters.RawRequest, d *decision.Decision) (*ChatResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptChat(exec, e, upstreamRequest(req, p.target, d, false), rawFor(raw, p, d, false))
+		nr := rawFor(raw, p, d, false)
+		r, dropped, err := e.fitNative(p, upstreamRequest(req, p.target, d, false), nr)
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.attemptChat(exec, e, r, nr)
+		if out != nil {
+			out.dropped = dropped
+		}
+		return out, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &ChatResult{Target: t, Response: out.resp, Raw: out.raw, Upstream: up}, nil
+	return &ChatResult{Target: t, Response: out.resp, Raw: out.raw, Upstream: up, Dropped: out.dropped}, nil
 }
 
 // OpenStreamNative is OpenStream for a client that spoke another wire format (see
@@ -46,13 +55,22 @@ func (e *Executor) ChatNative(ctx context.Context, req *adapters.ChatRequest, ra
 // in RawFirst, a translated one as Stream and First.
 func (e *Executor) OpenStreamNative(ctx context.Context, req *adapters.ChatRequest, raw *adapters.RawRequest, d *decision.Decision) (*StreamResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		return p.attemptStream(exec, e, upstreamRequest(req, p.target, d, true), rawFor(raw, p, d, true))
+		nr := rawFor(raw, p, d, true)
+		r, dropped, err := e.fitNative(p, upstreamRequest(req, p.target, d, true), nr)
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.attemptStream(exec, e, r, nr)
+		if out != nil {
+			out.dropped = dropped
+		}
+		return out, err
 	})
 	if err != nil {
 		return nil, err
 	}
 	p, _ := e.pipeline(t)
-	res := &StreamResult{Target: t, Upstream: up}
+	res := &StreamResult{Target: t, Upstream: up, Dropped: out.dropped}
 	if out.rawStream != nil {
 		res.RawFirst, res.Raw = out.rawFirst, &trackedRaw{RawStream: out.rawStream, streamTracker: p.tracker(e, ctx, out)}
 	} else {

@@ -43,7 +43,7 @@ func (p *Pipeline) ChatNative(ctx context.Context, x *Exchange) (*adapters.ChatR
 	if err != nil {
 		return nil, nil, err
 	}
-	x.route, x.upstream = res.Target.String(), res.Upstream
+	x.route, x.upstream, x.dropped = res.Target.String(), res.Upstream, res.Dropped
 	if res.Raw == nil {
 		x.usage = res.Response.Usage
 		if x.primary != nil {

@@ -318,7 +318,7 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 		{Request: Request{ID: "r1", Endpoint: "chat", Protocol: "anthropic", Model: "smart", Stream: true,
 			Messages: []Message{{Role: "system", Text: "be brief"}, {Role: "user", Text: "hi"}, {Role: "critic", Text: ""}},
 			HasTools: true, HasCode: true, MaxTokens: 513, EstInputTokens: 512, Metadata: map[string]string{"b": "2", "a": "1"},
-			Bucket: 9999, Sample: -1},
+			Fields: []string{"messages", "model", "top_k"}, Bucket: 9999, Sample: -1},
 			Caller: caller, Plan: plan, NowNS: 1765000000123456789,
 			PII:   map[string]int{"email": 2, "ssn": 600},
 			Spend: map[string]SpendState{"team": {SpentMUSD: 5, ReservedMUSD: 1 << 40, LimitMUSD: -3}},
@@ -335,6 +335,10 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 		for k, v := range r.Metadata {
 			meta[k] = v
 		}
+		fields := []any{}
+		for _, f := range r.Fields {
+			fields = append(fields, f)
+		}
 		pii, spend, rate := map[string]any{}, map[string]any{}, map[string]any{}
 		for k, n := range in.PII {
 			pii[k] = n
@@ -349,7 +353,7 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 			"request": map[string]any{
 				"id": r.ID, "endpoint": r.Endpoint, "protocol": r.protocol(), "model": r.Model, "stream": r.Stream,
 				"messages": msgs, "has_tools": r.HasTools, "has_images": r.HasImages, "has_code": r.HasCode,
-				"max_tokens": r.MaxTokens, "est_input_tokens": r.EstInputTokens, "metadata": meta,
+				"max_tokens": r.MaxTokens, "est_input_tokens": r.EstInputTokens, "metadata": meta, "fields": fields,
 				"bucket": r.Bucket, "sample": r.Sample,
 			},
 			"caller": map[string]any{}, "providers": map[string]any{}, "now": in.NowNS,

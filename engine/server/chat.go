@@ -187,12 +187,20 @@ func (s *Server) readBody(c echo.Context, use func([]byte) *APIError) *APIError 
 }
 
 // unmarshal decodes a body: a chat request keeps the members it has no typed field for
-// (adapters.DecodeChatRequest), anything else is plain JSON.
+// (adapters.DecodeChatRequest), anything else is plain JSON, and a request type of another
+// protocol that wants them (adapters.FieldNamer) gets its body's member names, which the
+// policy sees as input.request.fields.
 func unmarshal(b []byte, v any) error {
 	if r, ok := v.(*adapters.ChatRequest); ok {
 		return adapters.DecodeChatRequest(b, r)
 	}
-	return json.Unmarshal(b, v)
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	if fn, ok := v.(adapters.FieldNamer); ok {
+		fn.SetFieldNames(adapters.MemberNames(b))
+	}
+	return nil
 }
 
 // Bounds of reading what is left of a body over the limit.

@@ -124,7 +124,7 @@ func (s *Server) responsesCreate(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	if raw != nil {
 		// OpenAI's own answer, relayed as it came.
 		rs.saveRaw(ctx, raw.Body)
@@ -259,7 +259,7 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 		return err
 	}
 	defer up.Close()
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	w := startSSE(c, ctx)
 	defer w.end()
 	if up.Raw() {
@@ -382,7 +382,7 @@ func (s *Server) responsesDegraded(ctx context.Context, c echo.Context, rs *resp
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	w := startSSE(c, ctx)
 	defer w.end()

@@ -80,6 +80,10 @@ func realInputs(t *testing.T, rev *policy.Revision) []policy.Input {
 	tg.Begin()
 	tg.End(1500_000_000, 0, true)
 	providers := policy.ProvidersValue(tr.Snapshot())
+	cat := policy.NewCatalog(map[string][]policy.Model{"openai": {{Name: "ft:gpt-4o-mini:acme", Aliases: []string{"support-bot"},
+		ContextWindow: 128000, Prices: policy.ModelPrices{Input: 0.3, Output: 1.2}, Capabilities: []string{"tools", "json"}}}})
+	cat.SetDiscovered("mock", []string{"mock-embed-2", "mock-xl"})
+	cat.Attach(providers)
 	plan, err := rev.Plan(context.Background(), providers)
 	if err != nil {
 		t.Fatal(err)

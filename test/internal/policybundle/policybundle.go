@@ -55,7 +55,7 @@ func Dir(tb testing.TB, revision string, data map[string]any) string {
 // tarball; tamper, when set, changes the data after signing.
 func Signed(tb testing.TB, revision string, data map[string]any, privPEM string, tamper func(map[string]any)) []byte {
 	tb.Helper()
-	b, err := policy.Build(context.Background(), []string{Dir(tb, revision, data)}, "")
+	b, err := policy.Build(context.Background(), []string{Dir(tb, revision, data)}, revision)
 	if err != nil {
 		tb.Fatal(err)
 	}
