@@ -19,24 +19,6 @@ import (
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 )
 
-// agentBin is an npm-installed agent's executable under test/agents (make test-agents
-// runs npm ci there first). Missing, the test skips, except under CI=true where that is
-// a failure.
-func agentBin(t *testing.T, name string) string {
-	t.Helper()
-	path, err := filepath.Abs(filepath.Join("agents", "node_modules", ".bin", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed (run `npm ci` in test/agents, as make test-agents does): %v", name, err)
-		}
-		t.Skipf("%s is not installed; run `make test-agents`", name)
-	}
-	return path
-}
-
 // decisionsOf reads the decision-log file's records.
 func decisionsOf(t *testing.T, path string) []map[string]any {
 	t.Helper()
