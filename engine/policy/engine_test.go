@@ -229,7 +229,7 @@ func TestInputValue(t *testing.T) {
 		Request: Request{ID: "r", Endpoint: "chat", Model: "smart", Stream: true,
 			Messages: []Message{{Role: "user", Text: "hi"}}, MaxTokens: 5, EstInputTokens: 1,
 			Metadata: map[string]string{"b": "2", "a": "1"},
-			Fields: []string{"messages", "model", "top_k"}, Bucket: 42},
+			Fields:   []string{"messages", "model", "top_k"}, Bucket: 42},
 		Caller: CallerValue(KeyRecord{KeyID: "k1", Team: "t", Labels: map[string]string{"x": "y"}}),
 		NowNS:  -12,
 	}
