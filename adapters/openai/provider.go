@@ -127,7 +127,7 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 	wire := *req // shallow copy: the caller's request is never mutated
 	wire.Stream = false
 	wire.StreamOptions = nil
-	body, err := payload(&wire)
+	body, err := p.payload(&wire)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 	}
 	wire := *req
 	wire.Stream = true // StreamOptions pass through: the caller decides include_usage
-	payload, err := payload(&wire)
+	payload, err := p.payload(&wire)
 	if err != nil {
 		return nil, err
 	}
@@ -161,13 +161,13 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 // payload is what is posted for req: the request itself, or, when it carries members
 // gavel has no typed field for, its encoding with them (the same protocol upstream takes
 // them unchanged).
-func payload(req *adapters.ChatRequest) (any, error) {
+func (p *Provider) payload(req *adapters.ChatRequest) (any, error) {
 	if !req.HasExtra() {
 		return req, nil
 	}
 	b, err := req.MarshalWire()
 	if err != nil {
-		return nil, &adapters.Error{Provider: "", Kind: adapters.KindBadRequest, Message: "encoding the request", Err: err}
+		return nil, &adapters.Error{Provider: p.Name(), Kind: adapters.KindBadRequest, Message: "encoding the request", Err: err}
 	}
 	return json.RawMessage(b), nil
 }

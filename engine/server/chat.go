@@ -20,9 +20,25 @@ import (
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// errorProtocol is how one wire protocol tells its clients about errors: the one function
+// that maps gavel's errors to the protocol's status and type, and the writer of its error
+// body.
+type errorProtocol struct {
+	of    func(error) *APIError
+	write func(echo.Context, *APIError)
+}
+
+// openAIErrors are the errors of the OpenAI-compatible endpoints.
+var openAIErrors = errorProtocol{of: clientError, write: writeError}
+
 // serve runs one API request through the pipeline: the decision id header first, the
 // client's error in OpenAI's shape on failure, and the pipeline's record last.
 func (s *Server) serve(c echo.Context, endpoint string, handle func(echo.Context, *pipeline.Exchange) error) error {
+	return s.serveAs(c, endpoint, openAIErrors, handle)
+}
+
+// serveAs is serve for a protocol with errors of its own.
+func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, handle func(echo.Context, *pipeline.Exchange) error) error {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	x := s.p.Start(endpoint)
@@ -39,22 +55,22 @@ func (s *Server) serve(c echo.Context, endpoint string, handle func(echo.Context
 		// A stream that had started: the client was told in the stream, or cannot be.
 		status, code = ended.api.Status, ended.api.Code
 	default:
-		api := clientError(err)
+		api := proto.of(err)
 		if api.Status >= 500 && errors.Is(c.Request().Context().Err(), context.Canceled) && !s.Draining() {
 			// The client left while gavel was still deciding (policy evaluation, a ledger
 			// call): the cancellation surfaced as that step's error, but nothing failed,
 			// and nobody is there to read a 5xx.
-			api = errClientClosed()
+			api = proto.of(errClientClosed())
 		}
 		if api.Status == StatusClientClosedRequest && s.Draining() {
 			// Cancelled by the shutdown, not by the client, which is still there to be told.
-			api = errShuttingDown()
+			api = proto.of(errShuttingDown())
 		}
 		if api.Status >= 500 && api.Code != "upstream_error" && api.Code != "server_shutting_down" {
 			s.failed.Log(api.Code, "request failed", "decision_id", x.ID, "err", err)
 		}
 		status, code = api.Status, api.Code
-		writeError(c, api)
+		proto.write(c, api)
 	}
 	s.p.Finish(x, status, code)
 	return nil
@@ -169,8 +185,29 @@ func (s *Server) decode(c echo.Context) (*adapters.ChatRequest, *APIError) {
 	return req, nil
 }
 
+// readBody reads the body within the size limit into a slice the caller owns: a body
+// passed through to an upstream is kept for the whole request.
+func (s *Server) readBody(c echo.Context) ([]byte, *APIError) {
+	var out []byte
+	e := s.read(c, func(b []byte) *APIError {
+		out = bytes.Clone(b)
+		return nil
+	})
+	return out, e
+}
+
 // readJSON reads the body within the size limit and decodes it into v (see unmarshal).
 func (s *Server) readJSON(c echo.Context, v any) *APIError {
+	return s.read(c, func(b []byte) *APIError {
+		if err := unmarshal(b, v); err != nil {
+			return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
+		}
+		return nil
+	})
+}
+
+// read reads the body within the size limit into a pooled buffer and hands it to use.
+func (s *Server) read(c echo.Context, use func([]byte) *APIError) *APIError {
 	r := c.Request()
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -193,19 +230,24 @@ func (s *Server) readJSON(c echo.Context, v any) *APIError {
 	if buf.Len() == 0 {
 		return errBadRequest("invalid_body", "", "The request body is empty; send a JSON request body.")
 	}
-	if err := unmarshal(buf.Bytes(), v); err != nil {
-		return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
-	}
-	return nil
+	return use(buf.Bytes())
 }
 
 // unmarshal decodes a body: a chat request keeps the members it has no typed field for
-// (adapters.DecodeChatRequest), anything else is plain JSON.
+// (adapters.DecodeChatRequest), anything else is plain JSON, and a request type of another
+// protocol that wants them (adapters.FieldNamer) gets its body's member names, which the
+// policy sees as input.request.fields.
 func unmarshal(b []byte, v any) error {
 	if r, ok := v.(*adapters.ChatRequest); ok {
 		return adapters.DecodeChatRequest(b, r)
 	}
-	return json.Unmarshal(b, v)
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	if fn, ok := v.(adapters.FieldNamer); ok {
+		fn.SetFieldNames(adapters.MemberNames(b))
+	}
+	return nil
 }
 
 // Bounds of reading what is left of a body over the limit.

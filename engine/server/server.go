@@ -130,7 +130,7 @@ func New(o Options) *Server {
 	e.Use(s.recover)
 	if len(o.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: o.CORSOrigins,
-			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, HeaderTags, "OpenAI-Organization", "OpenAI-Project",
+			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, HeaderTags, "X-Api-Key", "Anthropic-Version", "Anthropic-Beta", "OpenAI-Organization", "OpenAI-Project",
 				"X-Stainless-Arch", "X-Stainless-Lang", "X-Stainless-OS", "X-Stainless-Package-Version", "X-Stainless-Retry-Count",
 				"X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Timeout"},
 			ExposeHeaders: []string{HeaderDecisionID, HeaderRoute, HeaderSubstituted, HeaderRevision, HeaderExperiment, HeaderArm, HeaderBudgetWarning, HeaderDroppedParams,
@@ -149,6 +149,9 @@ func New(o Options) *Server {
 		e.GET(prefix+"/models", s.listModels)
 		e.GET(prefix+"/models/*", s.getModel)
 	}
+	// Anthropic's SDKs take the API root as their base URL and add /v1 themselves.
+	e.POST("/v1/messages", s.messages)
+	e.POST("/v1/messages/count_tokens", s.countTokens)
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/v1/gavel/status", s.status)

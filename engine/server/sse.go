@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -92,8 +93,8 @@ func (w *sseWriter) event(v any) error {
 	return w.raw(w.buf)
 }
 
-// named writes an event with an event name (`event: typ`), as the Responses API's
-// stream has them.
+// named writes an event with an event name (`event: typ`), as the Responses API's and
+// Anthropic's streams have them.
 func (w *sseWriter) named(typ string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -126,6 +127,50 @@ func (w *sseWriter) raw(b []byte) error {
 func (w *sseWriter) streamError(api *APIError) {
 	w.final()
 	w.event(api.body())
+}
+
+// openAIStreamError ends an OpenAI stream with a data event holding "error".
+func openAIStreamError(w *sseWriter, err error) { w.streamError(clientError(err)) }
+
+// streamFailed ends a stream that failed after it started, telling the client in its
+// protocol's words (tell) when it is still there: a shutdown, a client that left, an
+// upstream that failed mid-stream.
+func (s *Server) streamFailed(ctx context.Context, c echo.Context, w *sseWriter, st *pipeline.Stream, err error, tell func(*sseWriter, error)) error {
+	switch {
+	case s.Draining() && ctx.Err() != nil:
+		// The gateway is shutting down: the client is told, and the request is recorded
+		// and charged for what it received.
+		api := errShuttingDown()
+		tell(w, api)
+		return &streamEnd{api}
+	case ctx.Err() != nil && c.Request().Context().Err() != nil:
+		// The client disconnected, or a write to it failed: nothing to tell it.
+		if w.err != nil {
+			return s.writeFailed(w.err)
+		}
+		return &streamEnd{errClientClosed()}
+	}
+	tell(w, st.Fail(ctx, err))
+	return nil
+}
+
+// rawEvent writes an upstream's event as it came: its name, if it had one, and its data.
+func (w *sseWriter) rawEvent(name, data []byte) error {
+	w.buf = w.buf[:0]
+	if len(name) > 0 {
+		w.buf = append(append(append(w.buf, sseEvent...), name...), '\n')
+	}
+	// Data lines were joined with "\n"; each goes back on a data line of its own.
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		w.buf = append(append(append(w.buf, sseData...), data[:i]...), '\n')
+		data = data[i+1:]
+	}
+	w.buf = append(append(append(w.buf, sseData...), data...), sseEnd...)
+	return w.raw(w.buf)
 }
 
 // streamEnd is how a stream that had started ended when the request is to be recorded
@@ -167,22 +212,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 			return nil
 		}
 		if err != nil {
-			switch {
-			case s.Draining() && ctx.Err() != nil:
-				// The gateway is shutting down: the client is told, and the request is
-				// recorded and charged for what it received.
-				api := errShuttingDown()
-				w.streamError(api)
-				return &streamEnd{api}
-			case ctx.Err() != nil && c.Request().Context().Err() != nil:
-				// The client disconnected, or a write to it failed: nothing to tell it.
-				if w.err != nil {
-					return s.writeFailed(w.err)
-				}
-				return &streamEnd{errClientClosed()}
-			}
-			w.streamError(streamError(st.Fail(ctx, err)))
-			return nil
+			return s.streamFailed(ctx, c, w, st, err, openAIStreamError)
 		}
 		if chunk == nil {
 			continue

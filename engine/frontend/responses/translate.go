@@ -141,6 +141,7 @@ func ToChat(r *Request, history []Item) (*adapters.ChatRequest, *Error) {
 	c := &adapters.ChatRequest{Model: r.Model, Stream: r.Stream, MaxCompletionTokens: r.MaxOutputTokens,
 		Temperature: r.Temperature, TopP: r.TopP, ParallelToolCalls: r.ParallelToolCalls, User: r.User,
 		Metadata: r.Metadata, ServiceTier: r.ServiceTier}
+	c.SetFieldNames(r.fields)
 	if r.Stream {
 		c.StreamOptions = &adapters.StreamOptions{IncludeUsage: true}
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+
+	"github.com/gavel-gw/gavel/adapters"
 )
 
 // Request is a POST /v1/responses body. Fields gavel does not model are decoded into
@@ -34,7 +36,17 @@ type Request struct {
 	Prompt             json.RawMessage   `json:"prompt,omitempty"`
 	PromptCacheKey     string            `json:"prompt_cache_key,omitempty"`
 	SafetyIdentifier   string            `json:"safety_identifier,omitempty"`
+
+	// fields are the member names of the body it was decoded from (SetFieldNames), for
+	// the policy's input.request.fields.
+	fields []string
 }
+
+var _ adapters.FieldNamer = (*Request)(nil)
+
+// SetFieldNames keeps the member names of the body r was decoded from; ToChat passes
+// them on, so the policy sees the fields of the client's own request.
+func (r *Request) SetFieldNames(names []string) { r.fields = names }
 
 // Stored reports whether the response is to be stored: OpenAI stores unless told not to.
 func (r *Request) Stored() bool { return r.Store == nil || *r.Store }
