@@ -9,7 +9,7 @@ LOAD_SINGLE   ?= 5s
 # GAVELS: the gavel binaries bench-load measures, comma-separated (e.g. an old build and bin/gavel)
 GAVELS        ?= $(BIN)
 
-.PHONY: run build test unit rego deploy-check lint fmt bench bench-go bench-load drill fuzz clean
+.PHONY: run build test test-agents unit rego deploy-check lint fmt bench bench-go bench-load drill fuzz clean
 
 ## run: the gateway on the embedded default bundle (offline: the built-in mock provider)
 run:
@@ -20,6 +20,11 @@ build:
 
 ## test: everything — lint, Go tests (race detector on), Rego policy tests, deployment files
 test: lint unit rego deploy-check
+
+## test-agents: real coding agents (Claude Code and Codex from npm) driven headless through gavel
+test-agents:
+	cd test/agents && npm ci --no-audit --no-fund
+	$(GO) test -tags agents -count=1 -timeout 10m -run 'Headless|TestAgent' ./test/
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)

@@ -106,6 +106,7 @@ type Exchange struct {
 
 	chat    *adapters.ChatRequest      // as the client sent it
 	raw     *adapters.RawRequest       // as the client sent it, in its own protocol (Passthrough)
+	fields  []string                   // input.request.fields of a body in another protocol (Fields)
 	up      *adapters.ChatRequest      // as it leaves the gateway (redacted when the policy says so)
 	embUp   *adapters.EmbeddingRequest // embeddings as they leave the gateway
 	prompt  []policy.Message
@@ -241,6 +242,9 @@ func (p *Pipeline) AdmitChat(ctx context.Context, x *Exchange, caller *auth.Call
 	x.wantUse = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	f := ChatFeatures(x.ID, req, tags, caller)
 	f.Endpoint, f.Protocol = x.endpoint, protocolOf(x.endpoint)
+	if x.fields != nil {
+		f.Fields = x.fields
+	}
 	x.prompt = f.Messages
 	d, err := p.admit(ctx, x, f)
 	if err != nil {

@@ -168,7 +168,7 @@ func errClientClosed() *APIError {
 // up on it at the request's deadline), anything else a client that went away (499).
 func writeFailure(err error) *APIError {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return newAPIError(http.StatusRequestTimeout, "client_timeout", "The client did not read its response before the request's deadline.")
+		return newAPIError(http.StatusRequestTimeout, "client_timeout", "The client did not read its response in time (the request's deadline, or write_stall_timeout without progress).")
 	}
 	return errClientClosed()
 }
