@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Field is a request member gavel has no typed field for, kept as the client sent it so
@@ -251,8 +252,15 @@ func (r *ChatRequest) HasExtra() bool {
 // FieldNames lists, sorted, the top-level members the client sent: the typed fields it
 // set and its extra fields, extra_body's members counted as top-level ones. Nested extra
 // fields are listed once by path (messages[].content[].cache_control). A request built in
-// code, not decoded, lists its extra fields only.
+// code, not decoded, lists its extra fields only. The list may be shared with other
+// requests: do not modify it.
 func (r *ChatRequest) FieldNames() []string {
+	if r.clientFields != nil {
+		return r.clientFields
+	}
+	if !r.HasExtra() {
+		return typedNames(r.present)
+	}
 	n := len(r.Extra)
 	for m := r.present; m != 0; m &= m - 1 {
 		n++
@@ -279,6 +287,66 @@ func (r *ChatRequest) FieldNames() []string {
 	}
 	return names
 }
+
+// SetFieldNames sets what FieldNames reports, for a request translated from another
+// protocol (the Responses API, Anthropic Messages): the member names of the client's own
+// body, as MemberNames gives them, so that the policy sees what the client sent.
+func (r *ChatRequest) SetFieldNames(names []string) { r.clientFields = names }
+
+// FieldNamer is implemented by a client protocol's request types that keep the member
+// names of the body they were decoded from (MemberNames); the server sets them after
+// decoding.
+type FieldNamer interface {
+	SetFieldNames(names []string)
+}
+
+// MemberNames lists, sorted and once each, the member names of the JSON object body
+// (valid JSON, as encoding/json accepted it); nil when body is not an object.
+func MemberNames(body []byte) []string {
+	var names []string
+	s := scanner{b: body}
+	s.object(func(name, _ []byte, _ int) error {
+		if n := decodeName(name); !contains(names, n) {
+			names = append(names, n)
+		}
+		return nil
+	})
+	sort.Strings(names)
+	return names
+}
+
+// typedNames lists the typed fields of a present mask. Requests mostly carry one of a few
+// sets of them, so the lists are kept (a bounded number) and shared.
+func typedNames(present uint64) []string {
+	if present == 0 {
+		return nil
+	}
+	typedSets.mu.RLock()
+	names, ok := typedSets.m[present]
+	typedSets.mu.RUnlock()
+	if ok {
+		return names
+	}
+	for i, name := range requestNames {
+		if present&(1<<i) != 0 {
+			names = append(names, name)
+		}
+	}
+	typedSets.mu.Lock()
+	if len(typedSets.m) < maxTypedSets {
+		typedSets.m[present] = names
+	}
+	typedSets.mu.Unlock()
+	return names
+}
+
+// maxTypedSets bounds the lists typedNames keeps.
+const maxTypedSets = 1024
+
+var typedSets = struct {
+	mu sync.RWMutex
+	m  map[uint64][]string
+}{m: map[uint64][]string{}}
 
 // nestedNames are the paths of the extra fields of messages and content parts.
 func (r *ChatRequest) nestedNames() []string {

@@ -167,3 +167,44 @@ func FuzzDecodeChatRequest(f *testing.F) {
 		}
 	})
 }
+
+// The shared field lists are safe to build and read from many requests at once.
+func TestFieldNamesConcurrently(t *testing.T) {
+	bodies := []string{`{"model":"m","messages":[],"seed":1}`, `{"model":"m","messages":[],"n":1,"top_p":1}`, `{"model":"m","messages":[],"top_k":1}`}
+	done := make(chan bool)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				r := new(ChatRequest)
+				if DecodeChatRequest([]byte(bodies[i%len(bodies)]), r) != nil || len(r.FieldNames()) < 3 {
+					done <- false
+					return
+				}
+			}
+			done <- true
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if !<-done {
+			t.Fatal("FieldNames failed")
+		}
+	}
+}
+
+func TestMemberNames(t *testing.T) {
+	for body, want := range map[string][]string{
+		`{"model":"m","input":"hi","store":false,"model":"n","x\u0079":{"a":[1,"}"]}}`: {"input", "model", "store", "xy"},
+		`{}`:    nil,
+		`[1,2]`: nil,
+		`null`:  nil,
+	} {
+		if got := MemberNames([]byte(body)); !reflect.DeepEqual(got, want) {
+			t.Errorf("MemberNames(%s) = %q, want %q", body, got, want)
+		}
+	}
+	r := &ChatRequest{}
+	r.SetFieldNames([]string{"input", "model"})
+	if got := r.FieldNames(); !reflect.DeepEqual(got, []string{"input", "model"}) {
+		t.Errorf("FieldNames after SetFieldNames = %q", got)
+	}
+}

@@ -41,6 +41,9 @@ type ChatRequest struct {
 	Extra Fields `json:"-"`
 	// present has bit i set when the body held requestNames[i] (DecodeChatRequest).
 	present uint64
+	// clientFields, when set, are the member names of a body of another protocol this
+	// request was translated from (SetFieldNames).
+	clientFields []string
 }
 
 // StreamOptions mirrors OpenAI's stream_options.

@@ -4,7 +4,13 @@
 // the Messages API and each answer back:
 //
 //   - system and developer messages become the top-level "system" string (joined with a
-//     blank line, wherever they appeared in the conversation);
+//     blank line, wherever they appeared in the conversation), or a list of text blocks
+//     when one carries cache_control;
+//   - of the fields the canonical types keep as Extra, top_k is sent as top_k,
+//     safety_identifier as metadata.user_id (over user), and cache_control on a content
+//     part or a message as the cache_control of the block (a message's: its last block);
+//     the provider names any other (UnsupportedFields), and the gateway refuses or drops
+//     it per drop_params;
 //   - consecutive messages of the same role merge into one message with several content
 //     blocks, since Anthropic requires user and assistant turns to alternate; tool results
 //     ("tool" messages) travel as tool_result blocks in a user message;

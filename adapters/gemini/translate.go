@@ -481,7 +481,7 @@ func translateGenerationConfig(req *adapters.ChatRequest) (*generationConfig, er
 			return nil, badRequest("response_format type %q is not supported by Gemini", f.Type)
 		}
 	}
-	if gc.Temperature == nil && gc.TopP == nil && gc.CandidateCount == nil && gc.MaxOutputTokens == nil &&
+	if gc.Temperature == nil && gc.TopP == nil && gc.TopK == nil && gc.CandidateCount == nil && gc.MaxOutputTokens == nil &&
 		gc.StopSequences == nil && gc.Seed == nil && gc.PresencePenalty == nil && gc.FrequencyPenalty == nil &&
 		gc.ResponseMimeType == "" {
 		return nil, nil

@@ -347,10 +347,13 @@ func TestExtraFields(t *testing.T) {
 			if got := strings.Join(p.UnsupportedFields(req), " "); got != tt.unsupported {
 				t.Errorf("UnsupportedFields = %q, want %q", got, tt.unsupported)
 			}
-			_, err := translateRequest(req)
+			out, err := translateRequest(req)
 			switch {
 			case tt.err == "" && err != nil:
 				t.Errorf("translation failed: %v", err)
+			case tt.name == "top_k" && (out.GenerationConfig == nil || out.GenerationConfig.TopK == nil || *out.GenerationConfig.TopK != 5):
+				// top_k alone still makes a generationConfig.
+				t.Errorf("generationConfig = %+v", out.GenerationConfig)
 			case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
 				t.Errorf("translation error = %v, want %q", err, tt.err)
 			}

@@ -40,6 +40,11 @@ type Config struct {
 	// HTTPClient replaces the adapter's own client. Its Timeout should be zero: deadlines
 	// come from the request context, and a client timeout would cut long streams.
 	HTTPClient *http.Client
+	// Responses says whether the upstream serves OpenAI's Responses API (POST
+	// {BaseURL}/responses), so that Responses requests pass through untranslated; nil is
+	// on for OpenAI's own API (the default BaseURL) and off for other servers, which get
+	// Responses requests translated to Chat Completions. Azure deployments never do.
+	Responses *bool
 	// MaxResponseBytes bounds one chat answer: a non-streamed body, or all the bytes of a
 	// stream; httpx.DefaultMaxResponse (32 MiB) when zero. Embeddings keep their own bound.
 	MaxResponseBytes int64
@@ -52,6 +57,7 @@ type Provider struct {
 	chat        endpoint
 	embed       endpoint
 	azurePrefix string // Azure: URL up to the deployment name
+	responses   string // the Responses API's URL when the upstream serves it natively, else ""
 	models      string // GET {base}/models; empty on Azure, which lists no deployments there
 }
 
@@ -97,6 +103,9 @@ func New(cfg Config) (*Provider, error) {
 	} else {
 		p.chat.url = base + "/chat/completions"
 		p.embed.url = base + "/embeddings"
+		if (cfg.Responses == nil && base == DefaultBaseURL) || (cfg.Responses != nil && *cfg.Responses) {
+			p.responses = base + "/responses"
+		}
 		p.models = base + "/models"
 		if cfg.APIKey != "" {
 			h.Set("Authorization", "Bearer "+cfg.APIKey)
@@ -127,7 +136,7 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 	wire := *req // shallow copy: the caller's request is never mutated
 	wire.Stream = false
 	wire.StreamOptions = nil
-	body, err := payload(&wire)
+	body, err := p.payload(&wire)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +156,7 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 	}
 	wire := *req
 	wire.Stream = true // StreamOptions pass through: the caller decides include_usage
-	payload, err := payload(&wire)
+	payload, err := p.payload(&wire)
 	if err != nil {
 		return nil, err
 	}
@@ -161,13 +170,13 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 // payload is what is posted for req: the request itself, or, when it carries members
 // gavel has no typed field for, its encoding with them (the same protocol upstream takes
 // them unchanged).
-func payload(req *adapters.ChatRequest) (any, error) {
+func (p *Provider) payload(req *adapters.ChatRequest) (any, error) {
 	if !req.HasExtra() {
 		return req, nil
 	}
 	b, err := req.MarshalWire()
 	if err != nil {
-		return nil, &adapters.Error{Provider: "", Kind: adapters.KindBadRequest, Message: "encoding the request", Err: err}
+		return nil, &adapters.Error{Provider: p.Name(), Kind: adapters.KindBadRequest, Message: "encoding the request", Err: err}
 	}
 	return json.RawMessage(b), nil
 }

@@ -71,6 +71,16 @@ func benchHandlerAt(b *testing.B, cfg *config.Config, path, body string, header 
 	}
 }
 
+// BenchmarkChatCompletionExtraFields is BenchmarkChatCompletion's JSON request with
+// members gavel has no typed field for (top level and on a content part): what keeping
+// them and showing them to the policy costs.
+func BenchmarkChatCompletionExtraFields(b *testing.B) {
+	body := `{"model":"fast","top_k":40,"chat_template_kwargs":{"enable_thinking":false},"messages":[` +
+		`{"role":"system","content":[{"type":"text","text":"You are a helpful assistant that answers briefly.","cache_control":{"type":"ephemeral"}}]},` +
+		`{"role":"user","content":"Summarise the benefits of policy-as-code for routing LLM traffic across providers in two sentences, please."}]}`
+	benchHandler(b, benchConfig(), body, nil)
+}
+
 // BenchmarkChatCompletion is gavel's own cost per request through the whole HTTP handler —
 // auth, decode, features, policy decision, executor, encode, metrics, log — against the
 // zero-latency mock provider, without network I/O.
@@ -102,6 +112,22 @@ func BenchmarkMessages(b *testing.B) {
 			body = strings.Replace(body, `{"model":"fast",`, `{"model":"fast","stream":true,`, 1)
 		}
 		b.Run(name, func(b *testing.B) { benchHandlerAt(b, benchConfig(), "/v1/messages", body, nil) })
+	}
+}
+
+// BenchmarkResponses is BenchmarkChatCompletion for POST /v1/responses, the same
+// conversation as a Responses request (instructions and input, not stored): the cost of
+// the Responses front end (decode, translation, events) on top of the chat path.
+func BenchmarkResponses(b *testing.B) {
+	for _, stream := range []bool{false, true} {
+		name := "json"
+		body := `{"model":"fast","store":false,"instructions":"You are a helpful assistant that answers briefly.",` +
+			`"input":"Summarise the benefits of policy-as-code for routing LLM traffic across providers in two sentences, please."}`
+		if stream {
+			name = "stream"
+			body = strings.Replace(body, `{"model":"fast",`, `{"model":"fast","stream":true,`, 1)
+		}
+		b.Run(name, func(b *testing.B) { benchHandlerAt(b, benchConfig(), "/v1/responses", body, nil) })
 	}
 }
 

@@ -3,6 +3,7 @@ package decisionlog
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,29 @@ func TestLogGetMaskAndEvict(t *testing.T) {
 	}
 	if len(sunk) != 3 || l.Logged() != 3 {
 		t.Errorf("sink got %d, logged %d", len(sunk), l.Logged())
+	}
+}
+
+// The fields a provider was sent without (drop_params: drop) are in custom, as valid JSON.
+func TestDroppedParamsAreLogged(t *testing.T) {
+	l := New(Config{})
+	l.Log(Record{ID: "d", Route: "claude/c", Status: 200, Dropped: []string{"chat_template_kwargs", "we\"ird"}})
+	l.Log(Record{ID: "n", Route: "a/m", Status: 200})
+	l.Close(context.Background())
+	for id, want := range map[string]any{"d": []any{"chat_template_kwargs", "we\"ird"}, "n": nil} {
+		e, ok := l.Get(id)
+		if !ok {
+			t.Fatalf("event %s missing", id)
+		}
+		var ev struct {
+			Custom map[string]any `json:"custom"`
+		}
+		if err := json.Unmarshal(e, &ev); err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+		if got := ev.Custom["dropped_params"]; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: dropped_params = %v, want %v", id, got, want)
+		}
 	}
 }
 

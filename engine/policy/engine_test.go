@@ -175,6 +175,24 @@ func TestParseDecision(t *testing.T) {
 		{"hedge unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 5, "after": 1}}`, "unknown field hedge.after", nil},
 		{"hedge not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": 300}`, "hedge must be an object", nil},
 		{"hedge float delay", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 1.5}}`, "integer", nil},
+		{"remediation", `{"allow": false, "deny": {"status": 429}, "remediation": {"models": {"fast", "cheap"}, "max_tokens": 512, "retry_after_s": 30,
+		  "budget": {"name": "team-daily", "remaining_musd": 0, "resets_at": "2026-12-08T00:00:00Z"}, "pii": ["iban"]}}`, "", func(t *testing.T, d *decision.Decision) {
+			r := d.Remediation
+			if r == nil || len(r.Models) != 2 || r.MaxTokens != 512 || r.RetryAfterS != 30 || r.Budget.Name != "team-daily" ||
+				r.Budget.ResetsAt != "2026-12-08T00:00:00Z" || r.PII[0] != "iban" {
+				t.Errorf("remediation = %+v", r)
+			}
+		}},
+		{"remediation with allow", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "remediation": {}}`, "remediation is set", nil},
+		{"remediation unknown field", `{"allow": false, "remediation": {"hint": "x"}}`, "unknown field remediation.hint", nil},
+		{"remediation not object", `{"allow": false, "remediation": ["fast"]}`, "remediation must be an object", nil},
+		{"remediation empty model", `{"allow": false, "remediation": {"models": [""]}}`, "empty model name", nil},
+		{"remediation negative tokens", `{"allow": false, "remediation": {"max_tokens": -5}}`, "negative", nil},
+		{"remediation float retry", `{"allow": false, "remediation": {"retry_after_s": 1.5}}`, "integer", nil},
+		{"remediation unknown PII", `{"allow": false, "remediation": {"pii": ["passport"]}}`, "unknown PII type", nil},
+		{"remediation budget without name", `{"allow": false, "remediation": {"budget": {"remaining_musd": 1}}}`, "needs a name", nil},
+		{"remediation budget bad time", `{"allow": false, "remediation": {"budget": {"name": "b", "resets_at": "tomorrow"}}}`, "RFC 3339", nil},
+		{"remediation budget unknown field", `{"allow": false, "remediation": {"budget": {"name": "b", "limit": 1}}}`, "unknown field remediation.budget.limit", nil},
 		{"non-string key", `{"allow": false, 1: 2}`, "keys must be strings", nil},
 		{"unknown field first", `{"aaa": 1, "allow": false}`, `unknown field "aaa"`, nil},
 		{"target provider not string", `{"allow": true, "targets": [{"provider": 1, "model": "m"}]}`, "targets.provider must be a string", nil},
@@ -228,8 +246,7 @@ func TestInputValue(t *testing.T) {
 	in := Input{
 		Request: Request{ID: "r", Endpoint: "chat", Model: "smart", Stream: true,
 			Messages: []Message{{Role: "user", Text: "hi"}}, MaxTokens: 5, EstInputTokens: 1,
-			Metadata: map[string]string{"b": "2", "a": "1"},
-			Fields: []string{"messages", "model", "top_k"}, Bucket: 42},
+			Metadata: map[string]string{"b": "2", "a": "1"}, Bucket: 42},
 		Caller: CallerValue(KeyRecord{KeyID: "k1", Team: "t", Labels: map[string]string{"x": "y"}}),
 		NowNS:  -12,
 	}
@@ -319,7 +336,7 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 		{Request: Request{ID: "r1", Endpoint: "chat", Protocol: "anthropic", Model: "smart", Stream: true,
 			Messages: []Message{{Role: "system", Text: "be brief"}, {Role: "user", Text: "hi"}, {Role: "critic", Text: ""}},
 			HasTools: true, HasCode: true, MaxTokens: 513, EstInputTokens: 512, Metadata: map[string]string{"b": "2", "a": "1"},
-			Bucket: 9999, Sample: -1},
+			Fields: []string{"messages", "model", "top_k"}, Bucket: 9999, Sample: -1},
 			Caller: caller, Plan: plan, NowNS: 1765000000123456789,
 			PII:   map[string]int{"email": 2, "ssn": 600},
 			Spend: map[string]SpendState{"team": {SpentMUSD: 5, ReservedMUSD: 1 << 40, LimitMUSD: -3}},
@@ -332,13 +349,13 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 		for _, m := range r.Messages {
 			msgs = append(msgs, map[string]any{"role": m.Role, "text": m.Text})
 		}
-		fields := []any{}
-		for _, f := range r.Fields {
-			fields = append(fields, f)
-		}
 		meta := map[string]any{}
 		for k, v := range r.Metadata {
 			meta[k] = v
+		}
+		fields := []any{}
+		for _, f := range r.Fields {
+			fields = append(fields, f)
 		}
 		pii, spend, rate := map[string]any{}, map[string]any{}, map[string]any{}
 		for k, n := range in.PII {
@@ -354,8 +371,8 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 			"request": map[string]any{
 				"id": r.ID, "endpoint": r.Endpoint, "protocol": r.protocol(), "model": r.Model, "stream": r.Stream,
 				"messages": msgs, "has_tools": r.HasTools, "has_images": r.HasImages, "has_code": r.HasCode,
-				"max_tokens": r.MaxTokens, "est_input_tokens": r.EstInputTokens, "metadata": meta,
-				"fields": fields, "bucket": r.Bucket, "sample": r.Sample,
+				"max_tokens": r.MaxTokens, "est_input_tokens": r.EstInputTokens, "metadata": meta, "fields": fields,
+				"bucket": r.Bucket, "sample": r.Sample,
 			},
 			"caller": map[string]any{}, "providers": map[string]any{}, "now": in.NowNS,
 			"pii": pii, "spend": spend, "rate": rate,

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -107,8 +108,8 @@ var (
 	kTier           = ast.StringTerm("tier")
 	kLabels         = ast.StringTerm("labels")
 
-	emptyObject = ast.NewObject()
-	emptyArray  = ast.NewArray()
+	emptyObject    = ast.NewObject()
+	emptyArrayTerm = ast.ArrayTerm()
 )
 
 // Strings of the input that come from a small closed set (endpoints, protocols, roles):
@@ -176,7 +177,7 @@ func (in *Input) Value() ast.Value {
 		ast.Item(kMaxTokens, nums.term(maxTok, term)),
 		ast.Item(kEstInputTokens, nums.term(estTok, term)),
 		ast.Item(kMetadata, term(stringMapValue(r.Metadata))),
-		ast.Item(kFields, term(fieldsValue(r.Fields))),
+		ast.Item(kFields, fieldsTerm(r.Fields)), // shared, not from the arena
 		ast.Item(kBucket, nums.term(bucket, term)),
 		ast.Item(kSample, nums.term(sample, term)),
 	)
@@ -268,43 +269,52 @@ func stringMapValue(m map[string]string) ast.Value {
 	return ast.NewObject(items...)
 }
 
-// fieldsValue is input.request.fields. Member names repeat from request to request, so
-// their terms are kept (a bounded number, since clients choose the names).
-func fieldsValue(names []string) ast.Value {
+// fieldsTerm is input.request.fields. Requests mostly carry one of a few sets of members,
+// so the terms of the sets seen are kept, a bounded number since clients choose them: a
+// typical request reuses one and allocates nothing here.
+func fieldsTerm(names []string) *ast.Term {
 	if len(names) == 0 {
-		return emptyArray
+		return emptyArrayTerm
+	}
+	h := uint64(14695981039346656037)
+	for _, n := range names {
+		for i := 0; i < len(n); i++ {
+			h ^= uint64(n[i])
+			h *= 1099511628211
+		}
+		h ^= 0xff // separator: ["ab"] and ["a", "b"] differ
+		h *= 1099511628211
+	}
+	fieldSets.mu.RLock()
+	e, ok := fieldSets.m[h]
+	fieldSets.mu.RUnlock()
+	if ok && slices.Equal(e.names, names) {
+		return e.term
 	}
 	terms := make([]*ast.Term, len(names))
 	for i, n := range names {
-		terms[i] = fieldTerms.term(n)
+		terms[i] = ast.StringTerm(n)
 	}
-	return ast.NewArray(terms...)
-}
-
-// maxFieldTerms bounds the names fieldTerms keeps; past it, names get fresh terms.
-const maxFieldTerms = 1024
-
-var fieldTerms = &termCache{m: map[string]*ast.Term{}}
-
-type termCache struct {
-	mu sync.RWMutex
-	m  map[string]*ast.Term
-}
-
-func (c *termCache) term(s string) *ast.Term {
-	c.mu.RLock()
-	t := c.m[s]
-	c.mu.RUnlock()
-	if t != nil {
-		return t
+	t := ast.NewTerm(ast.NewArray(terms...))
+	fieldSets.mu.Lock()
+	if _, taken := fieldSets.m[h]; !taken && len(fieldSets.m) < maxFieldSets {
+		fieldSets.m[h] = fieldSet{names: slices.Clone(names), term: t}
 	}
-	t = ast.StringTerm(s)
-	c.mu.Lock()
-	if len(c.m) < maxFieldTerms {
-		c.m[s] = t
-	}
-	c.mu.Unlock()
+	fieldSets.mu.Unlock()
 	return t
+}
+
+// maxFieldSets bounds the sets of member names fieldsTerm keeps.
+const maxFieldSets = 512
+
+var fieldSets = struct {
+	mu sync.RWMutex
+	m  map[uint64]fieldSet
+}{m: map[uint64]fieldSet{}}
+
+type fieldSet struct {
+	names []string
+	term  *ast.Term
 }
 
 func spendValue(m map[string]SpendState) ast.Value {

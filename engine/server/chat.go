@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -55,6 +56,12 @@ func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, h
 		status, code = ended.api.Status, ended.api.Code
 	default:
 		api := proto.of(err)
+		if api.Status >= 500 && errors.Is(c.Request().Context().Err(), context.Canceled) && !s.Draining() {
+			// The client left while gavel was still deciding (policy evaluation, a ledger
+			// call): the cancellation surfaced as that step's error, but nothing failed,
+			// and nobody is there to read a 5xx.
+			api = proto.of(errClientClosed())
+		}
 		if api.Status == StatusClientClosedRequest && s.Draining() {
 			// Cancelled by the shutdown, not by the client, which is still there to be told.
 			api = proto.of(errShuttingDown())
@@ -138,7 +145,31 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	// The spend is committed before the answer is written: once a client may hold the
 	// answer, a crash must not lose its charge.
 	s.p.Settle(x)
-	writeJSON(c, http.StatusOK, res)
+	return s.writeAnswer(c, res)
+}
+
+// answerPiece is how much of a non-streamed answer is written under one stall deadline.
+const answerPiece = 64 << 10
+
+// writeAnswer writes a non-streamed answer under the stall bound, a piece at a time so
+// that a slow reader still making progress is not cut: an answer of many megabytes to a
+// client that reads nothing must not hold the handler until it leaves.
+func (s *Server) writeAnswer(c echo.Context, v any) error {
+	rc := http.NewResponseController(c.Response().Writer)
+	if rc.SetWriteDeadline(time.Now().Add(s.o.WriteStallTimeout)) != nil {
+		writeJSON(c, http.StatusOK, v)
+		return nil
+	}
+	defer rc.SetWriteDeadline(time.Time{})
+	b := encodeJSON(c, http.StatusOK, v)
+	for len(b) > 0 {
+		n := min(len(b), answerPiece)
+		rc.SetWriteDeadline(time.Now().Add(s.o.WriteStallTimeout))
+		if _, err := c.Response().Write(b[:n]); err != nil {
+			return s.writeFailed(err)
+		}
+		b = b[n:]
+	}
 	return nil
 }
 
@@ -203,12 +234,20 @@ func (s *Server) read(c echo.Context, use func([]byte) *APIError) *APIError {
 }
 
 // unmarshal decodes a body: a chat request keeps the members it has no typed field for
-// (adapters.DecodeChatRequest), anything else is plain JSON.
+// (adapters.DecodeChatRequest), anything else is plain JSON, and a request type of another
+// protocol that wants them (adapters.FieldNamer) gets its body's member names, which the
+// policy sees as input.request.fields.
 func unmarshal(b []byte, v any) error {
 	if r, ok := v.(*adapters.ChatRequest); ok {
 		return adapters.DecodeChatRequest(b, r)
 	}
-	return json.Unmarshal(b, v)
+	if err := json.Unmarshal(b, v); err != nil {
+		return err
+	}
+	if fn, ok := v.(adapters.FieldNamer); ok {
+		fn.SetFieldNames(adapters.MemberNames(b))
+	}
+	return nil
 }
 
 // Bounds of reading what is left of a body over the limit.

@@ -208,7 +208,7 @@ func (s *Server) messagesStream(ctx context.Context, c echo.Context, x *pipeline
 	}
 	defer st.Close()
 	c.Response().Header().Set(HeaderRoute, x.Route())
-	w := startSSE(c, ctx)
+	w := s.startSSE(c, ctx)
 	defer w.end()
 	raw := st.Raw()
 	var enc *frontanthropic.Encoder
@@ -279,7 +279,7 @@ func (s *Server) messagesDegraded(ctx context.Context, c echo.Context, x *pipeli
 	c.Response().Header().Set(HeaderRoute, x.Route())
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	s.p.Settle(x)
-	w := startSSE(c, ctx)
+	w := s.startSSE(c, ctx)
 	defer w.end()
 	if err := frontanthropic.ResponseEvents(msg, w.named); err != nil {
 		return s.writeFailed(err)

@@ -74,7 +74,17 @@ type Options struct {
 	// ErrorLogInterval is how often a repeated request failure is logged (with the count
 	// of the ones in between); 0 is telemetry.DefaultLogInterval.
 	ErrorLogInterval time.Duration
+	// WriteStallTimeout ends a request whose client took none of a write's bytes for this
+	// long; 0 is DefaultWriteStallTimeout.
+	WriteStallTimeout time.Duration
 }
+
+// DefaultWriteStallTimeout is how long one write to a client may make no progress. A
+// client reading a stream, however slowly, takes each event well within it; one that
+// stopped reading fills the kernel's socket queues and then blocks the write. Ending it
+// here frees the handler, the upstream stream and those buffers long before a
+// request_timeout of minutes.
+const DefaultWriteStallTimeout = 30 * time.Second
 
 // Server is gavel's HTTP API.
 type Server struct {
@@ -100,6 +110,9 @@ type Server struct {
 func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.WriteStallTimeout <= 0 {
+		o.WriteStallTimeout = DefaultWriteStallTimeout
 	}
 	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{},
 		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval)}
@@ -256,7 +269,13 @@ func writeError(c echo.Context, e *APIError) {
 	writeJSON(c, e.Status, e.body())
 }
 
-func writeJSON(c echo.Context, status int, v any) {
+func writeJSON(c echo.Context, status int, v any) error {
+	_, err := c.Response().Write(encodeJSON(c, status, v))
+	return err
+}
+
+// encodeJSON encodes v, writes the status and headers, and returns the body to write.
+func encodeJSON(c echo.Context, status int, v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding failed","type":"server_error","param":null,"code":"internal_error"}}`)
@@ -265,6 +284,5 @@ func writeJSON(c echo.Context, status int, v any) {
 	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)+1))
 	c.Response().WriteHeader(status)
-	b = append(b, '\n')
-	c.Response().Write(b)
+	return append(b, '\n')
 }

@@ -30,20 +30,23 @@ const finalWriteTimeout = 2 * time.Second
 // sseWriter writes server-sent events and flushes each one: a token must reach the client
 // when it arrives, not when a buffer fills.
 //
-// A client that stops reading makes a write block once the kernel's queues are full. The
-// connection's write deadline is therefore the request's deadline: such a client gets
-// nothing after it, and the handler ends instead of waiting for the client to leave.
+// A client that stops reading makes a write block once the kernel's queues are full. Each
+// write therefore has a deadline: the stall bound (write_stall_timeout) from when it
+// starts, or the request's deadline if that comes first. Such a client gets nothing after
+// it, and the handler ends instead of waiting for the client to leave.
 type sseWriter struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController // the connection's own writer: flush errors, write deadlines
-	// deadline: a write deadline is set on the connection; a stream that ends well clears
-	// it, so the next request on a kept-alive connection does not inherit it.
+	// deadline: write deadlines are set on the connection; a stream that ends well clears
+	// them, so the next request on a kept-alive connection does not inherit one.
 	deadline bool
-	err      error // the first write failure; nothing is written after it
+	stall    time.Duration
+	until    time.Time // the request's deadline; zero: none
+	err      error     // the first write failure; nothing is written after it
 	buf      []byte
 }
 
-func startSSE(c echo.Context, ctx context.Context) *sseWriter {
+func (s *Server) startSSE(c echo.Context, ctx context.Context) *sseWriter {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
@@ -51,11 +54,19 @@ func startSSE(c echo.Context, ctx context.Context) *sseWriter {
 	h.Set("X-Accel-Buffering", "no") // nginx in front must not buffer the stream
 	c.Response().WriteHeader(http.StatusOK)
 	// Below echo's Response, whose Flush drops the error that says the client is gone.
-	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer)}
-	if d, ok := ctx.Deadline(); ok {
-		w.deadline = w.rc.SetWriteDeadline(d) == nil
-	}
+	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer), stall: s.o.WriteStallTimeout}
+	w.until, _ = ctx.Deadline()
+	w.deadline = w.rc.SetWriteDeadline(w.next()) == nil
 	return w
+}
+
+// next is the deadline of a write starting now.
+func (w *sseWriter) next() time.Time {
+	d := time.Now().Add(w.stall)
+	if !w.until.IsZero() && w.until.Before(d) {
+		return w.until
+	}
+	return d
 }
 
 // final gives the event that ends the stream its own short deadline: the request's may
@@ -85,17 +96,48 @@ func (w *sseWriter) event(v any) error {
 // named writes an event with an event name (`event: typ`), as the Responses API's and
 // Anthropic's streams have them.
 func (w *sseWriter) named(typ string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	w.buf = append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...)
+	if a, ok := v.(jsonAppender); ok {
+		w.buf = a.AppendJSON(w.buf)
+	} else {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		w.buf = append(w.buf, b...)
 	}
-	w.buf = append(append(append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...), b...), sseEnd...)
+	w.buf = append(w.buf, sseEnd...)
+	return w.raw(w.buf)
+}
+
+// jsonAppender is an event that encodes itself into the writer's buffer (the Responses
+// stream's delta events: one per piece of text), as json.Marshal would.
+type jsonAppender interface{ AppendJSON([]byte) []byte }
+
+// relay writes an event as an upstream sent it: its name (when it had one) and its data.
+func (w *sseWriter) relay(name, data []byte) error {
+	w.buf = w.buf[:0]
+	if len(name) > 0 {
+		w.buf = append(append(append(w.buf, sseEvent...), name...), '\n')
+	}
+	for {
+		line, rest, more := bytes.Cut(data, []byte{'\n'}) // data of several lines: one field each
+		w.buf = append(append(append(w.buf, sseData...), line...), '\n')
+		if !more {
+			break
+		}
+		data = rest
+	}
+	w.buf = append(w.buf, '\n')
 	return w.raw(w.buf)
 }
 
 func (w *sseWriter) raw(b []byte) error {
 	if w.err != nil {
 		return w.err
+	}
+	if w.deadline {
+		w.rc.SetWriteDeadline(w.next())
 	}
 	if _, err := w.w.Write(b); err != nil {
 		w.err = err
@@ -184,7 +226,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 	}
 	defer st.Close()
 	routed(c, x)
-	w := startSSE(c, ctx)
+	w := s.startSSE(c, ctx)
 	defer w.end()
 	for {
 		chunk, err := st.Recv()
@@ -220,7 +262,7 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *pipeline
 	routed(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	s.p.Settle(x) // before the client has the answer: see stream
-	w := startSSE(c, ctx)
+	w := s.startSSE(c, ctx)
 	defer w.end()
 	for _, ch := range chunksOf(res, x.WantsUsage()) {
 		if err := w.event(ch); err != nil {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
@@ -89,7 +88,7 @@ func TestValidate(t *testing.T) {
 		raw := reqs[name]
 		t.Run("testdata/"+name, func(t *testing.T) {
 			req := &adapters.ChatRequest{}
-			err := json.Unmarshal(raw, req)
+			err := unmarshal(raw, req)
 			var e *APIError
 			if err == nil {
 				e = validate(req)
