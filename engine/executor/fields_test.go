@@ -149,7 +149,9 @@ type fixed struct {
 	names []string
 }
 
-func (p *fixed) UnsupportedFields(req *adapters.ChatRequest) []string { return req.SetFields(p.names...) }
+func (p *fixed) UnsupportedFields(req *adapters.ChatRequest) []string {
+	return req.SetFields(p.names...)
+}
 
 // An advisory field (store) is dropped and named whatever drop_params says; one whose loss
 // changes the answer (seed) is refused by default, and the refusal names only it.
