@@ -10,6 +10,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/gavel-gw/gavel/test/fakegemini"
@@ -138,5 +139,28 @@ func TestReasoningEffortAndResponseFormatReachGemini(t *testing.T) {
 	}
 	if n := len(up.Requests()); n != 1 {
 		t.Errorf("a refused request reached gemini (%d requests)", n)
+	}
+}
+
+// A Responses API client is told what was dropped too: its metadata, which Claude has no
+// place for, is dropped (advisory) and named in X-Gavel-Dropped-Params.
+func TestResponsesClientIsToldWhatWasDropped(t *testing.T) {
+	g, _, c, _ := fieldFakes(t, "", nil)
+	var resp *http.Response
+	_, err := g.client("k").Responses.New(context.Background(), responses.ResponseNewParams{
+		Model: "sonnet", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")},
+		Metadata: shared.Metadata{"team": "search"},
+	}, option.WithResponseInto(&resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := resp.Header.Get("X-Gavel-Dropped-Params"); h != "metadata" {
+		t.Errorf("X-Gavel-Dropped-Params = %q, want metadata", h)
+	}
+	if n := len(c.Requests()); n != 1 {
+		t.Fatalf("claude saw %d requests", n)
+	}
+	if _, ok := c.Requests()[0].Body["metadata"]; ok {
+		t.Errorf("claude got metadata: %s", c.Requests()[0].Raw)
 	}
 }

@@ -105,7 +105,7 @@ func (s *Server) responsesCreate(c echo.Context, x *pipeline.Exchange) error {
 		return err
 	}
 	responses.FromChat(res, out, rs.ids)
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	rs.save(ctx)
 	s.p.Settle(x)
 	writeJSON(c, http.StatusOK, res)
@@ -186,7 +186,7 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 		return err
 	}
 	defer up.Close()
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	w := startSSE(c, ctx)
 	defer w.end()
 	str := responses.NewStreamer(rs.res, rs.ids, w.named)
@@ -242,7 +242,7 @@ func (s *Server) responsesDegraded(ctx context.Context, c echo.Context, rs *resp
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
+	routed(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	w := startSSE(c, ctx)
 	defer w.end()
