@@ -164,6 +164,13 @@ test_content_rule_to_an_unavailable_alias_is_skipped if {
 	not "route.content:detected-code" in d.reasons
 }
 
+test_filtered_out_alias_is_not_called_unconfigured if {
+	# smart: the bundle's candidates are not configured, up/m-large is but has no vision.
+	d := decide(inp({"model": "smart", "has_images": true}, only_up))
+	d.deny.status == 503
+	endswith(d.deny.message, "no available target accepts this request (its tools, images or data).")
+}
+
 test_filtered_out_targets_say_so if {
 	d := decide(inp({"model": "m-large", "has_images": true}, only_up))
 	d.deny.status == 503

@@ -75,7 +75,7 @@ func TestBundleServerBomb(t *testing.T) {
 		good    func(rev string) []byte
 	}{
 		{"unsigned", "", func(rev string) []byte {
-			b, err := policy.Build(context.Background(), []string{bundle(t, rev, soloTo("a"))}, "")
+			b, err := policy.Build(context.Background(), []string{bundle(t, rev, soloTo("a"))}, rev)
 			if err != nil {
 				t.Fatal(err)
 			}

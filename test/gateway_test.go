@@ -417,7 +417,8 @@ func TestBadRequests(t *testing.T) {
 		{"bad role", `{"model":"fast","messages":[{"role":"robot","content":"hi"}]}`, 400, "invalid_value"},
 		{"bad temperature", `{"model":"fast","temperature":7,"messages":[{"role":"user","content":"hi"}]}`, 400, "invalid_value"},
 		{"unknown model", `{"model":"gpt-17","messages":[{"role":"user","content":"hi"}]}`, 404, "model_not_found"},
-		{"unconfigured provider hint", `{"model":"anthropic/claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}`, 200, ""},
+		// Named explicitly, its provider not configured (only the mock is): 404, not the mock's answer.
+		{"unconfigured provider hint", `{"model":"anthropic/claude-sonnet-4-5","messages":[{"role":"user","content":"hi"}]}`, 404, "model_not_found"},
 		{"too large", big, 413, "request_too_large"},
 	}
 	for _, tc := range tests {

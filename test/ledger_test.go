@@ -18,6 +18,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
@@ -329,5 +330,47 @@ func TestStreamWithoutUsageIsChargedByCounting(t *testing.T) {
 	// ~15 prompt tokens at 1 µUSD and 8 completion tokens at 2 µUSD.
 	if spent < 20 || spent > 60 {
 		t.Fatalf("charged %d µUSD for a stream without usage", spent)
+	}
+}
+
+// A client that leaves while gavel waits on the ledger (Redis busy) is recorded 499, as
+// one that leaves while the upstream answers: the cancellation surfaced as the ledger
+// call's error, but nothing failed. It was recorded 500 internal_error.
+func TestClientGoneDuringTheLedgerCallIs499(t *testing.T) {
+	addr := redisServer(t)
+	yaml, key, _, _ := budgetSetup(t, 1_000_000, 0, "ledger: {store: redis, redis: {addr: "+addr+"}}\n")
+	g := start(t, yaml(), nil)
+	body := `{"model":"solo","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`
+	auth := map[string]string{"Authorization": "Bearer " + key}
+	if r, b := g.post(t, "/v1/chat/completions", body, auth); r.StatusCode != 200 {
+		t.Fatalf("with redis up: %d %v", r.StatusCode, b)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: 5 * time.Second})
+	defer rc.Close()
+	busy := make(chan error, 1)
+	go func() { // Redis answers nobody for 800 ms
+		busy <- rc.Eval(context.Background(), `local t = redis.call('TIME'); local e = t[1]*1000000 + t[2] + 800000
+			repeat t = redis.call('TIME') until t[1]*1000000 + t[2] >= e; return 1`, nil).Err()
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the request ended before the client left: %d", resp.StatusCode)
+	}
+	if err := <-busy; err != nil {
+		t.Fatal(err)
+	}
+	var lines string
+	eventually(t, "the request that left to be recorded", func() bool {
+		lines = grepLines(g.text(t, "/metrics"), "gavel_requests_total{")
+		return strings.Count(lines, "\n") >= 1 && (strings.Contains(lines, `status="499"`) || strings.Contains(lines, `status="500"`))
+	})
+	if !strings.Contains(lines, `status="499"`) || strings.Contains(lines, `status="500"`) {
+		t.Errorf("a client gone during the ledger call:\n%s", lines)
 	}
 }

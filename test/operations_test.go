@@ -39,7 +39,7 @@ func closedAddr(t *testing.T) string {
 // bundleServer serves one unsigned bundle at /bundle.tar.gz on loopback.
 func bundleServer(t *testing.T, revision string) string {
 	t.Helper()
-	b, err := policy.Build(context.Background(), []string{bundle(t, revision, twoProviders(nil))}, "")
+	b, err := policy.Build(context.Background(), []string{bundle(t, revision, twoProviders(nil))}, revision)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,7 @@ decision_log:
 // bundleTarball is the default policies with data as an unsigned bundle tarball.
 func bundleTarball(t *testing.T, revision string, data map[string]any) []byte {
 	t.Helper()
-	b, err := policy.Build(context.Background(), []string{bundle(t, revision, data)}, "")
+	b, err := policy.Build(context.Background(), []string{bundle(t, revision, data)}, revision)
 	if err != nil {
 		t.Fatal(err)
 	}

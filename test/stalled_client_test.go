@@ -36,6 +36,19 @@ func stallingClient(t *testing.T, g *gw, model string) net.Conn {
 // not keep its handler past the request's deadline, is recorded as a client timeout, and
 // counts nothing against the upstream that was streaming to it.
 func TestStalledClientEndsAtTheRequestDeadline(t *testing.T) {
+	stalledClient(t, "request_timeout: 3s", 3*time.Second)
+}
+
+// TestStalledClientEndsAtTheWriteStallBound: with a long request_timeout, a client that
+// stops reading ends its request once a write has made no progress for
+// write_stall_timeout, the same way (408 client_timeout, nothing against the upstream).
+func TestStalledClientEndsAtTheWriteStallBound(t *testing.T) {
+	stalledClient(t, "request_timeout: 10m\nwrite_stall_timeout: 1s", time.Second)
+}
+
+// stalledClient runs a stalling client against a gateway configured with cfg and checks
+// its request ends within bound (plus the time the kernel queues take to fill).
+func stalledClient(t *testing.T, cfg string, timeout time.Duration) {
 	up := fakeupstream.New()
 	t.Cleanup(up.Close)
 	// 16 MB of events: far more than the kernel queues for a client that reads nothing
@@ -52,12 +65,11 @@ func TestStalledClientEndsAtTheRequestDeadline(t *testing.T) {
 	dir := bundle(t, "stall-1", twoProviders(nil))
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
-	const timeout = 3 * time.Second
 	g := startLogged(t, fmt.Sprintf(`policy: %s
-request_timeout: %s
+%s
 providers:
   - {name: a, type: openai, base_url: %q, max_retries: 0, breaker: {failure_threshold: 1, delay: 1h}}
-`, dir, timeout, up.URL()), nil, true, log)
+`, dir, cfg, up.URL()), nil, true, log)
 
 	conn := stallingClient(t, g, "solo")
 	sent := time.Now()
@@ -71,7 +83,7 @@ providers:
 		time.Sleep(20 * time.Millisecond)
 	}
 	if rec == nil {
-		t.Errorf("a stalled client held its request for %s (request_timeout %s)", time.Since(sent).Round(time.Millisecond), timeout)
+		t.Errorf("a stalled client held its request for %s (%s)", time.Since(sent).Round(time.Millisecond), cfg)
 	} else if rec["status"] != float64(http.StatusRequestTimeout) || rec["error_code"] != "client_timeout" {
 		t.Errorf("stalled client recorded as status %v, error_code %v after %v ms", rec["status"], rec["error_code"], rec["duration_ms"])
 	}

@@ -9,16 +9,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
 func TestHealthcheck(t *testing.T) {
-	ready := true
+	var ready atomic.Bool // set by the test, read by the server's goroutine
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/healthz":
 			fmt.Fprint(w, `{"status":"ok"}`)
-		case r.URL.Path == "/readyz" && ready:
+		case r.URL.Path == "/readyz" && ready.Load():
 			fmt.Fprint(w, `{"status":"ready"}`)
 		case r.URL.Path == "/readyz":
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -57,7 +58,7 @@ func TestHealthcheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ready = !tc.notReady
+			ready.Store(!tc.notReady)
 			var out, errb bytes.Buffer
 			code := run(append([]string{"healthcheck"}, tc.args...), &out, &errb)
 			if code != tc.code || !strings.Contains(out.String(), tc.out) || !strings.Contains(errb.String(), tc.err) {

@@ -279,7 +279,7 @@ func (g *Gateway) buildRequestPath() error {
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
 		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
-		ResponsesTTL: g.cfg.Responses.StoreTTL})
+		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout})
 	return nil
 }
 
@@ -369,8 +369,15 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 
 // httpServer is the http.Server settings both listeners share.
 func (g *Gateway) httpServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+	idle, maxIdle := g.cfg.IdleTimeout, g.cfg.MaxIdleConns
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	if maxIdle <= 0 {
+		maxIdle = DefaultMaxIdleConns
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: idle,
+		ConnState: newIdleConns(maxIdle).track, ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
 }
 
 // DrainMargin is how long before the end of shutdown_timeout gavel ends the requests

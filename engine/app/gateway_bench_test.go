@@ -29,6 +29,11 @@ func benchConfig() *config.Config {
 // benchHandler runs body through a gateway built from cfg and opts, on every benchmark
 // goroutine, and reports the median handler time as p50-ns next to ns/op.
 func benchHandler(b *testing.B, cfg *config.Config, body string, header map[string]string, opts ...Option) {
+	benchHandlerAt(b, cfg, "/v1/chat/completions", body, header, opts...)
+}
+
+// benchHandlerAt is benchHandler for another endpoint.
+func benchHandlerAt(b *testing.B, cfg *config.Config, path, body string, header map[string]string, opts ...Option) {
 	g, err := New(context.Background(), cfg, func(string) string { return "" }, nil, opts...)
 	if err != nil {
 		b.Fatal(err)
@@ -42,7 +47,7 @@ func benchHandler(b *testing.B, cfg *config.Config, body string, header map[stri
 	b.RunParallel(func(pb *testing.PB) {
 		mine := make([]time.Duration, 0, 1024)
 		for pb.Next() {
-			req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(body))
+			req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			for k, v := range header {
 				req.Header.Set(k, v)
@@ -88,6 +93,25 @@ func BenchmarkChatCompletion(b *testing.B) {
 			body = strings.Replace(body, `{"model":"fast",`, `{"model":"fast","stream":true,`, 1)
 		}
 		b.Run(name, func(b *testing.B) { benchHandler(b, benchConfig(), body, nil) })
+	}
+}
+
+// messagesBenchBody is benchBody as an Anthropic Messages request.
+const messagesBenchBody = `{"model":"fast","max_tokens":1024,"system":"You are a helpful assistant that answers briefly.",` +
+	`"messages":[{"role":"user","content":"Summarise the benefits of policy-as-code for routing LLM traffic across providers in two sentences, please."}]}`
+
+// BenchmarkMessages is BenchmarkChatCompletion for POST /v1/messages: the same request in
+// Anthropic's format, translated for the mock provider and its answer encoded back, so
+// the difference to chat is the Messages front end's own cost.
+func BenchmarkMessages(b *testing.B) {
+	for _, stream := range []bool{false, true} {
+		name := "json"
+		body := messagesBenchBody
+		if stream {
+			name = "stream"
+			body = strings.Replace(body, `{"model":"fast",`, `{"model":"fast","stream":true,`, 1)
+		}
+		b.Run(name, func(b *testing.B) { benchHandlerAt(b, benchConfig(), "/v1/messages", body, nil) })
 	}
 }
 

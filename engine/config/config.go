@@ -46,6 +46,16 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 	// ShutdownTimeout is how long in-flight requests may finish on SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// WriteStallTimeout ends a request whose client accepted none of a write's bytes for
+	// this long (it stopped reading), even before the request's deadline; 0 is
+	// server.DefaultWriteStallTimeout.
+	WriteStallTimeout time.Duration `yaml:"write_stall_timeout"`
+	// IdleTimeout closes a kept-alive client connection idle this long; 0 is
+	// app.DefaultIdleTimeout.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxIdleConns bounds the kept-alive client connections waiting for a next request:
+	// past it the longest idle is closed; 0 is app.DefaultMaxIdleConns.
+	MaxIdleConns int `yaml:"max_idle_conns"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
 	// Providers declares upstreams beyond those found in the environment; a provider here
@@ -296,8 +306,8 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("max_body_bytes must be at least 1024, got %d", c.MaxBodyBytes))
 	}
-	if c.RequestTimeout < 0 || c.ShutdownTimeout < 0 {
-		errs = append(errs, errors.New("request_timeout and shutdown_timeout must not be negative"))
+	if c.RequestTimeout < 0 || c.ShutdownTimeout < 0 || c.WriteStallTimeout < 0 || c.IdleTimeout < 0 || c.MaxIdleConns < 0 {
+		errs = append(errs, errors.New("request_timeout, shutdown_timeout, write_stall_timeout, idle_timeout and max_idle_conns must not be negative"))
 	}
 	errs = append(errs, c.CORS.validate()...)
 	if c.Responses.StoreTTL < 0 {

@@ -106,6 +106,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad provider", "providers:\n  - {name: a, type: nope}", "providers[0] (a): unknown type"},
 		{"bad retries", "providers:\n  - {name: a, type: mock, max_retries: 99}", "max_retries"},
 		{"bad duration", "request_timeout: soon", "soon"},
+		{"negative write stall", "write_stall_timeout: -1s", "write_stall_timeout"},
+		{"negative idle conns", "max_idle_conns: -1", "max_idle_conns"},
 		{"health check without model", "providers:\n  - {name: a, type: mock, health_check: {interval: 1s}}", "health_check needs a model"},
 		{"unknown drop_params", "providers:\n  - {name: a, type: anthropic, api_key: k, drop_params: ignore}", "drop_params must be error or drop, got \"ignore\""},
 		{"bad ledger store", "ledger: {store: etcd}", "ledger.store"},

@@ -556,6 +556,9 @@ func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, r
 				}
 				return &outcome{raw: res}, nil
 			}
+			if req == nil {
+				return nil, errUnfit
+			}
 		}
 		resp, err := p.prov.Chat(ctx, req)
 		if err != nil {
@@ -611,6 +614,9 @@ func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor,
 			out := &outcome{rawStream: res.Stream, rawFirst: first, started: start, ttft: ttft, release: release}
 			at.end(out, nil)
 			return out, nil
+		}
+		if req == nil {
+			return fail(errUnfit)
 		}
 	}
 	st, err := p.prov.ChatStream(ctx, req)

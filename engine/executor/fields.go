@@ -59,12 +59,3 @@ func (e *Executor) fit(p *pipeline, req *adapters.ChatRequest) (_ *adapters.Chat
 	}
 	return req.WithoutFields(names), names, nil
 }
-
-// fitNative is fit for a request that may be passed through: a passed-through body (raw
-// not nil) goes as the client wrote it, and only a translated one is fitted.
-func (e *Executor) fitNative(p *pipeline, req *adapters.ChatRequest, raw *adapters.RawRequest) (*adapters.ChatRequest, []string, error) {
-	if raw != nil {
-		return req, nil, nil
-	}
-	return e.fit(p, req)
-}

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 
 	"github.com/failsafe-go/failsafe-go"
 
@@ -25,6 +26,40 @@ func rawFor(raw *adapters.RawRequest, p *pipeline, d *decision.Decision, stream 
 	return &r
 }
 
+// fitted is a canonical request fitted to a target (fit), with what it dropped; req is
+// nil when the target cannot be sent it (unfit says why) and only a raw call can serve.
+type fitted struct {
+	req     *adapters.ChatRequest
+	dropped []string
+	unfit   error
+}
+
+// fitNative fits the canonical request to a target, for the case it does not take the
+// raw request. A request the target cannot be sent canonically fails the attempt at once
+// only when there is no raw request to try instead.
+func (e *Executor) fitNative(p *pipeline, req *adapters.ChatRequest, raw *adapters.RawRequest) (fitted, error) {
+	r, dropped, err := e.fit(p, req)
+	if err != nil {
+		if raw == nil {
+			return fitted{}, err
+		}
+		return fitted{unfit: err}, nil
+	}
+	return fitted{req: r, dropped: dropped}, nil
+}
+
+// errUnfit is an attempt's failure when the raw call was not native and the canonical
+// request could not be fitted; the caller reports the fit's reason instead.
+var errUnfit = &adapters.Error{Kind: adapters.KindBadRequest, Message: "the request cannot be sent to this provider"}
+
+// settle puts the fit's reason in place of errUnfit.
+func (f fitted) settle(err error) error {
+	if f.unfit != nil && errors.Is(err, errUnfit) {
+		return f.unfit
+	}
+	return err
+}
+
 // ChatNative is Chat for a client that spoke another wire format than OpenAI's (raw is
 // its request as sent, req the same request in the canonical types): a target whose
 // provider speaks raw.Protocol natively gets raw passed through (ChatResult.Raw), any
@@ -33,16 +68,16 @@ func rawFor(raw *adapters.RawRequest, p *pipeline, d *decision.Decision, stream 
 // to the other.
 func (e *Executor) ChatNative(ctx context.Context, req *adapters.ChatRequest, raw *adapters.RawRequest, d *decision.Decision) (*ChatResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		nr := rawFor(raw, p, d, false)
-		r, dropped, err := e.fitNative(p, upstreamRequest(req, p.target, d, false), nr)
+		pass := rawFor(raw, p, d, false)
+		f, err := e.fitNative(p, upstreamRequest(req, p.target, d, false), pass)
 		if err != nil {
 			return nil, err
 		}
-		out, err := p.attemptChat(exec, e, r, nr)
-		if out != nil {
-			out.dropped = dropped
+		out, err := p.attemptChat(exec, e, f.req, pass)
+		if out != nil && out.raw == nil {
+			out.dropped = f.dropped
 		}
-		return out, err
+		return out, f.settle(err)
 	})
 	if err != nil {
 		return nil, err
@@ -55,16 +90,16 @@ func (e *Executor) ChatNative(ctx context.Context, req *adapters.ChatRequest, ra
 // in RawFirst, a translated one as Stream and First.
 func (e *Executor) OpenStreamNative(ctx context.Context, req *adapters.ChatRequest, raw *adapters.RawRequest, d *decision.Decision) (*StreamResult, error) {
 	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
-		nr := rawFor(raw, p, d, true)
-		r, dropped, err := e.fitNative(p, upstreamRequest(req, p.target, d, true), nr)
+		pass := rawFor(raw, p, d, true)
+		f, err := e.fitNative(p, upstreamRequest(req, p.target, d, true), pass)
 		if err != nil {
 			return nil, err
 		}
-		out, err := p.attemptStream(exec, e, r, nr)
-		if out != nil {
-			out.dropped = dropped
+		out, err := p.attemptStream(exec, e, f.req, pass)
+		if out != nil && out.rawStream == nil {
+			out.dropped = f.dropped
 		}
-		return out, err
+		return out, f.settle(err)
 	})
 	if err != nil {
 		return nil, err
@@ -93,7 +128,7 @@ func (e *Executor) CountTokens(ctx context.Context, raw *adapters.RawRequest, d 
 		out, err := p.measured(exec, e, func() (*outcome, error) {
 			res, err := p.prov.(adapters.Passthrough).RawCall(ctx, r)
 			if err != nil {
-				if err == adapters.ErrNotNative {
+				if errors.Is(err, adapters.ErrNotNative) {
 					return nil, errNoCount(p)
 				}
 				return nil, err
@@ -109,6 +144,20 @@ func (e *Executor) CountTokens(ctx context.Context, raw *adapters.RawRequest, d 
 	return &ChatResult{Target: t, Raw: out.raw, Upstream: up}, nil
 }
 
+// ErrNoCounter is wrapped by the failure of a target that cannot count tokens natively
+// (CountTokens): the caller may estimate instead when no target could.
+var ErrNoCounter = errors.New("this provider does not count tokens for this protocol")
+
 func errNoCount(p *pipeline) error {
-	return &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindNotFound, Message: "this provider does not count tokens for this protocol"}
+	return &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindNotFound, Message: ErrNoCounter.Error(), Err: ErrNoCounter}
+}
+
+// NoCounter reports that no target of a CountTokens walk could count natively.
+func (e *FailedError) NoCounter() bool {
+	for _, t := range e.Tried {
+		if !errors.Is(t.Err, ErrNoCounter) {
+			return false
+		}
+	}
+	return len(e.Tried) > 0
 }

@@ -14,6 +14,11 @@ import (
 // request AdmitChat gets. Without it every target gets the canonical request.
 func (x *Exchange) Passthrough(raw *adapters.RawRequest) { x.raw = raw }
 
+// Fields sets input.request.fields for a request whose body is in another protocol than
+// Chat Completions (the names of its members, as that protocol spells them), before
+// AdmitChat; the canonical request's own names would say nothing of what the client sent.
+func (x *Exchange) Fields(names []string) { x.fields = names }
+
 // native is the raw request to pass through, nil when there is none or when the decision
 // redacts: redaction works on the canonical request, so a redacting decision is carried
 // out by translation, for every target alike.
@@ -99,4 +104,13 @@ func (s *Stream) RecvRaw() (adapters.RawEvent, error) {
 		s.x.uncounted = true
 	}
 	return ev, err
+}
+
+// EstimatedInputTokens is gavel's estimate of the request's input tokens, as the policy
+// saw it (input.request.est_input_tokens); 0 before the decision.
+func (x *Exchange) EstimatedInputTokens() int {
+	if x.features == nil {
+		return 0
+	}
+	return x.features.EstInputTokens
 }

@@ -106,6 +106,7 @@ type Exchange struct {
 
 	chat    *adapters.ChatRequest      // as the client sent it
 	raw     *adapters.RawRequest       // as the client sent it, in its own protocol (Passthrough)
+	fields  []string                   // input.request.fields of a body in another protocol (Fields)
 	up      *adapters.ChatRequest      // as it leaves the gateway (redacted when the policy says so)
 	embUp   *adapters.EmbeddingRequest // embeddings as they leave the gateway
 	prompt  []policy.Message
@@ -241,6 +242,9 @@ func (p *Pipeline) AdmitChat(ctx context.Context, x *Exchange, caller *auth.Call
 	x.wantUse = req.StreamOptions != nil && req.StreamOptions.IncludeUsage
 	f := ChatFeatures(x.ID, req, tags, caller)
 	f.Endpoint, f.Protocol = x.endpoint, protocolOf(x.endpoint)
+	if x.fields != nil {
+		f.Fields = x.fields
+	}
 	x.prompt = f.Messages
 	d, err := p.admit(ctx, x, f)
 	if err != nil {
@@ -289,7 +293,7 @@ func (p *Pipeline) admit(ctx context.Context, x *Exchange, f policy.Request) (*d
 	}
 	x.decision = d
 	if !d.Allow {
-		return nil, p.denied(x, d.Deny)
+		return nil, p.denied(x, d)
 	}
 	if x.hold, err = p.enforce(ctx, x, f.EstInputTokens, f.MaxTokens); err != nil {
 		return nil, err
@@ -300,11 +304,17 @@ func (p *Pipeline) admit(ctx context.Context, x *Exchange, f policy.Request) (*d
 
 // denied is the policy's refusal. A 503 no_available_target that the route's open
 // breakers explain gets the truthful Retry-After: until the first of them lets a probe
-// through (the policy leaves open circuits out; a half-open one it may use).
-func (p *Pipeline) denied(x *Exchange, deny *decision.Deny) *Denied {
-	e := &Denied{Deny: *deny}
+// through (the policy leaves open circuits out; a half-open one it may use). The route is
+// the bundle's chain for the name and the providers' models that claim it.
+func (p *Pipeline) denied(x *Exchange, d *decision.Decision) *Denied {
+	deny := d.Deny
+	e := &Denied{Deny: *deny, Remediation: d.Remediation}
 	if deny.Status == http.StatusServiceUnavailable && deny.Code == "no_available_target" && x.rev != nil && x.rev.Data != nil {
-		if wait, ok := p.o.Executor.OpenFor(x.rev.Data.Chain(x.model)); ok {
+		chain := x.rev.Data.Chain(x.model)
+		if claims := p.o.Catalog.Claims(x.model); len(claims) > 0 {
+			chain = append(chain, claims...)
+		}
+		if wait, ok := p.o.Executor.OpenFor(chain); ok {
 			e.RetryAfter = wait
 		}
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/gavel-gw/gavel/engine/decision"
+
 	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
@@ -126,10 +128,11 @@ type Catalog struct {
 
 // catalogState is one immutable view of the catalog.
 type catalogState struct {
-	values map[string]ast.Value       // provider → its rendered catalog
-	prices map[string]tokens.Price    // "provider/model" → price
-	names  map[string]bool            // every model name and alias declared or discovered
-	models map[string]map[string]bool // provider → model names
+	values map[string]ast.Value         // provider → its rendered catalog
+	prices map[string]tokens.Price      // "provider/model" → price
+	names  map[string]bool              // every model name and alias declared or discovered
+	models map[string]map[string]bool   // provider → model names
+	claims map[string][]decision.Target // name, alias or provider/model → the models it reaches
 }
 
 // NewCatalog returns a catalog of the declared models, by provider.
@@ -174,7 +177,7 @@ func (c *Catalog) SetDiscovered(provider string, models []string) bool {
 // rebuild publishes a new state; c.mu is held (or c is not shared yet).
 func (c *Catalog) rebuild() {
 	st := &catalogState{values: map[string]ast.Value{}, prices: map[string]tokens.Price{}, names: map[string]bool{},
-		models: map[string]map[string]bool{}}
+		models: map[string]map[string]bool{}, claims: map[string][]decision.Target{}}
 	providers := map[string]bool{}
 	for p := range c.declared {
 		providers[p] = true
@@ -200,8 +203,12 @@ func (c *Catalog) rebuild() {
 			st.prices[p+"/"+name] = m.price()
 			st.names[name] = true
 			st.models[p][name] = true
+			t := decision.Target{Provider: p, Model: name}
+			st.claims[name] = append(st.claims[name], t)
+			st.claims[p+"/"+name] = append(st.claims[p+"/"+name], t)
 			for _, a := range m.Aliases {
 				st.names[a] = true
+				st.claims[a] = append(st.claims[a], t)
 			}
 		}
 		st.values[p] = ast.NewObject(items...)
@@ -262,9 +269,9 @@ func modelValue(m Model, source string) ast.Value {
 
 var kpCatalog = ast.StringTerm("catalog")
 
-// attach adds each provider's catalog to a freshly rendered input.providers (every
+// Attach adds each provider's catalog to a freshly rendered input.providers (every
 // configured provider gets one, empty when it has no models).
-func (c *Catalog) attach(providers ast.Value) {
+func (c *Catalog) Attach(providers ast.Value) {
 	obj, ok := providers.(ast.Object)
 	if !ok {
 		return
@@ -301,6 +308,15 @@ func (c *Catalog) IsName(name string) bool {
 		return false
 	}
 	return c.cur.Load().names[name]
+}
+
+// Claims lists the declared or discovered models a request for name reaches (by model
+// name, alias or provider/model), in no particular order.
+func (c *Catalog) Claims(name string) []decision.Target {
+	if c == nil {
+		return nil
+	}
+	return c.cur.Load().claims[name]
 }
 
 // Models lists the model names of provider, sorted (tests, logs).

@@ -40,13 +40,18 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("IsName(%q) = %v", name, !want)
 		}
 	}
+	for name, want := range map[string]int{"smart": 1, "m-large": 1, "up/m-large": 1, "qwen": 1, "up/qwen": 1, "nope": 0} {
+		if got := c.Claims(name); len(got) != want || (want == 1 && got[0].Provider != "up") {
+			t.Errorf("Claims(%q) = %v", name, got)
+		}
+	}
 	var nilCat *Catalog
 	if nilCat.IsName("smart") || nilCat.Models("up") != nil {
 		t.Error("a nil catalog knows names")
 	}
 
 	providers := ProvidersValue([]signals.ProviderStats{{Name: "up", Healthy: true}, {Name: "other", Healthy: true}})
-	c.attach(providers)
+	c.Attach(providers)
 	for path, want := range map[string]string{
 		`up.catalog["m-large"].aliases`:                    `["smart"]`,
 		`up.catalog["m-large"].source`:                     `"config"`,

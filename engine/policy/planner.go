@@ -101,7 +101,7 @@ func (p *Planner) Build(ctx context.Context, rev *Revision) *Shared {
 	}
 	s.Providers = ProvidersValue(snap)
 	if p.catalog != nil {
-		p.catalog.attach(s.Providers)
+		p.catalog.Attach(s.Providers)
 	}
 	plan, err := rev.Plan(ctx, s.Providers)
 	if err != nil {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,9 +20,25 @@ import (
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// errorProtocol is how one wire protocol tells its clients about errors: the one function
+// that maps gavel's errors to the protocol's status and type, and the writer of its error
+// body.
+type errorProtocol struct {
+	of    func(error) *APIError
+	write func(echo.Context, *APIError)
+}
+
+// openAIErrors are the errors of the OpenAI-compatible endpoints.
+var openAIErrors = errorProtocol{of: clientError, write: writeError}
+
 // serve runs one API request through the pipeline: the decision id header first, the
 // client's error in OpenAI's shape on failure, and the pipeline's record last.
 func (s *Server) serve(c echo.Context, endpoint string, handle func(echo.Context, *pipeline.Exchange) error) error {
+	return s.serveAs(c, endpoint, openAIErrors, handle)
+}
+
+// serveAs is serve for a protocol with errors of its own.
+func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, handle func(echo.Context, *pipeline.Exchange) error) error {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	x := s.p.Start(endpoint)
@@ -38,16 +55,22 @@ func (s *Server) serve(c echo.Context, endpoint string, handle func(echo.Context
 		// A stream that had started: the client was told in the stream, or cannot be.
 		status, code = ended.api.Status, ended.api.Code
 	default:
-		api := clientError(err)
+		api := proto.of(err)
+		if api.Status >= 500 && errors.Is(c.Request().Context().Err(), context.Canceled) && !s.Draining() {
+			// The client left while gavel was still deciding (policy evaluation, a ledger
+			// call): the cancellation surfaced as that step's error, but nothing failed,
+			// and nobody is there to read a 5xx.
+			api = proto.of(errClientClosed())
+		}
 		if api.Status == StatusClientClosedRequest && s.Draining() {
 			// Cancelled by the shutdown, not by the client, which is still there to be told.
-			api = errShuttingDown()
+			api = proto.of(errShuttingDown())
 		}
 		if api.Status >= 500 && api.Code != "upstream_error" && api.Code != "server_shutting_down" {
 			s.failed.Log(api.Code, "request failed", "decision_id", x.ID, "err", err)
 		}
 		status, code = api.Status, api.Code
-		writeError(c, api)
+		proto.write(c, api)
 	}
 	s.p.Finish(x, status, code)
 	return nil
@@ -122,7 +145,31 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	// The spend is committed before the answer is written: once a client may hold the
 	// answer, a crash must not lose its charge.
 	s.p.Settle(x)
-	writeJSON(c, http.StatusOK, res)
+	return s.writeAnswer(c, res)
+}
+
+// answerPiece is how much of a non-streamed answer is written under one stall deadline.
+const answerPiece = 64 << 10
+
+// writeAnswer writes a non-streamed answer under the stall bound, a piece at a time so
+// that a slow reader still making progress is not cut: an answer of many megabytes to a
+// client that reads nothing must not hold the handler until it leaves.
+func (s *Server) writeAnswer(c echo.Context, v any) error {
+	rc := http.NewResponseController(c.Response().Writer)
+	if rc.SetWriteDeadline(time.Now().Add(s.o.WriteStallTimeout)) != nil {
+		writeJSON(c, http.StatusOK, v)
+		return nil
+	}
+	defer rc.SetWriteDeadline(time.Time{})
+	b := encodeJSON(c, http.StatusOK, v)
+	for len(b) > 0 {
+		n := min(len(b), answerPiece)
+		rc.SetWriteDeadline(time.Now().Add(s.o.WriteStallTimeout))
+		if _, err := c.Response().Write(b[:n]); err != nil {
+			return s.writeFailed(err)
+		}
+		b = b[n:]
+	}
 	return nil
 }
 
@@ -138,8 +185,29 @@ func (s *Server) decode(c echo.Context) (*adapters.ChatRequest, *APIError) {
 	return req, nil
 }
 
+// readBody reads the body within the size limit into a slice the caller owns: a body
+// passed through to an upstream is kept for the whole request.
+func (s *Server) readBody(c echo.Context) ([]byte, *APIError) {
+	var out []byte
+	e := s.read(c, func(b []byte) *APIError {
+		out = bytes.Clone(b)
+		return nil
+	})
+	return out, e
+}
+
 // readJSON reads the body within the size limit and decodes it into v (see unmarshal).
 func (s *Server) readJSON(c echo.Context, v any) *APIError {
+	return s.read(c, func(b []byte) *APIError {
+		if err := unmarshal(b, v); err != nil {
+			return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
+		}
+		return nil
+	})
+}
+
+// read reads the body within the size limit into a pooled buffer and hands it to use.
+func (s *Server) read(c echo.Context, use func([]byte) *APIError) *APIError {
 	r := c.Request()
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -162,10 +230,7 @@ func (s *Server) readJSON(c echo.Context, v any) *APIError {
 	if buf.Len() == 0 {
 		return errBadRequest("invalid_body", "", "The request body is empty; send a JSON request body.")
 	}
-	if err := unmarshal(buf.Bytes(), v); err != nil {
-		return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
-	}
-	return nil
+	return use(buf.Bytes())
 }
 
 // unmarshal decodes a body: a chat request keeps the members it has no typed field for

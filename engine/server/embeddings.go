@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net/http"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -42,8 +41,7 @@ func (s *Server) embed(c echo.Context, x *pipeline.Exchange) error {
 		return err
 	}
 	routed(c, x)
-	writeJSON(c, http.StatusOK, res)
-	return nil
+	return s.writeAnswer(c, res)
 }
 
 func validateEmbedding(r *adapters.EmbeddingRequest) *APIError {

@@ -108,8 +108,7 @@ func (s *Server) responsesCreate(c echo.Context, x *pipeline.Exchange) error {
 	routed(c, x)
 	rs.save(ctx)
 	s.p.Settle(x)
-	writeJSON(c, http.StatusOK, res)
-	return nil
+	return s.writeAnswer(c, res)
 }
 
 // respState is one Responses request on its way out.
@@ -187,7 +186,7 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 	}
 	defer up.Close()
 	routed(c, x)
-	w := startSSE(c, ctx)
+	w := s.startSSE(c, ctx)
 	defer w.end()
 	str := responses.NewStreamer(rs.res, rs.ids, w.named)
 	if err := str.Start(); err != nil {
@@ -244,7 +243,7 @@ func (s *Server) responsesDegraded(ctx context.Context, c echo.Context, rs *resp
 	}
 	routed(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
-	w := startSSE(c, ctx)
+	w := s.startSSE(c, ctx)
 	defer w.end()
 	str := responses.NewStreamer(rs.res, rs.ids, w.named)
 	if err := str.Start(); err != nil {

@@ -53,7 +53,7 @@ func asJSON(t *testing.T, v ast.Value) any {
 }
 
 func TestDocsExamplesMatchSchemas(t *testing.T) {
-	for _, name := range []string{"input.json", "decision.json"} {
+	for name, schema := range map[string]string{"input.json": "input.json", "decision.json": "decision.json", "decision-deny.json": "decision.json"} {
 		f, err := os.Open(filepath.Join("..", "..", "docs", "schema", "examples", name))
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +63,7 @@ func TestDocsExamplesMatchSchemas(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := compile(t, name).Validate(doc); err != nil {
+		if err := compile(t, schema).Validate(doc); err != nil {
 			t.Errorf("docs/schema/examples/%s: %v", name, err)
 		}
 	}
@@ -80,6 +80,10 @@ func realInputs(t *testing.T, rev *policy.Revision) []policy.Input {
 	tg.Begin()
 	tg.End(1500_000_000, 0, true)
 	providers := policy.ProvidersValue(tr.Snapshot())
+	cat := policy.NewCatalog(map[string][]policy.Model{"openai": {{Name: "ft:gpt-4o-mini:acme", Aliases: []string{"support-bot"},
+		ContextWindow: 128000, Prices: policy.ModelPrices{Input: 0.3, Output: 1.2}, Capabilities: []string{"tools", "json"}}}})
+	cat.SetDiscovered("mock", []string{"mock-embed-2", "mock-xl"})
+	cat.Attach(providers)
 	plan, err := rev.Plan(context.Background(), providers)
 	if err != nil {
 		t.Fatal(err)

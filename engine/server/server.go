@@ -74,7 +74,17 @@ type Options struct {
 	// ErrorLogInterval is how often a repeated request failure is logged (with the count
 	// of the ones in between); 0 is telemetry.DefaultLogInterval.
 	ErrorLogInterval time.Duration
+	// WriteStallTimeout ends a request whose client took none of a write's bytes for this
+	// long; 0 is DefaultWriteStallTimeout.
+	WriteStallTimeout time.Duration
 }
+
+// DefaultWriteStallTimeout is how long one write to a client may make no progress. A
+// client reading a stream, however slowly, takes each event well within it; one that
+// stopped reading fills the kernel's socket queues and then blocks the write. Ending it
+// here frees the handler, the upstream stream and those buffers long before a
+// request_timeout of minutes.
+const DefaultWriteStallTimeout = 30 * time.Second
 
 // Server is gavel's HTTP API.
 type Server struct {
@@ -101,6 +111,9 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.WriteStallTimeout <= 0 {
+		o.WriteStallTimeout = DefaultWriteStallTimeout
+	}
 	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{},
 		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval)}
 	s.base, s.cancel = context.WithCancel(context.Background())
@@ -117,7 +130,7 @@ func New(o Options) *Server {
 	e.Use(s.recover)
 	if len(o.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: o.CORSOrigins,
-			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, HeaderTags, "OpenAI-Organization", "OpenAI-Project",
+			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, HeaderTags, "X-Api-Key", "Anthropic-Version", "Anthropic-Beta", "OpenAI-Organization", "OpenAI-Project",
 				"X-Stainless-Arch", "X-Stainless-Lang", "X-Stainless-OS", "X-Stainless-Package-Version", "X-Stainless-Retry-Count",
 				"X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Timeout"},
 			ExposeHeaders: []string{HeaderDecisionID, HeaderRoute, HeaderSubstituted, HeaderRevision, HeaderExperiment, HeaderArm, HeaderBudgetWarning, HeaderDroppedParams,
@@ -136,6 +149,9 @@ func New(o Options) *Server {
 		e.GET(prefix+"/models", s.listModels)
 		e.GET(prefix+"/models/*", s.getModel)
 	}
+	// Anthropic's SDKs take the API root as their base URL and add /v1 themselves.
+	e.POST("/v1/messages", s.messages)
+	e.POST("/v1/messages/count_tokens", s.countTokens)
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/v1/gavel/status", s.status)
@@ -253,7 +269,13 @@ func writeError(c echo.Context, e *APIError) {
 	writeJSON(c, e.Status, e.body())
 }
 
-func writeJSON(c echo.Context, status int, v any) {
+func writeJSON(c echo.Context, status int, v any) error {
+	_, err := c.Response().Write(encodeJSON(c, status, v))
+	return err
+}
+
+// encodeJSON encodes v, writes the status and headers, and returns the body to write.
+func encodeJSON(c echo.Context, status int, v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding failed","type":"server_error","param":null,"code":"internal_error"}}`)
@@ -262,6 +284,5 @@ func writeJSON(c echo.Context, status int, v any) {
 	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)+1))
 	c.Response().WriteHeader(status)
-	b = append(b, '\n')
-	c.Response().Write(b)
+	return append(b, '\n')
 }

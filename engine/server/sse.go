@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,20 +30,23 @@ const finalWriteTimeout = 2 * time.Second
 // sseWriter writes server-sent events and flushes each one: a token must reach the client
 // when it arrives, not when a buffer fills.
 //
-// A client that stops reading makes a write block once the kernel's queues are full. The
-// connection's write deadline is therefore the request's deadline: such a client gets
-// nothing after it, and the handler ends instead of waiting for the client to leave.
+// A client that stops reading makes a write block once the kernel's queues are full. Each
+// write therefore has a deadline: the stall bound (write_stall_timeout) from when it
+// starts, or the request's deadline if that comes first. Such a client gets nothing after
+// it, and the handler ends instead of waiting for the client to leave.
 type sseWriter struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController // the connection's own writer: flush errors, write deadlines
-	// deadline: a write deadline is set on the connection; a stream that ends well clears
-	// it, so the next request on a kept-alive connection does not inherit it.
+	// deadline: write deadlines are set on the connection; a stream that ends well clears
+	// them, so the next request on a kept-alive connection does not inherit one.
 	deadline bool
-	err      error // the first write failure; nothing is written after it
+	stall    time.Duration
+	until    time.Time // the request's deadline; zero: none
+	err      error     // the first write failure; nothing is written after it
 	buf      []byte
 }
 
-func startSSE(c echo.Context, ctx context.Context) *sseWriter {
+func (s *Server) startSSE(c echo.Context, ctx context.Context) *sseWriter {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
@@ -50,11 +54,19 @@ func startSSE(c echo.Context, ctx context.Context) *sseWriter {
 	h.Set("X-Accel-Buffering", "no") // nginx in front must not buffer the stream
 	c.Response().WriteHeader(http.StatusOK)
 	// Below echo's Response, whose Flush drops the error that says the client is gone.
-	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer)}
-	if d, ok := ctx.Deadline(); ok {
-		w.deadline = w.rc.SetWriteDeadline(d) == nil
-	}
+	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer), stall: s.o.WriteStallTimeout}
+	w.until, _ = ctx.Deadline()
+	w.deadline = w.rc.SetWriteDeadline(w.next()) == nil
 	return w
+}
+
+// next is the deadline of a write starting now.
+func (w *sseWriter) next() time.Time {
+	d := time.Now().Add(w.stall)
+	if !w.until.IsZero() && w.until.Before(d) {
+		return w.until
+	}
+	return d
 }
 
 // final gives the event that ends the stream its own short deadline: the request's may
@@ -81,8 +93,8 @@ func (w *sseWriter) event(v any) error {
 	return w.raw(w.buf)
 }
 
-// named writes an event with an event name (`event: typ`), as the Responses API's
-// stream has them.
+// named writes an event with an event name (`event: typ`), as the Responses API's and
+// Anthropic's streams have them.
 func (w *sseWriter) named(typ string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -95,6 +107,9 @@ func (w *sseWriter) named(typ string, v any) error {
 func (w *sseWriter) raw(b []byte) error {
 	if w.err != nil {
 		return w.err
+	}
+	if w.deadline {
+		w.rc.SetWriteDeadline(w.next())
 	}
 	if _, err := w.w.Write(b); err != nil {
 		w.err = err
@@ -112,6 +127,50 @@ func (w *sseWriter) raw(b []byte) error {
 func (w *sseWriter) streamError(api *APIError) {
 	w.final()
 	w.event(api.body())
+}
+
+// openAIStreamError ends an OpenAI stream with a data event holding "error".
+func openAIStreamError(w *sseWriter, err error) { w.streamError(clientError(err)) }
+
+// streamFailed ends a stream that failed after it started, telling the client in its
+// protocol's words (tell) when it is still there: a shutdown, a client that left, an
+// upstream that failed mid-stream.
+func (s *Server) streamFailed(ctx context.Context, c echo.Context, w *sseWriter, st *pipeline.Stream, err error, tell func(*sseWriter, error)) error {
+	switch {
+	case s.Draining() && ctx.Err() != nil:
+		// The gateway is shutting down: the client is told, and the request is recorded
+		// and charged for what it received.
+		api := errShuttingDown()
+		tell(w, api)
+		return &streamEnd{api}
+	case ctx.Err() != nil && c.Request().Context().Err() != nil:
+		// The client disconnected, or a write to it failed: nothing to tell it.
+		if w.err != nil {
+			return s.writeFailed(w.err)
+		}
+		return &streamEnd{errClientClosed()}
+	}
+	tell(w, st.Fail(ctx, err))
+	return nil
+}
+
+// rawEvent writes an upstream's event as it came: its name, if it had one, and its data.
+func (w *sseWriter) rawEvent(name, data []byte) error {
+	w.buf = w.buf[:0]
+	if len(name) > 0 {
+		w.buf = append(append(append(w.buf, sseEvent...), name...), '\n')
+	}
+	// Data lines were joined with "\n"; each goes back on a data line of its own.
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		w.buf = append(append(append(w.buf, sseData...), data[:i]...), '\n')
+		data = data[i+1:]
+	}
+	w.buf = append(append(append(w.buf, sseData...), data...), sseEnd...)
+	return w.raw(w.buf)
 }
 
 // streamEnd is how a stream that had started ended when the request is to be recorded
@@ -139,7 +198,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 	}
 	defer st.Close()
 	routed(c, x)
-	w := startSSE(c, ctx)
+	w := s.startSSE(c, ctx)
 	defer w.end()
 	for {
 		chunk, err := st.Recv()
@@ -153,22 +212,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 			return nil
 		}
 		if err != nil {
-			switch {
-			case s.Draining() && ctx.Err() != nil:
-				// The gateway is shutting down: the client is told, and the request is
-				// recorded and charged for what it received.
-				api := errShuttingDown()
-				w.streamError(api)
-				return &streamEnd{api}
-			case ctx.Err() != nil && c.Request().Context().Err() != nil:
-				// The client disconnected, or a write to it failed: nothing to tell it.
-				if w.err != nil {
-					return s.writeFailed(w.err)
-				}
-				return &streamEnd{errClientClosed()}
-			}
-			w.streamError(streamError(st.Fail(ctx, err)))
-			return nil
+			return s.streamFailed(ctx, c, w, st, err, openAIStreamError)
 		}
 		if chunk == nil {
 			continue
@@ -190,7 +234,7 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *pipeline
 	routed(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	s.p.Settle(x) // before the client has the answer: see stream
-	w := startSSE(c, ctx)
+	w := s.startSSE(c, ctx)
 	defer w.end()
 	for _, ch := range chunksOf(res, x.WantsUsage()) {
 		if err := w.event(ch); err != nil {

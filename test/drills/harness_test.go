@@ -409,19 +409,6 @@ func (p *proc) snap() snapshot {
 	return s
 }
 
-// settle waits (up to 10 s) until gavel's goroutines are back within slack of base, and
-// returns the last count; goroutines finishing requests end a little after the responses.
-func (p *proc) settle(base, slack int) int {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n := p.goroutines()
-		if n <= base+slack || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // eventually polls cond every 25 ms until it holds or d passes.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

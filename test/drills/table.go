@@ -1,9 +1,9 @@
 // Package drills runs gavel, the real binary, through the failures it promises to survive
 // (a dead primary, a 429 storm, latency spikes, dropped and corrupted upstream
 // connections, slow and stalled clients, SIGTERM and kill -9, Redis and bundle-server
-// outages, a soak) and records one table row per drill. The drills are Go tests in this
-// package; see docs/reliability.md for what each one promises and `make drill` for the
-// long form that prints the table.
+// outages, a soak, and a fleet of replicas behind a load balancer) and records one table
+// row per drill. The drills are Go tests in this package; see docs/reliability.md for what
+// each one promises and `make drill` for the long form that prints the table.
 package drills
 
 import (

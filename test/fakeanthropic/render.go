@@ -36,6 +36,22 @@ type textBlock struct {
 	Text string `json:"text"`
 }
 
+type thinkingBlock struct {
+	Type      string `json:"type"` // "thinking"
+	Thinking  string `json:"thinking"`
+	Signature string `json:"signature"`
+}
+
+type thinkingDelta struct {
+	Type     string `json:"type"` // "thinking_delta"
+	Thinking string `json:"thinking"`
+}
+
+type signatureDelta struct {
+	Type      string `json:"type"` // "signature_delta"
+	Signature string `json:"signature"`
+}
+
 type toolUseBlock struct {
 	Type  string          `json:"type"` // "tool_use"
 	ID    string          `json:"id"`
@@ -117,6 +133,9 @@ func fullMessage(model string, st Step, id string) *message {
 		Content: []any{},
 		Usage:   usage(st, reply),
 	}
+	if st.Thinking != "" {
+		m.Content = append(m.Content, thinkingBlock{Type: "thinking", Thinking: st.Thinking, Signature: st.Signature})
+	}
 	if reply != "" {
 		m.Content = append(m.Content, textBlock{Type: "text", Text: reply})
 	}
@@ -154,6 +173,14 @@ func streamEvents(model string, st Step, id string) ([]byte, []int) {
 		}
 		add("content_block_stop", blockStopEvent{Type: "content_block_stop", Index: index})
 		index++
+	}
+	if st.Thinking != "" {
+		var deltas []any
+		for _, piece := range split(st.Thinking, 2) {
+			deltas = append(deltas, thinkingDelta{Type: "thinking_delta", Thinking: piece})
+		}
+		deltas = append(deltas, signatureDelta{Type: "signature_delta", Signature: st.Signature})
+		block(thinkingBlock{Type: "thinking"}, deltas)
 	}
 	if reply != "" {
 		var deltas []any

@@ -78,6 +78,10 @@ type Step struct {
 	// Latency is waited before the response headers; the wait ends early if the client goes.
 	Latency time.Duration
 
+	// Thinking, when set, makes the answer start with a thinking block of this text, signed
+	// with Signature (streamed as thinking_delta pieces and one signature_delta).
+	Thinking, Signature string
+
 	// Reply is the assistant text; empty means "Hello from <model>" unless ToolCalls is set.
 	Reply string
 	// Chunks is how many text_delta events a streamed Reply is split into (0: DefaultChunks).

@@ -85,12 +85,18 @@ type Stats struct {
 	Replayed       uint64 // queued commits later applied to Redis
 	DroppedCommits uint64 // queued commits dropped because the queue was full
 	PendingCommits int    // commits waiting for Redis
-	Degraded       bool   // Redis is currently considered down
+	// PendingReleases are reservations whose Reserve may have landed with its reply lost,
+	// waiting for Redis to be given back.
+	PendingReleases int
+	Degraded        bool // Redis is currently considered down
 }
 
+// pendingCommit is a settle waiting for Redis: a commit of actual, or (release) the
+// release of a reservation whose Reserve may have landed with its reply lost.
 type pendingCommit struct {
-	r      ledger.Reservation
-	actual int64
+	r       ledger.Reservation
+	actual  int64
+	release bool
 }
 
 // Store is the Redis-backed ledger.Store.
@@ -101,6 +107,7 @@ type Store struct {
 
 	unavailable, fallbackOps, replayed, dropped atomic.Uint64
 	replaying                                   atomic.Int64 // taken off pending, not yet applied
+	releases                                    atomic.Int64 // queued releases, in pending or replaying
 	downUntil                                   atomic.Int64 // unix nanos, wall clock
 	down                                        atomic.Bool
 
@@ -159,14 +166,16 @@ func New(c redis.UniversalClient, opts Options) *Store {
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	n := len(s.pending) + int(s.replaying.Load())
+	rel := int(s.releases.Load())
 	s.mu.Unlock()
 	return Stats{
-		Unavailable:    s.unavailable.Load(),
-		FallbackOps:    s.fallbackOps.Load(),
-		Replayed:       s.replayed.Load(),
-		DroppedCommits: s.dropped.Load(),
-		PendingCommits: n,
-		Degraded:       s.down.Load(),
+		Unavailable:     s.unavailable.Load(),
+		FallbackOps:     s.fallbackOps.Load(),
+		Replayed:        s.replayed.Load(),
+		DroppedCommits:  s.dropped.Load(),
+		PendingCommits:  n - rel,
+		PendingReleases: rel,
+		Degraded:        s.down.Load(),
 	}
 }
 
@@ -246,7 +255,7 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	if s.opts.OnUnavailable != nil {
 		s.opts.OnUnavailable(op, err)
 	}
-	return fmt.Errorf("%w: redis %s: %v", ledger.ErrStoreUnavailable, op, err)
+	return fmt.Errorf("%w: redis %s: %w", ledger.ErrStoreUnavailable, op, err)
 }
 
 // run executes one script unless inside a backoff window.
@@ -341,6 +350,13 @@ func (s *Store) Reserve(ctx context.Context, budgets []ledger.Budget, amount int
 	}
 	v, err := s.run(ctx, "reserve", reserveScript, keys, args...)
 	if err != nil {
+		if maybeRan(err) {
+			// The script may have reserved with its reply lost (a timeout, the client gone):
+			// give the reservation back once Redis answers, or it would hold the amount
+			// until its TTL. A release of a reservation never made is harmless, and a
+			// Reserve that runs after it finds the id settled and reserves nothing.
+			s.enqueue(pendingCommit{r: r, release: true})
+		}
 		if s.failOpen(err) {
 			fr, ferr := s.fallback().Reserve(ctx, budgets, amount, ttl)
 			if ferr == nil {
@@ -367,11 +383,25 @@ func (s *Store) Reserve(ctx context.Context, budgets []ledger.Budget, amount int
 	return r, nil
 }
 
-// settle runs the settle script: a commit of actual, or (op "release") a release. op
-// also names the operation for OnUnavailable ("commit", "release" or "replay").
+// maybeRan reports whether a failed call may still have run in Redis: it was sent (not
+// refused inside a backoff window) and no answer came back.
+func maybeRan(err error) bool {
+	if errors.Is(err, errBackoff) || errors.Is(err, ledger.ErrClosed) {
+		return false
+	}
+	return errors.Is(err, ledger.ErrStoreUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// settle runs the settle script: a commit of actual, or (op "release", or a replayed
+// release) a release. op also names the operation for OnUnavailable ("commit", "release"
+// or "replay").
 func (s *Store) settle(ctx context.Context, op string, r ledger.Reservation, actual int64) (settled bool, err error) {
+	return s.settleAs(ctx, op, op == "release", r, actual)
+}
+
+func (s *Store) settleAs(ctx context.Context, op string, release bool, r ledger.Reservation, actual int64) (settled bool, err error) {
 	mode := "commit"
-	if op == "release" {
+	if release {
 		mode = "release"
 	}
 	now := s.opts.Now()
@@ -425,7 +455,7 @@ func (s *Store) Commit(ctx context.Context, r ledger.Reservation, actual int64) 
 		}
 		if _, err := s.settle(ctx, "commit", r, actual); err != nil {
 			if errors.Is(err, ledger.ErrStoreUnavailable) {
-				s.enqueue(r, actual)
+				s.enqueue(pendingCommit{r: r, actual: actual})
 				return nil
 			}
 			return err
@@ -439,7 +469,7 @@ func (s *Store) Commit(ctx context.Context, r ledger.Reservation, actual int64) 
 	case err == nil:
 		return nil
 	case errors.Is(err, ledger.ErrStoreUnavailable):
-		s.enqueue(r, actual)
+		s.enqueue(pendingCommit{r: r, actual: actual})
 		if s.opts.FailureMode == FailOpen {
 			_ = s.fallback().Commit(ctx, r, actual) // unknown id locally: charged
 			return nil
@@ -475,14 +505,21 @@ func (s *Store) Release(ctx context.Context, r ledger.Reservation) error {
 	return err
 }
 
-func (s *Store) enqueue(r ledger.Reservation, actual int64) {
+func (s *Store) enqueue(pc pendingCommit) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.pending) >= s.opts.MaxPendingCommits {
+		if s.pending[0].release {
+			s.releases.Add(-1) // the reservation expires at its TTL instead
+		} else {
+			s.dropped.Add(1)
+		}
 		s.pending = s.pending[1:]
-		s.dropped.Add(1)
 	}
-	s.pending = append(s.pending, pendingCommit{r: r, actual: actual})
+	if pc.release {
+		s.releases.Add(1)
+	}
+	s.pending = append(s.pending, pc)
 }
 
 // flush replays queued commits until the queue is empty or Redis fails again.
@@ -493,15 +530,21 @@ func (s *Store) flush(ctx context.Context) {
 	s.replaying.Store(int64(len(batch)))
 	s.mu.Unlock()
 	for i, pc := range batch {
-		if _, err := s.settle(ctx, "replay", pc.r, pc.actual); err != nil && errors.Is(err, ledger.ErrStoreUnavailable) {
+		if _, err := s.settleAs(ctx, "replay", pc.release, pc.r, pc.actual); err != nil && errors.Is(err, ledger.ErrStoreUnavailable) {
 			s.mu.Lock()
 			s.pending = append(batch[i:len(batch):len(batch)], s.pending...)
 			s.replaying.Store(0)
 			s.mu.Unlock()
 			return
 		}
+		s.mu.Lock()
 		s.replaying.Add(-1)
-		s.replayed.Add(1) // applied, or already applied before the failure was seen
+		if pc.release {
+			s.releases.Add(-1)
+		} else {
+			s.replayed.Add(1) // applied, or already applied before the failure was seen
+		}
+		s.mu.Unlock()
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/ledger/ledgertest"
 	"github.com/gavel-gw/gavel/engine/ledger/memstore"
@@ -308,7 +310,7 @@ func TestOutageRecoveryReplay(t *testing.T) {
 		t.Fatalf("stats: %+v", s.Stats())
 	}
 	// A replay of a commit that had landed (reply lost) is not charged again.
-	s.enqueue(r1, 700)
+	s.enqueue(pendingCommit{r: r1, actual: 700})
 	s.flush(ctx)
 	if st, _ := direct.Snapshot(ctx, []ledger.Budget{b}); st[0].Spent != 1_500 {
 		t.Fatalf("replayed commit charged twice: %+v", st)
@@ -499,4 +501,61 @@ func TestFailOpenChurn(t *testing.T) {
 		t.Fatalf("Redis spent %d, committed %d (stats %+v)", st[0].Spent, committed.Load(), s.Stats())
 	}
 	t.Logf("stats: %+v", s.Stats())
+}
+
+// A Reserve whose reply is lost (Redis busy past the client's read timeout) may still have
+// reserved: the store cannot tell, so it gives the reservation back once Redis answers,
+// instead of leaving the amount held until the reservation's TTL. Both failure modes.
+func TestReserveReplyLostIsReleased(t *testing.T) {
+	srv := startRedis(t)
+	for _, mode := range []FailureMode{FailClosed, FailOpen} {
+		t.Run(mode.String(), func(t *testing.T) {
+			ctx := context.Background()
+			prefix := uniquePrefix()
+			c := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: 100 * time.Millisecond, MaxRetries: -1})
+			defer c.Close()
+			s := New(c, Options{Prefix: prefix, FailureMode: mode, RetryInterval: 50 * time.Millisecond})
+			defer s.Close()
+			direct := New(srv.client(t), Options{Prefix: prefix})
+			defer direct.Close()
+			b := ledger.Budget{Scope: ledger.ScopeTeam, ID: "t", Period: ledger.PeriodDay, LimitMicroUSD: 1_000_000, Hard: true}
+			// A connection and the script in Redis's cache, so the Reserve below is one
+			// EVALSHA on an open connection.
+			if r, err := s.Reserve(ctx, []ledger.Budget{b}, 1, time.Hour); err != nil || s.Release(ctx, r) != nil {
+				t.Fatal(err)
+			}
+			// Keep Redis busy for 400 ms: the Reserve sent meanwhile runs after it, once the
+			// client has given up on the reply.
+			busy := make(chan error, 1)
+			go func() {
+				busy <- srv.client(t).Eval(ctx, `local t = redis.call('TIME'); local e = t[1]*1000000 + t[2] + 400000
+					repeat t = redis.call('TIME') until t[1]*1000000 + t[2] >= e; return 1`, nil).Err()
+			}()
+			time.Sleep(50 * time.Millisecond)
+			r, err := s.Reserve(ctx, []ledger.Budget{b}, 700, time.Hour)
+			if mode == FailClosed && !errors.Is(err, ledger.ErrStoreUnavailable) {
+				t.Fatalf("Reserve with the reply lost: %+v %v", r, err)
+			}
+			if mode == FailOpen && (err != nil || !strings.HasPrefix(r.ID, fallbackPrefix)) {
+				t.Fatalf("fail-open Reserve with the reply lost: %+v %v", r, err)
+			}
+			if err := <-busy; err != nil {
+				t.Fatal(err)
+			}
+			if st, err := direct.Snapshot(ctx, []ledger.Budget{b}); err != nil || st[0].Reserved != 700 {
+				t.Fatalf("the Reserve whose reply was lost did not land (the test needs it to): %+v %v", st, err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				st, err := direct.Snapshot(ctx, []ledger.Budget{b})
+				if err == nil && st[0].Reserved == 0 && s.Stats().PendingReleases == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the lost Reserve still holds %+v (%v), stats %+v", st, err, s.Stats())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
 }

@@ -50,12 +50,13 @@ func Dir(tb testing.TB, revision string, data map[string]any) string {
 	return dir
 }
 
-// Signed is Dir's bundle built and signed the way `gavel bundle build --signing-key` does
-// (policy.Build, policy.Sign with ES256 and key id "default", policy.WriteBundle), as a
-// tarball; tamper, when set, changes the data after signing.
+// Signed is Dir's bundle built and signed the way `gavel bundle build --revision R
+// --signing-key` does (policy.Build, policy.Sign with ES256 and key id "default",
+// policy.WriteBundle), as a tarball; tamper, when set, changes the data after signing. The
+// revision is exactly revision (a build without --revision appends the content's hash).
 func Signed(tb testing.TB, revision string, data map[string]any, privPEM string, tamper func(map[string]any)) []byte {
 	tb.Helper()
-	b, err := policy.Build(context.Background(), []string{Dir(tb, revision, data)}, "")
+	b, err := policy.Build(context.Background(), []string{Dir(tb, revision, data)}, revision)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -63,7 +63,8 @@ func StartNginx(tb testing.TB, root string) *Nginx {
 	tb.Helper()
 	n := startNginx(tb, 64, func(addr, prefix string) string {
 		return fmt.Sprintf(`
-  access_log %[1]s/logs/access.log;
+  log_format timed '$msec $status "$request"';
+  access_log %[1]s/logs/access.log timed;
   types { application/gzip gz; }
   default_type application/octet-stream;
   server {
@@ -102,20 +103,7 @@ func startNginx(tb testing.TB, workerConnections int, server func(addr, prefix s
 		}
 		userLine = "user " + u.Username + ";"
 	}
-	conf := fmt.Sprintf(`%s
-worker_processes 1;
-pid %[2]s/nginx.pid;
-error_log %[2]s/logs/error.log warn;
-events { worker_connections %[3]d; }
-http {
-  client_body_temp_path %[2]s/tmp/body;
-  proxy_temp_path %[2]s/tmp/proxy;
-  fastcgi_temp_path %[2]s/tmp/fastcgi;
-  uwsgi_temp_path %[2]s/tmp/uwsgi;
-  scgi_temp_path %[2]s/tmp/scgi;
-%[4]s
-}
-`, userLine, prefix, workerConnections, server(addr, prefix))
+	conf := nginxConf(userLine, prefix, workerConnections, server(addr, prefix))
 	confPath := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		tb.Fatal(err)
@@ -161,6 +149,18 @@ http {
 	}
 }
 
+// lbLocation is how the load balancer passes requests to the replicas: the same
+// directives as docs/deploy.md's nginx example (TestLoadBalancerConfigIsTheDocumentedOne).
+const lbLocation = `      proxy_pass http://gavel;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_next_upstream error timeout;
+      proxy_next_upstream_tries 3;
+      proxy_connect_timeout 2s;
+      proxy_read_timeout 600s;
+      proxy_send_timeout 600s;
+      proxy_buffering off;`
+
 // UpstreamHeader is the response header the load balancer adds: the replicas nginx tried
 // for the request, in order (nginx's $upstream_addr: "a:1, b:2" when the first attempt
 // failed with a connection error and the request was retried on the next).
@@ -193,25 +193,43 @@ func StartLoadBalancer(tb testing.TB, upstreams []string) *Nginx {
     listen %[3]s;
     client_max_body_size 32m;
     location / {
-      proxy_pass http://gavel;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_next_upstream error timeout;
-      proxy_next_upstream_tries 3;
-      proxy_connect_timeout 2s;
-      proxy_read_timeout 600s;
-      proxy_send_timeout 600s;
-      proxy_buffering off;
-      add_header %[4]s $upstream_addr always;
+%[4]s
+      add_header %[5]s $upstream_addr always;
     }
-  }`, prefix, servers.String(), addr, UpstreamHeader)
+  }`, prefix, servers.String(), addr, lbLocation, UpstreamHeader)
 	})
+}
+
+// AccessLog is nginx's access log so far. The bundle server's lines read
+// `<unix time, ms resolution> <status> "<request line>"`: when each download was served.
+func (n *Nginx) AccessLog() string {
+	b, _ := os.ReadFile(filepath.Join(n.prefix, "logs", "access.log"))
+	return string(b)
 }
 
 // ErrorLog is nginx's error log so far, for failure messages.
 func (n *Nginx) ErrorLog() string {
 	b, _ := os.ReadFile(filepath.Join(n.prefix, "logs", "error.log"))
 	return string(b)
+}
+
+// nginxConf is a whole nginx.conf whose http{} block holds body, with everything nginx
+// writes kept under prefix.
+func nginxConf(userLine, prefix string, workerConnections int, body string) string {
+	return fmt.Sprintf(`%s
+worker_processes 1;
+pid %[2]s/nginx.pid;
+error_log %[2]s/logs/error.log warn;
+events { worker_connections %[3]d; }
+http {
+  client_body_temp_path %[2]s/tmp/body;
+  proxy_temp_path %[2]s/tmp/proxy;
+  fastcgi_temp_path %[2]s/tmp/fastcgi;
+  uwsgi_temp_path %[2]s/tmp/uwsgi;
+  scgi_temp_path %[2]s/tmp/scgi;
+%[4]s
+}
+`, userLine, prefix, workerConnections, body)
 }
 
 // Stop stops nginx now (the bundle server going away).
