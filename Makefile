@@ -21,10 +21,10 @@ build:
 ## test: everything — lint, Go tests (race detector on), Rego policy tests, deployment files
 test: lint unit rego deploy-check
 
-## test-agents: real coding agents (Claude Code from npm) driven headless through gavel
+## test-agents: real coding agents (Claude Code and Codex from npm) driven headless through gavel
 test-agents:
 	cd test/agents && npm ci --no-audit --no-fund
-	$(GO) test -tags agents -count=1 -timeout 10m -run 'Headless' ./test/
+	$(GO) test -tags agents -count=1 -timeout 10m -run 'Headless|TestAgent' ./test/
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
