@@ -21,10 +21,10 @@ build:
 ## test: everything — lint, Go tests (race detector on), Rego policy tests, deployment files
 test: lint unit rego deploy-check
 
-## test-agents: real coding agents (Claude Code from npm) driven headless through gavel
+## test-agents: real coding agents (Claude Code and Codex from npm) driven headless through gavel
 test-agents:
 	cd test/agents && npm ci --no-audit --no-fund
-	$(GO) test -tags agents -count=1 -timeout 10m -run 'Headless' ./test/
+	$(GO) test -tags agents -count=1 -timeout 10m -run 'Headless|TestAgent' ./test/
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -32,8 +32,10 @@ unit:
 # gavel's tester gates on coverage of policy files (tests excluded); stock `opa test` must
 # agree on every result.
 rego:
-	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 policies bundles
-	$(GO) tool opa test --timeout 30s policies/ bundles/
+	$(GO) run ./cmd/gavel policy fmt -l --fail policies
+	$(GO) run ./cmd/gavel policy check policies bundles
+	$(GO) run ./cmd/gavel policy test --coverage --threshold 90 --properties 200 policies bundles
+	$(GO) tool opa test --timeout 2m policies/ bundles/
 
 # The Dockerfile and Kubernetes manifests, decoded into the Kubernetes API types offline. Its
 # own module (deploy/validate), so the gateway's go.mod does not carry k8s.io/api; it uses

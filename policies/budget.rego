@@ -61,7 +61,7 @@ exhausted := [b.name |
 soft := [b |
 	some b in applicable
 	b.degrade_to
-	(used(b) * 10000) >= b.limit_musd * object.get(b, "soft_bp", 10000)
+	used(b) * 10000 >= b.limit_musd * object.get(b, "soft_bp", 10000)
 ]
 
 rate_limits := [{"scope": r.scope, "id": scope_id[r.scope], "rpm": object.get(r, "rpm", 0), "tpm": object.get(r, "tpm", 0)} |

@@ -6,10 +6,12 @@ package gavel
 
 import rego.v1
 
+import data.gavel.access
 import data.gavel.budget
 import data.gavel.compliance
 import data.gavel.degrade
 import data.gavel.experiments
+import data.gavel.remediation
 import data.gavel.route
 
 # The typical request takes the plan's precomputed decision (see gavel.plan.fast); every
@@ -22,15 +24,18 @@ decision := input.plan.fast[input.request.model].decision if {
 	typical
 	not budget.exhausted[0]
 	not budget.soft[0]
-} else := {
-	"allow": false,
-	"deny": {
-		"status": 400,
-		"code": "pii_blocked",
-		"message": concat("", ["The request contains data the policy does not allow to leave: ", concat(", ", sort(compliance.blocked)), "."]),
+} else := with_remediation(
+	{
+		"allow": false,
+		"deny": {
+			"status": 400,
+			"code": "pii_blocked",
+			"message": concat("", ["The request contains data the policy does not allow to leave: ", concat(", ", sort(compliance.blocked)), "."]),
+		},
+		"reasons": reasons,
 	},
-	"reasons": reasons,
-} if {
+	remediation.pii,
+) if {
 	compliance.blocked[_]
 } else := {
 	"allow": false,
@@ -48,27 +53,46 @@ decision := input.plan.fast[input.request.model].decision if {
 	"reasons": reasons,
 } if {
 	compliance.denied_fields[0]
-} else := {
-	"allow": false,
-	"deny": {
-		"status": 429,
-		"code": "insufficient_quota",
-		"type": "insufficient_quota",
-		"message": concat("", ["Budget `", budget.exhausted[0], "` is exhausted for this period."]),
+} else := with_remediation(
+	{
+		"allow": false,
+		"deny": {
+			"status": 429,
+			"code": "insufficient_quota",
+			"type": "insufficient_quota",
+			"message": concat("", ["Budget `", budget.exhausted[0], "` is exhausted for this period."]),
+		},
+		"reasons": reasons,
 	},
-	"reasons": reasons,
-} if {
+	remediation.budget_exhausted,
+) if {
 	budget.exhausted[0]
+} else := with_remediation(
+	{
+		"allow": false,
+		"deny": {
+			"status": 403,
+			"code": "tier_not_allowed",
+			"message": concat("", ["The model `", access.denied, "` is not available to the `", input.caller.tier, "` tier."]),
+		},
+		"reasons": reasons,
+	},
+	remediation.tier,
+) if {
+	access.denied
 } else := object.union(
 	{"allow": true, "targets": targets, "reasons": reasons},
 	extras,
 ) if {
 	targets[0]
-} else := {
-	"allow": false,
-	"deny": object.union({"status": 400}, route.unfit),
-	"reasons": array.concat(reasons, [concat("", ["route.unfit:", route.unfit.code])]),
-} if {
+} else := with_remediation(
+	{
+		"allow": false,
+		"deny": object.union({"status": 400}, route.unfit),
+		"reasons": array.concat(reasons, [concat("", ["route.unfit:", route.unfit.code])]),
+	},
+	remediation.unfit,
+) if {
 	route.unfit
 } else := {
 	"allow": false,
@@ -76,15 +100,23 @@ decision := input.plan.fast[input.request.model].decision if {
 	"reasons": reasons,
 } if {
 	route.known
-} else := {
-	"allow": false,
-	"deny": {
-		"status": 404,
-		"code": "model_not_found",
-		"message": route.unknown_message,
+} else := with_remediation(
+	{
+		"allow": false,
+		"deny": {
+			"status": 404,
+			"code": "model_not_found",
+			"message": route.unknown_message,
+		},
+		"reasons": ["route.unknown_model"],
 	},
-	"reasons": ["route.unknown_model"],
-}
+	remediation.unknown_model,
+)
+
+# with_remediation adds what the denied caller can change, when there is something to say.
+with_remediation(d, r) := object.union(d, {"remediation": r}) if {
+	count(r) > 0
+} else := d
 
 # A budget past its soft threshold sends the request to its cheaper alias.
 targets := route.targets_for(budget.soft[0].degrade_to) if {
@@ -106,6 +138,7 @@ typical if {
 	input.request.est_input_tokens < f.size_trigger
 	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]
+	not f.tier_denied[input.caller.tier]
 }
 
 # with_limits adds the budgets and rate limits to enforce to a precomputed decision.
@@ -138,4 +171,4 @@ extras["rate_limits"] := budget.rate_limits if budget.rate_limits[0]
 
 reasons := array.concat(route.reasons, [r | some r in other_reasons])
 
-other_reasons := ((compliance.reasons | experiments.reasons) | degrade.reasons) | budget.reasons
+other_reasons := (((compliance.reasons | experiments.reasons) | degrade.reasons) | budget.reasons) | access.reasons

@@ -396,11 +396,24 @@ fast[name] := {
 	"task_triggers": {t: true | some c in object.get(content_routes, name, []); c.task != ""; t := c.task},
 	"size_trigger": size_trigger(name),
 	"min_context": r.min_context,
+	"tier_denied": tier_denied(r),
 } if {
 	count(object.get(data.gavel.pii_policy, "deny_terms", [])) == 0
 	count(object.get(data.gavel.pii_policy, "deny_fields", [])) == 0
 	some name, r in routes
 	not experiments[name]
+}
+
+# tier_denied: the caller tiers (data.gavel.tier_access) that may not use the route's
+# primary target, which must leave the fast path for gavel.access to deny them.
+default tier_access := {}
+
+tier_access := data.gavel.tier_access
+
+tier_denied(r) := {tier: true |
+	some tier, allowed in tier_access
+	t := r.targets[0]
+	not object.get(data.gavel.catalog, [concat("/", [t.provider, t.model]), "tier"], "") in allowed
 }
 
 route_decision(name, r) := object.union({"allow": true, "targets": r.targets, "reasons": r.reasons}, hedge_field(r)) if {

@@ -26,6 +26,7 @@ import (
 type respFakes struct {
 	g      *gw
 	a      *fakeupstream.Server
+	oa     *fakeupstream.Server // serves the Responses API itself: alias "gpt5", first of "mixed"
 	claude *fakeanthropic.Server
 	gem    *fakegemini.Server
 	k1, k2 string
@@ -33,8 +34,9 @@ type respFakes struct {
 
 func startRespFakes(t *testing.T, extraData func(map[string]any), extraYAML string) *respFakes {
 	t.Helper()
-	f := &respFakes{a: fakeupstream.New(), claude: fakeanthropic.New(), gem: fakegemini.New()}
+	f := &respFakes{a: fakeupstream.New(), oa: fakeupstream.New(), claude: fakeanthropic.New(), gem: fakegemini.New()}
 	t.Cleanup(f.a.Close)
+	t.Cleanup(f.oa.Close)
 	t.Cleanup(f.claude.Close)
 	t.Cleanup(f.gem.Close)
 	var h1, h2 string
@@ -47,7 +49,10 @@ func startRespFakes(t *testing.T, extraData func(map[string]any), extraYAML stri
 	cat := data["catalog"].(map[string]any)
 	cat["claude/claude-sonnet-4-5"] = entry("claude", "claude-sonnet-4-5")
 	cat["gemini/gemini-2.5-flash"] = entry("gemini", "gemini-2.5-flash")
+	cat["oa/gpt-5"] = entry("oa", "gpt-5")
 	data["aliases"] = map[string]any{
+		"gpt5":   map[string]any{"strategy": "ordered", "candidates": []string{"oa/gpt-5"}},
+		"mixed":  map[string]any{"strategy": "ordered", "candidates": []string{"oa/gpt-5", "claude/claude-sonnet-4-5"}},
 		"gpt":    map[string]any{"strategy": "ordered", "candidates": []string{"a/m1"}},
 		"sonnet": map[string]any{"strategy": "ordered", "candidates": []string{"claude/claude-sonnet-4-5"}},
 		"gem":    map[string]any{"strategy": "ordered", "candidates": []string{"gemini/gemini-2.5-flash"}},
@@ -61,7 +66,8 @@ func startRespFakes(t *testing.T, extraData func(map[string]any), extraYAML stri
   - {name: a, type: openai, base_url: %q, api_key: k, max_retries: 0}
   - {name: claude, type: anthropic, base_url: %q, api_key: ak, max_retries: 0}
   - {name: gemini, type: gemini, base_url: %q, api_key: gk, max_retries: 0}
-`, dir, extraYAML, f.a.URL(), f.claude.URL(), f.gem.URL())
+  - {name: oa, type: openai, base_url: %q, api_key: ok, max_retries: 0, responses_api: true}
+`, dir, extraYAML, f.a.URL(), f.claude.URL(), f.gem.URL(), f.oa.URL())
 	f.g = start(t, yaml, nil)
 	return f
 }
@@ -440,5 +446,95 @@ func TestResponsesStoredInRedisAcrossReplicas(t *testing.T) {
 	var apiErr *openai.Error
 	if _, err := g1.client(key).Responses.Get(ctx, res.ID, responses.ResponseGetParams{}); !errors.As(err, &apiErr) || apiErr.StatusCode != 404 {
 		t.Fatalf("after store_ttl: %v", err)
+	}
+}
+
+// Responses to an OpenAI upstream that serves the Responses API pass through: the body
+// arrives with only the model rewritten (fields gavel does not model included), hosted
+// tools are allowed, and the answer (a reasoning item's encrypted content included)
+// comes back as OpenAI sent it, streamed event by event or not.
+func TestResponsesPassThroughToOpenAI(t *testing.T) {
+	f := startRespFakes(t, nil, "")
+	auth := map[string]string{"Authorization": "Bearer " + f.k1, "OpenAI-Beta": "responses=experimental"}
+	st := fakeupstream.Step{Reply: "Found it.", Reasoning: "gAAAA-secret-reasoning", ToolCalls: []fakeupstream.ToolCall{{ID: "call_x", Name: "f", Arguments: `{"a":1}`}}}
+	f.oa.Script("gpt-5", st, st)
+	body := `{"model":"gpt5", "input":"search", "tools":[{"type":"web_search","search_context_size":"low"}],"include":["reasoning.encrypted_content"],"x_future":{"n":[1, 2]},"store":false}`
+	resp, got := f.g.post(t, "/v1/responses", body, auth)
+	if resp.StatusCode != 200 || resp.Header.Get("X-Gavel-Route") != "oa/gpt-5" {
+		t.Fatalf("%d %v", resp.StatusCode, got)
+	}
+	out := got["output"].([]any)
+	if len(out) != 3 || out[0].(map[string]any)["encrypted_content"] != "gAAAA-secret-reasoning" || !strings.HasPrefix(got["id"].(string), "resp_fake") {
+		t.Fatalf("answer %v", got)
+	}
+	sent := f.oa.Requests()[0]
+	if string(sent.Raw) != strings.Replace(body, `"gpt5"`, `"gpt-5"`, 1) || sent.Path != "/v1/responses" || sent.Header.Get("OpenAI-Beta") != "responses=experimental" {
+		t.Errorf("sent %s to %s (beta %q)", sent.Raw, sent.Path, sent.Header.Get("OpenAI-Beta"))
+	}
+
+	// Streamed: the upstream's events, in order, numbered by the upstream.
+	s := f.g.client(f.k1).Responses.NewStreaming(context.Background(), responses.ResponseNewParams{Model: "gpt5",
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("search")}, Store: openai.Bool(false),
+		Tools: []responses.ToolUnionParam{{OfWebSearch: &responses.WebSearchToolParam{Type: "web_search"}}}})
+	ev := readResponsesStream(t, s)
+	if ev.types[2] != "response.output_item.added" || ev.final.Output[0].Type != "reasoning" || ev.final.Output[0].EncryptedContent != "gAAAA-secret-reasoning" ||
+		ev.final.Usage.TotalTokens == 0 || ev.text != "Found it." {
+		t.Fatalf("events %v final %s", ev.types, ev.final.RawJSON())
+	}
+	if f.a.Count(fakeupstream.AnyModel)+f.claude.Count("claude-sonnet-4-5") != 0 {
+		t.Error("a translated upstream was called")
+	}
+}
+
+// Hosted tools need every target of the decision to be OpenAI's Responses API: a fallback
+// that would translate refuses the request before anything is sent.
+func TestResponsesHostedToolsNeedEveryTargetNative(t *testing.T) {
+	f := startRespFakes(t, nil, "")
+	resp, body := f.g.post(t, "/v1/responses", `{"model":"mixed","input":"x","tools":[{"type":"web_search"}]}`,
+		map[string]string{"Authorization": "Bearer " + f.k1})
+	if resp.StatusCode != 400 || body["error"].(map[string]any)["code"] != "hosted_tool_unsupported" {
+		t.Fatalf("%d %v", resp.StatusCode, body)
+	}
+	if n := f.oa.Count("gpt-5"); n != 0 {
+		t.Errorf("oa got %d requests", n)
+	}
+}
+
+// A passed-through response is stored under OpenAI's id; continuing it passes the whole
+// conversation through inline (the reasoning item as OpenAI sent it), and a translated
+// target refuses to continue a conversation holding hosted tool calls.
+func TestResponsesPassThroughStoredAndContinued(t *testing.T) {
+	f := startRespFakes(t, nil, "")
+	ctx := context.Background()
+	c := f.g.client(f.k1)
+	f.oa.Script("gpt-5", fakeupstream.Step{Reply: "First.", Reasoning: "gAAAA-r1"}, fakeupstream.Step{Reply: "Second."})
+	first, err := c.Responses.New(ctx, responses.ResponseNewParams{Model: "gpt5", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("one")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Responses.Get(ctx, first.ID, responses.ResponseGetParams{})
+	if err != nil || got.RawJSON() != first.RawJSON() {
+		t.Fatalf("get: %v\n%s\n%s", err, got.RawJSON(), first.RawJSON())
+	}
+	second, err := c.Responses.New(ctx, responses.ResponseNewParams{Model: "gpt5", PreviousResponseID: openai.String(first.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("two")}})
+	if err != nil || second.OutputText() != "Second." {
+		t.Fatalf("continue: %v", err)
+	}
+	var sent map[string]any
+	json.Unmarshal(f.oa.Requests()[1].Raw, &sent)
+	in, _ := sent["input"].([]any)
+	if _, has := sent["previous_response_id"]; has || len(in) != 4 || in[1].(map[string]any)["encrypted_content"] != "gAAAA-r1" {
+		t.Fatalf("continuation sent upstream: %s", f.oa.Requests()[1].Raw)
+	}
+	// The same conversation continued on Claude: the reasoning item is dropped, the text kept.
+	f.claude.Script("claude-sonnet-4-5", fakeanthropic.Step{Reply: "Third."})
+	third, err := c.Responses.New(ctx, responses.ResponseNewParams{Model: "sonnet", PreviousResponseID: openai.String(second.ID),
+		Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("three")}})
+	if err != nil || third.OutputText() != "Third." {
+		t.Fatalf("continue on claude: %v", err)
+	}
+	if msgs := f.claude.Requests()[0].Body["messages"].([]any); len(msgs) != 5 {
+		t.Errorf("claude got %v", msgs)
 	}
 }

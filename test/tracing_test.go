@@ -13,6 +13,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -467,5 +468,38 @@ func TestTracingEmbeddings(t *testing.T) {
 	}
 	if tp := up.Requests()[0].Header.Get("Traceparent"); !strings.Contains(tp, clientTraceID) {
 		t.Errorf("upstream traceparent = %q", tp)
+	}
+}
+
+// A Responses request is one trace too: the server span names the route, the attempt span
+// is a GenAI chat operation (gen_ai.operation.name "chat", the usage of the answer), for
+// a translated target and for one the request passes through to.
+func TestTracingResponses(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	up := fakeupstream.New()
+	t.Cleanup(up.Close)
+	yaml := fmt.Sprintf("policy: %s\nproviders:\n  - {name: a, type: openai, base_url: %q}\n  - {name: b, type: openai, base_url: %q, responses_api: true}\n",
+		bundle(t, "trace-r", twoProviders(nil)), up.URL(), up.URL())
+	g := startWith(t, yaml, nil, true, app.WithTracerProvider(tp))
+	for i, model := range []string{"solo", "b/m1"} {
+		out, err := g.client("k", option.WithHeader("traceparent", traceparent)).Responses.New(context.Background(), responses.ResponseNewParams{
+			Model: model, Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("hi")}, Store: openai.Bool(false)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spans := waitSpans(t, rec, func(s []sdktrace.ReadOnlySpan) bool { return len(named(s, "POST /v1/responses")) == i+1 })
+		at := named(spans, "chat m1")
+		if len(at) != i+1 {
+			t.Fatalf("%s: %d chat attempt spans", model, len(at))
+		}
+		if a := at[i]; attr(a, "gen_ai.operation.name").AsString() != "chat" || attr(a, "gen_ai.usage.input_tokens").AsInt64() != out.Usage.InputTokens ||
+			a.SpanContext().TraceID().String() != clientTraceID {
+			t.Errorf("%s: attempt span attrs %v", model, a.Attributes())
+		}
+	}
+	if r := up.Requests(); len(r) != 2 || r[0].Path != "/v1/chat/completions" || r[1].Path != "/v1/responses" {
+		t.Errorf("upstream paths %v", r)
 	}
 }

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
-	"sync"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
+	"github.com/gavel-gw/gavel/adapters/internal/sse"
 )
 
 // maxCandidates bounds the candidate index an event may name (Gemini allows 8 candidates),
@@ -34,7 +33,7 @@ type stream struct {
 	created      int64
 	includeUsage bool
 
-	dec      *eventDecoder         // decodes events with state kept from one to the next
+	dec      *sse.JSONDecoder      // decodes events with state kept from one to the next
 	ev       generateResponse      // decode target, reused event after event
 	pending  []*adapters.ChatChunk // chunks of the last event not yet returned
 	next     int                   // index of the next pending chunk
@@ -53,7 +52,7 @@ type candState struct {
 }
 
 func newStream(ctx context.Context, p *Provider, body io.ReadCloser, model string, includeUsage bool) *stream {
-	s := &stream{p: p, dec: getEventDecoder(), model: model,
+	s := &stream{p: p, dec: sse.GetJSONDecoder(), model: model,
 		created: p.now().Unix(), includeUsage: includeUsage}
 	s.Open(ctx, &p.Base, body)
 	return s
@@ -126,7 +125,7 @@ func (s *stream) end(partial []byte, err error) error {
 func (s *stream) event(data []byte) error {
 	ev := &s.ev
 	ev.reset()
-	if err := s.dec.decode(data, ev); err != nil {
+	if err := s.dec.Decode(data, ev); err != nil {
 		return s.p.ProtocolError("cannot decode stream event", err)
 	}
 	if w, ok := parseErrorObject(ev.Error); ok {
@@ -235,67 +234,9 @@ func (s *stream) newChunk(choice int) *chunkBox {
 // finish ends the stream and lets go of what it decoded with. Gemini has no end marker
 // to drain past: a body read to its end has already handed its connection back.
 func (s *stream) finish(err error) error {
-	putEventDecoder(s.dec)
+	sse.PutJSONDecoder(s.dec)
 	s.dec = nil
 	s.pending, s.next, s.tail = nil, 0, nil
 	s.ev = generateResponse{}
 	return s.End(err)
-}
-
-// eventDecoder decodes one SSE event's JSON after another with a single json.Decoder.
-// json.Unmarshal sets up its scanner and decoder state afresh on every call, which costs
-// several allocations per event; a Decoder keeps that state, so decoding an event
-// allocates only for the strings it holds. Each event is fed through src on its own, and
-// anything left after its first JSON value is an error, as it would be for Unmarshal.
-type eventDecoder struct {
-	src     eventSource
-	dec     *json.Decoder // nil after a failure, which leaves a Decoder unusable
-	off     int64         // bytes fed so far: where the decoder must have stopped
-	largest int           // the largest event fed, which the Decoder's buffer has grown to
-}
-
-// eventSource hands the Decoder the current event and then reports io.EOF; the Decoder
-// asks for more only when the event is not a complete JSON value.
-type eventSource struct{ b []byte }
-
-func (e *eventSource) Read(p []byte) (int, error) {
-	if len(e.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, e.b)
-	e.b = e.b[n:]
-	return n, nil
-}
-
-var errTrailingData = errors.New("invalid character after the event's JSON value")
-
-func (d *eventDecoder) decode(data []byte, v any) error {
-	if d.dec == nil {
-		d.dec, d.off = json.NewDecoder(&d.src), 0
-	}
-	d.src.b = data
-	d.largest = max(d.largest, len(data))
-	err := d.dec.Decode(v)
-	if err == nil {
-		d.off += int64(len(data))
-		if len(d.src.b) != 0 || d.dec.InputOffset() != d.off {
-			err = errTrailingData
-		}
-	}
-	if err != nil {
-		d.dec, d.src.b = nil, nil
-	}
-	return err
-}
-
-var eventDecoderPool = sync.Pool{New: func() any { return new(eventDecoder) }}
-
-func getEventDecoder() *eventDecoder { return eventDecoderPool.Get().(*eventDecoder) }
-
-func putEventDecoder(d *eventDecoder) {
-	if d == nil || d.largest > 64<<10 {
-		return // a Decoder that buffered a huge event must not stay pinned in the pool
-	}
-	d.src.b = nil
-	eventDecoderPool.Put(d)
 }

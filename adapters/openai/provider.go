@@ -40,6 +40,11 @@ type Config struct {
 	// HTTPClient replaces the adapter's own client. Its Timeout should be zero: deadlines
 	// come from the request context, and a client timeout would cut long streams.
 	HTTPClient *http.Client
+	// Responses says whether the upstream serves OpenAI's Responses API (POST
+	// {BaseURL}/responses), so that Responses requests pass through untranslated; nil is
+	// on for OpenAI's own API (the default BaseURL) and off for other servers, which get
+	// Responses requests translated to Chat Completions. Azure deployments never do.
+	Responses *bool
 	// MaxResponseBytes bounds one chat answer: a non-streamed body, or all the bytes of a
 	// stream; httpx.DefaultMaxResponse (32 MiB) when zero. Embeddings keep their own bound.
 	MaxResponseBytes int64
@@ -52,6 +57,7 @@ type Provider struct {
 	chat        endpoint
 	embed       endpoint
 	azurePrefix string // Azure: URL up to the deployment name
+	responses   string // the Responses API's URL when the upstream serves it natively, else ""
 	models      string // GET {base}/models; empty on Azure, which lists no deployments there
 }
 
@@ -97,6 +103,9 @@ func New(cfg Config) (*Provider, error) {
 	} else {
 		p.chat.url = base + "/chat/completions"
 		p.embed.url = base + "/embeddings"
+		if (cfg.Responses == nil && base == DefaultBaseURL) || (cfg.Responses != nil && *cfg.Responses) {
+			p.responses = base + "/responses"
+		}
 		p.models = base + "/models"
 		if cfg.APIKey != "" {
 			h.Set("Authorization", "Bearer "+cfg.APIKey)

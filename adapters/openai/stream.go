@@ -3,11 +3,11 @@ package openai
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
+	"github.com/gavel-gw/gavel/adapters/internal/sse"
 )
 
 var doneMarker = []byte("[DONE]")
@@ -16,13 +16,14 @@ var doneMarker = []byte("[DONE]")
 // Close may be called from another to abort it.
 type stream struct {
 	httpx.StreamBody
-	p *Provider
+	p   *Provider
+	dec *sse.JSONDecoder // decodes chunk after chunk with the state kept; nil once ended
 
 	chunks int
 }
 
 func newStream(ctx context.Context, p *Provider, body io.ReadCloser) *stream {
-	s := &stream{p: p}
+	s := &stream{p: p, dec: sse.GetJSONDecoder()}
 	s.Open(ctx, &p.Base, body)
 	return s
 }
@@ -35,7 +36,7 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 	for {
 		data, err := s.Next()
 		if err != nil {
-			return nil, s.End(s.readFailure(data, err))
+			return nil, s.finish(s.readFailure(data, err))
 		}
 		data = bytes.TrimSpace(data)
 		if len(data) == 0 {
@@ -43,20 +44,28 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 		}
 		if bytes.Equal(data, doneMarker) {
 			s.MarkDone()
-			return nil, s.End(io.EOF)
+			return nil, s.finish(io.EOF)
 		}
 		if mayHoldError(data) {
 			if w, ok := parseErrorBody(data); ok {
-				return nil, s.End(s.p.streamError(w))
+				return nil, s.finish(s.p.streamError(w))
 			}
 		}
 		c := new(adapters.ChatChunk)
-		if err := json.Unmarshal(data, c); err != nil {
-			return nil, s.End(s.p.ProtocolError("cannot decode stream chunk", err))
+		if err := s.dec.Decode(data, c); err != nil {
+			return nil, s.finish(s.p.ProtocolError("cannot decode stream chunk", err))
 		}
 		s.chunks++
 		return c, nil
 	}
+}
+
+// finish ends the stream with err and gives the decoder back to the pool (Recv runs on
+// one goroutine, and after End it returns before decoding anything).
+func (s *stream) finish(err error) error {
+	sse.PutJSONDecoder(s.dec)
+	s.dec = nil
+	return s.End(err)
 }
 
 // readFailure classifies why the event reader stopped. partial is the data of an event

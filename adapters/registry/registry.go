@@ -59,8 +59,13 @@ type Spec struct {
 	Headers map[string]Secret `yaml:"headers"`
 	// MaxResponseBytes bounds one chat answer of this upstream, a non-streamed body or
 	// all of a stream; the adapters' default (32 MiB) when zero.
-	MaxResponseBytes int64        `yaml:"max_response_bytes"`
-	Mock             *mock.Config `yaml:"mock"`
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+	// ResponsesAPI says whether an OpenAI-type upstream serves the Responses API itself,
+	// so that /v1/responses requests pass through untranslated (hosted tools included);
+	// unset: yes for OpenAI's own API, no for other servers (vLLM, Ollama…), which get
+	// them translated to Chat Completions.
+	ResponsesAPI *bool        `yaml:"responses_api"`
+	Mock         *mock.Config `yaml:"mock"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
@@ -92,6 +97,9 @@ func (s Spec) Validate() error {
 		if s.Type == TypeAzure && (s.BaseURL == "" || s.APIVersion == "") {
 			errs = append(errs, errors.New("azure needs base_url (https://NAME.openai.azure.com) and api_version"))
 		}
+		if s.Type != TypeOpenAI && s.ResponsesAPI != nil {
+			errs = append(errs, fmt.Errorf("responses_api applies only to type %q", TypeOpenAI))
+		}
 		if s.Type == TypeOpenAI && s.APIVersion != "" {
 			errs = append(errs, fmt.Errorf("api_version applies only to types %q and %q", TypeAzure, TypeAnthropic))
 		}
@@ -99,7 +107,7 @@ func (s Spec) Validate() error {
 			errs = append(errs, errors.New("organization and project apply only to OpenAI"))
 		}
 	case TypeMock:
-		if s.BaseURL != "" || s.APIKey != "" || s.Organization != "" || s.Project != "" || s.APIVersion != "" || len(s.Headers) > 0 || s.MaxResponseBytes != 0 {
+		if s.BaseURL != "" || s.APIKey != "" || s.Organization != "" || s.Project != "" || s.APIVersion != "" || len(s.Headers) > 0 || s.MaxResponseBytes != 0 || s.ResponsesAPI != nil {
 			errs = append(errs, errors.New("type mock takes only mock settings"))
 		}
 		if s.Mock != nil {
@@ -136,7 +144,7 @@ func New(s Spec) (adapters.Provider, error) {
 	case TypeOpenAI, TypeAzure:
 		return openai.New(openai.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),
 			Organization: s.Organization, Project: s.Project, Headers: s.headers(), APIVersion: s.APIVersion,
-			MaxResponseBytes: s.MaxResponseBytes})
+			MaxResponseBytes: s.MaxResponseBytes, Responses: s.ResponsesAPI})
 	case TypeAnthropic:
 		// api_version is the anthropic-version header here.
 		return anthropic.New(anthropic.Config{Name: s.Name, BaseURL: s.BaseURL, APIKey: string(s.APIKey),

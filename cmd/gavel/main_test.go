@@ -94,7 +94,7 @@ func TestBundleCommands(t *testing.T) {
 		check func(t *testing.T)
 	}{
 		{"build signed", append([]string{"bundle", "build", "--revision", "cli-1", "-o", signed, "--signing-key", keyFile}, src...), 0,
-			"revision cli-1, 7 modules, signed: true", func(t *testing.T) {
+			"revision cli-1, 10 modules, signed: true", func(t *testing.T) {
 				if err := verifies(signed, "RS256", pub); err != nil {
 					t.Error(err)
 				}
@@ -227,5 +227,139 @@ func TestPolicyFlagData(t *testing.T) {
 				t.Errorf("stderr %q, want %q", errb.String(), tc.stderr)
 			}
 		})
+	}
+}
+
+// The impact report on the shipped sample log (docs/examples/decisions.jsonl) for the
+// shipped candidate (docs/examples/candidate: support tasks to Claude, IBANs blocked,
+// premium models for gold and bronze only): the numbers docs/governance.md shows.
+func TestPolicyDiffSample(t *testing.T) {
+	base := []string{"policy", "diff", "--replay", "../../docs/examples/decisions.jsonl", "--policy", "../../policies", "--policy", "../../docs/examples/candidate"}
+	var out, errb bytes.Buffer
+	if code := run(append(base, "--format", "json"), &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var im policy.Impact
+	if err := json.Unmarshal(out.Bytes(), &im); err != nil {
+		t.Fatal(err)
+	}
+	if im.Replayed != 24 || im.Changed != 12 || im.NewlyDenied != 5 || im.NewlyAllowed != 0 || im.Rerouted != 6 ||
+		im.SpendBeforeMUSD != 2391 || im.SpendAfterMUSD != 2387 {
+		t.Errorf("impact = %d replayed, %d changed, %d newly denied, %d newly allowed, %d rerouted, spend %d -> %d",
+			im.Replayed, im.Changed, im.NewlyDenied, im.NewlyAllowed, im.Rerouted, im.SpendBeforeMUSD, im.SpendAfterMUSD)
+	}
+	teams := map[string]policy.Group{}
+	for _, g := range im.Groups["team"] {
+		teams[g.Name] = g
+	}
+	want := map[string]policy.Group{
+		"research": {Name: "research", Requests: 8, Changed: 5, NewlyDenied: 4, SpendBeforeMUSD: 897, SpendAfterMUSD: 33},
+		"support":  {Name: "support", Requests: 8, Changed: 7, NewlyDenied: 1, SpendBeforeMUSD: 763, SpendAfterMUSD: 1623},
+		"search":   {Name: "search", Requests: 8, SpendBeforeMUSD: 731, SpendAfterMUSD: 731},
+	}
+	for name, w := range want {
+		if teams[name] != w {
+			t.Errorf("team %s = %+v, want %+v", name, teams[name], w)
+		}
+	}
+	if im.Fields["targets"] != 11 || im.Fields["allow"] != 5 || len(im.Moves) != 3 || im.Moves[0].Alias != "fast" || im.Moves[0].Requests != 3 {
+		t.Errorf("fields %v, moves %+v", im.Fields, im.Moves)
+	}
+
+	// The markdown renders the same numbers as tables.
+	out.Reset()
+	if code := run(append(base, "--format", "md"), &out, &errb); code != 0 {
+		t.Fatalf("md: exit %d", code)
+	}
+	for _, line := range []string{
+		"| 24 | 12 | 5 | 0 | 6 | $0.002391 | $0.002387 | -0.2% |",
+		"| `research` | 8 | 5 | 4 | 0 | $0.000897 | $0.000033 | -$0.000864 |",
+		"| `support` | 8 | 7 | 1 | 0 | $0.000763 | $0.001623 | +$0.00086 |",
+		"| `fast`: `openai/gpt-4o-mini` → `anthropic/claude-sonnet-4-5` | 3 |",
+	} {
+		if !strings.Contains(out.String(), line) {
+			t.Errorf("markdown lacks %q:\n%s", line, out.String())
+		}
+	}
+
+	// The gates.
+	gates := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--max-newly-denied", "5"}, 0, ""},
+		{[]string{"--max-newly-denied", "4"}, 1, "5 requests would be newly denied (over 4)"},
+		{[]string{"--max-spend-increase", "0"}, 0, ""},
+		{[]string{"--fail-on-route-change", "cheap"}, 0, ""},
+		{[]string{"--fail-on-route-change", "fast", "--fail-on-route-change", "gpt-4o"}, 1, "3 requests for fast would change route"},
+		{[]string{"--format", "html"}, 1, "want text, md or json"},
+	}
+	for _, g := range gates {
+		var o, e bytes.Buffer
+		if code := run(append(base, g.args...), &o, &e); code != g.code || !strings.Contains(e.String(), g.msg) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", g.args, code, e.String(), g.code, g.msg)
+		}
+	}
+	// A candidate that raises prices fails the spend gate.
+	dear := t.TempDir()
+	raw, _ := os.ReadFile("../../docs/examples/candidate/gavel/data.json")
+	var data map[string]any
+	json.Unmarshal(raw, &data)
+	for _, c := range data["catalog"].(map[string]any) {
+		p := c.(map[string]any)["price"].(map[string]any)
+		p["output_musd_per_mtok"] = p["output_musd_per_mtok"].(float64) * 2
+	}
+	os.MkdirAll(filepath.Join(dear, "gavel"), 0o755)
+	raw, _ = json.Marshal(data)
+	os.WriteFile(filepath.Join(dear, "gavel", "data.json"), raw, 0o644)
+	var o, e bytes.Buffer
+	if code := run([]string{"policy", "diff", "--replay", "../../docs/examples/decisions.jsonl", "--policy", "../../policies", "--policy", dear, "--max-spend-increase", "10"}, &o, &e); code != 1 || !strings.Contains(e.String(), "spend would grow by") {
+		t.Errorf("dearer candidate: exit %d, %s", code, e.String())
+	}
+}
+
+// policy fmt and policy check: OPA's formatter and strict compiler through gavel, and the
+// activation check on directories.
+func TestPolicyFmtAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	messy := filepath.Join(dir, "messy")
+	os.MkdirAll(messy, 0o755)
+	os.WriteFile(filepath.Join(messy, "p.rego"), []byte("package gavel\nimport rego.v1\ndecision := {\"allow\": false}   if { true }\n"), 0o644)
+	unused := filepath.Join(dir, "unused")
+	os.MkdirAll(unused, 0o755)
+	os.WriteFile(filepath.Join(unused, "p.rego"), []byte("package gavel\n\nimport data.other\n\ndecision := {\"allow\": false}\n"), 0o644)
+	undecided := filepath.Join(dir, "undecided")
+	os.MkdirAll(undecided, 0o755)
+	os.WriteFile(filepath.Join(undecided, "p.rego"), []byte("package gavel\n\ndecision := {\"allow\": false} if input.request.endpoint == \"chat\"\n"), 0o644)
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		out, err string
+	}{
+		{"formatted library", []string{"policy", "fmt", "-l", "--fail", "../../policies"}, 0, "", ""},
+		{"lists the messy file", []string{"policy", "fmt", "-l", "--fail", messy}, 1, "messy/p.rego", "1 file(s) not formatted"},
+		{"prints the formatted source", []string{"policy", "fmt", messy}, 0, "decision := {\"allow\": false}\n", ""},
+		{"library checks", []string{"policy", "check", "../../policies", "../../bundles"}, 0, "CHECK: the bundle decides all", ""},
+		{"strict: unused import", []string{"policy", "check", unused}, 1, "", "import data.other unused"},
+		{"not strict", []string{"policy", "check", "--strict=false", unused}, 0, "strict: false", ""},
+		{"activation check", []string{"policy", "check", undecided}, 1, "modules compile", "cannot decide"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(out.String(), tc.out) || !strings.Contains(errb.String(), tc.err) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, out.String(), errb.String(), tc.code, tc.out, tc.err)
+			}
+		})
+	}
+	// -w rewrites, after which the file is formatted.
+	var out, errb bytes.Buffer
+	if code := run([]string{"policy", "fmt", "-w", messy}, &out, &errb); code != 0 {
+		t.Fatal(errb.String())
+	}
+	if code := run([]string{"policy", "fmt", "-l", "--fail", messy}, &out, &errb); code != 0 {
+		t.Errorf("after -w: exit %d %s", code, errb.String())
 	}
 }

@@ -21,13 +21,19 @@ import (
 
 func policyCmd(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("policy: want 'test' or 'eval'")
+		return errors.New("policy: want 'test', 'eval', 'diff', 'fmt' or 'check'")
 	}
 	switch args[0] {
 	case "test":
 		return policyTest(args[1:], stdout, stderr)
 	case "eval":
 		return policyEval(args[1:], stdout, stderr)
+	case "diff":
+		return policyDiff(args[1:], stdout, stderr)
+	case "fmt":
+		return policyFmt(args[1:], stdout, stderr)
+	case "check":
+		return policyCheck(args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("policy: unknown subcommand %q", args[0])
 }
@@ -41,6 +47,8 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Coverage, "coverage", false, "report coverage of policy (non-test) files")
 	fs.Float64Var(&o.Threshold, "threshold", 0, "with --coverage: fail below this percentage")
 	fs.DurationVar(&o.Timeout, "timeout", policytest.DefaultTimeout, "bound on each test's evaluation")
+	properties := fs.Int("properties", 0, "also evaluate the bundle's invariants (package gavel.invariants) on this many generated inputs")
+	seed := fs.Uint64("seed", 1, "with --properties: the generator's seed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +59,27 @@ func policyTest(args []string, stdout, stderr io.Writer) error {
 	if _, err := policytest.Run(context.Background(), o); err != nil {
 		return err
 	}
-	return checkDecides(o.Paths, stdout)
+	if err := checkDecides(o.Paths, stdout); err != nil {
+		return err
+	}
+	if *properties <= 0 {
+		return nil
+	}
+	b, err := policy.Build(context.Background(), o.Paths, "")
+	if err != nil {
+		return fmt.Errorf("policy test: %w", err)
+	}
+	sum, err := policytest.Properties(context.Background(), b, policytest.PropertyOptions{N: *properties, Seed: *seed, Out: stdout})
+	if err != nil {
+		return fmt.Errorf("policy test --properties: %w", err)
+	}
+	if !sum.Invariants {
+		fmt.Fprintln(stderr, "policy test --properties: the bundle declares no invariants (package gavel.invariants); only decisions were checked")
+	}
+	if len(sum.Failures) > 0 {
+		return fmt.Errorf("policy test --properties: %d problems", len(sum.Failures))
+	}
+	return nil
 }
 
 // checkDecides runs the check gavel makes before activating a bundle (every alias and

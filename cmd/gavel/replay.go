@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/gavel-gw/gavel/engine/policy"
 )
@@ -29,7 +30,11 @@ func policyReplay(logPath string, pol []string, failOnChange bool, stdout, stder
 		defer in.Close()
 	}
 	sum, err := policy.Replay(ctx, rev, in, func(c policy.Change) {
-		fmt.Fprintf(stdout, "changed %s: %s -> %s\n", c.DecisionID, c.Old, c.New)
+		fields := ""
+		if len(c.Fields) > 0 {
+			fields = " [" + strings.Join(c.Fields, ", ") + "]"
+		}
+		fmt.Fprintf(stdout, "changed %s: %s -> %s%s\n", c.DecisionID, c.Old, c.New, fields)
 	})
 	if err != nil {
 		return err

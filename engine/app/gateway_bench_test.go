@@ -115,6 +115,22 @@ func BenchmarkMessages(b *testing.B) {
 	}
 }
 
+// BenchmarkResponses is BenchmarkChatCompletion for POST /v1/responses, the same
+// conversation as a Responses request (instructions and input, not stored): the cost of
+// the Responses front end (decode, translation, events) on top of the chat path.
+func BenchmarkResponses(b *testing.B) {
+	for _, stream := range []bool{false, true} {
+		name := "json"
+		body := `{"model":"fast","store":false,"instructions":"You are a helpful assistant that answers briefly.",` +
+			`"input":"Summarise the benefits of policy-as-code for routing LLM traffic across providers in two sentences, please."}`
+		if stream {
+			name = "stream"
+			body = strings.Replace(body, `{"model":"fast",`, `{"model":"fast","stream":true,`, 1)
+		}
+		b.Run(name, func(b *testing.B) { benchHandlerAt(b, benchConfig(), "/v1/responses", body, nil) })
+	}
+}
+
 // discardExporter drops spans: the benchmark measures making and batching them, not a
 // collector.
 type discardExporter struct{}

@@ -44,6 +44,33 @@ type Decision struct {
 	Labels map[string]string
 	// Reasons name the rules that fired, for explanation. Default: none.
 	Reasons []string
+	// Remediation tells a denied caller what would pass. Only with Allow false.
+	// Default: none.
+	Remediation *Remediation
+}
+
+// Remediation is what a denied caller can change so that its request passes: gavel returns
+// it as structured fields in the error body of every protocol (error.remediation), so an
+// SDK user or a coding agent can correct a request without reading the policy. The JSON
+// tags are the wire form, the same in the decision and in error bodies.
+type Remediation struct {
+	// Models are the models or aliases this caller may use instead.
+	Models []string `json:"models,omitempty"`
+	// Budget is the standing of the budget that refused the request.
+	Budget *RemediationBudget `json:"budget,omitempty"`
+	// MaxTokens is the largest max_tokens that would pass; 0: not stated.
+	MaxTokens int `json:"max_tokens,omitempty"`
+	// RetryAfterS is how many seconds until the same request would pass; 0: not stated.
+	RetryAfterS int `json:"retry_after_s,omitempty"`
+	// PII lists the PII types to remove from the request (or mask) before sending it again.
+	PII []string `json:"pii,omitempty"`
+}
+
+// RemediationBudget is a budget's standing as a denied caller sees it.
+type RemediationBudget struct {
+	Name          string `json:"name"`
+	RemainingMUSD int64  `json:"remaining_musd"`      // micro-USD left in this period, never negative
+	ResetsAt      string `json:"resets_at,omitempty"` // RFC 3339, UTC: when the period ends
 }
 
 // Target is one provider/model pair the executor may call.

@@ -15,7 +15,8 @@ import (
 
 // Record is what the request path captures: values it built anyway, no copies. It becomes
 // an OPA decision-log event: {"decision_id", "path": "gavel/decision", "input", "result",
-// "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route",
+// "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route", "latency_ms",
+// "usage": {"input_tokens", "output_tokens"}, "cost_musd",
 // "substituted", "status", "error", "dropped_params"}}.
 type Record struct {
 	ID       string
@@ -36,6 +37,14 @@ type Record struct {
 	// Dropped names the request's fields the answering provider could not express and was
 	// sent without (its drop_params is drop).
 	Dropped []string
+	// Usage is set when the answer's usage was counted by the time the request finished
+	// (InputTokens, OutputTokens) and priced (CostMUSD, micro-USD): what `gavel policy
+	// diff` re-prices with a candidate's catalog.
+	Usage                     bool
+	InputTokens, OutputTokens int
+	CostMUSD                  int64
+	// LatencyMS is the request's duration as the client saw it.
+	LatencyMS int64
 }
 
 // Logger defaults.
@@ -333,6 +342,16 @@ func (l *Logger) encode(r Record) []byte {
 			b = policy.AppendJSONString(b, f)
 		}
 		b = append(b, ']')
+	}
+	b = append(b, `,"latency_ms":`...)
+	b = strconv.AppendInt(b, r.LatencyMS, 10)
+	if r.Usage {
+		b = append(b, `,"usage":{"input_tokens":`...)
+		b = strconv.AppendInt(b, int64(r.InputTokens), 10)
+		b = append(b, `,"output_tokens":`...)
+		b = strconv.AppendInt(b, int64(r.OutputTokens), 10)
+		b = append(b, `},"cost_musd":`...)
+		b = strconv.AppendInt(b, r.CostMUSD, 10)
 	}
 	b = append(b, '}', '}', '\n')
 	l.sizeHint = len(b) + len(b)/8

@@ -119,15 +119,23 @@ func (p *Pipeline) enforce(ctx context.Context, x *Exchange, estTokens, maxOut i
 		for i := range d.Budgets {
 			bs[i] = d.Budgets[i].Budget
 		}
-		amount := int64(0)
+		amount, dearest := int64(0), tokens.Price{}
 		for _, t := range d.Targets {
-			amount = max(amount, tokens.EstimateCost(p.price(x.rev.Data, t.String()), estTokens, maxOut))
+			pr := p.price(x.rev.Data, t.String())
+			if c := tokens.EstimateCost(pr, estTokens, maxOut); c >= amount {
+				amount, dearest = c, pr
+			}
 		}
 		r, err := p.o.Ledger.Reserve(ctx, bs, amount, 0)
 		if err != nil {
 			var ex *ledger.ExceededError
 			if errors.As(err, &ex) {
-				return nil, exceeded(d.Budgets, ex)
+				e := exceeded(d.Budgets, ex)
+				if start, perr := ledger.PeriodStart(e.Period, x.start); perr == nil {
+					e.ResetsAt = ledger.PeriodEnd(e.Period, start)
+				}
+				e.MaxTokens = fittingMaxTokens(dearest, estTokens, maxOut, e.Remaining())
+				return nil, e
 			}
 			return nil, ledgerError(err)
 		}
@@ -159,6 +167,29 @@ func exceeded(bs []decision.Budget, ex *ledger.ExceededError) *BudgetExceeded {
 		}
 	}
 	return e
+}
+
+// fittingMaxTokens is the largest max_tokens below the request's own (or the default
+// reserved without one) whose estimated cost at price fits in remaining micro-USD: what a
+// caller refused by a budget could still ask for. 0 when not even one token fits.
+func fittingMaxTokens(price tokens.Price, estInput, maxOut int, remaining int64) int {
+	hi := maxOut
+	if hi <= 0 {
+		hi = tokens.DefaultMaxOutputTokens
+	}
+	if tokens.EstimateCost(price, estInput, 1) > remaining {
+		return 0
+	}
+	lo := 1 // fits; find the largest that does (the estimate grows with max_tokens)
+	for lo < hi-1 {
+		mid := lo + (hi-lo)/2
+		if tokens.EstimateCost(price, estInput, mid) <= remaining {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // ledgerError keeps ledger.ErrStoreUnavailable matchable (the client gets 503 and may

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/gavel-gw/gavel/adapters/mock"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/pipeline"
+	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
 // serve runs one chat request for model through the whole pipeline and fails the test
@@ -66,8 +68,17 @@ func TestBudgetExceeded(t *testing.T) {
 			}
 			want := pipeline.BudgetExceeded{Name: "team-daily", Scope: "team", ID: "search", Period: "day",
 				Limit: tc.limit, Spent: tc.spent, Reserved: tc.reserved, Amount: amount}
-			if *ex != want {
-				t.Errorf("refusal = %+v\n want %+v", *ex, want)
+			got := *ex
+			if next := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour); !got.ResetsAt.Equal(next) {
+				t.Errorf("ResetsAt = %v, want the next UTC midnight %v", got.ResetsAt, next)
+			}
+			// The request sets no max_tokens, so its estimate assumes the default output.
+			if got.MaxTokens <= 0 || got.MaxTokens >= tokens.DefaultMaxOutputTokens {
+				t.Errorf("MaxTokens = %d, want a max_tokens below the default %d that fits", got.MaxTokens, tokens.DefaultMaxOutputTokens)
+			}
+			got.ResetsAt, got.MaxTokens = time.Time{}, 0
+			if got != want {
+				t.Errorf("refusal = %+v\n want %+v", got, want)
 			}
 			if ex.Remaining() != max(0, tc.limit-tc.spent-tc.reserved) {
 				t.Errorf("Remaining = %d", ex.Remaining())

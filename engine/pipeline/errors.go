@@ -24,12 +24,14 @@ type PolicyError struct{ Err error }
 func (e *PolicyError) Error() string { return "policy: " + e.Err.Error() }
 func (e *PolicyError) Unwrap() error { return e.Err }
 
-// Denied is the policy's own refusal, with the error it wants the client to see.
+// Denied is the policy's own refusal, with the error it wants the client to see and, when
+// the policy gave one, what the caller can change so that its request passes.
 // RetryAfter, when set, is how long until the refusal may no longer hold: for
 // no_available_target, until the first open breaker of the route lets a probe through.
 type Denied struct {
-	Deny       decision.Deny
-	RetryAfter time.Duration
+	Deny        decision.Deny
+	Remediation *decision.Remediation
+	RetryAfter  time.Duration
 }
 
 func (e *Denied) Error() string {
@@ -46,6 +48,11 @@ type BudgetExceeded struct {
 	// Limit, Spent and Reserved are the budget's standing in micro-USD; Amount is the
 	// estimate that did not fit.
 	Limit, Spent, Reserved, Amount int64
+	// ResetsAt is when the budget's period ends.
+	ResetsAt time.Time
+	// MaxTokens is the largest max_tokens whose estimate fits what is left, at the
+	// dearest target; 0 when none does.
+	MaxTokens int
 }
 
 func (e *BudgetExceeded) Error() string {

@@ -293,7 +293,7 @@ func (p *Pipeline) admit(ctx context.Context, x *Exchange, f policy.Request) (*d
 	}
 	x.decision = d
 	if !d.Allow {
-		return nil, p.denied(x, d.Deny)
+		return nil, p.denied(x, d)
 	}
 	if x.hold, err = p.enforce(ctx, x, f.EstInputTokens, f.MaxTokens); err != nil {
 		return nil, err
@@ -306,8 +306,9 @@ func (p *Pipeline) admit(ctx context.Context, x *Exchange, f policy.Request) (*d
 // breakers explain gets the truthful Retry-After: until the first of them lets a probe
 // through (the policy leaves open circuits out; a half-open one it may use). The route is
 // the bundle's chain for the name and the providers' models that claim it.
-func (p *Pipeline) denied(x *Exchange, deny *decision.Deny) *Denied {
-	e := &Denied{Deny: *deny}
+func (p *Pipeline) denied(x *Exchange, d *decision.Decision) *Denied {
+	deny := d.Deny
+	e := &Denied{Deny: *deny, Remediation: d.Remediation}
 	if deny.Status == http.StatusServiceUnavailable && deny.Code == "no_available_target" && x.rev != nil && x.rev.Data != nil {
 		chain := x.rev.Data.Chain(x.model)
 		if claims := p.o.Catalog.Claims(x.model); len(claims) > 0 {

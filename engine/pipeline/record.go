@@ -32,8 +32,14 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	p.o.Metrics.Request(x.endpoint, x.route, strconv.Itoa(status), arm, x.stream, dur)
 	p.o.Metrics.ExperimentRequest(experimentOfExchange(x), arm, dur)
 	if p.o.DecisionLog != nil && x.rev != nil {
-		p.o.DecisionLog.Log(decisionlog.Record{ID: x.ID, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
-			Result: x.result, Route: x.route, Substituted: x.Substituted(), Status: status, Error: errCode, Dropped: x.dropped})
+		rec := decisionlog.Record{ID: x.ID, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
+			Result: x.result, Route: x.route, Substituted: x.Substituted(), Status: status, Error: errCode, Dropped: x.dropped,
+			LatencyMS: dur.Milliseconds()}
+		if priced && x.usage != nil { // an answer whose usage was counted and priced
+			rec.Usage, rec.CostMUSD = true, cost
+			rec.InputTokens, rec.OutputTokens = x.usage.PromptTokens, x.usage.CompletionTokens
+		}
+		p.o.DecisionLog.Log(rec)
 	}
 	if x.upstream > 0 {
 		p.o.Metrics.Overhead(max(0, dur-x.upstream))

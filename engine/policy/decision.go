@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -54,6 +55,9 @@ func ParseDecision(v ast.Value) (*decision.Decision, error) {
 		if d.Deny != nil {
 			return nil, invalid("allow is true but deny is set")
 		}
+		if d.Remediation != nil {
+			return nil, invalid("allow is true but remediation is set")
+		}
 	} else if d.Deny == nil {
 		d.Deny = &decision.Deny{Status: decision.DefaultDenyStatus, Code: decision.DefaultDenyCode, Message: decision.DefaultDenyMessage}
 	}
@@ -93,6 +97,10 @@ var decisionFields = []struct {
 			}
 		}
 		return nil
+	}},
+	{ast.StringTerm("remediation"), func(d *decision.Decision, v ast.Value) (err error) {
+		d.Remediation, err = parseRemediation(v)
+		return
 	}},
 	{ast.StringTerm("shadow"), func(d *decision.Decision, v ast.Value) (err error) { d.Shadow, err = parseTargets("shadow", v); return }},
 	{ast.StringTerm("targets"), func(d *decision.Decision, v ast.Value) (err error) {
@@ -159,6 +167,77 @@ func parseDeny(v ast.Value) (*decision.Deny, error) {
 		return err != nil
 	})
 	return d, err
+}
+
+// parseRemediation reads decision.remediation: what a denied caller can change.
+func parseRemediation(v ast.Value) (*decision.Remediation, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("remediation must be an object")
+	}
+	r := &decision.Remediation{}
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		switch keyOf(k) {
+		case "models":
+			r.Models, err = asStrings("remediation.models", val.Value)
+			for _, m := range r.Models {
+				if err == nil && m == "" {
+					err = invalid("remediation.models: empty model name")
+				}
+			}
+		case "budget":
+			r.Budget, err = parseRemediationBudget(val.Value)
+		case "max_tokens":
+			r.MaxTokens, err = asNonNegInt("remediation.max_tokens", val.Value)
+		case "retry_after_s":
+			r.RetryAfterS, err = asNonNegInt("remediation.retry_after_s", val.Value)
+		case "pii":
+			r.PII, err = asStrings("remediation.pii", val.Value)
+			for _, t := range r.PII {
+				if err == nil && !decision.RedactableTypes[t] {
+					err = invalid("remediation.pii: unknown PII type %q", t)
+				}
+			}
+		default:
+			err = invalid("unknown field remediation.%s", keyOf(k))
+		}
+		return err != nil
+	})
+	return r, err
+}
+
+func parseRemediationBudget(v ast.Value) (*decision.RemediationBudget, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("remediation.budget must be an object")
+	}
+	b := &decision.RemediationBudget{}
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		switch keyOf(k) {
+		case "name":
+			b.Name, err = asString("remediation.budget.name", val.Value)
+		case "remaining_musd":
+			var n int
+			n, err = asNonNegInt("remediation.budget.remaining_musd", val.Value)
+			b.RemainingMUSD = int64(n)
+		case "resets_at":
+			b.ResetsAt, err = asString("remediation.budget.resets_at", val.Value)
+			if err == nil {
+				if _, perr := time.Parse(time.RFC3339, b.ResetsAt); perr != nil {
+					err = invalid("remediation.budget.resets_at must be an RFC 3339 time, got %q", b.ResetsAt)
+				}
+			}
+		default:
+			err = invalid("unknown field remediation.budget.%s", keyOf(k))
+		}
+		return err != nil
+	})
+	if err == nil && b.Name == "" {
+		err = invalid("remediation.budget needs a name")
+	}
+	return b, err
 }
 
 func parseTargets(field string, v ast.Value) ([]decision.Target, error) {

@@ -175,6 +175,24 @@ func TestParseDecision(t *testing.T) {
 		{"hedge unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 5, "after": 1}}`, "unknown field hedge.after", nil},
 		{"hedge not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": 300}`, "hedge must be an object", nil},
 		{"hedge float delay", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 1.5}}`, "integer", nil},
+		{"remediation", `{"allow": false, "deny": {"status": 429}, "remediation": {"models": {"fast", "cheap"}, "max_tokens": 512, "retry_after_s": 30,
+		  "budget": {"name": "team-daily", "remaining_musd": 0, "resets_at": "2026-12-08T00:00:00Z"}, "pii": ["iban"]}}`, "", func(t *testing.T, d *decision.Decision) {
+			r := d.Remediation
+			if r == nil || len(r.Models) != 2 || r.MaxTokens != 512 || r.RetryAfterS != 30 || r.Budget.Name != "team-daily" ||
+				r.Budget.ResetsAt != "2026-12-08T00:00:00Z" || r.PII[0] != "iban" {
+				t.Errorf("remediation = %+v", r)
+			}
+		}},
+		{"remediation with allow", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "remediation": {}}`, "remediation is set", nil},
+		{"remediation unknown field", `{"allow": false, "remediation": {"hint": "x"}}`, "unknown field remediation.hint", nil},
+		{"remediation not object", `{"allow": false, "remediation": ["fast"]}`, "remediation must be an object", nil},
+		{"remediation empty model", `{"allow": false, "remediation": {"models": [""]}}`, "empty model name", nil},
+		{"remediation negative tokens", `{"allow": false, "remediation": {"max_tokens": -5}}`, "negative", nil},
+		{"remediation float retry", `{"allow": false, "remediation": {"retry_after_s": 1.5}}`, "integer", nil},
+		{"remediation unknown PII", `{"allow": false, "remediation": {"pii": ["passport"]}}`, "unknown PII type", nil},
+		{"remediation budget without name", `{"allow": false, "remediation": {"budget": {"remaining_musd": 1}}}`, "needs a name", nil},
+		{"remediation budget bad time", `{"allow": false, "remediation": {"budget": {"name": "b", "resets_at": "tomorrow"}}}`, "RFC 3339", nil},
+		{"remediation budget unknown field", `{"allow": false, "remediation": {"budget": {"name": "b", "limit": 1}}}`, "unknown field remediation.budget.limit", nil},
 		{"non-string key", `{"allow": false, 1: 2}`, "keys must be strings", nil},
 		{"unknown field first", `{"aaa": 1, "allow": false}`, `unknown field "aaa"`, nil},
 		{"target provider not string", `{"allow": true, "targets": [{"provider": 1, "model": "m"}]}`, "targets.provider must be a string", nil},

@@ -16,10 +16,10 @@ import (
 // Outcome is the part of a decision a replay compares: what the client would have seen
 // and where the request would have gone.
 type Outcome struct {
-	Allow    bool
-	DenyCode string
-	Targets  []string // provider/model, primary first
-	Err      string   // the decision could not be evaluated or parsed
+	Allow    bool     `json:"allow"`
+	DenyCode string   `json:"deny_code,omitempty"`
+	Targets  []string `json:"targets,omitempty"` // provider/model, primary first
+	Err      string   `json:"error,omitempty"`   // the decision could not be evaluated or parsed
 }
 
 func (o Outcome) String() string {
@@ -57,8 +57,20 @@ func outcomeOf(v ast.Value, err error) Outcome {
 
 // Change is a logged decision the candidate would decide differently.
 type Change struct {
-	DecisionID string
-	Old, New   Outcome
+	DecisionID string   `json:"decision_id"`
+	Alias      string   `json:"alias"` // the model the request asked for
+	Old        Outcome  `json:"old"`
+	New        Outcome  `json:"new"`
+	Fields     []string `json:"fields"` // the decision fields that differ (reasons aside)
+}
+
+// RouteChanged reports a change of where the request goes: allowed one way and denied
+// the other, or another primary target.
+func (c Change) RouteChanged() bool {
+	if c.Old.Allow != c.New.Allow {
+		return true
+	}
+	return c.Old.Allow && len(c.Old.Targets) > 0 && len(c.New.Targets) > 0 && c.Old.Targets[0] != c.New.Targets[0]
 }
 
 // ReplaySummary counts a replay.
@@ -75,7 +87,8 @@ const MaxEventBytes = 64 << 20
 // Replay re-decides logged decisions with rev: it reads decision-log events (JSON lines,
 // as the file sink writes them), rebuilds each input, recomputes input.plan with rev over
 // the logged input.providers (events leave the plan out), evaluates data.gavel.decision
-// and compares it with the logged result. onChange sees each decision that would change,
+// and compares it with the logged result, every field of it (ab, shadow, limits, budgets,
+// hedge, …) but the reasons. onChange sees each decision that would change,
 // in log order. Message texts masked in the log are replayed as masked: a policy that
 // routes on content may decide differently for that reason alone.
 func Replay(ctx context.Context, rev *Revision, log io.Reader, onChange func(Change)) (ReplaySummary, error) {
@@ -111,19 +124,28 @@ func Replay(ctx context.Context, rev *Revision, log io.Reader, onChange func(Cha
 		old := outcomeOf(result, nil)
 		in, err := replayInput(ctx, rev, input, plans)
 		var now Outcome
+		var fields []string
 		if err != nil {
 			now = Outcome{Err: err.Error()}
 		} else {
-			now = outcomeOf(rev.Evaluate(ctx, in))
+			v, err := rev.Evaluate(ctx, in)
+			now = outcomeOf(v, err)
+			if err == nil {
+				fields = changedFields(result, v)
+			}
 		}
 		sum.Replayed++
-		if old.Equal(now) {
+		if old.Equal(now) && len(fields) == 0 {
 			sum.Unchanged++
 			continue
 		}
 		sum.Changed++
 		if onChange != nil {
-			onChange(Change{DecisionID: string(id), Old: old, New: now})
+			alias := ""
+			if rq, ok := field(input, "request").(ast.Object); ok {
+				alias = str(field(rq, "model"))
+			}
+			onChange(Change{DecisionID: string(id), Alias: alias, Old: old, New: now, Fields: fields})
 		}
 	}
 }

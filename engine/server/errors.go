@@ -10,6 +10,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/pipeline"
@@ -23,11 +24,16 @@ type APIError struct {
 	Message    string
 	Param      string
 	RetryAfter int // seconds; sets Retry-After when > 0
+	// Remediation, for a denial, says what the caller can change so that the request
+	// passes. Every protocol's error encoder carries it as error.remediation, in the wire
+	// form of decision.Remediation's JSON tags (the policy contract's shape).
+	Remediation *decision.Remediation
 }
 
 func (e *APIError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
 
-// body is the wire form: {"error": {"message", "type", "param", "code"}}.
+// body is the wire form: {"error": {"message", "type", "param", "code"}}, plus
+// "remediation" when the denial carries one.
 func (e *APIError) body() map[string]any {
 	var param, code any
 	if e.Param != "" {
@@ -36,7 +42,11 @@ func (e *APIError) body() map[string]any {
 	if e.Code != "" {
 		code = e.Code
 	}
-	return map[string]any{"error": map[string]any{"message": e.Message, "type": e.Type, "param": param, "code": code}}
+	inner := map[string]any{"message": e.Message, "type": e.Type, "param": param, "code": code}
+	if e.Remediation != nil {
+		inner["remediation"] = e.Remediation
+	}
+	return map[string]any{"error": inner}
 }
 
 // typeFor mirrors the error types OpenAI uses per status.
@@ -99,8 +109,12 @@ func clientError(err error) *APIError {
 		if denied.Deny.Type != "" {
 			e.Type = denied.Deny.Type
 		}
-		if denied.RetryAfter > 0 {
+		e.Remediation = denied.Remediation
+		switch r := denied.Remediation; {
+		case denied.RetryAfter > 0:
 			e.RetryAfter = retrySeconds(denied.RetryAfter)
+		case r != nil && r.RetryAfterS > 0 && (e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable):
+			e.RetryAfter = r.RetryAfterS // the header SDKs honour when they retry
 		}
 		return e
 	case errors.As(err, &budget):
@@ -109,6 +123,7 @@ func clientError(err error) *APIError {
 				budget.Name, budget.Scope, orDefault(budget.ID, "(global)"), budget.Period,
 				pipeline.USD(budget.Remaining()), pipeline.USD(budget.Limit), pipeline.USD(budget.Amount)))
 		e.Type = "insufficient_quota"
+		e.Remediation = budgetRemediation(budget)
 		return e
 	case errors.As(err, &limited):
 		if limited.Unsatisfiable {
@@ -117,6 +132,7 @@ func clientError(err error) *APIError {
 		e := newAPIError(http.StatusTooManyRequests, "rate_limit_exceeded",
 			fmt.Sprintf("Rate limit reached for %s %s: %s per minute.", limited.Scope, orDefault(limited.ID, "(global)"), limited.By))
 		e.RetryAfter = retrySeconds(limited.RetryAfter)
+		e.Remediation = &decision.Remediation{RetryAfterS: e.RetryAfter}
 		return e
 	case errors.As(err, &pe):
 		return newAPIError(http.StatusInternalServerError, "policy_error",
@@ -127,6 +143,16 @@ func clientError(err error) *APIError {
 		return failedError(fe)
 	}
 	return newAPIError(http.StatusInternalServerError, "internal_error", "Internal gateway error.")
+}
+
+// budgetRemediation tells a caller refused by a budget what is left of it, when it
+// resets, and the max_tokens that would still fit.
+func budgetRemediation(b *pipeline.BudgetExceeded) *decision.Remediation {
+	r := &decision.Remediation{Budget: &decision.RemediationBudget{Name: b.Name, RemainingMUSD: b.Remaining()}, MaxTokens: b.MaxTokens}
+	if !b.ResetsAt.IsZero() {
+		r.Budget.ResetsAt = b.ResetsAt.UTC().Format(time.RFC3339)
+	}
+	return r
 }
 
 // StatusClientClosedRequest (nginx's 499) records a request whose client went away before

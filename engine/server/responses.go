@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/frontend/responses"
 	"github.com/gavel-gw/gavel/engine/ledger"
@@ -54,18 +55,22 @@ func (s *Server) responsesCreate(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
+	body, apiErr := s.readBody(c)
+	if apiErr != nil {
+		return apiErr
+	}
 	req := &responses.Request{}
-	if e := s.readJSON(c, req); e != nil {
-		return e
+	if err := unmarshal(body, req); err != nil { // unmarshal keeps the body's member names for the policy
+		return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
 	}
 	if e := responses.Validate(req); e != nil {
 		return respError(e)
 	}
 	docs := s.documents()
-	store := req.Stored() && docs != nil
 	if req.Store != nil && *req.Store && docs == nil {
 		return errBadRequest("unsupported_parameter", "store", "This gateway's ledger store keeps no documents, so responses cannot be stored; send store: false.")
 	}
+	rs := &respState{s: s, x: x, caller: caller, docs: docs, store: req.Stored() && docs != nil, input: responses.InputRaw(req)}
 	var history []responses.Item
 	if id := req.PreviousResponseID; id != "" {
 		if docs == nil {
@@ -78,50 +83,97 @@ func (s *Server) responsesCreate(c echo.Context, x *pipeline.Exchange) error {
 			}
 			return err
 		}
-		history = st.History()
+		rs.history = st.History()
+		// A conversation holding hosted tool calls cannot be translated; it can still
+		// pass through, which Items' refusal is checked against after the decision.
+		history, rs.historyErr = responses.Items(rs.history)
+		if body, err = responses.Inline(body, rs.history, rs.input); err != nil {
+			return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request.")
+		}
 	}
 	chat, e := responses.ToChat(req, history)
 	if e != nil {
 		return respError(e)
 	}
+	// Targets that speak the Responses API get the body as sent (only the model
+	// rewritten); the others get the canonical request.
+	x.Passthrough(&adapters.RawRequest{Protocol: adapters.ProtocolResponses, Body: body, Stream: req.Stream,
+		Header: forwardedHeaders(r.Header, "OpenAI-Beta")})
 	err = s.p.AdmitChat(r.Context(), x, caller, chat, r.Header.Get(HeaderTags))
 	admitted(c, x)
 	if err != nil {
 		return err
 	}
-	if hosted := responses.Hosted(req); len(hosted) > 0 {
-		return respError(responses.ErrHostedTools(hosted))
+	rs.hosted = responses.Hosted(req)
+	if !s.p.NativeOnly(x, adapters.ProtocolResponses) {
+		if len(rs.hosted) > 0 {
+			return respError(responses.ErrHostedTools(rs.hosted))
+		}
+		if rs.historyErr != nil {
+			return respError(rs.historyErr)
+		}
 	}
 	ctx, cancel := s.p.Context(r.Context(), x)
 	defer cancel()
-	res := responses.NewResponse("resp_"+x.ID, time.Now().Unix(), req)
-	res.Store = store
-	rs := &respState{s: s, x: x, caller: caller, docs: docs, store: store, history: history, input: responses.InputItems(req), res: res}
+	rs.res = responses.NewResponse("resp_"+x.ID, time.Now().Unix(), req)
+	rs.res.Store = rs.store
 	if req.Stream {
 		return s.responsesStream(ctx, c, rs)
 	}
-	out, err := s.p.Chat(ctx, x)
+	out, raw, err := s.p.ChatNative(ctx, x)
 	if err != nil {
 		return err
 	}
-	responses.FromChat(res, out, rs.ids)
 	routed(c, x)
+	if raw != nil {
+		// OpenAI's own answer, relayed as it came.
+		rs.saveRaw(ctx, raw.Body)
+		s.p.Settle(x)
+		writeRaw(c, http.StatusOK, raw.Body)
+		return nil
+	}
+	responses.FromChat(rs.res, out, rs.ids)
 	rs.save(ctx)
 	s.p.Settle(x)
-	return s.writeAnswer(c, res)
+	return s.writeAnswer(c, rs.res)
+}
+
+// forwardedHeaders are the client's headers named, for a pass-through; nil when none is set.
+func forwardedHeaders(h http.Header, names ...string) http.Header {
+	var out http.Header
+	for _, n := range names {
+		if v := h.Values(n); len(v) > 0 {
+			if out == nil {
+				out = make(http.Header, len(names))
+			}
+			out[http.CanonicalHeaderKey(n)] = v
+		}
+	}
+	return out
+}
+
+// writeRaw writes a JSON body as it is.
+func writeRaw(c echo.Context, status int, b []byte) {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
+	c.Response().WriteHeader(status)
+	c.Response().Write(b)
 }
 
 // respState is one Responses request on its way out.
 type respState struct {
-	s       *Server
-	x       *pipeline.Exchange
-	caller  *auth.Caller
-	docs    ledger.Documents
-	store   bool
-	history []responses.Item
-	input   []responses.Item
-	res     *responses.Response
-	n       int
+	s          *Server
+	x          *pipeline.Exchange
+	caller     *auth.Caller
+	docs       ledger.Documents
+	store      bool
+	history    []json.RawMessage // the previous response's conversation, items as they were
+	historyErr *responses.Error  // why history cannot be translated; nil when it can
+	hosted     []string          // the request's hosted tools
+	input      []json.RawMessage
+	res        *responses.Response
+	n          int
 }
 
 // ids makes the response's item ids: unique within the gateway because the decision id is.
@@ -130,17 +182,38 @@ func (rs *respState) ids(prefix string) string {
 	return prefix + rs.x.ID + strconv.Itoa(rs.n)
 }
 
-// save stores a finished response for GET and previous_response_id. A failure is logged,
-// not the client's: the answer exists and was charged; only its continuation is lost.
+// save stores a translated response for GET and previous_response_id.
 func (rs *respState) save(ctx context.Context) {
 	if !rs.store {
 		return
 	}
-	b, err := json.Marshal(responses.NewStored(rs.res, rs.history, rs.input))
+	st, err := responses.NewStored(rs.res, rs.history, rs.input)
+	rs.put(ctx, rs.res.ID, st, err)
+}
+
+// saveRaw stores a response that passed through, under the upstream's id.
+func (rs *respState) saveRaw(ctx context.Context, response []byte) {
+	if !rs.store {
+		return
+	}
+	st, err := responses.NewStoredRaw(response, rs.history, rs.input)
+	rs.put(ctx, responses.ResponseID(response), st, err)
+}
+
+// put writes a stored response. A failure is logged, not the client's: the answer
+// exists and was charged; only its continuation is lost.
+func (rs *respState) put(ctx context.Context, id string, st *responses.Stored, err error) {
+	if err == nil && id == "" {
+		err = errors.New("the response has no id")
+	}
+	var b []byte
+	if err == nil {
+		b, err = json.Marshal(st)
+	}
 	if err == nil {
 		// Not the request's context: a client that leaves now still gets its answer stored.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		err = rs.docs.PutDocument(sctx, responseKey(rs.caller, rs.res.ID), b, rs.s.responsesTTL())
+		err = rs.docs.PutDocument(sctx, responseKey(rs.caller, id), b, rs.s.responsesTTL())
 		cancel()
 	}
 	if err != nil {
@@ -165,7 +238,7 @@ func (s *Server) loadResponse(ctx context.Context, docs ledger.Documents, caller
 		return nil, err
 	}
 	st := &responses.Stored{}
-	if err := json.Unmarshal(b, st); err != nil || st.Response == nil {
+	if err := json.Unmarshal(b, st); err != nil || len(st.Response) == 0 {
 		s.log.Warn("unreadable stored response", "id", id, "err", err)
 		return nil, ledger.ErrNotFound
 	}
@@ -188,6 +261,9 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 	routed(c, x)
 	w := s.startSSE(c, ctx)
 	defer w.end()
+	if up.Raw() {
+		return s.responsesRelay(ctx, c, rs, up, w)
+	}
 	str := responses.NewStreamer(rs.res, rs.ids, w.named)
 	if err := str.Start(); err != nil {
 		return s.writeFailed(err)
@@ -233,10 +309,74 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 	}
 }
 
+// responsesRelay relays a stream that passed through to OpenAI event by event, as it
+// came. The terminal event's response is stored (store) and the spend settled before the
+// client reads it; a failure after the start ends the stream with gavel's error and
+// response.failed events, numbered on from the upstream's.
+func (s *Server) responsesRelay(ctx context.Context, c echo.Context, rs *respState, up *pipeline.Stream, w *sseWriter) error {
+	x := rs.x
+	relayed := 0
+	for {
+		ev, err := up.RecvRaw()
+		if errors.Is(err, io.EOF) {
+			s.p.Settle(x)
+			return nil
+		}
+		if err != nil {
+			str := responses.NewStreamer(rs.res, rs.ids, w.named)
+			str.Resume(relayed)
+			switch {
+			case s.Draining() && ctx.Err() != nil:
+				api := errShuttingDown()
+				w.final()
+				str.Fail(api.Code, api.Message)
+				return &streamEnd{api}
+			case ctx.Err() != nil && c.Request().Context().Err() != nil:
+				if w.err != nil {
+					return s.writeFailed(w.err)
+				}
+				return &streamEnd{errClientClosed()}
+			}
+			api := streamError(up.Fail(ctx, err))
+			w.final()
+			str.Fail(api.Code, api.Message)
+			return nil
+		}
+		if name := string(ev.Name); name == responses.EventCompleted || name == responses.EventIncomplete {
+			var t struct {
+				Response json.RawMessage `json:"response"`
+			}
+			if json.Unmarshal(ev.Data, &t) == nil && len(t.Response) > 0 {
+				rs.saveRaw(ctx, t.Response)
+			}
+			s.p.Settle(x) // before the client reads the end: see stream
+			w.final()
+		} else if relayed == 0 {
+			// The failure events of this stream carry the upstream's response id.
+			var t struct {
+				Response struct {
+					ID string `json:"id"`
+				} `json:"response"`
+			}
+			if json.Unmarshal(ev.Data, &t) == nil && t.Response.ID != "" {
+				rs.res.ID = t.Response.ID
+			}
+		}
+		if err := w.relay(ev.Name, ev.Data); err != nil {
+			return s.writeFailed(err)
+		}
+		relayed++
+	}
+}
+
 // responsesDegraded serves a streaming client from a buffered call (degrade.stream=false):
 // the whole answer is re-emitted as the events a stream of it would have had.
 func (s *Server) responsesDegraded(ctx context.Context, c echo.Context, rs *respState) error {
 	x := rs.x
+	if len(rs.hosted) > 0 {
+		// A buffered call is translated, and hosted tools do not translate.
+		return respError(responses.ErrHostedTools(rs.hosted))
+	}
 	out, err := s.p.Chat(ctx, x)
 	if err != nil {
 		return err
@@ -275,7 +415,7 @@ func (s *Server) getResponse(c echo.Context) error {
 	if err != nil {
 		return s.lookupError(err, id)
 	}
-	writeJSON(c, http.StatusOK, st.Response)
+	writeRaw(c, http.StatusOK, st.Response)
 	return nil
 }
 

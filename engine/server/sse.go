@@ -96,11 +96,39 @@ func (w *sseWriter) event(v any) error {
 // named writes an event with an event name (`event: typ`), as the Responses API's and
 // Anthropic's streams have them.
 func (w *sseWriter) named(typ string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	w.buf = append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...)
+	if a, ok := v.(jsonAppender); ok {
+		w.buf = a.AppendJSON(w.buf)
+	} else {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		w.buf = append(w.buf, b...)
 	}
-	w.buf = append(append(append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...), b...), sseEnd...)
+	w.buf = append(w.buf, sseEnd...)
+	return w.raw(w.buf)
+}
+
+// jsonAppender is an event that encodes itself into the writer's buffer (the Responses
+// stream's delta events: one per piece of text), as json.Marshal would.
+type jsonAppender interface{ AppendJSON([]byte) []byte }
+
+// relay writes an event as an upstream sent it: its name (when it had one) and its data.
+func (w *sseWriter) relay(name, data []byte) error {
+	w.buf = w.buf[:0]
+	if len(name) > 0 {
+		w.buf = append(append(append(w.buf, sseEvent...), name...), '\n')
+	}
+	for {
+		line, rest, more := bytes.Cut(data, []byte{'\n'}) // data of several lines: one field each
+		w.buf = append(append(append(w.buf, sseData...), line...), '\n')
+		if !more {
+			break
+		}
+		data = rest
+	}
+	w.buf = append(w.buf, '\n')
 	return w.raw(w.buf)
 }
 

@@ -41,7 +41,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.core.RequestDone()
 
 	path := r.URL.Path
-	if path != "/v1/chat/completions" && path != "/v1/embeddings" {
+	if path != "/v1/chat/completions" && path != "/v1/embeddings" && path != "/v1/responses" {
 		s.recordOther(r)
 	}
 	if !strings.HasPrefix(path, "/v1/") {
@@ -60,6 +60,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.chat(w, r)
 	case path == "/v1/embeddings" && r.Method == http.MethodPost:
 		s.embeddings(w, r)
+	case path == "/v1/responses" && r.Method == http.MethodPost:
+		s.responses(w, r)
 	case path == "/v1/models" && r.Method == http.MethodGet:
 		data := []modelObject{}
 		for _, id := range s.modelIDs() {

@@ -82,6 +82,10 @@ type Step struct {
 	// completion_tokens is the number of words of Reply plus 10 per tool call.
 	Usage *adapters.Usage
 
+	// Reasoning, on the Responses API only, adds a reasoning item before the reply whose
+	// encrypted_content is this text (a pass-through must deliver it untouched).
+	Reasoning string
+
 	// Fault injects a failure after FaultAfter stream events; see Fault.
 	Fault      Fault
 	FaultAfter int

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/adapters/internal/sse"
 	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
@@ -236,7 +237,12 @@ func (b *Base) Exchange(ctx context.Context, url string, payload, out any, limit
 		}
 		return 0, err
 	}
-	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+	// A pooled decoder: json.Unmarshal would validate the answer in a first pass and set
+	// up its scanner afresh for every call.
+	dec := sse.GetJSONDecoder()
+	err = dec.Decode(buf.Bytes(), out)
+	sse.PutJSONDecoder(dec)
+	if err != nil {
 		return resp.StatusCode, b.ProtocolError("cannot decode "+what, err)
 	}
 	if b.check != nil {

@@ -43,16 +43,42 @@ func FuzzRequest(f *testing.F) {
 			t.Fatalf("chat request does not encode: %v", err)
 		}
 		res := NewResponse("resp_1", 1, r)
-		b, err := json.Marshal(NewStored(res, nil, InputItems(r)))
+		stored, err := NewStored(res, nil, InputRaw(r))
 		if err != nil {
 			t.Fatalf("stored response does not encode: %v", err)
 		}
+		b, _ := json.Marshal(stored)
 		var st Stored
 		if err := json.Unmarshal(b, &st); err != nil {
 			t.Fatalf("stored response does not decode: %v", err)
 		}
-		if _, e := ToChat(&Request{Model: "m", Input: Input{Text: "next"}}, st.History()); e != nil {
+		history, e := Items(st.History())
+		if e != nil {
+			t.Fatalf("stored conversation does not decode: %v", e)
+		}
+		if _, e := ToChat(&Request{Model: "m", Input: Input{Text: "next"}}, history); e != nil {
 			t.Fatalf("stored conversation does not continue: %v", e)
+		}
+	})
+}
+
+// FuzzAppendJSON holds the hand-written encoders to json.Marshal's output.
+func FuzzAppendJSON(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote \" back \\ slash", "<a>&b", "\n\r\t\b\f\x00\x1f", "\u2028\u2029", "\xff\xfe bad", "héllo 世界 🎉"} {
+		f.Add(s, s+"x", 3)
+	}
+	f.Fuzz(func(t *testing.T, delta, id string, n int) {
+		for _, v := range []interface{ AppendJSON([]byte) []byte }{
+			&textDeltaEvent{Type: EventTextDelta, ItemID: id, OutputIndex: n, ContentIndex: n / 2, Delta: delta, Logprobs: noLogprobs, SequenceNumber: n * 3},
+			&argsDeltaEvent{Type: EventArgsDelta, ItemID: id, OutputIndex: n, Delta: delta, SequenceNumber: -n},
+		} {
+			want, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := v.AppendJSON([]byte("prefix")); string(got) != "prefix"+string(want) {
+				t.Fatalf("AppendJSON\n got %s\nwant prefix%s", got, want)
+			}
 		}
 	})
 }

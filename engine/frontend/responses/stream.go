@@ -135,6 +135,10 @@ var noLogprobs = []json.RawMessage{}
 
 func (s *Streamer) next() int { n := s.seq; s.seq++; return n }
 
+// Resume numbers the next event seq: for the failure events of a stream whose first seq
+// events another party (a passed-through upstream) numbered.
+func (s *Streamer) Resume(seq int) { s.seq = seq }
+
 // Start emits response.created and response.in_progress.
 func (s *Streamer) Start() error {
 	if err := s.emit(EventCreated, &lifecycleEvent{Type: EventCreated, Response: s.res, SequenceNumber: s.next()}); err != nil {

@@ -476,27 +476,111 @@ func usageOf(u *adapters.Usage) *Usage {
 	return out
 }
 
-// Stored is a stored response as the ledger's documents keep it: the response, and the
-// conversation it answered (earlier turns included) for previous_response_id.
+// Stored is a stored response as the ledger's documents keep it: the response object as
+// its client got it, and the conversation it answered (earlier turns included) and its
+// output, items as they were sent and received, for previous_response_id. Raw JSON: a
+// response that passed through to OpenAI keeps what gavel does not model (reasoning
+// items' encrypted content, hosted tool calls) for the next pass-through.
 type Stored struct {
-	Response *Response `json:"response"`
-	Input    []Item    `json:"input"`
+	Response json.RawMessage   `json:"response"`
+	Input    []json.RawMessage `json:"input"`
+	Output   []json.RawMessage `json:"output"`
 }
 
-// NewStored is what to store for res, which answered input after history.
-func NewStored(res *Response, history, input []Item) *Stored {
-	all := make([]Item, 0, len(history)+len(input))
-	all = append(append(all, history...), input...)
-	return &Stored{Response: res, Input: all}
-}
-
-// History is the conversation a response continuing this one starts from: its input
-// and its output. Instructions are not carried over, as OpenAI does not.
-func (s *Stored) History() []Item {
-	out := make([]Item, 0, len(s.Input)+len(s.Response.Output))
-	out = append(out, s.Input...)
-	for i := range s.Response.Output {
-		out = append(out, s.Response.Output[i].asInput())
+// InputRaw is the request's input items as sent (a string input is one user message).
+func InputRaw(r *Request) []json.RawMessage {
+	if r.Input.Items != nil {
+		return r.Input.Raw
 	}
-	return out
+	if r.Input.Text == "" {
+		return nil
+	}
+	b, _ := json.Marshal(Item{Type: ItemMessage, Role: "user", Content: &Content{Text: r.Input.Text}})
+	return []json.RawMessage{b}
+}
+
+// NewStored is what to store for a translated response res, which answered input after
+// history.
+func NewStored(res *Response, history, input []json.RawMessage) (*Stored, error) {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	st := &Stored{Response: b, Input: make([]json.RawMessage, 0, len(history)+len(input))}
+	st.Input = append(append(st.Input, history...), input...)
+	for i := range res.Output {
+		o, err := json.Marshal(res.Output[i].asInput())
+		if err != nil {
+			return nil, err
+		}
+		st.Output = append(st.Output, o)
+	}
+	return st, nil
+}
+
+// NewStoredRaw is what to store for a response that passed through: the upstream's
+// response object as the client got it.
+func NewStoredRaw(response []byte, history, input []json.RawMessage) (*Stored, error) {
+	var r struct {
+		Output []json.RawMessage `json:"output"`
+	}
+	if err := json.Unmarshal(response, &r); err != nil {
+		return nil, err
+	}
+	st := &Stored{Response: response, Input: make([]json.RawMessage, 0, len(history)+len(input)), Output: r.Output}
+	st.Input = append(append(st.Input, history...), input...)
+	return st, nil
+}
+
+// ResponseID is the id of a response object; "" when it has none.
+func ResponseID(response []byte) string {
+	var r struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(response, &r)
+	return r.ID
+}
+
+// History is the conversation a response continuing this one starts from, items as
+// they were sent and received: its input, then its output. Instructions are not carried
+// over, as OpenAI does not.
+func (s *Stored) History() []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(s.Input)+len(s.Output))
+	return append(append(out, s.Input...), s.Output...)
+}
+
+// Items decodes a stored conversation for translation. An item that only OpenAI's own
+// API can continue (a hosted tool's call) refuses the continuation on a translated target.
+func Items(raw []json.RawMessage) ([]Item, *Error) {
+	out := make([]Item, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &out[i]); err != nil {
+			return nil, invalid("previous_response_id", "The previous response could not be read.")
+		}
+		if e := validateItem(&out[i], "previous_response_id"); e != nil {
+			return nil, &Error{Status: 400, Code: "hosted_tool_unsupported", Param: "previous_response_id",
+				Message: "The previous response holds items of type '" + out[i].Type + "', which only OpenAI's Responses API can continue, and the policy routed this request to a target that translates it."}
+		}
+	}
+	return out, nil
+}
+
+// Inline is body with the stored conversation written into it for a pass-through: input
+// becomes history followed by the request's own input, and previous_response_id (an id
+// of gavel's store, unknown upstream) is removed. The other members keep their values;
+// the object is re-encoded, so their order and spacing may change.
+func Inline(body []byte, history, input []json.RawMessage) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, err
+	}
+	all := make([]json.RawMessage, 0, len(history)+len(input))
+	all = append(append(all, history...), input...)
+	in, err := json.Marshal(all)
+	if err != nil {
+		return nil, err
+	}
+	m["input"] = in
+	delete(m, "previous_response_id")
+	return json.Marshal(m)
 }

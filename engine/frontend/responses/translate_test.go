@@ -169,13 +169,21 @@ func TestStoredHistory(t *testing.T) {
 	if res.Status != StatusCompleted || res.Usage.TotalTokens != 12 || len(res.Output) != 2 {
 		t.Fatalf("response %+v", res)
 	}
-	b, _ := json.Marshal(NewStored(res, nil, InputItems(r)))
+	stored, err := NewStored(res, nil, InputRaw(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(stored)
 	var st Stored
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}
+	history, e := Items(st.History())
+	if e != nil {
+		t.Fatal(e)
+	}
 	next := &Request{Model: "m", Input: Input{Items: []Item{{Type: ItemFunctionCallOutput, CallID: "call_9", Output: &Content{Text: "42"}}}}}
-	c, e := ToChat(next, st.History())
+	c, e := ToChat(next, history)
 	if e != nil {
 		t.Fatal(e)
 	}
@@ -193,5 +201,27 @@ func TestFromChatIncomplete(t *testing.T) {
 		if res.Status != StatusIncomplete || res.IncompleteDetails == nil || res.IncompleteDetails.Reason != want || res.Usage != nil {
 			t.Errorf("%s: %+v", reason, res)
 		}
+	}
+}
+
+// A pass-through continuation carries the stored conversation inline, items as they were
+// (an unknown reasoning field included), without previous_response_id.
+func TestInline(t *testing.T) {
+	history := []json.RawMessage{json.RawMessage(`{"type":"reasoning","id":"rs_1","encrypted_content":"gAAA","x_future":[1]}`)}
+	body := []byte(`{"model":"m","previous_response_id":"resp_1","input":[{"role":"user","content":"next"}],"tools":[{"type":"web_search"}]}`)
+	r := &Request{}
+	if err := json.Unmarshal(body, r); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Inline(body, history, InputRaw(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"input":[{"type":"reasoning","id":"rs_1","encrypted_content":"gAAA","x_future":[1]},{"role":"user","content":"next"}],"model":"m","tools":[{"type":"web_search"}]}`
+	if string(out) != want {
+		t.Fatalf("inlined\n got %s\nwant %s", out, want)
+	}
+	if _, e := Items([]json.RawMessage{json.RawMessage(`{"type":"web_search_call","id":"ws_1"}`)}); e == nil || e.Code != "hosted_tool_unsupported" {
+		t.Fatalf("hosted item continued by translation: %v", e)
 	}
 }

@@ -67,10 +67,12 @@ type TextConfig struct {
 }
 
 // Input is the request's input: a string (one user message) or a list of items. Text is
-// meaningful when Items is nil.
+// meaningful when Items is nil. Raw holds each item as the client sent it, what a stored
+// conversation keeps (a pass-through continues it byte for byte).
 type Input struct {
 	Text  string
 	Items []Item
+	Raw   []json.RawMessage
 }
 
 // UnmarshalJSON accepts a string, an array of items or null.
@@ -85,14 +87,16 @@ func (in *Input) UnmarshalJSON(b []byte) error {
 		return json.Unmarshal(b, &in.Text)
 	case b[0] == '[':
 		in.Text = ""
-		var items []Item
-		if err := json.Unmarshal(b, &items); err != nil {
+		var raw []json.RawMessage
+		if err := json.Unmarshal(b, &raw); err != nil {
 			return err
 		}
-		if items == nil {
-			items = []Item{}
+		in.Items, in.Raw = make([]Item, len(raw)), raw
+		for i, r := range raw {
+			if err := json.Unmarshal(r, &in.Items[i]); err != nil {
+				return err
+			}
 		}
-		in.Items = items
 		return nil
 	}
 	return errors.New("input must be a string or an array of input items")

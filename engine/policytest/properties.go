@@ -1,0 +1,349 @@
+package policytest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/gavel-gw/gavel/engine/policy"
+)
+
+// InvariantQuery is the set of broken promises a bundle reports for an input: the
+// messages of its `invariant contains msg if …` rules in package gavel.invariants.
+const InvariantQuery = "data.gavel.invariants.invariant"
+
+// PropertyOptions configure a property run.
+type PropertyOptions struct {
+	N    int    // generated inputs
+	Seed uint64 // the generator's seed: a failure is reproduced with the same seed
+	Out  io.Writer
+}
+
+// Failure is an input that breaks an invariant, gets a decision gavel's parser refuses, or
+// fails to evaluate, shrunk to a minimal counterexample.
+type Failure struct {
+	Problem string         // the invariant's message, or the parse or evaluation error
+	Input   map[string]any // the shrunk input (input.plan left out: it is computed from providers)
+}
+
+// PropertySummary is a property run's outcome.
+type PropertySummary struct {
+	Inputs     int
+	Invariants bool // the bundle declares invariants
+	Failures   []Failure
+}
+
+// Properties generates inputs from the bundle's own data (its aliases, catalog, keys,
+// budgets and tier access, as docs/schema/input.json shapes an input) biased towards edge
+// cases, evaluates data.gavel.decision and the bundle's invariants on each as gavel would
+// (input.plan computed over the generated providers, so the fast path is exercised), and
+// reports every distinct problem once, with the smallest input that still shows it.
+func Properties(ctx context.Context, b *bundle.Bundle, o PropertyOptions) (PropertySummary, error) {
+	var sum PropertySummary
+	rev, err := policy.Prepare(ctx, b, "properties")
+	if err != nil {
+		return sum, err
+	}
+	inv, err := rego.New(rego.Query(InvariantQuery), rego.ParsedBundle("gavel", b)).PrepareForEval(ctx)
+	if err != nil {
+		return sum, fmt.Errorf("invariants: %w", err)
+	}
+	for _, m := range b.Modules {
+		if m.Parsed != nil && m.Parsed.Package.Path.String() == "data.gavel.invariants" {
+			sum.Invariants = true
+		}
+	}
+	g := newGenerator(b, o.Seed)
+	plans := map[string]ast.Value{} // by provider snapshot: generated inputs share a few
+	check := func(in map[string]any) string { return problem(ctx, rev, inv, plans, in) }
+	seen := map[string]bool{}
+	for i := 0; i < o.N; i++ {
+		in := g.input()
+		sum.Inputs++
+		p := check(in)
+		if p == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		small := shrink(in, p, check)
+		sum.Failures = append(sum.Failures, Failure{Problem: p, Input: small})
+		if o.Out != nil {
+			raw, _ := json.MarshalIndent(small, "    ", "  ")
+			fmt.Fprintf(o.Out, "FAIL: %s\n  minimal input:\n    %s\n", p, raw)
+		}
+	}
+	if o.Out != nil {
+		fmt.Fprintf(o.Out, "PROPERTIES: %d generated inputs, %d problems (seed %d)\n", sum.Inputs, len(sum.Failures), o.Seed)
+	}
+	return sum, nil
+}
+
+// problem evaluates one input: "" when the decision parses and no invariant is broken.
+func problem(ctx context.Context, rev *policy.Revision, inv rego.PreparedEvalQuery, plans map[string]ast.Value, in map[string]any) string {
+	v, err := ast.InterfaceToValue(in)
+	if err != nil {
+		return "input: " + err.Error()
+	}
+	obj := v.(ast.Object)
+	providers := obj.Get(ast.StringTerm("providers")).Value
+	plan, ok := plans[providers.String()]
+	if !ok {
+		if plan, err = rev.Plan(ctx, providers); err != nil {
+			return "plan: " + err.Error()
+		}
+		plans[providers.String()] = plan
+	}
+	if plan != nil {
+		obj.Insert(ast.StringTerm("plan"), ast.NewTerm(plan))
+	}
+	d, err := rev.Evaluate(ctx, obj)
+	if err != nil {
+		return "evaluation: " + err.Error()
+	}
+	if _, err := policy.ParseDecision(d); err != nil {
+		return "decision: " + err.Error()
+	}
+	rs, err := inv.Eval(ctx, rego.EvalParsedInput(obj))
+	if err != nil {
+		return "invariants: " + err.Error()
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return ""
+	}
+	msgs, _ := rs[0].Expressions[0].Value.([]any)
+	var out []string
+	for _, m := range msgs {
+		out = append(out, fmt.Sprint(m))
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return ""
+	}
+	return "invariant: " + out[0]
+}
+
+// shrink simplifies in one step at a time, keeping each step that still shows the same
+// problem, until no step does.
+func shrink(in map[string]any, p string, check func(map[string]any) string) map[string]any {
+	cur := in
+	for changed := true; changed; {
+		changed = false
+		for _, next := range simpler(cur) {
+			if check(next) == p {
+				cur, changed = next, true
+				break
+			}
+		}
+	}
+	return cur
+}
+
+// simpler lists the inputs one step simpler than in.
+func simpler(in map[string]any) []map[string]any {
+	var out []map[string]any
+	with := func(f func(m map[string]any)) {
+		c := clone(in)
+		f(c)
+		out = append(out, c)
+	}
+	req := in["request"].(map[string]any)
+	for k, zero := range map[string]any{"stream": false, "has_tools": false, "has_images": false, "has_code": false,
+		"max_tokens": 0, "est_input_tokens": 10, "metadata": map[string]any{}, "endpoint": "chat", "bucket": 0, "sample": 9999} {
+		if fmt.Sprint(req[k]) != fmt.Sprint(zero) {
+			with(func(m map[string]any) { m["request"].(map[string]any)[k] = zero })
+		}
+	}
+	for t := range in["pii"].(map[string]any) {
+		with(func(m map[string]any) { delete(m["pii"].(map[string]any), t) })
+	}
+	for name := range in["spend"].(map[string]any) {
+		with(func(m map[string]any) { delete(m["spend"].(map[string]any), name) })
+	}
+	for name, p := range in["providers"].(map[string]any) {
+		if !isPlainHealthy(p.(map[string]any)) {
+			with(func(m map[string]any) { m["providers"].(map[string]any)[name] = healthyProvider() })
+		}
+	}
+	if c := in["caller"].(map[string]any); c["tier"] != "" || c["team"] != "" {
+		with(func(m map[string]any) {
+			m["caller"] = map[string]any{"key_id": "k", "user": "", "team": "", "project": "", "tier": "", "labels": map[string]any{}}
+		})
+	}
+	return out
+}
+
+func clone(m map[string]any) map[string]any {
+	raw, _ := json.Marshal(m)
+	var c map[string]any
+	json.Unmarshal(raw, &c)
+	return c
+}
+
+func healthyProvider() map[string]any {
+	return map[string]any{"healthy": true, "circuit": "closed", "requests": 0, "error_rate_bp": 0, "p50_ms": 0, "p95_ms": 0, "ttft_p95_ms": 0, "in_flight": 0, "models": map[string]any{}}
+}
+
+func isPlainHealthy(p map[string]any) bool {
+	h, _ := json.Marshal(healthyProvider())
+	q, _ := json.Marshal(p)
+	return string(h) == string(q)
+}
+
+// generator draws inputs from a bundle's data.
+type generator struct {
+	r                 *rand.Rand
+	models, providers []string
+	callers           []map[string]any
+	budgets           []map[string]any
+	tasks, piiTypes   []string
+}
+
+func newGenerator(b *bundle.Bundle, seed uint64) *generator {
+	g := &generator{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		piiTypes: []string{"email", "phone", "credit_card", "ssn", "iban", "ip", "secret"}}
+	data, _ := b.Data["gavel"].(map[string]any)
+	provs := map[string]bool{}
+	for id, e := range asMap(data["catalog"]) {
+		g.models = append(g.models, id)
+		if p, ok := asMap(e)["provider"].(string); ok {
+			provs[p] = true
+		}
+	}
+	for name := range asMap(data["aliases"]) {
+		g.models = append(g.models, name)
+	}
+	for p := range provs {
+		g.providers = append(g.providers, p)
+	}
+	sort.Strings(g.models)
+	sort.Strings(g.providers)
+	if len(g.providers) > 0 {
+		g.models = append(g.models, "unknown-model", g.providers[0]+"/not-in-the-catalog")
+	}
+	for _, k := range asMap(data["keys"]) {
+		g.callers = append(g.callers, asMap(k))
+	}
+	sort.Slice(g.callers, func(i, j int) bool { return fmt.Sprint(g.callers[i]) < fmt.Sprint(g.callers[j]) })
+	teams := []string{"search"}
+	for t := range asMap(asMap(asMap(data["pii_policy"])["pii_actions"])["teams"]) {
+		teams = append(teams, t)
+	}
+	tiers := []string{"gold", "silver", "bronze"}
+	for t := range asMap(data["tier_access"]) {
+		tiers = append(tiers, t)
+	}
+	sort.Strings(teams)
+	sort.Strings(tiers)
+	for _, team := range teams {
+		for _, tier := range tiers {
+			g.callers = append(g.callers, map[string]any{"key_id": "k-" + team + "-" + tier, "user": "u", "team": team, "project": "p", "tier": tier, "labels": map[string]any{}})
+		}
+	}
+	if bs, ok := data["budgets"].([]any); ok {
+		for _, b := range bs {
+			g.budgets = append(g.budgets, asMap(b))
+		}
+	}
+	for _, cr := range asSlice(data["content_routes"]) {
+		if t, ok := asMap(asMap(cr)["when"])["task"].(string); ok {
+			g.tasks = append(g.tasks, t)
+		}
+	}
+	return g
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+func (g *generator) pick(xs []string) string { return xs[g.r.IntN(len(xs))] }
+
+func (g *generator) chance(pct int) bool { return g.r.IntN(100) < pct }
+
+func (g *generator) input() map[string]any {
+	endpoint := "chat"
+	if g.chance(15) {
+		endpoint = "embeddings"
+	}
+	meta := map[string]any{}
+	if len(g.tasks) > 0 && g.chance(30) {
+		meta["task"] = g.pick(g.tasks)
+	}
+	req := map[string]any{
+		"id": fmt.Sprintf("prop-%d", g.r.Uint32()), "endpoint": endpoint, "protocol": "openai", "model": g.pick(g.models),
+		"stream": g.chance(40), "messages": []any{map[string]any{"role": "user", "text": "hello"}},
+		"has_tools": g.chance(25), "has_images": g.chance(15), "has_code": g.chance(20),
+		"max_tokens":       []int{0, 0, 1, 256, 4096, 100000000}[g.r.IntN(6)],
+		"est_input_tokens": []int{0, 10, 1000, 150000, 2000000}[g.r.IntN(5)],
+		"metadata":         meta, "fields": []any{}, "bucket": g.r.IntN(10000), "sample": g.r.IntN(10000),
+	}
+	pii := map[string]any{}
+	if g.chance(50) {
+		for _, t := range g.piiTypes {
+			if g.chance(30) {
+				pii[t] = 1 + g.r.IntN(3)
+			}
+		}
+	}
+	providers := map[string]any{}
+	allDown := g.chance(10)
+	for _, p := range g.providers {
+		st := healthyProvider()
+		switch {
+		case allDown:
+			st["healthy"], st["circuit"] = false, "open"
+		case g.chance(25):
+			st["circuit"] = []string{"open", "half_open"}[g.r.IntN(2)]
+			st["healthy"] = st["circuit"] != "open"
+		case g.chance(15):
+			st["error_rate_bp"] = 6000
+		}
+		providers[p] = st
+	}
+	spend := map[string]any{}
+	for _, b := range g.budgets {
+		name, _ := b["name"].(string)
+		limit, _ := b["limit_musd"].(json.Number)
+		l, _ := limit.Int64()
+		if f, ok := b["limit_musd"].(float64); ok {
+			l = int64(f)
+		}
+		spent := []int64{0, l / 2, l, 2 * l}[g.r.IntN(4)]
+		spend[name] = map[string]any{"spent_musd": spent, "reserved_musd": 0, "limit_musd": l}
+	}
+	caller := map[string]any{"key_id": "anonymous", "user": "", "team": "", "project": "", "tier": "anonymous", "labels": map[string]any{}}
+	if len(g.callers) > 0 && g.chance(90) {
+		c := g.callers[g.r.IntN(len(g.callers))]
+		caller = map[string]any{"labels": map[string]any{}}
+		for _, k := range []string{"key_id", "user", "team", "project", "tier"} {
+			s, _ := c[k].(string)
+			caller[k] = s
+		}
+	}
+	return map[string]any{"request": req, "caller": caller, "providers": providers, "pii": pii,
+		"spend": spend, "rate": map[string]any{}, "now": int64(1796644800000000000)}
+}
+
+// Describe renders failures for an error message.
+func Describe(fs []Failure) string {
+	var b strings.Builder
+	for _, f := range fs {
+		raw, _ := json.Marshal(f.Input)
+		fmt.Fprintf(&b, "\n  %s\n    input: %s", f.Problem, raw)
+	}
+	return b.String()
+}

@@ -1,0 +1,42 @@
+# Access by caller tier: data.gavel.tier_access maps a caller tier (the key's `tier`) to the
+# catalog model tiers it may use, e.g. {"silver": ["standard", "economy"]}. A caller tier
+# not listed is unrestricted, so the default (no entries) restricts nobody.
+#
+# A request whose primary target is a model of a tier the caller may not use is denied
+# (403 tier_not_allowed) with the aliases it may use instead (gavel.remediation), rather
+# than silently sent to a cheaper model: the caller chose the model, the caller changes it.
+package gavel.access
+
+import rego.v1
+
+import data.gavel.route
+
+allowed_tiers := data.gavel.tier_access[input.caller.tier]
+
+tier_of(id) := object.get(data.gavel.catalog, [id, "tier"], "")
+
+# denied is the primary target's catalog id when its tier is not one the caller may use.
+denied := id if {
+	allowed_tiers
+	t := data.gavel.targets[0]
+	id := concat("/", [t.provider, t.model])
+	not tier_of(id) in allowed_tiers
+}
+
+# The fast path (gavel.typical) leaves out the caller tiers the plan lists in
+# plan.fast[model].tier_denied, so those reach the rule above.
+
+# usable_aliases: the aliases this caller may use on this endpoint, by the tier and kind of
+# each alias's first candidate.
+usable_aliases := sort([name |
+	some name, a in data.gavel.aliases
+	c := data.gavel.catalog[a.candidates[0]]
+	object.get(c, "kind", "chat") == object.get(route.kind_for, route.endpoint, "chat")
+	tier_ok(c)
+])
+
+tier_ok(_) if not allowed_tiers
+
+tier_ok(c) if c.tier in allowed_tiers
+
+reasons contains concat("", ["access.tier_denied:", denied]) if denied
