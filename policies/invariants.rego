@@ -13,20 +13,24 @@ import data.gavel.compliance
 
 decision := data.gavel.decision
 
+# targets is read through object.get: a bundle whose decision is a constant without targets
+# (a deny-only policy) must still compile under the strict type checker.
+targets := object.get(decision, "targets", [])
+
 target_id(t) := concat("/", [t.provider, t.model])
 
 # A request carrying PII of a type the caller's team blocks never reaches a provider.
 invariant contains msg if {
 	some t in compliance.blocked
 	decision.allow
-	msg := concat("", ["PII of blocked type ", t, " was allowed to ", target_id(decision.targets[0])])
+	msg := concat("", ["PII of blocked type ", t, " was allowed to ", target_id(targets[0])])
 }
 
 # PII that leaves unredacted goes only to providers with the required tag.
 invariant contains msg if {
 	compliance.pii_present
 	decision.allow
-	some t in decision.targets
+	some t in targets
 	not data.gavel.pii_policy.pii_requires_tag in object.get(data.gavel.providers, [t.provider, "tags"], [])
 	msg := concat("", ["PII sent to ", target_id(t), ", a provider without the tag ", data.gavel.pii_policy.pii_requires_tag])
 }
@@ -47,7 +51,7 @@ invariant contains msg if {
 # No target (primary or fallback) has an open circuit.
 invariant contains msg if {
 	decision.allow
-	some t in decision.targets
+	some t in targets
 	open(t)
 	msg := concat("", ["target ", target_id(t), " has an open circuit"])
 }
