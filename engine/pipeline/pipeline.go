@@ -342,7 +342,9 @@ func (p *Pipeline) decide(ctx context.Context, x *Exchange, f policy.Request) (*
 	var d *decision.Decision
 	var err error
 	if x.result, err = x.rev.Evaluate(ctx, x.input); err == nil {
-		d, err = policy.ParseDecision(x.result)
+		if d, err = policy.ParseDecision(x.result); err == nil {
+			err = x.rev.Admit(d)
+		}
 	}
 	outcome := "allow"
 	switch {
