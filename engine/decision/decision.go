@@ -2,6 +2,7 @@ package decision
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/gavel-gw/gavel/engine/ledger"
 )
@@ -61,7 +62,16 @@ type Fault struct {
 	DelayMS     int    // kind "latency": the delay before the call, 1–MaxFaultDelayMS
 	AfterChunks int    // kind "cut_stream": chunks relayed before the stream ends with an error
 	Attempt     int    // which attempt of the walk (1 = the first call), default 1
+
+	injected atomic.Bool
 }
+
+// MarkInjected records that the executor applied the fault: the walk reached its attempt.
+func (f *Fault) MarkInjected() { f.injected.Store(true) }
+
+// Injected reports whether the executor applied the fault to this request. A fault for an
+// attempt the walk never made (the first attempt answered) was not injected.
+func (f *Fault) Injected() bool { return f != nil && f.injected.Load() }
 
 // Fault kinds.
 const (
