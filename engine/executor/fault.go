@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/decision"
@@ -18,6 +20,8 @@ import (
 // routing for the traffic outside the drill.
 var errInjected = errors.New("injected by a chaos drill (decision fault)")
 
+var attrFault = attribute.Key("gavel.fault")
+
 // faulty wraps a walk's attempt so that the fault's attempt (counted over the whole
 // walk: retries, fallbacks and hedges alike) gets the fault.
 func (e *Executor) faulty(f *decision.Fault, call attempt) attempt {
@@ -29,6 +33,9 @@ func (e *Executor) faulty(f *decision.Fault, call attempt) attempt {
 		f.MarkInjected()
 		e.metrics.FaultInjected(f.Kind)
 		ctx := exec.Context()
+		// The request's span (the attempt's own starts inside call): a trace search for
+		// gavel.fault finds every drilled request.
+		trace.SpanFromContext(ctx).SetAttributes(attrFault.String(f.Kind))
 		switch f.Kind {
 		case decision.FaultError:
 			return nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindForStatus(f.Status), Status: f.Status,

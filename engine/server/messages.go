@@ -177,6 +177,7 @@ func (s *Server) handleMessages(c echo.Context, x *pipeline.Exchange) error {
 		return err
 	}
 	c.Response().Header().Set(HeaderRoute, x.Route())
+	tagFault(c, x)
 	s.p.Settle(x) // before the client may hold the answer: see chat
 	if raw != nil {
 		writeRawJSON(c, http.StatusOK, raw.Body)
@@ -208,6 +209,7 @@ func (s *Server) messagesStream(ctx context.Context, c echo.Context, x *pipeline
 	}
 	defer st.Close()
 	c.Response().Header().Set(HeaderRoute, x.Route())
+	tagFault(c, x)
 	w := s.startSSE(c, ctx)
 	defer w.end()
 	raw := st.Raw()
@@ -277,6 +279,7 @@ func (s *Server) messagesDegraded(ctx context.Context, c echo.Context, x *pipeli
 		msg = frontanthropic.FromCanonical(res)
 	}
 	c.Response().Header().Set(HeaderRoute, x.Route())
+	tagFault(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	s.p.Settle(x)
 	w := s.startSSE(c, ctx)
@@ -326,6 +329,7 @@ func (s *Server) handleCountTokens(c echo.Context, x *pipeline.Exchange) error {
 		return err
 	}
 	c.Response().Header().Set(HeaderRoute, x.Route())
+	tagFault(c, x)
 	s.p.Settle(x)
 	writeRawJSON(c, http.StatusOK, res.Body)
 	return nil
