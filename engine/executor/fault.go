@@ -52,7 +52,7 @@ func (e *Executor) faulty(f *decision.Fault, call attempt) attempt {
 			case <-ctx.Done():
 				t.Stop()
 				return nil, p.attemptFailure(exec, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindCanceled,
-					Message: "attempt ended during an injected delay", Err: ctx.Err()})
+					Message: "attempt ended during an injected delay", Err: errInjected})
 			}
 			return call(exec, p)
 		case decision.FaultCutStream:
