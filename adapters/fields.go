@@ -400,7 +400,8 @@ func contains(list []string, s string) bool {
 }
 
 // WithoutFields returns a copy of r without the extra fields named (top-level names and
-// nested paths, as ExtraNames gives them). r is not modified: what is changed is copied.
+// nested paths, as ExtraNames gives them) and without the typed fields named (as Sets
+// names them). r is not modified: what is changed is copied.
 func (r *ChatRequest) WithoutFields(names []string) *ChatRequest {
 	drop := func(prefix string) func(string) bool {
 		return func(name string) bool {
@@ -435,6 +436,9 @@ func (r *ChatRequest) WithoutFields(names []string) *ChatRequest {
 		m.Content = &c
 	}
 	out.Messages = msgs
+	for _, n := range names {
+		out.clearTyped(n)
+	}
 	return &out
 }
 

@@ -473,3 +473,57 @@ func TestMessagesFieldsGovernedByPolicy(t *testing.T) {
 		t.Errorf("decision input fields: %.3000s", lines[1])
 	}
 }
+
+// An Anthropic target that is overloaded fails over, within the request, to a translated
+// OpenAI-protocol target: the client sees one answer in Anthropic's format.
+func TestMessagesFailoverFromPassthroughToTranslated(t *testing.T) {
+	r := newMessagesRig(t, map[string]any{"aliases": map[string]any{
+		"agent": map[string]any{"strategy": "ordered", "candidates": []string{"claude/claude-sonnet-4-5", "a/m1"}}}})
+	r.c.SetDefault("claude-sonnet-4-5", fakeanthropic.Step{Status: 529})
+	r.a.SetDefault("m1", fakeupstream.Step{Reply: "from the fallback"})
+	for _, stream := range []bool{false, true} {
+		p := anthropic.MessageNewParams{Model: "agent", MaxTokens: 50, Messages: userTurn("hi")}
+		var text string
+		if stream {
+			msg, _ := streamMessage(t, r.sdk(r.key), p)
+			text = msg.Content[0].Text
+		} else {
+			msg, err := r.sdk(r.key).Messages.New(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			text = msg.Content[0].Text
+		}
+		if text != "from the fallback" {
+			t.Errorf("stream=%v: %q", stream, text)
+		}
+	}
+	if r.c.Count("claude-sonnet-4-5") != 2 || r.a.Count("m1") != 2 {
+		t.Errorf("claude %d, a %d", r.c.Count("claude-sonnet-4-5"), r.a.Count("m1"))
+	}
+}
+
+// One budget governs every endpoint: spent through /v1/messages, it refuses the key's next
+// request on /v1/responses and /v1/chat/completions.
+func TestMessagesBudgetSpentRefusesOtherEndpoints(t *testing.T) {
+	r := newMessagesRig(t, map[string]any{"budgets": []any{map[string]any{"name": "agents-daily", "scope": "team", "period": "day", "limit_musd": 2000, "hard": true}}})
+	r.c.SetDefault("claude-sonnet-4-5", fakeanthropic.Step{Reply: "ok", Usage: &fakeanthropic.Usage{InputTokens: 100, OutputTokens: 200}})
+	// 100 × 3 + 200 × 15 = 3300 µUSD > 2000: the first request is admitted (its estimate
+	// fits), the budget is spent past its limit by its real usage.
+	if _, err := r.sdk(r.key).Messages.New(context.Background(), anthropic.MessageNewParams{Model: "sonnet", MaxTokens: 50, Messages: userTurn("hi")}); err != nil {
+		t.Fatal(err)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + r.key}
+	resp, body := r.g.post(t, "/v1/responses", `{"model":"gpt","input":"hi","max_output_tokens":16}`, auth)
+	if resp.StatusCode != 429 {
+		t.Errorf("responses after the budget was spent: %d %v", resp.StatusCode, body)
+	}
+	resp, body = r.g.post(t, "/v1/chat/completions", `{"model":"gpt","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, auth)
+	if resp.StatusCode != 429 {
+		t.Errorf("chat after the budget was spent: %d %v", resp.StatusCode, body)
+	}
+	resp, body = r.g.post(t, "/v1/messages", `{"model":"sonnet","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, map[string]string{"x-api-key": r.key})
+	if resp.StatusCode != 429 || errType(body) != "rate_limit_error" {
+		t.Errorf("messages after the budget was spent: %d %v", resp.StatusCode, body)
+	}
+}

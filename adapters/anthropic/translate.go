@@ -126,6 +126,9 @@ func translateRequest(req *adapters.ChatRequest, defaultMaxTokens int, stream bo
 	if err := translateTools(req, out); err != nil {
 		return nil, err
 	}
+	if err := thinkingConfig(req, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

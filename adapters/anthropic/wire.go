@@ -19,8 +19,16 @@ type messagesRequest struct {
 	Temperature   *float64        `json:"temperature,omitempty"`
 	TopK          *int            `json:"top_k,omitempty"`
 	TopP          *float64        `json:"top_p,omitempty"`
+	Thinking      *wireThinking   `json:"thinking,omitempty"`
 	Tools         []wireTool      `json:"tools,omitempty"`
 	ToolChoice    *wireToolChoice `json:"tool_choice,omitempty"`
+}
+
+// wireThinking is extended thinking: {"type":"enabled","budget_tokens":N}, N at least
+// 1024 and below max_tokens.
+type wireThinking struct {
+	Type         string `json:"type"`
+	BudgetTokens int    `json:"budget_tokens"`
 }
 
 // wireMessage is one turn. Content is always the array form, which every role accepts.

@@ -29,7 +29,7 @@ func badRequest(format string, args ...any) *adapters.Error {
 // translateRequest converts a canonical request into a GenerateContentRequest. It never
 // modifies req. Its errors are *adapters.Error of KindBadRequest without a provider.
 func translateRequest(req *adapters.ChatRequest) (*generateRequest, error) {
-	if names := unsupported(req); len(names) > 0 {
+	if names := refused(req); len(names) > 0 {
 		return nil, badRequest("the Gemini API cannot express %s", adapters.QuoteNames(names))
 	}
 	out := &generateRequest{Contents: make([]content, 0, len(req.Messages))}
@@ -481,9 +481,14 @@ func translateGenerationConfig(req *adapters.ChatRequest) (*generationConfig, er
 			return nil, badRequest("response_format type %q is not supported by Gemini", f.Type)
 		}
 	}
+	tc, err := thinkingBudget(req.ReasoningEffort)
+	if err != nil {
+		return nil, err
+	}
+	gc.ThinkingConfig = tc
 	if gc.Temperature == nil && gc.TopP == nil && gc.TopK == nil && gc.CandidateCount == nil && gc.MaxOutputTokens == nil &&
 		gc.StopSequences == nil && gc.Seed == nil && gc.PresencePenalty == nil && gc.FrequencyPenalty == nil &&
-		gc.ResponseMimeType == "" {
+		gc.ResponseMimeType == "" && gc.ThinkingConfig == nil {
 		return nil, nil
 	}
 	return gc, nil

@@ -91,6 +91,12 @@ type generationConfig struct {
 	Seed             *int64          `json:"seed,omitempty"`
 	PresencePenalty  *float64        `json:"presencePenalty,omitempty"`
 	FrequencyPenalty *float64        `json:"frequencyPenalty,omitempty"`
+	ThinkingConfig   *thinkingConfig `json:"thinkingConfig,omitempty"`
+}
+
+// thinkingConfig sets a thinking model's budget in tokens (0 turns thinking off).
+type thinkingConfig struct {
+	ThinkingBudget *int `json:"thinkingBudget,omitempty"`
 }
 
 // generateResponse is a GenerateContentResponse, or one event of a stream of them. Error

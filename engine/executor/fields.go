@@ -31,7 +31,9 @@ const CodeUnsupportedParameter = "unsupported_parameter"
 
 // fit makes req expressible by the target's provider: unchanged when the provider speaks
 // the request's protocol or understands every field, else refused or stripped of what it
-// cannot express, per the provider's drop_params. dropped names what was stripped.
+// cannot express, per the provider's drop_params. A field whose loss leaves the answer as
+// the client relies on it (adapters.Advisory: store, service_tier…) is dropped whatever
+// drop_params says. dropped names what was stripped; it is never silent.
 func (e *Executor) fit(p *pipeline, req *adapters.ChatRequest) (_ *adapters.ChatRequest, dropped []string, _ error) {
 	ft, ok := p.prov.(adapters.FieldTranslator)
 	if !ok {
@@ -41,11 +43,19 @@ func (e *Executor) fit(p *pipeline, req *adapters.ChatRequest) (_ *adapters.Chat
 	if len(names) == 0 {
 		return req, nil, nil
 	}
-	if e.drop[p.target.Provider] == DropParamsDrop {
-		return req.WithoutFields(names), names, nil
+	if e.drop[p.target.Provider] != DropParamsDrop {
+		var lossy []string
+		for _, n := range names {
+			if !adapters.Advisory(n) {
+				lossy = append(lossy, n)
+			}
+		}
+		if len(lossy) > 0 {
+			return nil, nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindBadRequest, Code: CodeUnsupportedParameter,
+				Param: lossy[0], Message: fmt.Sprintf("Provider %s cannot express the request's %s; remove them, or set "+
+					"drop_params: drop on the provider in gavel.yaml to have them dropped (and reported in X-Gavel-Dropped-Params).",
+					p.target.Provider, adapters.QuoteNames(lossy))}
+		}
 	}
-	return nil, nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindBadRequest, Code: CodeUnsupportedParameter,
-		Param: names[0], Message: fmt.Sprintf("Provider %s cannot express the request's %s; remove them, or set "+
-			"drop_params: drop on the provider in gavel.yaml to have them dropped (and reported in X-Gavel-Dropped-Params).",
-			p.target.Provider, adapters.QuoteNames(names))}
+	return req.WithoutFields(names), names, nil
 }

@@ -142,3 +142,61 @@ func (p *recording) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapt
 	*p.last = req
 	return p.fake.Chat(ctx, req)
 }
+
+// fixed is a translating provider that cannot express the named typed fields.
+type fixed struct {
+	*fake
+	names []string
+}
+
+func (p *fixed) UnsupportedFields(req *adapters.ChatRequest) []string {
+	return req.SetFields(p.names...)
+}
+
+// An advisory field (store) is dropped and named whatever drop_params says; one whose loss
+// changes the answer (seed) is refused by default, and the refusal names only it.
+func TestAdvisoryFieldsAreDroppedAndSaid(t *testing.T) {
+	seed, store := int64(1), true
+	for _, tc := range []struct {
+		name    string
+		req     adapters.ChatRequest
+		drop    DropParams
+		dropped []string
+		refused string
+	}{
+		{name: "advisory only", req: adapters.ChatRequest{Store: &store}, dropped: []string{"store"}},
+		{name: "lossy refused", req: adapters.ChatRequest{Store: &store, Seed: &seed}, refused: "'seed';"},
+		{name: "lossy dropped", req: adapters.ChatRequest{Store: &store, Seed: &seed}, drop: DropParamsDrop, dropped: []string{"seed", "store"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got *adapters.ChatRequest
+			p := &fixed{fake: &fake{name: "claude"}, names: []string{"seed", "store"}}
+			rec := &recording{fake: p.fake, last: &got}
+			prov := struct {
+				*recording
+				adapters.FieldTranslator
+			}{rec, p}
+			e := New(Options{Providers: map[string]adapters.Provider{"claude": prov}, Resilience: map[string]Resilience{"claude": fast()},
+				DropParams: map[string]DropParams{"claude": tc.drop}, Tracker: signals.New(0)})
+			req := tc.req
+			req.Model = "m"
+			res, err := e.Chat(context.Background(), &req, decide("claude"))
+			if tc.refused != "" {
+				ae := adapters.AsError(err)
+				if ae == nil || ae.Code != CodeUnsupportedParameter || ae.Param != "seed" || !strings.Contains(ae.Message, tc.refused) {
+					t.Fatalf("err = %v, want unsupported_parameter naming only seed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.Dropped, tc.dropped) || got == nil || got.Store != nil || got.Seed != nil {
+				t.Errorf("Dropped %q, sent %+v", res.Dropped, got)
+			}
+			if req.Store == nil {
+				t.Error("the caller's request was changed")
+			}
+		})
+	}
+}

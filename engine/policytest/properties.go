@@ -199,11 +199,11 @@ func isPlainHealthy(p map[string]any) bool {
 
 // generator draws inputs from a bundle's data.
 type generator struct {
-	r                        *rand.Rand
-	models, providers        []string
-	callers                  []map[string]any
-	budgets                  []map[string]any
-	tasks, piiTypes, models2 []string
+	r                 *rand.Rand
+	models, providers []string
+	callers           []map[string]any
+	budgets           []map[string]any
+	tasks, piiTypes   []string
 }
 
 func newGenerator(b *bundle.Bundle, seed uint64) *generator {

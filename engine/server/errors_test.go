@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +86,22 @@ func TestClientErrorRemediation(t *testing.T) {
 				t.Errorf("remediation %s, Retry-After %d; want %s, %d", body.Error.Remediation, e.RetryAfter, tc.want, tc.retryAfter)
 			}
 		})
+	}
+}
+
+// The Anthropic Messages error body carries the same remediation, under error.remediation.
+func TestAnthropicErrorRemediation(t *testing.T) {
+	e := anthropicError(&pipeline.Denied{Deny: decision.Deny{Status: 403, Code: "tier_not_allowed", Message: "m"},
+		Remediation: &decision.Remediation{Models: []string{"fast"}}})
+	raw, err := json.Marshal(anthropicBody(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"type":"error","error":{"type":"permission_error","message":"m","remediation":{"models":["fast"]}}}`; string(raw) != want {
+		t.Errorf("body %s, want %s", raw, want)
+	}
+	raw, _ = json.Marshal(anthropicBody(anthropicError(&pipeline.Denied{Deny: decision.Deny{Status: 403, Code: "x", Message: "m"}})))
+	if strings.Contains(string(raw), "remediation") {
+		t.Errorf("no remediation, yet the body has one: %s", raw)
 	}
 }

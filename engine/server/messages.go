@@ -94,7 +94,14 @@ func writeAnthropicError(c echo.Context, e *APIError) {
 		c.Response().WriteHeader(e.Status)
 		return
 	}
-	writeJSON(c, e.Status, frontanthropic.NewError(e.Type, e.Message))
+	writeJSON(c, e.Status, anthropicBody(e))
+}
+
+// anthropicBody is e in Anthropic's shape, with the denial's remediation.
+func anthropicBody(e *APIError) frontanthropic.ErrorBody {
+	b := frontanthropic.NewError(e.Type, e.Message)
+	b.Error.Remediation = e.Remediation
+	return b
 }
 
 // authenticateAnthropic accepts a gavel key as Anthropic's x-api-key (what the SDKs and

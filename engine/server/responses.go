@@ -60,7 +60,7 @@ func (s *Server) responsesCreate(c echo.Context, x *pipeline.Exchange) error {
 		return apiErr
 	}
 	req := &responses.Request{}
-	if err := json.Unmarshal(body, req); err != nil {
+	if err := unmarshal(body, req); err != nil { // unmarshal keeps the body's member names for the policy
 		return errBadRequest("invalid_json", "", "We could not parse the JSON body of your request: "+jsonReason(err))
 	}
 	if e := responses.Validate(req); e != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+
+	"github.com/gavel-gw/gavel/engine/decision"
 )
 
 // Request is the body of POST /v1/messages. Fields gavel does not model stay in the raw
@@ -163,10 +165,13 @@ type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
 }
 
-// ErrorDetail is the "error" of an ErrorBody.
+// ErrorDetail is the "error" of an ErrorBody. Remediation, for a denial, says what the
+// caller can change so that its request passes (gavel's addition, in the policy
+// contract's shape; clients that do not know it ignore it).
 type ErrorDetail struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
+	Type        string                `json:"type"`
+	Message     string                `json:"message"`
+	Remediation *decision.Remediation `json:"remediation,omitempty"`
 }
 
 // NewError returns the error body of type typ (invalid_request_error, rate_limit_error,

@@ -514,7 +514,9 @@ func TestReserveReplyLostIsReleased(t *testing.T) {
 			prefix := uniquePrefix()
 			c := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: 100 * time.Millisecond, MaxRetries: -1})
 			defer c.Close()
-			s := New(c, Options{Prefix: prefix, FailureMode: mode, RetryInterval: 50 * time.Millisecond})
+			// A retry interval long enough that the landed reservation is seen before the
+			// release is replayed.
+			s := New(c, Options{Prefix: prefix, FailureMode: mode, RetryInterval: 2 * time.Second})
 			defer s.Close()
 			direct := New(srv.client(t), Options{Prefix: prefix})
 			defer direct.Close()
@@ -524,14 +526,16 @@ func TestReserveReplyLostIsReleased(t *testing.T) {
 			if r, err := s.Reserve(ctx, []ledger.Budget{b}, 1, time.Hour); err != nil || s.Release(ctx, r) != nil {
 				t.Fatal(err)
 			}
-			// Keep Redis busy for 400 ms: the Reserve sent meanwhile runs after it, once the
+			// Keep Redis busy for 800 ms: the Reserve sent meanwhile runs after it, once the
 			// client has given up on the reply.
 			busy := make(chan error, 1)
 			go func() {
-				busy <- srv.client(t).Eval(ctx, `local t = redis.call('TIME'); local e = t[1]*1000000 + t[2] + 400000
+				bc := redis.NewClient(&redis.Options{Addr: srv.Addr, ReadTimeout: 5 * time.Second})
+				defer bc.Close()
+				busy <- bc.Eval(ctx, `local t = redis.call('TIME'); local e = t[1]*1000000 + t[2] + 800000
 					repeat t = redis.call('TIME') until t[1]*1000000 + t[2] >= e; return 1`, nil).Err()
 			}()
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(150 * time.Millisecond)
 			r, err := s.Reserve(ctx, []ledger.Budget{b}, 700, time.Hour)
 			if mode == FailClosed && !errors.Is(err, ledger.ErrStoreUnavailable) {
 				t.Fatalf("Reserve with the reply lost: %+v %v", r, err)
@@ -545,7 +549,7 @@ func TestReserveReplyLostIsReleased(t *testing.T) {
 			if st, err := direct.Snapshot(ctx, []ledger.Budget{b}); err != nil || st[0].Reserved != 700 {
 				t.Fatalf("the Reserve whose reply was lost did not land (the test needs it to): %+v %v", st, err)
 			}
-			deadline := time.Now().Add(5 * time.Second)
+			deadline := time.Now().Add(10 * time.Second)
 			for {
 				st, err := direct.Snapshot(ctx, []ledger.Budget{b})
 				if err == nil && st[0].Reserved == 0 && s.Stats().PendingReleases == 0 {
