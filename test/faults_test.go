@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,9 +26,10 @@ func drillData() map[string]any {
 	return data
 }
 
-func drillConfig(dir, a, b string, enabled bool) string {
+func drillConfig(dir, a, b string, enabled bool, extra string) string {
 	return fmt.Sprintf(`policy: %s
 faults: {enabled: %v}
+`+extra+`
 providers:
   - {name: a, type: openai, base_url: %q, api_key: k, max_retries: 0}
   - {name: b, type: openai, base_url: %q, api_key: k, max_retries: 0}
@@ -38,7 +41,8 @@ func TestChaosDrillInjectsFaultsAndTagsThem(t *testing.T) {
 	t.Cleanup(a.Close)
 	t.Cleanup(b.Close)
 	a.SetDefault("m1", fakeupstream.Step{Reply: "one two three four five six", Chunks: 6})
-	g := start(t, drillConfig(bundle(t, "drill-1", drillData()), a.URL(), b.URL(), true), nil)
+	logFile := filepath.Join(t.TempDir(), "decisions.jsonl")
+	g := start(t, drillConfig(bundle(t, "drill-1", drillData()), a.URL(), b.URL(), true, "decision_log: {file: "+logFile+"}"), nil)
 	c := g.client("k")
 
 	// error: the first attempt (a/m1) fails as an upstream 503 without a being called;
@@ -57,6 +61,18 @@ func TestChaosDrillInjectsFaultsAndTagsThem(t *testing.T) {
 	if a.Count("m1") != 0 || b.Count("m1") != 1 {
 		t.Errorf("a got %d requests, b %d; the injected error should stand in for a's call", a.Count("m1"), b.Count("m1"))
 	}
+
+	// The decision log's event for it says which fault the drill injected.
+	id := resp.Header.Get("X-Gavel-Decision-Id")
+	eventually(t, "the faulted request's decision-log event with custom.fault", func() bool {
+		raw, _ := os.ReadFile(logFile)
+		for _, line := range strings.Split(string(raw), "\n") {
+			if strings.Contains(line, `"decision_id":"`+id+`"`) {
+				return strings.Contains(line, `"fault":"error"`)
+			}
+		}
+		return false
+	})
 
 	// cut_stream: two chunks reach the client, then the stream ends with an error event.
 	s := c.Chat.Completions.NewStreaming(context.Background(), userParams("solo", "hi"), option.WithResponseInto(&resp))
@@ -95,7 +111,7 @@ func TestChaosDrillRefusedWhenFaultsDisabled(t *testing.T) {
 	a, b := fakeupstream.New(), fakeupstream.New()
 	t.Cleanup(a.Close)
 	t.Cleanup(b.Close)
-	_, err := gatewayNew(t, drillConfig(bundle(t, "drill-off", drillData()), a.URL(), b.URL(), false))
+	_, err := gatewayNew(t, drillConfig(bundle(t, "drill-off", drillData()), a.URL(), b.URL(), false, ""))
 	if err == nil || !strings.Contains(err.Error(), "faults are disabled") || !strings.Contains(err.Error(), "faults.enabled") {
 		t.Fatalf("a drilling bundle with faults disabled: err = %v, want activation refused naming faults.enabled", err)
 	}
