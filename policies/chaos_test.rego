@@ -47,3 +47,11 @@ test_denied_request_gets_no_fault if {
 	not d.allow
 	not d.fault
 }
+
+# A drilled alias leaves the plan's fast path, so the per-request rules sample it; other
+# aliases keep theirs.
+test_drilled_alias_has_no_fast_path if {
+	fast := data.gavel.plan.fast with input as {"providers": fixtures.all_up} with data.gavel.faults as [drill]
+	not fast.smart
+	fast.fast
+}

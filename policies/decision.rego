@@ -140,7 +140,6 @@ typical if {
 	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]
 	not f.tier_denied[input.caller.tier]
-	not chaos.drills[0]
 }
 
 # with_limits adds the budgets and rate limits to enforce to a precomputed decision.
