@@ -69,8 +69,9 @@ test_declared_models_follow_the_alias_own_candidates if {
 test_unknown_context_window_refuses_no_size if {
 	d := decide(inp({"model": "fast", "est_input_tokens": 500000}, only_up))
 	d.targets == [t("up", "m-small")]
+}
 
-	# A declared window is honoured.
+test_declared_context_window_is_honoured if {
 	big := decide(inp({"model": "m-large", "est_input_tokens": 40000}, only_up))
 	big.deny.code == "context_length_exceeded"
 }
@@ -78,6 +79,9 @@ test_unknown_context_window_refuses_no_size if {
 test_listed_embedding_model_serves_embeddings_only if {
 	d := decide(inp({"model": "nomic-embed-text", "endpoint": "embeddings"}, only_up))
 	d.targets == [t("up", "nomic-embed-text")]
+}
+
+test_listed_embedding_model_refuses_chat if {
 	chat := decide(inp({"model": "nomic-embed-text"}, only_up))
 	chat.deny.code == "unsupported_endpoint"
 }
@@ -106,9 +110,12 @@ test_configured_but_open_is_503_naming_why if {
 	contains(d.deny.message, "openai/gpt-4o (provider not configured)")
 }
 
-test_unhealthy_and_failing_are_named if {
+test_unhealthy_provider_is_named if {
 	sick := {"up": object.union(up, {"healthy": false})}
 	contains(decide(inp({"model": "m-small"}, sick)).deny.message, "up/m-small (provider unhealthy)")
+}
+
+test_failing_target_is_named if {
 	failing := {"up": object.union(up, {"models": {"m-small": {"circuit": "closed", "requests": 50, "error_rate_bp": 9000}}})}
 	contains(decide(inp({"model": "m-small"}, failing)).deny.message, "up/m-small (error rate over the routing threshold)")
 }
@@ -145,6 +152,9 @@ test_unconfigured_provider_prefix_is_named if {
 	d := decide(inp({"model": "nope/some-model"}, only_up))
 	d.deny.status == 404
 	d.deny.message == "The model `nope/some-model` names provider `nope`, which is not configured here."
+}
+
+test_unknown_model_message_is_unchanged if {
 	unknown := decide(inp({"model": "no-such-model"}, only_up))
 	unknown.deny.message == "The model `no-such-model` does not exist or you do not have access to it."
 }

@@ -183,8 +183,7 @@ func (s *Server) handleMessages(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
-	tagFault(c, x)
+	routed(c, x)
 	s.p.Settle(x) // before the client may hold the answer: see chat
 	if raw != nil {
 		writeRawJSON(c, http.StatusOK, raw.Body)
@@ -215,8 +214,7 @@ func (s *Server) messagesStream(ctx context.Context, c echo.Context, x *pipeline
 		return err
 	}
 	defer st.Close()
-	c.Response().Header().Set(HeaderRoute, x.Route())
-	tagFault(c, x)
+	routed(c, x)
 	w := s.startSSE(c, ctx)
 	defer w.end()
 	raw := st.Raw()
@@ -285,8 +283,7 @@ func (s *Server) messagesDegraded(ctx context.Context, c echo.Context, x *pipeli
 	} else {
 		msg = frontanthropic.FromCanonical(res)
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
-	tagFault(c, x)
+	routed(c, x)
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	s.p.Settle(x)
 	w := s.startSSE(c, ctx)
@@ -335,8 +332,7 @@ func (s *Server) handleCountTokens(c echo.Context, x *pipeline.Exchange) error {
 	if err != nil {
 		return err
 	}
-	c.Response().Header().Set(HeaderRoute, x.Route())
-	tagFault(c, x)
+	routed(c, x)
 	s.p.Settle(x)
 	writeRawJSON(c, http.StatusOK, res.Body)
 	return nil
