@@ -8,6 +8,7 @@ import rego.v1
 
 import data.gavel.access
 import data.gavel.budget
+import data.gavel.chaos
 import data.gavel.compliance
 import data.gavel.degrade
 import data.gavel.experiments
@@ -160,6 +161,8 @@ extras["redact"] := sort(compliance.redact) if compliance.redact[_]
 
 extras["degrade"] := {"stream": false} if degrade.stream_off
 
+extras["fault"] := chaos.fault
+
 extras["hedge"] := route.planned.hedge if {
 	route.planned.hedge.delay_ms
 	count(targets) > 1
@@ -171,4 +174,4 @@ extras["rate_limits"] := budget.rate_limits if budget.rate_limits[0]
 
 reasons := array.concat(route.reasons, [r | some r in other_reasons])
 
-other_reasons := (((compliance.reasons | experiments.reasons) | degrade.reasons) | budget.reasons) | access.reasons
+other_reasons := ((((compliance.reasons | experiments.reasons) | degrade.reasons) | budget.reasons) | access.reasons) | chaos.reasons

@@ -77,6 +77,10 @@ bundle: {url: %s, persist_dir: %s, polling: {min_delay: 1h, max_delay: 2h}}
 		`gavel_bundle_download_errors_total{reason="compile"} 0`,
 		`gavel_bundle_activations_total{outcome="error"} 0`,
 		`gavel_bundle_activations_total{outcome="ok"} 1`, // the first download
+		`gavel_faults_injected_total{kind="error"} 0`,
+		`gavel_faults_injected_total{kind="latency"} 0`,
+		`gavel_faults_injected_total{kind="cut_stream"} 0`,
+		`gavel_faults_injected_total{kind="timeout"} 0`,
 	}
 	for _, w := range want {
 		if !strings.Contains(metrics, w+"\n") {

@@ -225,6 +225,7 @@ func (g *Gateway) loadKeys() error {
 // from the bundle server, else the configured path or the embedded default.
 func (g *Gateway) loadPolicy(ctx context.Context) error {
 	g.engine = policy.New()
+	g.engine.EnableFaults(g.cfg.Faults.Enabled)
 	g.engine.OnActivate(func(rev *policy.Revision) {
 		g.keys.SetBundleKeys(rev.Data.Keys)
 		g.metrics.Bundle(rev.ID, rev.Source, rev.Activated)

@@ -75,6 +75,16 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Responses configures the Responses API's stored responses.
 	Responses Responses `yaml:"responses"`
+	// Faults lets policy run chaos drills (a decision's fault field); off by default.
+	Faults Faults `yaml:"faults"`
+}
+
+// Faults configures chaos drills by policy.
+type Faults struct {
+	// Enabled lets decisions inject faults. Off (the default), a bundle whose decisions
+	// carry a fault is refused at activation, and such a decision is refused per request
+	// (500 policy_error): a drill runs only where the operator asked for drills.
+	Enabled bool `yaml:"enabled"`
 }
 
 // Responses configures POST /v1/responses.

@@ -163,3 +163,34 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestFaultsConfig(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       bool
+		err        string
+	}{
+		{"default off", "", false, ""},
+		{"enabled", "faults: {enabled: true}", true, ""},
+		{"disabled", "faults: {enabled: false}", false, ""},
+		{"unknown field", "faults: {enabled: true, rate: 0.1}", false, "rate"},
+		{"not a bool", "faults: {enabled: sometimes}", false, "into bool"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml), env(nil))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Faults.Enabled != tc.want {
+				t.Errorf("faults.enabled = %v", c.Faults.Enabled)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package decision
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/gavel-gw/gavel/engine/ledger"
 )
@@ -47,7 +48,49 @@ type Decision struct {
 	// Remediation tells a denied caller what would pass. Only with Allow false.
 	// Default: none.
 	Remediation *Remediation
+	// Fault is a chaos drill: the executor injects this failure into one attempt of the
+	// walk. Honoured only when the operator enabled faults in gavel.yaml; otherwise the
+	// bundle is refused at activation and such a decision is refused at request time.
+	// Only with Allow true. Default: none.
+	Fault *Fault
 }
+
+// Fault is an injected failure for a chaos drill, applied by the executor to one attempt.
+type Fault struct {
+	Kind        string // one of FaultKinds
+	Status      int    // kind "error": the upstream status the attempt fails with, 400–599; default 503
+	DelayMS     int    // kind "latency": the delay before the call, 1–MaxFaultDelayMS
+	AfterChunks int    // kind "cut_stream": chunks relayed before the stream ends with an error
+	Attempt     int    // which attempt of the walk (1 = the first call), default 1
+
+	injected atomic.Bool
+}
+
+// MarkInjected records that the executor applied the fault: the walk reached its attempt.
+func (f *Fault) MarkInjected() { f.injected.Store(true) }
+
+// Injected reports whether the executor applied the fault to this request. A fault for an
+// attempt the walk never made (the first attempt answered) was not injected.
+func (f *Fault) Injected() bool { return f != nil && f.injected.Load() }
+
+// Fault kinds.
+const (
+	FaultError     = "error"
+	FaultLatency   = "latency"
+	FaultCutStream = "cut_stream"
+	FaultTimeout   = "timeout"
+)
+
+// FaultKinds are the fault kinds the executor can inject, in the order metrics list them.
+var FaultKinds = []string{FaultError, FaultLatency, FaultCutStream, FaultTimeout}
+
+// Fault defaults and bounds.
+const (
+	DefaultFaultStatus  = http.StatusServiceUnavailable
+	DefaultFaultAttempt = 1
+	MaxFaultDelayMS     = 600000
+	MaxFaultAttempt     = 16
+)
 
 // Remediation is what a denied caller can change so that its request passes: gavel returns
 // it as structured fields in the error body of every protocol (error.remediation), so an

@@ -17,7 +17,7 @@ import (
 // an OPA decision-log event: {"decision_id", "path": "gavel/decision", "input", "result",
 // "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route", "latency_ms",
 // "usage": {"input_tokens", "output_tokens"}, "cost_musd",
-// "substituted", "status", "error", "dropped_params"}}.
+// "substituted", "status", "error", "dropped_params", "fault"}}.
 type Record struct {
 	ID       string
 	Time     time.Time
@@ -37,6 +37,8 @@ type Record struct {
 	// Dropped names the request's fields the answering provider could not express and was
 	// sent without (its drop_params is drop).
 	Dropped []string
+	// Fault is the kind of fault a chaos drill injected into the request; "" when none.
+	Fault string
 	// Usage is set when the answer's usage was counted by the time the request finished
 	// (InputTokens, OutputTokens) and priced (CostMUSD, micro-USD): what `gavel policy
 	// diff` re-prices with a candidate's catalog.
@@ -342,6 +344,10 @@ func (l *Logger) encode(r Record) []byte {
 			b = policy.AppendJSONString(b, f)
 		}
 		b = append(b, ']')
+	}
+	if r.Fault != "" {
+		b = append(b, `,"fault":`...)
+		b = policy.AppendJSONString(b, r.Fault)
 	}
 	b = append(b, `,"latency_ms":`...)
 	b = strconv.AppendInt(b, r.LatencyMS, 10)

@@ -371,6 +371,9 @@ type attempt func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, err
 // succeeds; a failure the next target cannot fix (the client's fault, the client gone)
 // ends the walk. Chat, streams and embeddings differ only in their attempt.
 func (e *Executor) walk(ctx context.Context, d *decision.Decision, call attempt) (*outcome, decision.Target, time.Duration, error) {
+	if d.Fault != nil {
+		call = e.faulty(d.Fault, call)
+	}
 	failed := &FailedError{}
 	start := time.Now()
 	skip := 0 // targets already tried as a hedged group
@@ -418,10 +421,12 @@ func (p *pipeline) run(ctx context.Context, e *Executor, retries int, call attem
 			return nil, circuitbreaker.ErrOpen
 		}
 		o, err := call(exec, p)
-		switch attemptVerdict(exec, err) {
-		case verdictOK:
+		switch v := attemptVerdict(exec, err); {
+		case injected(err):
+			p.breaker.abandon() // a drill's failure says nothing about the target (fault.go)
+		case v == verdictOK:
 			p.breaker.success()
-		case verdictFailed:
+		case v == verdictFailed:
 			p.breaker.failure()
 		default:
 			p.breaker.abandon()

@@ -123,7 +123,8 @@ func (s *streamTracker) endedByRequest() bool {
 
 func (s *streamTracker) finish(err error) {
 	s.once.Do(func() {
-		failed := err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errClosed) && breakerFailure(err) && !s.endedByRequest()
+		failed := err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errClosed) && breakerFailure(err) && !s.endedByRequest() &&
+			!injected(err) // a drill's cut says nothing about the target (fault.go)
 		s.p.stats.End(time.Since(s.started), s.ttft, failed)
 		if failed {
 			// A stream that broke after its first chunk still says something about the

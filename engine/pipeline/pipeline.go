@@ -177,6 +177,16 @@ func (x *Exchange) BudgetWarning() string { return x.warning }
 // Route is "provider/model" of the target that answered, "none" until one did.
 func (x *Exchange) Route() string { return x.route }
 
+// Fault is the kind of fault a chaos drill injected into this request (X-Gavel-Fault, the
+// decision log's custom.fault), "" when none was: a decision's fault for an attempt the
+// walk never reached was not injected.
+func (x *Exchange) Fault() string {
+	if x.decision == nil || !x.decision.Fault.Injected() {
+		return ""
+	}
+	return x.decision.Fault.Kind
+}
+
 // Substituted is "asked -> answered" when the client named a provider/model explicitly
 // and the policy had another target answer (X-Gavel-Substituted, the decision log); ""
 // otherwise, and before a target answered.
@@ -342,7 +352,9 @@ func (p *Pipeline) decide(ctx context.Context, x *Exchange, f policy.Request) (*
 	var d *decision.Decision
 	var err error
 	if x.result, err = x.rev.Evaluate(ctx, x.input); err == nil {
-		d, err = policy.ParseDecision(x.result)
+		if d, err = policy.ParseDecision(x.result); err == nil {
+			err = x.rev.Admit(d)
+		}
 	}
 	outcome := "allow"
 	switch {

@@ -34,7 +34,7 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	if p.o.DecisionLog != nil && x.rev != nil {
 		rec := decisionlog.Record{ID: x.ID, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
 			Result: x.result, Route: x.route, Substituted: x.Substituted(), Status: status, Error: errCode, Dropped: x.dropped,
-			LatencyMS: dur.Milliseconds()}
+			Fault: x.Fault(), LatencyMS: dur.Milliseconds()}
 		if priced && x.usage != nil { // an answer whose usage was counted and priced
 			rec.Usage, rec.CostMUSD = true, cost
 			rec.InputTokens, rec.OutputTokens = x.usage.PromptTokens, x.usage.CompletionTokens
@@ -84,6 +84,9 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	}
 	if x.streamFail {
 		attrs = append(attrs, slog.Bool("stream_failed", true))
+	}
+	if f := x.Fault(); f != "" {
+		attrs = append(attrs, slog.String("fault", f))
 	}
 	if len(x.dropped) > 0 {
 		attrs = append(attrs, slog.String("dropped_params", strings.Join(x.dropped, ",")))

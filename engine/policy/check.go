@@ -75,11 +75,12 @@ func (r *Revision) Check(ctx context.Context) error {
 	plan, _ := r.Plan(ctx, providers)
 	for _, in := range r.CheckInputs() {
 		in.Providers, in.Plan = providers, plan
-		if _, err := r.Decide(ctx, in.Value()); err != nil {
-			what := fmt.Sprintf("%s request for model %q", in.Request.Endpoint, in.Request.Model)
-			if in.Request.Stream {
-				what = "streamed " + what
-			}
+		d, err := r.Decide(ctx, in.Value())
+		if err == nil && d.Fault != nil && r.FaultExample == "" {
+			r.FaultExample = describe(in.Request)
+		}
+		if err != nil {
+			what := describe(in.Request)
 			if errors.Is(err, ErrUndefined) || errors.Is(err, ErrInvalidDecision) {
 				return fmt.Errorf("%w: %s: %w", ErrCannotDecide, what, err)
 			}
@@ -87,4 +88,13 @@ func (r *Revision) Check(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// describe names a check input in errors: "streamed chat request for model \"x\"".
+func describe(req Request) string {
+	what := fmt.Sprintf("%s request for model %q", req.Endpoint, req.Model)
+	if req.Stream {
+		what = "streamed " + what
+	}
+	return what
 }

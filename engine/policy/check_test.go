@@ -92,3 +92,61 @@ func TestEmbeddedBundlePassesTheCheck(t *testing.T) {
 		t.Fatalf("%d check inputs for %d aliases", n, len(rev.Data.Aliases))
 	}
 }
+
+// A drill runs only where the operator enabled faults: with them disabled the engine
+// refuses a bundle that shows it drills (the previous revision keeps serving) and a
+// decision with a fault per request; enabled, both pass.
+func TestActivateGatesFaults(t *testing.T) {
+	faulting := strings.Replace(allowAll, `"allow": true,`, `"allow": true, "fault": {"kind": "error"},`, 1)
+	sampled := "package gavel\n\nimport rego.v1\n\ndecision := d if {\n\tinput.request.id == \"live\"\n\td := {\"allow\": true, \"targets\": [{\"provider\": \"p\", \"model\": \"m\"}], \"fault\": {\"kind\": \"timeout\"}}\n} else := {\"allow\": true, \"targets\": [{\"provider\": \"p\", \"model\": \"m\"}]}\n"
+	drills := map[string]any{"faults": []any{map[string]any{"alias": "chat", "kind": "error", "sample_pct": 10}}}
+	tests := []struct {
+		name    string
+		b       *bundle.Bundle
+		enabled bool
+		want    string // a piece of the activation error; "" means activated
+	}{
+		{"faulting decision, disabled", moduleBundle(faulting, map[string]any{}), false, `the decision for a chat request for model "gavel-check/no-such-model" carries fault`},
+		{"drills in data, disabled", moduleBundle(allowAll, drills), false, "data.gavel.faults lists 1 drill(s)"},
+		{"faulting decision, enabled", moduleBundle(faulting, map[string]any{}), true, ""},
+		{"drills in data, enabled", moduleBundle(allowAll, drills), true, ""},
+		{"sampled drill escapes the check", moduleBundle(sampled, map[string]any{}), false, ""},
+		{"no drill", moduleBundle(allowAll, map[string]any{}), false, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := New()
+			e.EnableFaults(tc.enabled)
+			if _, err := e.Activate(context.Background(), moduleBundle(allowAll, map[string]any{}), "first"); err != nil {
+				t.Fatal(err)
+			}
+			_, err := e.Activate(context.Background(), tc.b, "candidate")
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+			} else {
+				if err == nil || !errors.Is(err, ErrFaultsDisabled) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want ErrFaultsDisabled containing %q", err, tc.want)
+				}
+				if e.Active().Source != "first" {
+					t.Fatal("the refused bundle replaced the serving one")
+				}
+				return
+			}
+			// Per request: the revision admits a faulted decision only when enabled.
+			in := Input{Request: Request{ID: "live", Endpoint: "chat", Model: "chat", Messages: []Message{{Role: "user", Text: "hi"}}}}
+			d, err := e.Active().Decide(context.Background(), in.Value())
+			switch {
+			case tc.name == "sampled drill escapes the check":
+				if !errors.Is(err, ErrInvalidDecision) || !errors.Is(err, ErrFaultsDisabled) {
+					t.Fatalf("faulted decision with faults disabled: err = %v", err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case tc.enabled && tc.name == "faulting decision, enabled" && (d.Fault == nil || d.Fault.Kind != "error"):
+				t.Fatalf("fault = %+v", d.Fault)
+			}
+		})
+	}
+}

@@ -24,6 +24,10 @@ type Data struct {
 	// RateLimits tell gavel whose usage to look up for input.rate. Their IDs are empty:
 	// the caller's id in the scope is filled in per request.
 	RateLimits []ledger.RateLimit `json:"-"`
+	// Faults are the chaos drills of the default library's drill rule (faults.rego); an
+	// engine with faults disabled refuses a bundle that lists any. Gavel reads only their
+	// number: the rule reads their shape.
+	Faults []json.RawMessage `json:"faults"`
 }
 
 // rateLimitJSON is the contract's shape of a data.gavel.rate_limits entry.

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -58,6 +59,8 @@ func ParseDecision(v ast.Value) (*decision.Decision, error) {
 		if d.Remediation != nil {
 			return nil, invalid("allow is true but remediation is set")
 		}
+	} else if d.Fault != nil {
+		return nil, invalid("allow is false but fault is set")
 	} else if d.Deny == nil {
 		d.Deny = &decision.Deny{Status: decision.DefaultDenyStatus, Code: decision.DefaultDenyCode, Message: decision.DefaultDenyMessage}
 	}
@@ -79,6 +82,7 @@ var decisionFields = []struct {
 	{ast.StringTerm("budgets"), func(d *decision.Decision, v ast.Value) (err error) { d.Budgets, err = parseBudgets(v); return }},
 	{ast.StringTerm("degrade"), func(d *decision.Decision, v ast.Value) error { return parseDegrade(&d.Degrade, v) }},
 	{ast.StringTerm("deny"), func(d *decision.Decision, v ast.Value) (err error) { d.Deny, err = parseDeny(v); return }},
+	{ast.StringTerm("fault"), func(d *decision.Decision, v ast.Value) (err error) { d.Fault, err = parseFault(v); return }},
 	{ast.StringTerm("hedge"), func(d *decision.Decision, v ast.Value) (err error) { d.Hedge, err = parseHedge(v); return }},
 	{ast.StringTerm("labels"), func(d *decision.Decision, v ast.Value) (err error) { d.Labels, err = asStringMap("labels", v); return }},
 	{ast.StringTerm("limits"), func(d *decision.Decision, v ast.Value) error { return parseLimits(&d.Limits, v) }},
@@ -409,6 +413,68 @@ func parseHedge(v ast.Value) (*decision.Hedge, error) {
 		err = invalid("hedge needs delay_ms")
 	}
 	return h, err
+}
+
+// parseFault reads decision.fault, a chaos drill. Each kind takes only its own parameters:
+// a field another kind uses is refused rather than ignored, so a drill does what it reads.
+func parseFault(v ast.Value) (*decision.Fault, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("fault must be an object")
+	}
+	f := &decision.Fault{Attempt: decision.DefaultFaultAttempt}
+	var err error
+	seen := map[string]bool{}
+	obj.Until(func(k, val *ast.Term) bool {
+		key := keyOf(k)
+		seen[key] = true
+		switch key {
+		case "kind":
+			f.Kind, err = asString("fault.kind", val.Value)
+			if err == nil && !slices.Contains(decision.FaultKinds, f.Kind) {
+				err = invalid("fault.kind must be one of %q, got %q", decision.FaultKinds, f.Kind)
+			}
+		case "status":
+			f.Status, err = asInt("fault.status", val.Value)
+			if err == nil && (f.Status < 400 || f.Status > 599) {
+				err = invalid("fault.status must be 400–599, got %d", f.Status)
+			}
+		case "delay_ms":
+			f.DelayMS, err = asInt("fault.delay_ms", val.Value)
+			if err == nil && (f.DelayMS < 1 || f.DelayMS > decision.MaxFaultDelayMS) {
+				err = invalid("fault.delay_ms must be 1–%d, got %d", decision.MaxFaultDelayMS, f.DelayMS)
+			}
+		case "after_chunks":
+			f.AfterChunks, err = asNonNegInt("fault.after_chunks", val.Value)
+		case "attempt":
+			f.Attempt, err = asInt("fault.attempt", val.Value)
+			if err == nil && (f.Attempt < 1 || f.Attempt > decision.MaxFaultAttempt) {
+				err = invalid("fault.attempt must be 1–%d, got %d", decision.MaxFaultAttempt, f.Attempt)
+			}
+		default:
+			err = invalid("unknown field fault.%s", key)
+		}
+		return err != nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]string{"status": decision.FaultError, "delay_ms": decision.FaultLatency, "after_chunks": decision.FaultCutStream}
+	switch {
+	case f.Kind == "":
+		return nil, invalid("fault needs kind")
+	case f.Kind == decision.FaultLatency && f.DelayMS == 0:
+		return nil, invalid("fault of kind \"latency\" needs delay_ms")
+	}
+	for _, field := range []string{"status", "delay_ms", "after_chunks"} {
+		if seen[field] && own[field] != f.Kind {
+			return nil, invalid("fault.%s does not apply to kind %q", field, f.Kind)
+		}
+	}
+	if f.Kind == decision.FaultError && f.Status == 0 {
+		f.Status = decision.DefaultFaultStatus
+	}
+	return f, nil
 }
 
 func keyOf(t *ast.Term) string {

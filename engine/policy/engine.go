@@ -36,7 +36,17 @@ var ErrUndefined = errors.New("data.gavel.decision is undefined for this input")
 type Engine struct {
 	active   atomic.Pointer[Revision]
 	onChange []func(*Revision)
+	faults   bool
 }
+
+// ErrFaultsDisabled marks a decision (or a bundle whose decisions) carry a chaos-drill
+// fault while the operator has not enabled faults in gavel.yaml (faults.enabled).
+var ErrFaultsDisabled = errors.New("the decision injects a fault but faults are disabled (set faults.enabled: true in gavel.yaml to run chaos drills)")
+
+// EnableFaults says whether decisions may carry a fault (gavel.yaml faults.enabled). Off,
+// the default, Activate refuses a bundle that injects faults and a revision it activated
+// refuses such decisions at request time. Call before the first Activate.
+func (e *Engine) EnableFaults(on bool) { e.faults = on }
 
 // New returns an engine with no active bundle.
 func New() *Engine { return &Engine{} }
@@ -51,8 +61,15 @@ type Revision struct {
 	Source    string
 	Activated time.Time
 	Data      *Data
-	query     rego.PreparedEvalQuery
-	plan      rego.PreparedEvalQuery
+	// FaultExample names the first representative input (CheckInputs) whose decision
+	// carried a fault; empty when none did.
+	FaultExample string
+	// refuseFaults is set by an Engine whose faults are disabled: decisions carrying a
+	// fault are then invalid. A revision that is only prepared (gavel policy test) shows
+	// them as the bundle says.
+	refuseFaults bool
+	query        rego.PreparedEvalQuery
+	plan         rego.PreparedEvalQuery
 }
 
 // Active returns the active revision, or nil before the first activation.
@@ -64,6 +81,18 @@ func (e *Engine) Activate(ctx context.Context, b *bundle.Bundle, source string) 
 	rev, err := Prepare(ctx, b, source)
 	if err != nil {
 		return nil, err
+	}
+	if !e.faults {
+		// Two ways a bundle shows it drills: the default library's data.gavel.faults,
+		// and any decision on the representative inputs. A rule that faults only a
+		// sample may still escape both; its decisions are refused per request (Admit).
+		switch {
+		case len(rev.Data.Faults) > 0:
+			return nil, fmt.Errorf("bundle %s: %w: data.gavel.faults lists %d drill(s)", source, ErrFaultsDisabled, len(rev.Data.Faults))
+		case rev.FaultExample != "":
+			return nil, fmt.Errorf("bundle %s: %w: the decision for a %s carries fault", source, ErrFaultsDisabled, rev.FaultExample)
+		}
+		rev.refuseFaults = true
 	}
 	e.active.Store(rev)
 	for _, fn := range e.onChange {
@@ -138,7 +167,21 @@ func (r *Revision) Decide(ctx context.Context, input ast.Value) (*decision.Decis
 	if err != nil {
 		return nil, err
 	}
-	return ParseDecision(v)
+	d, err := ParseDecision(v)
+	if err == nil {
+		err = r.Admit(d)
+	}
+	return d, err
+}
+
+// Admit refuses a parsed decision this revision must not act on: one carrying a fault
+// while the engine that activated it has faults disabled. Deny when in doubt: the request
+// gets 500 policy_error rather than a drill nobody enabled.
+func (r *Revision) Admit(d *decision.Decision) error {
+	if d.Fault != nil && r.refuseFaults {
+		return fmt.Errorf("%w: %w", ErrInvalidDecision, ErrFaultsDisabled)
+	}
+	return nil
 }
 
 // Evaluate returns the raw value of data.gavel.decision, for tools that show what the

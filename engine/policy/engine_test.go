@@ -193,6 +193,44 @@ func TestParseDecision(t *testing.T) {
 		{"remediation budget without name", `{"allow": false, "remediation": {"budget": {"remaining_musd": 1}}}`, "needs a name", nil},
 		{"remediation budget bad time", `{"allow": false, "remediation": {"budget": {"name": "b", "resets_at": "tomorrow"}}}`, "RFC 3339", nil},
 		{"remediation budget unknown field", `{"allow": false, "remediation": {"budget": {"name": "b", "limit": 1}}}`, "unknown field remediation.budget.limit", nil},
+		{"fault error default status", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "error"}}`, "", func(t *testing.T, d *decision.Decision) {
+			if f := d.Fault; f == nil || f.Kind != "error" || f.Status != 503 || f.Attempt != 1 {
+				t.Errorf("fault = %+v", f)
+			}
+		}},
+		{"fault error status attempt", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "error", "status": 429, "attempt": 2}}`, "", func(t *testing.T, d *decision.Decision) {
+			if f := d.Fault; f == nil || f.Status != 429 || f.Attempt != 2 {
+				t.Errorf("fault = %+v", f)
+			}
+		}},
+		{"fault latency", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "latency", "delay_ms": 250}}`, "", func(t *testing.T, d *decision.Decision) {
+			if f := d.Fault; f == nil || f.Kind != "latency" || f.DelayMS != 250 {
+				t.Errorf("fault = %+v", f)
+			}
+		}},
+		{"fault cut_stream", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "cut_stream", "after_chunks": 3}}`, "", func(t *testing.T, d *decision.Decision) {
+			if f := d.Fault; f == nil || f.Kind != "cut_stream" || f.AfterChunks != 3 {
+				t.Errorf("fault = %+v", f)
+			}
+		}},
+		{"fault timeout", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "timeout"}}`, "", func(t *testing.T, d *decision.Decision) {
+			if f := d.Fault; f == nil || f.Kind != "timeout" {
+				t.Errorf("fault = %+v", f)
+			}
+		}},
+		{"fault unknown kind", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "meteor"}}`, "fault.kind must be one of", nil},
+		{"fault no kind", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"status": 500}}`, "fault needs kind", nil},
+		{"fault unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "error", "rate": 0.1}}`, "unknown field fault.rate", nil},
+		{"fault not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": "error"}`, "fault must be an object", nil},
+		{"fault latency without delay", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "latency"}}`, "needs delay_ms", nil},
+		{"fault latency too long", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "latency", "delay_ms": 600001}}`, "fault.delay_ms must be", nil},
+		{"fault bad status", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "error", "status": 200}}`, "fault.status must be 400–599", nil},
+		{"fault status on latency", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "latency", "delay_ms": 5, "status": 500}}`, "fault.status does not apply", nil},
+		{"fault after_chunks on error", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "error", "after_chunks": 1}}`, "fault.after_chunks does not apply", nil},
+		{"fault negative chunks", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "cut_stream", "after_chunks": -1}}`, "negative", nil},
+		{"fault attempt zero", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "timeout", "attempt": 0}}`, "fault.attempt must be", nil},
+		{"fault kind not string", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": 1}}`, "fault.kind must be a string", nil},
+		{"fault with deny", `{"allow": false, "fault": {"kind": "error"}}`, "allow is false but fault is set", nil},
 		{"non-string key", `{"allow": false, 1: 2}`, "keys must be strings", nil},
 		{"unknown field first", `{"aaa": 1, "allow": false}`, `unknown field "aaa"`, nil},
 		{"target provider not string", `{"allow": true, "targets": [{"provider": 1, "model": "m"}]}`, "targets.provider must be a string", nil},

@@ -70,6 +70,7 @@ func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, h
 			s.failed.Log(api.Code, "request failed", "decision_id", x.ID, "err", err)
 		}
 		status, code = api.Status, api.Code
+		tagFault(c, x)
 		proto.write(c, api)
 	}
 	s.p.Finish(x, status, code)
@@ -102,11 +103,20 @@ func admitted(c echo.Context, x *pipeline.Exchange) {
 func routed(c echo.Context, x *pipeline.Exchange) {
 	h := c.Response().Header()
 	h.Set(HeaderRoute, x.Route())
+	tagFault(c, x)
 	if sub := x.Substituted(); sub != "" {
 		h.Set(HeaderSubstituted, sub)
 	}
 	if d := x.Dropped(); len(d) > 0 {
 		h.Set(HeaderDroppedParams, strings.Join(d, ","))
+	}
+}
+
+// tagFault marks a request a chaos drill faulted (X-Gavel-Fault: <kind>), on answers and
+// errors alike, so a client and a dashboard can tell a drill from an incident.
+func tagFault(c echo.Context, x *pipeline.Exchange) {
+	if k := x.Fault(); k != "" {
+		c.Response().Header().Set(HeaderFault, k)
 	}
 }
 

@@ -43,6 +43,10 @@ const (
 // explicitly and the policy had another one answer.
 const HeaderSubstituted = "X-Gavel-Substituted"
 
+// HeaderFault names the kind of fault a chaos drill (the decision's fault) injected into
+// the request; absent on requests no drill touched.
+const HeaderFault = "X-Gavel-Fault"
+
 // Options wire a server.
 type Options struct {
 	// Pipeline runs every API request; the server only decodes, calls it and encodes.
@@ -133,7 +137,7 @@ func New(o Options) *Server {
 			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, HeaderTags, "X-Api-Key", "Anthropic-Version", "Anthropic-Beta", "OpenAI-Organization", "OpenAI-Project",
 				"X-Stainless-Arch", "X-Stainless-Lang", "X-Stainless-OS", "X-Stainless-Package-Version", "X-Stainless-Retry-Count",
 				"X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Timeout"},
-			ExposeHeaders: []string{HeaderDecisionID, HeaderRoute, HeaderSubstituted, HeaderRevision, HeaderExperiment, HeaderArm, HeaderBudgetWarning, HeaderDroppedParams,
+			ExposeHeaders: []string{HeaderDecisionID, HeaderRoute, HeaderSubstituted, HeaderFault, HeaderRevision, HeaderExperiment, HeaderArm, HeaderBudgetWarning, HeaderDroppedParams,
 				"Retry-After", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
 				"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
 			MaxAge: 600}))

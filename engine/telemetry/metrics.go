@@ -39,7 +39,8 @@ type Metrics struct {
 	experiments     *experimentMetrics
 	dlog            decisionLogMetrics
 	bundles         *bundleMetrics
-	shadowExtra     shadowMetrics // shadow.go
+	shadowExtra     shadowMetrics          // shadow.go
+	faults          *prometheus.CounterVec // faults.go
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -141,6 +142,7 @@ func NewMetrics() *Metrics {
 	}, []string{"op"})
 	m.registerDecisionLog()
 	m.registerShadow()
+	m.registerFaults()
 	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped, m.costMicroUSD, m.budgetSpent, m.budgetRemaining, m.ledgerDown)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
 		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
