@@ -94,7 +94,7 @@ func TestBundleCommands(t *testing.T) {
 		check func(t *testing.T)
 	}{
 		{"build signed", append([]string{"bundle", "build", "--revision", "cli-1", "-o", signed, "--signing-key", keyFile}, src...), 0,
-			"revision cli-1, 10 modules, signed: true", func(t *testing.T) {
+			"revision cli-1, 11 modules, signed: true", func(t *testing.T) {
 				if err := verifies(signed, "RS256", pub); err != nil {
 					t.Error(err)
 				}
