@@ -30,7 +30,7 @@ func agentBin(t *testing.T, name string) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is not installed (run npm ci in test/agents): %v", name, err)
 		}
-		t.Skipf("%s is not installed (run npm ci in test/agents)", name)
+		t.Skipf("%s is not installed (run npm ci in test/agents; CI=true makes this a failure)", name)
 	}
 	return p
 }
