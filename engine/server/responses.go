@@ -283,22 +283,7 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 			return nil
 		}
 		if err != nil {
-			switch {
-			case s.Draining() && ctx.Err() != nil:
-				api := errShuttingDown()
-				w.final()
-				str.Fail(api.Code, api.Message)
-				return &streamEnd{api}
-			case ctx.Err() != nil && c.Request().Context().Err() != nil:
-				if w.err != nil {
-					return s.writeFailed(w.err)
-				}
-				return &streamEnd{errClientClosed()}
-			}
-			api := streamError(up.Fail(ctx, err))
-			w.final()
-			str.Fail(api.Code, api.Message)
-			return nil
+			return s.responsesFailed(ctx, c, str, up, w, err)
 		}
 		if chunk == nil {
 			continue
@@ -325,22 +310,7 @@ func (s *Server) responsesRelay(ctx context.Context, c echo.Context, rs *respSta
 		if err != nil {
 			str := responses.NewStreamer(rs.res, rs.ids, w.named)
 			str.Resume(relayed)
-			switch {
-			case s.Draining() && ctx.Err() != nil:
-				api := errShuttingDown()
-				w.final()
-				str.Fail(api.Code, api.Message)
-				return &streamEnd{api}
-			case ctx.Err() != nil && c.Request().Context().Err() != nil:
-				if w.err != nil {
-					return s.writeFailed(w.err)
-				}
-				return &streamEnd{errClientClosed()}
-			}
-			api := streamError(up.Fail(ctx, err))
-			w.final()
-			str.Fail(api.Code, api.Message)
-			return nil
+			return s.responsesFailed(ctx, c, str, up, w, err)
 		}
 		if name := string(ev.Name); name == responses.EventCompleted || name == responses.EventIncomplete {
 			var t struct {
@@ -452,4 +422,26 @@ func (s *Server) lookupError(err error, id string) error {
 		return respError(responses.ErrNotFound("", id))
 	}
 	return clientError(err)
+}
+
+// responsesFailed ends a Responses stream that failed after it started, translated or
+// relayed alike: gavel's error and response.failed events, unless the client left or the
+// shutdown cut it.
+func (s *Server) responsesFailed(ctx context.Context, c echo.Context, str *responses.Streamer, up *pipeline.Stream, w *sseWriter, err error) error {
+	switch {
+	case s.Draining() && ctx.Err() != nil:
+		api := errShuttingDown()
+		w.final()
+		str.Fail(api.Code, api.Message)
+		return &streamEnd{api}
+	case ctx.Err() != nil && c.Request().Context().Err() != nil:
+		if w.err != nil {
+			return s.writeFailed(w.err)
+		}
+		return &streamEnd{errClientClosed()}
+	}
+	api := streamError(up.Fail(ctx, err))
+	w.final()
+	str.Fail(api.Code, api.Message)
+	return nil
 }
