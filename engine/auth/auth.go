@@ -100,6 +100,17 @@ func (k *Keys) Authenticate(authorization string) (*Caller, error) {
 // ErrNotAdmin means a valid key without admin rights asked for an admin endpoint.
 var ErrNotAdmin = errors.New("this key may not use admin endpoints")
 
+// ErrViewerOnly means a viewer key asked for an admin endpoint that changes something;
+// errors.Is(err, ErrNotAdmin) holds for it too.
+var ErrViewerOnly error = viewerOnly{}
+
+type viewerOnly struct{}
+
+func (viewerOnly) Error() string {
+	return "this key has the viewer role: it may read admin endpoints but not change anything"
+}
+func (viewerOnly) Is(target error) bool { return target == ErrNotAdmin }
+
 // AuthenticateAdmin is Authenticate for admin endpoints: the key's record must say
 // admin, or gavel must be in open (loopback-only) mode.
 func (k *Keys) AuthenticateAdmin(authorization string) (*Caller, error) {
@@ -107,7 +118,27 @@ func (k *Keys) AuthenticateAdmin(authorization string) (*Caller, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !c.Anonymous && !c.Record.Admin {
+	if c.Anonymous {
+		return c, nil
+	}
+	switch c.Record.EffectiveRole() {
+	case policy.RoleAdmin:
+	case policy.RoleViewer:
+		return nil, ErrViewerOnly
+	default:
+		return nil, ErrNotAdmin
+	}
+	return c, nil
+}
+
+// AuthenticateViewer is Authenticate for read-only admin endpoints: the key's role must
+// be admin or viewer, or gavel must be in open (loopback-only) mode.
+func (k *Keys) AuthenticateViewer(authorization string) (*Caller, error) {
+	c, err := k.Authenticate(authorization)
+	if err != nil {
+		return nil, err
+	}
+	if r := c.Record.EffectiveRole(); !c.Anonymous && r != policy.RoleAdmin && r != policy.RoleViewer {
 		return nil, ErrNotAdmin
 	}
 	return c, nil
@@ -160,6 +191,9 @@ func LoadFile(path string) (map[string]policy.KeyRecord, error) {
 		}
 		if k.KeyID == "" {
 			return nil, fmt.Errorf("keys file %s: keys[%d].key_id is required", path, i)
+		}
+		if err := policy.ValidateRole(k.Role); err != nil {
+			return nil, fmt.Errorf("keys file %s: keys[%d]: %w", path, i, err)
 		}
 		if _, dup := out[h]; dup {
 			return nil, fmt.Errorf("keys file %s: keys[%d] duplicates an earlier hash", path, i)

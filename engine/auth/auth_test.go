@@ -85,3 +85,54 @@ func TestLoadFile(t *testing.T) {
 		}
 	}
 }
+
+func TestRoles(t *testing.T) {
+	k := New(map[string]policy.KeyRecord{
+		Hash("admin-flag"): {KeyID: "a1", Admin: true},
+		Hash("admin-role"): {KeyID: "a2", Role: policy.RoleAdmin},
+		Hash("viewer"):     {KeyID: "v", Role: policy.RoleViewer},
+		Hash("plain"):      {KeyID: "p"},
+	}, false)
+	tests := []struct {
+		secret            string
+		adminErr, viewErr error
+	}{
+		{"admin-flag", nil, nil},
+		{"admin-role", nil, nil},
+		{"viewer", ErrViewerOnly, nil},
+		{"plain", ErrNotAdmin, ErrNotAdmin},
+		{"unknown", ErrUnknownKey, ErrUnknownKey},
+	}
+	for _, tc := range tests {
+		h := "Bearer " + tc.secret
+		if _, err := k.AuthenticateAdmin(h); !errors.Is(err, tc.adminErr) {
+			t.Errorf("%s: AuthenticateAdmin err = %v, want %v", tc.secret, err, tc.adminErr)
+		}
+		if _, err := k.AuthenticateViewer(h); !errors.Is(err, tc.viewErr) {
+			t.Errorf("%s: AuthenticateViewer err = %v, want %v", tc.secret, err, tc.viewErr)
+		}
+	}
+	if !errors.Is(ErrViewerOnly, ErrNotAdmin) {
+		t.Error("ErrViewerOnly must match ErrNotAdmin (403 mapping)")
+	}
+	open := New(nil, true)
+	if c, err := open.AuthenticateViewer(""); err != nil || !c.Anonymous {
+		t.Errorf("open mode viewer: %v", err)
+	}
+	if c, err := open.AuthenticateAdmin(""); err != nil || !c.Anonymous {
+		t.Errorf("open mode admin: %v", err)
+	}
+}
+
+func TestLoadFileRole(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "keys.yaml")
+	h := Hash("s")
+	os.WriteFile(p, []byte("keys:\n  - {sha256: "+h+", key_id: v, role: viewer}\n"), 0o600)
+	if m, err := LoadFile(p); err != nil || m[h].Role != policy.RoleViewer {
+		t.Fatalf("m=%v err=%v", m, err)
+	}
+	os.WriteFile(p, []byte("keys:\n  - {sha256: "+h+", key_id: v, role: root}\n"), 0o600)
+	if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "role") {
+		t.Fatalf("role root accepted: %v", err)
+	}
+}

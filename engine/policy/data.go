@@ -99,6 +99,32 @@ type KeyRecord struct {
 	Labels  map[string]string `json:"labels" yaml:"labels"`
 	// Admin keys may read gavel's admin endpoints (decision explanations).
 	Admin bool `json:"admin" yaml:"admin"`
+	// Role is the key's rights on gavel's admin endpoints: RoleAdmin (read and write),
+	// RoleViewer (read only) or "" (none). Admin: true means RoleAdmin.
+	Role string `json:"role" yaml:"role"`
+}
+
+// Roles a key may have on the admin endpoints.
+const (
+	RoleAdmin  = "admin"
+	RoleViewer = "viewer"
+)
+
+// EffectiveRole is the key's role with the older admin flag folded in.
+func (k KeyRecord) EffectiveRole() string {
+	if k.Admin {
+		return RoleAdmin
+	}
+	return k.Role
+}
+
+// ValidateRole refuses a role other than admin, viewer or none.
+func ValidateRole(role string) error {
+	switch role {
+	case "", RoleAdmin, RoleViewer:
+		return nil
+	}
+	return fmt.Errorf("role %q: must be %q, %q or empty", role, RoleAdmin, RoleViewer)
 }
 
 func parseData(raw map[string]any) (*Data, error) {
@@ -152,6 +178,9 @@ func parseData(raw map[string]any) (*Data, error) {
 		}
 		if k.KeyID == "" {
 			return nil, fmt.Errorf("data.gavel.keys[%s…]: key_id is required", h[:8])
+		}
+		if err := ValidateRole(k.Role); err != nil {
+			return nil, fmt.Errorf("data.gavel.keys[%s…]: %w", h[:8], err)
 		}
 	}
 	return d, nil
