@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -102,6 +103,38 @@ type KeyRecord struct {
 	// Role is the key's rights on gavel's admin endpoints: RoleAdmin (read and write),
 	// RoleViewer (read only) or "" (none). Admin: true means RoleAdmin.
 	Role string `json:"role" yaml:"role"`
+	// Models, when set, are the only models or aliases (as requests name them) the key
+	// may use; the default library denies others (403 model_not_allowed).
+	Models []string `json:"models" yaml:"models"`
+	// RPM and TPM are the key's own requests and tokens per minute (0: none), and
+	// BudgetMUSD its own spend limit per BudgetPeriod (day or month; 0: none): the default
+	// library enforces them as a key-scope rate limit and a hard budget named key_budget.
+	RPM          int64  `json:"rpm" yaml:"rpm"`
+	TPM          int64  `json:"tpm" yaml:"tpm"`
+	BudgetMUSD   int64  `json:"budget_musd" yaml:"budget_musd"`
+	BudgetPeriod string `json:"budget_period" yaml:"budget_period"`
+}
+
+// Validate checks the record's role and limits.
+func (k KeyRecord) Validate() error {
+	if err := ValidateRole(k.Role); err != nil {
+		return err
+	}
+	if k.RPM < 0 || k.TPM < 0 || k.BudgetMUSD < 0 {
+		return errors.New("rpm, tpm and budget_musd must not be negative")
+	}
+	switch {
+	case k.BudgetMUSD > 0 && k.BudgetPeriod != ledger.PeriodDay && k.BudgetPeriod != ledger.PeriodMonth:
+		return fmt.Errorf("budget_period must be %q or %q with a budget, got %q", ledger.PeriodDay, ledger.PeriodMonth, k.BudgetPeriod)
+	case k.BudgetMUSD == 0 && k.BudgetPeriod != "":
+		return errors.New("budget_period without budget_musd")
+	}
+	for _, m := range k.Models {
+		if m == "" {
+			return errors.New("models: empty model name")
+		}
+	}
+	return nil
 }
 
 // Roles a key may have on the admin endpoints.
@@ -179,7 +212,7 @@ func parseData(raw map[string]any) (*Data, error) {
 		if k.KeyID == "" {
 			return nil, fmt.Errorf("data.gavel.keys[%s…]: key_id is required", h[:8])
 		}
-		if err := ValidateRole(k.Role); err != nil {
+		if err := k.Validate(); err != nil {
 			return nil, fmt.Errorf("data.gavel.keys[%s…]: %w", h[:8], err)
 		}
 	}
