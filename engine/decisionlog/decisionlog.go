@@ -47,6 +47,8 @@ type Record struct {
 	CostMUSD                  int64
 	// LatencyMS is the request's duration as the client saw it.
 	LatencyMS int64
+
+	canary *Canary // set by LogCanary: the event is a canary disagreement
 }
 
 // Logger defaults.
@@ -170,10 +172,13 @@ func (l *Logger) run() {
 		}
 	}
 	for r := range l.ch {
-		if line := l.encode(r); line != nil {
-			if l.masks != nil {
-				line = applyMasks(line, l.masks)
-			}
+		var line []byte
+		if r.canary != nil {
+			line = l.encodeCanary(r) // masked as it is built
+		} else if line = l.encode(r); line != nil && l.masks != nil {
+			line = applyMasks(line, l.masks)
+		}
+		if line != nil {
 			l.keep(r.ID, line)
 			if l.cfg.Sink != nil {
 				l.cfg.Sink(line)
