@@ -183,6 +183,11 @@ extras["hedge"] := route.planned.hedge if {
 	count(targets) > 1
 }
 
+extras["limits"] := {"midstream": "continue"} if {
+	route.planned.midstream == "continue"
+	count(targets) > 1
+}
+
 extras["budgets"] := budget.enforce if budget.enforce[0]
 
 extras["rate_limits"] := budget.rate_limits if budget.rate_limits[0]

@@ -370,6 +370,11 @@ func parseLimits(l *decision.Limits, v ast.Value) error {
 			l.TimeoutMS, err = asNonNegInt("limits.timeout_ms", val.Value)
 		case "max_retries":
 			l.MaxRetries, err = asNonNegInt("limits.max_retries", val.Value)
+		case "midstream":
+			l.Midstream, err = asString("limits.midstream", val.Value)
+			if err == nil && l.Midstream != decision.MidstreamError && l.Midstream != decision.MidstreamContinue {
+				err = invalid("limits.midstream must be %q or %q, got %q", decision.MidstreamError, decision.MidstreamContinue, l.Midstream)
+			}
 		default:
 			err = invalid("unknown field limits.%s", keyOf(k))
 		}
