@@ -120,6 +120,7 @@ type Store struct {
 	lastPrune time.Time
 
 	docs docs // documents (ledger.Documents), under their own lock
+	recs recs // records and journals (ledger.Records, ledger.Journal), under their own lock
 }
 
 var _ ledger.Store = (*Store)(nil)
