@@ -484,8 +484,9 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 		}
 		// Short timeouts and no client retries: a Redis that stops answering must trip the
 		// failure mode in a fraction of a second, not hold every request for seconds.
-		client := redis.NewClient(&redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB,
-			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
+		opts := &redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB}
+		c.Redis.Timeouts().Apply(opts)
+		client := redis.NewClient(opts)
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
 		m.InitLedger(redisOps)

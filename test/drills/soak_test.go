@@ -21,6 +21,8 @@ func TestDrillSoak(t *testing.T) {
 	profDir := os.Getenv("DRILL_PROFILE_DIR") // keep the heap profiles there
 	if profDir == "" {
 		profDir = t.TempDir()
+	} else if err := os.MkdirAll(profDir, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	t.Setenv("GAVEL_HEAPPROFILE", filepath.Join(profDir, "soak-heap"))
 	w := newWorld(t)
