@@ -221,6 +221,7 @@ func (s *Server) messagesStream(ctx context.Context, c echo.Context, x *pipeline
 	var enc *frontanthropic.Encoder
 	if !raw {
 		enc = frontanthropic.NewEncoder(w.named, model)
+		enc.SetInputTokens(x.EstimatedInputTokens()) // until the upstream's own count arrives
 	}
 	for {
 		if raw {
