@@ -558,3 +558,20 @@ func TestMessagesTranslatedStreamReportsInputTokensAtStart(t *testing.T) {
 		t.Errorf("final usage %+v, want the upstream's 321 in / 3 out", msg.Usage)
 	}
 }
+
+// count_tokens has an endpoint of its own in the policy's input, the decision log and the
+// metrics: counting is not generating, and a policy or a dashboard tells them apart.
+func TestMessagesCountTokensHasItsOwnEndpoint(t *testing.T) {
+	r := newMessagesRig(t, nil)
+	if _, err := r.sdk(r.key).Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{Model: "claude-opus-5-5", Messages: userTurn("count me")}); err != nil {
+		t.Fatal(err)
+	}
+	lines := waitDecisionLines(t, r.logFile, 1)
+	if !strings.Contains(lines[0], `"endpoint":"count_tokens"`) || !strings.Contains(lines[0], `"protocol":"anthropic"`) {
+		t.Errorf("decision log line %s", lines[0])
+	}
+	requests := grepLines(r.g.text(t, "/metrics"), "gavel_requests_total")
+	if !strings.Contains(requests, `endpoint="count_tokens"`) || strings.Contains(requests, `endpoint="messages"`) {
+		t.Errorf("metrics:\n%s", requests)
+	}
+}

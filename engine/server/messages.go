@@ -296,7 +296,7 @@ func (s *Server) messagesDegraded(ctx context.Context, c echo.Context, x *pipeli
 }
 
 func (s *Server) countTokens(c echo.Context) error {
-	return s.serveAs(c, pipeline.EndpointMessages, anthropicErrors, s.handleCountTokens)
+	return s.serveAs(c, pipeline.EndpointCountTokens, anthropicErrors, s.handleCountTokens)
 }
 
 // handleCountTokens serves POST /v1/messages/count_tokens: judged like a message (the
