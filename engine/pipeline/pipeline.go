@@ -31,6 +31,10 @@ const (
 	EndpointEmbeddings = "embeddings"
 	EndpointMessages   = "messages"  // Anthropic Messages (POST /v1/messages)
 	EndpointResponses  = "responses" // OpenAI Responses (POST /v1/responses)
+	// EndpointCountTokens is Anthropic's POST /v1/messages/count_tokens: judged and routed
+	// like a message, but it generates nothing, so a policy (rate limits) and the
+	// metrics tell it apart from the messages it precedes.
+	EndpointCountTokens = "count_tokens"
 )
 
 // Protocols, as input.request.protocol names the wire format the client spoke. An
@@ -45,7 +49,7 @@ const (
 // protocolOf is the wire format of an endpoint.
 func protocolOf(endpoint string) string {
 	switch endpoint {
-	case EndpointMessages:
+	case EndpointMessages, EndpointCountTokens:
 		return ProtocolAnthropic
 	case EndpointResponses:
 		return ProtocolResponses
