@@ -39,6 +39,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/telemetry"
 	"github.com/gavel-gw/gavel/engine/tracing"
 	"github.com/gavel-gw/gavel/engine/traffic"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // Gateway is an assembled gavel.
@@ -499,8 +500,13 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 		}
 		// Short timeouts and no client retries: a Redis that stops answering must trip the
 		// failure mode in a fraction of a second, not hold every request for seconds.
-		client := redis.NewClient(&redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB,
-			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
+		opts := &redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB}
+		c.Redis.Timeouts().Apply(opts)
+		client := redis.NewClient(opts)
+		// A Redis (or a proxy) may quote the AUTH it was sent in an error: none of its
+		// errors carries the password on to the log or a client.
+		secrets := scrub.New(string(c.Redis.Password))
+		client.AddHook(redisstore.ScrubHook(secrets))
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
 		m.InitLedger(redisOps)
@@ -508,7 +514,7 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 			st := store.Stats()
 			return st.PendingCommits, st.Replayed, st.DroppedCommits
 		})
-		useRedisLog(log)
+		useRedisLog(log, secrets)
 		return closeBoth{store, client}, nil
 	}
 	if dir := filepath.Dir(c.Path); dir != "" {
@@ -526,19 +532,26 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 // go-redis logs through one process-wide logger, by default to stderr, one line per failed
 // dial: during an outage, one per request. It goes through a limiter onto gavel's log
 // (the latest gateway's, when a process runs several, as tests do).
+// Its lines are scrubbed of the Redis password, which a failed dial's error may quote.
 var (
 	redisLogOnce sync.Once
-	redisLimiter atomic.Pointer[telemetry.LogLimiter]
+	redisLog     atomic.Pointer[redisLogTarget]
 )
+
+type redisLogTarget struct {
+	limiter *telemetry.LogLimiter
+	secrets scrub.Set
+}
 
 type redisLogger struct{}
 
 func (redisLogger) Printf(_ context.Context, format string, v ...any) {
-	redisLimiter.Load().Log(format, "redis client", "detail", fmt.Sprintf(format, v...))
+	t := redisLog.Load()
+	t.limiter.Log(format, "redis client", "detail", t.secrets.Scrub(fmt.Sprintf(format, v...)))
 }
 
-func useRedisLog(log *slog.Logger) {
-	redisLimiter.Store(telemetry.NewLogLimiter(log, slog.LevelWarn, 0))
+func useRedisLog(log *slog.Logger, secrets scrub.Set) {
+	redisLog.Store(&redisLogTarget{limiter: telemetry.NewLogLimiter(log, slog.LevelWarn, 0), secrets: secrets})
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 }
 
