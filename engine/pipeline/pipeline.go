@@ -77,6 +77,16 @@ type Options struct {
 	// Catalog holds the models providers declare or list: their prices, for models the
 	// bundle's catalog does not price, and their names (see Exchange.Substituted).
 	Catalog *policy.Catalog
+	// Canary, when set, is offered every request the policy decided, to sample for a
+	// candidate bundle (engine/canary.Canary); nil: no canary.
+	Canary Canary
+}
+
+// Canary evaluates a candidate bundle beside the active one. Offer is on the request
+// path: it must neither block nor allocate, and must leave input and result as they are
+// (the decision log reads them too).
+type Canary interface {
+	Offer(id string, at time.Time, active *policy.Revision, input, result ast.Value)
 }
 
 // Pipeline runs requests. Safe for concurrent use.
@@ -362,6 +372,9 @@ func (p *Pipeline) decide(ctx context.Context, x *Exchange, f policy.Request) (*
 		if d, err = policy.ParseDecision(x.result); err == nil {
 			err = x.rev.Admit(d)
 		}
+	}
+	if err == nil && p.o.Canary != nil {
+		p.o.Canary.Offer(x.ID, x.start, x.rev, x.input, x.result)
 	}
 	outcome := "allow"
 	switch {
