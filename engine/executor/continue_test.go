@@ -114,3 +114,35 @@ func TestContinueStreamSkipsOpenBreakers(t *testing.T) {
 		t.Errorf("continued on %s, b called %d times", sr.Target, b.calls.Load())
 	}
 }
+
+// The request's span and the continuation's attempt spans carry gavel.continued=true; the
+// first walk's attempts do not.
+func TestContinuationTraced(t *testing.T) {
+	ex, rec, tracer := tracedExec(t, &fake{name: "a"}, &fake{name: "b"})
+	ctx, parent := tracer.Start(context.Background(), "request")
+	d := decide("a", "b")
+	req := &adapters.ChatRequest{Model: "alias"}
+	first, err := ex.OpenStream(ctx, req, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Stream.Close()
+	sr, err := ex.ContinueStream(ctx, req, d, Continuation{After: first.Target, Text: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr.Stream.Close()
+	parent.End()
+	continued := map[string]bool{}
+	for _, s := range rec.Ended() {
+		v, ok := spanAttrs(s)[attrContinued]
+		name := s.Name()
+		if p, ok := spanAttrs(s)[attrProvider]; ok {
+			name = p.AsString()
+		}
+		continued[name] = ok && v.AsBool()
+	}
+	if !continued["request"] || continued["a"] || !continued["b"] {
+		t.Errorf("gavel.continued by span: %v", continued)
+	}
+}
