@@ -41,6 +41,7 @@ type Metrics struct {
 	bundles         *bundleMetrics
 	shadowExtra     shadowMetrics          // shadow.go
 	faults          *prometheus.CounterVec // faults.go
+	canary          *canaryMetrics         // canary.go
 	continuations   *prometheus.CounterVec // continuations.go
 }
 
@@ -153,6 +154,7 @@ func NewMetrics() *Metrics {
 	m.rules = newRuleCounter(m.reg)
 	m.experiments = newExperimentMetrics(m.reg)
 	m.registerBundle()
+	m.registerCanary()
 	return m
 }
 
