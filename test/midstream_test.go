@@ -26,6 +26,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/test/fakeanthropic"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
 	"github.com/gavel-gw/gavel/test/faultproxy"
 )
@@ -49,12 +50,15 @@ var midAnswer = fakeupstream.Step{
 type midstreamRig struct {
 	g      *gw
 	a, b   *fakeupstream.Server
+	claude *fakeanthropic.Server // b, when the continuation target speaks Anthropic (prefill)
 	px     *faultproxy.Proxy
 	log    string
 	stream []byte // a's whole streamed answer on the wire, headers included
 }
 
-func newMidstreamRig(t *testing.T) *midstreamRig {
+// newMidstreamRig routes alias "chat" (midstream: continue) to a/m1 behind the fault proxy,
+// then b/m1: an OpenAI-compatible fake, or with prefill a fake Anthropic API.
+func newMidstreamRig(t *testing.T, prefill bool) *midstreamRig {
 	t.Helper()
 	r := &midstreamRig{a: fakeupstream.New(), b: fakeupstream.New()}
 	t.Cleanup(r.a.Close)
@@ -63,6 +67,14 @@ func newMidstreamRig(t *testing.T) *midstreamRig {
 	cont := midAnswer
 	cont.Continue = true
 	r.b.SetDefault("m1", cont)
+	bType, bURL := "openai", r.b.URL()
+	if prefill {
+		r.claude = fakeanthropic.New()
+		t.Cleanup(r.claude.Close)
+		r.claude.SetDefault("m1", fakeanthropic.Step{Reply: midAnswer.Reply, Chunks: 17, Continue: true, ToolCalls: []fakeanthropic.ToolCall{{
+			ID: "toolu_w1", Name: "get_weather", Arguments: midAnswer.ToolCalls[0].Arguments, Pieces: 4}}})
+		bType, bURL = "anthropic", r.claude.URL()
+	}
 	var err error
 	if r.px, err = faultproxy.New(hostOf(r.a.URL())); err != nil {
 		t.Fatal(err)
@@ -75,8 +87,8 @@ func newMidstreamRig(t *testing.T) *midstreamRig {
 decision_log: {file: %s}
 providers:
   - {name: a, type: openai, base_url: "http://%s/v1", api_key: k, max_retries: 0, breaker: {failure_threshold: 1000}}
-  - {name: b, type: openai, base_url: %q, api_key: k, max_retries: 0}
-`, bundle(t, "midstream-1", data), r.log, r.px.Addr(), r.b.URL()), nil)
+  - {name: b, type: %s, base_url: %q, api_key: k, max_retries: 0}
+`, bundle(t, "midstream-1", data), r.log, r.px.Addr(), bType, bURL), nil)
 	r.stream = rawStream(t, hostOf(r.a.URL()))
 	return r
 }
@@ -139,7 +151,12 @@ func cutPoints(raw []byte, kind string) []int {
 }
 
 func TestMidStreamContinuation(t *testing.T) {
-	r := newMidstreamRig(t)
+	t.Run("instruction", func(t *testing.T) { testMidStreamContinuation(t, false) })
+	t.Run("prefill", func(t *testing.T) { testMidStreamContinuation(t, true) })
+}
+
+func testMidStreamContinuation(t *testing.T, prefill bool) {
+	r := newMidstreamRig(t, prefill)
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("MIDSTREAM_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
@@ -156,6 +173,9 @@ func TestMidStreamContinuation(t *testing.T) {
 				}
 				at := points[rng.IntN(len(points))]
 				repeat := []int{0, 8 + rng.IntN(24)}[rep]
+				if prefill {
+					repeat = 0 // the Messages API continues a prefill exactly
+				}
 				n++
 				t.Run(fmt.Sprintf("%s/%s/%d", client, kind, rep), func(t *testing.T) {
 					t.Logf("seed %d (MIDSTREAM_SEED=%d to replay): cut at byte %d of %d, continuation repeats %d bytes", seed, seed, at, len(r.stream), repeat)
@@ -163,7 +183,7 @@ func TestMidStreamContinuation(t *testing.T) {
 					cont.Continue, cont.Repeat = true, repeat
 					r.b.SetDefault("m1", cont)
 					r.cutAt(t, at)
-					before := r.b.Count("m1")
+					before := r.bCount()
 					var got answer
 					switch client {
 					case "chat":
@@ -182,8 +202,8 @@ func TestMidStreamContinuation(t *testing.T) {
 					if !json.Valid([]byte(strings.TrimPrefix(got.calls[0], "get_weather "))) {
 						t.Errorf("broken arguments %q", got.calls[0])
 					}
-					if r.b.Count("m1") != before+1 {
-						t.Errorf("b got %d requests, want 1 continuation", r.b.Count("m1")-before)
+					if r.bCount() != before+1 {
+						t.Errorf("b got %d requests, want 1 continuation", r.bCount()-before)
 					}
 					// One usage, summing both attempts: b alone reports 12 prompt tokens.
 					if got.in <= fakeupstream.DefaultPromptTokens || got.out <= 0 {
@@ -216,9 +236,31 @@ func (r *midstreamRig) cutAt(t *testing.T, at int) {
 	time.Sleep(20 * time.Millisecond) // gavel's transport drops the closed idle connection
 }
 
+func (r *midstreamRig) bCount() int {
+	if r.claude != nil {
+		return r.claude.Count("m1")
+	}
+	return r.b.Count("m1")
+}
+
 // checkContinuationRequest checks the last request b got: the conversation, then the text
-// a relayed as an assistant turn and the continuation instruction.
+// a relayed as an assistant turn and the continuation instruction (OpenAI), or as a
+// prefill without trailing whitespace (Anthropic).
 func (r *midstreamRig) checkContinuationRequest(t *testing.T) {
+	if r.claude != nil {
+		reqs := r.claude.Requests()
+		msgs, _ := reqs[len(reqs)-1].Body["messages"].([]any)
+		last, _ := msgs[len(msgs)-1].(map[string]any)
+		if last["role"] == "assistant" {
+			b, _ := json.Marshal(last["content"])
+			var blocks []struct{ Text string }
+			json.Unmarshal(b, &blocks)
+			if len(blocks) != 1 || !strings.HasPrefix(midAnswer.Reply, blocks[0].Text) || strings.TrimSpace(blocks[0].Text) != blocks[0].Text {
+				t.Errorf("prefill %s", b)
+			}
+		}
+		return
+	}
 	reqs := r.b.Requests()
 	msgs := reqs[len(reqs)-1].Body.Messages
 	n := len(msgs)
