@@ -39,6 +39,9 @@ type Record struct {
 	Dropped []string
 	// Fault is the kind of fault a chaos drill injected into the request; "" when none.
 	Fault string
+	// Cache is the request's cache result (hit, miss, coalesced, bypass); "" when the
+	// decision used no cache.
+	Cache string
 	// Usage is set when the answer's usage was counted by the time the request finished
 	// (InputTokens, OutputTokens) and priced (CostMUSD, micro-USD): what `gavel policy
 	// diff` re-prices with a candidate's catalog.
@@ -348,6 +351,10 @@ func (l *Logger) encode(r Record) []byte {
 	if r.Fault != "" {
 		b = append(b, `,"fault":`...)
 		b = policy.AppendJSONString(b, r.Fault)
+	}
+	if r.Cache != "" {
+		b = append(b, `,"cache":`...)
+		b = policy.AppendJSONString(b, r.Cache)
 	}
 	b = append(b, `,"latency_ms":`...)
 	b = strconv.AppendInt(b, r.LatencyMS, 10)
