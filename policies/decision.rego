@@ -32,6 +32,7 @@ decision := object.union(judged, {
 judged := input.plan.fast[input.request.model].decision if {
 	typical
 	input.plan.limits_free
+	not budget.caller_limits
 } else := with_limits(input.plan.fast[input.request.model].decision) if {
 	typical
 	not budget.exhausted[0]
@@ -65,6 +66,19 @@ judged := input.plan.fast[input.request.model].decision if {
 	"reasons": reasons,
 } if {
 	compliance.denied_fields[0]
+} else := with_remediation(
+	{
+		"allow": false,
+		"deny": {
+			"status": 403,
+			"code": "model_not_allowed",
+			"message": concat("", ["This key may not use the model `", access.key_model_denied, "`; it may use: ", concat(", ", access.key_models), "."]),
+		},
+		"reasons": reasons,
+	},
+	remediation.key_models,
+) if {
+	access.key_model_denied
 } else := with_remediation(
 	{
 		"allow": false,
@@ -151,6 +165,7 @@ typical if {
 	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]
 	not f.tier_denied[input.caller.tier]
+	not access.key_model_denied
 }
 
 # with_limits adds the budgets and rate limits to enforce to a precomputed decision.
@@ -176,6 +191,11 @@ extras["fault"] := chaos.fault
 
 extras["hedge"] := route.planned.hedge if {
 	route.planned.hedge.delay_ms
+	count(targets) > 1
+}
+
+extras["limits"] := {"midstream": "continue"} if {
+	route.planned.midstream == "continue"
 	count(targets) > 1
 }
 

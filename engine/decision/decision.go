@@ -188,7 +188,21 @@ type Limits struct {
 	MaxTokens  int // caps max_tokens sent upstream
 	TimeoutMS  int // deadline for the whole request, all targets and retries included
 	MaxRetries int // retries per target; -1 when not set (the provider's configuration applies)
+	// Midstream is what a stream that fails after its first bytes reached the client
+	// becomes: MidstreamError (the default, "") ends it with an error event;
+	// MidstreamContinue asks the next healthy target to continue the answer in the same
+	// client stream (docs/reliability.md, "Mid-stream continuation").
+	Midstream string
 }
+
+// Mid-stream failure handling (Limits.Midstream).
+const (
+	MidstreamError    = "error"
+	MidstreamContinue = "continue"
+)
+
+// Continues reports that a stream failing mid-way is to be continued on another target.
+func (l *Limits) Continues() bool { return l.Midstream == MidstreamContinue }
 
 // Hedge configures hedged requests: after DelayMS without an answer from the primary, the
 // next target is tried as well, up to Max extra targets (one more per DelayMS).

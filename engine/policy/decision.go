@@ -116,6 +116,19 @@ var decisionFields = []struct {
 	}},
 }
 
+// DecisionFields names the fields a decision may carry, sorted, reasons aside: the values
+// ChangedFields can report besides "decision" (a bounded set, which is why metrics may use
+// them as label values).
+func DecisionFields() []string {
+	out := make([]string, 0, len(decisionFields))
+	for _, f := range decisionFields {
+		if k := string(f.key.Value.(ast.String)); k != "reasons" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 var decisionKeys = func() map[string]bool {
 	m := map[string]bool{}
 	for _, f := range decisionFields {
@@ -360,6 +373,11 @@ func parseLimits(l *decision.Limits, v ast.Value) error {
 			l.TimeoutMS, err = asNonNegInt("limits.timeout_ms", val.Value)
 		case "max_retries":
 			l.MaxRetries, err = asNonNegInt("limits.max_retries", val.Value)
+		case "midstream":
+			l.Midstream, err = asString("limits.midstream", val.Value)
+			if err == nil && l.Midstream != decision.MidstreamError && l.Midstream != decision.MidstreamContinue {
+				err = invalid("limits.midstream must be %q or %q, got %q", decision.MidstreamError, decision.MidstreamContinue, l.Midstream)
+			}
 		default:
 			err = invalid("unknown field limits.%s", keyOf(k))
 		}

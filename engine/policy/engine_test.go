@@ -159,6 +159,18 @@ func TestParseDecision(t *testing.T) {
 		{"target unknown key", `{"allow": true, "targets": [{"provider": "a", "model": "m", "x": 1}]}`, "unknown field", nil},
 		{"negative limit", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"max_tokens": -1}}`, "negative", nil},
 		{"allow not bool", `{"allow": "yes"}`, "boolean", nil},
+		{"midstream continue", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"midstream": "continue"}}`, "", func(t *testing.T, d *decision.Decision) {
+			if !d.Limits.Continues() || d.Limits.MaxRetries != -1 {
+				t.Errorf("limits = %+v", d.Limits)
+			}
+		}},
+		{"midstream error", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"midstream": "error"}}`, "", func(t *testing.T, d *decision.Decision) {
+			if d.Limits.Continues() || d.Limits.Midstream != "error" {
+				t.Errorf("limits = %+v", d.Limits)
+			}
+		}},
+		{"midstream unknown", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"midstream": "retry"}}`, `limits.midstream must be "error" or "continue"`, nil},
+		{"midstream not string", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"midstream": true}}`, "limits.midstream", nil},
 		{"hedge", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 300}}`, "", func(t *testing.T, d *decision.Decision) {
 			if d.Hedge == nil || d.Hedge.DelayMS != 300 || d.Hedge.Max != decision.DefaultHedgeMax {
 				t.Errorf("hedge = %+v", d.Hedge)
