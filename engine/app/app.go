@@ -21,6 +21,7 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/cache"
 	"github.com/gavel-gw/gavel/engine/canary"
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
@@ -52,6 +53,7 @@ type Gateway struct {
 	providers map[string]adapters.Provider
 	srv       *server.Server
 	pipe      *pipeline.Pipeline
+	cache     *cache.Cache
 	metrics   *telemetry.Metrics
 	exec      *executor.Executor
 	dlog      *decisionlog.Logger
@@ -280,8 +282,10 @@ func (g *Gateway) buildRequestPath() error {
 	scanner := pii.NewScanner()
 	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, DropParams: g.drop, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
+	g.cache = openCache(g.cfg.Cache, g.ledger, g.metrics, g.log)
 	po := pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
-		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog}
+		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog,
+		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL}
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
@@ -486,6 +490,16 @@ func (g *Gateway) Close() {
 		}
 	}
 	g.closeTracing()
+}
+
+// openCache builds the response cache: in memory, and in the ledger's Redis too (shared by
+// the replicas) when the ledger is Redis and the config does not keep it local.
+func openCache(c config.Cache, store ledger.Store, m *telemetry.Metrics, log *slog.Logger) *cache.Cache {
+	o := cache.Options{MaxBytes: c.MaxBytes, MaxEntryBytes: c.MaxEntryBytes, Observer: m, Log: log}
+	if cb, ok := store.(closeBoth); ok && !c.LocalOnly {
+		o.Remote = cache.NewRedis(cb.client, "gavel:")
+	}
+	return cache.New(o)
 }
 
 // openLedger opens the configured budget and rate-limit store.
