@@ -21,6 +21,8 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/cache"
+	"github.com/gavel-gw/gavel/engine/canary"
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
@@ -51,6 +53,7 @@ type Gateway struct {
 	providers map[string]adapters.Provider
 	srv       *server.Server
 	pipe      *pipeline.Pipeline
+	cache     *cache.Cache
 	metrics   *telemetry.Metrics
 	exec      *executor.Executor
 	dlog      *decisionlog.Logger
@@ -60,12 +63,15 @@ type Gateway struct {
 	probes    []probe
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
-	resil     map[string]executor.Resilience
-	drop      map[string]executor.DropParams // drop_params per provider
-	names     []string                       // configured provider names, sorted
-	catalog   *policy.Catalog
-	listers   []lister     // providers with discover_models
-	metricsL  net.Listener // nil: /metrics is on the main listener
+	canary    *canary.Canary   // nil: no bundle.canary
+	// canaryRemote polls the canary candidate's bundle server; nil when it is a path.
+	canaryRemote *remote.Client
+	resil        map[string]executor.Resilience
+	drop         map[string]executor.DropParams // drop_params per provider
+	names        []string                       // configured provider names, sorted
+	catalog      *policy.Catalog
+	listers      []lister     // providers with discover_models
+	metricsL     net.Listener // nil: /metrics is on the main listener
 }
 
 // lister is a provider whose models are discovered.
@@ -102,6 +108,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		func() error { return g.loadPolicy(ctx) },
 		func() error { g.discoverAll(ctx); return nil },
 		g.openStores,
+		func() error { return g.buildCanary(ctx) },
 		g.buildRequestPath,
 		g.openMetrics,
 	}
@@ -275,14 +282,21 @@ func (g *Gateway) buildRequestPath() error {
 	scanner := pii.NewScanner()
 	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, DropParams: g.drop, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
-	g.pipe = pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
-		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog})
+	g.cache = openCache(g.cfg.Cache, g.ledger, g.metrics, g.log)
+	po := pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
+		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog,
+		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL}
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
 	}
+	var canaryStatus server.CanaryStatus
+	if g.canary != nil { // a nil *Canary in an interface would not read as "none"
+		po.Canary, canaryStatus = g.canary, g.canary
+	}
+	g.pipe = pipeline.New(po)
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
-		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
+		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Canary: canaryStatus, Tracing: g.tracing,
 		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
 		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout})
 	return nil
@@ -328,7 +342,8 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go g.planner.Run(pctx)
-	remoteDone := g.runRemote(pctx)
+	remoteDone := runPoller(pctx, g.remote)
+	canaryDone := runPoller(pctx, g.canaryRemote)
 	for _, p := range g.probes {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
@@ -368,6 +383,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	}
 	stop()
 	<-remoteDone
+	<-canaryDone
 	g.Close()
 	return err
 }
@@ -452,6 +468,9 @@ func (g *Gateway) Close() {
 	if g.srv != nil {
 		g.srv.Close()
 	}
+	if g.canary != nil {
+		g.canary.Close() // before the decision log closes: it logs disagreements there
+	}
 	if g.exec != nil {
 		g.exec.Close()
 	}
@@ -471,6 +490,16 @@ func (g *Gateway) Close() {
 		}
 	}
 	g.closeTracing()
+}
+
+// openCache builds the response cache: in memory, and in the ledger's Redis too (shared by
+// the replicas) when the ledger is Redis and the config does not keep it local.
+func openCache(c config.Cache, store ledger.Store, m *telemetry.Metrics, log *slog.Logger) *cache.Cache {
+	o := cache.Options{MaxBytes: c.MaxBytes, MaxEntryBytes: c.MaxEntryBytes, Observer: m, Log: log}
+	if cb, ok := store.(closeBoth); ok && !c.LocalOnly {
+		o.Remote = cache.NewRedis(cb.client, "gavel:")
+	}
+	return cache.New(o)
 }
 
 // openLedger opens the configured budget and rate-limit store.

@@ -53,7 +53,51 @@ type Decision struct {
 	// bundle is refused at activation and such a decision is refused at request time.
 	// Only with Allow true. Default: none.
 	Fault *Fault
+	// Cache says whether and how the answer may be served from gavel's response cache and
+	// whether identical requests in flight share one upstream call. Only with Allow true.
+	// Default: nil, no caching and no coalescing.
+	Cache *Cache
 }
+
+// Cache is the policy's caching decision for one request (docs/cache.md).
+type Cache struct {
+	Mode  string // one of CacheModes
+	TTLS  int    // seconds an entry stored by this request lives, 1–MaxCacheTTLS; default DefaultCacheTTLS
+	Scope string // whose entries it may read and write: one of CacheScopes; default "team"
+	// MinSimilarityBP is the least cosine similarity, in basis points (0–10000), a
+	// semantic hit needs; only with mode "semantic". Default DefaultMinSimilarityBP.
+	MinSimilarityBP int
+	// Coalesce: identical requests in flight (same key) share one upstream call.
+	Coalesce bool
+	// ChargeBP is the share, in basis points of the original answer's cost, a cache hit or
+	// a coalesced follower is charged (0–10000). Default 0: a hit costs nothing.
+	ChargeBP int
+}
+
+// Caches reports whether the decision lets the answer be looked up or stored.
+func (c *Cache) Caches() bool { return c != nil && c.Mode != CacheOff }
+
+// Cache modes and scopes.
+const (
+	CacheExact    = "exact"
+	CacheSemantic = "semantic"
+	CacheOff      = "off"
+)
+
+// CacheModes are the values of cache.mode.
+var CacheModes = []string{CacheExact, CacheSemantic, CacheOff}
+
+// CacheScopes are the values of cache.scope: entries are shared only within one caller's
+// key, team or project, or (global) by everybody.
+var CacheScopes = []string{"key", "team", "project", "global"}
+
+// Cache defaults and bounds.
+const (
+	DefaultCacheTTLS       = 300
+	MaxCacheTTLS           = 30 * 86400
+	DefaultCacheScope      = "team"
+	DefaultMinSimilarityBP = 9500
+)
 
 // Fault is an injected failure for a chaos drill, applied by the executor to one attempt.
 type Fault struct {
