@@ -47,6 +47,8 @@ type Record struct {
 	CostMUSD                  int64
 	// LatencyMS is the request's duration as the client saw it.
 	LatencyMS int64
+
+	canary *Canary // set by LogCanary: the event is a canary disagreement
 }
 
 // Logger defaults.
@@ -61,7 +63,7 @@ const (
 // Config controls the logger.
 type Config struct {
 	Buffer       int               // events waiting to be processed; more are dropped; default DefaultBuffer
-	Keep         int               // recent events kept for lookup by id; default DefaultKeep
+	Keep         int               // recent events kept for lookup by id and listing; default DefaultKeep
 	MaskMessages bool              // replace message texts by their size (data residency); the default
 	Labels       map[string]string // added to every event (instance id, version)
 	Sink         func(line []byte) // optional: a function that sees every encoded event
@@ -73,6 +75,9 @@ type Config struct {
 	Mask []string
 	// Observer counts drops of the request path's queue (sink "buffer"); nil for none.
 	Observer Observer
+	// Observe, when set, sees every kept event's index entry on the logger's goroutine
+	// (never the request's): the admin traffic summary is fed from it.
+	Observe func(Entry)
 }
 
 // Logger is safe for concurrent use.
@@ -82,9 +87,9 @@ type Logger struct {
 	dropped atomic.Int64
 	logged  atomic.Int64
 	mu      sync.RWMutex
-	byID    map[string][]byte
-	order   []string
-	next    int
+	byID    map[string]int // decision id → its slot in ring
+	ring    []slot         // the most recent Keep events, oldest overwritten first
+	next    int            // the slot the next event takes
 	done    chan struct{}
 
 	// Shared parts of inputs (the provider snapshot, a key's caller record) are the same
@@ -96,6 +101,7 @@ type Logger struct {
 	sizeHint  int    // capacity for the next event: the last one's size and some
 
 	masks    []mask
+	blank    indexMask // index fields the mask rules erase: left empty in entries
 	obs      Observer
 	closeCtx context.Context // set by Close before the queue closes; bounds sink flushes
 }
@@ -108,8 +114,8 @@ func New(cfg Config) *Logger {
 	if cfg.Keep <= 0 {
 		cfg.Keep = DefaultKeep
 	}
-	l := &Logger{cfg: cfg, ch: make(chan Record, cfg.Buffer), byID: make(map[string][]byte, cfg.Keep),
-		order: make([]string, cfg.Keep), done: make(chan struct{}), sizeHint: 1024}
+	l := &Logger{cfg: cfg, ch: make(chan Record, cfg.Buffer), byID: make(map[string]int, cfg.Keep),
+		ring: make([]slot, cfg.Keep), done: make(chan struct{}), sizeHint: 1024}
 	if len(cfg.Labels) > 0 {
 		l.labels, _ = json.Marshal(cfg.Labels)
 	}
@@ -118,6 +124,7 @@ func New(cfg Config) *Logger {
 			l.masks = append(l.masks, m...)
 		}
 	}
+	l.blank = maskedFields(l.masks)
 	l.obs = observerOrNop(cfg.Observer)
 	go l.run()
 	return l
@@ -145,8 +152,11 @@ func (l *Logger) Logged() int64 { return l.logged.Load() }
 func (l *Logger) Get(id string) ([]byte, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	e, ok := l.byID[id]
-	return e, ok
+	i, ok := l.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return l.ring[i].line, true
 }
 
 // Close processes what is buffered, then closes the sinks, which deliver what they hold
@@ -170,11 +180,18 @@ func (l *Logger) run() {
 		}
 	}
 	for r := range l.ch {
-		if line := l.encode(r); line != nil {
-			if l.masks != nil {
-				line = applyMasks(line, l.masks)
+		var line []byte
+		if r.canary != nil {
+			line = l.encodeCanary(r) // masked as it is built
+		} else if line = l.encode(r); line != nil && l.masks != nil {
+			line = applyMasks(line, l.masks)
+		}
+		if line != nil {
+			e := l.index(&r)
+			l.keep(e, line)
+			if l.cfg.Observe != nil && r.canary == nil { // a canary event is not traffic
+				l.cfg.Observe(e)
 			}
-			l.keep(r.ID, line)
 			if l.cfg.Sink != nil {
 				l.cfg.Sink(line)
 			}
@@ -206,15 +223,15 @@ func (l *Logger) flush() {
 	}
 }
 
-func (l *Logger) keep(id string, line []byte) {
+func (l *Logger) keep(e Entry, line []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old := l.order[l.next]; old != "" {
+	if old := l.ring[l.next].e.ID; old != "" && l.byID[old] == l.next {
 		delete(l.byID, old)
 	}
-	l.order[l.next] = id
-	l.next = (l.next + 1) % len(l.order)
-	l.byID[id] = line
+	l.ring[l.next] = slot{e: e, line: line}
+	l.byID[e.ID] = l.next
+	l.next = (l.next + 1) % len(l.ring)
 }
 
 // shared encodes a value that many events share, once.
