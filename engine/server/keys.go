@@ -30,7 +30,7 @@ func (s *Server) adminCaller(c echo.Context) (*auth.Caller, *keys.Manager, error
 }
 
 func (s *Server) viewerManager(c echo.Context) (*keys.Manager, error) {
-	if _, err := s.o.Keys.AuthenticateViewer(c.Request().Header.Get("Authorization")); err != nil {
+	if err := s.authViewer(c); err != nil {
 		return nil, err
 	}
 	return s.keysManager()
