@@ -17,6 +17,7 @@ import (
 
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/engine/keys"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
@@ -43,6 +44,19 @@ const (
 // explicitly and the policy had another one answer.
 const HeaderSubstituted = "X-Gavel-Substituted"
 
+// HeaderCache says how the response cache served the request (the decision's cache):
+// hit, miss, coalesced (another identical request's upstream call answered it) or bypass
+// (passed through in the client's protocol, not cached); absent when the decision used no
+// cache.
+const HeaderCache = "X-Gavel-Cache"
+
+// HeaderIdempotencyKey is the client's key for retrying a request without a second billed
+// call (OpenAI's and Stripe's clients send it).
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// maxIdempotencyKey bounds an Idempotency-Key's length.
+const maxIdempotencyKey = 255
+
 // HeaderFault names the kind of fault a chaos drill (the decision's fault) injected into
 // the request; absent on requests no drill touched.
 const HeaderFault = "X-Gavel-Fault"
@@ -67,7 +81,9 @@ type Options struct {
 	Ledger  ledger.Store
 	Bundles BundleStatus // nil: the bundle is local, no server to report on
 	// Canary reports the canary candidate in GET /v1/gavel/status; nil: none configured.
-	Canary       CanaryStatus
+	Canary CanaryStatus
+	// ManagedKeys answers the keys API (/v1/gavel/keys) and the audit log; nil: disabled.
+	ManagedKeys  *keys.Manager
 	Log          *slog.Logger
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
@@ -162,6 +178,13 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/v1/gavel/status", s.status)
+	e.POST("/v1/gavel/keys", s.createKey)
+	e.GET("/v1/gavel/keys", s.listKeys)
+	e.GET("/v1/gavel/keys/:id", s.getKey)
+	e.PATCH("/v1/gavel/keys/:id", s.updateKey)
+	e.DELETE("/v1/gavel/keys/:id", s.revokeKey)
+	e.POST("/v1/gavel/keys/:id/rotate", s.rotateKey)
+	e.GET("/v1/gavel/audit", s.auditLog)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil && !o.MetricsElsewhere {
