@@ -469,3 +469,28 @@ func TestMidStreamContinuationFails(t *testing.T) {
 		t.Errorf("metrics:\n%s", grepLines(m, "gavel_stream_continuations_total"))
 	}
 }
+
+// A passed-through stream (Messages to an Anthropic target) is relayed byte for byte and
+// is not continued: it ends with the error event, counted as unsupported.
+func TestMidStreamPassthroughNotContinued(t *testing.T) {
+	r := newMessagesRig(t, map[string]any{"aliases": map[string]any{
+		"claude-cont": map[string]any{"strategy": "ordered", "candidates": []string{"claude/claude-sonnet-4-5", "a/m1"}, "midstream": "continue"},
+	}})
+	r.c.SetDefault("claude-sonnet-4-5", fakeanthropic.Step{Reply: "one two three four five six", Chunks: 6, Fault: fakeanthropic.Abort, FaultAfter: 5})
+	s := r.sdk(r.key).Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{Model: "claude-cont", MaxTokens: 100, Messages: userTurn("hi")})
+	text := ""
+	for s.Next() {
+		if ev := s.Current(); ev.Type == "content_block_delta" {
+			text += ev.Delta.Text
+		}
+	}
+	if err := s.Err(); err == nil || text == "" {
+		t.Fatalf("stream: %q then %v, want part of the answer then an error", text, err)
+	}
+	if r.a.Count("m1") != 0 {
+		t.Errorf("a passed-through stream was continued on a/m1")
+	}
+	if m := r.g.text(t, "/metrics"); !strings.Contains(m, `gavel_stream_continuations_total{outcome="unsupported"} 1`) {
+		t.Errorf("metrics:\n%s", grepLines(m, "gavel_stream_continuations_total"))
+	}
+}
