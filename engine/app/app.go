@@ -276,6 +276,10 @@ func (g *Gateway) buildRequestPath() error {
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
 	g.pipe = pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
 		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog})
+	var tr *traffic.Aggregator
+	if g.dlog != nil {
+		tr = g.traffic // fed by the decision log: without one it would stay empty
+	}
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
@@ -283,7 +287,8 @@ func (g *Gateway) buildRequestPath() error {
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
 		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
-		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout})
+		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout,
+		Planner: g.planner, Signals: g.tracker, Traffic: tr, BundleLimits: bundleLimits(g.cfg.Bundle.BundleLimits)})
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 	"github.com/gavel-gw/gavel/engine/tracing"
+	"github.com/gavel-gw/gavel/engine/traffic"
 )
 
 // Response headers every answer carries.
@@ -66,6 +67,14 @@ type Options struct {
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
 	Ledger       ledger.Store
 	Bundles      BundleStatus // nil: the bundle is local, no server to report on
+	// Planner answers the current routing plan (GET /v1/gavel/plan); nil: none.
+	Planner *policy.Planner
+	// Signals answers providers' live signals and breakers (GET /v1/gavel/providers).
+	Signals SignalSource
+	// Traffic answers the traffic summary (GET /v1/gavel/traffic); nil: disabled.
+	Traffic *traffic.Aggregator
+	// BundleLimits bound a candidate bundle uploaded to POST /v1/gavel/policy/diff.
+	BundleLimits policy.Limits
 	Log          *slog.Logger
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
@@ -107,6 +116,7 @@ type Server struct {
 	base     context.Context
 	cancel   context.CancelFunc
 	draining atomic.Bool
+	diffing  chan struct{} // one policy diff at a time
 	inflight atomic.Int64 // API requests between Start and Finish
 }
 
@@ -119,7 +129,7 @@ func New(o Options) *Server {
 		o.WriteStallTimeout = DefaultWriteStallTimeout
 	}
 	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{},
-		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval)}
+		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval), diffing: make(chan struct{}, 1)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	for _, p := range o.Providers {
 		s.prov[p] = true
@@ -160,6 +170,13 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/v1/gavel/status", s.status)
+	e.GET("/v1/gavel/traffic", s.traffic)
+	e.GET("/v1/gavel/providers", s.providers)
+	e.GET("/v1/gavel/plan", s.plan)
+	e.GET("/v1/gavel/budgets", s.budgets)
+	e.GET("/v1/gavel/policy", s.policyView)
+	e.POST("/v1/gavel/policy/diff", s.policyDiff)
+	e.GET("/v1/gavel/experiments", s.experiments)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil && !o.MetricsElsewhere {
