@@ -65,8 +65,8 @@ type Options struct {
 	// DecisionLog answers explanations (GET /v1/gavel/decisions/:id); nil: disabled.
 	DecisionLog *decisionlog.Logger
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
-	Ledger       ledger.Store
-	Bundles      BundleStatus // nil: the bundle is local, no server to report on
+	Ledger  ledger.Store
+	Bundles BundleStatus // nil: the bundle is local, no server to report on
 	// Planner answers the current routing plan (GET /v1/gavel/plan); nil: none.
 	Planner *policy.Planner
 	// Signals answers providers' live signals and breakers (GET /v1/gavel/providers).
@@ -117,7 +117,7 @@ type Server struct {
 	cancel   context.CancelFunc
 	draining atomic.Bool
 	diffing  chan struct{} // one policy diff at a time
-	inflight atomic.Int64 // API requests between Start and Finish
+	inflight atomic.Int64  // API requests between Start and Finish
 }
 
 // New builds the server and its routes.
