@@ -21,6 +21,7 @@ import data.gavel.route
 decision := input.plan.fast[input.request.model].decision if {
 	typical
 	input.plan.limits_free
+	not budget.caller_limits
 } else := with_limits(input.plan.fast[input.request.model].decision) if {
 	typical
 	not budget.exhausted[0]
@@ -54,6 +55,19 @@ decision := input.plan.fast[input.request.model].decision if {
 	"reasons": reasons,
 } if {
 	compliance.denied_fields[0]
+} else := with_remediation(
+	{
+		"allow": false,
+		"deny": {
+			"status": 403,
+			"code": "model_not_allowed",
+			"message": concat("", ["This key may not use the model `", access.key_model_denied, "`; it may use: ", concat(", ", access.key_models), "."]),
+		},
+		"reasons": reasons,
+	},
+	remediation.key_models,
+) if {
+	access.key_model_denied
 } else := with_remediation(
 	{
 		"allow": false,
@@ -140,6 +154,7 @@ typical if {
 	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]
 	not f.tier_denied[input.caller.tier]
+	not access.key_model_denied
 }
 
 # with_limits adds the budgets and rate limits to enforce to a precomputed decision.

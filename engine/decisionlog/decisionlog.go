@@ -47,6 +47,8 @@ type Record struct {
 	CostMUSD                  int64
 	// LatencyMS is the request's duration as the client saw it.
 	LatencyMS int64
+
+	canary *Canary // set by LogCanary: the event is a canary disagreement
 }
 
 // Logger defaults.
@@ -178,13 +180,16 @@ func (l *Logger) run() {
 		}
 	}
 	for r := range l.ch {
-		if line := l.encode(r); line != nil {
-			if l.masks != nil {
-				line = applyMasks(line, l.masks)
-			}
+		var line []byte
+		if r.canary != nil {
+			line = l.encodeCanary(r) // masked as it is built
+		} else if line = l.encode(r); line != nil && l.masks != nil {
+			line = applyMasks(line, l.masks)
+		}
+		if line != nil {
 			e := l.index(&r)
 			l.keep(e, line)
-			if l.cfg.Observe != nil {
+			if l.cfg.Observe != nil && r.canary == nil { // a canary event is not traffic
 				l.cfg.Observe(e)
 			}
 			if l.cfg.Sink != nil {

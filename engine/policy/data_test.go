@@ -95,3 +95,30 @@ func TestDataChain(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyRoleInData(t *testing.T) {
+	for _, tc := range []struct {
+		rec     map[string]any
+		want    string
+		wantErr bool
+	}{
+		{map[string]any{"key_id": "a", "admin": true}, RoleAdmin, false},
+		{map[string]any{"key_id": "a", "role": "admin"}, RoleAdmin, false},
+		{map[string]any{"key_id": "v", "role": "viewer"}, RoleViewer, false},
+		{map[string]any{"key_id": "n"}, "", false},
+		{map[string]any{"key_id": "x", "role": "root"}, "", true},
+	} {
+		d, err := parseData(map[string]any{"gavel": map[string]any{"keys": map[string]any{strings.Repeat("ab", 32): tc.rec}}})
+		if tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "role") {
+				t.Errorf("%v: err = %v, want a role error", tc.rec, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", tc.rec, err)
+		} else if got := d.Keys[strings.Repeat("ab", 32)].EffectiveRole(); got != tc.want {
+			t.Errorf("%v: role %q, want %q", tc.rec, got, tc.want)
+		}
+	}
+}

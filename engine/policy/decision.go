@@ -113,6 +113,19 @@ var decisionFields = []struct {
 	}},
 }
 
+// DecisionFields names the fields a decision may carry, sorted, reasons aside: the values
+// ChangedFields can report besides "decision" (a bounded set, which is why metrics may use
+// them as label values).
+func DecisionFields() []string {
+	out := make([]string, 0, len(decisionFields))
+	for _, f := range decisionFields {
+		if k := string(f.key.Value.(ast.String)); k != "reasons" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 var decisionKeys = func() map[string]bool {
 	m := map[string]bool{}
 	for _, f := range decisionFields {

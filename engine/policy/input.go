@@ -250,7 +250,25 @@ func CallerValue(k KeyRecord) ast.Value {
 		ast.Item(kProject, ast.StringTerm(k.Project)),
 		ast.Item(kTier, ast.StringTerm(k.Tier)),
 		ast.Item(kLabels, ast.NewTerm(stringMapValue(k.Labels))),
+		ast.Item(ast.StringTerm("models"), stringsTerm(k.Models)),
+		ast.Item(ast.StringTerm("rpm"), ast.IntNumberTerm(int(k.RPM))),
+		ast.Item(ast.StringTerm("tpm"), ast.IntNumberTerm(int(k.TPM))),
+		ast.Item(ast.StringTerm("budget_musd"), ast.NewTerm(ast.Number(strconv.FormatInt(k.BudgetMUSD, 10)))),
+		ast.Item(ast.StringTerm("budget_period"), ast.StringTerm(k.BudgetPeriod)),
 	)
+}
+
+// stringsTerm is a sorted array of the strings (the same key, the same input).
+func stringsTerm(ss []string) *ast.Term {
+	if len(ss) == 0 {
+		return emptyArrayTerm
+	}
+	ss = slices.Sorted(slices.Values(ss))
+	ts := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		ts[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(ts...)
 }
 
 func stringMapValue(m map[string]string) ast.Value {

@@ -41,6 +41,7 @@ type Metrics struct {
 	bundles         *bundleMetrics
 	shadowExtra     shadowMetrics          // shadow.go
 	faults          *prometheus.CounterVec // faults.go
+	canary          *canaryMetrics         // canary.go
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -151,6 +152,7 @@ func NewMetrics() *Metrics {
 	m.rules = newRuleCounter(m.reg)
 	m.experiments = newExperimentMetrics(m.reg)
 	m.registerBundle()
+	m.registerCanary()
 	return m
 }
 
