@@ -171,8 +171,10 @@ func TestConsoleAdminAPI(t *testing.T) {
 	if code != 200 || im["revision"] != "candidate-2" || im["replayed"].(float64) != 4 || im["rerouted"].(float64) != 3 {
 		t.Fatalf("diff: %d %v", code, im)
 	}
-	if code, _ := g.postAs(t, search, "/v1/gavel/policy/diff", "application/gzip", tarball); code != 403 {
-		t.Errorf("diff with a plain key: %d", code)
+	for _, k := range []string{search, consoleViewer} { // a diff is an admin's action
+		if code, _ := g.postAs(t, k, "/v1/gavel/policy/diff", "application/gzip", tarball); code != 403 {
+			t.Errorf("diff with a key that is not admin: %d", code)
+		}
 	}
 	for _, c := range []struct {
 		body  []byte
