@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/gavel-gw/gavel/engine/auth"
+	consoleui "github.com/gavel-gw/gavel/engine/console"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/pipeline"
@@ -177,6 +178,11 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/policy", s.policyView)
 	e.POST("/v1/gavel/policy/diff", s.policyDiff)
 	e.GET("/v1/gavel/experiments", s.experiments)
+	e.GET("/v1/gavel/openapi.json", s.openAPI)
+	console := echo.WrapHandler(consoleui.Handler())
+	e.GET("/console", func(c echo.Context) error { return c.Redirect(http.StatusFound, consoleui.Prefix) })
+	e.GET(consoleui.Prefix+"*", console)
+	e.HEAD(consoleui.Prefix+"*", console)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil && !o.MetricsElsewhere {
