@@ -46,18 +46,40 @@ func candidateTarball(t testing.TB, revision string, data map[string]any) []byte
 }
 
 // consoleBundle is the default bundle with a daily budget per team and one global
-// budget, and priced mock models, written as a directory.
+// budget, priced mock models and an experiment with a shadow on fast, written as a directory.
 func consoleBundle(t testing.TB) string {
+	return policybundle.Dir(t, "console-1", consoleData(t))
+}
+
+// consoleData is consoleBundle's data.gavel.
+func consoleData(t testing.TB) map[string]any {
 	d := defaultData(t)
 	// The mock models are free in the default catalog: price them so spend shows.
 	for _, id := range []string{"mock/mock-large", "mock/mock-small"} {
 		d["catalog"].(map[string]any)[id].(map[string]any)["price"] = map[string]any{"input_musd_per_mtok": 3_000_000, "output_musd_per_mtok": 15_000_000}
 	}
+	// An experiment on fast with a shadow of every request, for the experiments page.
+	d["ab_experiments"] = map[string]any{"large-vs-small": map[string]any{
+		"model": "fast",
+		"arms": []any{
+			map[string]any{"name": "large", "weight_bp": 5000, "targets": []string{"mock/mock-large"}},
+			map[string]any{"name": "small", "weight_bp": 5000, "targets": []string{"mock/mock-small"}},
+		},
+		"shadow": map[string]any{"sample_bp": 10000, "target": "mock/mock-large"},
+	}}
 	d["budgets"] = []any{
 		map[string]any{"name": "team-daily", "scope": "team", "period": "day", "limit_musd": 50_000_000, "hard": true, "soft_bp": 8000},
 		map[string]any{"name": "all-monthly", "scope": "global", "period": "month", "limit_musd": 900_000_000, "hard": false},
 	}
-	return policybundle.Dir(t, "console-1", d)
+	return d
+}
+
+// smartToFast is a candidate of consoleData that sends smart where fast goes.
+func smartToFast(t testing.TB) []byte {
+	d := consoleData(t)
+	aliases := d["aliases"].(map[string]any)
+	aliases["smart"] = map[string]any{"strategy": "ordered", "candidates": aliases["fast"].(map[string]any)["candidates"]}
+	return candidateTarball(t, "candidate-2", d)
 }
 
 // postAs POSTs body with a bearer key.
@@ -156,17 +178,18 @@ func TestConsoleAdminAPI(t *testing.T) {
 		t.Errorf("policy: %v", pol)
 	}
 	ex := get("/v1/gavel/experiments")
-	if ex["arms"] == nil || ex["shadows"] == nil {
+	arms, _ := ex["arms"].([]any)
+	if len(arms) != 1 || arms[0].(map[string]any)["experiment"] != "large-vs-small" || arms[0].(map[string]any)["requests"].(float64) != 1 ||
+		arms[0].(map[string]any)["shadows"].(float64) != 1 {
+		t.Errorf("experiment arms: %v", ex["arms"])
+	}
+	if ex["shadows"] == nil {
 		t.Errorf("experiments: %v", ex)
 	}
 
-	// A candidate that sends smart elsewhere and prices everything at zero: every smart
-	// decision is rerouted, nothing else changes route.
-	d := defaultData(t)
-	aliases := d["aliases"].(map[string]any)
-	fast := aliases["fast"].(map[string]any)
-	aliases["smart"] = map[string]any{"strategy": "ordered", "candidates": fast["candidates"]}
-	tarball := candidateTarball(t, "candidate-2", d)
+	// A candidate that sends smart where fast goes: every smart decision is rerouted,
+	// nothing else changes route.
+	tarball := smartToFast(t)
 	code, im := g.postAs(t, admin, "/v1/gavel/policy/diff", "application/gzip", tarball)
 	if code != 200 || im["revision"] != "candidate-2" || im["replayed"].(float64) != 4 || im["rerouted"].(float64) != 3 {
 		t.Fatalf("diff: %d %v", code, im)

@@ -327,18 +327,22 @@
     });
     const rows = (list.data || []).map(k => {
       const id = k.id || k.key_id;
-      const revoked = k.revoked || k.revoked_at;
+      const state = k.status || (k.revoked_at ? "revoked" : "active");
+      const live = state === "active";
       return h("tr", { "data-key": id },
         h("td", { class: "mono" }, id), h("td", {}, k.name || ""), h("td", {}, k.team || ""), h("td", {}, k.user || ""),
-        h("td", {}, k.role || (k.admin ? "admin" : "")), h("td", {}, k.expires_at ? when(k.expires_at) : ""),
-        h("td", {}, revoked ? h("span", { class: "badge bad" }, "revoked") : h("span", { class: "badge ok" }, "active"), k.source ? h("span", { class: "badge" }, k.source) : null),
-        h("td", {}, revoked || (k.source && k.source !== "api" && k.source !== "managed") ? null : h("div", { class: "row" },
+        h("td", {}, k.role || ""), h("td", {}, k.expires_at ? when(k.expires_at) : ""),
+        h("td", {}, h("span", { class: "badge " + (live ? "ok" : "bad"), "data-state": state }, state),
+          k.grace_until ? h("span", { class: "badge warn" }, "old secret until " + when(k.grace_until)) : null,
+          k.bootstrap ? h("span", { class: "badge" }, "bootstrap") : null),
+        h("td", {}, live ? h("div", { class: "row" },
           h("button", { type: "button", class: "quiet rotate", onclick: () => rotate(id) }, "Rotate"),
-          h("button", { type: "button", class: "danger revoke", onclick: () => revoke(id) }, "Revoke"))));
+          h("button", { type: "button", class: "danger revoke", onclick: ev => revoke(id, ev.target) }, "Revoke")) : null));
     });
     clear(main).appendChild(h("div", { id: "page-keys" }, h("h1", {}, "Keys"),
       h("div", { class: "panel" }, h("h2", {}, "New key"), form, out),
       h("div", { class: "panel" }, h("h2", {}, "Keys"),
+        h("label", { class: "row" }, "On rotate, the old secret keeps working for (seconds)", h("input", { id: "rotate-grace", type: "number", min: 0, value: "3600" })),
         h("table", { id: "keys-table" }, h("thead", {}, h("tr", {}, ["id", "name", "team", "user", "role", "expires", "state", ""].map(x => h("th", {}, x)))),
           h("tbody", {}, rows)))));
   }
@@ -348,13 +352,17 @@
       h("p", {}, "Key ", h("b", { class: "mono" }, id), " " + what + ". Copy the secret now: it is shown only once."),
       h("code", { id: "key-secret" }, secret)));
   }
-  async function revoke(id) {
-    if (!confirm("Revoke " + id + "? Requests with it will be refused at once.")) return;
+  // revoke asks for a second click: requests with the key are refused at once.
+  async function revoke(id, button) {
+    if (!button.dataset.armed) {
+      button.dataset.armed = "1";
+      button.textContent = "Click again to revoke";
+      return;
+    }
     try { await api("/v1/gavel/keys/" + encodeURIComponent(id), { method: "DELETE" }); await keys(); } catch (e) { fail(e); }
   }
   async function rotate(id) {
-    const grace = prompt("Grace period in seconds during which the old secret keeps working:", "3600");
-    if (grace === null) return;
+    const grace = document.getElementById("rotate-grace").value;
     try {
       const k = await api("/v1/gavel/keys/" + encodeURIComponent(id) + "/rotate",
         { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ grace_s: Number(grace) || 0 }) });
