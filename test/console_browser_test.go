@@ -123,8 +123,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	console := g.URL + "/console/"
 	run := func(step string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", step, err)
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			// What the page shows says more than a timeout.
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			page, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`location.hash + "\n" + document.body.innerText`))
+			t.Fatalf("%s: %v\npage: %.2000s", step, err, page)
 		}
 	}
 

@@ -171,9 +171,13 @@ func list(v any) []any {
 	return []any{}
 }
 
-// MaxBudgetOwners bounds the owners (teams, keys…) whose standing GET /v1/gavel/budgets
-// looks up per budget: the ones seen most recently in the decision log.
-const MaxBudgetOwners = 50
+// GET /v1/gavel/budgets looks up, per budget, the standing of at most MaxBudgetOwners
+// owners (teams, keys…): the ones seen most recently among the newest MaxOwnerScan
+// decisions of the ring. Both bounds keep its cost flat however large the ring is.
+const (
+	MaxBudgetOwners = 50
+	MaxOwnerScan    = 20000
+)
 
 // budgetView is one budget's standing for one owner in its current period.
 type budgetView struct {
@@ -196,7 +200,13 @@ func (s *Server) budgets(c echo.Context) error {
 	if rev == nil {
 		return newAPIError(http.StatusServiceUnavailable, "no_bundle", "No policy bundle is active yet.")
 	}
-	owners := s.recentOwners()
+	scopes := map[string]bool{}
+	for _, b := range rev.Data.Budgets {
+		if b.ID == "" && b.Scope != ledger.ScopeGlobal {
+			scopes[b.Scope] = true
+		}
+	}
+	owners := s.recentOwners(scopes)
 	var lb []ledger.Budget
 	var names []string
 	var soft []int
@@ -229,33 +239,36 @@ func (s *Server) budgets(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, map[string]any{"object": "list", "data": out})
 }
 
-// recentOwners lists, per caller scope, the owners of the most recent decisions (at
-// most MaxBudgetOwners each, newest first).
-func (s *Server) recentOwners() map[string][]string {
+// recentOwners lists, for each of scopes, the owners of the most recent decisions (at
+// most MaxBudgetOwners each, newest first, among the newest MaxOwnerScan decisions).
+func (s *Server) recentOwners(scopes map[string]bool) map[string][]string {
 	out := map[string][]string{}
-	if s.o.DecisionLog == nil {
+	if s.o.DecisionLog == nil || len(scopes) == 0 {
 		return out
 	}
-	seen := map[string]map[string]bool{}
+	seen := map[string]bool{} // scope + "\x00" + id
+	full := 0
 	add := func(scope, id string) {
-		if id == "" || len(out[scope]) >= MaxBudgetOwners {
+		if id == "" || !scopes[scope] || len(out[scope]) >= MaxBudgetOwners {
 			return
 		}
-		if seen[scope] == nil {
-			seen[scope] = map[string]bool{}
-		}
-		if !seen[scope][id] {
-			seen[scope][id] = true
+		if k := scope + "\x00" + id; !seen[k] {
+			seen[k] = true
 			out[scope] = append(out[scope], id)
+			if len(out[scope]) == MaxBudgetOwners {
+				full++
+			}
 		}
 	}
+	n := 0
 	s.o.DecisionLog.Entries(func(e *decisionlog.Entry) bool {
 		add(ledger.ScopeKey, e.KeyID)
 		add(ledger.ScopeUser, e.User)
 		add(ledger.ScopeTeam, e.Team)
 		add(ledger.ScopeProject, e.Project)
 		add(ledger.ScopeShadow, e.Experiment)
-		return true
+		n++
+		return n < MaxOwnerScan && full < len(scopes)
 	})
 	return out
 }

@@ -17,7 +17,7 @@
       else if (k === "value") e.value = v;
       else e.setAttribute(k, v === true ? "" : v);
     }
-    for (const c of kids.flat()) {
+    for (const c of kids.flat(Infinity)) {
       if (c === undefined || c === null || c === false) continue;
       e.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
     }
