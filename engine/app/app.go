@@ -344,7 +344,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	l = httpframe.Strict(hs, l, server.AmbiguousFraming) // Content-Length with Transfer-Encoding: 400, connection closed
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(l) }()
-	g.log.Info("gavel listening", "addr", l.Addr().String())
+	g.log.Info("gavel listening", "addr", l.Addr().String(), "console", "http://"+l.Addr().String()+"/console/")
 	var ms *http.Server
 	if g.metricsL != nil {
 		mux := http.NewServeMux()
