@@ -8,6 +8,7 @@ import rego.v1
 
 import data.gavel.access
 import data.gavel.budget
+import data.gavel.caching
 import data.gavel.chaos
 import data.gavel.compliance
 import data.gavel.degrade
@@ -15,10 +16,20 @@ import data.gavel.experiments
 import data.gavel.remediation
 import data.gavel.route
 
+# An allowed request gets the cache's verdict (gavel.caching) on top of the judgement, on the
+# plan's fast path too: caching depends on the request's sampling settings, not the route.
+decision := object.union(judged, {
+	"cache": caching.decision,
+	"reasons": array.concat(object.get(judged, "reasons", []), [concat("", ["cache.", caching.mode])]),
+}) if {
+	caching.decision
+	judged.allow
+} else := judged
+
 # The typical request takes the plan's precomputed decision (see gavel.plan.fast); every
 # other request is judged by the full rules below. Without budgets or rate limits in the
 # bundle that is one lookup; with them, the caller's standing is checked first.
-decision := input.plan.fast[input.request.model].decision if {
+judged := input.plan.fast[input.request.model].decision if {
 	typical
 	input.plan.limits_free
 	not budget.caller_limits
@@ -180,6 +191,11 @@ extras["fault"] := chaos.fault
 
 extras["hedge"] := route.planned.hedge if {
 	route.planned.hedge.delay_ms
+	count(targets) > 1
+}
+
+extras["limits"] := {"midstream": "continue"} if {
+	route.planned.midstream == "continue"
 	count(targets) > 1
 }
 

@@ -17,7 +17,7 @@ import (
 // an OPA decision-log event: {"decision_id", "path": "gavel/decision", "input", "result",
 // "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route", "latency_ms",
 // "usage": {"input_tokens", "output_tokens"}, "cost_musd",
-// "substituted", "status", "error", "dropped_params", "fault"}}.
+// "substituted", "status", "error", "dropped_params", "fault", "continued_from"}}.
 type Record struct {
 	ID       string
 	Time     time.Time
@@ -39,6 +39,9 @@ type Record struct {
 	Dropped []string
 	// Fault is the kind of fault a chaos drill injected into the request; "" when none.
 	Fault string
+	// ContinuedFrom lists the routes whose streams were cut mid-way and continued on
+	// another target (limits.midstream "continue"), in order; Route answered the rest.
+	ContinuedFrom []string
 	// Usage is set when the answer's usage was counted by the time the request finished
 	// (InputTokens, OutputTokens) and priced (CostMUSD, micro-USD): what `gavel policy
 	// diff` re-prices with a candidate's catalog.
@@ -365,6 +368,16 @@ func (l *Logger) encode(r Record) []byte {
 	if r.Fault != "" {
 		b = append(b, `,"fault":`...)
 		b = policy.AppendJSONString(b, r.Fault)
+	}
+	if len(r.ContinuedFrom) > 0 {
+		b = append(b, `,"continued_from":[`...)
+		for i, route := range r.ContinuedFrom {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = policy.AppendJSONString(b, route)
+		}
+		b = append(b, ']')
 	}
 	b = append(b, `,"latency_ms":`...)
 	b = strconv.AppendInt(b, r.LatencyMS, 10)

@@ -67,6 +67,10 @@ type Alias struct {
 	// typo cannot turn into decisions gavel refuses.
 	HedgeMS  int `json:"hedge_ms"`
 	HedgeMax int `json:"hedge_max"`
+	// Midstream, "continue", makes the default policy ask for mid-stream continuation of
+	// this alias's streams (limits.midstream); "" or "error" leaves them ending with an
+	// error event. Checked here so that a typo is refused with the bundle.
+	Midstream string `json:"midstream"`
 }
 
 // CatalogEntry describes one model gavel can route to. Prices are integer micro-USD per
@@ -190,6 +194,9 @@ func parseData(raw map[string]any) (*Data, error) {
 	for name, a := range d.Aliases {
 		if a.HedgeMS < 0 || a.HedgeMS > decision.MaxHedgeDelayMS || a.HedgeMax < 0 || a.HedgeMax > decision.MaxHedgeMax {
 			return nil, fmt.Errorf("data.gavel.aliases[%q]: hedge_ms must be 0–%d and hedge_max 0–%d", name, decision.MaxHedgeDelayMS, decision.MaxHedgeMax)
+		}
+		if a.Midstream != "" && a.Midstream != decision.MidstreamError && a.Midstream != decision.MidstreamContinue {
+			return nil, fmt.Errorf("data.gavel.aliases[%q]: midstream must be %q or %q, got %q", name, decision.MidstreamError, decision.MidstreamContinue, a.Midstream)
 		}
 	}
 	for i, b := range d.Budgets {

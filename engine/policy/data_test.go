@@ -8,7 +8,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/decision"
 )
 
-func TestAliasHedgeInData(t *testing.T) {
+func TestAliasOptionsInData(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		alias   map[string]any
@@ -19,6 +19,10 @@ func TestAliasHedgeInData(t *testing.T) {
 		{"string", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": "300"}, "hedge_ms"},
 		{"negative", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": -1}, "hedge_ms must be"},
 		{"too many", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": 100, "hedge_max": 9}, "hedge_max"},
+		{"midstream continue", map[string]any{"candidates": []string{"a/m"}, "midstream": "continue"}, ""},
+		{"midstream error", map[string]any{"candidates": []string{"a/m"}, "midstream": "error"}, ""},
+		{"midstream typo", map[string]any{"candidates": []string{"a/m"}, "midstream": "contine"}, `midstream must be "error" or "continue"`},
+		{"midstream not string", map[string]any{"candidates": []string{"a/m"}, "midstream": true}, "midstream"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseData(map[string]any{"gavel": map[string]any{"aliases": map[string]any{"chat": tc.alias}}})

@@ -76,6 +76,8 @@ type Options struct {
 	Traffic *traffic.Aggregator
 	// BundleLimits bound a candidate bundle uploaded to POST /v1/gavel/policy/diff.
 	BundleLimits policy.Limits
+	// Canary reports the canary candidate in GET /v1/gavel/status; nil: none configured.
+	Canary       CanaryStatus
 	Log          *slog.Logger
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
