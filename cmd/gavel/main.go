@@ -165,6 +165,9 @@ func serve(args []string, stderr io.Writer) error {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	if prefix := os.Getenv("GAVEL_HEAPPROFILE"); prefix != "" {
+		defer heapProfileOnSignal(log, prefix)()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	g, err := app.New(ctx, cfg, os.Getenv, log)

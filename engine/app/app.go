@@ -37,6 +37,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/signals"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 	"github.com/gavel-gw/gavel/engine/tracing"
+	"github.com/gavel-gw/gavel/engine/traffic"
 )
 
 // Gateway is an assembled gavel.
@@ -54,6 +55,7 @@ type Gateway struct {
 	dlog      *decisionlog.Logger
 	ledger    ledger.Store
 	tracker   *signals.Tracker
+	traffic   *traffic.Aggregator // the admin traffic summary, fed by the decision log
 	probes    []probe
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
@@ -86,7 +88,8 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), providers: map[string]adapters.Provider{}, tracker: signals.New(0)}
+	g := &Gateway{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), providers: map[string]adapters.Provider{}, tracker: signals.New(0),
+		traffic: traffic.New(0, 0)}
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -261,7 +264,7 @@ func (g *Gateway) openStores() (err error) {
 	if g.ledger, err = openLedger(g.cfg.Ledger, g.metrics, g.log); err != nil {
 		return err
 	}
-	g.dlog, err = openDecisionLog(g.cfg.DecisionLog, g.metrics)
+	g.dlog, err = openDecisionLog(g.cfg.DecisionLog, g.metrics, g.traffic.Add)
 	return err
 }
 

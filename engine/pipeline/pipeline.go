@@ -140,6 +140,9 @@ type Exchange struct {
 	// (an answer is never free because an upstream left usage out).
 	uncounted  bool
 	streamFail bool
+	// prior are the attempts whose streams were cut and continued on another target
+	// (limits.midstream "continue"), charged on top of usage; nil otherwise.
+	prior []priorAttempt
 	// settled: the usage was priced and the hold settled (Settle); cost and priced are
 	// what that gave, for Finish's record.
 	settled bool

@@ -264,7 +264,7 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 	if up.Raw() {
 		return s.responsesRelay(ctx, c, rs, up, w)
 	}
-	str := responses.NewStreamer(rs.res, rs.ids, w.named)
+	str := responses.NewStreamer(rs.res, rs.ids, w.raw)
 	if err := str.Start(); err != nil {
 		return s.writeFailed(err)
 	}
@@ -308,7 +308,7 @@ func (s *Server) responsesRelay(ctx context.Context, c echo.Context, rs *respSta
 			return nil
 		}
 		if err != nil {
-			str := responses.NewStreamer(rs.res, rs.ids, w.named)
+			str := responses.NewStreamer(rs.res, rs.ids, w.raw)
 			str.Resume(relayed)
 			return s.responsesFailed(ctx, c, str, up, w, err)
 		}
@@ -355,7 +355,7 @@ func (s *Server) responsesDegraded(ctx context.Context, c echo.Context, rs *resp
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	w := s.startSSE(c, ctx)
 	defer w.end()
-	str := responses.NewStreamer(rs.res, rs.ids, w.named)
+	str := responses.NewStreamer(rs.res, rs.ids, w.raw)
 	if err := str.Start(); err != nil {
 		return s.writeFailed(err)
 	}

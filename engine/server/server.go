@@ -156,6 +156,7 @@ func New(o Options) *Server {
 	// Anthropic's SDKs take the API root as their base URL and add /v1 themselves.
 	e.POST("/v1/messages", s.messages)
 	e.POST("/v1/messages/count_tokens", s.countTokens)
+	e.GET("/v1/gavel/decisions", s.listDecisions)
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/v1/gavel/status", s.status)

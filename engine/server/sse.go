@@ -93,26 +93,17 @@ func (w *sseWriter) event(v any) error {
 	return w.raw(w.buf)
 }
 
-// named writes an event with an event name (`event: typ`), as the Responses API's and
-// Anthropic's streams have them.
+// named writes an event with an event name (`event: typ`), as Anthropic's stream has
+// them. (The Responses stream encodes its events itself and writes them with raw.)
 func (w *sseWriter) named(typ string, v any) error {
 	w.buf = append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...)
-	if a, ok := v.(jsonAppender); ok {
-		w.buf = a.AppendJSON(w.buf)
-	} else {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		w.buf = append(w.buf, b...)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
 	}
-	w.buf = append(w.buf, sseEnd...)
+	w.buf = append(append(w.buf, b...), sseEnd...)
 	return w.raw(w.buf)
 }
-
-// jsonAppender is an event that encodes itself into the writer's buffer (the Responses
-// stream's delta events: one per piece of text), as json.Marshal would.
-type jsonAppender interface{ AppendJSON([]byte) []byte }
 
 // relay writes an event as an upstream sent it: its name (when it had one) and its data.
 func (w *sseWriter) relay(name, data []byte) error {

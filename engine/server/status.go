@@ -23,7 +23,7 @@ var _ BundleStatus = (*remote.Client)(nil)
 // written for OPA's bundle status reads gavel's (admin only, like the other admin
 // endpoints).
 func (s *Server) status(c echo.Context) error {
-	if _, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization")); err != nil {
+	if err := s.authViewer(c); err != nil {
 		return err
 	}
 	var st pluginbundle.Status

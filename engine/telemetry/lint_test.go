@@ -44,6 +44,10 @@ func exercise(m *telemetry.Metrics) {
 	m.ShadowUsage("s", "m1", "exp1", 10, 5, 42)
 	m.ShadowSkipped("s", "m1", "exp1", "budget")
 	m.Hedge("b", "m1", "won")
+	m.InitCanary([]string{"targets", "error"})
+	m.CanaryEvaluated(nil)
+	m.CanaryEvaluated([]string{"targets"})
+	m.CanaryDropped()
 }
 
 func TestMetricsArePromlintClean(t *testing.T) {

@@ -26,9 +26,12 @@ const (
 	ResponseStatusCode = "server_error" // response.failed's error code for an upstream failure
 )
 
-// Emit writes one event: its type (the SSE event name) and its body, which carries the
-// type again and its sequence_number. The body is only valid during the call.
-type Emit func(typ string, body any) error
+// Write receives the server-sent events of one step of the stream (Start, a Chunk,
+// Finalize, Finish, Fail): "event: <type>\ndata: <json>\n\n" each, every body carrying its
+// type again and its sequence_number. The bytes are only valid during the call. The
+// events of one step come from one upstream chunk, so one write (and one flush) carries
+// them all.
+type Write func(sse []byte) error
 
 // Streamer turns a chat chunk stream into the Responses events OpenAI sends, in its
 // order: response.created and response.in_progress; per output item
@@ -40,10 +43,11 @@ type Emit func(typ string, body any) error
 // error and response.failed. Every event has the next sequence_number, from 0. Not safe
 // for concurrent use.
 type Streamer struct {
-	res  *Response
-	ids  func(prefix string) string
-	emit Emit
-	seq  int
+	res   *Response
+	ids   func(prefix string) string
+	write Write
+	seq   int
+	buf   []byte // the events of the current step, encoded
 
 	open   int // output index of the item being streamed, -1 when none
 	text   strings.Builder
@@ -53,9 +57,9 @@ type Streamer struct {
 	usage  *adapters.Usage
 }
 
-// NewStreamer streams res (as NewResponse made it) through emit; ids makes item ids.
-func NewStreamer(res *Response, ids func(prefix string) string, emit Emit) *Streamer {
-	return &Streamer{res: res, ids: ids, emit: emit, open: -1}
+// NewStreamer streams res (as NewResponse made it) through write; ids makes item ids.
+func NewStreamer(res *Response, ids func(prefix string) string, write Write) *Streamer {
+	return &Streamer{res: res, ids: ids, write: write, open: -1}
 }
 
 // Response is the response as streamed so far; after Finish, the complete one.
@@ -63,6 +67,27 @@ func (s *Streamer) Response() *Response { return s.res }
 
 // Usage is the chat usage the stream reported; nil when it sent none.
 func (s *Streamer) Usage() *adapters.Usage { return s.usage }
+
+// begin starts an event in the step's buffer: its SSE name line and the data field's
+// prefix; the caller appends the body and calls end. (Each event type's AppendJSON is
+// called directly, not through an interface, so the event values stay on the stack.)
+func (s *Streamer) begin(typ string) {
+	s.buf = append(s.buf, "event: "...)
+	s.buf = append(s.buf, typ...)
+	s.buf = append(s.buf, "\ndata: "...)
+}
+
+func (s *Streamer) end() { s.buf = append(s.buf, "\n\n"...) }
+
+// flush writes the step's events.
+func (s *Streamer) flush() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	err := s.write(s.buf)
+	s.buf = s.buf[:0]
+	return err
+}
 
 type lifecycleEvent struct {
 	Type           string    `json:"type"`
@@ -139,12 +164,33 @@ func (s *Streamer) next() int { n := s.seq; s.seq++; return n }
 // events another party (a passed-through upstream) numbered.
 func (s *Streamer) Resume(seq int) { s.seq = seq }
 
+func (s *Streamer) lifecycle(typ string) {
+	ev := lifecycleEvent{Type: typ, Response: s.res, SequenceNumber: s.next()}
+	s.begin(typ)
+	s.buf = ev.AppendJSON(s.buf)
+	s.end()
+}
+
+func (s *Streamer) item(typ string, out int) {
+	ev := itemEvent{Type: typ, OutputIndex: out, Item: s.res.Output[out], SequenceNumber: s.next()}
+	s.begin(typ)
+	s.buf = ev.AppendJSON(s.buf)
+	s.end()
+}
+
+func (s *Streamer) part(typ string, out int, text string) {
+	ev := partEvent{Type: typ, ItemID: s.res.Output[out].ID, OutputIndex: out, Part: OutputText{Type: PartOutputText,
+		Annotations: noLogprobs, Logprobs: noLogprobs, Text: text}, SequenceNumber: s.next()}
+	s.begin(typ)
+	s.buf = ev.AppendJSON(s.buf)
+	s.end()
+}
+
 // Start emits response.created and response.in_progress.
 func (s *Streamer) Start() error {
-	if err := s.emit(EventCreated, &lifecycleEvent{Type: EventCreated, Response: s.res, SequenceNumber: s.next()}); err != nil {
-		return err
-	}
-	return s.emit(EventInProgress, &lifecycleEvent{Type: EventInProgress, Response: s.res, SequenceNumber: s.next()})
+	s.lifecycle(EventCreated)
+	s.lifecycle(EventInProgress)
+	return s.flush()
 }
 
 // Chunk emits the events of one chat chunk.
@@ -166,54 +212,41 @@ func (s *Streamer) Chunk(c *adapters.ChatChunk) error {
 			text += *d.Refusal
 		}
 		if text != "" {
-			if err := s.textDelta(text); err != nil {
-				return err
-			}
+			s.textDelta(text)
 		}
 		for j := range d.ToolCalls {
-			if err := s.toolDelta(&d.ToolCalls[j]); err != nil {
-				return err
-			}
+			s.toolDelta(&d.ToolCalls[j])
 		}
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			s.reason = *ch.FinishReason
-			if err := s.closeItem(); err != nil {
-				return err
-			}
+			s.closeItem()
 		}
 	}
-	return nil
+	return s.flush()
 }
 
-func (s *Streamer) textDelta(text string) error {
+func (s *Streamer) textDelta(text string) {
 	if s.open < 0 || s.res.Output[s.open].Type != ItemMessage {
-		if err := s.closeItem(); err != nil {
-			return err
-		}
-		if err := s.addItem(OutputItem{ID: s.ids("msg_"), Type: ItemMessage, Status: StatusInProgress}); err != nil {
-			return err
-		}
-		it := &s.res.Output[s.open]
-		if err := s.emit(EventPartAdded, &partEvent{Type: EventPartAdded, ItemID: it.ID, OutputIndex: s.open,
-			Part: newOutputText(""), SequenceNumber: s.next()}); err != nil {
-			return err
-		}
+		s.closeItem()
+		s.addItem(OutputItem{ID: s.ids("msg_"), Type: ItemMessage, Status: StatusInProgress})
+		s.part(EventPartAdded, s.open, "")
 	}
 	s.text.WriteString(text)
-	return s.emit(EventTextDelta, &textDeltaEvent{Type: EventTextDelta, ItemID: s.res.Output[s.open].ID, OutputIndex: s.open,
-		Delta: text, Logprobs: noLogprobs, SequenceNumber: s.next()})
+	ev := textDeltaEvent{Type: EventTextDelta, ItemID: s.res.Output[s.open].ID, OutputIndex: s.open,
+		Delta: text, Logprobs: noLogprobs, SequenceNumber: s.next()}
+	s.begin(EventTextDelta)
+	s.buf = ev.AppendJSON(s.buf)
+	s.end()
 }
 
-func (s *Streamer) toolDelta(tc *adapters.ToolCall) error {
+func (s *Streamer) toolDelta(tc *adapters.ToolCall) {
 	idx := 0
 	if tc.Index != nil {
 		idx = *tc.Index
 	}
 	out, known := s.calls[idx]
 	if !known {
-		if err := s.closeItem(); err != nil {
-			return err
-		}
+		s.closeItem()
 		id := tc.ID
 		if id == "" {
 			id = s.ids("call_")
@@ -221,36 +254,37 @@ func (s *Streamer) toolDelta(tc *adapters.ToolCall) error {
 		if s.calls == nil {
 			s.calls = map[int]int{}
 		}
-		if err := s.addItem(OutputItem{ID: s.ids("fc_"), Type: ItemFunctionCall, Status: StatusInProgress,
-			CallID: id, Name: tc.Function.Name}); err != nil {
-			return err
-		}
+		s.addItem(OutputItem{ID: s.ids("fc_"), Type: ItemFunctionCall, Status: StatusInProgress,
+			CallID: id, Name: tc.Function.Name})
 		s.calls[idx] = s.open
 		out = s.open
 	} else if out != s.open {
-		return nil // a late piece of a call already closed: chat upstreams stream calls in order
+		return // a late piece of a call already closed: chat upstreams stream calls in order
 	}
 	if tc.Function.Name != "" && s.res.Output[out].Name == "" {
 		s.res.Output[out].Name = tc.Function.Name
 	}
 	if tc.Function.Arguments == "" {
-		return nil
+		return
 	}
 	s.args.WriteString(tc.Function.Arguments)
-	return s.emit(EventArgsDelta, &argsDeltaEvent{Type: EventArgsDelta, ItemID: s.res.Output[out].ID, OutputIndex: out,
-		Delta: tc.Function.Arguments, SequenceNumber: s.next()})
+	ev := argsDeltaEvent{Type: EventArgsDelta, ItemID: s.res.Output[out].ID, OutputIndex: out,
+		Delta: tc.Function.Arguments, SequenceNumber: s.next()}
+	s.begin(EventArgsDelta)
+	s.buf = ev.AppendJSON(s.buf)
+	s.end()
 }
 
-func (s *Streamer) addItem(it OutputItem) error {
+func (s *Streamer) addItem(it OutputItem) {
 	s.res.Output = append(s.res.Output, it)
 	s.open = len(s.res.Output) - 1
-	return s.emit(EventItemAdded, &itemEvent{Type: EventItemAdded, OutputIndex: s.open, Item: it, SequenceNumber: s.next()})
+	s.item(EventItemAdded, s.open)
 }
 
 // closeItem ends the item being streamed with its done events.
-func (s *Streamer) closeItem() error {
+func (s *Streamer) closeItem() {
 	if s.open < 0 {
-		return nil
+		return
 	}
 	i := s.open
 	s.open = -1
@@ -260,23 +294,22 @@ func (s *Streamer) closeItem() error {
 		text := s.text.String()
 		s.text.Reset()
 		it.Content = []OutputText{newOutputText(text)}
-		if err := s.emit(EventTextDone, &textDoneEvent{Type: EventTextDone, ItemID: it.ID, OutputIndex: i, Text: text,
-			Logprobs: noLogprobs, SequenceNumber: s.next()}); err != nil {
-			return err
-		}
-		if err := s.emit(EventPartDone, &partEvent{Type: EventPartDone, ItemID: it.ID, OutputIndex: i,
-			Part: it.Content[0], SequenceNumber: s.next()}); err != nil {
-			return err
-		}
+		ev := textDoneEvent{Type: EventTextDone, ItemID: it.ID, OutputIndex: i, Text: text,
+			Logprobs: noLogprobs, SequenceNumber: s.next()}
+		s.begin(EventTextDone)
+		s.buf = ev.AppendJSON(s.buf)
+		s.end()
+		s.part(EventPartDone, i, text)
 	} else {
 		it.Arguments = s.args.String()
 		s.args.Reset()
-		if err := s.emit(EventArgsDone, &argsDoneEvent{Type: EventArgsDone, ItemID: it.ID, Name: it.Name, OutputIndex: i,
-			Arguments: it.Arguments, SequenceNumber: s.next()}); err != nil {
-			return err
-		}
+		ev := argsDoneEvent{Type: EventArgsDone, ItemID: it.ID, Name: it.Name, OutputIndex: i,
+			Arguments: it.Arguments, SequenceNumber: s.next()}
+		s.begin(EventArgsDone)
+		s.buf = ev.AppendJSON(s.buf)
+		s.end()
 	}
-	return s.emit(EventItemDone, &itemEvent{Type: EventItemDone, OutputIndex: i, Item: *it, SequenceNumber: s.next()})
+	s.item(EventItemDone, i)
 }
 
 // Finish completes the response after the last chunk: the open item is closed (an
@@ -292,7 +325,8 @@ func (s *Streamer) Finish() error {
 	if s.res.Status == StatusIncomplete {
 		typ = EventIncomplete
 	}
-	return s.emit(typ, &lifecycleEvent{Type: typ, Response: s.res, SequenceNumber: s.next()})
+	s.lifecycle(typ)
+	return s.flush()
 }
 
 // Finalize closes the response (items, status, usage) without emitting its last event;
@@ -301,25 +335,15 @@ func (s *Streamer) Finalize() error {
 	if s.res.Status != StatusInProgress {
 		return nil
 	}
-	if err := s.closeItem(); err != nil {
-		return err
-	}
+	s.closeItem()
 	if len(s.res.Output) == 0 {
-		if err := s.addItem(OutputItem{ID: s.ids("msg_"), Type: ItemMessage, Status: StatusInProgress}); err != nil {
-			return err
-		}
-		it := &s.res.Output[s.open]
-		if err := s.emit(EventPartAdded, &partEvent{Type: EventPartAdded, ItemID: it.ID, OutputIndex: s.open,
-			Part: newOutputText(""), SequenceNumber: s.next()}); err != nil {
-			return err
-		}
-		if err := s.closeItem(); err != nil {
-			return err
-		}
+		s.addItem(OutputItem{ID: s.ids("msg_"), Type: ItemMessage, Status: StatusInProgress})
+		s.part(EventPartAdded, s.open, "")
+		s.closeItem()
 	}
 	finish(s.res, s.reason)
 	s.res.Usage = usageOf(s.usage)
-	return nil
+	return s.flush()
 }
 
 // Fail ends a stream whose upstream failed after it started: an error event, then
@@ -329,8 +353,10 @@ func (s *Streamer) Fail(code, message string) error {
 	s.res.Status = StatusFailed
 	s.res.Error = &ResponseError{Code: code, Message: message}
 	s.res.Usage = usageOf(s.usage)
-	if err := s.emit(EventError, &errorEvent{Type: EventError, Code: code, Message: message, SequenceNumber: s.next()}); err != nil {
-		return err
-	}
-	return s.emit(EventFailed, &lifecycleEvent{Type: EventFailed, Response: s.res, SequenceNumber: s.next()})
+	ev := errorEvent{Type: EventError, Code: code, Message: message, SequenceNumber: s.next()}
+	s.begin(EventError)
+	s.buf = ev.AppendJSON(s.buf)
+	s.end()
+	s.lifecycle(EventFailed)
+	return s.flush()
 }

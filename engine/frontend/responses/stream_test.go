@@ -42,14 +42,8 @@ func chunksOf(t *testing.T, name string) []*adapters.ChatChunk {
 func transcript(t *testing.T, r *Request, chunks []*adapters.ChatChunk, fail bool) (string, *Streamer) {
 	t.Helper()
 	var buf bytes.Buffer
-	emit := func(typ string, v any) error {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return err
-		}
-		buf.WriteString("event: " + typ + "\ndata: ")
-		buf.Write(b)
-		buf.WriteString("\n\n")
+	emit := func(sse []byte) error {
+		buf.Write(sse)
 		return nil
 	}
 	n := 0
@@ -174,7 +168,7 @@ func TestStreamStopsAtTheFirstWriteError(t *testing.T) {
 	boom := errors.New("client gone")
 	n := 0
 	s := NewStreamer(NewResponse("resp_1", 1, &Request{Model: "m"}), func(p string) string { return p },
-		func(string, any) error { n++; return boom })
+		func([]byte) error { n++; return boom })
 	if err := s.Start(); !errors.Is(err, boom) || n != 1 {
 		t.Fatalf("start: %v after %d writes", err, n)
 	}
