@@ -64,8 +64,10 @@ type Options struct {
 	// DecisionLog answers explanations (GET /v1/gavel/decisions/:id); nil: disabled.
 	DecisionLog *decisionlog.Logger
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
-	Ledger       ledger.Store
-	Bundles      BundleStatus // nil: the bundle is local, no server to report on
+	Ledger  ledger.Store
+	Bundles BundleStatus // nil: the bundle is local, no server to report on
+	// Canary reports the canary candidate in GET /v1/gavel/status; nil: none configured.
+	Canary       CanaryStatus
 	Log          *slog.Logger
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
