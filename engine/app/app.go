@@ -21,6 +21,8 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/cache"
+	"github.com/gavel-gw/gavel/engine/canary"
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
@@ -39,6 +41,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/telemetry"
 	"github.com/gavel-gw/gavel/engine/tracing"
 	"github.com/gavel-gw/gavel/engine/traffic"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // Gateway is an assembled gavel.
@@ -51,6 +54,7 @@ type Gateway struct {
 	providers map[string]adapters.Provider
 	srv       *server.Server
 	pipe      *pipeline.Pipeline
+	cache     *cache.Cache
 	metrics   *telemetry.Metrics
 	exec      *executor.Executor
 	dlog      *decisionlog.Logger
@@ -61,13 +65,16 @@ type Gateway struct {
 	probes    []probe
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
-	resil     map[string]executor.Resilience
-	drop      map[string]executor.DropParams // drop_params per provider
-	names     []string                       // configured provider names, sorted
-	catalog   *policy.Catalog
-	listers   []lister     // providers with discover_models
-	metricsL  net.Listener // nil: /metrics is on the main listener
-	opts      options
+	canary    *canary.Canary   // nil: no bundle.canary
+	// canaryRemote polls the canary candidate's bundle server; nil when it is a path.
+	canaryRemote *remote.Client
+	resil        map[string]executor.Resilience
+	drop         map[string]executor.DropParams // drop_params per provider
+	names        []string                       // configured provider names, sorted
+	catalog      *policy.Catalog
+	listers      []lister     // providers with discover_models
+	metricsL     net.Listener // nil: /metrics is on the main listener
+	opts         options
 }
 
 // lister is a provider whose models are discovered.
@@ -106,6 +113,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		func() error { g.discoverAll(ctx); return nil },
 		g.openStores,
 		func() error { return g.manageKeys(ctx) },
+		func() error { return g.buildCanary(ctx) },
 		g.buildRequestPath,
 		g.openMetrics,
 	}
@@ -334,14 +342,21 @@ func (g *Gateway) buildRequestPath() error {
 	scanner := pii.NewScanner()
 	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, DropParams: g.drop, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
-	g.pipe = pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
-		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog})
+	g.cache = openCache(g.cfg.Cache, g.ledger, g.metrics, g.log)
+	po := pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
+		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog,
+		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL}
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
 	}
+	var canaryStatus server.CanaryStatus
+	if g.canary != nil { // a nil *Canary in an interface would not read as "none"
+		po.Canary, canaryStatus = g.canary, g.canary
+	}
+	g.pipe = pipeline.New(po)
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
-		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
+		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Canary: canaryStatus, Tracing: g.tracing,
 		CORSOrigins: g.cfg.CORS.AllowedOrigins, ManagedKeys: g.managed, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
 		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout})
 	return nil
@@ -390,7 +405,8 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	if g.managed != nil {
 		go g.managed.Run(pctx)
 	}
-	remoteDone := g.runRemote(pctx)
+	remoteDone := runPoller(pctx, g.remote)
+	canaryDone := runPoller(pctx, g.canaryRemote)
 	for _, p := range g.probes {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
@@ -430,6 +446,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	}
 	stop()
 	<-remoteDone
+	<-canaryDone
 	g.Close()
 	return err
 }
@@ -514,6 +531,9 @@ func (g *Gateway) Close() {
 	if g.srv != nil {
 		g.srv.Close()
 	}
+	if g.canary != nil {
+		g.canary.Close() // before the decision log closes: it logs disagreements there
+	}
 	if g.exec != nil {
 		g.exec.Close()
 	}
@@ -535,6 +555,16 @@ func (g *Gateway) Close() {
 	g.closeTracing()
 }
 
+// openCache builds the response cache: in memory, and in the ledger's Redis too (shared by
+// the replicas) when the ledger is Redis and the config does not keep it local.
+func openCache(c config.Cache, store ledger.Store, m *telemetry.Metrics, log *slog.Logger) *cache.Cache {
+	o := cache.Options{MaxBytes: c.MaxBytes, MaxEntryBytes: c.MaxEntryBytes, Observer: m, Log: log}
+	if cb, ok := store.(closeBoth); ok && !c.LocalOnly {
+		o.Remote = cache.NewRedis(cb.client, "gavel:")
+	}
+	return cache.New(o)
+}
+
 // openLedger opens the configured budget and rate-limit store.
 func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger.Store, error) {
 	switch c.Store {
@@ -547,8 +577,13 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 		}
 		// Short timeouts and no client retries: a Redis that stops answering must trip the
 		// failure mode in a fraction of a second, not hold every request for seconds.
-		client := redis.NewClient(&redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB,
-			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
+		opts := &redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB}
+		c.Redis.Timeouts().Apply(opts)
+		client := redis.NewClient(opts)
+		// A Redis (or a proxy) may quote the AUTH it was sent in an error: none of its
+		// errors carries the password on to the log or a client.
+		secrets := scrub.New(string(c.Redis.Password))
+		client.AddHook(redisstore.ScrubHook(secrets))
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
 		m.InitLedger(redisOps)
@@ -556,7 +591,7 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 			st := store.Stats()
 			return st.PendingCommits, st.Replayed, st.DroppedCommits
 		})
-		useRedisLog(log)
+		useRedisLog(log, secrets)
 		return closeBoth{store, client}, nil
 	}
 	if dir := filepath.Dir(c.Path); dir != "" {
@@ -574,19 +609,26 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 // go-redis logs through one process-wide logger, by default to stderr, one line per failed
 // dial: during an outage, one per request. It goes through a limiter onto gavel's log
 // (the latest gateway's, when a process runs several, as tests do).
+// Its lines are scrubbed of the Redis password, which a failed dial's error may quote.
 var (
 	redisLogOnce sync.Once
-	redisLimiter atomic.Pointer[telemetry.LogLimiter]
+	redisLog     atomic.Pointer[redisLogTarget]
 )
+
+type redisLogTarget struct {
+	limiter *telemetry.LogLimiter
+	secrets scrub.Set
+}
 
 type redisLogger struct{}
 
 func (redisLogger) Printf(_ context.Context, format string, v ...any) {
-	redisLimiter.Load().Log(format, "redis client", "detail", fmt.Sprintf(format, v...))
+	t := redisLog.Load()
+	t.limiter.Log(format, "redis client", "detail", t.secrets.Scrub(fmt.Sprintf(format, v...)))
 }
 
-func useRedisLog(log *slog.Logger) {
-	redisLimiter.Store(telemetry.NewLogLimiter(log, slog.LevelWarn, 0))
+func useRedisLog(log *slog.Logger, secrets scrub.Set) {
+	redisLog.Store(&redisLogTarget{limiter: telemetry.NewLogLimiter(log, slog.LevelWarn, 0), secrets: secrets})
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 }
 

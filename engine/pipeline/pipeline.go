@@ -15,6 +15,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/cache"
 	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
@@ -31,6 +32,10 @@ const (
 	EndpointEmbeddings = "embeddings"
 	EndpointMessages   = "messages"  // Anthropic Messages (POST /v1/messages)
 	EndpointResponses  = "responses" // OpenAI Responses (POST /v1/responses)
+	// EndpointCountTokens is Anthropic's POST /v1/messages/count_tokens: judged and routed
+	// like a message, but it generates nothing, so a policy (rate limits) and the
+	// metrics tell it apart from the messages it precedes.
+	EndpointCountTokens = "count_tokens"
 )
 
 // Protocols, as input.request.protocol names the wire format the client spoke. An
@@ -45,7 +50,7 @@ const (
 // protocolOf is the wire format of an endpoint.
 func protocolOf(endpoint string) string {
 	switch endpoint {
-	case EndpointMessages:
+	case EndpointMessages, EndpointCountTokens:
 		return ProtocolAnthropic
 	case EndpointResponses:
 		return ProtocolResponses
@@ -73,6 +78,22 @@ type Options struct {
 	// Catalog holds the models providers declare or list: their prices, for models the
 	// bundle's catalog does not price, and their names (see Exchange.Substituted).
 	Catalog *policy.Catalog
+	// Canary, when set, is offered every request the policy decided, to sample for a
+	// candidate bundle (engine/canary.Canary); nil: no canary.
+	Canary Canary
+	// Cache stores answers the decisions let it (decision.cache); nil: nothing is stored,
+	// and decisions asking for it only coalesce.
+	Cache *cache.Cache
+	// IdempotencyTTL is how long an Idempotency-Key's answer is kept for the caller's
+	// retries; 0: DefaultIdempotencyTTL. It needs Cache.
+	IdempotencyTTL time.Duration
+}
+
+// Canary evaluates a candidate bundle beside the active one. Offer is on the request
+// path: it must neither block nor allocate, and must leave input and result as they are
+// (the decision log reads them too).
+type Canary interface {
+	Offer(id string, at time.Time, active *policy.Revision, input, result ast.Value)
 }
 
 // Pipeline runs requests. Safe for concurrent use.
@@ -82,6 +103,7 @@ type Pipeline struct {
 	counter tokens.Counter // real tokenizer for streams without usage, loaded on first use
 	// counting is the number of charges being counted off the request path (Wait).
 	counting atomic.Int64
+	flights  *cache.Group // identical requests in flight (decision.cache.coalesce)
 }
 
 // New returns a pipeline.
@@ -89,7 +111,7 @@ func New(o Options) *Pipeline {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{o: o, log: o.Log}
+	return &Pipeline{o: o, log: o.Log, flights: cache.NewGroup()}
 }
 
 // Exchange is one request on its way through the pipeline: the HTTP layer creates it with
@@ -154,6 +176,9 @@ type Exchange struct {
 	// when not streamed and either there are shadows or it came without usage.
 	primary *executor.PrimaryAnswer
 	answer  *adapters.ChatResponse
+
+	idemKey string         // the client's Idempotency-Key, "" when none
+	cache   *exchangeCache // nil: the decision uses no cache, coalescing or idempotency
 }
 
 // Start begins a request on endpoint (EndpointChat, EndpointEmbeddings, EndpointMessages,
@@ -266,6 +291,9 @@ func (p *Pipeline) AdmitChat(ctx context.Context, x *Exchange, caller *auth.Call
 	if x.up, err = p.o.Executor.Prepare(req, d); err != nil {
 		return &PolicyError{Err: err} // Finish gives the reservation back
 	}
+	if err := p.prepareCache(x, d); err != nil {
+		return err
+	}
 	if len(d.Shadow) > 0 {
 		p.shadow(ctx, x, f.EstInputTokens, f.MaxTokens)
 	}
@@ -359,6 +387,9 @@ func (p *Pipeline) decide(ctx context.Context, x *Exchange, f policy.Request) (*
 			err = x.rev.Admit(d)
 		}
 	}
+	if err == nil && p.o.Canary != nil {
+		p.o.Canary.Offer(x.ID, x.start, x.rev, x.input, x.result)
+	}
 	outcome := "allow"
 	switch {
 	case err != nil:
@@ -425,11 +456,23 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 		r.Stream = false
 		up = &r
 	}
+	if x.cache != nil && x.cache.result != CacheBypass {
+		r, handled, err := p.cachedChat(ctx, x, up)
+		if handled {
+			if err == nil && x.primary != nil {
+				x.answer = r
+			}
+			return r, err
+		}
+	}
 	res, err := p.o.Executor.Chat(ctx, up, x.decision)
 	if err != nil {
 		return nil, err
 	}
 	x.route, x.upstream, x.usage, x.dropped = res.Target.String(), res.Upstream, res.Response.Usage, res.Dropped
+	if x.cache != nil {
+		p.storeAnswer(ctx, x, res.Response)
+	}
 	if x.primary != nil {
 		x.answer = res.Response
 	}

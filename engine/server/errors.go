@@ -108,6 +108,9 @@ func clientError(err error) *APIError {
 		return newAPIError(http.StatusConflict, "key_revoked", "The key is revoked; create a new one.")
 	case errors.Is(err, keys.ErrTooMany):
 		return newAPIError(http.StatusConflict, "too_many_keys", err.Error()+".")
+	case errors.Is(err, pipeline.ErrIdempotencyConflict):
+		return newAPIError(http.StatusUnprocessableEntity, "idempotency_key_reused",
+			"This Idempotency-Key was already used for a request with a different body; use a new key for a new request.")
 	case errors.Is(err, pipeline.ErrNoBundle):
 		return newAPIError(http.StatusServiceUnavailable, "not_ready", "No policy bundle is active yet.")
 	case errors.Is(err, ledger.ErrStoreUnavailable):

@@ -166,6 +166,9 @@ func (s *Server) handleMessages(c echo.Context, x *pipeline.Exchange) error {
 	}
 	x.Passthrough(&adapters.RawRequest{Protocol: adapters.ProtocolAnthropic, Body: body, Stream: req.Stream, Header: anthropicHeaders(r)})
 	x.Fields(frontanthropic.FieldNames(body, req))
+	if err := idempotency(r, x); err != nil {
+		return err
+	}
 	err = s.p.AdmitChat(r.Context(), x, caller, canon, r.Header.Get(HeaderTags))
 	admitted(c, x)
 	if err != nil {
@@ -221,6 +224,7 @@ func (s *Server) messagesStream(ctx context.Context, c echo.Context, x *pipeline
 	var enc *frontanthropic.Encoder
 	if !raw {
 		enc = frontanthropic.NewEncoder(w.named, model)
+		enc.SetInputTokens(x.EstimatedInputTokens()) // until the upstream's own count arrives
 	}
 	for {
 		if raw {
@@ -295,7 +299,7 @@ func (s *Server) messagesDegraded(ctx context.Context, c echo.Context, x *pipeli
 }
 
 func (s *Server) countTokens(c echo.Context) error {
-	return s.serveAs(c, pipeline.EndpointMessages, anthropicErrors, s.handleCountTokens)
+	return s.serveAs(c, pipeline.EndpointCountTokens, anthropicErrors, s.handleCountTokens)
 }
 
 // handleCountTokens serves POST /v1/messages/count_tokens: judged like a message (the

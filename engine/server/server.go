@@ -44,6 +44,19 @@ const (
 // explicitly and the policy had another one answer.
 const HeaderSubstituted = "X-Gavel-Substituted"
 
+// HeaderCache says how the response cache served the request (the decision's cache):
+// hit, miss, coalesced (another identical request's upstream call answered it) or bypass
+// (passed through in the client's protocol, not cached); absent when the decision used no
+// cache.
+const HeaderCache = "X-Gavel-Cache"
+
+// HeaderIdempotencyKey is the client's key for retrying a request without a second billed
+// call (OpenAI's and Stripe's clients send it).
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// maxIdempotencyKey bounds an Idempotency-Key's length.
+const maxIdempotencyKey = 255
+
 // HeaderFault names the kind of fault a chaos drill (the decision's fault) injected into
 // the request; absent on requests no drill touched.
 const HeaderFault = "X-Gavel-Fault"
@@ -67,8 +80,10 @@ type Options struct {
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
 	Ledger ledger.Store
 	// ManagedKeys answers the keys API (/v1/gavel/keys) and the audit log; nil: disabled.
-	ManagedKeys  *keys.Manager
-	Bundles      BundleStatus // nil: the bundle is local, no server to report on
+	ManagedKeys *keys.Manager
+	Bundles     BundleStatus // nil: the bundle is local, no server to report on
+	// Canary reports the canary candidate in GET /v1/gavel/status; nil: none configured.
+	Canary       CanaryStatus
 	Log          *slog.Logger
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
