@@ -112,8 +112,8 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		func() error { return g.loadPolicy(ctx) },
 		func() error { g.discoverAll(ctx); return nil },
 		g.openStores,
-		func() error { return g.manageKeys(ctx) },
 		func() error { return g.buildCanary(ctx) },
+		func() error { return g.manageKeys(ctx) },
 		g.buildRequestPath,
 		g.openMetrics,
 	}
@@ -346,6 +346,10 @@ func (g *Gateway) buildRequestPath() error {
 	po := pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
 		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog,
 		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL}
+	var tr *traffic.Aggregator
+	if g.dlog != nil {
+		tr = g.traffic // fed by the decision log: without one it would stay empty
+	}
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
@@ -358,7 +362,8 @@ func (g *Gateway) buildRequestPath() error {
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Canary: canaryStatus, Tracing: g.tracing,
 		CORSOrigins: g.cfg.CORS.AllowedOrigins, ManagedKeys: g.managed, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
-		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout})
+		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout,
+		Planner: g.planner, Signals: g.tracker, Traffic: tr, BundleLimits: bundleLimits(g.cfg.Bundle.BundleLimits)})
 	return nil
 }
 
@@ -418,7 +423,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	l = httpframe.Strict(hs, l, server.AmbiguousFraming) // Content-Length with Transfer-Encoding: 400, connection closed
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(l) }()
-	g.log.Info("gavel listening", "addr", l.Addr().String())
+	g.log.Info("gavel listening", "addr", l.Addr().String(), "console", "http://"+l.Addr().String()+"/console/")
 	var ms *http.Server
 	if g.metricsL != nil {
 		mux := http.NewServeMux()
