@@ -16,12 +16,15 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/gavel-gw/gavel/engine/auth"
+	consoleui "github.com/gavel-gw/gavel/engine/console"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/engine/keys"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 	"github.com/gavel-gw/gavel/engine/tracing"
+	"github.com/gavel-gw/gavel/engine/traffic"
 )
 
 // Response headers every answer carries.
@@ -42,6 +45,19 @@ const (
 // HeaderSubstituted says "asked -> answered" when a client named a provider/model
 // explicitly and the policy had another one answer.
 const HeaderSubstituted = "X-Gavel-Substituted"
+
+// HeaderCache says how the response cache served the request (the decision's cache):
+// hit, miss, coalesced (another identical request's upstream call answered it) or bypass
+// (passed through in the client's protocol, not cached); absent when the decision used no
+// cache.
+const HeaderCache = "X-Gavel-Cache"
+
+// HeaderIdempotencyKey is the client's key for retrying a request without a second billed
+// call (OpenAI's and Stripe's clients send it).
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// maxIdempotencyKey bounds an Idempotency-Key's length.
+const maxIdempotencyKey = 255
 
 // HeaderFault names the kind of fault a chaos drill (the decision's fault) injected into
 // the request; absent on requests no drill touched.
@@ -66,8 +82,18 @@ type Options struct {
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
 	Ledger  ledger.Store
 	Bundles BundleStatus // nil: the bundle is local, no server to report on
+	// Planner answers the current routing plan (GET /v1/gavel/plan); nil: none.
+	Planner *policy.Planner
+	// Signals answers providers' live signals and breakers (GET /v1/gavel/providers).
+	Signals SignalSource
+	// Traffic answers the traffic summary (GET /v1/gavel/traffic); nil: disabled.
+	Traffic *traffic.Aggregator
+	// BundleLimits bound a candidate bundle uploaded to POST /v1/gavel/policy/diff.
+	BundleLimits policy.Limits
 	// Canary reports the canary candidate in GET /v1/gavel/status; nil: none configured.
-	Canary       CanaryStatus
+	Canary CanaryStatus
+	// ManagedKeys answers the keys API (/v1/gavel/keys) and the audit log; nil: disabled.
+	ManagedKeys  *keys.Manager
 	Log          *slog.Logger
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
@@ -109,7 +135,8 @@ type Server struct {
 	base     context.Context
 	cancel   context.CancelFunc
 	draining atomic.Bool
-	inflight atomic.Int64 // API requests between Start and Finish
+	diffing  chan struct{} // one policy diff at a time
+	inflight atomic.Int64  // API requests between Start and Finish
 }
 
 // New builds the server and its routes.
@@ -121,7 +148,7 @@ func New(o Options) *Server {
 		o.WriteStallTimeout = DefaultWriteStallTimeout
 	}
 	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{},
-		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval)}
+		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval), diffing: make(chan struct{}, 1)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	for _, p := range o.Providers {
 		s.prov[p] = true
@@ -162,6 +189,25 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/v1/gavel/status", s.status)
+	e.POST("/v1/gavel/keys", s.createKey)
+	e.GET("/v1/gavel/keys", s.listKeys)
+	e.GET("/v1/gavel/keys/:id", s.getKey)
+	e.PATCH("/v1/gavel/keys/:id", s.updateKey)
+	e.DELETE("/v1/gavel/keys/:id", s.revokeKey)
+	e.POST("/v1/gavel/keys/:id/rotate", s.rotateKey)
+	e.GET("/v1/gavel/audit", s.auditLog)
+	e.GET("/v1/gavel/traffic", s.traffic)
+	e.GET("/v1/gavel/providers", s.providers)
+	e.GET("/v1/gavel/plan", s.plan)
+	e.GET("/v1/gavel/budgets", s.budgets)
+	e.GET("/v1/gavel/policy", s.policyView)
+	e.POST("/v1/gavel/policy/diff", s.policyDiff)
+	e.GET("/v1/gavel/experiments", s.experiments)
+	e.GET("/v1/gavel/openapi.json", s.openAPI)
+	console := echo.WrapHandler(consoleui.Handler())
+	e.GET("/console", func(c echo.Context) error { return c.Redirect(http.StatusFound, consoleui.Prefix) })
+	e.GET(consoleui.Prefix+"*", console)
+	e.HEAD(consoleui.Prefix+"*", console)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil && !o.MetricsElsewhere {
