@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 
@@ -202,7 +204,10 @@ func isPlainHealthy(p map[string]any) bool {
 
 // generator draws inputs from a bundle's data.
 type generator struct {
-	r                 *rand.Rand
+	r *rand.Rand
+	// kr draws the keys' own limits: a stream of its own, so that adding them left the
+	// inputs drawn from r (and the counterexamples a seed finds) as they were.
+	kr                *rand.Rand
 	models, providers []string
 	callers           []map[string]any
 	budgets           []map[string]any
@@ -215,7 +220,7 @@ type generator struct {
 var rateScopes = []string{"key", "user", "team", "project", "global"}
 
 func newGenerator(b *bundle.Bundle, seed uint64) *generator {
-	g := &generator{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	g := &generator{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), kr: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)),
 		piiTypes: []string{"email", "phone", "credit_card", "ssn", "iban", "ip", "secret"}}
 	data, _ := b.Data["gavel"].(map[string]any)
 	provs := map[string]bool{}
@@ -360,6 +365,23 @@ func (g *generator) input() map[string]any {
 			s, _ := c[k].(string)
 			caller[k] = s
 		}
+	}
+	// The key's own limits, as gavel always sends them; some keys restrict models or
+	// carry a budget or rate limit of their own (the keys API sets these).
+	models := []any{}
+	if caller["key_id"] != "anonymous" && len(g.models) > 0 && g.kr.IntN(100) < 20 {
+		picked := map[string]bool{g.models[g.kr.IntN(len(g.models))]: true, g.models[g.kr.IntN(len(g.models))]: true}
+		for _, m := range slices.Sorted(maps.Keys(picked)) {
+			models = append(models, m)
+		}
+	}
+	caller["models"] = models
+	caller["rpm"], caller["tpm"], caller["budget_musd"], caller["budget_period"] = 0, 0, 0, ""
+	if caller["key_id"] != "anonymous" && g.kr.IntN(100) < 20 {
+		caller["rpm"], caller["tpm"] = 60, 100000
+	}
+	if caller["key_id"] != "anonymous" && g.kr.IntN(100) < 10 {
+		caller["budget_musd"], caller["budget_period"] = 1000000, "day"
 	}
 	return map[string]any{"request": req, "caller": caller, "providers": providers, "pii": pii,
 		"spend": spend, "rate": rate, "now": int64(1796644800000000000)}
