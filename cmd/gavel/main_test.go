@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -88,6 +89,12 @@ func TestBundleCommands(t *testing.T) {
 		_, err = bundle.NewReader(bytes.NewReader(raw)).WithBundleVerificationConfig(vc).Read()
 		return err
 	}
+	// The library's modules are its .rego files but their tests, which a build leaves out.
+	mods, err := filepath.Glob(filepath.Join(src[0], "*.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods = slices.DeleteFunc(mods, func(m string) bool { return strings.HasSuffix(m, "_test.rego") })
 	tests := []struct {
 		name  string
 		args  []string
@@ -96,7 +103,7 @@ func TestBundleCommands(t *testing.T) {
 		check func(t *testing.T)
 	}{
 		{"build signed", append([]string{"bundle", "build", "--revision", "cli-1", "-o", signed, "--signing-key", keyFile}, src...), 0,
-			"revision cli-1, 11 modules, signed: true", func(t *testing.T) {
+			fmt.Sprintf("revision cli-1, %d modules, signed: true", len(mods)), func(t *testing.T) {
 				if err := verifies(signed, "RS256", pub); err != nil {
 					t.Error(err)
 				}
