@@ -78,6 +78,19 @@ type Config struct {
 	Responses Responses `yaml:"responses"`
 	// Faults lets policy run chaos drills (a decision's fault field); off by default.
 	Faults Faults `yaml:"faults"`
+	// Cache bounds the response cache the policy turns on (decision.cache) and the
+	// Idempotency-Key retries.
+	Cache Cache `yaml:"cache"`
+}
+
+// Cache bounds the response cache (docs/cache.md). Zero values take engine/cache's and
+// engine/pipeline's defaults. With ledger.store redis the cache's second level is that
+// Redis, shared by the replicas, unless local_only.
+type Cache struct {
+	MaxBytes       int64         `yaml:"max_bytes"`       // the in-memory level's bound, encoded bytes; default 64 MiB
+	MaxEntryBytes  int           `yaml:"max_entry_bytes"` // larger answers are not stored; default 1 MiB
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"` // how long an Idempotency-Key's answer is kept; default 24h
+	LocalOnly      bool          `yaml:"local_only"`      // no Redis level even with ledger.store redis
 }
 
 // Faults configures chaos drills by policy.
@@ -351,6 +364,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("request_timeout, shutdown_timeout, write_stall_timeout, idle_timeout and max_idle_conns must not be negative"))
 	}
 	errs = append(errs, c.CORS.validate()...)
+	if c.Cache.MaxBytes < 0 || c.Cache.MaxEntryBytes < 0 || c.Cache.IdempotencyTTL < 0 {
+		errs = append(errs, errors.New("cache.max_bytes, cache.max_entry_bytes and cache.idempotency_ttl must not be negative"))
+	}
 	if c.Responses.StoreTTL < 0 {
 		errs = append(errs, fmt.Errorf("responses.store_ttl must not be negative, got %s", c.Responses.StoreTTL))
 	}

@@ -39,6 +39,9 @@ type Record struct {
 	Dropped []string
 	// Fault is the kind of fault a chaos drill injected into the request; "" when none.
 	Fault string
+	// Cache is the request's cache result (hit, miss, coalesced, bypass); "" when the
+	// decision used no cache.
+	Cache string
 	// ContinuedFrom lists the routes whose streams were cut mid-way and continued on
 	// another target (limits.midstream "continue"), in order; Route answered the rest.
 	ContinuedFrom []string
@@ -368,6 +371,10 @@ func (l *Logger) encode(r Record) []byte {
 	if r.Fault != "" {
 		b = append(b, `,"fault":`...)
 		b = policy.AppendJSONString(b, r.Fault)
+	}
+	if r.Cache != "" {
+		b = append(b, `,"cache":`...)
+		b = policy.AppendJSONString(b, r.Cache)
 	}
 	if len(r.ContinuedFrom) > 0 {
 		b = append(b, `,"continued_from":[`...)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/cache"
 	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
@@ -80,6 +81,12 @@ type Options struct {
 	// Canary, when set, is offered every request the policy decided, to sample for a
 	// candidate bundle (engine/canary.Canary); nil: no canary.
 	Canary Canary
+	// Cache stores answers the decisions let it (decision.cache); nil: nothing is stored,
+	// and decisions asking for it only coalesce.
+	Cache *cache.Cache
+	// IdempotencyTTL is how long an Idempotency-Key's answer is kept for the caller's
+	// retries; 0: DefaultIdempotencyTTL. It needs Cache.
+	IdempotencyTTL time.Duration
 }
 
 // Canary evaluates a candidate bundle beside the active one. Offer is on the request
@@ -96,6 +103,7 @@ type Pipeline struct {
 	counter tokens.Counter // real tokenizer for streams without usage, loaded on first use
 	// counting is the number of charges being counted off the request path (Wait).
 	counting atomic.Int64
+	flights  *cache.Group // identical requests in flight (decision.cache.coalesce)
 }
 
 // New returns a pipeline.
@@ -103,7 +111,7 @@ func New(o Options) *Pipeline {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{o: o, log: o.Log}
+	return &Pipeline{o: o, log: o.Log, flights: cache.NewGroup()}
 }
 
 // Exchange is one request on its way through the pipeline: the HTTP layer creates it with
@@ -168,6 +176,9 @@ type Exchange struct {
 	// when not streamed and either there are shadows or it came without usage.
 	primary *executor.PrimaryAnswer
 	answer  *adapters.ChatResponse
+
+	idemKey string         // the client's Idempotency-Key, "" when none
+	cache   *exchangeCache // nil: the decision uses no cache, coalescing or idempotency
 }
 
 // Start begins a request on endpoint (EndpointChat, EndpointEmbeddings, EndpointMessages,
@@ -279,6 +290,9 @@ func (p *Pipeline) AdmitChat(ctx context.Context, x *Exchange, caller *auth.Call
 	}
 	if x.up, err = p.o.Executor.Prepare(req, d); err != nil {
 		return &PolicyError{Err: err} // Finish gives the reservation back
+	}
+	if err := p.prepareCache(x, d); err != nil {
+		return err
 	}
 	if len(d.Shadow) > 0 {
 		p.shadow(ctx, x, f.EstInputTokens, f.MaxTokens)
@@ -442,11 +456,23 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 		r.Stream = false
 		up = &r
 	}
+	if x.cache != nil && x.cache.result != CacheBypass {
+		r, handled, err := p.cachedChat(ctx, x, up)
+		if handled {
+			if err == nil && x.primary != nil {
+				x.answer = r
+			}
+			return r, err
+		}
+	}
 	res, err := p.o.Executor.Chat(ctx, up, x.decision)
 	if err != nil {
 		return nil, err
 	}
 	x.route, x.upstream, x.usage, x.dropped = res.Target.String(), res.Upstream, res.Response.Usage, res.Dropped
+	if x.cache != nil {
+		p.storeAnswer(ctx, x, res.Response)
+	}
 	if x.primary != nil {
 		x.answer = res.Response
 	}

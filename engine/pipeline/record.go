@@ -31,10 +31,17 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	}
 	p.o.Metrics.Request(x.endpoint, x.route, strconv.Itoa(status), arm, x.stream, dur)
 	p.o.Metrics.ExperimentRequest(experimentOfExchange(x), arm, dur)
+	if r := x.CacheResult(); r != "" {
+		team := ""
+		if x.caller != nil {
+			team = x.caller.Record.Team
+		}
+		p.o.Metrics.CacheRequest(r, team)
+	}
 	if p.o.DecisionLog != nil && x.rev != nil {
 		rec := decisionlog.Record{ID: x.ID, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
 			Result: x.result, Route: x.route, Substituted: x.Substituted(), Status: status, Error: errCode, Dropped: x.dropped,
-			Fault: x.Fault(), LatencyMS: dur.Milliseconds(), ContinuedFrom: x.ContinuedFrom()}
+			Fault: x.Fault(), Cache: x.CacheResult(), LatencyMS: dur.Milliseconds(), ContinuedFrom: x.ContinuedFrom()}
 		if u := x.totalUsage(); priced && u != nil { // an answer whose usage was counted and priced
 			rec.Usage, rec.CostMUSD = true, cost
 			rec.InputTokens, rec.OutputTokens = u.PromptTokens, u.CompletionTokens
@@ -91,6 +98,9 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	if f := x.Fault(); f != "" {
 		attrs = append(attrs, slog.String("fault", f))
 	}
+	if r := x.CacheResult(); r != "" {
+		attrs = append(attrs, slog.String("cache", r))
+	}
 	if len(x.dropped) > 0 {
 		attrs = append(attrs, slog.String("dropped_params", strings.Join(x.dropped, ",")))
 	}
@@ -139,6 +149,9 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	}
 	if x.decision != nil && x.decision.AB != nil {
 		l.arm = x.decision.AB.Arm
+	}
+	if x.cache != nil && x.cache.served != nil {
+		return p.chargeServed(x, l), true
 	}
 	var data *policy.Data
 	if x.rev != nil {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"io"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/executor"
@@ -29,9 +30,15 @@ type Stream struct {
 func (p *Pipeline) OpenStream(ctx context.Context, x *Exchange) (*Stream, error) {
 	var sr *executor.StreamResult
 	var err error
-	if raw := x.native(); raw != nil {
-		sr, err = p.o.Executor.OpenStreamNative(ctx, x.up, raw, x.decision)
-	} else {
+	handled := false
+	if x.cache != nil && x.cache.result != CacheBypass {
+		sr, handled, err = p.cachedStream(ctx, x)
+	}
+	switch {
+	case handled:
+	case x.native() != nil:
+		sr, err = p.o.Executor.OpenStreamNative(ctx, x.up, x.native(), x.decision)
+	default:
 		sr, err = p.o.Executor.OpenStream(ctx, x.up, x.decision)
 	}
 	if err != nil {
@@ -64,10 +71,16 @@ func (s *Stream) Recv() (*adapters.ChatChunk, error) {
 	} else {
 		var err error
 		if chunk, err = s.sr.Stream.Recv(); err != nil {
+			if err == io.EOF && s.x.cache != nil {
+				s.p.storeStream(s.x)
+			}
 			return nil, err
 		}
 	}
 	x := s.x
+	if x.cache != nil && x.cache.record != nil {
+		s.p.recordChunk(x, chunk)
+	}
 	if chunk.Usage != nil {
 		x.usage = chunk.Usage
 	}

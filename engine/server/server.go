@@ -18,6 +18,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/auth"
 	consoleui "github.com/gavel-gw/gavel/engine/console"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/engine/keys"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
@@ -44,6 +45,19 @@ const (
 // HeaderSubstituted says "asked -> answered" when a client named a provider/model
 // explicitly and the policy had another one answer.
 const HeaderSubstituted = "X-Gavel-Substituted"
+
+// HeaderCache says how the response cache served the request (the decision's cache):
+// hit, miss, coalesced (another identical request's upstream call answered it) or bypass
+// (passed through in the client's protocol, not cached); absent when the decision used no
+// cache.
+const HeaderCache = "X-Gavel-Cache"
+
+// HeaderIdempotencyKey is the client's key for retrying a request without a second billed
+// call (OpenAI's and Stripe's clients send it).
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// maxIdempotencyKey bounds an Idempotency-Key's length.
+const maxIdempotencyKey = 255
 
 // HeaderFault names the kind of fault a chaos drill (the decision's fault) injected into
 // the request; absent on requests no drill touched.
@@ -77,7 +91,9 @@ type Options struct {
 	// BundleLimits bound a candidate bundle uploaded to POST /v1/gavel/policy/diff.
 	BundleLimits policy.Limits
 	// Canary reports the canary candidate in GET /v1/gavel/status; nil: none configured.
-	Canary       CanaryStatus
+	Canary CanaryStatus
+	// ManagedKeys answers the keys API (/v1/gavel/keys) and the audit log; nil: disabled.
+	ManagedKeys  *keys.Manager
 	Log          *slog.Logger
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
@@ -173,6 +189,13 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/v1/gavel/status", s.status)
+	e.POST("/v1/gavel/keys", s.createKey)
+	e.GET("/v1/gavel/keys", s.listKeys)
+	e.GET("/v1/gavel/keys/:id", s.getKey)
+	e.PATCH("/v1/gavel/keys/:id", s.updateKey)
+	e.DELETE("/v1/gavel/keys/:id", s.revokeKey)
+	e.POST("/v1/gavel/keys/:id/rotate", s.rotateKey)
+	e.GET("/v1/gavel/audit", s.auditLog)
 	e.GET("/v1/gavel/traffic", s.traffic)
 	e.GET("/v1/gavel/providers", s.providers)
 	e.GET("/v1/gavel/plan", s.plan)

@@ -41,6 +41,7 @@ type Metrics struct {
 	bundles         *bundleMetrics
 	shadowExtra     shadowMetrics          // shadow.go
 	faults          *prometheus.CounterVec // faults.go
+	cache           cacheMetrics           // cache.go
 	canary          *canaryMetrics         // canary.go
 	continuations   *prometheus.CounterVec // continuations.go
 }
@@ -145,6 +146,7 @@ func NewMetrics() *Metrics {
 	m.registerDecisionLog()
 	m.registerShadow()
 	m.registerFaults()
+	m.registerCache()
 	m.registerContinuations()
 	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped, m.costMicroUSD, m.budgetSpent, m.budgetRemaining, m.ledgerDown)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
