@@ -42,7 +42,7 @@ type PropertySummary struct {
 }
 
 // Properties generates inputs from the bundle's own data (its aliases, catalog, keys,
-// budgets and tier access, as docs/schema/input.json shapes an input) biased towards edge
+// budgets, rate limits and tier access, as docs/schema/input.json shapes an input) biased towards edge
 // cases, evaluates data.gavel.decision and the bundle's invariants on each as gavel would
 // (input.plan computed over the generated providers, so the fast path is exercised), and
 // reports every distinct problem once, with the smallest input that still shows it.
@@ -167,6 +167,9 @@ func simpler(in map[string]any) []map[string]any {
 	for name := range in["spend"].(map[string]any) {
 		with(func(m map[string]any) { delete(m["spend"].(map[string]any), name) })
 	}
+	for scope := range in["rate"].(map[string]any) {
+		with(func(m map[string]any) { delete(m["rate"].(map[string]any), scope) })
+	}
 	for name, p := range in["providers"].(map[string]any) {
 		if !isPlainHealthy(p.(map[string]any)) {
 			with(func(m map[string]any) { m["providers"].(map[string]any)[name] = healthyProvider() })
@@ -203,8 +206,13 @@ type generator struct {
 	models, providers []string
 	callers           []map[string]any
 	budgets           []map[string]any
+	rateLimits        []map[string]any
 	tasks, piiTypes   []string
 }
+
+// rateScopes are the scopes input.rate may hold (docs/schema/input.json, rate's
+// propertyNames): a policy may read a scope the bundle declares no limit for.
+var rateScopes = []string{"key", "user", "team", "project", "global"}
 
 func newGenerator(b *bundle.Bundle, seed uint64) *generator {
 	g := &generator{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
@@ -251,6 +259,9 @@ func newGenerator(b *bundle.Bundle, seed uint64) *generator {
 		for _, b := range bs {
 			g.budgets = append(g.budgets, asMap(b))
 		}
+	}
+	for _, rl := range asSlice(data["rate_limits"]) {
+		g.rateLimits = append(g.rateLimits, asMap(rl))
 	}
 	for _, cr := range asSlice(data["content_routes"]) {
 		if t, ok := asMap(asMap(cr)["when"])["task"].(string); ok {
@@ -325,6 +336,22 @@ func (g *generator) input() map[string]any {
 		spent := []int64{0, l / 2, l, 2 * l}[g.r.IntN(4)]
 		spend[name] = map[string]any{"spent_musd": spent, "reserved_musd": 0, "limit_musd": l}
 	}
+	// The caller's usage this minute: for each declared rate limit none, half, all or
+	// twice its rpm and tpm (the edges a limit rule gets wrong), and now and then a scope
+	// with no declared limit.
+	rate := map[string]any{}
+	for _, rl := range g.rateLimits {
+		scope, _ := rl["scope"].(string)
+		if scope == "" {
+			continue
+		}
+		rate[scope] = map[string]any{"requests": g.around(number(rl["rpm"])), "tokens": g.around(number(rl["tpm"]))}
+	}
+	if g.chance(20) {
+		if scope := g.pick(rateScopes); rate[scope] == nil {
+			rate[scope] = map[string]any{"requests": g.r.IntN(1000), "tokens": g.r.IntN(1000000)}
+		}
+	}
 	caller := map[string]any{"key_id": "anonymous", "user": "", "team": "", "project": "", "tier": "anonymous", "labels": map[string]any{}}
 	if len(g.callers) > 0 && g.chance(90) {
 		c := g.callers[g.r.IntN(len(g.callers))]
@@ -335,7 +362,24 @@ func (g *generator) input() map[string]any {
 		}
 	}
 	return map[string]any{"request": req, "caller": caller, "providers": providers, "pii": pii,
-		"spend": spend, "rate": map[string]any{}, "now": int64(1796644800000000000)}
+		"spend": spend, "rate": rate, "now": int64(1796644800000000000)}
+}
+
+// around draws 0, half, all, one past or twice limit (0 when there is no limit).
+func (g *generator) around(limit int64) int64 {
+	return []int64{0, limit / 2, limit, limit + 1, 2 * limit}[g.r.IntN(5)]
+}
+
+// number reads an integer of the bundle's data (json.Number or float64).
+func number(v any) int64 {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return i
+	case float64:
+		return int64(n)
+	}
+	return 0
 }
 
 // Describe renders failures for an error message.

@@ -327,6 +327,18 @@ func writeJSON(c echo.Context, status int, v any) error {
 	return err
 }
 
+// Header values every response of a kind carries, shared by all of them: http.Header.Set
+// makes a new one-element slice per call. They are assigned under canonical keys and
+// never written through (net/http, echo and gavel only read, replace or append to header
+// values, and an append to a full slice copies it).
+var (
+	hvJSON        = []string{echo.MIMEApplicationJSON}
+	hvEventStream = []string{"text/event-stream; charset=utf-8"}
+	hvNoCache     = []string{"no-cache"}
+	hvKeepAlive   = []string{"keep-alive"}
+	hvNo          = []string{"no"}
+)
+
 // encodeJSON encodes v, writes the status and headers, and returns the body to write.
 func encodeJSON(c echo.Context, status int, v any) []byte {
 	b, err := json.Marshal(v)
@@ -334,7 +346,7 @@ func encodeJSON(c echo.Context, status int, v any) []byte {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding failed","type":"server_error","param":null,"code":"internal_error"}}`)
 	}
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h[echo.HeaderContentType] = hvJSON
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)+1))
 	c.Response().WriteHeader(status)
 	return append(b, '\n')
