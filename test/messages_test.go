@@ -575,3 +575,36 @@ func TestMessagesCountTokensHasItsOwnEndpoint(t *testing.T) {
 		t.Errorf("metrics:\n%s", requests)
 	}
 }
+
+// Routes under /v1/messages that gavel does not serve answer in Anthropic's error shape,
+// which is all the Anthropic SDKs and Claude Code parse: not_found_error, with 404 for an
+// unknown path and 405 for a method the path does not take.
+func TestMessagesUnknownRoutesAnswerInAnthropicShape(t *testing.T) {
+	r := newMessagesRig(t, nil)
+	c := r.sdk(r.key)
+	_, err := c.Messages.Batches.New(context.Background(), anthropic.MessageBatchNewParams{Requests: []anthropic.MessageBatchNewParamsRequest{
+		{CustomID: "a", Params: anthropic.MessageBatchNewParamsRequestParams{Model: "sonnet", MaxTokens: 10, Messages: userTurn("hi")}}}})
+	ae, body := anthropicErr(t, err)
+	if ae.StatusCode != http.StatusNotFound || errType(body) != "not_found_error" {
+		t.Errorf("POST /v1/messages/batches: %d %s", ae.StatusCode, ae.RawJSON())
+	}
+	var out map[string]any
+	var resp *http.Response
+	err = c.Get(context.Background(), "v1/messages", nil, &out, aoption.WithResponseInto(&resp))
+	ae, body = anthropicErr(t, err)
+	if ae.StatusCode != http.StatusMethodNotAllowed || errType(body) != "not_found_error" || !strings.Contains(ae.RawJSON(), "GET /v1/messages") {
+		t.Errorf("GET /v1/messages: %d %s", ae.StatusCode, ae.RawJSON())
+	}
+	// The OpenAI routes keep OpenAI's shape.
+	req, _ := http.NewRequest(http.MethodGet, r.g.URL+"/v1/chat/completions/nope", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var oai map[string]any
+	json.NewDecoder(res.Body).Decode(&oai)
+	if e, _ := oai["error"].(map[string]any); res.StatusCode != http.StatusNotFound || e["code"] != "unknown_url" {
+		t.Errorf("OpenAI route: %d %v", res.StatusCode, oai)
+	}
+}
