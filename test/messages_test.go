@@ -33,6 +33,8 @@ type messagesRig struct {
 	c          *fakeanthropic.Server
 	key, admin string
 	logFile    string
+	bundleDir  string
+	data       map[string]any // the bundle's data
 }
 
 func newMessagesRig(t *testing.T, extraData map[string]any) *messagesRig {
@@ -67,13 +69,14 @@ func newMessagesRig(t *testing.T, extraData map[string]any) *messagesRig {
 		data[k] = v
 	}
 	r.logFile = filepath.Join(t.TempDir(), "decisions.jsonl")
+	r.data, r.bundleDir = data, bundle(t, "messages-1", data)
 	r.g = start(t, fmt.Sprintf(`policy: %s
 providers:
   - {name: a, type: openai, base_url: %q, api_key: k, max_retries: 0}
   - {name: claude, type: anthropic, base_url: %q, api_key: ak-upstream, max_retries: 0}
 decision_log:
   file: %s
-`, bundle(t, "messages-1", data), r.a.URL(), r.c.URL(), r.logFile), nil)
+`, r.bundleDir, r.a.URL(), r.c.URL(), r.logFile), nil)
 	return r
 }
 
