@@ -611,3 +611,38 @@ func TestMessagesUnknownRoutesAnswerInAnthropicShape(t *testing.T) {
 		t.Errorf("OpenAI route: %d %v", res.StatusCode, oai)
 	}
 }
+
+// A passed-through answer feeds its shadows' similarity like a translated one: the text
+// of the message (non-streamed) or of its text deltas (streamed), read in the client's
+// protocol. Here the shadow answers the primary's words exactly, so each similarity is 1.
+func TestMessagesPassthroughFeedsShadowSimilarity(t *testing.T) {
+	r := newMessagesRig(t, map[string]any{"ab_experiments": map[string]any{"exp-agents": map[string]any{
+		"model": "sonnet",
+		"arms":  []any{map[string]any{"name": "claude", "weight_bp": 10000, "targets": []string{"claude/claude-sonnet-4-5"}}},
+		"shadow": map[string]any{"sample_bp": 10000, "target": "a/m1"},
+	}}})
+	const answer = "The capital of France is Paris."
+	r.c.SetDefault("claude-sonnet-4-5", fakeanthropic.Step{Reply: answer})
+	r.a.SetDefault("m1", fakeupstream.Step{Reply: answer})
+	c := r.sdk(r.key)
+	p := anthropic.MessageNewParams{Model: "sonnet", MaxTokens: 50, Messages: userTurn("What is the capital of France?")}
+	var resp *http.Response
+	if _, err := c.Messages.New(context.Background(), p, aoption.WithResponseInto(&resp)); err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("X-Gavel-Route") != "claude/claude-sonnet-4-5" || resp.Header.Get("X-Gavel-Experiment") != "exp-agents" {
+		t.Fatalf("route %q experiment %q", resp.Header.Get("X-Gavel-Route"), resp.Header.Get("X-Gavel-Experiment"))
+	}
+	streamMessage(t, c, p)
+	var m string
+	eventually(t, "two shadow similarities", func() bool {
+		m = r.g.text(t, "/metrics")
+		return metric(m, "gavel_shadow_similarity_count", `experiment="exp-agents"`) == 2
+	})
+	if sum := metric(m, "gavel_shadow_similarity_sum", `experiment="exp-agents"`); sum != 2 {
+		t.Errorf("similarity sum %v over 2 shadows, want 2 (each shadow answered the primary's words):\n%s", sum, grepLines(m, "gavel_shadow"))
+	}
+	if r.a.Count("m1") != 2 {
+		t.Errorf("the shadow target got %d requests, want 2", r.a.Count("m1"))
+	}
+}
