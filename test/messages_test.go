@@ -617,8 +617,8 @@ func TestMessagesUnknownRoutesAnswerInAnthropicShape(t *testing.T) {
 // protocol. Here the shadow answers the primary's words exactly, so each similarity is 1.
 func TestMessagesPassthroughFeedsShadowSimilarity(t *testing.T) {
 	r := newMessagesRig(t, map[string]any{"ab_experiments": map[string]any{"exp-agents": map[string]any{
-		"model": "sonnet",
-		"arms":  []any{map[string]any{"name": "claude", "weight_bp": 10000, "targets": []string{"claude/claude-sonnet-4-5"}}},
+		"model":  "sonnet",
+		"arms":   []any{map[string]any{"name": "claude", "weight_bp": 10000, "targets": []string{"claude/claude-sonnet-4-5"}}},
 		"shadow": map[string]any{"sample_bp": 10000, "target": "a/m1"},
 	}}})
 	const answer = "The capital of France is Paris."
