@@ -68,3 +68,13 @@ type ModelInfo struct {
 type FieldTranslator interface {
 	UnsupportedFields(req *ChatRequest) []string
 }
+
+// Prefiller is implemented by providers whose upstream continues a trailing assistant
+// message instead of answering after it (a prefill: Anthropic's Messages API). gavel's
+// mid-stream continuation sends such a provider the conversation plus the text already
+// relayed as that message, with its trailing whitespace removed (Anthropic refuses a
+// prefill ending in whitespace); the other providers get it as a finished assistant
+// turn followed by an instruction to continue.
+type Prefiller interface {
+	Prefills() bool
+}

@@ -40,3 +40,15 @@ tier_ok(_) if not allowed_tiers
 tier_ok(c) if c.tier in allowed_tiers
 
 reasons contains concat("", ["access.tier_denied:", denied]) if denied
+
+# Access by key: a key whose record lists models (input.caller.models, set with the keys
+# API or in the key's record) may use only those models or aliases, by the name the
+# request gives; anything else is denied (403 model_not_allowed) naming the ones it may use.
+key_models := object.get(input.caller, "models", [])
+
+key_model_denied := input.request.model if {
+	count(key_models) > 0
+	not input.request.model in key_models
+}
+
+reasons contains concat("", ["access.key_model_denied:", key_model_denied]) if key_model_denied

@@ -38,14 +38,44 @@ any_id(scope, id) if {
 
 any_applicable if count(applicable) > 0
 
+any_applicable if key_budget
+
+# The key's own limits (input.caller.budget_musd/budget_period, rpm, tpm: set with the
+# keys API or in the key's record) apply on top of data.gavel's: a hard budget named
+# key_budget on the key scope, and a key-scope rate limit. gavel enforces them atomically
+# like the others; the policy does not see their standing beforehand (input.spend and
+# input.rate cover data.gavel's), so an exhausted key budget is refused by the reservation
+# (429 insufficient_quota naming key_budget).
+key_budget := {
+	"name": "key_budget", "scope": "key", "id": input.caller.key_id, "period": input.caller.budget_period,
+	"limit_musd": input.caller.budget_musd, "hard": true, "soft_bp": 10000,
+} if {
+	object.get(input.caller, "budget_musd", 0) > 0
+	input.caller.key_id != ""
+}
+
+key_rate_limit := {"scope": "key", "id": input.caller.key_id, "rpm": object.get(input.caller, "rpm", 0), "tpm": object.get(input.caller, "tpm", 0)} if {
+	object.get(input.caller, "rpm", 0) + object.get(input.caller, "tpm", 0) > 0
+	input.caller.key_id != ""
+}
+
+# caller_limits: this key carries limits of its own, so even a typical request's decision
+# depends on who asks.
+caller_limits if key_budget
+
+caller_limits if key_rate_limit
+
 # What the decision carries for gavel to enforce.
-enforce := [{
-	"name": b.name, "scope": b.scope, "id": scope_id[b.scope], "period": b.period,
-	"limit_musd": b.limit_musd, "hard": object.get(b, "hard", true),
-	"soft_bp": object.get(b, "soft_bp", 10000),
-} |
-	some b in applicable
-]
+enforce := array.concat(
+	[{
+		"name": b.name, "scope": b.scope, "id": scope_id[b.scope], "period": b.period,
+		"limit_musd": b.limit_musd, "hard": object.get(b, "hard", true),
+		"soft_bp": object.get(b, "soft_bp", 10000),
+	} |
+		some b in applicable
+	],
+	[b | some b in [key_budget]],
+)
 
 used(b) := s.spent_musd + s.reserved_musd if s := input.spend[b.name]
 
@@ -64,10 +94,13 @@ soft := [b |
 	used(b) * 10000 >= b.limit_musd * object.get(b, "soft_bp", 10000)
 ]
 
-rate_limits := [{"scope": r.scope, "id": scope_id[r.scope], "rpm": object.get(r, "rpm", 0), "tpm": object.get(r, "tpm", 0)} |
-	some r in data.gavel.rate_limits
-	any_id(r.scope, scope_id[r.scope])
-]
+rate_limits := array.concat(
+	[{"scope": r.scope, "id": scope_id[r.scope], "rpm": object.get(r, "rpm", 0), "tpm": object.get(r, "tpm", 0)} |
+		some r in data.gavel.rate_limits
+		any_id(r.scope, scope_id[r.scope])
+	],
+	[r | some r in [key_rate_limit]],
+)
 
 reasons contains concat("", ["budget.exhausted:", exhausted[0]]) if exhausted[0]
 

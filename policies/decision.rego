@@ -8,6 +8,7 @@ import rego.v1
 
 import data.gavel.access
 import data.gavel.budget
+import data.gavel.caching
 import data.gavel.chaos
 import data.gavel.compliance
 import data.gavel.degrade
@@ -15,12 +16,23 @@ import data.gavel.experiments
 import data.gavel.remediation
 import data.gavel.route
 
+# An allowed request gets the cache's verdict (gavel.caching) on top of the judgement, on the
+# plan's fast path too: caching depends on the request's sampling settings, not the route.
+decision := object.union(judged, {
+	"cache": caching.decision,
+	"reasons": array.concat(object.get(judged, "reasons", []), [concat("", ["cache.", caching.mode])]),
+}) if {
+	caching.decision
+	judged.allow
+} else := judged
+
 # The typical request takes the plan's precomputed decision (see gavel.plan.fast); every
 # other request is judged by the full rules below. Without budgets or rate limits in the
 # bundle that is one lookup; with them, the caller's standing is checked first.
-decision := input.plan.fast[input.request.model].decision if {
+judged := input.plan.fast[input.request.model].decision if {
 	typical
 	input.plan.limits_free
+	not budget.caller_limits
 } else := with_limits(input.plan.fast[input.request.model].decision) if {
 	typical
 	not budget.exhausted[0]
@@ -54,6 +66,19 @@ decision := input.plan.fast[input.request.model].decision if {
 	"reasons": reasons,
 } if {
 	compliance.denied_fields[0]
+} else := with_remediation(
+	{
+		"allow": false,
+		"deny": {
+			"status": 403,
+			"code": "model_not_allowed",
+			"message": concat("", ["This key may not use the model `", access.key_model_denied, "`; it may use: ", concat(", ", access.key_models), "."]),
+		},
+		"reasons": reasons,
+	},
+	remediation.key_models,
+) if {
+	access.key_model_denied
 } else := with_remediation(
 	{
 		"allow": false,
@@ -140,6 +165,7 @@ typical if {
 	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]
 	not f.tier_denied[input.caller.tier]
+	not access.key_model_denied
 }
 
 # with_limits adds the budgets and rate limits to enforce to a precomputed decision.
@@ -165,6 +191,11 @@ extras["fault"] := chaos.fault
 
 extras["hedge"] := route.planned.hedge if {
 	route.planned.hedge.delay_ms
+	count(targets) > 1
+}
+
+extras["limits"] := {"midstream": "continue"} if {
+	route.planned.midstream == "continue"
 	count(targets) > 1
 }
 

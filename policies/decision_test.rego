@@ -174,6 +174,42 @@ test_hedge_on_the_full_path if {
 	d.hedge.delay_ms == 300
 }
 
+continued_aliases := object.union(data.gavel.aliases, {"gpt-4o": {"strategy": "ordered", "candidates": ["openai/gpt-4o", "mock/mock-large"], "midstream": "continue"}})
+
+test_midstream_continue_from_alias_data if {
+	inp := fx.input_with({"model": "gpt-4o", "stream": true})
+	inline := gavel.decision with input as inp with data.gavel.aliases as continued_aliases
+	inline.limits == {"midstream": "continue"}
+	count(inline.targets) > 1
+	plan := data.gavel.plan with input as inp with data.gavel.aliases as continued_aliases
+	planned := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.aliases as continued_aliases
+	planned == inline
+}
+
+test_midstream_continue_on_the_full_path if {
+	# PII keeps the request off the precomputed path; the opt-in still applies.
+	inp := object.union(fx.input_with({"model": "gpt-4o", "stream": true}), {"pii": {"email": 1}})
+	d := gavel.decision with input as inp with data.gavel.aliases as continued_aliases
+	d.redact == ["email"]
+	d.limits.midstream == "continue"
+}
+
+test_no_midstream_continue_by_default_or_without_a_second_target if {
+	d := gavel.decision with input as fx.input_with({"model": "gpt-4o", "stream": true})
+	not d.limits
+	errs := object.union(data.gavel.aliases, {"gpt-4o": {"strategy": "ordered", "candidates": ["openai/gpt-4o", "mock/mock-large"], "midstream": "error"}})
+	e := gavel.decision with input as fx.input_with({"model": "gpt-4o"}) with data.gavel.aliases as errs
+	not e.limits
+	inp := fx.with_providers({"model": "gpt-4o"}, {"openai": fx.up})
+	one := gavel.decision with input as inp with data.gavel.aliases as continued_aliases with data.gavel.routing.tier_fallback as false
+	one.targets == [{"provider": "openai", "model": "gpt-4o"}]
+	not one.limits
+	plan := data.gavel.plan with input as inp with data.gavel.aliases as continued_aliases with data.gavel.routing.tier_fallback as false
+	planned := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.aliases as continued_aliases
+		with data.gavel.routing.tier_fallback as false
+	not planned.limits
+}
+
 test_shadow_budgets_do_not_apply_to_callers if {
 	shadow_budget := [{"name": "shadow-cap", "scope": "shadow", "id": "*", "period": "day", "limit_musd": 100}]
 	inp := fx.input_with({"model": "gpt-4o"})

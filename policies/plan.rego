@@ -185,6 +185,7 @@ routes[name] := {
 	},
 	"min_context": min_context(cands),
 	"hedge": hedge_for(name),
+	"midstream": midstream_for(name),
 	"unavailable": unavailable,
 } if {
 	some name, chain in chains
@@ -260,6 +261,13 @@ hedge_for(name) := {"delay_ms": a.hedge_ms, "max": max([object.get(a, "hedge_max
 	a := data.gavel.aliases[name]
 	a.hedge_ms > 0
 } else := {}
+
+# midstream_for(name): what an alias's streams become when they fail after their first
+# bytes: "continue" when its data opts in with midstream: "continue" (the next target
+# continues the answer in the same client stream), else "error" (an error event ends it).
+midstream_for(name) := "continue" if {
+	data.gavel.aliases[name].midstream == "continue"
+} else := "error"
 
 # skipped: one of the chain's own candidates (not a tier fallback) is unavailable.
 skipped(ids) if {
@@ -423,7 +431,10 @@ tier_denied(r) := {tier: true |
 	not object.get(data.gavel.catalog, [concat("/", [t.provider, t.model]), "tier"], "") in allowed
 }
 
-route_decision(name, r) := object.union({"allow": true, "targets": r.targets, "reasons": r.reasons}, hedge_field(r)) if {
+route_decision(name, r) := object.union(
+	object.union({"allow": true, "targets": r.targets, "reasons": r.reasons}, hedge_field(r)),
+	midstream_field(r),
+) if {
 	r.targets[0]
 } else := {
 	"allow": false,
@@ -434,6 +445,12 @@ route_decision(name, r) := object.union({"allow": true, "targets": r.targets, "r
 # hedge_field: hedging needs a second target to hedge to.
 hedge_field(r) := {"hedge": r.hedge} if {
 	r.hedge.delay_ms
+	count(r.targets) > 1
+} else := {}
+
+# midstream_field: continuing a stream needs a target after the primary to continue on.
+midstream_field(r) := {"limits": {"midstream": "continue"}} if {
+	r.midstream == "continue"
 	count(r.targets) > 1
 } else := {}
 

@@ -19,6 +19,9 @@ models := {"models": access.usable_aliases} if count(access.usable_aliases) > 0
 
 tier := models
 
+# A key limited to some models: those it may use.
+key_models := {"models": access.key_models}
+
 pii := {"pii": sort(compliance.blocked)}
 
 unknown_model := models

@@ -81,6 +81,9 @@ bundle: {url: %s, persist_dir: %s, polling: {min_delay: 1h, max_delay: 2h}}
 		`gavel_faults_injected_total{kind="latency"} 0`,
 		`gavel_faults_injected_total{kind="cut_stream"} 0`,
 		`gavel_faults_injected_total{kind="timeout"} 0`,
+		`gavel_stream_continuations_total{outcome="ok"} 0`,
+		`gavel_stream_continuations_total{outcome="failed"} 0`,
+		`gavel_stream_continuations_total{outcome="unsupported"} 0`,
 	}
 	for _, w := range want {
 		if !strings.Contains(metrics, w+"\n") {

@@ -63,7 +63,12 @@ var (
 	_ adapters.Closer           = (*Provider)(nil)
 	_ adapters.TransportWrapper = (*Provider)(nil)
 	_ adapters.GenAIProvider    = (*Provider)(nil)
+	_ adapters.Prefiller        = (*Provider)(nil)
 )
+
+// Prefills reports that the Messages API continues a trailing assistant message: the
+// answer goes on from its last word rather than starting a new turn.
+func (p *Provider) Prefills() bool { return true }
 
 // New validates cfg and returns a Provider.
 func New(cfg Config) (*Provider, error) {

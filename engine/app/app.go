@@ -21,6 +21,8 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/cache"
+	"github.com/gavel-gw/gavel/engine/canary"
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
@@ -37,6 +39,8 @@ import (
 	"github.com/gavel-gw/gavel/engine/signals"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 	"github.com/gavel-gw/gavel/engine/tracing"
+	"github.com/gavel-gw/gavel/engine/traffic"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // Gateway is an assembled gavel.
@@ -49,20 +53,25 @@ type Gateway struct {
 	providers map[string]adapters.Provider
 	srv       *server.Server
 	pipe      *pipeline.Pipeline
+	cache     *cache.Cache
 	metrics   *telemetry.Metrics
 	exec      *executor.Executor
 	dlog      *decisionlog.Logger
 	ledger    ledger.Store
 	tracker   *signals.Tracker
+	traffic   *traffic.Aggregator // the admin traffic summary, fed by the decision log
 	probes    []probe
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
-	resil     map[string]executor.Resilience
-	drop      map[string]executor.DropParams // drop_params per provider
-	names     []string                       // configured provider names, sorted
-	catalog   *policy.Catalog
-	listers   []lister     // providers with discover_models
-	metricsL  net.Listener // nil: /metrics is on the main listener
+	canary    *canary.Canary   // nil: no bundle.canary
+	// canaryRemote polls the canary candidate's bundle server; nil when it is a path.
+	canaryRemote *remote.Client
+	resil        map[string]executor.Resilience
+	drop         map[string]executor.DropParams // drop_params per provider
+	names        []string                       // configured provider names, sorted
+	catalog      *policy.Catalog
+	listers      []lister     // providers with discover_models
+	metricsL     net.Listener // nil: /metrics is on the main listener
 }
 
 // lister is a provider whose models are discovered.
@@ -86,7 +95,8 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gateway{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), providers: map[string]adapters.Provider{}, tracker: signals.New(0)}
+	g := &Gateway{cfg: cfg, log: log, metrics: telemetry.NewMetrics(), providers: map[string]adapters.Provider{}, tracker: signals.New(0),
+		traffic: traffic.New(0, 0)}
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -98,6 +108,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		func() error { return g.loadPolicy(ctx) },
 		func() error { g.discoverAll(ctx); return nil },
 		g.openStores,
+		func() error { return g.buildCanary(ctx) },
 		g.buildRequestPath,
 		g.openMetrics,
 	}
@@ -261,7 +272,7 @@ func (g *Gateway) openStores() (err error) {
 	if g.ledger, err = openLedger(g.cfg.Ledger, g.metrics, g.log); err != nil {
 		return err
 	}
-	g.dlog, err = openDecisionLog(g.cfg.DecisionLog, g.metrics)
+	g.dlog, err = openDecisionLog(g.cfg.DecisionLog, g.metrics, g.traffic.Add)
 	return err
 }
 
@@ -271,14 +282,21 @@ func (g *Gateway) buildRequestPath() error {
 	scanner := pii.NewScanner()
 	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, DropParams: g.drop, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
-	g.pipe = pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
-		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog})
+	g.cache = openCache(g.cfg.Cache, g.ledger, g.metrics, g.log)
+	po := pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
+		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog,
+		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL}
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
 	}
+	var canaryStatus server.CanaryStatus
+	if g.canary != nil { // a nil *Canary in an interface would not read as "none"
+		po.Canary, canaryStatus = g.canary, g.canary
+	}
+	g.pipe = pipeline.New(po)
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
-		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
+		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Canary: canaryStatus, Tracing: g.tracing,
 		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
 		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout})
 	return nil
@@ -324,7 +342,8 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go g.planner.Run(pctx)
-	remoteDone := g.runRemote(pctx)
+	remoteDone := runPoller(pctx, g.remote)
+	canaryDone := runPoller(pctx, g.canaryRemote)
 	for _, p := range g.probes {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
@@ -364,6 +383,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	}
 	stop()
 	<-remoteDone
+	<-canaryDone
 	g.Close()
 	return err
 }
@@ -448,6 +468,9 @@ func (g *Gateway) Close() {
 	if g.srv != nil {
 		g.srv.Close()
 	}
+	if g.canary != nil {
+		g.canary.Close() // before the decision log closes: it logs disagreements there
+	}
 	if g.exec != nil {
 		g.exec.Close()
 	}
@@ -469,6 +492,16 @@ func (g *Gateway) Close() {
 	g.closeTracing()
 }
 
+// openCache builds the response cache: in memory, and in the ledger's Redis too (shared by
+// the replicas) when the ledger is Redis and the config does not keep it local.
+func openCache(c config.Cache, store ledger.Store, m *telemetry.Metrics, log *slog.Logger) *cache.Cache {
+	o := cache.Options{MaxBytes: c.MaxBytes, MaxEntryBytes: c.MaxEntryBytes, Observer: m, Log: log}
+	if cb, ok := store.(closeBoth); ok && !c.LocalOnly {
+		o.Remote = cache.NewRedis(cb.client, "gavel:")
+	}
+	return cache.New(o)
+}
+
 // openLedger opens the configured budget and rate-limit store.
 func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger.Store, error) {
 	switch c.Store {
@@ -481,8 +514,13 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 		}
 		// Short timeouts and no client retries: a Redis that stops answering must trip the
 		// failure mode in a fraction of a second, not hold every request for seconds.
-		client := redis.NewClient(&redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB,
-			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
+		opts := &redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB}
+		c.Redis.Timeouts().Apply(opts)
+		client := redis.NewClient(opts)
+		// A Redis (or a proxy) may quote the AUTH it was sent in an error: none of its
+		// errors carries the password on to the log or a client.
+		secrets := scrub.New(string(c.Redis.Password))
+		client.AddHook(redisstore.ScrubHook(secrets))
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
 		m.InitLedger(redisOps)
@@ -490,7 +528,7 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 			st := store.Stats()
 			return st.PendingCommits, st.Replayed, st.DroppedCommits
 		})
-		useRedisLog(log)
+		useRedisLog(log, secrets)
 		return closeBoth{store, client}, nil
 	}
 	if dir := filepath.Dir(c.Path); dir != "" {
@@ -508,19 +546,26 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 // go-redis logs through one process-wide logger, by default to stderr, one line per failed
 // dial: during an outage, one per request. It goes through a limiter onto gavel's log
 // (the latest gateway's, when a process runs several, as tests do).
+// Its lines are scrubbed of the Redis password, which a failed dial's error may quote.
 var (
 	redisLogOnce sync.Once
-	redisLimiter atomic.Pointer[telemetry.LogLimiter]
+	redisLog     atomic.Pointer[redisLogTarget]
 )
+
+type redisLogTarget struct {
+	limiter *telemetry.LogLimiter
+	secrets scrub.Set
+}
 
 type redisLogger struct{}
 
 func (redisLogger) Printf(_ context.Context, format string, v ...any) {
-	redisLimiter.Load().Log(format, "redis client", "detail", fmt.Sprintf(format, v...))
+	t := redisLog.Load()
+	t.limiter.Log(format, "redis client", "detail", t.secrets.Scrub(fmt.Sprintf(format, v...)))
 }
 
-func useRedisLog(log *slog.Logger) {
-	redisLimiter.Store(telemetry.NewLogLimiter(log, slog.LevelWarn, 0))
+func useRedisLog(log *slog.Logger, secrets scrub.Set) {
+	redisLog.Store(&redisLogTarget{limiter: telemetry.NewLogLimiter(log, slog.LevelWarn, 0), secrets: secrets})
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 }
 

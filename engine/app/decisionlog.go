@@ -16,7 +16,7 @@ import (
 var _ decisionlog.Observer = (*telemetry.Metrics)(nil)
 
 // openDecisionLog builds the decision logger and its sinks; nil when disabled.
-func openDecisionLog(c config.DecisionLog, m *telemetry.Metrics) (*decisionlog.Logger, error) {
+func openDecisionLog(c config.DecisionLog, m *telemetry.Metrics, observe func(decisionlog.Entry)) (*decisionlog.Logger, error) {
 	if !c.IsEnabled() {
 		return nil, nil
 	}
@@ -50,7 +50,7 @@ func openDecisionLog(c config.DecisionLog, m *telemetry.Metrics) (*decisionlog.L
 	m.InitDecisionLog(names)
 	labels := map[string]string{"id": instanceID(), "version": buildVersion()}
 	maps.Copy(labels, c.Labels)
-	return decisionlog.New(decisionlog.Config{Buffer: c.Buffer, MaskMessages: c.MasksMessages(), Mask: c.Mask, Labels: labels,
+	return decisionlog.New(decisionlog.Config{Buffer: c.Buffer, Keep: c.Keep, Observe: observe, MaskMessages: c.MasksMessages(), Mask: c.Mask, Labels: labels,
 		Sinks: sinks, Observer: m}), nil
 }
 

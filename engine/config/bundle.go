@@ -48,6 +48,35 @@ type Bundle struct {
 	// the bundle server is older than this. Zero: a stale bundle is reported, not failed.
 	MaxStaleness time.Duration `yaml:"max_staleness"`
 	BundleLimits `yaml:",inline"`
+	// Canary, when set, evaluates a candidate bundle beside the active one on a sample of
+	// live requests, never executed (engine/canary). It works with a local policy and
+	// with bundle.url alike.
+	Canary *BundleCanary `yaml:"canary"`
+}
+
+// BundleCanary is a candidate bundle that decides a sample of live requests beside the
+// active bundle, off the request path; its decisions are compared, counted and logged,
+// never carried out. Promotion stays a normal bundle release.
+type BundleCanary struct {
+	// Path is a local bundle directory or .tar.gz, read once at startup (signatures are
+	// not checked, as for policy). Exactly one of Path and URL.
+	Path string `yaml:"path"`
+	// URL is the candidate's full bundle URL, polled as bundle.url is (ETag, long polling,
+	// verification), so a new candidate replaces the old one without a restart.
+	URL string `yaml:"url"`
+	// Sample is the share of live requests the candidate decides, 0 to 1. Required.
+	Sample      *float64          `yaml:"sample"`
+	Credentials BundleCredentials `yaml:"credentials"`
+	Polling     BundlePolling     `yaml:"polling"`
+	// Signing verifies the candidate's signatures; unset, the candidate from URL is held
+	// to bundle.signing when that is set (a fleet that signs its bundles runs no unsigned
+	// Rego, candidate or not).
+	Signing *BundleSigning `yaml:"signing"`
+	// Queue bounds the sampled requests waiting for the candidate (beyond it samples are
+	// dropped and counted, the request never waits); 0 is canary.DefaultQueue.
+	Queue int `yaml:"queue"`
+	// Workers evaluate the candidate; 0 is canary.DefaultWorkers.
+	Workers int `yaml:"workers"`
 }
 
 // BundleLimits bound what reading one bundle tarball may cost: the tarball itself, all its
@@ -107,31 +136,48 @@ func (b *Bundle) BundleURL() string {
 }
 
 func (b *Bundle) applyDefaults() {
+	if c := b.Canary; c != nil && c.URL != "" {
+		c.Polling.applyDefaults()
+		if c.Signing == nil && b.Signing != nil {
+			s := *b.Signing
+			c.Signing = &s
+		}
+		c.Signing.applyDefaults()
+	}
 	if b.URL == "" {
 		return
 	}
-	if b.Polling.MinDelay == 0 && b.Polling.MaxDelay == 0 {
-		b.Polling.MinDelay, b.Polling.MaxDelay = DefaultBundleMinDelay, DefaultBundleMaxDelay
-	} else if b.Polling.MaxDelay == 0 {
-		b.Polling.MaxDelay = 2 * b.Polling.MinDelay
-	} else if b.Polling.MinDelay == 0 {
-		b.Polling.MinDelay = b.Polling.MaxDelay / 2
-	}
+	b.Polling.applyDefaults()
 	if b.PersistDir == "" {
 		b.PersistDir = DefaultBundlePersistDir
 	}
 	if b.Fallback == "" {
 		b.Fallback = DefaultBundleFallback
 	}
-	if s := b.Signing; s != nil {
-		if s.KeyID == "" {
-			s.KeyID = DefaultBundleKeyID
-		}
-		if s.Algorithm == "" {
-			s.Algorithm = DefaultBundleAlgorithm
-			if s.Secret != "" {
-				s.Algorithm = "HS256"
-			}
+	b.Signing.applyDefaults()
+}
+
+func (p *BundlePolling) applyDefaults() {
+	if p.MinDelay == 0 && p.MaxDelay == 0 {
+		p.MinDelay, p.MaxDelay = DefaultBundleMinDelay, DefaultBundleMaxDelay
+	} else if p.MaxDelay == 0 {
+		p.MaxDelay = 2 * p.MinDelay
+	} else if p.MinDelay == 0 {
+		p.MinDelay = p.MaxDelay / 2
+	}
+}
+
+func (s *BundleSigning) applyDefaults() {
+	if s == nil {
+		return
+	}
+	if s.KeyID == "" {
+		s.KeyID = DefaultBundleKeyID
+	}
+	if s.Algorithm == "" {
+		s.Algorithm = DefaultBundleAlgorithm
+		if s.Secret != "" {
+			s.Algorithm = "HS256"
 		}
 	}
 }
@@ -140,71 +186,137 @@ func (b *Bundle) applyDefaults() {
 func (c *Config) validateBundle() []error {
 	b := &c.Bundle
 	errs := b.BundleLimits.validate()
+	errs = append(errs, b.Canary.validate()...)
 	if b.URL == "" {
 		if b.Resource != "" || b.Signing != nil || b.Credentials.Bearer != nil || b.Fallback != "" ||
 			b.PersistDir != "" || b.MaxStaleness != 0 || b.Polling != (BundlePolling{}) {
-			errs = append(errs, errors.New("bundle.url is required when the bundle section is set (only the size limits apply without it)"))
+			errs = append(errs, errors.New("bundle.url is required when the bundle section is set (only the size limits and canary apply without it)"))
 		}
 		return errs
 	}
 	if c.Policy != "" {
 		errs = append(errs, errors.New("policy and bundle.url are mutually exclusive: serve a local bundle or poll a bundle server, not both"))
 	}
-	if u, err := url.Parse(b.BundleURL()); err != nil {
-		// url.Parse's error quotes the URL, credentials and all.
-		errs = append(errs, errors.New("bundle.url does not parse as a URL (not shown: it may hold credentials)"))
-	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("bundle.url must be an http or https URL with a host, got %q", scrub.URL(b.BundleURL())))
-	} else if strings.Trim(u.Path, "/") == "" {
-		errs = append(errs, fmt.Errorf("bundle.url names no bundle path (set a full URL or bundle.resource), got %q", scrub.URL(b.BundleURL())))
-	}
-	if br := b.Credentials.Bearer; br != nil && br.Token == "" {
-		errs = append(errs, errors.New("bundle.credentials.bearer.token is empty"))
-	}
-	if u, err := url.Parse(b.BundleURL()); err == nil && u.User != nil && b.Credentials.Bearer != nil {
-		errs = append(errs, errors.New("bundle.url's user info (sent as basic authentication) and bundle.credentials.bearer are exclusive: use one"))
-	}
-	p := b.Polling
-	if p.MinDelay <= 0 {
-		errs = append(errs, fmt.Errorf("bundle.polling.min_delay must be positive, got %v", p.MinDelay))
-	}
-	if p.MaxDelay < p.MinDelay {
-		errs = append(errs, fmt.Errorf("bundle.polling.max_delay (%v) must not be below min_delay (%v)", p.MaxDelay, p.MinDelay))
-	}
-	if p.LongPollingTimeout != 0 && p.LongPollingTimeout < time.Second {
-		errs = append(errs, fmt.Errorf("bundle.polling.long_polling_timeout must be at least 1s (the protocol counts whole seconds), got %v", p.LongPollingTimeout))
-	}
+	errs = append(errs, validateBundleURL("bundle.url", b.BundleURL())...)
+	errs = append(errs, b.Credentials.validate("bundle", b.BundleURL())...)
+	errs = append(errs, b.Polling.validate("bundle.polling")...)
 	if b.Fallback != FallbackNone && b.Fallback != FallbackEmbedded {
 		errs = append(errs, fmt.Errorf("bundle.fallback must be none or embedded, got %q", b.Fallback))
 	}
 	if b.MaxStaleness < 0 {
 		errs = append(errs, fmt.Errorf("bundle.max_staleness must not be negative, got %v", b.MaxStaleness))
 	}
-	if s := b.Signing; s != nil {
-		n := 0
-		for _, set := range []bool{s.PublicKeyFile != "", s.PublicKey != "", s.Secret != ""} {
-			if set {
-				n++
-			}
+	errs = append(errs, b.Signing.validate("bundle.signing")...)
+	return errs
+}
+
+// validateBundleURL checks a bundle URL without ever showing its credentials.
+func validateBundleURL(field, raw string) []error {
+	if u, err := url.Parse(raw); err != nil {
+		// url.Parse's error quotes the URL, credentials and all.
+		return []error{fmt.Errorf("%s does not parse as a URL (not shown: it may hold credentials)", field)}
+	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return []error{fmt.Errorf("%s must be an http or https URL with a host, got %q", field, scrub.URL(raw))}
+	} else if strings.Trim(u.Path, "/") == "" {
+		if field == "bundle.url" {
+			return []error{fmt.Errorf("bundle.url names no bundle path (set a full URL or bundle.resource), got %q", scrub.URL(raw))}
 		}
-		if n != 1 {
-			errs = append(errs, errors.New("bundle.signing needs exactly one of public_key_file, public_key or secret"))
+		return []error{fmt.Errorf("%s names no bundle path, got %q", field, scrub.URL(raw))}
+	}
+	return nil
+}
+
+func (cr BundleCredentials) validate(prefix, rawURL string) []error {
+	var errs []error
+	if br := cr.Bearer; br != nil && br.Token == "" {
+		errs = append(errs, fmt.Errorf("%s.credentials.bearer.token is empty", prefix))
+	}
+	if u, err := url.Parse(rawURL); err == nil && u.User != nil && cr.Bearer != nil {
+		errs = append(errs, fmt.Errorf("%s.url's user info (sent as basic authentication) and %s.credentials.bearer are exclusive: use one", prefix, prefix))
+	}
+	return errs
+}
+
+func (p BundlePolling) validate(field string) []error {
+	var errs []error
+	if p.MinDelay <= 0 {
+		errs = append(errs, fmt.Errorf("%s.min_delay must be positive, got %v", field, p.MinDelay))
+	}
+	if p.MaxDelay < p.MinDelay {
+		errs = append(errs, fmt.Errorf("%s.max_delay (%v) must not be below min_delay (%v)", field, p.MaxDelay, p.MinDelay))
+	}
+	if p.LongPollingTimeout != 0 && p.LongPollingTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("%s.long_polling_timeout must be at least 1s (the protocol counts whole seconds), got %v", field, p.LongPollingTimeout))
+	}
+	return errs
+}
+
+func (s *BundleSigning) validate(field string) []error {
+	if s == nil {
+		return nil
+	}
+	var errs []error
+	n := 0
+	for _, set := range []bool{s.PublicKeyFile != "", s.PublicKey != "", s.Secret != ""} {
+		if set {
+			n++
 		}
-		hmac := strings.HasPrefix(s.Algorithm, "HS")
-		switch s.Algorithm {
-		case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512":
-			if hmac && s.Secret == "" && n == 1 {
-				errs = append(errs, fmt.Errorf("bundle.signing.algorithm %s needs a secret, not a public key", s.Algorithm))
-			}
-			if !hmac && s.Secret != "" {
-				errs = append(errs, fmt.Errorf("bundle.signing.algorithm %s needs a public key, not a secret", s.Algorithm))
-			}
-		default:
-			errs = append(errs, fmt.Errorf("bundle.signing.algorithm must be RS256, ES256, HS256 (or their 384/512 and PS variants), got %q", s.Algorithm))
+	}
+	if n != 1 {
+		errs = append(errs, fmt.Errorf("%s needs exactly one of public_key_file, public_key or secret", field))
+	}
+	hmac := strings.HasPrefix(s.Algorithm, "HS")
+	switch s.Algorithm {
+	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512":
+		if hmac && s.Secret == "" && n == 1 {
+			errs = append(errs, fmt.Errorf("%s.algorithm %s needs a secret, not a public key", field, s.Algorithm))
 		}
-		if s.PublicKey != "" && !strings.Contains(s.PublicKey, "-----BEGIN") {
-			errs = append(errs, errors.New("bundle.signing.public_key must be a PEM block (-----BEGIN PUBLIC KEY-----)"))
+		if !hmac && s.Secret != "" {
+			errs = append(errs, fmt.Errorf("%s.algorithm %s needs a public key, not a secret", field, s.Algorithm))
 		}
+	default:
+		errs = append(errs, fmt.Errorf("%s.algorithm must be RS256, ES256, HS256 (or their 384/512 and PS variants), got %q", field, s.Algorithm))
+	}
+	if s.PublicKey != "" && !strings.Contains(s.PublicKey, "-----BEGIN") {
+		errs = append(errs, fmt.Errorf("%s.public_key must be a PEM block (-----BEGIN PUBLIC KEY-----)", field))
+	}
+	return errs
+}
+
+// Canary bounds.
+const (
+	maxCanaryQueue   = 1 << 20
+	maxCanaryWorkers = 64
+)
+
+func (c *BundleCanary) validate() []error {
+	if c == nil {
+		return nil
+	}
+	var errs []error
+	switch {
+	case (c.Path == "") == (c.URL == ""):
+		errs = append(errs, errors.New("bundle.canary needs exactly one of path (a bundle directory or .tar.gz) or url (a bundle server)"))
+	case c.URL != "":
+		errs = append(errs, validateBundleURL("bundle.canary.url", c.URL)...)
+		errs = append(errs, c.Credentials.validate("bundle.canary", c.URL)...)
+		errs = append(errs, c.Polling.validate("bundle.canary.polling")...)
+		errs = append(errs, c.Signing.validate("bundle.canary.signing")...)
+	default:
+		if c.Credentials.Bearer != nil || c.Polling != (BundlePolling{}) || c.Signing != nil {
+			errs = append(errs, errors.New("bundle.canary.credentials, polling and signing apply to a canary url, not a path"))
+		}
+	}
+	if c.Sample == nil {
+		errs = append(errs, errors.New("bundle.canary.sample is required: the share of live requests the candidate decides, 0 to 1"))
+	} else if s := *c.Sample; !(s >= 0 && s <= 1) {
+		errs = append(errs, fmt.Errorf("bundle.canary.sample must be between 0 and 1, got %v", s))
+	}
+	if c.Queue < 0 || c.Queue > maxCanaryQueue {
+		errs = append(errs, fmt.Errorf("bundle.canary.queue must be 1–%d (0: the default), got %d", maxCanaryQueue, c.Queue))
+	}
+	if c.Workers < 0 || c.Workers > maxCanaryWorkers {
+		errs = append(errs, fmt.Errorf("bundle.canary.workers must be 1–%d (0: the default), got %d", maxCanaryWorkers, c.Workers))
 	}
 	return errs
 }

@@ -114,3 +114,76 @@ bundle:
 		})
 	}
 }
+
+// bundle.canary decodes with a local policy or a bundle server, takes the polling
+// defaults, and inherits bundle.signing for a url when it sets none.
+func TestBundleCanary(t *testing.T) {
+	c, err := Parse([]byte("policy: ./p\nbundle:\n  canary: {path: ./candidate.tar.gz, sample: 0.25, queue: 64, workers: 2}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := c.Bundle.Canary; cc == nil || cc.Path != "./candidate.tar.gz" || *cc.Sample != 0.25 || cc.Queue != 64 || cc.Workers != 2 ||
+		cc.Polling != (BundlePolling{}) || cc.Signing != nil || c.Bundle.URL != "" {
+		t.Errorf("canary = %+v", cc)
+	}
+	c, err = Parse([]byte(`
+bundle:
+  url: https://policy.example.com/b.tar.gz
+  signing: {secret: s}
+  canary:
+    url: https://policy.example.com/candidate.tar.gz
+    sample: 1
+    credentials: {bearer: {token: t}}
+`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := c.Bundle.Canary
+	if cc.Polling.MinDelay != DefaultBundleMinDelay || cc.Polling.MaxDelay != DefaultBundleMaxDelay || cc.Signing == nil ||
+		cc.Signing.Secret != "s" || cc.Signing.Algorithm != "HS256" || cc.Signing == c.Bundle.Signing || string(cc.Credentials.Bearer.Token) != "t" {
+		t.Errorf("canary defaults = %+v, signing %+v", cc, cc.Signing)
+	}
+	c, err = Parse([]byte("bundle:\n  canary: {url: 'http://127.0.0.1/c.tar.gz', sample: 0, polling: {min_delay: 1s}}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := c.Bundle.Canary; *cc.Sample != 0 || cc.Polling.MaxDelay != 2*time.Second || cc.Signing != nil {
+		t.Errorf("canary = %+v", cc)
+	}
+}
+
+func TestBundleCanaryErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"neither", "bundle: {canary: {sample: 0.1}}", []string{"exactly one of path"}},
+		{"both", "bundle: {canary: {path: ./c, url: http://h/c, sample: 0.1}}", []string{"exactly one of path"}},
+		{"no sample", "bundle: {canary: {path: ./c}}", []string{"bundle.canary.sample is required"}},
+		{"sample over 1", "bundle: {canary: {path: ./c, sample: 1.5}}", []string{"bundle.canary.sample must be between 0 and 1, got 1.5"}},
+		{"negative sample", "bundle: {canary: {path: ./c, sample: -0.1}}", []string{"bundle.canary.sample must be between 0 and 1"}},
+		{"url options on a path", "bundle: {canary: {path: ./c, sample: 0.1, signing: {secret: s}}}", []string{"apply to a canary url, not a path"}},
+		{"bad url", "bundle: {canary: {url: 'ftp://u:pw-s3cret@h/c', sample: 0.1}}", []string{"bundle.canary.url must be an http or https URL", "ftp://REDACTED@h/c"}},
+		{"no path in url", "bundle: {canary: {url: 'https://h', sample: 0.1}}", []string{"bundle.canary.url names no bundle path"}},
+		{"bounds", "bundle: {canary: {path: ./c, sample: 0.1, queue: -1, workers: 65}}", []string{"bundle.canary.queue", "bundle.canary.workers"}},
+		{"bad polling and signing", "bundle: {canary: {url: http://h/c, sample: 0.1, polling: {min_delay: 2s, max_delay: 1s}, signing: {secret: s, algorithm: RS256}, credentials: {bearer: {token: ''}}}}",
+			[]string{"bundle.canary.polling.max_delay", "bundle.canary.signing.algorithm RS256 needs a public key", "bundle.canary.credentials.bearer.token is empty"}},
+		{"misspelt", "bundle: {canary: {path: ./c, sampel: 0.1}}", []string{"field sampel not found"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yaml), env(nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %q shows a credential", err)
+			}
+		})
+	}
+}

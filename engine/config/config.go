@@ -17,6 +17,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/ledger/redisstore"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 )
@@ -77,6 +78,19 @@ type Config struct {
 	Responses Responses `yaml:"responses"`
 	// Faults lets policy run chaos drills (a decision's fault field); off by default.
 	Faults Faults `yaml:"faults"`
+	// Cache bounds the response cache the policy turns on (decision.cache) and the
+	// Idempotency-Key retries.
+	Cache Cache `yaml:"cache"`
+}
+
+// Cache bounds the response cache (docs/cache.md). Zero values take engine/cache's and
+// engine/pipeline's defaults. With ledger.store redis the cache's second level is that
+// Redis, shared by the replicas, unless local_only.
+type Cache struct {
+	MaxBytes       int64         `yaml:"max_bytes"`       // the in-memory level's bound, encoded bytes; default 64 MiB
+	MaxEntryBytes  int           `yaml:"max_entry_bytes"` // larger answers are not stored; default 1 MiB
+	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"` // how long an Idempotency-Key's answer is kept; default 24h
+	LocalOnly      bool          `yaml:"local_only"`      // no Redis level even with ledger.store redis
 }
 
 // Faults configures chaos drills by policy.
@@ -154,6 +168,36 @@ type RedisConfig struct {
 	Username string          `yaml:"username"`
 	Password registry.Secret `yaml:"password"` // prints as "[redacted]"
 	DB       int             `yaml:"db"`
+	// DialTimeout, ReadTimeout and WriteTimeout bound one Redis call's connect, reply and
+	// send before the failure mode applies; 0 means redisstore.DefaultDialTimeout and
+	// friends (300 ms each). Raise them where Redis or gavel may be starved of CPU and
+	// part of a burst is refused with 503 ledger_unavailable for want of a reply.
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// MaxRedisTimeout bounds ledger.redis.*_timeout: while Redis does not answer, every request
+// that needs the ledger waits this long before it is refused (or served from the fallback).
+const MaxRedisTimeout = 10 * time.Second
+
+// Timeouts are the ledger's Redis client timeouts (zero fields: redisstore's defaults).
+func (r RedisConfig) Timeouts() redisstore.Timeouts {
+	return redisstore.Timeouts{Dial: r.DialTimeout, Read: r.ReadTimeout, Write: r.WriteTimeout}
+}
+
+func (r RedisConfig) validate() []error {
+	var errs []error
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"dial_timeout", r.DialTimeout}, {"read_timeout", r.ReadTimeout}, {"write_timeout", r.WriteTimeout}} {
+		if t.d < 0 || t.d > MaxRedisTimeout {
+			errs = append(errs, fmt.Errorf("ledger.redis.%s must be between 0 (the default, %s) and %s, got %s",
+				t.name, redisstore.DefaultReadTimeout, MaxRedisTimeout, t.d))
+		}
+	}
+	return errs
 }
 
 // DefaultLedgerPath is where the file store lives unless configured.
@@ -320,6 +364,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("request_timeout, shutdown_timeout, write_stall_timeout, idle_timeout and max_idle_conns must not be negative"))
 	}
 	errs = append(errs, c.CORS.validate()...)
+	if c.Cache.MaxBytes < 0 || c.Cache.MaxEntryBytes < 0 || c.Cache.IdempotencyTTL < 0 {
+		errs = append(errs, errors.New("cache.max_bytes, cache.max_entry_bytes and cache.idempotency_ttl must not be negative"))
+	}
 	if c.Responses.StoreTTL < 0 {
 		errs = append(errs, fmt.Errorf("responses.store_ttl must not be negative, got %s", c.Responses.StoreTTL))
 	}
@@ -334,6 +381,7 @@ func (c *Config) Validate() error {
 		if c.Ledger.Redis.Addr == "" {
 			errs = append(errs, errors.New("ledger.redis.addr is required with ledger.store: redis"))
 		}
+		errs = append(errs, c.Ledger.Redis.validate()...)
 	default:
 		errs = append(errs, fmt.Errorf("ledger.store must be file, redis or memory, got %q", c.Ledger.Store))
 	}

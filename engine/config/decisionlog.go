@@ -33,12 +33,19 @@ type DecisionLog struct {
 	// Buffer is how many events may wait to be encoded; more are dropped, never waited for.
 	// Default decisionlog.DefaultBuffer.
 	Buffer int `yaml:"buffer"`
+	// Keep is how many recent events stay in memory for GET /v1/gavel/decisions (lookup,
+	// search, the console, policy diffs); default decisionlog.DefaultKeep.
+	Keep int `yaml:"keep"`
 	// Labels are added to every event's labels, beside id and version.
 	Labels map[string]string `yaml:"labels"`
 	// FlushTimeout bounds how long shutdown waits for sinks to deliver what they hold;
 	// default decisionlog.DefaultFlushTimeout.
 	FlushTimeout time.Duration `yaml:"flush_timeout"`
 }
+
+// MaxDecisionLogKeep bounds decision_log.keep: a kept event is a few KB, so a million is
+// already gigabytes of memory.
+const MaxDecisionLogKeep = 1_000_000
 
 // DecisionLogService is an HTTP decision-log service.
 type DecisionLogService struct {
@@ -58,6 +65,9 @@ func (d DecisionLog) MasksMessages() bool { return d.MaskMessages == nil || *d.M
 
 func (d *DecisionLog) validate() []error {
 	var errs []error
+	if d.Keep < 0 || d.Keep > MaxDecisionLogKeep {
+		errs = append(errs, fmt.Errorf("decision_log.keep must be between 0 (the default) and %d, got %d", MaxDecisionLogKeep, d.Keep))
+	}
 	if d.Buffer < 0 {
 		errs = append(errs, fmt.Errorf("decision_log.buffer must not be negative, got %d", d.Buffer))
 	}

@@ -53,7 +53,51 @@ type Decision struct {
 	// bundle is refused at activation and such a decision is refused at request time.
 	// Only with Allow true. Default: none.
 	Fault *Fault
+	// Cache says whether and how the answer may be served from gavel's response cache and
+	// whether identical requests in flight share one upstream call. Only with Allow true.
+	// Default: nil, no caching and no coalescing.
+	Cache *Cache
 }
+
+// Cache is the policy's caching decision for one request (docs/cache.md).
+type Cache struct {
+	Mode  string // one of CacheModes
+	TTLS  int    // seconds an entry stored by this request lives, 1–MaxCacheTTLS; default DefaultCacheTTLS
+	Scope string // whose entries it may read and write: one of CacheScopes; default "team"
+	// MinSimilarityBP is the least cosine similarity, in basis points (0–10000), a
+	// semantic hit needs; only with mode "semantic". Default DefaultMinSimilarityBP.
+	MinSimilarityBP int
+	// Coalesce: identical requests in flight (same key) share one upstream call.
+	Coalesce bool
+	// ChargeBP is the share, in basis points of the original answer's cost, a cache hit or
+	// a coalesced follower is charged (0–10000). Default 0: a hit costs nothing.
+	ChargeBP int
+}
+
+// Caches reports whether the decision lets the answer be looked up or stored.
+func (c *Cache) Caches() bool { return c != nil && c.Mode != CacheOff }
+
+// Cache modes and scopes.
+const (
+	CacheExact    = "exact"
+	CacheSemantic = "semantic"
+	CacheOff      = "off"
+)
+
+// CacheModes are the values of cache.mode.
+var CacheModes = []string{CacheExact, CacheSemantic, CacheOff}
+
+// CacheScopes are the values of cache.scope: entries are shared only within one caller's
+// key, team or project, or (global) by everybody.
+var CacheScopes = []string{"key", "team", "project", "global"}
+
+// Cache defaults and bounds.
+const (
+	DefaultCacheTTLS       = 300
+	MaxCacheTTLS           = 30 * 86400
+	DefaultCacheScope      = "team"
+	DefaultMinSimilarityBP = 9500
+)
 
 // Fault is an injected failure for a chaos drill, applied by the executor to one attempt.
 type Fault struct {
@@ -144,7 +188,21 @@ type Limits struct {
 	MaxTokens  int // caps max_tokens sent upstream
 	TimeoutMS  int // deadline for the whole request, all targets and retries included
 	MaxRetries int // retries per target; -1 when not set (the provider's configuration applies)
+	// Midstream is what a stream that fails after its first bytes reached the client
+	// becomes: MidstreamError (the default, "") ends it with an error event;
+	// MidstreamContinue asks the next healthy target to continue the answer in the same
+	// client stream (docs/reliability.md, "Mid-stream continuation").
+	Midstream string
 }
+
+// Mid-stream failure handling (Limits.Midstream).
+const (
+	MidstreamError    = "error"
+	MidstreamContinue = "continue"
+)
+
+// Continues reports that a stream failing mid-way is to be continued on another target.
+func (l *Limits) Continues() bool { return l.Midstream == MidstreamContinue }
 
 // Hedge configures hedged requests: after DelayMS without an answer from the primary, the
 // next target is tried as well, up to Max extra targets (one more per DelayMS).

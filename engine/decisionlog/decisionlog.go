@@ -17,7 +17,7 @@ import (
 // an OPA decision-log event: {"decision_id", "path": "gavel/decision", "input", "result",
 // "bundles": {"gavel": {"revision"}}, "timestamp", "labels", "custom": {"route", "latency_ms",
 // "usage": {"input_tokens", "output_tokens"}, "cost_musd",
-// "substituted", "status", "error", "dropped_params", "fault"}}.
+// "substituted", "status", "error", "dropped_params", "fault", "continued_from"}}.
 type Record struct {
 	ID       string
 	Time     time.Time
@@ -39,6 +39,12 @@ type Record struct {
 	Dropped []string
 	// Fault is the kind of fault a chaos drill injected into the request; "" when none.
 	Fault string
+	// Cache is the request's cache result (hit, miss, coalesced, bypass); "" when the
+	// decision used no cache.
+	Cache string
+	// ContinuedFrom lists the routes whose streams were cut mid-way and continued on
+	// another target (limits.midstream "continue"), in order; Route answered the rest.
+	ContinuedFrom []string
 	// Usage is set when the answer's usage was counted by the time the request finished
 	// (InputTokens, OutputTokens) and priced (CostMUSD, micro-USD): what `gavel policy
 	// diff` re-prices with a candidate's catalog.
@@ -47,6 +53,8 @@ type Record struct {
 	CostMUSD                  int64
 	// LatencyMS is the request's duration as the client saw it.
 	LatencyMS int64
+
+	canary *Canary // set by LogCanary: the event is a canary disagreement
 }
 
 // Logger defaults.
@@ -61,7 +69,7 @@ const (
 // Config controls the logger.
 type Config struct {
 	Buffer       int               // events waiting to be processed; more are dropped; default DefaultBuffer
-	Keep         int               // recent events kept for lookup by id; default DefaultKeep
+	Keep         int               // recent events kept for lookup by id and listing; default DefaultKeep
 	MaskMessages bool              // replace message texts by their size (data residency); the default
 	Labels       map[string]string // added to every event (instance id, version)
 	Sink         func(line []byte) // optional: a function that sees every encoded event
@@ -73,6 +81,9 @@ type Config struct {
 	Mask []string
 	// Observer counts drops of the request path's queue (sink "buffer"); nil for none.
 	Observer Observer
+	// Observe, when set, sees every kept event's index entry on the logger's goroutine
+	// (never the request's): the admin traffic summary is fed from it.
+	Observe func(Entry)
 }
 
 // Logger is safe for concurrent use.
@@ -82,9 +93,9 @@ type Logger struct {
 	dropped atomic.Int64
 	logged  atomic.Int64
 	mu      sync.RWMutex
-	byID    map[string][]byte
-	order   []string
-	next    int
+	byID    map[string]int // decision id → its slot in ring
+	ring    []slot         // the most recent Keep events, oldest overwritten first
+	next    int            // the slot the next event takes
 	done    chan struct{}
 
 	// Shared parts of inputs (the provider snapshot, a key's caller record) are the same
@@ -96,6 +107,7 @@ type Logger struct {
 	sizeHint  int    // capacity for the next event: the last one's size and some
 
 	masks    []mask
+	blank    indexMask // index fields the mask rules erase: left empty in entries
 	obs      Observer
 	closeCtx context.Context // set by Close before the queue closes; bounds sink flushes
 }
@@ -108,8 +120,8 @@ func New(cfg Config) *Logger {
 	if cfg.Keep <= 0 {
 		cfg.Keep = DefaultKeep
 	}
-	l := &Logger{cfg: cfg, ch: make(chan Record, cfg.Buffer), byID: make(map[string][]byte, cfg.Keep),
-		order: make([]string, cfg.Keep), done: make(chan struct{}), sizeHint: 1024}
+	l := &Logger{cfg: cfg, ch: make(chan Record, cfg.Buffer), byID: make(map[string]int, cfg.Keep),
+		ring: make([]slot, cfg.Keep), done: make(chan struct{}), sizeHint: 1024}
 	if len(cfg.Labels) > 0 {
 		l.labels, _ = json.Marshal(cfg.Labels)
 	}
@@ -118,6 +130,7 @@ func New(cfg Config) *Logger {
 			l.masks = append(l.masks, m...)
 		}
 	}
+	l.blank = maskedFields(l.masks)
 	l.obs = observerOrNop(cfg.Observer)
 	go l.run()
 	return l
@@ -145,8 +158,11 @@ func (l *Logger) Logged() int64 { return l.logged.Load() }
 func (l *Logger) Get(id string) ([]byte, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	e, ok := l.byID[id]
-	return e, ok
+	i, ok := l.byID[id]
+	if !ok {
+		return nil, false
+	}
+	return l.ring[i].line, true
 }
 
 // Close processes what is buffered, then closes the sinks, which deliver what they hold
@@ -170,11 +186,18 @@ func (l *Logger) run() {
 		}
 	}
 	for r := range l.ch {
-		if line := l.encode(r); line != nil {
-			if l.masks != nil {
-				line = applyMasks(line, l.masks)
+		var line []byte
+		if r.canary != nil {
+			line = l.encodeCanary(r) // masked as it is built
+		} else if line = l.encode(r); line != nil && l.masks != nil {
+			line = applyMasks(line, l.masks)
+		}
+		if line != nil {
+			e := l.index(&r)
+			l.keep(e, line)
+			if l.cfg.Observe != nil && r.canary == nil { // a canary event is not traffic
+				l.cfg.Observe(e)
 			}
-			l.keep(r.ID, line)
 			if l.cfg.Sink != nil {
 				l.cfg.Sink(line)
 			}
@@ -206,15 +229,15 @@ func (l *Logger) flush() {
 	}
 }
 
-func (l *Logger) keep(id string, line []byte) {
+func (l *Logger) keep(e Entry, line []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if old := l.order[l.next]; old != "" {
+	if old := l.ring[l.next].e.ID; old != "" && l.byID[old] == l.next {
 		delete(l.byID, old)
 	}
-	l.order[l.next] = id
-	l.next = (l.next + 1) % len(l.order)
-	l.byID[id] = line
+	l.ring[l.next] = slot{e: e, line: line}
+	l.byID[e.ID] = l.next
+	l.next = (l.next + 1) % len(l.ring)
 }
 
 // shared encodes a value that many events share, once.
@@ -348,6 +371,20 @@ func (l *Logger) encode(r Record) []byte {
 	if r.Fault != "" {
 		b = append(b, `,"fault":`...)
 		b = policy.AppendJSONString(b, r.Fault)
+	}
+	if r.Cache != "" {
+		b = append(b, `,"cache":`...)
+		b = policy.AppendJSONString(b, r.Cache)
+	}
+	if len(r.ContinuedFrom) > 0 {
+		b = append(b, `,"continued_from":[`...)
+		for i, route := range r.ContinuedFrom {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = policy.AppendJSONString(b, route)
+		}
+		b = append(b, ']')
 	}
 	b = append(b, `,"latency_ms":`...)
 	b = strconv.AppendInt(b, r.LatencyMS, 10)

@@ -66,6 +66,7 @@ type attemptTrace struct {
 	op    operation
 	retry int
 	req   *adapters.ChatRequest
+	cont  bool // a mid-stream continuation's attempt (ContinueStream)
 }
 
 // startAttempt starts the span of one upstream attempt, a child of the request's span,
@@ -80,7 +81,7 @@ func (e *Executor) startAttempt(exec failsafe.Execution[*outcome], p *pipeline, 
 	// Attributes go in once, at the end: the SDK then grows and de-duplicates the span's
 	// attribute slice once instead of at Start and again at End.
 	ctx, span := e.tracer.Start(ctx, p.spans.name[op], clientKind)
-	return ctx, attemptTrace{span: span, spans: p.spans, op: op, retry: exec.Retries(), req: req}
+	return ctx, attemptTrace{span: span, spans: p.spans, op: op, retry: exec.Retries(), req: req, cont: continued(ctx)}
 }
 
 var clientKind = trace.WithSpanKind(trace.SpanKindClient)
@@ -98,6 +99,9 @@ func (a attemptTrace) end(out *outcome, err error) {
 	attrs := make([]attribute.KeyValue, len(base), len(base)+8)
 	copy(attrs, base)
 	attrs = append(attrs, attrRetry.Int(a.retry))
+	if a.cont {
+		attrs = append(attrs, attrContinued.Bool(true))
+	}
 	if r := a.req; r != nil {
 		if m := r.MaxCompletionTokens; m != nil {
 			attrs = append(attrs, semconv.GenAIRequestMaxTokens(*m))

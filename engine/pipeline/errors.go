@@ -93,3 +93,7 @@ type StreamError struct {
 
 func (e *StreamError) Error() string { return "stream failed after it started: " + e.Err.Error() }
 func (e *StreamError) Unwrap() error { return e.Err }
+
+// ErrIdempotencyConflict: an Idempotency-Key the caller used before, within its TTL, for a
+// request with another body. Nothing was sent.
+var ErrIdempotencyConflict = errors.New("this Idempotency-Key was used for a different request")

@@ -13,13 +13,20 @@ import (
 // Everything Rego would be slow at (token estimates, the A/B bucket hash) is computed
 // here, in Go. tags is the platform's X-Gavel-Tags value ("k=v, k2=v2").
 func ChatFeatures(id string, r *adapters.ChatRequest, tags string, caller *auth.Caller) policy.Request {
-	f := policy.Request{ID: id, Endpoint: EndpointChat, Protocol: ProtocolOpenAI, Model: r.Model, Stream: r.Stream, HasTools: len(r.Tools) > 0}
+	f := policy.Request{ID: id, Endpoint: EndpointChat, Protocol: ProtocolOpenAI, Model: r.Model, Stream: r.Stream, HasTools: len(r.Tools) > 0,
+		Temperature: r.Temperature, Seed: r.Seed}
+	if r.N != nil {
+		f.N = *r.N
+	}
 	f.Messages = make([]policy.Message, len(r.Messages))
 	extra := 0
 	for i := range r.Messages {
 		m := &r.Messages[i]
 		text := m.Content.String()
 		f.Messages[i] = policy.Message{Role: m.Role, Text: text}
+		if m.Role == "user" {
+			f.Turns++
+		}
 		if !f.HasCode && m.Role == "user" {
 			f.HasCode = looksLikeCode(text)
 		}
@@ -175,6 +182,7 @@ func EmbeddingFeatures(id string, r *adapters.EmbeddingRequest, tags string, cal
 	n := 0
 	for _, t := range r.Input.Texts {
 		f.Messages = append(f.Messages, policy.Message{Role: "user", Text: t})
+		f.Turns++
 		n += tokens.Estimate(t)
 	}
 	for _, toks := range r.Input.Tokens {

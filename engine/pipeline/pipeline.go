@@ -15,6 +15,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/cache"
 	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
@@ -77,6 +78,22 @@ type Options struct {
 	// Catalog holds the models providers declare or list: their prices, for models the
 	// bundle's catalog does not price, and their names (see Exchange.Substituted).
 	Catalog *policy.Catalog
+	// Canary, when set, is offered every request the policy decided, to sample for a
+	// candidate bundle (engine/canary.Canary); nil: no canary.
+	Canary Canary
+	// Cache stores answers the decisions let it (decision.cache); nil: nothing is stored,
+	// and decisions asking for it only coalesce.
+	Cache *cache.Cache
+	// IdempotencyTTL is how long an Idempotency-Key's answer is kept for the caller's
+	// retries; 0: DefaultIdempotencyTTL. It needs Cache.
+	IdempotencyTTL time.Duration
+}
+
+// Canary evaluates a candidate bundle beside the active one. Offer is on the request
+// path: it must neither block nor allocate, and must leave input and result as they are
+// (the decision log reads them too).
+type Canary interface {
+	Offer(id string, at time.Time, active *policy.Revision, input, result ast.Value)
 }
 
 // Pipeline runs requests. Safe for concurrent use.
@@ -86,6 +103,7 @@ type Pipeline struct {
 	counter tokens.Counter // real tokenizer for streams without usage, loaded on first use
 	// counting is the number of charges being counted off the request path (Wait).
 	counting atomic.Int64
+	flights  *cache.Group // identical requests in flight (decision.cache.coalesce)
 }
 
 // New returns a pipeline.
@@ -93,7 +111,7 @@ func New(o Options) *Pipeline {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Pipeline{o: o, log: o.Log}
+	return &Pipeline{o: o, log: o.Log, flights: cache.NewGroup()}
 }
 
 // Exchange is one request on its way through the pipeline: the HTTP layer creates it with
@@ -146,6 +164,9 @@ type Exchange struct {
 	// (an answer is never free because an upstream left usage out).
 	uncounted  bool
 	streamFail bool
+	// prior are the attempts whose streams were cut and continued on another target
+	// (limits.midstream "continue"), charged on top of usage; nil otherwise.
+	prior []priorAttempt
 	// settled: the usage was priced and the hold settled (Settle); cost and priced are
 	// what that gave, for Finish's record.
 	settled bool
@@ -157,6 +178,9 @@ type Exchange struct {
 	// when not streamed and either there are shadows or it came without usage.
 	primary *executor.PrimaryAnswer
 	answer  *adapters.ChatResponse
+
+	idemKey string         // the client's Idempotency-Key, "" when none
+	cache   *exchangeCache // nil: the decision uses no cache, coalescing or idempotency
 }
 
 // Start begins a request on endpoint (EndpointChat, EndpointEmbeddings, EndpointMessages,
@@ -269,6 +293,9 @@ func (p *Pipeline) AdmitChat(ctx context.Context, x *Exchange, caller *auth.Call
 	if x.up, err = p.o.Executor.Prepare(req, d); err != nil {
 		return &PolicyError{Err: err} // Finish gives the reservation back
 	}
+	if err := p.prepareCache(x, d); err != nil {
+		return err
+	}
 	if len(d.Shadow) > 0 {
 		p.shadow(ctx, x, f.EstInputTokens, f.MaxTokens)
 	}
@@ -362,6 +389,9 @@ func (p *Pipeline) decide(ctx context.Context, x *Exchange, f policy.Request) (*
 			err = x.rev.Admit(d)
 		}
 	}
+	if err == nil && p.o.Canary != nil {
+		p.o.Canary.Offer(x.ID, x.start, x.rev, x.input, x.result)
+	}
 	outcome := "allow"
 	switch {
 	case err != nil:
@@ -428,11 +458,23 @@ func (p *Pipeline) Chat(ctx context.Context, x *Exchange) (*adapters.ChatRespons
 		r.Stream = false
 		up = &r
 	}
+	if x.cache != nil && x.cache.result != CacheBypass {
+		r, handled, err := p.cachedChat(ctx, x, up)
+		if handled {
+			if err == nil && x.primary != nil {
+				x.answer = r
+			}
+			return r, err
+		}
+	}
 	res, err := p.o.Executor.Chat(ctx, up, x.decision)
 	if err != nil {
 		return nil, err
 	}
 	x.route, x.upstream, x.usage, x.dropped = res.Target.String(), res.Upstream, res.Response.Usage, res.Dropped
+	if x.cache != nil {
+		p.storeAnswer(ctx, x, res.Response)
+	}
 	if x.primary != nil {
 		x.answer = res.Response
 	}

@@ -31,13 +31,20 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	}
 	p.o.Metrics.Request(x.endpoint, x.route, strconv.Itoa(status), arm, x.stream, dur)
 	p.o.Metrics.ExperimentRequest(experimentOfExchange(x), arm, dur)
+	if r := x.CacheResult(); r != "" {
+		team := ""
+		if x.caller != nil {
+			team = x.caller.Record.Team
+		}
+		p.o.Metrics.CacheRequest(r, team)
+	}
 	if p.o.DecisionLog != nil && x.rev != nil {
 		rec := decisionlog.Record{ID: x.ID, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
 			Result: x.result, Route: x.route, Substituted: x.Substituted(), Status: status, Error: errCode, Dropped: x.dropped,
-			Fault: x.Fault(), LatencyMS: dur.Milliseconds()}
-		if priced && x.usage != nil { // an answer whose usage was counted and priced
+			Fault: x.Fault(), Cache: x.CacheResult(), LatencyMS: dur.Milliseconds(), ContinuedFrom: x.ContinuedFrom()}
+		if u := x.totalUsage(); priced && u != nil { // an answer whose usage was counted and priced
 			rec.Usage, rec.CostMUSD = true, cost
-			rec.InputTokens, rec.OutputTokens = x.usage.PromptTokens, x.usage.CompletionTokens
+			rec.InputTokens, rec.OutputTokens = u.PromptTokens, u.CompletionTokens
 		}
 		p.o.DecisionLog.Log(rec)
 	}
@@ -69,8 +76,8 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	if arm != "" {
 		attrs = append(attrs, slog.String("experiment", x.decision.AB.Experiment), slog.String("arm", arm))
 	}
-	if x.usage != nil {
-		attrs = append(attrs, slog.Int("input_tokens", x.usage.PromptTokens), slog.Int("output_tokens", x.usage.CompletionTokens))
+	if u := x.totalUsage(); u != nil {
+		attrs = append(attrs, slog.Int("input_tokens", u.PromptTokens), slog.Int("output_tokens", u.CompletionTokens))
 	} else if priced {
 		attrs = append(attrs, slog.Int("input_tokens", 0), slog.Int("output_tokens", 0))
 	}
@@ -85,8 +92,14 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	if x.streamFail {
 		attrs = append(attrs, slog.Bool("stream_failed", true))
 	}
+	if len(x.prior) > 0 {
+		attrs = append(attrs, slog.String("continued_from", strings.Join(x.ContinuedFrom(), ",")))
+	}
 	if f := x.Fault(); f != "" {
 		attrs = append(attrs, slog.String("fault", f))
+	}
+	if r := x.CacheResult(); r != "" {
+		attrs = append(attrs, slog.String("cache", r))
 	}
 	if len(x.dropped) > 0 {
 		attrs = append(attrs, slog.String("dropped_params", strings.Join(x.dropped, ",")))
@@ -137,14 +150,23 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	if x.decision != nil && x.decision.AB != nil {
 		l.arm = x.decision.AB.Arm
 	}
+	if x.cache != nil && x.cache.served != nil {
+		return p.chargeServed(x, l), true
+	}
 	var data *policy.Data
 	if x.rev != nil {
 		data = x.rev.Data
 	}
+	// Attempts cut mid-stream and continued elsewhere are charged at their own routes'
+	// prices, on top of the answering attempt.
+	var priorCost int64
+	for i := range x.prior {
+		priorCost += p.account(data, x.prior[i].route, l, &x.prior[i].usage)
+	}
 	if x.usage == nil && (x.uncounted || x.completion.Len() > 0) {
 		// The tally is copied: what it still holds is counted on the goroutine.
 		hd, route, prompt, completion, framed := x.hold, x.route, x.prompt, x.completion, x.endpoint != EndpointEmbeddings
-		answer := x.answer
+		answer, prior := x.answer, x.prior
 		p.counting.Add(1)
 		go func() {
 			defer p.counting.Add(-1)
@@ -154,14 +176,21 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 				writeAnswer(&completion, answer)
 			}
 			u := p.countUsage(route, prompt, &completion, framed)
-			hd.settle(u, p.account(data, route, l, u))
+			cost := p.account(data, route, l, u) + priorCost
+			for i := range prior {
+				u.PromptTokens += prior[i].usage.PromptTokens
+				u.CompletionTokens += prior[i].usage.CompletionTokens
+				u.TotalTokens += prior[i].usage.PromptTokens + prior[i].usage.CompletionTokens
+			}
+			hd.settle(u, cost)
 		}()
 		return 0, false
 	}
 	if x.usage != nil {
 		cost = p.account(data, x.route, l, x.usage)
 	}
-	x.hold.settle(x.usage, cost)
+	cost += priorCost
+	x.hold.settle(x.totalUsage(), cost)
 	return cost, true
 }
 

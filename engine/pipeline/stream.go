@@ -2,28 +2,42 @@ package pipeline
 
 import (
 	"context"
+	"io"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/telemetry"
 )
 
 // Stream is an admitted request's open upstream stream. Failover happened while it was
-// opened, before any byte reached the client; from the first chunk on, a failure can
-// only be reported (Fail).
+// opened, before any byte reached the client; from the first chunk on, a failure is
+// reported (Fail), unless the decision continues it on another target (continue.go).
 type Stream struct {
 	p     *Pipeline
 	x     *Exchange
 	sr    *executor.StreamResult
 	first bool // First has been returned
+	// cont is the state of a stream whose decision continues it after a mid-stream
+	// failure (continue.go); nil otherwise, and then Recv pays nothing for it.
+	cont *continuing
+	// unsupported: the decision asked for continuation but the stream cannot have it
+	// (passed through, several choices).
+	unsupported bool
 }
 
 // OpenStream walks the decision's targets until one produces a first chunk.
 func (p *Pipeline) OpenStream(ctx context.Context, x *Exchange) (*Stream, error) {
 	var sr *executor.StreamResult
 	var err error
-	if raw := x.native(); raw != nil {
-		sr, err = p.o.Executor.OpenStreamNative(ctx, x.up, raw, x.decision)
-	} else {
+	handled := false
+	if x.cache != nil && x.cache.result != CacheBypass {
+		sr, handled, err = p.cachedStream(ctx, x)
+	}
+	switch {
+	case handled:
+	case x.native() != nil:
+		sr, err = p.o.Executor.OpenStreamNative(ctx, x.up, x.native(), x.decision)
+	default:
 		sr, err = p.o.Executor.OpenStream(ctx, x.up, x.decision)
 	}
 	if err != nil {
@@ -32,6 +46,11 @@ func (p *Pipeline) OpenStream(ctx context.Context, x *Exchange) (*Stream, error)
 	x.route, x.upstream, x.dropped = sr.Target.String(), sr.Upstream, sr.Dropped
 	x.completion.Start(&p.counter, sr.Target.Model)
 	x.st = Stream{p: p, x: x, sr: sr}
+	if asked, can := continuable(x, sr); can {
+		x.st.cont = &continuing{ctx: ctx}
+	} else if asked {
+		x.st.unsupported = true
+	}
 	return &x.st, nil
 }
 
@@ -42,16 +61,25 @@ func (p *Pipeline) OpenStream(ctx context.Context, x *Exchange) (*Stream, error)
 // asked for usage (cost accounting needs it). A nil chunk with a nil error is a chunk
 // with nothing for the client; call Recv again.
 func (s *Stream) Recv() (*adapters.ChatChunk, error) {
+	if s.cont != nil {
+		return s.recvContinuing()
+	}
 	var chunk *adapters.ChatChunk
 	if !s.first {
 		s.first, chunk = true, s.sr.First
 	} else {
 		var err error
 		if chunk, err = s.sr.Stream.Recv(); err != nil {
+			if err == io.EOF && s.x.cache != nil {
+				s.p.storeStream(s.x)
+			}
 			return nil, err
 		}
 	}
 	x := s.x
+	if x.cache != nil && x.cache.record != nil {
+		s.p.recordChunk(x, chunk)
+	}
 	if chunk.Usage != nil {
 		x.usage = chunk.Usage
 	}
@@ -80,6 +108,9 @@ func (s *Stream) Close() error {
 // and returns what to tell it.
 func (s *Stream) Fail(ctx context.Context, err error) *StreamError {
 	s.x.streamFail = true
+	if s.unsupported {
+		s.p.o.Metrics.StreamContinuation(telemetry.ContinuationUnsupported)
+	}
 	t := s.sr.Target
 	s.p.o.Metrics.StreamError(t.Provider, t.Model)
 	s.p.log.Warn("upstream stream failed after the first byte", "decision_id", s.x.ID, "route", s.x.route, "err", err)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -66,6 +67,10 @@ type Alias struct {
 	// typo cannot turn into decisions gavel refuses.
 	HedgeMS  int `json:"hedge_ms"`
 	HedgeMax int `json:"hedge_max"`
+	// Midstream, "continue", makes the default policy ask for mid-stream continuation of
+	// this alias's streams (limits.midstream); "" or "error" leaves them ending with an
+	// error event. Checked here so that a typo is refused with the bundle.
+	Midstream string `json:"midstream"`
 }
 
 // CatalogEntry describes one model gavel can route to. Prices are integer micro-USD per
@@ -99,6 +104,64 @@ type KeyRecord struct {
 	Labels  map[string]string `json:"labels" yaml:"labels"`
 	// Admin keys may read gavel's admin endpoints (decision explanations).
 	Admin bool `json:"admin" yaml:"admin"`
+	// Role is the key's rights on gavel's admin endpoints: RoleAdmin (read and write),
+	// RoleViewer (read only) or "" (none). Admin: true means RoleAdmin.
+	Role string `json:"role" yaml:"role"`
+	// Models, when set, are the only models or aliases (as requests name them) the key
+	// may use; the default library denies others (403 model_not_allowed).
+	Models []string `json:"models" yaml:"models"`
+	// RPM and TPM are the key's own requests and tokens per minute (0: none), and
+	// BudgetMUSD its own spend limit per BudgetPeriod (day or month; 0: none): the default
+	// library enforces them as a key-scope rate limit and a hard budget named key_budget.
+	RPM          int64  `json:"rpm" yaml:"rpm"`
+	TPM          int64  `json:"tpm" yaml:"tpm"`
+	BudgetMUSD   int64  `json:"budget_musd" yaml:"budget_musd"`
+	BudgetPeriod string `json:"budget_period" yaml:"budget_period"`
+}
+
+// Validate checks the record's role and limits.
+func (k KeyRecord) Validate() error {
+	if err := ValidateRole(k.Role); err != nil {
+		return err
+	}
+	if k.RPM < 0 || k.TPM < 0 || k.BudgetMUSD < 0 {
+		return errors.New("rpm, tpm and budget_musd must not be negative")
+	}
+	switch {
+	case k.BudgetMUSD > 0 && k.BudgetPeriod != ledger.PeriodDay && k.BudgetPeriod != ledger.PeriodMonth:
+		return fmt.Errorf("budget_period must be %q or %q with a budget, got %q", ledger.PeriodDay, ledger.PeriodMonth, k.BudgetPeriod)
+	case k.BudgetMUSD == 0 && k.BudgetPeriod != "":
+		return errors.New("budget_period without budget_musd")
+	}
+	for _, m := range k.Models {
+		if m == "" {
+			return errors.New("models: empty model name")
+		}
+	}
+	return nil
+}
+
+// Roles a key may have on the admin endpoints.
+const (
+	RoleAdmin  = "admin"
+	RoleViewer = "viewer"
+)
+
+// EffectiveRole is the key's role with the older admin flag folded in.
+func (k KeyRecord) EffectiveRole() string {
+	if k.Admin {
+		return RoleAdmin
+	}
+	return k.Role
+}
+
+// ValidateRole refuses a role other than admin, viewer or none.
+func ValidateRole(role string) error {
+	switch role {
+	case "", RoleAdmin, RoleViewer:
+		return nil
+	}
+	return fmt.Errorf("role %q: must be %q, %q or empty", role, RoleAdmin, RoleViewer)
 }
 
 func parseData(raw map[string]any) (*Data, error) {
@@ -132,6 +195,9 @@ func parseData(raw map[string]any) (*Data, error) {
 		if a.HedgeMS < 0 || a.HedgeMS > decision.MaxHedgeDelayMS || a.HedgeMax < 0 || a.HedgeMax > decision.MaxHedgeMax {
 			return nil, fmt.Errorf("data.gavel.aliases[%q]: hedge_ms must be 0–%d and hedge_max 0–%d", name, decision.MaxHedgeDelayMS, decision.MaxHedgeMax)
 		}
+		if a.Midstream != "" && a.Midstream != decision.MidstreamError && a.Midstream != decision.MidstreamContinue {
+			return nil, fmt.Errorf("data.gavel.aliases[%q]: midstream must be %q or %q, got %q", name, decision.MidstreamError, decision.MidstreamContinue, a.Midstream)
+		}
 	}
 	for i, b := range d.Budgets {
 		if !b.Valid(true) {
@@ -152,6 +218,9 @@ func parseData(raw map[string]any) (*Data, error) {
 		}
 		if k.KeyID == "" {
 			return nil, fmt.Errorf("data.gavel.keys[%s…]: key_id is required", h[:8])
+		}
+		if err := k.Validate(); err != nil {
+			return nil, fmt.Errorf("data.gavel.keys[%s…]: %w", h[:8], err)
 		}
 	}
 	return d, nil

@@ -8,7 +8,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/decision"
 )
 
-func TestAliasHedgeInData(t *testing.T) {
+func TestAliasOptionsInData(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		alias   map[string]any
@@ -19,6 +19,10 @@ func TestAliasHedgeInData(t *testing.T) {
 		{"string", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": "300"}, "hedge_ms"},
 		{"negative", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": -1}, "hedge_ms must be"},
 		{"too many", map[string]any{"candidates": []string{"a/m"}, "hedge_ms": 100, "hedge_max": 9}, "hedge_max"},
+		{"midstream continue", map[string]any{"candidates": []string{"a/m"}, "midstream": "continue"}, ""},
+		{"midstream error", map[string]any{"candidates": []string{"a/m"}, "midstream": "error"}, ""},
+		{"midstream typo", map[string]any{"candidates": []string{"a/m"}, "midstream": "contine"}, `midstream must be "error" or "continue"`},
+		{"midstream not string", map[string]any{"candidates": []string{"a/m"}, "midstream": true}, "midstream"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseData(map[string]any{"gavel": map[string]any{"aliases": map[string]any{"chat": tc.alias}}})
@@ -92,6 +96,33 @@ func TestDataChain(t *testing.T) {
 	} {
 		if got := d.Chain(tc.model); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Chain(%q) = %v, want %v", tc.model, got, tc.want)
+		}
+	}
+}
+
+func TestKeyRoleInData(t *testing.T) {
+	for _, tc := range []struct {
+		rec     map[string]any
+		want    string
+		wantErr bool
+	}{
+		{map[string]any{"key_id": "a", "admin": true}, RoleAdmin, false},
+		{map[string]any{"key_id": "a", "role": "admin"}, RoleAdmin, false},
+		{map[string]any{"key_id": "v", "role": "viewer"}, RoleViewer, false},
+		{map[string]any{"key_id": "n"}, "", false},
+		{map[string]any{"key_id": "x", "role": "root"}, "", true},
+	} {
+		d, err := parseData(map[string]any{"gavel": map[string]any{"keys": map[string]any{strings.Repeat("ab", 32): tc.rec}}})
+		if tc.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "role") {
+				t.Errorf("%v: err = %v, want a role error", tc.rec, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%v: %v", tc.rec, err)
+		} else if got := d.Keys[strings.Repeat("ab", 32)].EffectiveRole(); got != tc.want {
+			t.Errorf("%v: role %q, want %q", tc.rec, got, tc.want)
 		}
 	}
 }

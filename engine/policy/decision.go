@@ -61,6 +61,8 @@ func ParseDecision(v ast.Value) (*decision.Decision, error) {
 		}
 	} else if d.Fault != nil {
 		return nil, invalid("allow is false but fault is set")
+	} else if d.Cache != nil {
+		return nil, invalid("allow is false but cache is set")
 	} else if d.Deny == nil {
 		d.Deny = &decision.Deny{Status: decision.DefaultDenyStatus, Code: decision.DefaultDenyCode, Message: decision.DefaultDenyMessage}
 	}
@@ -80,6 +82,7 @@ var decisionFields = []struct {
 	{ast.StringTerm("ab"), func(d *decision.Decision, v ast.Value) (err error) { d.AB, err = parseAB(v); return }},
 	{kAllow, func(d *decision.Decision, v ast.Value) (err error) { d.Allow, err = asBool("allow", v); return }},
 	{ast.StringTerm("budgets"), func(d *decision.Decision, v ast.Value) (err error) { d.Budgets, err = parseBudgets(v); return }},
+	{ast.StringTerm("cache"), func(d *decision.Decision, v ast.Value) (err error) { d.Cache, err = parseCache(v); return }},
 	{ast.StringTerm("degrade"), func(d *decision.Decision, v ast.Value) error { return parseDegrade(&d.Degrade, v) }},
 	{ast.StringTerm("deny"), func(d *decision.Decision, v ast.Value) (err error) { d.Deny, err = parseDeny(v); return }},
 	{ast.StringTerm("fault"), func(d *decision.Decision, v ast.Value) (err error) { d.Fault, err = parseFault(v); return }},
@@ -111,6 +114,19 @@ var decisionFields = []struct {
 		d.Targets, err = parseTargets("targets", v)
 		return
 	}},
+}
+
+// DecisionFields names the fields a decision may carry, sorted, reasons aside: the values
+// ChangedFields can report besides "decision" (a bounded set, which is why metrics may use
+// them as label values).
+func DecisionFields() []string {
+	out := make([]string, 0, len(decisionFields))
+	for _, f := range decisionFields {
+		if k := string(f.key.Value.(ast.String)); k != "reasons" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 var decisionKeys = func() map[string]bool {
@@ -357,6 +373,11 @@ func parseLimits(l *decision.Limits, v ast.Value) error {
 			l.TimeoutMS, err = asNonNegInt("limits.timeout_ms", val.Value)
 		case "max_retries":
 			l.MaxRetries, err = asNonNegInt("limits.max_retries", val.Value)
+		case "midstream":
+			l.Midstream, err = asString("limits.midstream", val.Value)
+			if err == nil && l.Midstream != decision.MidstreamError && l.Midstream != decision.MidstreamContinue {
+				err = invalid("limits.midstream must be %q or %q, got %q", decision.MidstreamError, decision.MidstreamContinue, l.Midstream)
+			}
 		default:
 			err = invalid("unknown field limits.%s", keyOf(k))
 		}
@@ -475,6 +496,62 @@ func parseFault(v ast.Value) (*decision.Fault, error) {
 		f.Status = decision.DefaultFaultStatus
 	}
 	return f, nil
+}
+
+// parseCache reads decision.cache. min_similarity belongs to the semantic mode only: a
+// field that does nothing for the mode is refused rather than ignored.
+func parseCache(v ast.Value) (*decision.Cache, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("cache must be an object")
+	}
+	c := &decision.Cache{TTLS: decision.DefaultCacheTTLS, Scope: decision.DefaultCacheScope, MinSimilarityBP: -1}
+	var err error
+	obj.Until(func(k, val *ast.Term) bool {
+		switch keyOf(k) {
+		case "mode":
+			c.Mode, err = asString("cache.mode", val.Value)
+			if err == nil && !slices.Contains(decision.CacheModes, c.Mode) {
+				err = invalid("cache.mode must be one of %q, got %q", decision.CacheModes, c.Mode)
+			}
+		case "ttl_s":
+			c.TTLS, err = asInt("cache.ttl_s", val.Value)
+			if err == nil && (c.TTLS < 1 || c.TTLS > decision.MaxCacheTTLS) {
+				err = invalid("cache.ttl_s must be 1–%d, got %d", decision.MaxCacheTTLS, c.TTLS)
+			}
+		case "scope":
+			c.Scope, err = asString("cache.scope", val.Value)
+			if err == nil && !slices.Contains(decision.CacheScopes, c.Scope) {
+				err = invalid("cache.scope must be one of %q, got %q", decision.CacheScopes, c.Scope)
+			}
+		case "min_similarity":
+			c.MinSimilarityBP, err = asInt("cache.min_similarity", val.Value)
+			if err == nil && (c.MinSimilarityBP < 0 || c.MinSimilarityBP > 10000) {
+				err = invalid("cache.min_similarity must be 0–10000 (basis points), got %d", c.MinSimilarityBP)
+			}
+		case "coalesce":
+			c.Coalesce, err = asBool("cache.coalesce", val.Value)
+		case "charge_bp":
+			c.ChargeBP, err = asInt("cache.charge_bp", val.Value)
+			if err == nil && (c.ChargeBP < 0 || c.ChargeBP > 10000) {
+				err = invalid("cache.charge_bp must be 0–10000, got %d", c.ChargeBP)
+			}
+		default:
+			err = invalid("unknown field cache.%s", keyOf(k))
+		}
+		return err != nil
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case c.Mode == "":
+		return nil, invalid("cache needs mode")
+	case c.MinSimilarityBP >= 0 && c.Mode != decision.CacheSemantic:
+		return nil, invalid("cache.min_similarity applies to mode \"semantic\" only")
+	case c.MinSimilarityBP < 0:
+		c.MinSimilarityBP = decision.DefaultMinSimilarityBP
+	}
+	return c, nil
 }
 
 func keyOf(t *ast.Term) string {

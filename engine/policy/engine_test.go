@@ -159,6 +159,18 @@ func TestParseDecision(t *testing.T) {
 		{"target unknown key", `{"allow": true, "targets": [{"provider": "a", "model": "m", "x": 1}]}`, "unknown field", nil},
 		{"negative limit", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"max_tokens": -1}}`, "negative", nil},
 		{"allow not bool", `{"allow": "yes"}`, "boolean", nil},
+		{"midstream continue", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"midstream": "continue"}}`, "", func(t *testing.T, d *decision.Decision) {
+			if !d.Limits.Continues() || d.Limits.MaxRetries != -1 {
+				t.Errorf("limits = %+v", d.Limits)
+			}
+		}},
+		{"midstream error", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"midstream": "error"}}`, "", func(t *testing.T, d *decision.Decision) {
+			if d.Limits.Continues() || d.Limits.Midstream != "error" {
+				t.Errorf("limits = %+v", d.Limits)
+			}
+		}},
+		{"midstream unknown", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"midstream": "retry"}}`, `limits.midstream must be "error" or "continue"`, nil},
+		{"midstream not string", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "limits": {"midstream": true}}`, "limits.midstream", nil},
 		{"hedge", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "hedge": {"delay_ms": 300}}`, "", func(t *testing.T, d *decision.Decision) {
 			if d.Hedge == nil || d.Hedge.DelayMS != 300 || d.Hedge.Max != decision.DefaultHedgeMax {
 				t.Errorf("hedge = %+v", d.Hedge)
@@ -231,6 +243,34 @@ func TestParseDecision(t *testing.T) {
 		{"fault attempt zero", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": "timeout", "attempt": 0}}`, "fault.attempt must be", nil},
 		{"fault kind not string", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "fault": {"kind": 1}}`, "fault.kind must be a string", nil},
 		{"fault with deny", `{"allow": false, "fault": {"kind": "error"}}`, "allow is false but fault is set", nil},
+		{"cache defaults", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact"}}`, "", func(t *testing.T, d *decision.Decision) {
+			if c := d.Cache; c == nil || c.Mode != "exact" || c.TTLS != decision.DefaultCacheTTLS || c.Scope != "team" || c.Coalesce || c.ChargeBP != 0 ||
+				c.MinSimilarityBP != decision.DefaultMinSimilarityBP || !c.Caches() {
+				t.Errorf("cache = %+v", c)
+			}
+		}},
+		{"cache full", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "ttl_s": 60, "scope": "global", "min_similarity": 9000, "coalesce": true, "charge_bp": 2500}}`, "", func(t *testing.T, d *decision.Decision) {
+			if c := d.Cache; c.Mode != "semantic" || c.TTLS != 60 || c.Scope != "global" || c.MinSimilarityBP != 9000 || !c.Coalesce || c.ChargeBP != 2500 {
+				t.Errorf("cache = %+v", c)
+			}
+		}},
+		{"cache off", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "off", "coalesce": true}}`, "", func(t *testing.T, d *decision.Decision) {
+			if d.Cache.Caches() || !d.Cache.Coalesce {
+				t.Errorf("cache = %+v", d.Cache)
+			}
+		}},
+		{"cache without mode", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"ttl_s": 5}}`, "cache needs mode", nil},
+		{"cache unknown mode", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "fuzzy"}}`, "cache.mode must be one of", nil},
+		{"cache unknown scope", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "scope": "user"}}`, "cache.scope must be one of", nil},
+		{"cache ttl zero", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "ttl_s": 0}}`, "cache.ttl_s must be", nil},
+		{"cache ttl float", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "ttl_s": 1.5}}`, "integer", nil},
+		{"cache similarity on exact", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "min_similarity": 9000}}`, "semantic", nil},
+		{"cache similarity too high", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "min_similarity": 10001}}`, "cache.min_similarity must be", nil},
+		{"cache charge too high", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "charge_bp": 10001}}`, "cache.charge_bp must be", nil},
+		{"cache coalesce not bool", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "coalesce": "yes"}}`, "cache.coalesce must be a boolean", nil},
+		{"cache unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "key": "x"}}`, "unknown field cache.key", nil},
+		{"cache not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": "exact"}`, "cache must be an object", nil},
+		{"cache with deny", `{"allow": false, "cache": {"mode": "exact"}}`, "allow is false but cache is set", nil},
 		{"non-string key", `{"allow": false, 1: 2}`, "keys must be strings", nil},
 		{"unknown field first", `{"aaa": 1, "allow": false}`, `unknown field "aaa"`, nil},
 		{"target provider not string", `{"allow": true, "targets": [{"provider": 1, "model": "m"}]}`, "targets.provider must be a string", nil},
@@ -374,13 +414,16 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 		{Request: Request{ID: "r1", Endpoint: "chat", Protocol: "anthropic", Model: "smart", Stream: true,
 			Messages: []Message{{Role: "system", Text: "be brief"}, {Role: "user", Text: "hi"}, {Role: "critic", Text: ""}},
 			HasTools: true, HasCode: true, MaxTokens: 513, EstInputTokens: 512, Metadata: map[string]string{"b": "2", "a": "1"},
-			Fields: []string{"messages", "model", "top_k"}, Bucket: 9999, Sample: -1},
+			Fields: []string{"messages", "model", "top_k"}, Bucket: 9999, Sample: -1,
+			Temperature: ptr(0.7), Seed: ptr(int64(1) << 50), N: 2, Turns: 1},
 			Caller: caller, Plan: plan, NowNS: 1765000000123456789,
 			PII:   map[string]int{"email": 2, "ssn": 600},
 			Spend: map[string]SpendState{"team": {SpentMUSD: 5, ReservedMUSD: 1 << 40, LimitMUSD: -3}},
 			Rate:  map[string]RateState{"key": {Requests: 3, Tokens: 70000}}},
 		{Request: Request{ID: "r2", Endpoint: "embeddings", Model: "e", Messages: []Message{{Role: "user", Text: "x"}},
 			MaxTokens: -2, EstInputTokens: 1000, Bucket: 0, Sample: 512}, NowNS: -12},
+		{Request: Request{Temperature: ptr(0.0), Seed: ptr(int64(-1)), N: 700, Turns: 513}},
+		{Request: Request{Temperature: ptr(1.0), Seed: ptr(int64(0))}},
 	} {
 		r := in.Request
 		msgs := []any{}
@@ -410,10 +453,16 @@ func TestInputValueMatchesGenericConversion(t *testing.T) {
 				"id": r.ID, "endpoint": r.Endpoint, "protocol": r.protocol(), "model": r.Model, "stream": r.Stream,
 				"messages": msgs, "has_tools": r.HasTools, "has_images": r.HasImages, "has_code": r.HasCode,
 				"max_tokens": r.MaxTokens, "est_input_tokens": r.EstInputTokens, "metadata": meta, "fields": fields,
-				"bucket": r.Bucket, "sample": r.Sample,
+				"bucket": r.Bucket, "sample": r.Sample, "n": r.n(), "turns": r.Turns,
 			},
 			"caller": map[string]any{}, "providers": map[string]any{}, "now": in.NowNS,
 			"pii": pii, "spend": spend, "rate": rate,
+		}
+		if r.Temperature != nil {
+			generic["request"].(map[string]any)["temperature"] = *r.Temperature
+		}
+		if r.Seed != nil {
+			generic["request"].(map[string]any)["seed"] = *r.Seed
 		}
 		want := ast.MustInterfaceToValue(generic).(ast.Object)
 		if in.Caller != nil {

@@ -131,6 +131,9 @@ func ComputeImpact(ctx context.Context, rev *Revision, log io.Reader) (*Impact, 
 		if !ok {
 			return nil, fmt.Errorf("decision log line %d: not a JSON object", lineNo)
 		}
+		if isCanaryEvent(obj) {
+			continue
+		}
 		input, _ := field(obj, "input").(ast.Object)
 		result := field(obj, "result")
 		if input == nil || result == nil || result.Compare(ast.Null{}) == 0 {
@@ -146,7 +149,7 @@ func ComputeImpact(ctx context.Context, rev *Revision, log io.Reader) (*Impact, 
 		}
 		e.now = outcomeOf(now, err)
 		if err == nil {
-			e.fields = changedFields(result, now)
+			e.fields = ChangedFields(result, now)
 		} else {
 			e.fields = []string{"error"}
 		}
@@ -344,9 +347,11 @@ func num(v ast.Value) int {
 	return i
 }
 
-// changedFields lists the decision fields whose values differ between two results,
-// reasons aside (they explain, they do not act).
-func changedFields(old, now ast.Value) []string {
+// ChangedFields lists the decision fields whose values differ between two results of
+// data.gavel.decision, sorted, reasons aside (they explain, they do not act): "decision"
+// when either is not an object. It is the one comparison of decisions: replays, impact
+// reports and the live canary (engine/canary) all use it.
+func ChangedFields(old, now ast.Value) []string {
 	o, _ := old.(ast.Object)
 	n, _ := now.(ast.Object)
 	if o == nil || n == nil {

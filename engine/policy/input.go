@@ -33,16 +33,22 @@ type Input struct {
 
 // Request holds the request features the policy may read.
 type Request struct {
-	ID             string
-	Endpoint       string // "chat" | "embeddings" | "messages" | "count_tokens" | "responses"
-	Protocol       string // the client's wire format: "openai" | "anthropic" | "responses"
-	Model          string // as the client asked: an alias, a model, or provider/model
-	Stream         bool
-	Messages       []Message
-	HasTools       bool
-	HasImages      bool
-	HasCode        bool // the prompt looks like it contains source code
-	MaxTokens      int  // 0 when the client set none
+	ID        string
+	Endpoint  string // "chat" | "embeddings" | "messages" | "count_tokens" | "responses"
+	Protocol  string // the client's wire format: "openai" | "anthropic" | "responses"
+	Model     string // as the client asked: an alias, a model, or provider/model
+	Stream    bool
+	Messages  []Message
+	HasTools  bool
+	HasImages bool
+	HasCode   bool // the prompt looks like it contains source code
+	MaxTokens int  // 0 when the client set none
+	// Temperature and Seed are the client's sampling settings, nil when it set none (the
+	// upstream's default then applies: not deterministic). A cache rule reads them.
+	Temperature    *float64
+	Seed           *int64
+	N              int // completions asked for: n, 1 when unset
+	Turns          int // user messages in Messages: 1 for a single-turn request
 	EstInputTokens int
 	Metadata       map[string]string // body metadata merged with X-Gavel-Tags
 	// Fields names, sorted, the members the client's body held: the top-level ones (a
@@ -101,6 +107,10 @@ var (
 	kMetadata       = ast.StringTerm("metadata")
 	kFields         = ast.StringTerm("fields")
 	kBucket         = ast.StringTerm("bucket")
+	kTemperature    = ast.StringTerm("temperature")
+	kSeed           = ast.StringTerm("seed")
+	kN              = ast.StringTerm("n")
+	kTurns          = ast.StringTerm("turns")
 	kKeyID          = ast.StringTerm("key_id")
 	kUser           = ast.StringTerm("user")
 	kTeam           = ast.StringTerm("team")
@@ -136,7 +146,7 @@ func stringTerm(s string) *ast.Term {
 
 // inputTerms is the number of terms Value takes from its arena besides the messages: the
 // request's fields and the top-level values.
-const inputTerms = 17
+const inputTerms = 21
 
 // Value builds the policy input.
 //
@@ -155,6 +165,11 @@ func (in *Input) Value() ast.Value {
 	now := nums.add(in.NowNS)
 	maxTok, estTok := nums.add(int64(r.MaxTokens)), nums.add(int64(r.EstInputTokens))
 	bucket, sample := nums.add(int64(r.Bucket)), nums.add(int64(r.Sample))
+	n, turns := nums.add(int64(r.n())), nums.add(int64(r.Turns))
+	seed := 0
+	if r.Seed != nil {
+		seed = nums.add(*r.Seed)
+	}
 	nums.done()
 
 	msgs := make([]*ast.Term, len(r.Messages))
@@ -164,7 +179,7 @@ func (in *Input) Value() ast.Value {
 			ast.Item(kText, term(ast.String(r.Messages[i].Text))),
 		))
 	}
-	req := ast.NewObject(
+	fields := [19][2]*ast.Term{
 		ast.Item(kID, term(ast.String(r.ID))),
 		ast.Item(kEndpoint, stringTerm(r.Endpoint)),
 		ast.Item(kProtocol, stringTerm(r.protocol())),
@@ -180,7 +195,19 @@ func (in *Input) Value() ast.Value {
 		ast.Item(kFields, fieldsTerm(r.Fields)), // shared, not from the arena
 		ast.Item(kBucket, nums.term(bucket, term)),
 		ast.Item(kSample, nums.term(sample, term)),
-	)
+		ast.Item(kN, nums.term(n, term)),
+		ast.Item(kTurns, nums.term(turns, term)),
+	}
+	nf := 17
+	if r.Temperature != nil {
+		fields[nf] = ast.Item(kTemperature, temperatureTerm(*r.Temperature, term))
+		nf++
+	}
+	if r.Seed != nil {
+		fields[nf] = ast.Item(kSeed, nums.term(seed, term))
+		nf++
+	}
+	req := ast.NewObject(fields[:nf]...)
 	caller, providers := in.Caller, in.Providers
 	if caller == nil {
 		caller = emptyObject
@@ -197,20 +224,20 @@ func (in *Input) Value() ast.Value {
 		ast.Item(kSpend, term(spendValue(in.Spend))),
 		ast.Item(kRate, term(rateValue(in.Rate))),
 	}
-	n := 7
+	ni := 7
 	if in.Plan != nil {
-		items[n] = ast.Item(kPlan, term(in.Plan))
-		n++
+		items[ni] = ast.Item(kPlan, term(in.Plan))
+		ni++
 	}
-	return ast.NewObject(items[:n]...)
+	return ast.NewObject(items[:ni]...)
 }
 
 // numbers formats a request's integers into one string, so that they cost one allocation
 // together; integers OPA interns (-1 to 512) use its shared terms instead.
 type numbers struct {
-	buf  [5 * 20]byte
+	buf  [8 * 20]byte
 	n    int
-	ends [5]int
+	ends [8]int
 	k    int
 	s    string
 }
@@ -241,6 +268,26 @@ func (ns *numbers) term(i int, mk func(ast.Value) *ast.Term) *ast.Term {
 	return mk(ast.Number(ns.s[start:ns.ends[i]]))
 }
 
+// temperatureTerm is input.request.temperature: 0 and 1, the usual settings, are OPA's
+// shared terms.
+func temperatureTerm(t float64, mk func(ast.Value) *ast.Term) *ast.Term {
+	switch t {
+	case 0:
+		return ast.IntNumberTerm(0)
+	case 1:
+		return ast.IntNumberTerm(1)
+	}
+	return mk(ast.Number(strconv.FormatFloat(t, 'g', -1, 64)))
+}
+
+// n is input.request.n: 1 when the client asked for no number of completions.
+func (r *Request) n() int {
+	if r.N <= 0 {
+		return 1
+	}
+	return r.N
+}
+
 // CallerValue converts a key record to input.caller; callers cache the result per key.
 func CallerValue(k KeyRecord) ast.Value {
 	return ast.NewObject(
@@ -250,7 +297,25 @@ func CallerValue(k KeyRecord) ast.Value {
 		ast.Item(kProject, ast.StringTerm(k.Project)),
 		ast.Item(kTier, ast.StringTerm(k.Tier)),
 		ast.Item(kLabels, ast.NewTerm(stringMapValue(k.Labels))),
+		ast.Item(ast.StringTerm("models"), stringsTerm(k.Models)),
+		ast.Item(ast.StringTerm("rpm"), ast.IntNumberTerm(int(k.RPM))),
+		ast.Item(ast.StringTerm("tpm"), ast.IntNumberTerm(int(k.TPM))),
+		ast.Item(ast.StringTerm("budget_musd"), ast.NewTerm(ast.Number(strconv.FormatInt(k.BudgetMUSD, 10)))),
+		ast.Item(ast.StringTerm("budget_period"), ast.StringTerm(k.BudgetPeriod)),
 	)
+}
+
+// stringsTerm is a sorted array of the strings (the same key, the same input).
+func stringsTerm(ss []string) *ast.Term {
+	if len(ss) == 0 {
+		return emptyArrayTerm
+	}
+	ss = slices.Sorted(slices.Values(ss))
+	ts := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		ts[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(ts...)
 }
 
 func stringMapValue(m map[string]string) ast.Value {

@@ -68,6 +68,18 @@ func (r *Request) AppendJSON(b []byte, mask bool) []byte {
 	b = strconv.AppendInt(b, int64(r.Bucket), 10)
 	b = append(b, `,"sample":`...)
 	b = strconv.AppendInt(b, int64(r.Sample), 10)
+	b = append(b, `,"n":`...)
+	b = strconv.AppendInt(b, int64(r.n()), 10)
+	b = append(b, `,"turns":`...)
+	b = strconv.AppendInt(b, int64(r.Turns), 10)
+	if r.Temperature != nil {
+		b = append(b, `,"temperature":`...)
+		b = strconv.AppendFloat(b, *r.Temperature, 'g', -1, 64)
+	}
+	if r.Seed != nil {
+		b = append(b, `,"seed":`...)
+		b = strconv.AppendInt(b, *r.Seed, 10)
+	}
 	return append(b, '}')
 }
 

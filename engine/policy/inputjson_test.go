@@ -13,8 +13,11 @@ func TestRequestAppendJSONMatchesTheInput(t *testing.T) {
 	for _, r := range []Request{
 		{ID: "x", Endpoint: "chat", Model: "smart", Messages: []Message{{Role: "user", Text: "hi \"there\"\n\t<b>&\x01 é 日本 \u2028"}},
 			HasTools: true, MaxTokens: 5, EstInputTokens: 9, Metadata: map[string]string{"a": "1", "b\"": "2"}, Bucket: 42, Sample: 7,
+			Temperature: ptr(0.25), Seed: ptr(int64(1234567890123)), N: 3, Turns: 1,
 			Fields: []string{"messages", "messages[].content[].cache_control", "model", "top_k", "we\"ird"}},
 		{ID: "y", Endpoint: "embeddings", Model: "m", Messages: []Message{{Role: "user", Text: string([]byte{0xff, 'a'})}}},
+		{Temperature: ptr(0.0), Seed: ptr(int64(-4))},
+		{Temperature: ptr(1.0), Seed: ptr(int64(7)), Turns: 600, N: 513},
 		{},
 	} {
 		got := map[string]any{}
@@ -47,3 +50,5 @@ func FuzzRequestAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -81,6 +81,16 @@ type ReplaySummary struct {
 	Skipped   int // events without an input or a result (the request never reached the policy)
 }
 
+// CanaryEventPath is the "path" of a canary disagreement in the decision log (see
+// engine/canary): not a decision, so replays and impact reports pass over it.
+const CanaryEventPath = "gavel/canary"
+
+// isCanaryEvent reports a canary disagreement event.
+func isCanaryEvent(obj ast.Object) bool {
+	p, _ := field(obj, "path").(ast.String)
+	return p == CanaryEventPath
+}
+
 // MaxEventBytes bounds one decision-log line a replay reads.
 const MaxEventBytes = 64 << 20
 
@@ -114,6 +124,9 @@ func Replay(ctx context.Context, rev *Revision, log io.Reader, onChange func(Cha
 		if !ok {
 			return sum, fmt.Errorf("decision log line %d: not a JSON object", lineNo)
 		}
+		if isCanaryEvent(obj) {
+			continue
+		}
 		id, _ := field(obj, "decision_id").(ast.String)
 		input, _ := field(obj, "input").(ast.Object)
 		result := field(obj, "result")
@@ -131,7 +144,7 @@ func Replay(ctx context.Context, rev *Revision, log io.Reader, onChange func(Cha
 			v, err := rev.Evaluate(ctx, in)
 			now = outcomeOf(v, err)
 			if err == nil {
-				fields = changedFields(result, v)
+				fields = ChangedFields(result, v)
 			}
 		}
 		sum.Replayed++
@@ -166,7 +179,14 @@ func replayInput(ctx context.Context, rev *Revision, input ast.Object, plans map
 		}
 		plans[key] = plan
 	}
-	// A plan in the log (events leave it out, hand-made ones may not) is the old policy's.
+	return WithPlan(input, plan), nil
+}
+
+// WithPlan is input with its input.plan replaced by plan (removed when plan is nil): the
+// input another revision decides, since a plan belongs to the revision that made it. A
+// plan in a logged input (events leave it out, hand-made ones may not) is the old
+// policy's, and so is the one in a live request's input.
+func WithPlan(input ast.Object, plan ast.Value) ast.Object {
 	in := ast.NewObject()
 	input.Foreach(func(k, v *ast.Term) {
 		if k.Value.Compare(kPlan.Value) != 0 {
@@ -176,7 +196,7 @@ func replayInput(ctx context.Context, rev *Revision, input ast.Object, plans map
 	if plan != nil {
 		in.Insert(kPlan, ast.NewTerm(plan))
 	}
-	return in, nil
+	return in
 }
 
 func field(obj ast.Object, name string) ast.Value {

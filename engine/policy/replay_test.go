@@ -51,6 +51,8 @@ func TestReplay(t *testing.T) {
 		event(t, old, "d-smart", "smart"),
 		`{"decision_id":"d-no-policy","input":null,"result":null}`,
 		"",
+		// A canary disagreement is not a decision: passed over, not even counted skipped.
+		`{"decision_id":"d-smart-canary","path":"gavel/canary","result":{"allow":false},"custom":{"kind":"canary","decision_id":"d-smart"}}`,
 		event(t, old, "d-unknown", "no-such-model"),
 		event(t, old, "d-fast-2", "fast"),
 	}, "\n") // no newline after the last event: still read

@@ -12,11 +12,11 @@ import (
 // explain answers "why did this request go where it went?" for a recent decision id: the
 // (masked) input, the decision and its reasons, the route taken and the bundle revision.
 func (s *Server) explain(c echo.Context) error {
-	if _, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization")); err != nil {
+	if err := s.authViewer(c); err != nil {
 		return err
 	}
 	if s.o.DecisionLog == nil {
-		return newAPIError(http.StatusNotFound, "decision_log_disabled", "Decision logging is disabled on this gateway.")
+		return errDecisionLogDisabled
 	}
 	e, ok := s.o.DecisionLog.Get(c.Param("id"))
 	if !ok {
@@ -32,7 +32,7 @@ func (s *Server) explain(c echo.Context) error {
 // spend shows a scope's spend, reservations and limits per period (admin only):
 // GET /v1/gavel/spend?scope=team&id=search.
 func (s *Server) spend(c echo.Context) error {
-	if _, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization")); err != nil {
+	if err := s.authViewer(c); err != nil {
 		return err
 	}
 	if s.o.Ledger == nil {
@@ -44,7 +44,9 @@ func (s *Server) spend(c echo.Context) error {
 	}
 	states, err := s.o.Ledger.Spend(c.Request().Context(), scope, id)
 	if err != nil {
-		if errors.Is(err, ledger.ErrStoreUnavailable) {
+		// Only the owner's validation speaks of the request; anything else is the
+		// store's (its text is for the log, not the caller).
+		if !errors.Is(err, ledger.ErrInvalid) {
 			return err
 		}
 		return errBadRequest("invalid_value", "scope", err.Error())

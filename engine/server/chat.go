@@ -104,6 +104,9 @@ func routed(c echo.Context, x *pipeline.Exchange) {
 	h := c.Response().Header()
 	h.Set(HeaderRoute, x.Route())
 	tagFault(c, x)
+	if r := x.CacheResult(); r != "" {
+		h.Set(HeaderCache, r)
+	}
 	if sub := x.Substituted(); sub != "" {
 		h.Set(HeaderSubstituted, sub)
 	}
@@ -134,6 +137,9 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	if apiErr != nil {
 		return apiErr
 	}
+	if err := idempotency(r, x); err != nil {
+		return err
+	}
 	err = s.p.AdmitChat(r.Context(), x, caller, req, r.Header.Get(HeaderTags))
 	admitted(c, x)
 	if err != nil {
@@ -156,6 +162,17 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	// answer, a crash must not lose its charge.
 	s.p.Settle(x)
 	return s.writeAnswer(c, res)
+}
+
+// idempotency hands the request's Idempotency-Key to the exchange; a key too long to be
+// one is refused.
+func idempotency(r *http.Request, x *pipeline.Exchange) *APIError {
+	k := r.Header.Get(HeaderIdempotencyKey)
+	if len(k) > maxIdempotencyKey {
+		return errBadRequest("invalid_idempotency_key", "", "The Idempotency-Key header is longer than "+strconv.Itoa(maxIdempotencyKey)+" characters.")
+	}
+	x.Idempotency(k)
+	return nil
 }
 
 // answerPiece is how much of a non-streamed answer is written under one stall deadline.

@@ -98,6 +98,9 @@ func clientError(err error) *APIError {
 		return newAPIError(http.StatusUnauthorized, "invalid_api_key", err.Error()+".")
 	case errors.Is(err, auth.ErrNotAdmin):
 		return newAPIError(http.StatusForbidden, "admin_required", err.Error()+".")
+	case errors.Is(err, pipeline.ErrIdempotencyConflict):
+		return newAPIError(http.StatusUnprocessableEntity, "idempotency_key_reused",
+			"This Idempotency-Key was already used for a request with a different body; use a new key for a new request.")
 	case errors.Is(err, pipeline.ErrNoBundle):
 		return newAPIError(http.StatusServiceUnavailable, "not_ready", "No policy bundle is active yet.")
 	case errors.Is(err, ledger.ErrStoreUnavailable):

@@ -43,6 +43,19 @@ const (
 // explicitly and the policy had another one answer.
 const HeaderSubstituted = "X-Gavel-Substituted"
 
+// HeaderCache says how the response cache served the request (the decision's cache):
+// hit, miss, coalesced (another identical request's upstream call answered it) or bypass
+// (passed through in the client's protocol, not cached); absent when the decision used no
+// cache.
+const HeaderCache = "X-Gavel-Cache"
+
+// HeaderIdempotencyKey is the client's key for retrying a request without a second billed
+// call (OpenAI's and Stripe's clients send it).
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// maxIdempotencyKey bounds an Idempotency-Key's length.
+const maxIdempotencyKey = 255
+
 // HeaderFault names the kind of fault a chaos drill (the decision's fault) injected into
 // the request; absent on requests no drill touched.
 const HeaderFault = "X-Gavel-Fault"
@@ -64,8 +77,10 @@ type Options struct {
 	// DecisionLog answers explanations (GET /v1/gavel/decisions/:id); nil: disabled.
 	DecisionLog *decisionlog.Logger
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
-	Ledger       ledger.Store
-	Bundles      BundleStatus // nil: the bundle is local, no server to report on
+	Ledger  ledger.Store
+	Bundles BundleStatus // nil: the bundle is local, no server to report on
+	// Canary reports the canary candidate in GET /v1/gavel/status; nil: none configured.
+	Canary       CanaryStatus
 	Log          *slog.Logger
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
@@ -156,6 +171,7 @@ func New(o Options) *Server {
 	// Anthropic's SDKs take the API root as their base URL and add /v1 themselves.
 	e.POST("/v1/messages", s.messages)
 	e.POST("/v1/messages/count_tokens", s.countTokens)
+	e.GET("/v1/gavel/decisions", s.listDecisions)
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
 	e.GET("/v1/gavel/status", s.status)

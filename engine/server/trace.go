@@ -16,6 +16,7 @@ import (
 const (
 	attrDecisionID = attribute.Key("gavel.decision_id")
 	attrRoute      = attribute.Key("gavel.route")
+	attrCache      = attribute.Key("gavel.cache")
 	attrArm        = attribute.Key("gavel.arm")
 	attrExperiment = attribute.Key("gavel.experiment")
 	attrRevision   = attribute.Key("gavel.bundle_revision")
@@ -59,13 +60,13 @@ func (tr *tracer) traced(next echo.HandlerFunc) echo.HandlerFunc {
 		resp := c.Response()
 		h := resp.Header()
 		// One SetAttributes at the end: the span's attribute slice is allocated once.
-		attrs := [9]attribute.KeyValue{semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route),
+		attrs := [10]attribute.KeyValue{semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route),
 			semconv.URLPath(r.URL.Path), semconv.HTTPResponseStatusCode(resp.Status)}
 		n := 4
 		for _, a := range [...]struct {
 			k      attribute.Key
 			header string
-		}{{attrDecisionID, HeaderDecisionID}, {attrRoute, HeaderRoute}, {attrArm, HeaderArm}, {attrExperiment, HeaderExperiment}, {attrRevision, HeaderRevision}} {
+		}{{attrDecisionID, HeaderDecisionID}, {attrRoute, HeaderRoute}, {attrArm, HeaderArm}, {attrExperiment, HeaderExperiment}, {attrRevision, HeaderRevision}, {attrCache, HeaderCache}} {
 			if v := h.Get(a.header); v != "" {
 				attrs[n] = a.k.String(v)
 				n++

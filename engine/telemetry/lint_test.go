@@ -44,6 +44,15 @@ func exercise(m *telemetry.Metrics) {
 	m.ShadowUsage("s", "m1", "exp1", 10, 5, 42)
 	m.ShadowSkipped("s", "m1", "exp1", "budget")
 	m.Hedge("b", "m1", "won")
+	m.CacheRequest("hit", "search")
+	m.CacheSaved("search", 42)
+	m.CacheBytes(1024)
+	m.CacheEvicted("size")
+	m.CacheRemoteError("get")
+	m.InitCanary([]string{"targets", "error"})
+	m.CanaryEvaluated(nil)
+	m.CanaryEvaluated([]string{"targets"})
+	m.CanaryDropped()
 }
 
 func TestMetricsArePromlintClean(t *testing.T) {

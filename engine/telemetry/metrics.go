@@ -41,6 +41,9 @@ type Metrics struct {
 	bundles         *bundleMetrics
 	shadowExtra     shadowMetrics          // shadow.go
 	faults          *prometheus.CounterVec // faults.go
+	cache           cacheMetrics           // cache.go
+	canary          *canaryMetrics         // canary.go
+	continuations   *prometheus.CounterVec // continuations.go
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -143,6 +146,8 @@ func NewMetrics() *Metrics {
 	m.registerDecisionLog()
 	m.registerShadow()
 	m.registerFaults()
+	m.registerCache()
+	m.registerContinuations()
 	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped, m.costMicroUSD, m.budgetSpent, m.budgetRemaining, m.ledgerDown)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,
 		m.attempts, m.upstreamSeconds, m.ttftSeconds, m.retries, m.fallbacks, m.breakerState, m.bundleInfo,
@@ -151,6 +156,7 @@ func NewMetrics() *Metrics {
 	m.rules = newRuleCounter(m.reg)
 	m.experiments = newExperimentMetrics(m.reg)
 	m.registerBundle()
+	m.registerCanary()
 	return m
 }
 

@@ -164,6 +164,8 @@ func Run(t *testing.T, f Factory) {
 		{"GuaranteeActualAboveEstimate", testGuaranteeAbove},
 		{"GuaranteeMultiBudget", testGuaranteeMulti},
 		{"Documents", testDocuments},
+		{"Records", testRecords},
+		{"Journal", testJournal},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, f) })

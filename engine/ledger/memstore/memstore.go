@@ -67,39 +67,42 @@ type budget struct {
 	reserved int64
 }
 
-type resState uint8
-
-// A reservation record is live until it expires (then it is deleted: for Commit an
-// expired reservation and an unknown one are the same, charged and nothing released)
-// or settled (kept as a tombstone for TombstoneTTL so a second Commit is detected).
-const (
-	stateLive resState = iota
-	stateSettled
-)
-
+// A reservation is live until it expires (then it is forgotten: for Commit an expired
+// reservation and an unknown one are the same, charged and nothing released) or is
+// settled (then only its tombstone is kept, for TombstoneTTL, so a second Commit is
+// detected). Live reservations are few (requests in flight, and abandoned ones until
+// their TTL); tombstones are one per request settled in the last TombstoneTTL, so they
+// are kept apart and small (tombstones.go).
 type reservation struct {
+	id       string
 	keys     []string
 	amount   int64
-	state    resState
-	deadline time.Time // live: expiry; settled: end of the tombstone
+	deadline time.Time // expiry
+	index    int       // in Store.expiries
 }
 
-type deadlineItem struct {
-	at time.Time
-	id string
+// expiryHeap orders live reservations by deadline. Each knows its index, so one that is
+// settled leaves the heap at once instead of lingering until its (longer) TTL.
+type expiryHeap []*reservation
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
 }
-
-type deadlineHeap []deadlineItem
-
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadlineItem)) }
-func (h *deadlineHeap) Pop() any {
+func (h *expiryHeap) Push(x any) {
+	r := x.(*reservation)
+	r.index = len(*h)
+	*h = append(*h, r)
+}
+func (h *expiryHeap) Pop() any {
 	old := *h
-	it := old[len(old)-1]
+	r := old[len(old)-1]
+	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
-	return it
+	r.index = -1
+	return r
 }
 
 // Store is the in-memory ledger.Store.
@@ -110,12 +113,14 @@ type Store struct {
 	closed    bool
 	budgets   map[string]*budget
 	owners    map[string]map[string]struct{} // scope:id -> keys
-	res       map[string]*reservation
-	deadlines deadlineHeap
+	live      map[string]*reservation        // reservations neither settled nor expired
+	expiries  expiryHeap                     // the live ones by deadline
+	settled   tombstones                     // settled reservation ids, until TombstoneTTL
 	rates     map[string]ledger.Window
 	lastPrune time.Time
 
 	docs docs // documents (ledger.Documents), under their own lock
+	recs recs // records and journals (ledger.Records, ledger.Journal), under their own lock
 }
 
 var _ ledger.Store = (*Store)(nil)
@@ -135,7 +140,8 @@ func New(opts Options) *Store {
 		opts:    opts,
 		budgets: make(map[string]*budget),
 		owners:  make(map[string]map[string]struct{}),
-		res:     make(map[string]*reservation),
+		live:    make(map[string]*reservation),
+		settled: newTombstones(),
 		rates:   make(map[string]ledger.Window),
 	}
 }
@@ -145,17 +151,12 @@ func ownerKey(scope, id string) string { return scope + ":" + id }
 // sweep expires reservations and tombstones whose deadline passed; prunes old periods
 // and idle rate windows at most once a minute. Caller holds mu.
 func (s *Store) sweep(now time.Time) {
-	for len(s.deadlines) > 0 && !now.Before(s.deadlines[0].at) {
-		it := heap.Pop(&s.deadlines).(deadlineItem)
-		r := s.res[it.id]
-		if r == nil || !r.deadline.Equal(it.at) {
-			continue // stale entry
-		}
-		if r.state == stateLive {
-			s.unreserve(r)
-		}
-		delete(s.res, it.id)
+	for len(s.expiries) > 0 && !now.Before(s.expiries[0].deadline) {
+		r := heap.Pop(&s.expiries).(*reservation)
+		s.unreserve(r)
+		delete(s.live, r.id)
 	}
+	s.settled.expire(now)
 	if now.Sub(s.lastPrune) < time.Minute && !now.Before(s.lastPrune) {
 		return
 	}
@@ -183,6 +184,17 @@ func (s *Store) sweep(now time.Time) {
 			delete(s.rates, k)
 		}
 	}
+	s.settled.compact()
+}
+
+// settle ends a live reservation (if r is one) and remembers id as settled until
+// TombstoneTTL. Caller holds mu.
+func (s *Store) settle(id string, r *reservation, now time.Time) {
+	if r != nil {
+		heap.Remove(&s.expiries, r.index)
+		delete(s.live, id)
+	}
+	s.settled.add(id, now.Add(s.opts.TombstoneTTL))
 }
 
 func (s *Store) unreserve(r *reservation) {
@@ -277,8 +289,9 @@ func (s *Store) Reserve(ctx context.Context, budgets []ledger.Budget, amount int
 		b.reserved += amount
 		b.rec.Limit, b.rec.Hard = rb.LimitMicroUSD, rb.Hard
 	}
-	s.res[r.ID] = &reservation{keys: r.Keys, amount: amount, state: stateLive, deadline: r.ExpiresAt}
-	heap.Push(&s.deadlines, deadlineItem{at: r.ExpiresAt, id: r.ID})
+	res := &reservation{id: r.ID, keys: r.Keys, amount: amount, deadline: r.ExpiresAt}
+	s.live[r.ID] = res
+	heap.Push(&s.expiries, res)
 	return r, nil
 }
 
@@ -300,8 +313,7 @@ func (s *Store) Commit(ctx context.Context, r ledger.Reservation, actual int64) 
 		return err
 	}
 	s.sweep(now)
-	rec := s.res[r.ID]
-	if rec != nil && rec.state == stateSettled {
+	if s.settled.has(r.ID) {
 		s.mu.Unlock()
 		return ledger.ErrAlreadySettled
 	}
@@ -309,7 +321,8 @@ func (s *Store) Commit(ctx context.Context, r ledger.Reservation, actual int64) 
 		s.mu.Unlock()
 		return err
 	}
-	if rec != nil && rec.state == stateLive {
+	rec := s.live[r.ID]
+	if rec != nil {
 		s.unreserve(rec)
 	}
 	var deltas []Delta
@@ -320,13 +333,7 @@ func (s *Store) Commit(ctx context.Context, r ledger.Reservation, actual int64) 
 			deltas = append(deltas, Delta{Record: b.rec, SpentDelta: actual})
 		}
 	}
-	if rec == nil {
-		rec = &reservation{keys: r.Keys, amount: r.AmountMicroUSD}
-		s.res[r.ID] = rec
-	}
-	rec.state = stateSettled
-	rec.deadline = now.Add(s.opts.TombstoneTTL)
-	heap.Push(&s.deadlines, deadlineItem{at: rec.deadline, id: r.ID})
+	s.settle(r.ID, rec, now)
 	s.mu.Unlock()
 
 	if s.opts.Persister == nil {
@@ -339,7 +346,7 @@ func (s *Store) Commit(ctx context.Context, r ledger.Reservation, actual int64) 
 				b.rec.Spent -= actual
 			}
 		}
-		delete(s.res, r.ID) // a retried Commit charges (and releases nothing)
+		s.settled.remove(r.ID) // a retried Commit charges (and releases nothing)
 		s.mu.Unlock()
 		return fmt.Errorf("%w: commit not persisted: %v", ledger.ErrStoreUnavailable, err)
 	}
@@ -360,14 +367,12 @@ func (s *Store) Release(ctx context.Context, r ledger.Reservation) error {
 	}
 	defer s.mu.Unlock()
 	s.sweep(now)
-	rec := s.res[r.ID]
-	if rec == nil || rec.state == stateSettled {
+	rec := s.live[r.ID]
+	if rec == nil {
 		return nil // unknown, expired or settled: nothing held
 	}
 	s.unreserve(rec)
-	rec.state = stateSettled
-	rec.deadline = now.Add(s.opts.TombstoneTTL)
-	heap.Push(&s.deadlines, deadlineItem{at: rec.deadline, id: r.ID})
+	s.settle(r.ID, rec, now)
 	return nil
 }
 
@@ -536,13 +541,7 @@ func (s *Store) Live() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(s.opts.Now())
-	n := 0
-	for _, r := range s.res {
-		if r.state == stateLive {
-			n++
-		}
-	}
-	return n
+	return len(s.live)
 }
 
 // Close implements ledger.Store. Later calls fail with ledger.ErrClosed.
@@ -558,5 +557,5 @@ func (s *Store) Tracked() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sweep(s.opts.Now())
-	return len(s.res)
+	return len(s.live) + s.settled.len()
 }

@@ -1,0 +1,162 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/gavel-gw/gavel/adapters"
+)
+
+func req(text string) *adapters.ChatRequest {
+	return &adapters.ChatRequest{Model: "smart", Messages: []adapters.Message{{Role: "user", Content: adapters.TextContent(text)}}}
+}
+
+func TestRequestKeySeparatesWhatChangesTheAnswer(t *testing.T) {
+	base, _ := RequestKey("team:a", "p/m", req("hi"), false, 0)
+	withUser := req("hi")
+	withUser.User, withUser.Metadata = "ana", map[string]string{"k": "v"}
+	same, _ := RequestKey("team:a", "p/m", withUser, false, 0)
+	if same != base {
+		t.Fatal("user and metadata must not change the key")
+	}
+	for name, k := range map[string]func() (Key, error){
+		"text":       func() (Key, error) { return RequestKey("team:a", "p/m", req("ho"), false, 0) },
+		"stream":     func() (Key, error) { return RequestKey("team:a", "p/m", req("hi"), true, 0) },
+		"max_tokens": func() (Key, error) { return RequestKey("team:a", "p/m", req("hi"), false, 5) },
+		"target":     func() (Key, error) { return RequestKey("team:a", "p/other", req("hi"), false, 0) },
+	} {
+		got, err := k()
+		if err != nil || got.Hash == base.Hash {
+			t.Errorf("%s: same hash", name)
+		}
+	}
+	other, _ := RequestKey("team:b", "p/m", req("hi"), false, 0)
+	if other.String() == base.String() {
+		t.Error("scopes share a key")
+	}
+}
+
+type failing struct{}
+
+func (failing) Get(context.Context, string) ([]byte, error) { return nil, errors.New("down") }
+func (failing) Set(context.Context, string, []byte, time.Duration) error {
+	return errors.New("down")
+}
+func (failing) Purge(context.Context, Filter) (int, error) { return 0, errors.New("down") }
+
+func TestPutGetPurgeAndRemoteOutage(t *testing.T) {
+	c := New(Options{Remote: failing{}})
+	k1, _ := RequestKey("team:a", "p/m", req("one"), false, 0)
+	k2, _ := RequestKey("team:b", "p/m", req("one"), false, 0)
+	if _, ok := c.Get(context.Background(), k1); ok {
+		t.Fatal("hit in an empty cache with L2 down")
+	}
+	e := &Entry{Route: "p/m", Response: &adapters.ChatResponse{ID: "x"}}
+	if !c.Put(context.Background(), k1, e, time.Minute) || !c.Put(context.Background(), k2, e, time.Minute) {
+		t.Fatal("not stored")
+	}
+	if got, ok := c.Get(context.Background(), k1); !ok || got.Response.ID != "x" {
+		t.Fatal("L1 miss after Put")
+	}
+	n, _, err := c.Purge(context.Background(), Filter{Scope: "team:a"})
+	if n != 1 || err == nil {
+		t.Fatalf("purge: %d, %v", n, err)
+	}
+	if _, ok := c.Get(context.Background(), k1); ok {
+		t.Fatal("purged entry still served")
+	}
+	if _, ok := c.Get(context.Background(), k2); !ok {
+		t.Fatal("purge of another scope removed this one")
+	}
+	big := &Entry{Response: &adapters.ChatResponse{ID: string(make([]byte, 2<<20))}}
+	if c.Put(context.Background(), k1, big, time.Minute) {
+		t.Fatal("an entry over max_entry_bytes was stored")
+	}
+}
+
+func TestFlightTeeFromTheStartAndCancelWhenAllLeave(t *testing.T) {
+	g := NewGroup()
+	f, leader := g.Join("k")
+	if !leader {
+		t.Fatal("first joiner does not lead")
+	}
+	cancelled := make(chan struct{})
+	f.Start(func() { close(cancelled) }, false)
+	text := func(s string) *adapters.ChatChunk {
+		return &adapters.ChatChunk{Choices: []adapters.ChunkChoice{{Delta: adapters.Delta{Content: &s}}}}
+	}
+	f.Open(Meta{Route: "p/m"}, text("a"))
+	f.Publish(text("b"))
+	f2, leader2 := g.Join("k")
+	if leader2 || f2 != f {
+		t.Fatal("second joiner does not follow")
+	}
+	_, first, err := f2.WaitOpen(context.Background())
+	if err != nil || *first.Choices[0].Delta.Content != "a" {
+		t.Fatal("follower did not get the first chunk")
+	}
+	r := f2.Reader(context.Background(), 1)
+	if c, _ := r.Recv(); *c.Choices[0].Delta.Content != "b" {
+		t.Fatal("follower missed a chunk sent before it joined")
+	}
+	f.Leave() // the leader's client goes: the call continues for the follower
+	select {
+	case <-cancelled:
+		t.Fatal("cancelled while a follower reads")
+	default:
+	}
+	r.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(time.Second):
+		t.Fatal("not cancelled when every waiter left")
+	}
+	f.End(io.EOF)
+	if g.Len() != 0 {
+		t.Fatal("ended flight still in the group")
+	}
+}
+
+func BenchmarkL1Get(b *testing.B) {
+	c := New(Options{})
+	k, _ := RequestKey("team:a", "p/m", req("hello"), false, 0)
+	c.Put(context.Background(), k, &Entry{Response: &adapters.ChatResponse{ID: "x"}}, time.Hour)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := c.Get(ctx, k); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
+
+func BenchmarkRequestKey(b *testing.B) {
+	r := req("Summarise the benefits of policy-as-code for routing LLM traffic across providers in two sentences, please.")
+	b.ReportAllocs()
+	for b.Loop() {
+		RequestKey("team:a", "p/m", r, false, 0)
+	}
+}
+
+// BenchmarkCoalescedFollower is what a follower adds: join, wait for a finished answer, leave.
+func BenchmarkCoalescedFollower(b *testing.B) {
+	g := NewGroup()
+	f, _ := g.Join("k")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		g.mu.Lock()
+		g.m["k"] = f
+		g.mu.Unlock()
+		ff, _ := g.Join("k")
+		if ff != f {
+			b.Fatal("not joined")
+		}
+		ff.Leave()
+	}
+	f.Answer(Meta{}, &adapters.ChatResponse{})
+	_, _, _ = f.Wait(ctx)
+}

@@ -1,0 +1,74 @@
+# Response caching and in-flight coalescing by policy (docs/cache.md). data.gavel.cache
+# configures them, level over level:
+#   {"default": {"mode": "off"},
+#    "aliases": {"smart": {"mode": "exact", "ttl_s": 600, "coalesce": true}},
+#    "teams":   {"search": {"scope": "key"}, "legal": {"mode": "off", "coalesce": false}}}
+# The default is merged under the alias the client asked for, and the caller's team over
+# both (a team's governance wins over an alias). A level holds the decision's own fields
+# (mode, ttl_s, scope, min_similarity, coalesce, charge_bp) and two switches of this
+# library: streams (serve streaming clients from the cache and coalesce them; default
+# false) and tools (cache requests that define tools; default false: a tool call may have
+# side effects the caller expects to happen again).
+#
+# Whatever the data says, only a deterministic request is cached or coalesced: temperature
+# 0 or a seed, one completion (n 1), no tools, not a stream (unless configured), not an
+# embeddings request. A semantic mode applies to single-turn requests only; a conversation
+# falls back to exact matching, which compares every turn.
+package gavel.caching
+
+import rego.v1
+
+config := object.union_n([
+	object.get(data.gavel.cache, "default", {}),
+	object.get(data.gavel.cache, ["aliases", input.request.model], {}),
+	object.get(data.gavel.cache, ["teams", input.caller.team], {}),
+])
+
+# fields are the decision's own fields a level may set.
+fields := {"ttl_s", "scope", "coalesce", "charge_bp"}
+
+wanted_mode := object.get(config, "mode", "off")
+
+mode := "exact" if {
+	wanted_mode == "semantic"
+	input.request.turns != 1
+} else := wanted_mode
+
+deterministic if input.request.temperature == 0
+
+deterministic if is_number(input.request.seed)
+
+safe if {
+	input.request.endpoint != "embeddings"
+	deterministic
+	object.get(input.request, "n", 1) == 1
+	tools_ok
+	stream_ok
+}
+
+tools_ok if not input.request.has_tools
+
+tools_ok if config.tools == true
+
+stream_ok if not input.request.stream
+
+stream_ok if config.streams == true
+
+# decision is the decision's cache field; undefined when nothing is cached or coalesced.
+decision := object.union(
+	object.union({"mode": mode}, {k: v | some k, v in config; k in fields}),
+	similarity,
+) if {
+	data.gavel.cache
+	safe
+	wants
+}
+
+wants if mode != "off"
+
+wants if config.coalesce == true
+
+similarity := {"min_similarity": config.min_similarity} if {
+	mode == "semantic"
+	config.min_similarity
+} else := {}
