@@ -217,10 +217,28 @@ func testMidStreamContinuation(t *testing.T, prefill bool) {
 	}
 
 	// Every continuation was logged with both routes and counted.
+	// Both attempts are charged: the event's usage is the sum the client saw, and its cost
+	// prices all of it (both routes cost 1 µUSD per input and 2 per output token).
 	lines := waitDecisionLines(t, r.log, n)
 	for _, l := range lines {
-		if !strings.Contains(l, `"route":"b/m1"`) || !strings.Contains(l, `"continued_from":["a/m1"]`) || !strings.Contains(l, `"usage":{`) {
-			t.Errorf("decision log line without both routes and usage: %s", l)
+		if !strings.Contains(l, `"route":"b/m1"`) || !strings.Contains(l, `"continued_from":["a/m1"]`) {
+			t.Errorf("decision log line without both routes: %s", l)
+		}
+		var ev struct {
+			Custom struct {
+				Usage *struct {
+					In  int64 `json:"input_tokens"`
+					Out int64 `json:"output_tokens"`
+				} `json:"usage"`
+				Cost int64 `json:"cost_musd"`
+			} `json:"custom"`
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Custom.Usage == nil {
+			t.Fatalf("decision log line without usage (%v): %s", err, l)
+		}
+		u := ev.Custom.Usage
+		if u.In <= fakeupstream.DefaultPromptTokens || ev.Custom.Cost != u.In+2*u.Out {
+			t.Errorf("usage %+v cost %d: not both attempts charged", *u, ev.Custom.Cost)
 		}
 	}
 	if m := r.g.text(t, "/metrics"); !strings.Contains(m, fmt.Sprintf(`gavel_stream_continuations_total{outcome="ok"} %d`, n)) {
@@ -420,4 +438,59 @@ func (r *midstreamRig) responses(t *testing.T) answer {
 	a.in, a.out = st.final.Usage.InputTokens, st.final.Usage.OutputTokens
 	a.raw = rec.buf.Bytes()
 	return a
+}
+
+// When no target can continue the answer, the stream ends with the error event as without
+// continuation (the cut attempt is charged as any cut stream: counted off the request path).
+func TestMidStreamContinuationFails(t *testing.T) {
+	r := newMidstreamRig(t, false)
+	r.b.SetDefault("m1", fakeupstream.Step{Status: 503})
+	points := cutPoints(r.stream, "text")
+	r.cutAt(t, points[len(points)/2])
+	s := r.g.client("k").Chat.Completions.NewStreaming(context.Background(), userParams("chat", "hi"))
+	var text strings.Builder
+	for s.Next() {
+		for _, ch := range s.Current().Choices {
+			text.WriteString(ch.Delta.Content)
+		}
+	}
+	if err := s.Err(); err == nil || text.Len() == 0 || !strings.HasPrefix(midAnswer.Reply, text.String()) {
+		t.Fatalf("stream: %q then %v, want part of the answer then an error", text.String(), err)
+	}
+	if r.b.Count("m1") != 1 {
+		t.Errorf("b asked %d times, want once", r.b.Count("m1"))
+	}
+	line := waitDecisionLines(t, r.log, 1)[0]
+	if !strings.Contains(line, `"route":"a/m1"`) || strings.Contains(line, "continued_from") {
+		t.Errorf("decision log line %s", line)
+	}
+	if m := r.g.text(t, "/metrics"); !strings.Contains(m, `gavel_stream_continuations_total{outcome="failed"} 1`) ||
+		!strings.Contains(m, `gavel_stream_continuations_total{outcome="ok"} 0`) {
+		t.Errorf("metrics:\n%s", grepLines(m, "gavel_stream_continuations_total"))
+	}
+}
+
+// A passed-through stream (Messages to an Anthropic target) is relayed byte for byte and
+// is not continued: it ends with the error event, counted as unsupported.
+func TestMidStreamPassthroughNotContinued(t *testing.T) {
+	r := newMessagesRig(t, map[string]any{"aliases": map[string]any{
+		"claude-cont": map[string]any{"strategy": "ordered", "candidates": []string{"claude/claude-sonnet-4-5", "a/m1"}, "midstream": "continue"},
+	}})
+	r.c.SetDefault("claude-sonnet-4-5", fakeanthropic.Step{Reply: "one two three four five six", Chunks: 6, Fault: fakeanthropic.Abort, FaultAfter: 5})
+	s := r.sdk(r.key).Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{Model: "claude-cont", MaxTokens: 100, Messages: userTurn("hi")})
+	text := ""
+	for s.Next() {
+		if ev := s.Current(); ev.Type == "content_block_delta" {
+			text += ev.Delta.Text
+		}
+	}
+	if err := s.Err(); err == nil || text == "" {
+		t.Fatalf("stream: %q then %v, want part of the answer then an error", text, err)
+	}
+	if r.a.Count("m1") != 0 {
+		t.Errorf("a passed-through stream was continued on a/m1")
+	}
+	if m := r.g.text(t, "/metrics"); !strings.Contains(m, `gavel_stream_continuations_total{outcome="unsupported"} 1`) {
+		t.Errorf("metrics:\n%s", grepLines(m, "gavel_stream_continuations_total"))
+	}
 }

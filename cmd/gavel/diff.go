@@ -189,7 +189,12 @@ func writeImpactMD(w io.Writer, im *policy.Impact) error {
 			fmt.Fprintf(w, "| `%s` | %d |\n", f, im.Fields[f])
 		}
 	}
-	_, err := fmt.Fprintf(w, "\n%d skipped (no decision logged); %d newly allowed requests logged no usage and are not priced.\n", im.Skipped, im.Unpriced)
+	fmt.Fprintf(w, "\n%d skipped (no decision logged).", im.Skipped)
+	if im.Estimated > 0 {
+		fmt.Fprintf(w, " %d newly allowed requests are priced from their token estimate and max_tokens (%s, an upper bound: what gavel would reserve).",
+			im.Estimated, policy.USD(im.SpendEstimatedMUSD))
+	}
+	_, err := fmt.Fprintf(w, " %d newly allowed requests logged neither usage nor a token estimate and are not priced.\n", im.Unpriced)
 	return err
 }
 

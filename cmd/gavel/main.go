@@ -172,7 +172,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g, err := app.New(ctx, cfg, os.Getenv, log)
+	g, err := app.New(ctx, cfg, os.Getenv, log, app.WithBootstrapAdmin(stderr))
 	if err != nil {
 		return err
 	}
@@ -212,7 +212,11 @@ func keys(args []string, stdout io.Writer) error {
 		fs.StringVar(&r.Team, "team", "", "team")
 		fs.StringVar(&r.Project, "project", "", "project")
 		fs.StringVar(&r.Tier, "tier", "standard", "tier")
+		fs.StringVar(&r.Role, "role", "", "rights on the admin endpoints and the console: admin, viewer or none")
 		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := policy.ValidateRole(r.Role); err != nil {
 			return err
 		}
 		secret, hash, err := auth.NewKey()

@@ -41,6 +41,8 @@ func TestCommands(t *testing.T) {
 		{"version", []string{"version"}, 0, "gavel"},
 		{"keys hash", []string{"keys", "hash", "abc"}, 0, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
 		{"keys new", []string{"keys", "new", "--team", "search"}, 0, "team: search"},
+		{"keys new admin", []string{"keys", "new", "--role", "admin"}, 0, "role: admin"},
+		{"keys new bad role", []string{"keys", "new", "--role", "root"}, 1, ""},
 		{"policy eval", []string{"policy", "eval", "--input", input}, 0, `"mock/mock-small"`},
 		{"policy eval deny", []string{"policy", "eval", "--input", unknown}, 0, `"model_not_found"`},
 		{"policy eval needs input", []string{"policy", "eval"}, 1, ""},

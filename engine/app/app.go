@@ -27,6 +27,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/httpframe"
+	"github.com/gavel-gw/gavel/engine/keys"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/ledger/boltstore"
 	"github.com/gavel-gw/gavel/engine/ledger/memstore"
@@ -58,6 +59,7 @@ type Gateway struct {
 	exec      *executor.Executor
 	dlog      *decisionlog.Logger
 	ledger    ledger.Store
+	managed   *keys.Manager // nil: the store keeps no records
 	tracker   *signals.Tracker
 	traffic   *traffic.Aggregator // the admin traffic summary, fed by the decision log
 	probes    []probe
@@ -72,6 +74,7 @@ type Gateway struct {
 	catalog      *policy.Catalog
 	listers      []lister     // providers with discover_models
 	metricsL     net.Listener // nil: /metrics is on the main listener
+	opts         options
 }
 
 // lister is a provider whose models are discovered.
@@ -101,6 +104,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	for _, opt := range opts {
 		opt(&o)
 	}
+	g.opts = o
 	steps := []func() error{
 		func() (err error) { g.tracing, err = setupTracing(ctx, getenv, log, o); return err },
 		func() error { return g.buildProviders(getenv) },
@@ -109,6 +113,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		func() error { g.discoverAll(ctx); return nil },
 		g.openStores,
 		func() error { return g.buildCanary(ctx) },
+		func() error { return g.manageKeys(ctx) },
 		g.buildRequestPath,
 		g.openMetrics,
 	}
@@ -257,12 +262,21 @@ func (g *Gateway) loadPolicy(ctx context.Context) error {
 			return err
 		}
 	}
-	// Without an active bundle its keys are unknown yet; requests fail closed until it comes.
-	if g.keys.Count() == 0 && g.engine.Active() != nil {
-		if !config.IsLoopback(g.cfg.Listen) {
-			return fmt.Errorf("refusing to listen on %s without virtual keys: configure keys (keys_file or the bundle's data.gavel.keys) or listen on loopback", g.cfg.Listen)
-		}
-		g.log.Warn("no virtual keys configured: gavel is OPEN to anyone who can reach " + g.cfg.Listen + " (loopback only)")
+	return nil
+}
+
+// checkOpen refuses to serve a non-loopback address without any key, and warns when
+// gavel runs open on loopback. Without an active bundle its keys are unknown yet, and
+// with managed keys the store could not be read yet: requests fail closed until they come.
+func (g *Gateway) checkOpen(managedRead bool) error {
+	if g.engine.Active() == nil || !managedRead {
+		return nil
+	}
+	if g.keys.Count() == 0 && !config.IsLoopback(g.cfg.Listen) {
+		return fmt.Errorf("refusing to listen on %s without virtual keys: configure keys (keys_file, the bundle's data.gavel.keys, or the keys API) or listen on loopback", g.cfg.Listen)
+	}
+	if g.keys.Open() {
+		g.log.Warn("no virtual keys for API requests configured: gavel is OPEN to anyone who can reach " + g.cfg.Listen + " (loopback only)")
 	}
 	return nil
 }
@@ -276,6 +290,52 @@ func (g *Gateway) openStores() (err error) {
 	return err
 }
 
+// manageKeys loads the managed keys from the ledger's store (engine/keys) and, with
+// WithBootstrapAdmin on loopback, makes the first admin key. A store that cannot be read
+// now (Redis down) is not fatal: the keys are loaded when it answers.
+func (g *Gateway) manageKeys(ctx context.Context) error {
+	m, err := keys.New(g.ledger, g.keys, keys.Options{Log: g.log, PollInterval: g.opts.keysPoll})
+	if err != nil {
+		g.log.Warn("key management off: the ledger store keeps no records", "store", g.cfg.Ledger.Store)
+		return g.checkOpen(true)
+	}
+	g.managed = m
+	if err := m.Reload(ctx); err != nil {
+		g.log.Warn("managed keys: cannot read the store; they will be loaded when it answers", "err", err)
+		return g.checkOpen(false)
+	}
+	if err := g.bootstrapAdmin(ctx); err != nil {
+		return err
+	}
+	return g.checkOpen(true)
+}
+
+// bootstrapAdmin makes and prints the first admin key (WithBootstrapAdmin, on loopback).
+func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
+	m := g.managed
+	if g.opts.bootstrap == nil {
+		return nil
+	}
+	url := "http://" + g.cfg.Listen
+	if !config.IsLoopback(g.cfg.Listen) {
+		if g.keys.Admins() == 0 {
+			g.log.Info("no admin key configured: the console and the keys API need one; add one to the keys file (gavel keys new --role admin)")
+		}
+		return nil
+	}
+	k, err := m.EnsureAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin key: %w", err)
+	}
+	if k.Secret != "" {
+		// Written to the terminal, not the structured log: the secret is shown this once.
+		fmt.Fprintf(g.opts.bootstrap, "\ngavel: console %s/console\ngavel: admin key (shown once; stored hashed as %s): %s\n\n", url, k.ID, k.Secret)
+	} else {
+		g.log.Info("console", "url", url+"/console")
+	}
+	return nil
+}
+
 // buildRequestPath wires what every request goes through: the executor over the
 // providers, the pipeline around it, and the HTTP server in front.
 func (g *Gateway) buildRequestPath() error {
@@ -286,6 +346,10 @@ func (g *Gateway) buildRequestPath() error {
 	po := pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
 		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog,
 		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL}
+	var tr *traffic.Aggregator
+	if g.dlog != nil {
+		tr = g.traffic // fed by the decision log: without one it would stay empty
+	}
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
@@ -297,8 +361,9 @@ func (g *Gateway) buildRequestPath() error {
 	g.pipe = pipeline.New(po)
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Canary: canaryStatus, Tracing: g.tracing,
-		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
-		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout})
+		CORSOrigins: g.cfg.CORS.AllowedOrigins, ManagedKeys: g.managed, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
+		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout,
+		Planner: g.planner, Signals: g.tracker, Traffic: tr, BundleLimits: bundleLimits(g.cfg.Bundle.BundleLimits)})
 	return nil
 }
 
@@ -342,6 +407,9 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go g.planner.Run(pctx)
+	if g.managed != nil {
+		go g.managed.Run(pctx)
+	}
 	remoteDone := runPoller(pctx, g.remote)
 	canaryDone := runPoller(pctx, g.canaryRemote)
 	for _, p := range g.probes {
@@ -355,7 +423,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	l = httpframe.Strict(hs, l, server.AmbiguousFraming) // Content-Length with Transfer-Encoding: 400, connection closed
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(l) }()
-	g.log.Info("gavel listening", "addr", l.Addr().String())
+	g.log.Info("gavel listening", "addr", l.Addr().String(), "console", "http://"+l.Addr().String()+"/console/")
 	var ms *http.Server
 	if g.metricsL != nil {
 		mux := http.NewServeMux()
@@ -572,7 +640,8 @@ func useRedisLog(log *slog.Logger, secrets scrub.Set) {
 // redisOps are the operations redisstore names to OnUnavailable (its Options document
 // them); each is published at 0 so an outage shows as an increase.
 var redisOps = []string{"reserve", "commit", "release", "snapshot", "spend", "allow", "add_tokens", "rate_state", "replay",
-	"put_document", "get_document", "delete_document"}
+	"put_document", "get_document", "delete_document",
+	"put_record", "delete_record", "list_records", "records_version", "append_journal", "read_journal"}
 
 // closeBoth closes the Redis store, then its client (the store does not own the client).
 type closeBoth struct {

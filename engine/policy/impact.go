@@ -33,8 +33,16 @@ type Impact struct {
 	// have spent it (its decision's target at its catalog's price; nothing when it denies).
 	SpendBeforeMUSD int64 `json:"spend_before_musd"`
 	SpendAfterMUSD  int64 `json:"spend_after_musd"`
-	// Unpriced counts newly allowed requests that logged no usage (they were denied), whose
-	// spend under the candidate is unknown and not in SpendAfterMUSD.
+	// Estimated counts newly allowed requests (they were denied, so they logged no usage)
+	// priced from the token estimate their input carries: request.est_input_tokens, and
+	// request.max_tokens of output (tokens.DefaultMaxOutputTokens when unset), at the
+	// candidate's price of its primary target, which is what gavel would reserve for them
+	// (tokens.EstimateCost): an upper bound. SpendEstimatedMUSD is that part of
+	// SpendAfterMUSD.
+	Estimated          int   `json:"estimated"`
+	SpendEstimatedMUSD int64 `json:"spend_estimated_musd"`
+	// Unpriced counts newly allowed requests that logged neither usage nor a token
+	// estimate, whose spend under the candidate is unknown and not in SpendAfterMUSD.
 	Unpriced int `json:"unpriced"`
 
 	// Fields counts, per decision field, the events where it changed.
@@ -85,6 +93,7 @@ type logEvent struct {
 	latencyMS                   int64
 	usage                       bool
 	in, out                     int
+	estIn, maxOut               int // the request's token estimate and max_tokens, as logged
 	costMUSD                    int64
 	old, now                    Outcome
 	fields                      []string
@@ -184,7 +193,13 @@ func ComputeImpact(ctx context.Context, rev *Revision, log io.Reader) (*Impact, 
 				after = tokens.Cost(rev.Data.Price(target), e.in, 0, e.out)
 			}
 		} else if e.now.Allow && !e.old.Allow {
-			im.Unpriced++
+			if e.estIn > 0 && len(e.now.Targets) > 0 {
+				after = tokens.EstimateCost(rev.Data.Price(e.now.Targets[0]), e.estIn, e.maxOut)
+				im.Estimated++
+				im.SpendEstimatedMUSD += after
+			} else {
+				im.Unpriced++
+			}
 		}
 		im.SpendBeforeMUSD += before
 		im.SpendAfterMUSD += after
@@ -319,6 +334,7 @@ func readEvent(obj, input ast.Object) logEvent {
 	}
 	if rq, ok := field(input, "request").(ast.Object); ok {
 		e.alias = str(field(rq, "model"))
+		e.estIn, e.maxOut = num(field(rq, "est_input_tokens")), num(field(rq, "max_tokens"))
 	}
 	if c, ok := field(obj, "custom").(ast.Object); ok {
 		e.route = str(field(c, "route"))
@@ -383,9 +399,16 @@ func ChangedFields(old, now ast.Value) []string {
 
 // Summary is a one-line account of an impact.
 func (im *Impact) Summary() string {
-	return fmt.Sprintf("replayed %d decisions against revision %s: %d would change (%d newly denied, %d newly allowed, %d rerouted), %d skipped; spend %s -> %s (%+.1f%%)",
+	s := fmt.Sprintf("replayed %d decisions against revision %s: %d would change (%d newly denied, %d newly allowed, %d rerouted), %d skipped; spend %s -> %s (%+.1f%%)",
 		im.Replayed, im.Revision, im.Changed, im.NewlyDenied, im.NewlyAllowed, im.Rerouted, im.Skipped,
 		usd(im.SpendBeforeMUSD), usd(im.SpendAfterMUSD), im.SpendIncreasePct())
+	if im.Estimated > 0 {
+		s += fmt.Sprintf(", of which %s estimated for %d newly allowed requests", usd(im.SpendEstimatedMUSD), im.Estimated)
+	}
+	if im.Unpriced > 0 {
+		s += fmt.Sprintf("; %d newly allowed requests not priced (no usage or estimate logged)", im.Unpriced)
+	}
+	return s
 }
 
 func usd(musd int64) string {

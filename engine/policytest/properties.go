@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 
@@ -42,7 +44,7 @@ type PropertySummary struct {
 }
 
 // Properties generates inputs from the bundle's own data (its aliases, catalog, keys,
-// budgets and tier access, as docs/schema/input.json shapes an input) biased towards edge
+// budgets, rate limits and tier access, as docs/schema/input.json shapes an input) biased towards edge
 // cases, evaluates data.gavel.decision and the bundle's invariants on each as gavel would
 // (input.plan computed over the generated providers, so the fast path is exercised), and
 // reports every distinct problem once, with the smallest input that still shows it.
@@ -167,6 +169,9 @@ func simpler(in map[string]any) []map[string]any {
 	for name := range in["spend"].(map[string]any) {
 		with(func(m map[string]any) { delete(m["spend"].(map[string]any), name) })
 	}
+	for scope := range in["rate"].(map[string]any) {
+		with(func(m map[string]any) { delete(m["rate"].(map[string]any), scope) })
+	}
 	for name, p := range in["providers"].(map[string]any) {
 		if !isPlainHealthy(p.(map[string]any)) {
 			with(func(m map[string]any) { m["providers"].(map[string]any)[name] = healthyProvider() })
@@ -199,15 +204,23 @@ func isPlainHealthy(p map[string]any) bool {
 
 // generator draws inputs from a bundle's data.
 type generator struct {
-	r                 *rand.Rand
+	r *rand.Rand
+	// kr draws the keys' own limits: a stream of its own, so that adding them left the
+	// inputs drawn from r (and the counterexamples a seed finds) as they were.
+	kr                *rand.Rand
 	models, providers []string
 	callers           []map[string]any
 	budgets           []map[string]any
+	rateLimits        []map[string]any
 	tasks, piiTypes   []string
 }
 
+// rateScopes are the scopes input.rate may hold (docs/schema/input.json, rate's
+// propertyNames): a policy may read a scope the bundle declares no limit for.
+var rateScopes = []string{"key", "user", "team", "project", "global"}
+
 func newGenerator(b *bundle.Bundle, seed uint64) *generator {
-	g := &generator{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	g := &generator{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), kr: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)),
 		piiTypes: []string{"email", "phone", "credit_card", "ssn", "iban", "ip", "secret"}}
 	data, _ := b.Data["gavel"].(map[string]any)
 	provs := map[string]bool{}
@@ -251,6 +264,9 @@ func newGenerator(b *bundle.Bundle, seed uint64) *generator {
 		for _, b := range bs {
 			g.budgets = append(g.budgets, asMap(b))
 		}
+	}
+	for _, rl := range asSlice(data["rate_limits"]) {
+		g.rateLimits = append(g.rateLimits, asMap(rl))
 	}
 	for _, cr := range asSlice(data["content_routes"]) {
 		if t, ok := asMap(asMap(cr)["when"])["task"].(string); ok {
@@ -325,6 +341,22 @@ func (g *generator) input() map[string]any {
 		spent := []int64{0, l / 2, l, 2 * l}[g.r.IntN(4)]
 		spend[name] = map[string]any{"spent_musd": spent, "reserved_musd": 0, "limit_musd": l}
 	}
+	// The caller's usage this minute: for each declared rate limit none, half, all or
+	// twice its rpm and tpm (the edges a limit rule gets wrong), and now and then a scope
+	// with no declared limit.
+	rate := map[string]any{}
+	for _, rl := range g.rateLimits {
+		scope, _ := rl["scope"].(string)
+		if scope == "" {
+			continue
+		}
+		rate[scope] = map[string]any{"requests": g.around(number(rl["rpm"])), "tokens": g.around(number(rl["tpm"]))}
+	}
+	if g.chance(20) {
+		if scope := g.pick(rateScopes); rate[scope] == nil {
+			rate[scope] = map[string]any{"requests": g.r.IntN(1000), "tokens": g.r.IntN(1000000)}
+		}
+	}
 	caller := map[string]any{"key_id": "anonymous", "user": "", "team": "", "project": "", "tier": "anonymous", "labels": map[string]any{}}
 	if len(g.callers) > 0 && g.chance(90) {
 		c := g.callers[g.r.IntN(len(g.callers))]
@@ -334,8 +366,42 @@ func (g *generator) input() map[string]any {
 			caller[k] = s
 		}
 	}
+	// The key's own limits, as gavel always sends them; some keys restrict models or
+	// carry a budget or rate limit of their own (the keys API sets these).
+	models := []any{}
+	if caller["key_id"] != "anonymous" && len(g.models) > 0 && g.kr.IntN(100) < 20 {
+		picked := map[string]bool{g.models[g.kr.IntN(len(g.models))]: true, g.models[g.kr.IntN(len(g.models))]: true}
+		for _, m := range slices.Sorted(maps.Keys(picked)) {
+			models = append(models, m)
+		}
+	}
+	caller["models"] = models
+	caller["rpm"], caller["tpm"], caller["budget_musd"], caller["budget_period"] = 0, 0, 0, ""
+	if caller["key_id"] != "anonymous" && g.kr.IntN(100) < 20 {
+		caller["rpm"], caller["tpm"] = 60, 100000
+	}
+	if caller["key_id"] != "anonymous" && g.kr.IntN(100) < 10 {
+		caller["budget_musd"], caller["budget_period"] = 1000000, "day"
+	}
 	return map[string]any{"request": req, "caller": caller, "providers": providers, "pii": pii,
-		"spend": spend, "rate": map[string]any{}, "now": int64(1796644800000000000)}
+		"spend": spend, "rate": rate, "now": int64(1796644800000000000)}
+}
+
+// around draws 0, half, all, one past or twice limit (0 when there is no limit).
+func (g *generator) around(limit int64) int64 {
+	return []int64{0, limit / 2, limit, limit + 1, 2 * limit}[g.r.IntN(5)]
+}
+
+// number reads an integer of the bundle's data (json.Number or float64).
+func number(v any) int64 {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return i
+	case float64:
+		return int64(n)
+	}
+	return 0
 }
 
 // Describe renders failures for an error message.

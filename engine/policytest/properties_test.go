@@ -106,3 +106,49 @@ func TestPropertiesDefaultLibrary(t *testing.T) {
 		t.Errorf("invariants %t, %d inputs, failures: %s", sum.Invariants, sum.Inputs, Describe(sum.Failures))
 	}
 }
+
+// The generator varies input.rate around the bundle's rate limits: an off-by-one in a
+// rule that reads it (a key at its rpm let through) is found, shrunk to the key's usage
+// alone at exactly the limit.
+func TestPropertiesVaryRate(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"p.rego": `package gavel
+
+decision := {"allow": false, "deny": {"status": 429, "code": "rate_limited", "message": "slow down"}} if {
+	input.rate.key.requests > data.gavel.rate_limits[0].rpm
+} else := {"allow": true, "targets": [{"provider": "mock", "model": "m"}]}
+`,
+		"invariants.rego": `package gavel.invariants
+
+invariant contains "a key at its rpm was let through" if {
+	input.rate.key.requests >= data.gavel.rate_limits[0].rpm
+	data.gavel.decision.allow
+}
+`,
+		"gavel/data.json": `{"catalog": {"mock/m": {"provider": "mock", "model": "m"}}, "aliases": {"chat": {"strategy": "ordered", "candidates": ["mock/m"]}},
+  "rate_limits": [{"scope": "key", "rpm": 10, "tpm": 1000}]}`,
+	}
+	for name, src := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := policy.Build(context.Background(), []string{dir}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Properties(context.Background(), b, PropertyOptions{N: 100, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Failures) != 1 || !strings.Contains(sum.Failures[0].Problem, "a key at its rpm was let through") {
+		t.Fatalf("failures: %s", Describe(sum.Failures))
+	}
+	rate := sum.Failures[0].Input["rate"].(map[string]any)
+	key, _ := rate["key"].(map[string]any)
+	if len(rate) != 1 || key["requests"] != float64(10) {
+		t.Errorf("counterexample rate %v, want only the key at exactly its rpm (10)", rate)
+	}
+}

@@ -459,14 +459,21 @@ func TestDrillClientCancel(t *testing.T) {
 	r := begin(t, "client cancel", p)
 	c := httpClient(10 * time.Second)
 	n := scale(20, 200)
-	// At most 50 at once: with 200 simultaneous connects through the fault proxy, some
-	// failed at once (502, then 503 once a's breaker opened) before any client gave up.
+	// At most 50 at once. With all 200 at once, on a loaded machine, 1 to 9 requests a run
+	// end in 502 upstream_error "Post …: EOF" within 4-190 ms, before their client left:
+	// gavel's connection to the fault proxy is closed before any response byte. The
+	// proxy's own dials to the fake never fail (DialFailed stays 0), the proxy alone
+	// under the same pattern gives no EOF, and without the proxy there is no 502; the
+	// cause is not found yet (docs/reliability.md, client cancel).
 	res := load(n, min(n, 50), time.Second, func(ctx context.Context, i int) outcome {
 		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		return chat(ctx, c, p.URL, w.key, "solo", i%2 == 0)
 	})
 	r.add(res)
+	if f := w.pxA.DialFailed(); f > 0 {
+		t.Errorf("the fault proxy failed %d of its own connects to the upstream (last: %v): the drill measured the proxy", f, w.pxA.DialErr())
+	}
 	eventually(t, 2*time.Second, "the upstream calls of cancelled clients to end", func() bool { return w.upA.InFlight() == 0 })
 	r.done(p, c)
 	if res.errors["conn"] != n || res.hung != 0 {

@@ -59,8 +59,10 @@ type Proxy struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	accepted atomic.Int64
-	refused  atomic.Int64
+	accepted   atomic.Int64
+	refused    atomic.Int64
+	dialFailed atomic.Int64
+	dialErr    atomic.Pointer[error]
 }
 
 // New listens on a free 127.0.0.1 port and forwards to target.
@@ -90,6 +92,19 @@ func (p *Proxy) Accepted() int64 { return p.accepted.Load() }
 
 // Refused is how many connections Refuse reset.
 func (p *Proxy) Refused() int64 { return p.refused.Load() }
+
+// DialFailed is how many accepted connections were reset because the target could not be
+// reached, and DialErr the last such error (nil if none): a proxy that fails its own
+// connects must not pass for a fault of the system under test.
+func (p *Proxy) DialFailed() int64 { return p.dialFailed.Load() }
+
+// DialErr is the last error dialing the target, nil if none.
+func (p *Proxy) DialErr() error {
+	if e := p.dialErr.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
 
 // Open is how many connections (client and target sides) are open now.
 func (p *Proxy) Open() int {
@@ -171,6 +186,10 @@ func (p *Proxy) untrack(cs ...net.Conn) {
 func (p *Proxy) handle(client net.Conn) {
 	defer p.wg.Done()
 	target, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+	if err != nil {
+		p.dialFailed.Add(1)
+		p.dialErr.Store(&err)
+	}
 	if err != nil || !p.track(target) {
 		if target != nil {
 			target.Close()

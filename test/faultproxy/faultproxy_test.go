@@ -215,3 +215,28 @@ func TestCloseDropsConnectionsAndCounts(t *testing.T) {
 		t.Fatalf("open %d accepted %d refused %d", p.Open(), p.Accepted(), p.Refused())
 	}
 }
+
+// A target the proxy cannot reach resets the client and is counted as the proxy's own
+// failure, so a drill can tell it from a fault of the system under test.
+func TestDialFailureCounted(t *testing.T) {
+	p, err := New("127.0.0.1:1") // tcpmux: nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.DialFailed() != 0 || p.DialErr() != nil {
+		t.Fatalf("a fresh proxy reports %d dial failures (%v)", p.DialFailed(), p.DialErr())
+	}
+	// The reset may come before the connect returns (loopback is that fast) or at the
+	// first read.
+	if c, err := net.Dial("tcp", p.Addr()); err == nil {
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("read through a proxy whose target is down succeeded")
+		}
+	}
+	if p.DialFailed() != 1 || p.DialErr() == nil {
+		t.Fatalf("dial failures %d (%v), want 1 with its error", p.DialFailed(), p.DialErr())
+	}
+}
