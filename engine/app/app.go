@@ -284,7 +284,7 @@ func (g *Gateway) buildRequestPath() error {
 	if g.remote != nil {
 		bundles = g.remote
 	}
-	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
+	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger, Cache: g.cache,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
 		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
 		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout})
