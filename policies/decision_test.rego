@@ -222,7 +222,7 @@ test_shadow_budgets_do_not_apply_to_callers if {
 
 # The planned (fast) path and the inline rules agree on the agent protocols too.
 test_agent_protocols_planned_and_inline_agree if {
-	every e in ["responses", "messages"] {
+	every e in ["responses", "messages", "count_tokens"] {
 		inp := fx.input_with({"model": "smart", "endpoint": e, "protocol": e})
 		plan := data.gavel.plan with input as inp
 		inline := gavel.decision with input as inp

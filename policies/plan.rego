@@ -180,7 +180,8 @@ routes[name] := {
 	"all_pii_ok": every_cap(cands, "pii_ok"),
 	"endpoint_ok": {
 		"chat": every_kind(cands, "chat"), "embeddings": every_kind(cands, "embedding"),
-		"messages": every_kind(cands, "chat"), "responses": every_kind(cands, "chat"),
+		"messages": every_kind(cands, "chat"), "count_tokens": every_kind(cands, "chat"),
+		"responses": every_kind(cands, "chat"),
 	},
 	"min_context": min_context(cands),
 	"hedge": hedge_for(name),

@@ -125,9 +125,10 @@ unfiltered if {
 }
 
 # Chat requests go to chat models, embeddings requests to embedding models. Anthropic
-# Messages and OpenAI Responses requests are chat in another wire format: the same models
-# serve them (translated when the provider speaks another format).
-kind_for := {"chat": "chat", "embeddings": "embedding", "messages": "chat", "responses": "chat"}
+# Messages (and their count_tokens) and OpenAI Responses requests are chat in another
+# wire format: the same models serve them (translated when the provider speaks another
+# format).
+kind_for := {"chat": "chat", "embeddings": "embedding", "messages": "chat", "count_tokens": "chat", "responses": "chat"}
 
 fits(c) if {
 	c.kind == kind_for[endpoint]

@@ -178,3 +178,13 @@ test_agent_protocols_route_like_chat if {
 	route.targets == [] with input as fx.input_with({"model": "embed", "endpoint": "messages"})
 	route.unfit.code == "unsupported_endpoint" with input as fx.input_with({"model": "embed", "endpoint": "responses"})
 }
+
+# count_tokens (Anthropic's POST /v1/messages/count_tokens) has an endpoint of its own, so
+# that a policy can tell counting from generating, and routes like the messages it counts
+# for: Claude Code counts against the provider its messages will reach.
+test_count_tokens_routes_like_messages if {
+	messages := route.targets with input as fx.input_with({"model": "smart", "endpoint": "messages", "protocol": "anthropic"})
+	count(messages) > 0
+	route.targets == messages with input as fx.input_with({"model": "smart", "endpoint": "count_tokens", "protocol": "anthropic"})
+	route.unfit.code == "unsupported_endpoint" with input as fx.input_with({"model": "embed", "endpoint": "count_tokens"})
+}

@@ -16,6 +16,9 @@ import (
 	"github.com/gavel-gw/gavel/engine/auth"
 )
 
+// consoleViewer is the viewer key consoleKeys wrote last.
+var consoleViewer string
+
 // consoleKeys writes a keys file with an admin key and a key each for teams search and
 // ads, and returns their secrets.
 func consoleKeys(t *testing.T) (path, admin, search, ads string) {
@@ -23,12 +26,15 @@ func consoleKeys(t *testing.T) (path, admin, search, ads string) {
 	admin, adminHash, _ := auth.NewKey()
 	search, searchHash, _ := auth.NewKey()
 	ads, adsHash, _ := auth.NewKey()
+	var viewerHash string
+	consoleViewer, viewerHash, _ = auth.NewKey()
 	path = t.TempDir() + "/keys.yaml"
 	writeFile(t, path, fmt.Sprintf(`keys:
   - {sha256: %s, key_id: k-admin, user: ops, admin: true}
   - {sha256: %s, key_id: k-search, user: ann, team: search}
   - {sha256: %s, key_id: k-ads, user: bob, team: ads}
-`, adminHash, searchHash, adsHash))
+  - {sha256: %s, key_id: k-viewer, user: val, role: viewer}
+`, adminHash, searchHash, adsHash, viewerHash))
 	return path, admin, search, ads
 }
 
@@ -200,5 +206,8 @@ func TestDecisionsList(t *testing.T) {
 	}
 	if code, _, _ := g.getAs(t, search, "/v1/gavel/decisions"); code != 403 {
 		t.Errorf("a key without a role: %d", code)
+	}
+	if code, m, _ := g.getAs(t, consoleViewer, "/v1/gavel/decisions?limit=1"); code != 200 || len(m["data"].([]any)) != 1 {
+		t.Errorf("a viewer key: %d %v", code, m)
 	}
 }

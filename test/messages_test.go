@@ -17,6 +17,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 
+	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/test/fakeanthropic"
 	"github.com/gavel-gw/gavel/test/fakeupstream"
@@ -525,5 +526,52 @@ func TestMessagesBudgetSpentRefusesOtherEndpoints(t *testing.T) {
 	resp, body = r.g.post(t, "/v1/messages", `{"model":"sonnet","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`, map[string]string{"x-api-key": r.key})
 	if resp.StatusCode != 429 || errType(body) != "rate_limit_error" {
 		t.Errorf("messages after the budget was spent: %d %v", resp.StatusCode, body)
+	}
+}
+
+// A translated stream's message_start carries an input count, as Anthropic's does (Claude
+// Code reads it there): gavel's estimate, since an OpenAI-compatible upstream reports its
+// usage last; the message the SDK accumulates ends with the upstream's exact usage.
+func TestMessagesTranslatedStreamReportsInputTokensAtStart(t *testing.T) {
+	r := newMessagesRig(t, nil)
+	r.a.SetDefault("m1", fakeupstream.Step{Reply: "Short answer.", Usage: &adapters.Usage{PromptTokens: 321, CompletionTokens: 3, TotalTokens: 324}})
+	s := r.sdk(r.key).Messages.NewStreaming(context.Background(), anthropic.MessageNewParams{Model: "gpt", MaxTokens: 50,
+		Messages: userTurn("Summarise the benefits of policy-as-code for routing LLM traffic, please.")})
+	var msg anthropic.Message
+	var atStart int64 = -1
+	for s.Next() {
+		ev := s.Current()
+		if ev.Type == "message_start" {
+			atStart = ev.Message.Usage.InputTokens
+		}
+		if err := msg.Accumulate(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if atStart <= 0 || atStart == 321 {
+		t.Errorf("message_start input_tokens %d, want gavel's estimate (> 0, not the upstream's final count)", atStart)
+	}
+	if msg.Usage.InputTokens != 321 || msg.Usage.OutputTokens != 3 {
+		t.Errorf("final usage %+v, want the upstream's 321 in / 3 out", msg.Usage)
+	}
+}
+
+// count_tokens has an endpoint of its own in the policy's input, the decision log and the
+// metrics: counting is not generating, and a policy or a dashboard tells them apart.
+func TestMessagesCountTokensHasItsOwnEndpoint(t *testing.T) {
+	r := newMessagesRig(t, nil)
+	if _, err := r.sdk(r.key).Messages.CountTokens(context.Background(), anthropic.MessageCountTokensParams{Model: "claude-opus-5-5", Messages: userTurn("count me")}); err != nil {
+		t.Fatal(err)
+	}
+	lines := waitDecisionLines(t, r.logFile, 1)
+	if !strings.Contains(lines[0], `"endpoint":"count_tokens"`) || !strings.Contains(lines[0], `"protocol":"anthropic"`) {
+		t.Errorf("decision log line %s", lines[0])
+	}
+	requests := grepLines(r.g.text(t, "/metrics"), "gavel_requests_total")
+	if !strings.Contains(requests, `endpoint="count_tokens"`) || strings.Contains(requests, `endpoint="messages"`) {
+		t.Errorf("metrics:\n%s", requests)
 	}
 }

@@ -32,9 +32,11 @@ const (
 	secretPassword  = "bundle-pw-hunter22"
 	secretSignature = "f00dfacecafe0123456789abcdef"
 	secretAmzCred   = "AKIAEXAMPLE20261207"
+	// secretRedisPassword is the ledger's Redis password (redis_secret_test.go).
+	secretRedisPassword = "redis-pw-correct-horse"
 )
 
-var allSecrets = []string{secretAPIKey, secretHeader, secretHeaderAmp, secretUser, secretPassword, secretSignature, secretAmzCred}
+var allSecrets = []string{secretAPIKey, secretHeader, secretHeaderAmp, secretUser, secretPassword, secretSignature, secretAmzCred, secretRedisPassword}
 
 // noSecret fails the test for every configured secret found in what, in any of the forms
 // a body may carry it in.

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/gavel-gw/gavel/engine/policy"
 )
@@ -27,11 +30,32 @@ func policyDiff(args []string, stdout, stderr io.Writer) error {
 	maxSpend := fs.Float64("max-spend-increase", -1, "fail when the re-priced spend grows by more than this percentage")
 	maxDenied := fs.Int("max-newly-denied", -1, "fail when more than this many requests would be newly denied")
 	fs.Var(&routeGates, "fail-on-route-change", "fail when any request for this alias would change route (repeatable)")
+	live := fs.String("live", "", "read recent decisions from a running gateway at this base URL (GET /v1/gavel/decisions) instead of --replay")
+	key := fs.String("key", "", "with --live: an admin or viewer key (default $GAVEL_ADMIN_KEY)")
+	since := fs.String("since", "", "with --live: decisions since this RFC 3339 time, or this long ago (24h)")
+	limit := fs.Int("limit", defaultLiveLimit, "with --live: at most this many recent decisions")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *replay == "" || len(pol) == 0 {
-		return errors.New("policy diff: --replay LOG and --policy CANDIDATE are required")
+	if (*replay == "") == (*live == "") || len(pol) == 0 {
+		return errReplayOrLive
+	}
+	var src *liveSource
+	if *live != "" {
+		t, err := parseSince(*since, time.Now())
+		if err != nil {
+			return fmt.Errorf("policy diff: %w", err)
+		}
+		if *limit < 1 {
+			return fmt.Errorf("policy diff: --limit must be at least 1, got %d", *limit)
+		}
+		k := *key
+		if k == "" {
+			k = os.Getenv("GAVEL_ADMIN_KEY")
+		}
+		src = &liveSource{base: *live, key: k, since: t, limit: *limit, http: http.DefaultClient}
+	} else if *since != "" || *key != "" {
+		return errors.New("policy diff: --key and --since go with --live")
 	}
 	if *format != "text" && *format != "md" && *format != "json" {
 		return fmt.Errorf("policy diff: --format %q: want text, md or json", *format)
@@ -45,12 +69,22 @@ func policyDiff(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	in := os.Stdin
-	if *replay != "-" {
-		if in, err = os.Open(*replay); err != nil {
+	var in io.Reader = os.Stdin
+	switch {
+	case src != nil:
+		lines, n, err := src.fetch(ctx)
+		if err != nil {
+			return fmt.Errorf("policy diff: %w", err)
+		}
+		fmt.Fprintf(stderr, "read %d recent decisions from %s\n", n, src.shown())
+		in = bytes.NewReader(lines)
+	case *replay != "-":
+		f, err := os.Open(*replay)
+		if err != nil {
 			return err
 		}
-		defer in.Close()
+		defer f.Close()
+		in = f
 	}
 	im, err := policy.ComputeImpact(ctx, rev, in)
 	if err != nil {
@@ -86,6 +120,8 @@ func policyDiff(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+var errReplayOrLive = errors.New("policy diff: --replay LOG or --live URL (not both), and --policy CANDIDATE are required")
 
 var groupOrder = []string{"team", "key", "alias", "route", "deny_code"}
 

@@ -8,7 +8,8 @@
 //	gavel policy eval --replay decisions.jsonl --policy CANDIDATE... [--fail-on-change]
 //	gavel policy fmt [-l] [-w] [--fail] [PATH...]
 //	gavel policy check [--strict=false] [PATH...]
-//	gavel policy diff --replay decisions.jsonl --policy CANDIDATE... [--format text|md|json]
+//	gavel policy diff (--replay decisions.jsonl | --live URL [--key KEY] [--since T|24h] [--limit N])
+//	                  --policy CANDIDATE... [--format text|md|json]
 //	                  [--max-spend-increase PCT] [--max-newly-denied N] [--fail-on-route-change ALIAS]...
 //	gavel bundle build [--revision R] [-o bundle.tar.gz] [--signing-key PEM|--signing-secret S] [--signing-alg ALG] [--key-id ID] [DIR...]
 //	gavel bundle sign (--signing-key PEM|--signing-secret S) [--signing-alg ALG] [--key-id ID] [-o OUT] BUNDLE.tar.gz
@@ -54,8 +55,9 @@ commands:
                --replay decisions.jsonl: which logged decisions a candidate policy would change
   policy fmt   format Rego as opa fmt does (-l list, -w write, --fail for CI)
   policy check compile as opa check --strict does, then the bundle activation check
-  policy diff  the impact of a candidate on a decision log: changes by team, key, alias,
-               route and deny code, spend re-priced, route moves; gates for CI
+  policy diff  the impact of a candidate on a decision log (--replay FILE) or on a running
+               gateway's recent decisions (--live URL --key KEY): changes by team, key,
+               alias, route and deny code, spend re-priced, route moves; gates for CI
   bundle build pack policies/ and bundles/ (or DIRs) into a bundle tarball, optionally signed
   bundle sign  sign (or re-sign) a bundle tarball, e.g. one from opa build
   healthcheck  ask a running gavel's /healthz (or --path /readyz); exit 0 only on a 200
@@ -170,7 +172,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g, err := app.New(ctx, cfg, os.Getenv, log)
+	g, err := app.New(ctx, cfg, os.Getenv, log, app.WithBootstrapAdmin(stderr))
 	if err != nil {
 		return err
 	}
@@ -210,7 +212,11 @@ func keys(args []string, stdout io.Writer) error {
 		fs.StringVar(&r.Team, "team", "", "team")
 		fs.StringVar(&r.Project, "project", "", "project")
 		fs.StringVar(&r.Tier, "tier", "standard", "tier")
+		fs.StringVar(&r.Role, "role", "", "rights on the admin endpoints and the console: admin, viewer or none")
 		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if err := policy.ValidateRole(r.Role); err != nil {
 			return err
 		}
 		secret, hash, err := auth.NewKey()

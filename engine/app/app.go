@@ -22,10 +22,12 @@ import (
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/cache"
+	"github.com/gavel-gw/gavel/engine/canary"
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/httpframe"
+	"github.com/gavel-gw/gavel/engine/keys"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/ledger/boltstore"
 	"github.com/gavel-gw/gavel/engine/ledger/memstore"
@@ -39,6 +41,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/telemetry"
 	"github.com/gavel-gw/gavel/engine/tracing"
 	"github.com/gavel-gw/gavel/engine/traffic"
+	"github.com/gavel-gw/gavel/internal/scrub"
 )
 
 // Gateway is an assembled gavel.
@@ -56,17 +59,22 @@ type Gateway struct {
 	exec      *executor.Executor
 	dlog      *decisionlog.Logger
 	ledger    ledger.Store
+	managed   *keys.Manager // nil: the store keeps no records
 	tracker   *signals.Tracker
 	traffic   *traffic.Aggregator // the admin traffic summary, fed by the decision log
 	probes    []probe
 	tracing   *tracing.Tracing // nil: tracing off
 	remote    *remote.Client   // nil: the bundle is local
-	resil     map[string]executor.Resilience
-	drop      map[string]executor.DropParams // drop_params per provider
-	names     []string                       // configured provider names, sorted
-	catalog   *policy.Catalog
-	listers   []lister     // providers with discover_models
-	metricsL  net.Listener // nil: /metrics is on the main listener
+	canary    *canary.Canary   // nil: no bundle.canary
+	// canaryRemote polls the canary candidate's bundle server; nil when it is a path.
+	canaryRemote *remote.Client
+	resil        map[string]executor.Resilience
+	drop         map[string]executor.DropParams // drop_params per provider
+	names        []string                       // configured provider names, sorted
+	catalog      *policy.Catalog
+	listers      []lister     // providers with discover_models
+	metricsL     net.Listener // nil: /metrics is on the main listener
+	opts         options
 }
 
 // lister is a provider whose models are discovered.
@@ -96,6 +104,7 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 	for _, opt := range opts {
 		opt(&o)
 	}
+	g.opts = o
 	steps := []func() error{
 		func() (err error) { g.tracing, err = setupTracing(ctx, getenv, log, o); return err },
 		func() error { return g.buildProviders(getenv) },
@@ -103,6 +112,8 @@ func New(ctx context.Context, cfg *config.Config, getenv func(string) string, lo
 		func() error { return g.loadPolicy(ctx) },
 		func() error { g.discoverAll(ctx); return nil },
 		g.openStores,
+		func() error { return g.buildCanary(ctx) },
+		func() error { return g.manageKeys(ctx) },
 		g.buildRequestPath,
 		g.openMetrics,
 	}
@@ -251,12 +262,21 @@ func (g *Gateway) loadPolicy(ctx context.Context) error {
 			return err
 		}
 	}
-	// Without an active bundle its keys are unknown yet; requests fail closed until it comes.
-	if g.keys.Count() == 0 && g.engine.Active() != nil {
-		if !config.IsLoopback(g.cfg.Listen) {
-			return fmt.Errorf("refusing to listen on %s without virtual keys: configure keys (keys_file or the bundle's data.gavel.keys) or listen on loopback", g.cfg.Listen)
-		}
-		g.log.Warn("no virtual keys configured: gavel is OPEN to anyone who can reach " + g.cfg.Listen + " (loopback only)")
+	return nil
+}
+
+// checkOpen refuses to serve a non-loopback address without any key, and warns when
+// gavel runs open on loopback. Without an active bundle its keys are unknown yet, and
+// with managed keys the store could not be read yet: requests fail closed until they come.
+func (g *Gateway) checkOpen(managedRead bool) error {
+	if g.engine.Active() == nil || !managedRead {
+		return nil
+	}
+	if g.keys.Count() == 0 && !config.IsLoopback(g.cfg.Listen) {
+		return fmt.Errorf("refusing to listen on %s without virtual keys: configure keys (keys_file, the bundle's data.gavel.keys, or the keys API) or listen on loopback", g.cfg.Listen)
+	}
+	if g.keys.Open() {
+		g.log.Warn("no virtual keys for API requests configured: gavel is OPEN to anyone who can reach " + g.cfg.Listen + " (loopback only)")
 	}
 	return nil
 }
@@ -270,6 +290,52 @@ func (g *Gateway) openStores() (err error) {
 	return err
 }
 
+// manageKeys loads the managed keys from the ledger's store (engine/keys) and, with
+// WithBootstrapAdmin on loopback, makes the first admin key. A store that cannot be read
+// now (Redis down) is not fatal: the keys are loaded when it answers.
+func (g *Gateway) manageKeys(ctx context.Context) error {
+	m, err := keys.New(g.ledger, g.keys, keys.Options{Log: g.log, PollInterval: g.opts.keysPoll})
+	if err != nil {
+		g.log.Warn("key management off: the ledger store keeps no records", "store", g.cfg.Ledger.Store)
+		return g.checkOpen(true)
+	}
+	g.managed = m
+	if err := m.Reload(ctx); err != nil {
+		g.log.Warn("managed keys: cannot read the store; they will be loaded when it answers", "err", err)
+		return g.checkOpen(false)
+	}
+	if err := g.bootstrapAdmin(ctx); err != nil {
+		return err
+	}
+	return g.checkOpen(true)
+}
+
+// bootstrapAdmin makes and prints the first admin key (WithBootstrapAdmin, on loopback).
+func (g *Gateway) bootstrapAdmin(ctx context.Context) error {
+	m := g.managed
+	if g.opts.bootstrap == nil {
+		return nil
+	}
+	url := "http://" + g.cfg.Listen
+	if !config.IsLoopback(g.cfg.Listen) {
+		if g.keys.Admins() == 0 {
+			g.log.Info("no admin key configured: the console and the keys API need one; add one to the keys file (gavel keys new --role admin)")
+		}
+		return nil
+	}
+	k, err := m.EnsureAdmin(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap admin key: %w", err)
+	}
+	if k.Secret != "" {
+		// Written to the terminal, not the structured log: the secret is shown this once.
+		fmt.Fprintf(g.opts.bootstrap, "\ngavel: console %s/console\ngavel: admin key (shown once; stored hashed as %s): %s\n\n", url, k.ID, k.Secret)
+	} else {
+		g.log.Info("console", "url", url+"/console")
+	}
+	return nil
+}
+
 // buildRequestPath wires what every request goes through: the executor over the
 // providers, the pipeline around it, and the HTTP server in front.
 func (g *Gateway) buildRequestPath() error {
@@ -277,17 +343,27 @@ func (g *Gateway) buildRequestPath() error {
 	g.exec = executor.New(executor.Options{Providers: g.providers, Resilience: g.resil, DropParams: g.drop, Tracker: g.tracker, Metrics: g.metrics, Log: g.log,
 		Redactor: pii.Redactor{Scanner: scanner}, Shadow: g.cfg.Shadow.Executor(), Tracer: g.tracing.Tracer()})
 	g.cache = openCache(g.cfg.Cache, g.ledger, g.metrics, g.log)
-	g.pipe = pipeline.New(pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
+	po := pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
 		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog,
-		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL})
+		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL}
+	var tr *traffic.Aggregator
+	if g.dlog != nil {
+		tr = g.traffic // fed by the decision log: without one it would stay empty
+	}
 	var bundles server.BundleStatus
 	if g.remote != nil {
 		bundles = g.remote
 	}
+	var canaryStatus server.CanaryStatus
+	if g.canary != nil { // a nil *Canary in an interface would not read as "none"
+		po.Canary, canaryStatus = g.canary, g.canary
+	}
+	g.pipe = pipeline.New(po)
 	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger, Cache: g.cache,
-		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Tracing: g.tracing,
-		CORSOrigins: g.cfg.CORS.AllowedOrigins, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
-		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout})
+		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Canary: canaryStatus, Tracing: g.tracing,
+		CORSOrigins: g.cfg.CORS.AllowedOrigins, ManagedKeys: g.managed, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
+		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout,
+		Planner: g.planner, Signals: g.tracker, Traffic: tr, BundleLimits: bundleLimits(g.cfg.Bundle.BundleLimits)})
 	return nil
 }
 
@@ -331,7 +407,11 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	pctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go g.planner.Run(pctx)
-	remoteDone := g.runRemote(pctx)
+	if g.managed != nil {
+		go g.managed.Run(pctx)
+	}
+	remoteDone := runPoller(pctx, g.remote)
+	canaryDone := runPoller(pctx, g.canaryRemote)
 	for _, p := range g.probes {
 		go g.tracker.Probe(pctx, p.name, p.cfg, p.check, g.log)
 	}
@@ -343,7 +423,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	l = httpframe.Strict(hs, l, server.AmbiguousFraming) // Content-Length with Transfer-Encoding: 400, connection closed
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(l) }()
-	g.log.Info("gavel listening", "addr", l.Addr().String())
+	g.log.Info("gavel listening", "addr", l.Addr().String(), "console", "http://"+l.Addr().String()+"/console/")
 	var ms *http.Server
 	if g.metricsL != nil {
 		mux := http.NewServeMux()
@@ -371,6 +451,7 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	}
 	stop()
 	<-remoteDone
+	<-canaryDone
 	g.Close()
 	return err
 }
@@ -455,6 +536,9 @@ func (g *Gateway) Close() {
 	if g.srv != nil {
 		g.srv.Close()
 	}
+	if g.canary != nil {
+		g.canary.Close() // before the decision log closes: it logs disagreements there
+	}
 	if g.exec != nil {
 		g.exec.Close()
 	}
@@ -498,8 +582,13 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 		}
 		// Short timeouts and no client retries: a Redis that stops answering must trip the
 		// failure mode in a fraction of a second, not hold every request for seconds.
-		client := redis.NewClient(&redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB,
-			DialTimeout: 300 * time.Millisecond, ReadTimeout: 300 * time.Millisecond, WriteTimeout: 300 * time.Millisecond, MaxRetries: -1})
+		opts := &redis.Options{Addr: c.Redis.Addr, Username: c.Redis.Username, Password: string(c.Redis.Password), DB: c.Redis.DB}
+		c.Redis.Timeouts().Apply(opts)
+		client := redis.NewClient(opts)
+		// A Redis (or a proxy) may quote the AUTH it was sent in an error: none of its
+		// errors carries the password on to the log or a client.
+		secrets := scrub.New(string(c.Redis.Password))
+		client.AddHook(redisstore.ScrubHook(secrets))
 		store := redisstore.New(client, redisstore.Options{FailureMode: mode,
 			OnUnavailable: func(op string, _ error) { m.LedgerUnavailable(op) }})
 		m.InitLedger(redisOps)
@@ -507,7 +596,7 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 			st := store.Stats()
 			return st.PendingCommits, st.Replayed, st.DroppedCommits
 		})
-		useRedisLog(log)
+		useRedisLog(log, secrets)
 		return closeBoth{store, client}, nil
 	}
 	if dir := filepath.Dir(c.Path); dir != "" {
@@ -525,26 +614,34 @@ func openLedger(c config.Ledger, m *telemetry.Metrics, log *slog.Logger) (ledger
 // go-redis logs through one process-wide logger, by default to stderr, one line per failed
 // dial: during an outage, one per request. It goes through a limiter onto gavel's log
 // (the latest gateway's, when a process runs several, as tests do).
+// Its lines are scrubbed of the Redis password, which a failed dial's error may quote.
 var (
 	redisLogOnce sync.Once
-	redisLimiter atomic.Pointer[telemetry.LogLimiter]
+	redisLog     atomic.Pointer[redisLogTarget]
 )
+
+type redisLogTarget struct {
+	limiter *telemetry.LogLimiter
+	secrets scrub.Set
+}
 
 type redisLogger struct{}
 
 func (redisLogger) Printf(_ context.Context, format string, v ...any) {
-	redisLimiter.Load().Log(format, "redis client", "detail", fmt.Sprintf(format, v...))
+	t := redisLog.Load()
+	t.limiter.Log(format, "redis client", "detail", t.secrets.Scrub(fmt.Sprintf(format, v...)))
 }
 
-func useRedisLog(log *slog.Logger) {
-	redisLimiter.Store(telemetry.NewLogLimiter(log, slog.LevelWarn, 0))
+func useRedisLog(log *slog.Logger, secrets scrub.Set) {
+	redisLog.Store(&redisLogTarget{limiter: telemetry.NewLogLimiter(log, slog.LevelWarn, 0), secrets: secrets})
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{}) })
 }
 
 // redisOps are the operations redisstore names to OnUnavailable (its Options document
 // them); each is published at 0 so an outage shows as an increase.
 var redisOps = []string{"reserve", "commit", "release", "snapshot", "spend", "allow", "add_tokens", "rate_state", "replay",
-	"put_document", "get_document", "delete_document"}
+	"put_document", "get_document", "delete_document",
+	"put_record", "delete_record", "list_records", "records_version", "append_journal", "read_journal"}
 
 // closeBoth closes the Redis store, then its client (the store does not own the client).
 type closeBoth struct {

@@ -1,9 +1,13 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/gavel-gw/gavel/engine/config"
+	"github.com/gavel-gw/gavel/engine/policy"
 )
 
 const benchBody = `{"model":"fast","messages":[{"role":"system","content":"You are a helpful assistant that answers briefly."},` +
@@ -156,6 +161,35 @@ func BenchmarkChatCompletionTracing(b *testing.B) {
 				opts = append(opts, WithTracerProvider(tp))
 			}
 			benchHandler(b, benchConfig(), benchBody, map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, opts...)
+		})
+	}
+}
+
+// BenchmarkChatCompletionCanary is BenchmarkChatCompletion's JSON request with
+// bundle.canary deciding a sample of requests with a candidate that moves the requested
+// alias (every sampled request disagrees and is logged as a canary event). allocs/op counts
+// the whole process (runtime.MemStats): the canary worker's evaluations are in it, the
+// request path's own share is none (engine/canary TestOfferNeverBlocks).
+func BenchmarkChatCompletionCanary(b *testing.B) {
+	cb, err := policy.LoadEmbedded()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cb.Manifest.Revision = "candidate"
+	cb.Data["gavel"].(map[string]any)["aliases"].(map[string]any)["fast"] = map[string]any{"strategy": "ordered", "candidates": []any{"mock/mock-large"}}
+	path := filepath.Join(b.TempDir(), "candidate.tar.gz")
+	var buf bytes.Buffer
+	if err := policy.WriteBundle(&buf, cb); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for _, sample := range []float64{0, 0.01, 1} {
+		b.Run(fmt.Sprintf("sample=%v", sample), func(b *testing.B) {
+			cfg := benchConfig()
+			cfg.Bundle.Canary = &config.BundleCanary{Path: path, Sample: &sample}
+			benchHandler(b, cfg, benchBody, nil)
 		})
 	}
 }

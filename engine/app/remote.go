@@ -89,17 +89,18 @@ func verification(s *config.BundleSigning) (*bundle.VerificationConfig, error) {
 	return bundle.NewVerificationConfig(keys, s.KeyID, s.Scope, nil), nil
 }
 
-// runRemote polls the bundle server until ctx ends; the channel closes when polling has
-// stopped, so shutdown never races a bundle being written to the persist dir.
-func (g *Gateway) runRemote(ctx context.Context) <-chan struct{} {
+// runPoller polls a bundle server (the policy's, or the canary candidate's) until ctx
+// ends; the channel closes when polling has stopped, so shutdown never races a bundle
+// being written to the persist dir. A nil client is closed at once.
+func runPoller(ctx context.Context, c *remote.Client) <-chan struct{} {
 	done := make(chan struct{})
-	if g.remote == nil {
+	if c == nil {
 		close(done)
 		return done
 	}
 	go func() {
 		defer close(done)
-		g.remote.Run(ctx)
+		c.Run(ctx)
 	}()
 	return done
 }

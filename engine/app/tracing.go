@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"time"
 
@@ -15,6 +16,20 @@ type Option func(*options)
 
 type options struct {
 	tracerProvider trace.TracerProvider
+	bootstrap      io.Writer
+	keysPoll       time.Duration
+}
+
+// WithBootstrapAdmin makes a gateway that listens on loopback and has no admin key
+// anywhere create one at startup (a managed key, stored hashed) and write it, with the
+// console's URL, to w: once, since the next start finds it. `gavel serve` uses it.
+func WithBootstrapAdmin(w io.Writer) Option {
+	return func(o *options) { o.bootstrap = w }
+}
+
+// WithKeysPollInterval overrides keys.PollInterval (tests).
+func WithKeysPollInterval(d time.Duration) Option {
+	return func(o *options) { o.keysPoll = d }
 }
 
 // WithTracerProvider traces with tp instead of the OTEL_* environment (tests record spans

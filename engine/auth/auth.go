@@ -43,6 +43,7 @@ type keyset struct {
 	// bootstrap admin keys); adminOpen: the anonymous caller may use admin endpoints too
 	// (open, and no key with an admin or viewer role at all).
 	open, adminOpen bool
+	admins          int // keys with the admin role that are not refused
 }
 
 // Keys authenticates requests. Safe for concurrent use: the key set is rebuilt and
@@ -143,7 +144,11 @@ func (k *Keys) rebuild() (shadowed []string) {
 		if !bootstrap {
 			client++
 		}
-		if role := r.EffectiveRole(); role == policy.RoleAdmin || role == policy.RoleViewer {
+		switch r.EffectiveRole() {
+		case policy.RoleAdmin:
+			s.admins++
+			roles++
+		case policy.RoleViewer:
 			roles++
 		}
 	}
@@ -171,6 +176,9 @@ func (k *Keys) rebuild() (shadowed []string) {
 	k.set.Store(s)
 	return shadowed
 }
+
+// Admins returns the number of usable keys with the admin role, from every source.
+func (k *Keys) Admins() int { return k.set.Load().admins }
 
 // Count returns the number of configured keys.
 func (k *Keys) Count() int { return len(k.set.Load().byHash) }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters/registry"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/ledger/redisstore"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 )
@@ -167,6 +168,36 @@ type RedisConfig struct {
 	Username string          `yaml:"username"`
 	Password registry.Secret `yaml:"password"` // prints as "[redacted]"
 	DB       int             `yaml:"db"`
+	// DialTimeout, ReadTimeout and WriteTimeout bound one Redis call's connect, reply and
+	// send before the failure mode applies; 0 means redisstore.DefaultDialTimeout and
+	// friends (300 ms each). Raise them where Redis or gavel may be starved of CPU and
+	// part of a burst is refused with 503 ledger_unavailable for want of a reply.
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
+// MaxRedisTimeout bounds ledger.redis.*_timeout: while Redis does not answer, every request
+// that needs the ledger waits this long before it is refused (or served from the fallback).
+const MaxRedisTimeout = 10 * time.Second
+
+// Timeouts are the ledger's Redis client timeouts (zero fields: redisstore's defaults).
+func (r RedisConfig) Timeouts() redisstore.Timeouts {
+	return redisstore.Timeouts{Dial: r.DialTimeout, Read: r.ReadTimeout, Write: r.WriteTimeout}
+}
+
+func (r RedisConfig) validate() []error {
+	var errs []error
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"dial_timeout", r.DialTimeout}, {"read_timeout", r.ReadTimeout}, {"write_timeout", r.WriteTimeout}} {
+		if t.d < 0 || t.d > MaxRedisTimeout {
+			errs = append(errs, fmt.Errorf("ledger.redis.%s must be between 0 (the default, %s) and %s, got %s",
+				t.name, redisstore.DefaultReadTimeout, MaxRedisTimeout, t.d))
+		}
+	}
+	return errs
 }
 
 // DefaultLedgerPath is where the file store lives unless configured.
@@ -350,6 +381,7 @@ func (c *Config) Validate() error {
 		if c.Ledger.Redis.Addr == "" {
 			errs = append(errs, errors.New("ledger.redis.addr is required with ledger.store: redis"))
 		}
+		errs = append(errs, c.Ledger.Redis.validate()...)
 	default:
 		errs = append(errs, fmt.Errorf("ledger.store must be file, redis or memory, got %q", c.Ledger.Store))
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gavel-gw/gavel/engine/ledger/redisstore"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 )
 
@@ -113,6 +114,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad ledger store", "ledger: {store: etcd}", "ledger.store"},
 		{"redis without addr", "ledger: {store: redis}", "ledger.redis.addr"},
 		{"bad failure mode", "ledger: {failure_mode: maybe}", "failure_mode"},
+		{"negative redis timeout", "ledger: {store: redis, redis: {addr: r:6379, read_timeout: -1s}}", "ledger.redis.read_timeout must be between 0 (the default, 300ms) and 10s, got -1s"},
+		{"huge redis timeout", "ledger: {store: redis, redis: {addr: r:6379, dial_timeout: 1m}}", "ledger.redis.dial_timeout must be between"},
+		{"unknown redis field", "ledger: {store: redis, redis: {addr: r:6379, timeout: 1s}}", "field timeout not found"},
 		{"negative responses ttl", "responses: {store_ttl: -1h}", "responses.store_ttl"},
 		{"unknown shadow field", "shadow: {worker: 2}", "field worker not found"},
 		{"bad shadow budget scope", "shadow: {budget_scope: team}", "shadow.budget_scope"},
@@ -190,6 +194,29 @@ func TestFaultsConfig(t *testing.T) {
 			}
 			if c.Faults.Enabled != tc.want {
 				t.Errorf("faults.enabled = %v", c.Faults.Enabled)
+			}
+		})
+	}
+}
+
+func TestRedisTimeouts(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       redisstore.Timeouts
+	}{
+		// Unset stays zero and takes redisstore's defaults when the client is made.
+		{"defaults", "", redisstore.Timeouts{Dial: redisstore.DefaultDialTimeout, Read: redisstore.DefaultReadTimeout, Write: redisstore.DefaultWriteTimeout}},
+		{"set", ", dial_timeout: 1s, read_timeout: 2s, write_timeout: 500ms", redisstore.Timeouts{Dial: time.Second, Read: 2 * time.Second, Write: 500 * time.Millisecond}},
+		{"one set", ", read_timeout: 1500ms", redisstore.Timeouts{Dial: redisstore.DefaultDialTimeout, Read: 1500 * time.Millisecond, Write: redisstore.DefaultWriteTimeout}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte("ledger: {store: redis, redis: {addr: r:6379"+tc.yaml+"}}"), env(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Ledger.Redis.Timeouts().WithDefaults(); got != tc.want {
+				t.Errorf("timeouts = %+v, want %+v", got, tc.want)
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/failsafe-go/failsafe-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -55,7 +54,7 @@ func (e *Executor) ContinueStream(ctx context.Context, req *adapters.ChatRequest
 	trace.SpanFromContext(ctx).SetAttributes(attrContinued.Bool(true))
 	ctx = context.WithValue(ctx, continuedKey{}, true)
 	walkOn := &decision.Decision{Allow: true, Targets: rest, Limits: d.Limits}
-	out, t, up, err := e.walk(ctx, walkOn, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+	out, t, up, err := e.walk(ctx, walkOn, func(exec *try, p *pipeline) (*outcome, error) {
 		r, dropped, err := e.fit(p, upstreamRequest(continuationRequest(req, p.prov, c.Text), p.target, d, true))
 		if err != nil {
 			return nil, err

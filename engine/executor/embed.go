@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/failsafe-go/failsafe-go"
-
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/decision"
 )
@@ -21,7 +19,7 @@ type EmbedResult struct {
 // pipelines (retries, breaker, timeout) as chat. A provider without the Embedder
 // capability is skipped like an unavailable one.
 func (e *Executor) Embed(ctx context.Context, req *adapters.EmbeddingRequest, d *decision.Decision) (*EmbedResult, error) {
-	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+	out, t, up, err := e.walk(ctx, d, func(exec *try, p *pipeline) (*outcome, error) {
 		r := *req
 		r.Model = p.target.Model
 		return p.attemptEmbed(exec, e, &r)
@@ -32,7 +30,7 @@ func (e *Executor) Embed(ctx context.Context, req *adapters.EmbeddingRequest, d 
 	return &EmbedResult{Target: t, Response: out.emb, Upstream: up}, nil
 }
 
-func (p *pipeline) attemptEmbed(exec failsafe.Execution[*outcome], e *Executor, req *adapters.EmbeddingRequest) (*outcome, error) {
+func (p *pipeline) attemptEmbed(exec *try, e *Executor, req *adapters.EmbeddingRequest) (*outcome, error) {
 	emb, ok := p.prov.(adapters.Embedder)
 	if !ok {
 		return nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindNotFound, Message: "this provider does not serve embeddings"}

@@ -113,7 +113,7 @@ func (e *FailedError) AllRejected() bool {
 }
 
 // classify turns whatever an attempt or a pipeline returned into an *adapters.Error kind:
-// failsafe-go's attempt timeout and the caller's context end included.
+// the attempt timeout (timeout.ErrExceeded) and the caller's context end included.
 func classify(err error) adapters.Kind {
 	if ae := adapters.AsError(err); ae != nil {
 		return ae.Kind

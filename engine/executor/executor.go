@@ -10,10 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
-	fspolicy "github.com/failsafe-go/failsafe-go/policy"
-	"github.com/failsafe-go/failsafe-go/retrypolicy"
 	"github.com/failsafe-go/failsafe-go/timeout"
 	"go.opentelemetry.io/otel/trace"
 
@@ -112,19 +109,14 @@ func (o *outcome) closeStream() {
 }
 
 // pipeline is one provider+model's resilience: a breaker shared by every request, and the
-// executors composed around it, built once.
+// retry and timeout settings run applies around it, built once.
 type pipeline struct {
 	target  decision.Target
 	prov    adapters.Provider
 	stats   *signals.Target
 	res     Resilience
 	breaker *breaker
-	timeout timeout.Timeout[*outcome]
-	def     failsafe.Executor[*outcome]
 	spans   *pipelineSpans // nil when tracing is off
-
-	mu        sync.Mutex
-	byRetries map[int]failsafe.Executor[*outcome] // decisions that override max_retries
 }
 
 func (e *Executor) pipeline(t decision.Target) (*pipeline, error) {
@@ -149,72 +141,21 @@ func (e *Executor) pipeline(t decision.Target) (*pipeline, error) {
 }
 
 func (e *Executor) build(t decision.Target, prov adapters.Provider, res Resilience) *pipeline {
-	p := &pipeline{target: t, prov: prov, res: res, stats: e.tracker.Target(t.Provider, t.Model), byRetries: map[int]failsafe.Executor[*outcome]{}}
+	p := &pipeline{target: t, prov: prov, res: res, stats: e.tracker.Target(t.Provider, t.Model)}
 	p.breaker = newBreaker(res.Breaker, func(from, to circuitbreaker.State) {
 		e.log.Warn("circuit breaker state changed", "provider", t.Provider, "model", t.Model,
 			"from", from.String(), "to", to.String())
 		e.metrics.BreakerState(t.Provider, t.Model, breakerGauge(to))
 		e.tracker.Kick()
 	})
-	p.timeout = timeout.New[*outcome](res.Timeout)
 	p.stats.SetCircuit(func() signals.Circuit { return circuitOf(p.breaker) })
 	e.metrics.BreakerState(t.Provider, t.Model, 0)
-	p.def = e.compose(p, res.MaxRetries)
 	p.spans = e.spansFor(t, prov)
 	return p
 }
 
 // jitterFactor spreads retries of many requests that failed together.
 const jitterFactor = 0.2
-
-// compose builds retry → timeout; run puts the breaker between them: each attempt has its
-// own deadline and counts against the breaker; retries go round both. An open breaker is
-// not retried, nor is a failure that leaves the breaker open: the walk moves on to the
-// next target instead.
-func (e *Executor) compose(p *pipeline, retries int) failsafe.Executor[*outcome] {
-	rp := retrypolicy.NewBuilder[*outcome]().
-		HandleIf(func(_ *outcome, err error) bool {
-			return err != nil && !errors.Is(err, circuitbreaker.ErrOpen) && classify(err).Retryable()
-		}).
-		AbortIf(func(_ *outcome, err error) bool {
-			if p.breaker.isOpen() {
-				// This failure (or a concurrent request's) opened the breaker: every retry
-				// would be rejected after its backoff, so stop here and let the walk move on.
-				return true
-			}
-			ae := adapters.AsError(err)
-			return ae != nil && ae.RetryAfter > p.res.MaxRetryAfter
-		}).
-		WithMaxRetries(retries).
-		WithBackoff(p.res.Backoff, p.res.MaxBackoff).
-		WithJitterFactor(jitterFactor).
-		WithDelayFunc(func(exec failsafe.ExecutionAttempt[*outcome]) time.Duration {
-			if ae := adapters.AsError(exec.LastError()); ae != nil && ae.RetryAfter > 0 {
-				// failsafe-go jitters this delay by ±jitterFactor; scale it so that even the
-				// shortest jittered delay still waits the full Retry-After.
-				return time.Duration(float64(ae.RetryAfter) / (1 - jitterFactor))
-			}
-			return -1 // the backoff applies
-		}).
-		OnRetry(func(failsafe.ExecutionEvent[*outcome]) { e.metrics.Retry(p.target.Provider, p.target.Model) }).
-		ReturnLastFailure().
-		Build()
-	return failsafe.With[*outcome](rp, p.timeout)
-}
-
-func (p *pipeline) executor(e *Executor, retries int) failsafe.Executor[*outcome] {
-	if retries < 0 || retries == p.res.MaxRetries {
-		return p.def
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ex, ok := p.byRetries[retries]
-	if !ok {
-		ex = e.compose(p, retries)
-		p.byRetries[retries] = ex
-	}
-	return ex
-}
 
 // circuitOf reports open only while the breaker would reject: once its delay has passed it
 // admits a probe, and a policy that skipped "open" targets would otherwise never send one.
@@ -312,7 +253,7 @@ type ChatResult struct {
 
 // Chat walks the decision's targets until one answers.
 func (e *Executor) Chat(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*ChatResult, error) {
-	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+	out, t, up, err := e.walk(ctx, d, func(exec *try, p *pipeline) (*outcome, error) {
 		r, dropped, err := e.fit(p, upstreamRequest(req, p.target, d, false))
 		if err != nil {
 			return nil, err
@@ -345,7 +286,7 @@ type StreamResult struct {
 // OpenStream walks the targets until one produces a first chunk. After it returns, nothing
 // is retried: the caller owns the stream and reports a mid-stream failure to the client.
 func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*StreamResult, error) {
-	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+	out, t, up, err := e.walk(ctx, d, func(exec *try, p *pipeline) (*outcome, error) {
 		r, dropped, err := e.fit(p, upstreamRequest(req, p.target, d, true))
 		if err != nil {
 			return nil, err
@@ -365,7 +306,7 @@ func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d 
 }
 
 // attempt is one call to one target, made inside the target's pipeline.
-type attempt func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error)
+type attempt func(exec *try, p *pipeline) (*outcome, error)
 
 // walk tries the decision's targets in order, each through its pipeline, until one
 // succeeds; a failure the next target cannot fix (the client's fault, the client gone)
@@ -411,51 +352,8 @@ func (e *Executor) walk(ctx context.Context, d *decision.Decision, call attempt)
 	return nil, decision.Target{}, time.Since(start), failed
 }
 
-// run executes one target's pipeline. Attempts that the pipeline abandons (a timeout that
-// raced a success) are closed here so no upstream stream is left open.
-func (p *pipeline) run(ctx context.Context, e *Executor, retries int, call attempt) (*outcome, error) {
-	var mu sync.Mutex
-	var opened []*outcome
-	out, err := p.executor(e, retries).WithContext(ctx).GetWithExecution(func(exec failsafe.Execution[*outcome]) (*outcome, error) {
-		if !p.breaker.acquire() {
-			return nil, circuitbreaker.ErrOpen
-		}
-		o, err := call(exec, p)
-		switch v := attemptVerdict(exec, err); {
-		case injected(err):
-			p.breaker.abandon() // a drill's failure says nothing about the target (fault.go)
-		case v == verdictOK:
-			p.breaker.success()
-		case v == verdictFailed:
-			p.breaker.failure()
-		default:
-			p.breaker.abandon()
-		}
-		if o != nil {
-			mu.Lock()
-			opened = append(opened, o)
-			mu.Unlock()
-		}
-		return o, err
-	})
-	mu.Lock()
-	for _, o := range opened {
-		if o != out && o.streaming() {
-			o.closeStream()
-		}
-	}
-	mu.Unlock()
-	if err != nil {
-		return nil, p.failure(err)
-	}
-	if out == nil {
-		return nil, &adapters.Error{Provider: p.target.Provider, Kind: adapters.KindUnknown, Message: "no result"}
-	}
-	return out, nil
-}
-
 // failure puts what a target's pipeline returned into the taxonomy the rest of gavel reads:
-// failsafe-go reports its own verdicts (an attempt timeout, an open breaker, the caller's
+// the pipeline reports its own verdicts (an attempt timeout, an open breaker, the caller's
 // context ending between attempts) as sentinels rather than upstream errors.
 func (p *pipeline) failure(err error) error {
 	if adapters.AsError(err) != nil {
@@ -476,9 +374,9 @@ func (p *pipeline) timeoutMessage() string {
 }
 
 // attemptFailure names why an attempt failed when its context was cancelled under it:
-// failsafe-go's attempt timeout cancels the context, so the adapter reports a
+// the attempt timeout cancels the context, so the adapter reports a
 // cancellation, but the upstream was too slow and that is the target's failure.
-func (p *pipeline) attemptFailure(exec failsafe.Execution[*outcome], err error) error {
+func (p *pipeline) attemptFailure(exec *try, err error) error {
 	if err == nil || classify(err) != adapters.KindCanceled || !attemptTimedOut(exec) {
 		return err
 	}
@@ -486,14 +384,7 @@ func (p *pipeline) attemptFailure(exec failsafe.Execution[*outcome], err error) 
 }
 
 // attemptTimedOut reports whether the attempt's own timeout cancelled it.
-func attemptTimedOut(exec failsafe.Execution[*outcome]) bool {
-	ei, ok := exec.(fspolicy.ExecutionInternal[*outcome])
-	if !ok {
-		return false
-	}
-	canceled, res := ei.IsCanceledWithResult()
-	return canceled && res != nil && errors.Is(res.Error, timeout.ErrExceeded)
-}
+func attemptTimedOut(exec *try) bool { return exec.timedOut() }
 
 // verdict is what the end of an attempt says about its target.
 type verdict int
@@ -508,7 +399,7 @@ const (
 // that won elsewhere, the client gone, the request's deadline) was abandoned, whatever
 // error the cancelled call surfaced (a deadline reads as a timeout); the attempt's own
 // timeout is the upstream's failure.
-func attemptVerdict(exec failsafe.Execution[*outcome], err error) verdict {
+func attemptVerdict(exec *try, err error) verdict {
 	switch {
 	case err == nil:
 		return verdictOK
@@ -524,7 +415,7 @@ func attemptVerdict(exec failsafe.Execution[*outcome], err error) verdict {
 
 // record ends an attempt in the target's signals and metrics. A cancelled attempt says
 // nothing about the target, so the signals forget it (no error, no latency sample).
-func (p *pipeline) record(exec failsafe.Execution[*outcome], e *Executor, lat time.Duration, err error) {
+func (p *pipeline) record(exec *try, e *Executor, lat time.Duration, err error) {
 	switch attemptVerdict(exec, err) {
 	case verdictAbandoned:
 		p.stats.Abandon()
@@ -538,7 +429,7 @@ func (p *pipeline) record(exec failsafe.Execution[*outcome], e *Executor, lat ti
 
 // measured makes a whole (non-streamed) call and records it in the target's signals and
 // metrics.
-func (p *pipeline) measured(exec failsafe.Execution[*outcome], e *Executor, call func() (*outcome, error)) (*outcome, error) {
+func (p *pipeline) measured(exec *try, e *Executor, call func() (*outcome, error)) (*outcome, error) {
 	start := time.Now()
 	p.stats.Begin()
 	out, err := call()
@@ -551,7 +442,7 @@ func (p *pipeline) measured(exec failsafe.Execution[*outcome], e *Executor, call
 	return out, nil
 }
 
-func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest, raw *adapters.RawRequest) (*outcome, error) {
+func (p *pipeline) attemptChat(exec *try, e *Executor, req *adapters.ChatRequest, raw *adapters.RawRequest) (*outcome, error) {
 	ctx, at := e.startAttempt(exec, p, opChat, req)
 	out, err := p.measured(exec, e, func() (*outcome, error) {
 		if raw != nil {
@@ -577,12 +468,9 @@ func (p *pipeline) attemptChat(exec failsafe.Execution[*outcome], e *Executor, r
 
 // attemptStream opens the stream and waits for its first chunk, so that a stream failing
 // before producing anything is retried or failed over like any other failure.
-func (p *pipeline) attemptStream(exec failsafe.Execution[*outcome], e *Executor, req *adapters.ChatRequest, raw *adapters.RawRequest) (*outcome, error) {
-	release := func() {}
-	if ei, ok := exec.(fspolicy.ExecutionInternal[*outcome]); ok {
-		// The attempt's context must outlive this function: the stream is read after it.
-		release = ei.DeferCancel()
-	}
+func (p *pipeline) attemptStream(exec *try, e *Executor, req *adapters.ChatRequest, raw *adapters.RawRequest) (*outcome, error) {
+	// The attempt's context must outlive this function: the stream is read after it.
+	release := exec.deferCancel()
 	ctx, at := e.startAttempt(exec, p, opChat, req)
 	start := time.Now()
 	p.stats.Begin()

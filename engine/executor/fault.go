@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/failsafe-go/failsafe-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -26,7 +25,7 @@ var attrFault = attribute.Key("gavel.fault")
 // walk: retries, fallbacks and hedges alike) gets the fault.
 func (e *Executor) faulty(f *decision.Fault, call attempt) attempt {
 	var n atomic.Int32
-	return func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+	return func(exec *try, p *pipeline) (*outcome, error) {
 		if int(n.Add(1)) != f.Attempt {
 			return call(exec, p)
 		}

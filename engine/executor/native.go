@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/failsafe-go/failsafe-go"
-
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/decision"
 )
@@ -67,7 +65,7 @@ func (f fitted) settle(err error) error {
 // target's retries, breaker and timeout, and failover may cross from one kind of target
 // to the other.
 func (e *Executor) ChatNative(ctx context.Context, req *adapters.ChatRequest, raw *adapters.RawRequest, d *decision.Decision) (*ChatResult, error) {
-	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+	out, t, up, err := e.walk(ctx, d, func(exec *try, p *pipeline) (*outcome, error) {
 		pass := rawFor(raw, p, d, false)
 		f, err := e.fitNative(p, upstreamRequest(req, p.target, d, false), pass)
 		if err != nil {
@@ -89,7 +87,7 @@ func (e *Executor) ChatNative(ctx context.Context, req *adapters.ChatRequest, ra
 // ChatNative): a passed-through stream comes back as StreamResult.Raw with its first event
 // in RawFirst, a translated one as Stream and First.
 func (e *Executor) OpenStreamNative(ctx context.Context, req *adapters.ChatRequest, raw *adapters.RawRequest, d *decision.Decision) (*StreamResult, error) {
-	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+	out, t, up, err := e.walk(ctx, d, func(exec *try, p *pipeline) (*outcome, error) {
 		pass := rawFor(raw, p, d, true)
 		f, err := e.fitNative(p, upstreamRequest(req, p.target, d, true), pass)
 		if err != nil {
@@ -118,7 +116,7 @@ func (e *Executor) OpenStreamNative(ctx context.Context, req *adapters.ChatReque
 // decision's first target whose provider serves it natively, through the target's
 // pipeline; a target that cannot count is skipped like one without the capability.
 func (e *Executor) CountTokens(ctx context.Context, raw *adapters.RawRequest, d *decision.Decision) (*ChatResult, error) {
-	out, t, up, err := e.walk(ctx, d, func(exec failsafe.Execution[*outcome], p *pipeline) (*outcome, error) {
+	out, t, up, err := e.walk(ctx, d, func(exec *try, p *pipeline) (*outcome, error) {
 		r := rawFor(raw, p, d, false)
 		if r == nil {
 			return nil, errNoCount(p)

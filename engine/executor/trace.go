@@ -3,7 +3,6 @@ package executor
 import (
 	"context"
 
-	"github.com/failsafe-go/failsafe-go"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
@@ -73,7 +72,7 @@ type attemptTrace struct {
 // and returns the context the provider call must use (it carries the span to the
 // transport, which sends its traceparent upstream). Tracing off: the attempt's context
 // and an inert attemptTrace.
-func (e *Executor) startAttempt(exec failsafe.Execution[*outcome], p *pipeline, op operation, req *adapters.ChatRequest) (context.Context, attemptTrace) {
+func (e *Executor) startAttempt(exec *try, p *pipeline, op operation, req *adapters.ChatRequest) (context.Context, attemptTrace) {
 	ctx := exec.Context()
 	if e.tracer == nil || p.spans == nil {
 		return ctx, attemptTrace{}

@@ -32,6 +32,10 @@ const (
 	EndpointEmbeddings = "embeddings"
 	EndpointMessages   = "messages"  // Anthropic Messages (POST /v1/messages)
 	EndpointResponses  = "responses" // OpenAI Responses (POST /v1/responses)
+	// EndpointCountTokens is Anthropic's POST /v1/messages/count_tokens: judged and routed
+	// like a message, but it generates nothing, so a policy (rate limits) and the
+	// metrics tell it apart from the messages it precedes.
+	EndpointCountTokens = "count_tokens"
 )
 
 // Protocols, as input.request.protocol names the wire format the client spoke. An
@@ -46,7 +50,7 @@ const (
 // protocolOf is the wire format of an endpoint.
 func protocolOf(endpoint string) string {
 	switch endpoint {
-	case EndpointMessages:
+	case EndpointMessages, EndpointCountTokens:
 		return ProtocolAnthropic
 	case EndpointResponses:
 		return ProtocolResponses
@@ -74,12 +78,22 @@ type Options struct {
 	// Catalog holds the models providers declare or list: their prices, for models the
 	// bundle's catalog does not price, and their names (see Exchange.Substituted).
 	Catalog *policy.Catalog
+	// Canary, when set, is offered every request the policy decided, to sample for a
+	// candidate bundle (engine/canary.Canary); nil: no canary.
+	Canary Canary
 	// Cache stores answers the decisions let it (decision.cache); nil: nothing is stored,
 	// and decisions asking for it only coalesce.
 	Cache *cache.Cache
 	// IdempotencyTTL is how long an Idempotency-Key's answer is kept for the caller's
 	// retries; 0: DefaultIdempotencyTTL. It needs Cache.
 	IdempotencyTTL time.Duration
+}
+
+// Canary evaluates a candidate bundle beside the active one. Offer is on the request
+// path: it must neither block nor allocate, and must leave input and result as they are
+// (the decision log reads them too).
+type Canary interface {
+	Offer(id string, at time.Time, active *policy.Revision, input, result ast.Value)
 }
 
 // Pipeline runs requests. Safe for concurrent use.
@@ -372,6 +386,9 @@ func (p *Pipeline) decide(ctx context.Context, x *Exchange, f policy.Request) (*
 		if d, err = policy.ParseDecision(x.result); err == nil {
 			err = x.rev.Admit(d)
 		}
+	}
+	if err == nil && p.o.Canary != nil {
+		p.o.Canary.Offer(x.ID, x.start, x.rev, x.input, x.result)
 	}
 	outcome := "allow"
 	switch {

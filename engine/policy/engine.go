@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,30 @@ type Engine struct {
 	active   atomic.Pointer[Revision]
 	onChange []func(*Revision)
 	faults   bool
+
+	mu      sync.Mutex
+	history []Activation // the most recent MaxHistory activations, oldest first
+}
+
+// MaxHistory bounds the activation history an Engine keeps (History).
+const MaxHistory = 50
+
+// Activation is one bundle revision made active.
+type Activation struct {
+	Revision  string    `json:"revision"`
+	Source    string    `json:"source"`
+	Activated time.Time `json:"activated"`
+}
+
+// History returns the most recent activations (at most MaxHistory), newest first.
+func (e *Engine) History() []Activation {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Activation, len(e.history))
+	for i, a := range e.history {
+		out[len(out)-1-i] = a
+	}
+	return out
 }
 
 // ErrFaultsDisabled marks a decision (or a bundle whose decisions) carry a chaos-drill
@@ -95,6 +120,12 @@ func (e *Engine) Activate(ctx context.Context, b *bundle.Bundle, source string) 
 		rev.refuseFaults = true
 	}
 	e.active.Store(rev)
+	e.mu.Lock()
+	if len(e.history) == MaxHistory {
+		e.history = append(e.history[:0], e.history[1:]...)
+	}
+	e.history = append(e.history, Activation{Revision: rev.ID, Source: rev.Source, Activated: rev.Activated.UTC()})
+	e.mu.Unlock()
 	for _, fn := range e.onChange {
 		fn(rev)
 	}

@@ -34,7 +34,7 @@ type Input struct {
 // Request holds the request features the policy may read.
 type Request struct {
 	ID        string
-	Endpoint  string // "chat" | "embeddings" | "messages" | "responses"
+	Endpoint  string // "chat" | "embeddings" | "messages" | "count_tokens" | "responses"
 	Protocol  string // the client's wire format: "openai" | "anthropic" | "responses"
 	Model     string // as the client asked: an alias, a model, or provider/model
 	Stream    bool
@@ -127,7 +127,7 @@ var (
 var knownStrings = func() map[string]*ast.Term {
 	m := map[string]*ast.Term{}
 	for _, s := range []string{
-		"chat", "embeddings", "messages", "responses",
+		"chat", "embeddings", "messages", "count_tokens", "responses",
 		"openai", "anthropic",
 		"system", "developer", "user", "assistant", "tool", "function",
 	} {

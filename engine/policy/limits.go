@@ -222,3 +222,10 @@ func openTarball(p string, lim Limits) (*bundle.Bundle, error) {
 
 // skipVerification reads a signed tarball without checking its signatures.
 func skipVerification(r *bundle.Reader) *bundle.Reader { return r.WithSkipBundleVerification(true) }
+
+// ReadCandidate reads an uploaded candidate bundle tarball held to lim, without checking
+// signatures: a candidate is only replayed against logged decisions (the admin policy
+// diff), never activated.
+func ReadCandidate(raw []byte, lim Limits) (*bundle.Bundle, error) {
+	return ReadTarballLimited(raw, "", lim, nil, skipVerification)
+}

@@ -45,7 +45,9 @@ func (s *Server) spend(c echo.Context) error {
 	}
 	states, err := s.o.Ledger.Spend(c.Request().Context(), scope, id)
 	if err != nil {
-		if errors.Is(err, ledger.ErrStoreUnavailable) {
+		// Only the owner's validation speaks of the request; anything else is the
+		// store's (its text is for the log, not the caller).
+		if !errors.Is(err, ledger.ErrInvalid) {
 			return err
 		}
 		return errBadRequest("invalid_value", "scope", err.Error())

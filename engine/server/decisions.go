@@ -18,7 +18,7 @@ const MaxDecisionsLimit = 1000
 // authViewer authenticates a read of the admin API: keys with the admin or the viewer
 // role (or open loopback mode).
 func (s *Server) authViewer(c echo.Context) error {
-	_, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization"))
+	_, err := s.o.Keys.AuthenticateViewer(c.Request().Header.Get("Authorization"))
 	return err
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/decision"
 	"github.com/gavel-gw/gavel/engine/executor"
+	"github.com/gavel-gw/gavel/engine/keys"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 )
@@ -88,6 +89,7 @@ func clientError(err error) *APIError {
 		budget  *pipeline.BudgetExceeded
 		limited *pipeline.RateLimited
 		pe      *pipeline.PolicyError
+		invalid *keys.InvalidError
 		se      *pipeline.StreamError
 		fe      *executor.FailedError
 	)
@@ -101,6 +103,14 @@ func clientError(err error) *APIError {
 	case errors.Is(err, pipeline.ErrIdempotencyConflict):
 		return newAPIError(http.StatusUnprocessableEntity, "idempotency_key_reused",
 			"This Idempotency-Key was already used for a request with a different body; use a new key for a new request.")
+	case errors.As(err, &invalid):
+		return errBadRequest("invalid_value", invalid.Param, invalid.Msg)
+	case errors.Is(err, keys.ErrNotFound):
+		return newAPIError(http.StatusNotFound, "key_not_found", "No managed key has this id.")
+	case errors.Is(err, keys.ErrRevoked):
+		return newAPIError(http.StatusConflict, "key_revoked", "The key is revoked; create a new one.")
+	case errors.Is(err, keys.ErrTooMany):
+		return newAPIError(http.StatusConflict, "too_many_keys", err.Error()+".")
 	case errors.Is(err, pipeline.ErrNoBundle):
 		return newAPIError(http.StatusServiceUnavailable, "not_ready", "No policy bundle is active yet.")
 	case errors.Is(err, ledger.ErrStoreUnavailable):

@@ -224,6 +224,7 @@ func (s *Server) messagesStream(ctx context.Context, c echo.Context, x *pipeline
 	var enc *frontanthropic.Encoder
 	if !raw {
 		enc = frontanthropic.NewEncoder(w.named, model)
+		enc.SetInputTokens(x.EstimatedInputTokens()) // until the upstream's own count arrives
 	}
 	for {
 		if raw {
@@ -298,7 +299,7 @@ func (s *Server) messagesDegraded(ctx context.Context, c echo.Context, x *pipeli
 }
 
 func (s *Server) countTokens(c echo.Context) error {
-	return s.serveAs(c, pipeline.EndpointMessages, anthropicErrors, s.handleCountTokens)
+	return s.serveAs(c, pipeline.EndpointCountTokens, anthropicErrors, s.handleCountTokens)
 }
 
 // handleCountTokens serves POST /v1/messages/count_tokens: judged like a message (the

@@ -17,12 +17,15 @@ import (
 
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/cache"
+	consoleui "github.com/gavel-gw/gavel/engine/console"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
+	"github.com/gavel-gw/gavel/engine/keys"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 	"github.com/gavel-gw/gavel/engine/tracing"
+	"github.com/gavel-gw/gavel/engine/traffic"
 )
 
 // Response headers every answer carries.
@@ -80,8 +83,20 @@ type Options struct {
 	// Cache is purged by DELETE /v1/gavel/cache; nil: disabled.
 	Cache *cache.Cache
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
-	Ledger       ledger.Store
-	Bundles      BundleStatus // nil: the bundle is local, no server to report on
+	Ledger  ledger.Store
+	Bundles BundleStatus // nil: the bundle is local, no server to report on
+	// Planner answers the current routing plan (GET /v1/gavel/plan); nil: none.
+	Planner *policy.Planner
+	// Signals answers providers' live signals and breakers (GET /v1/gavel/providers).
+	Signals SignalSource
+	// Traffic answers the traffic summary (GET /v1/gavel/traffic); nil: disabled.
+	Traffic *traffic.Aggregator
+	// BundleLimits bound a candidate bundle uploaded to POST /v1/gavel/policy/diff.
+	BundleLimits policy.Limits
+	// Canary reports the canary candidate in GET /v1/gavel/status; nil: none configured.
+	Canary CanaryStatus
+	// ManagedKeys answers the keys API (/v1/gavel/keys) and the audit log; nil: disabled.
+	ManagedKeys  *keys.Manager
 	Log          *slog.Logger
 	Providers    []string // configured provider names
 	MaxBodyBytes int64
@@ -123,7 +138,8 @@ type Server struct {
 	base     context.Context
 	cancel   context.CancelFunc
 	draining atomic.Bool
-	inflight atomic.Int64 // API requests between Start and Finish
+	diffing  chan struct{} // one policy diff at a time
+	inflight atomic.Int64  // API requests between Start and Finish
 }
 
 // New builds the server and its routes.
@@ -135,7 +151,7 @@ func New(o Options) *Server {
 		o.WriteStallTimeout = DefaultWriteStallTimeout
 	}
 	s := &Server{o: o, p: o.Pipeline, echo: echo.New(), log: o.Log, prov: map[string]bool{},
-		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval)}
+		failed: telemetry.NewLogLimiter(o.Log, slog.LevelError, o.ErrorLogInterval), diffing: make(chan struct{}, 1)}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	for _, p := range o.Providers {
 		s.prov[p] = true
@@ -177,6 +193,25 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/spend", s.spend)
 	e.DELETE("/v1/gavel/cache", s.purgeCache)
 	e.GET("/v1/gavel/status", s.status)
+	e.POST("/v1/gavel/keys", s.createKey)
+	e.GET("/v1/gavel/keys", s.listKeys)
+	e.GET("/v1/gavel/keys/:id", s.getKey)
+	e.PATCH("/v1/gavel/keys/:id", s.updateKey)
+	e.DELETE("/v1/gavel/keys/:id", s.revokeKey)
+	e.POST("/v1/gavel/keys/:id/rotate", s.rotateKey)
+	e.GET("/v1/gavel/audit", s.auditLog)
+	e.GET("/v1/gavel/traffic", s.traffic)
+	e.GET("/v1/gavel/providers", s.providers)
+	e.GET("/v1/gavel/plan", s.plan)
+	e.GET("/v1/gavel/budgets", s.budgets)
+	e.GET("/v1/gavel/policy", s.policyView)
+	e.POST("/v1/gavel/policy/diff", s.policyDiff)
+	e.GET("/v1/gavel/experiments", s.experiments)
+	e.GET("/v1/gavel/openapi.json", s.openAPI)
+	console := echo.WrapHandler(consoleui.Handler())
+	e.GET("/console", func(c echo.Context) error { return c.Redirect(http.StatusFound, consoleui.Prefix) })
+	e.GET(consoleui.Prefix+"*", console)
+	e.HEAD(consoleui.Prefix+"*", console)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if o.Metrics != nil && !o.MetricsElsewhere {
@@ -296,6 +331,18 @@ func writeJSON(c echo.Context, status int, v any) error {
 	return err
 }
 
+// Header values every response of a kind carries, shared by all of them: http.Header.Set
+// makes a new one-element slice per call. They are assigned under canonical keys and
+// never written through (net/http, echo and gavel only read, replace or append to header
+// values, and an append to a full slice copies it).
+var (
+	hvJSON        = []string{echo.MIMEApplicationJSON}
+	hvEventStream = []string{"text/event-stream; charset=utf-8"}
+	hvNoCache     = []string{"no-cache"}
+	hvKeepAlive   = []string{"keep-alive"}
+	hvNo          = []string{"no"}
+)
+
 // encodeJSON encodes v, writes the status and headers, and returns the body to write.
 func encodeJSON(c echo.Context, status int, v any) []byte {
 	b, err := json.Marshal(v)
@@ -303,7 +350,7 @@ func encodeJSON(c echo.Context, status int, v any) []byte {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding failed","type":"server_error","param":null,"code":"internal_error"}}`)
 	}
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	h[echo.HeaderContentType] = hvJSON
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)+1))
 	c.Response().WriteHeader(status)
 	return append(b, '\n')

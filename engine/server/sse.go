@@ -48,10 +48,10 @@ type sseWriter struct {
 
 func (s *Server) startSSE(c echo.Context, ctx context.Context) *sseWriter {
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no") // nginx in front must not buffer the stream
+	h[echo.HeaderContentType] = hvEventStream
+	h["Cache-Control"] = hvNoCache
+	h["Connection"] = hvKeepAlive
+	h["X-Accel-Buffering"] = hvNo // nginx in front must not buffer the stream
 	c.Response().WriteHeader(http.StatusOK)
 	// Below echo's Response, whose Flush drops the error that says the client is gone.
 	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer), stall: s.o.WriteStallTimeout}

@@ -8,8 +8,16 @@ import (
 	"github.com/labstack/echo/v4"
 	pluginbundle "github.com/open-policy-agent/opa/v1/plugins/bundle"
 
+	"github.com/gavel-gw/gavel/engine/canary"
 	"github.com/gavel-gw/gavel/engine/policy/remote"
 )
+
+// CanaryStatus reports on a canary candidate bundle; *canary.Canary is one.
+type CanaryStatus interface {
+	Status() canary.Status
+}
+
+var _ CanaryStatus = (*canary.Canary)(nil)
 
 // BundleStatus reports on the bundle server the policy comes from; *remote.Client is one.
 type BundleStatus interface {
@@ -36,10 +44,15 @@ func (s *Server) status(c echo.Context) error {
 		// A local bundle: activation is all there is to say.
 		st.ActiveRevision, st.LastSuccessfulActivation = rev.ID, rev.Activated.UTC()
 	}
-	writeJSON(c, http.StatusOK, map[string]any{
+	doc := map[string]any{
 		"bundles": map[string]any{st.Name: st},
 		"labels":  statusLabels,
-	})
+	}
+	if s.o.Canary != nil {
+		// Beside OPA's shape: OPA has no canary, so tooling written for it ignores this.
+		doc["canary"] = s.o.Canary.Status()
+	}
+	writeJSON(c, http.StatusOK, doc)
 	return nil
 }
 

@@ -181,6 +181,8 @@ type proc struct {
 	exited  chan struct{}
 	err     error // exit status, valid once exited is closed
 	w       *world
+	// heapProfiles counts the profiles asked of it (soak_test.go's collectedHeap).
+	heapProfiles int
 }
 
 // startGavel runs `gavel serve --config` with yaml on a free loopback port and waits for

@@ -88,6 +88,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	st, _ := s.steps.Next(rec.Model)
+	if st.Continue && rec.Stream {
+		st = continued(rec.Model, st, rec.Body)
+	}
 	resp := render(rec.Model, st, rec.Stream, fmt.Sprintf("msg_fake%016d", n))
 	if resp.stream {
 		s.core.StreamStarted()

@@ -228,8 +228,40 @@ func toolUseID(tc ToolCall, i int) string {
 // exactly what the non-streamed message carries.
 func toolInput(tc ToolCall) json.RawMessage { return fakecore.CompactObject(tc.Arguments) }
 
+// continued is st for a request whose last message is an assistant prefill
+// (Step.Continue): the reply without the prefill's text.
+func continued(model string, st Step, body map[string]any) Step {
+	msgs, _ := body["messages"].([]any)
+	if len(msgs) == 0 {
+		return st
+	}
+	last, _ := msgs[len(msgs)-1].(map[string]any)
+	if last["role"] != "assistant" {
+		return st
+	}
+	var prefix string
+	switch c := last["content"].(type) {
+	case string:
+		prefix = c
+	case []any:
+		for _, b := range c {
+			if m, ok := b.(map[string]any); ok && m["type"] == "text" {
+				t, _ := m["text"].(string)
+				prefix += t
+			}
+		}
+	}
+	reply := replyText(model, st)
+	if !strings.HasPrefix(reply, prefix) {
+		return st
+	}
+	st.Reply = reply[len(prefix):]
+	st.empty = st.Reply == ""
+	return st
+}
+
 func replyText(model string, st Step) string {
-	if st.Reply == "" && len(st.ToolCalls) == 0 {
+	if st.Reply == "" && len(st.ToolCalls) == 0 && !st.empty {
 		return "Hello from " + model
 	}
 	return st.Reply

@@ -102,6 +102,13 @@ type Step struct {
 	// Fault injects a failure after FaultAfter stream events; see Fault.
 	Fault      Fault
 	FaultAfter int
+
+	// Continue makes the reply go on from a prefill, as the Messages API does: when the
+	// request's last message is the assistant's and the reply begins with its text, only
+	// the rest of the reply is sent (the tool calls in full).
+	Continue bool
+
+	empty bool // the reply is empty even without tool calls (a continuation of a whole text)
 }
 
 // ToolCall is one tool the fake model calls, answered as a tool_use content block.

@@ -125,6 +125,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 
 	st, defaults := s.steps.Next(head.Model)
+	if st.Continue && head.Stream {
+		var req adapters.ChatRequest
+		if json.Unmarshal(buf.Bytes(), &req) == nil {
+			st, defaults = continued(head.Model, st, req.Messages), nil
+		}
+	}
 	includeUsage := head.StreamOptions != nil && head.StreamOptions.IncludeUsage && !st.IgnoreIncludeUsage
 	resp := s.renderFor(head.Model, st, defaults, head.Stream, includeUsage)
 	if head.Stream {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/test/internal/fakecore"
@@ -167,6 +168,32 @@ func streamEvents(model string, st Step, includeUsage bool, created int64) ([]by
 	return fakecore.Join(events)
 }
 
+// continued is st for a request that asks to continue an answer (Step.Continue): the
+// reply without the assistant text the request ends with, after Repeat bytes of it.
+func continued(model string, st Step, msgs []adapters.Message) Step {
+	n := len(msgs)
+	var prefix string
+	switch {
+	case n >= 1 && msgs[n-1].Role == "assistant":
+		prefix = msgs[n-1].Content.String()
+	case n >= 2 && msgs[n-2].Role == "assistant" && msgs[n-1].Role == "user":
+		prefix = msgs[n-2].Content.String()
+	default:
+		return st
+	}
+	reply := replyText(model, st)
+	if !strings.HasPrefix(reply, prefix) {
+		return st
+	}
+	r := min(st.Repeat, len(prefix))
+	for r < len(prefix) && r > 0 && !utf8.RuneStart(prefix[len(prefix)-r]) {
+		r++
+	}
+	st.Reply = prefix[len(prefix)-r:] + reply[len(prefix):]
+	st.empty = st.Reply == ""
+	return st
+}
+
 // toolCallHeader is a call's first delta: index, id, type, name and empty arguments.
 func toolCallHeader(tc ToolCall, i int) adapters.ToolCall {
 	return adapters.ToolCall{
@@ -185,7 +212,7 @@ func toolCallID(tc ToolCall, i int) string {
 }
 
 func replyText(model string, st Step) string {
-	if st.Reply == "" && len(st.ToolCalls) == 0 {
+	if st.Reply == "" && len(st.ToolCalls) == 0 && !st.empty {
 		return "Hello from " + model
 	}
 	return st.Reply

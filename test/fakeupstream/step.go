@@ -89,6 +89,18 @@ type Step struct {
 	// Fault injects a failure after FaultAfter stream events; see Fault.
 	Fault      Fault
 	FaultAfter int
+
+	// Continue makes a streamed reply go on from where the request's assistant text
+	// stops, as a model asked to continue a cut answer does: when the request's messages
+	// end with an assistant message (a prefill), or with an assistant message and one user
+	// message (a continuation instruction), and the reply begins with that assistant
+	// text, only the rest of the reply is sent (the tool calls in full). Repeat bytes of
+	// the assistant text's end (whole runes) are sent again first, as models sometimes
+	// repeat the last words.
+	Continue bool
+	Repeat   int
+
+	empty bool // the reply is empty even without tool calls (a continuation of a whole text)
 }
 
 // ToolCall is one function call the fake model makes.

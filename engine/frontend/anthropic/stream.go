@@ -104,6 +104,7 @@ type Encoder struct {
 	tools   map[int]int
 	stop    string
 	usage   *adapters.Usage
+	input   Usage // the input counts message_start reported
 }
 
 // NewEncoder returns an encoder writing through emit; model names the answer until the
@@ -112,15 +113,22 @@ func NewEncoder(emit Emit, model string) *Encoder {
 	return &Encoder{emit: emit, model: model, open: -1}
 }
 
+// SetInputTokens sets the input_tokens message_start reports when the upstream's first
+// chunk carries no usage (OpenAI-compatible upstreams send it last): gavel's estimate of
+// the prompt. Anthropic's own message_start carries the input count, and clients (Claude
+// Code's context meter) read it there before the answer ends; message_delta then
+// carries the upstream's exact usage.
+func (e *Encoder) SetInputTokens(n int) { e.input.InputTokens = n }
+
 // Chunk encodes one canonical chunk.
 func (e *Encoder) Chunk(c *adapters.ChatChunk) error {
+	if c.Usage != nil {
+		e.usage = c.Usage
+	}
 	if !e.started {
 		if err := e.start(c.ID, c.Model); err != nil {
 			return err
 		}
-	}
-	if c.Usage != nil {
-		e.usage = c.Usage
 	}
 	for i := range c.Choices {
 		ch := &c.Choices[i]
@@ -154,7 +162,11 @@ func (e *Encoder) start(id, model string) error {
 	if model == "" {
 		model = e.model
 	}
-	msg := &Response{ID: MessageID(id), Type: "message", Role: "assistant", Model: model, Content: []Block{}}
+	if e.usage != nil { // the upstream counted first: its count, not the estimate
+		u := UsageOf(e.usage)
+		e.input = Usage{InputTokens: u.InputTokens, CacheCreationInputTokens: u.CacheCreationInputTokens, CacheReadInputTokens: u.CacheReadInputTokens}
+	}
+	msg := &Response{ID: MessageID(id), Type: "message", Role: "assistant", Model: model, Content: []Block{}, Usage: e.input}
 	if err := e.emit(EventMessageStart, messageStart{Type: EventMessageStart, Message: msg}); err != nil {
 		return err
 	}
@@ -226,7 +238,13 @@ func (e *Encoder) End() error {
 	if stop == "" {
 		stop = "end_turn"
 	}
-	if err := e.emit(EventMessageDelta, messageDelta{Type: EventMessageDelta, Delta: messageDeltaStop{StopReason: stop}, Usage: UsageOf(e.usage)}); err != nil {
+	// The upstream's usage, exact; an upstream that reported none leaves the input counts
+	// message_start gave (message_delta's counts replace them in the client's message).
+	usage := e.input
+	if e.usage != nil {
+		usage = UsageOf(e.usage)
+	}
+	if err := e.emit(EventMessageDelta, messageDelta{Type: EventMessageDelta, Delta: messageDeltaStop{StopReason: stop}, Usage: usage}); err != nil {
 		return err
 	}
 	return e.emit(EventMessageStop, typeOnly{Type: EventMessageStop})

@@ -77,3 +77,63 @@ func TestResponseEventsGolden(t *testing.T) {
 	}
 	golden(t, "streams/degraded_thinking.sse", buf.Bytes())
 }
+
+// message_start reports the input count as Anthropic's does: the upstream's when its first
+// chunk carries usage, gavel's estimate otherwise; message_delta carries the upstream's
+// final usage exactly, or repeats message_start's input when the upstream reported none.
+func TestEncoderInputTokens(t *testing.T) {
+	final := &adapters.Usage{PromptTokens: 50, CompletionTokens: 12, PromptTokensDetails: &adapters.PromptTokensDetails{CachedTokens: 30}}
+	early := &adapters.Usage{PromptTokens: 40, PromptTokensDetails: &adapters.PromptTokensDetails{CachedTokens: 8, CacheWriteTokens: 2}}
+	for _, tc := range []struct {
+		name         string
+		estimate     int
+		first, last  *adapters.Usage
+		start, delta Usage
+	}{
+		{"estimate until the usage chunk", 37, nil, final, Usage{InputTokens: 37}, Usage{InputTokens: 20, CacheReadInputTokens: 30, OutputTokens: 12}},
+		{"the upstream counted first", 37, early, final, Usage{InputTokens: 30, CacheReadInputTokens: 8, CacheCreationInputTokens: 2}, Usage{InputTokens: 20, CacheReadInputTokens: 30, OutputTokens: 12}},
+		{"no usage at all", 37, nil, nil, Usage{InputTokens: 37}, Usage{InputTokens: 37}},
+		{"no estimate", 0, nil, final, Usage{}, Usage{InputTokens: 20, CacheReadInputTokens: 30, OutputTokens: 12}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			type event struct {
+				name string
+				data []byte
+			}
+			var events []event
+			e := NewEncoder(func(name string, v any) error {
+				b, err := json.Marshal(v)
+				events = append(events, event{name, b})
+				return err
+			}, "m")
+			e.SetInputTokens(tc.estimate)
+			chunks := []adapters.ChatChunk{
+				{ID: "c1", Model: "m", Choices: []adapters.ChunkChoice{{Delta: adapters.Delta{Content: ptr("hi")}}}, Usage: tc.first},
+				{ID: "c1", Model: "m", Choices: []adapters.ChunkChoice{{FinishReason: ptr("stop")}}},
+			}
+			if tc.last != nil {
+				chunks = append(chunks, adapters.ChatChunk{ID: "c1", Model: "m", Choices: []adapters.ChunkChoice{}, Usage: tc.last})
+			}
+			for i := range chunks {
+				if err := e.Chunk(&chunks[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := e.End(); err != nil {
+				t.Fatal(err)
+			}
+			var start struct {
+				Message struct{ Usage Usage } `json:"message"`
+			}
+			var delta struct{ Usage Usage }
+			json.Unmarshal(events[0].data, &start)
+			json.Unmarshal(events[len(events)-2].data, &delta)
+			if events[0].name != EventMessageStart || start.Message.Usage != tc.start {
+				t.Errorf("%s usage %+v, want %+v", events[0].name, start.Message.Usage, tc.start)
+			}
+			if events[len(events)-2].name != EventMessageDelta || delta.Usage != tc.delta {
+				t.Errorf("%s usage %+v, want %+v", events[len(events)-2].name, delta.Usage, tc.delta)
+			}
+		})
+	}
+}

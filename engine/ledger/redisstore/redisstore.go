@@ -78,6 +78,46 @@ type Options struct {
 	MaxPendingCommits int
 }
 
+// Client timeouts: how long one Redis call may wait to connect, to send and for its
+// reply before it fails and the FailureMode applies. Short, because while Redis does not
+// answer every request that needs the ledger waits this long; but under CPU overload
+// (Redis or gavel starved) a reply can take longer than they allow, and that part of a
+// burst is refused (fail closed) or served from the fallback (fail open). gavel.yaml's
+// ledger.redis.{dial,read,write}_timeout change them.
+const (
+	DefaultDialTimeout  = 300 * time.Millisecond
+	DefaultReadTimeout  = 300 * time.Millisecond
+	DefaultWriteTimeout = 300 * time.Millisecond
+)
+
+// Timeouts are a ledger Redis client's timeouts; a zero field takes its default.
+type Timeouts struct {
+	Dial, Read, Write time.Duration
+}
+
+// WithDefaults fills the zero fields with DefaultDialTimeout and friends.
+func (t Timeouts) WithDefaults() Timeouts {
+	if t.Dial <= 0 {
+		t.Dial = DefaultDialTimeout
+	}
+	if t.Read <= 0 {
+		t.Read = DefaultReadTimeout
+	}
+	if t.Write <= 0 {
+		t.Write = DefaultWriteTimeout
+	}
+	return t
+}
+
+// Apply sets o's timeouts (zero fields: the defaults) and turns off the client's own
+// retries: a Redis that stops answering must trip the failure mode within one timeout,
+// not hold every request for several.
+func (t Timeouts) Apply(o *redis.Options) {
+	t = t.WithDefaults()
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout = t.Dial, t.Read, t.Write
+	o.MaxRetries = -1
+}
+
 // Stats are counters for metrics.
 type Stats struct {
 	Unavailable    uint64 // operations Redis could not serve
@@ -132,8 +172,8 @@ const fallbackPrefix = "fb-"
 var errBackoff = errors.New("redis marked down, retry pending")
 
 // New returns a Store on c, which the caller keeps owning (Close does not close it).
-// Configure c with short timeouts (e.g. DialTimeout, ReadTimeout, WriteTimeout of a
-// few hundred ms): they bound how long a call waits before failing closed or open.
+// Configure c with short timeouts (Timeouts.Apply): they bound how long a call waits
+// before failing closed or open.
 func New(c redis.UniversalClient, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
