@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/cache"
 	consoleui "github.com/gavel-gw/gavel/engine/console"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/keys"
@@ -79,6 +80,8 @@ type Options struct {
 	MetricsElsewhere bool
 	// DecisionLog answers explanations (GET /v1/gavel/decisions/:id); nil: disabled.
 	DecisionLog *decisionlog.Logger
+	// Cache is purged by DELETE /v1/gavel/cache; nil: disabled.
+	Cache *cache.Cache
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
 	Ledger  ledger.Store
 	Bundles BundleStatus // nil: the bundle is local, no server to report on
@@ -188,6 +191,7 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/decisions", s.listDecisions)
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
+	e.DELETE("/v1/gavel/cache", s.purgeCache)
 	e.GET("/v1/gavel/status", s.status)
 	e.POST("/v1/gavel/keys", s.createKey)
 	e.GET("/v1/gavel/keys", s.listKeys)
