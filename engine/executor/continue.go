@@ -54,23 +54,7 @@ func (e *Executor) ContinueStream(ctx context.Context, req *adapters.ChatRequest
 	trace.SpanFromContext(ctx).SetAttributes(attrContinued.Bool(true))
 	ctx = context.WithValue(ctx, continuedKey{}, true)
 	walkOn := &decision.Decision{Allow: true, Targets: rest, Limits: d.Limits}
-	out, t, up, err := e.walk(ctx, walkOn, func(exec *try, p *pipeline) (*outcome, error) {
-		r, dropped, err := e.fit(p, upstreamRequest(continuationRequest(req, p.prov, c.Text), p.target, d, true))
-		if err != nil {
-			return nil, err
-		}
-		out, err := p.attemptStream(exec, e, r, nil)
-		if out != nil {
-			out.dropped = dropped
-		}
-		return out, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	p, _ := e.pipeline(t)
-	return &StreamResult{Target: t, First: out.first, Upstream: up, Dropped: out.dropped,
-		Stream: &trackedStream{ChunkStream: out.stream, streamTracker: p.tracker(e, ctx, out)}}, nil
+	return e.streamOver(ctx, walkOn, d, req, &c)
 }
 
 // remainingTargets are the targets after the last occurrence of after; none when after

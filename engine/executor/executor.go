@@ -286,8 +286,19 @@ type StreamResult struct {
 // OpenStream walks the targets until one produces a first chunk. After it returns, nothing
 // is retried: the caller owns the stream and reports a mid-stream failure to the client.
 func (e *Executor) OpenStream(ctx context.Context, req *adapters.ChatRequest, d *decision.Decision) (*StreamResult, error) {
-	out, t, up, err := e.walk(ctx, d, func(exec *try, p *pipeline) (*outcome, error) {
-		r, dropped, err := e.fit(p, upstreamRequest(req, p.target, d, true))
+	return e.streamOver(ctx, d, d, req, nil)
+}
+
+// streamOver walks walkOn's targets until one produces a first chunk, sending each req
+// shaped by d (limits, model rewrite). With cont, it is a continuation: walkOn holds the
+// targets after the cut one, and each is asked to go on from cont.Text in its own way.
+func (e *Executor) streamOver(ctx context.Context, walkOn, d *decision.Decision, req *adapters.ChatRequest, cont *Continuation) (*StreamResult, error) {
+	out, t, up, err := e.walk(ctx, walkOn, func(exec *try, p *pipeline) (*outcome, error) {
+		ask := req
+		if cont != nil {
+			ask = continuationRequest(req, p.prov, cont.Text)
+		}
+		r, dropped, err := e.fit(p, upstreamRequest(ask, p.target, d, true))
 		if err != nil {
 			return nil, err
 		}
