@@ -43,9 +43,9 @@ type PropertySummary struct {
 	Failures   []Failure
 }
 
-// Properties generates inputs from the bundle's own data (its aliases, catalog, keys,
-// budgets, rate limits and tier access, as docs/schema/input.json shapes an input) biased towards edge
-// cases, evaluates data.gavel.decision and the bundle's invariants on each as gavel would
+// Properties generates inputs walked from docs/schema/input.json with the bundle's own
+// data laid over them (its aliases, catalog, keys, budgets, rate limits and tier access),
+// biased towards edge cases, evaluates data.gavel.decision and the bundle's invariants on each as gavel would
 // (input.plan computed over the generated providers, so the fast path is exercised), and
 // reports every distinct problem once, with the smallest input that still shows it.
 func Properties(ctx context.Context, b *bundle.Bundle, o PropertyOptions) (PropertySummary, error) {
