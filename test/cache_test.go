@@ -307,3 +307,45 @@ func TestIdempotencyKeyRetryMakesOneUpstreamCall(t *testing.T) {
 		t.Fatalf("upstream calls = %d, want 2", n)
 	}
 }
+
+func TestAdminPurgesTheCacheByScope(t *testing.T) {
+	addr := redisServer(t)
+	yaml, k, up := cacheSetup(t, "ledger: {store: redis, redis: {addr: "+addr+"}}\n", nil)
+	g := start(t, yaml, nil)
+	p := deterministic("purge me")
+	ask(t, g, k.ana, p)
+	ask(t, g, k.leo, p)
+	eventually(t, "both teams' entries are served", func() bool {
+		_, c1 := ask(t, g, k.bob, p)
+		_, c2 := ask(t, g, k.leo, p)
+		return c1 == "hit" && c2 == "hit"
+	})
+	purge := func(key, query string) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest(http.MethodDelete, g.URL+"/v1/gavel/cache"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		return do(t, req)
+	}
+	if r, _ := purge(k.ana, "?scope=team&id=search"); r.StatusCode != 403 {
+		t.Fatalf("non-admin purge: %d", r.StatusCode)
+	}
+	if r, b := purge(k.admin, ""); r.StatusCode != 400 {
+		t.Fatalf("purge without a filter: %d %v", r.StatusCode, b)
+	}
+	r, b := purge(k.admin, "?scope=team&id=search")
+	if r.StatusCode != 200 || b["deleted_memory"].(float64) != 1 || b["deleted_shared"].(float64) != 1 {
+		t.Fatalf("purge: %d %v", r.StatusCode, b)
+	}
+	if _, c := ask(t, g, k.bob, p); c != "miss" {
+		t.Fatalf("after the purge, team search: %q", c)
+	}
+	if _, c := ask(t, g, k.leo, p); c != "hit" {
+		t.Fatalf("after the purge, team legal: %q", c)
+	}
+	if _, c := ask(t, g, k.ana, p); c != "hit" {
+		t.Fatalf("team search after its miss: %q", c)
+	}
+	if r, b := purge(k.admin, "?all=true"); r.StatusCode != 200 || b["deleted_memory"].(float64) != 2 {
+		t.Fatalf("purge all: %d %v", r.StatusCode, b)
+	}
+	_ = up
+}

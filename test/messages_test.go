@@ -33,6 +33,8 @@ type messagesRig struct {
 	c          *fakeanthropic.Server
 	key, admin string
 	logFile    string
+	bundleDir  string
+	data       map[string]any // the bundle's data
 }
 
 func newMessagesRig(t *testing.T, extraData map[string]any) *messagesRig {
@@ -67,13 +69,14 @@ func newMessagesRig(t *testing.T, extraData map[string]any) *messagesRig {
 		data[k] = v
 	}
 	r.logFile = filepath.Join(t.TempDir(), "decisions.jsonl")
+	r.data, r.bundleDir = data, bundle(t, "messages-1", data)
 	r.g = start(t, fmt.Sprintf(`policy: %s
 providers:
   - {name: a, type: openai, base_url: %q, api_key: k, max_retries: 0}
   - {name: claude, type: anthropic, base_url: %q, api_key: ak-upstream, max_retries: 0}
 decision_log:
   file: %s
-`, bundle(t, "messages-1", data), r.a.URL(), r.c.URL(), r.logFile), nil)
+`, r.bundleDir, r.a.URL(), r.c.URL(), r.logFile), nil)
 	return r
 }
 
@@ -573,5 +576,73 @@ func TestMessagesCountTokensHasItsOwnEndpoint(t *testing.T) {
 	requests := grepLines(r.g.text(t, "/metrics"), "gavel_requests_total")
 	if !strings.Contains(requests, `endpoint="count_tokens"`) || strings.Contains(requests, `endpoint="messages"`) {
 		t.Errorf("metrics:\n%s", requests)
+	}
+}
+
+// Routes under /v1/messages that gavel does not serve answer in Anthropic's error shape,
+// which is all the Anthropic SDKs and Claude Code parse: not_found_error, with 404 for an
+// unknown path and 405 for a method the path does not take.
+func TestMessagesUnknownRoutesAnswerInAnthropicShape(t *testing.T) {
+	r := newMessagesRig(t, nil)
+	c := r.sdk(r.key)
+	_, err := c.Messages.Batches.New(context.Background(), anthropic.MessageBatchNewParams{Requests: []anthropic.MessageBatchNewParamsRequest{
+		{CustomID: "a", Params: anthropic.MessageBatchNewParamsRequestParams{Model: "sonnet", MaxTokens: 10, Messages: userTurn("hi")}}}})
+	ae, body := anthropicErr(t, err)
+	if ae.StatusCode != http.StatusNotFound || errType(body) != "not_found_error" {
+		t.Errorf("POST /v1/messages/batches: %d %s", ae.StatusCode, ae.RawJSON())
+	}
+	var out map[string]any
+	var resp *http.Response
+	err = c.Get(context.Background(), "v1/messages", nil, &out, aoption.WithResponseInto(&resp))
+	ae, body = anthropicErr(t, err)
+	if ae.StatusCode != http.StatusMethodNotAllowed || errType(body) != "not_found_error" || !strings.Contains(ae.RawJSON(), "GET /v1/messages") {
+		t.Errorf("GET /v1/messages: %d %s", ae.StatusCode, ae.RawJSON())
+	}
+	// The OpenAI routes keep OpenAI's shape.
+	req, _ := http.NewRequest(http.MethodGet, r.g.URL+"/v1/chat/completions/nope", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var oai map[string]any
+	json.NewDecoder(res.Body).Decode(&oai)
+	if e, _ := oai["error"].(map[string]any); res.StatusCode != http.StatusNotFound || e["code"] != "unknown_url" {
+		t.Errorf("OpenAI route: %d %v", res.StatusCode, oai)
+	}
+}
+
+// A passed-through answer feeds its shadows' similarity like a translated one: the text
+// of the message (non-streamed) or of its text deltas (streamed), read in the client's
+// protocol. Here the shadow answers the primary's words exactly, so each similarity is 1.
+func TestMessagesPassthroughFeedsShadowSimilarity(t *testing.T) {
+	r := newMessagesRig(t, map[string]any{"ab_experiments": map[string]any{"exp-agents": map[string]any{
+		"model":  "sonnet",
+		"arms":   []any{map[string]any{"name": "claude", "weight_bp": 10000, "targets": []string{"claude/claude-sonnet-4-5"}}},
+		"shadow": map[string]any{"sample_bp": 10000, "target": "a/m1"},
+	}}})
+	const answer = "The capital of France is Paris."
+	r.c.SetDefault("claude-sonnet-4-5", fakeanthropic.Step{Reply: answer})
+	r.a.SetDefault("m1", fakeupstream.Step{Reply: answer})
+	c := r.sdk(r.key)
+	p := anthropic.MessageNewParams{Model: "sonnet", MaxTokens: 50, Messages: userTurn("What is the capital of France?")}
+	var resp *http.Response
+	if _, err := c.Messages.New(context.Background(), p, aoption.WithResponseInto(&resp)); err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("X-Gavel-Route") != "claude/claude-sonnet-4-5" || resp.Header.Get("X-Gavel-Experiment") != "exp-agents" {
+		t.Fatalf("route %q experiment %q", resp.Header.Get("X-Gavel-Route"), resp.Header.Get("X-Gavel-Experiment"))
+	}
+	streamMessage(t, c, p)
+	var m string
+	eventually(t, "two shadow similarities", func() bool {
+		m = r.g.text(t, "/metrics")
+		return metric(m, "gavel_shadow_similarity_count", `experiment="exp-agents"`) == 2
+	})
+	if sum := metric(m, "gavel_shadow_similarity_sum", `experiment="exp-agents"`); sum != 2 {
+		t.Errorf("similarity sum %v over 2 shadows, want 2 (each shadow answered the primary's words):\n%s", sum, grepLines(m, "gavel_shadow"))
+	}
+	if r.a.Count("m1") != 2 {
+		t.Errorf("the shadow target got %d requests, want 2", r.a.Count("m1"))
 	}
 }

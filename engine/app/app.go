@@ -359,7 +359,7 @@ func (g *Gateway) buildRequestPath() error {
 		po.Canary, canaryStatus = g.canary, g.canary
 	}
 	g.pipe = pipeline.New(po)
-	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger,
+	g.srv = server.New(server.Options{Pipeline: g.pipe, Engine: g.engine, Keys: g.keys, Metrics: g.metrics, DecisionLog: g.dlog, Ledger: g.ledger, Cache: g.cache,
 		Log: g.log, Providers: g.names, MaxBodyBytes: g.cfg.MaxBodyBytes, Bundles: bundles, Canary: canaryStatus, Tracing: g.tracing,
 		CORSOrigins: g.cfg.CORS.AllowedOrigins, ManagedKeys: g.managed, MetricsToken: string(g.cfg.Metrics.Token), MetricsElsewhere: g.cfg.Metrics.Listen != "",
 		ResponsesTTL: g.cfg.Responses.StoreTTL, WriteStallTimeout: g.cfg.WriteStallTimeout,

@@ -39,12 +39,21 @@ func benchHandler(b *testing.B, cfg *config.Config, body string, header map[stri
 
 // benchHandlerAt is benchHandler for another endpoint.
 func benchHandlerAt(b *testing.B, cfg *config.Config, path, body string, header map[string]string, opts ...Option) {
+	benchHandlerWith(b, cfg, path, body, header, nil, opts...)
+}
+
+// benchHandlerWith is benchHandlerAt with during, when set, started on the handler
+// before the timed requests and stopped (by the func it returns) after them.
+func benchHandlerWith(b *testing.B, cfg *config.Config, path, body string, header map[string]string, during func(http.Handler) func(), opts ...Option) {
 	g, err := New(context.Background(), cfg, func(string) string { return "" }, nil, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer g.Close()
 	h := g.Handler()
+	if during != nil {
+		defer during(h)()
+	}
 	var mu sync.Mutex
 	var lat []time.Duration
 	b.ReportAllocs()

@@ -158,11 +158,12 @@ func (p *Pipeline) cachedChat(ctx context.Context, x *Exchange, up *adapters.Cha
 				f.End(err)
 				return
 			}
-			f.Answer(cache.Meta{Route: r.Target.String(), Upstream: r.Upstream, Dropped: r.Dropped}, r.Response)
+			// Stored before anyone is answered: a client holding the answer finds it cached.
 			if xc.store && p.o.Cache != nil && r.Response.Usage != nil {
 				p.o.Cache.Put(cctx, xc.key, &cache.Entry{Route: r.Target.String(), Usage: r.Response.Usage, Response: r.Response,
 					CostMUSD: p.costOf(data, r.Target.String(), r.Response.Usage), BodyHash: xc.bodyHash}, xc.ttl)
 			}
+			f.Answer(cache.Meta{Route: r.Target.String(), Upstream: r.Upstream, Dropped: r.Dropped}, r.Response)
 		}()
 	} else if xc.idem && f.Tagged() != xc.bodyHash {
 		return nil, true, ErrIdempotencyConflict
@@ -250,31 +251,24 @@ func (p *Pipeline) runStream(ctx context.Context, cancel context.CancelFunc, f *
 	defer sr.Stream.Close()
 	route := sr.Target.String()
 	f.Open(cache.Meta{Route: route, Upstream: sr.Upstream, Dropped: sr.Dropped}, sr.First)
-	var usage *adapters.Usage
-	if sr.First.Usage != nil {
-		usage = sr.First.Usage
-	}
+	usage := sr.First.Usage
+	chunks := []*adapters.ChatChunk{sr.First}
 	for {
 		c, err := sr.Stream.Recv()
 		if err != nil {
-			f.End(err)
-			if err != io.EOF {
-				return
+			if err == io.EOF && xc.store && p.o.Cache != nil && usage != nil {
+				// Stored before the followers read the end, as for a buffered answer.
+				p.o.Cache.Put(ctx, xc.key, &cache.Entry{Route: route, Usage: usage, Chunks: chunks,
+					CostMUSD: p.costOf(data, route, usage), BodyHash: xc.bodyHash}, xc.ttl)
 			}
-			break
+			f.End(err)
+			return
 		}
 		if c.Usage != nil {
 			usage = c.Usage
 		}
+		chunks = append(chunks, c)
 		f.Publish(c)
-	}
-	if !xc.store || p.o.Cache == nil || usage == nil {
-		return
-	}
-	_, _, chunks, ok := f.Answered()
-	if ok {
-		p.o.Cache.Put(ctx, xc.key, &cache.Entry{Route: route, Usage: usage, Chunks: chunks,
-			CostMUSD: p.costOf(data, route, usage), BodyHash: xc.bodyHash}, xc.ttl)
 	}
 }
 

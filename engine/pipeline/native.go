@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/similarity"
 )
 
 // Passthrough gives a Messages or Responses exchange the client's request as it was sent,
@@ -60,6 +61,11 @@ func (p *Pipeline) ChatNative(ctx context.Context, x *Exchange) (*adapters.ChatR
 		return res.Response, nil, nil
 	}
 	x.usage = res.Raw.Usage
+	if x.primary != nil {
+		// The shadows compare their answers with the text the client got.
+		x.rawAnswer = true
+		x.keepShadowText(adapters.RawAnswerText(raw.Protocol, res.Raw.Body))
+	}
 	if x.usage == nil {
 		// Counted with the tokenizer from the prompt: the raw answer is not read for text.
 		x.uncounted = true
@@ -92,16 +98,23 @@ func (s *Stream) Raw() bool { return s.sr.Raw != nil }
 // RecvRaw returns the next event of a passed-through stream as the upstream sent it,
 // io.EOF at the end. Its usage is recorded for accounting when the stream ends.
 func (s *Stream) RecvRaw() (adapters.RawEvent, error) {
+	var ev adapters.RawEvent
+	var err error
 	if !s.first {
 		s.first = true
-		return s.sr.RawFirst, nil
+		ev = s.sr.RawFirst
+	} else {
+		ev, err = s.sr.Raw.Recv()
+		if u := s.sr.Raw.Usage(); u != nil {
+			s.x.usage = u
+		}
+		if err == io.EOF && s.x.usage == nil {
+			s.x.uncounted = true
+		}
 	}
-	ev, err := s.sr.Raw.Recv()
-	if u := s.sr.Raw.Usage(); u != nil {
-		s.x.usage = u
-	}
-	if err == io.EOF && s.x.usage == nil {
-		s.x.uncounted = true
+	if err == nil && s.x.primary != nil && len(s.x.shadowText) < similarity.MaxBytes {
+		// The shadows compare their answers with the text the client got.
+		s.x.keepShadowText(adapters.RawEventText(s.x.raw.Protocol, ev))
 	}
 	return ev, err
 }

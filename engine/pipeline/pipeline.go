@@ -155,9 +155,11 @@ type Exchange struct {
 	// completion counts the answer's tokens as its text arrives, in case the upstream
 	// sends no usage, holding only a bounded tail of it (a stream may be many MB).
 	completion tokens.Tally
-	// shadowText is the first similarity.MaxBytes of a streamed answer, all the shadows'
-	// similarity reads; kept only when there are shadows.
+	// shadowText is the first similarity.MaxBytes of a streamed or passed-through answer,
+	// all the shadows' similarity reads; kept only when there are shadows.
 	shadowText []byte
+	// rawAnswer: a non-streamed answer was passed through; its text is in shadowText.
+	rawAnswer bool
 	// uncounted: an upstream answered without usage; Finish counts it with the tokenizer
 	// (an answer is never free because an upstream left usage out).
 	uncounted  bool

@@ -11,6 +11,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/executor"
 	"github.com/gavel-gw/gavel/engine/ledger"
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/engine/similarity"
 	"github.com/gavel-gw/gavel/engine/tokens"
 )
 
@@ -52,6 +53,14 @@ func (p *Pipeline) shadow(ctx context.Context, x *Exchange, estIn, maxOut int) {
 		sr.Budget = &shadowBudget{p: p, budgets: bs, data: data, estIn: estIn, maxOut: maxOut}
 	}
 	p.o.Executor.ShadowWith(x.up, sr)
+}
+
+// keepShadowText appends a piece of the primary's answer to what the shadows'
+// similarity reads, up to its bound.
+func (x *Exchange) keepShadowText(c string) {
+	if n := similarity.MaxBytes - len(x.shadowText); n > 0 {
+		x.shadowText = append(x.shadowText, c[:min(len(c), n)]...)
+	}
 }
 
 // shadowBudgets are the budgets a shadow of this request is reserved against.
@@ -116,8 +125,8 @@ func (b *shadowBudget) Reserve(ctx context.Context, t decision.Target) (func(int
 }
 
 // answerShadows hands the primary's answer to the request's shadows for their similarity:
-// the non-streamed completion, or the start of the text a stream relayed (as much as the
-// similarity reads); nothing when it failed.
+// the non-streamed completion, or the start of the text a stream or a passed-through
+// answer carried (as much as the similarity reads); nothing when it failed.
 func answerShadows(x *Exchange, status int) {
 	switch {
 	case status != 200 || x.streamFail:
@@ -128,7 +137,7 @@ func answerShadows(x *Exchange, status int) {
 			text = x.answer.Choices[0].Message.Content.String()
 		}
 		x.primary.Set(text)
-	case x.stream:
+	case x.stream || x.rawAnswer:
 		x.primary.Set(string(x.shadowText))
 	default:
 		x.primary.Fail()

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/executor"
-	"github.com/gavel-gw/gavel/engine/similarity"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 )
 
@@ -89,9 +88,8 @@ func (s *Stream) Recv() (*adapters.ChatChunk, error) {
 	for _, ch := range chunk.Choices {
 		if ch.Delta.Content != nil {
 			x.completion.WriteString(*ch.Delta.Content)
-			if x.primary != nil && len(x.shadowText) < similarity.MaxBytes {
-				c := *ch.Delta.Content
-				x.shadowText = append(x.shadowText, c[:min(len(c), similarity.MaxBytes-len(x.shadowText))]...)
+			if x.primary != nil {
+				x.keepShadowText(*ch.Delta.Content)
 			}
 		}
 	}

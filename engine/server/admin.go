@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/gavel-gw/gavel/engine/cache"
 	"github.com/gavel-gw/gavel/engine/ledger"
 )
 
@@ -55,5 +56,47 @@ func (s *Server) spend(c echo.Context) error {
 		states = []ledger.BudgetState{}
 	}
 	writeJSON(c, http.StatusOK, map[string]any{"object": "list", "scope": scope, "id": id, "data": states})
+	return nil
+}
+
+// purgeCache deletes cached answers (admin only): DELETE /v1/gavel/cache?scope=team&id=search
+// (scope key|team|project|global), &model=provider/model, or ?all=true for everything.
+// It purges this replica's memory and the shared Redis level; other replicas' memory
+// keeps what it holds until it expires (docs/cache.md).
+func (s *Server) purgeCache(c echo.Context) error {
+	if _, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization")); err != nil {
+		return err // a write: the admin role, not a viewer
+	}
+	if s.o.Cache == nil {
+		return newAPIError(http.StatusNotFound, "cache_disabled", "No response cache is configured on this gateway.")
+	}
+	q := c.QueryParams()
+	var f cache.Filter
+	switch scope := q.Get("scope"); scope {
+	case "":
+		if q.Get("id") != "" {
+			return errBadRequest("missing_required_parameter", "scope", "id needs a scope: key, team, project or global.")
+		}
+	case "key", "team", "project":
+		if q.Get("id") == "" {
+			return errBadRequest("missing_required_parameter", "id", "scope "+scope+" needs an id.")
+		}
+		f.Scope = scope + ":" + q.Get("id")
+	case "global":
+		f.Scope = "global"
+	default:
+		return errBadRequest("invalid_value", "scope", "scope must be key, team, project or global.")
+	}
+	f.Model = q.Get("model")
+	if f == (cache.Filter{}) && q.Get("all") != "true" {
+		return errBadRequest("missing_required_parameter", "scope", "Name a scope (and id), a model, or all=true to purge every entry.")
+	}
+	mem, shared, err := s.o.Cache.Purge(c.Request().Context(), f)
+	if err != nil {
+		s.log.Warn("cache purge: the shared level failed", "err", err)
+		return newAPIError(http.StatusServiceUnavailable, "cache_unavailable",
+			"The shared cache (Redis) could not be purged; this replica's memory was. Try again.")
+	}
+	writeJSON(c, http.StatusOK, map[string]any{"object": "cache.purge", "deleted_memory": mem, "deleted_shared": shared})
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -82,6 +83,11 @@ func anthropicType(status int) string {
 		return "api_error"
 	}
 	return "invalid_request_error"
+}
+
+// anthropicPath reports that a request path belongs to the Anthropic Messages API.
+func anthropicPath(p string) bool {
+	return p == "/v1/messages" || strings.HasPrefix(p, "/v1/messages/")
 }
 
 // writeAnthropicError writes {"type":"error","error":{"type","message"}}.

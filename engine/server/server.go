@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/gavel-gw/gavel/engine/auth"
+	"github.com/gavel-gw/gavel/engine/cache"
 	consoleui "github.com/gavel-gw/gavel/engine/console"
 	"github.com/gavel-gw/gavel/engine/decisionlog"
 	"github.com/gavel-gw/gavel/engine/keys"
@@ -79,6 +80,8 @@ type Options struct {
 	MetricsElsewhere bool
 	// DecisionLog answers explanations (GET /v1/gavel/decisions/:id); nil: disabled.
 	DecisionLog *decisionlog.Logger
+	// Cache is purged by DELETE /v1/gavel/cache; nil: disabled.
+	Cache *cache.Cache
 	// Ledger answers the admin spend view (GET /v1/gavel/spend); nil: disabled.
 	Ledger  ledger.Store
 	Bundles BundleStatus // nil: the bundle is local, no server to report on
@@ -188,6 +191,7 @@ func New(o Options) *Server {
 	e.GET("/v1/gavel/decisions", s.listDecisions)
 	e.GET("/v1/gavel/decisions/:id", s.explain)
 	e.GET("/v1/gavel/spend", s.spend)
+	e.DELETE("/v1/gavel/cache", s.purgeCache)
 	e.GET("/v1/gavel/status", s.status)
 	e.POST("/v1/gavel/keys", s.createKey)
 	e.GET("/v1/gavel/keys", s.listKeys)
@@ -280,12 +284,14 @@ func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// handleEchoError writes every error in OpenAI's shape, echo's own (unknown route, wrong
-// method) included.
+// handleEchoError writes every error that reaches echo, its own (unknown route, wrong
+// method) included, in the shape of the API its path belongs to: Anthropic's under
+// /v1/messages, whose clients parse nothing else, OpenAI's everywhere else.
 func (s *Server) handleEchoError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	r := c.Request()
 	var he *echo.HTTPError
 	var api *APIError
 	switch {
@@ -298,7 +304,7 @@ func (s *Server) handleEchoError(err error, c echo.Context) {
 		code := "invalid_request"
 		switch he.Code {
 		case http.StatusNotFound:
-			code, msg = "unknown_url", "Unknown request URL: "+c.Request().Method+" "+c.Request().URL.Path+"."
+			code, msg = "unknown_url", "Unknown request URL: "+r.Method+" "+r.URL.Path+"."
 		case http.StatusMethodNotAllowed:
 			code = "method_not_allowed"
 		}
@@ -306,7 +312,19 @@ func (s *Server) handleEchoError(err error, c echo.Context) {
 	default:
 		api = clientError(err)
 	}
-	writeError(c, api)
+	if !anthropicPath(r.URL.Path) {
+		writeError(c, api)
+		return
+	}
+	api = anthropicError(api)
+	if he != nil && (he.Code == http.StatusNotFound || he.Code == http.StatusMethodNotAllowed) {
+		// Anthropic answers a route it does not serve, whatever the method, with
+		// not_found_error; the status stays the one HTTP means (405 with Allow).
+		api.Type = "not_found_error"
+		api.Message = "Not found: " + r.Method + " " + r.URL.Path + " is not served by this gateway " +
+			"(it serves POST /v1/messages and POST /v1/messages/count_tokens)."
+	}
+	writeAnthropicError(c, api)
 }
 
 func writeError(c echo.Context, e *APIError) {
