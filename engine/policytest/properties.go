@@ -43,9 +43,9 @@ type PropertySummary struct {
 	Failures   []Failure
 }
 
-// Properties generates inputs from the bundle's own data (its aliases, catalog, keys,
-// budgets, rate limits and tier access, as docs/schema/input.json shapes an input) biased towards edge
-// cases, evaluates data.gavel.decision and the bundle's invariants on each as gavel would
+// Properties generates inputs walked from docs/schema/input.json with the bundle's own
+// data laid over them (its aliases, catalog, keys, budgets, rate limits and tier access),
+// biased towards edge cases, evaluates data.gavel.decision and the bundle's invariants on each as gavel would
 // (input.plan computed over the generated providers, so the fast path is exercised), and
 // reports every distinct problem once, with the smallest input that still shows it.
 func Properties(ctx context.Context, b *bundle.Bundle, o PropertyOptions) (PropertySummary, error) {
@@ -163,6 +163,26 @@ func simpler(in map[string]any) []map[string]any {
 			with(func(m map[string]any) { m["request"].(map[string]any)[k] = zero })
 		}
 	}
+	// The schema walk's optional members go, and its free-form ones shrink to the plainest.
+	for _, k := range []string{"protocol", "temperature", "seed"} {
+		if _, ok := req[k]; ok {
+			with(func(m map[string]any) { delete(m["request"].(map[string]any), k) })
+		}
+	}
+	for k, plain := range map[string]any{"n": 1, "fields": []any{}, "messages": []any{map[string]any{"role": "user", "text": "hello"}}} {
+		if fmt.Sprint(req[k]) != fmt.Sprint(plain) {
+			with(func(m map[string]any) {
+				r := m["request"].(map[string]any)
+				r[k] = plain
+				if k == "messages" {
+					r["turns"] = 1
+				}
+			})
+		}
+	}
+	if len(asMap(in["caller"].(map[string]any)["labels"])) > 0 {
+		with(func(m map[string]any) { m["caller"].(map[string]any)["labels"] = map[string]any{} })
+	}
 	for t := range in["pii"].(map[string]any) {
 		with(func(m map[string]any) { delete(m["pii"].(map[string]any), t) })
 	}
@@ -179,7 +199,8 @@ func simpler(in map[string]any) []map[string]any {
 	}
 	if c := in["caller"].(map[string]any); c["tier"] != "" || c["team"] != "" {
 		with(func(m map[string]any) {
-			m["caller"] = map[string]any{"key_id": "k", "user": "", "team": "", "project": "", "tier": "", "labels": map[string]any{}}
+			m["caller"] = map[string]any{"key_id": "k", "user": "", "team": "", "project": "", "tier": "", "labels": map[string]any{},
+				"models": []any{}, "rpm": 0, "tpm": 0, "budget_musd": 0, "budget_period": ""}
 		})
 	}
 	return out
@@ -207,7 +228,10 @@ type generator struct {
 	r *rand.Rand
 	// kr draws the keys' own limits: a stream of its own, so that adding them left the
 	// inputs drawn from r (and the counterexamples a seed finds) as they were.
-	kr                *rand.Rand
+	kr *rand.Rand
+	// sw walks docs/schema/input.json for each input's base, on a stream of its own for
+	// the same reason.
+	sw                *schemaWalker
 	models, providers []string
 	callers           []map[string]any
 	budgets           []map[string]any
@@ -221,6 +245,7 @@ var rateScopes = []string{"key", "user", "team", "project", "global"}
 
 func newGenerator(b *bundle.Bundle, seed uint64) *generator {
 	g := &generator{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), kr: rand.New(rand.NewPCG(seed, seed^0x5851f42d4c957f2d)),
+		sw:       &schemaWalker{root: inputSchema, r: rand.New(rand.NewPCG(seed, seed^0x2545f4914f6cdd1d))},
 		piiTypes: []string{"email", "phone", "credit_card", "ssn", "iban", "ip", "secret"}}
 	data, _ := b.Data["gavel"].(map[string]any)
 	provs := map[string]bool{}
@@ -290,22 +315,41 @@ func (g *generator) pick(xs []string) string { return xs[g.r.IntN(len(xs))] }
 
 func (g *generator) chance(pct int) bool { return g.r.IntN(100) < pct }
 
+// input draws one input: its base walked from docs/schema/input.json (every member the
+// schema allows, at its edges), then the choices that need the bundle's data laid over it
+// (models and aliases of the catalog, the keys' callers, budgets, rate limits, the
+// catalog's providers' health, PII), so that the input both validates against the schema
+// and reaches the policy's interesting branches.
 func (g *generator) input() map[string]any {
+	base := g.sw.walk(inputSchema).(map[string]any)
+	delete(base, "plan") // computed over providers, as gavel does (problem)
 	endpoint := "chat"
 	if g.chance(15) {
 		endpoint = "embeddings"
 	}
-	meta := map[string]any{}
+	meta := asMap(base["request"].(map[string]any)["metadata"])
 	if len(g.tasks) > 0 && g.chance(30) {
 		meta["task"] = g.pick(g.tasks)
 	}
-	req := map[string]any{
-		"id": fmt.Sprintf("prop-%d", g.r.Uint32()), "endpoint": endpoint, "protocol": "openai", "model": g.pick(g.models),
-		"stream": g.chance(40), "messages": []any{map[string]any{"role": "user", "text": "hello"}},
-		"has_tools": g.chance(25), "has_images": g.chance(15), "has_code": g.chance(20),
+	req := base["request"].(map[string]any)
+	if g.sw.r.IntN(2) == 0 {
+		endpoint = req["endpoint"].(string) // the schema's: messages, count_tokens, responses too
+	}
+	// turns counts the user messages, as gavel computes it.
+	turns := 0
+	for _, m := range req["messages"].([]any) {
+		if asMap(m)["role"] == "user" {
+			turns++
+		}
+	}
+	for k, v := range map[string]any{
+		"id": fmt.Sprintf("prop-%d", g.r.Uint32()), "endpoint": endpoint, "model": g.pick(g.models),
+		"stream": g.chance(40), "has_tools": g.chance(25), "has_images": g.chance(15), "has_code": g.chance(20),
 		"max_tokens":       []int{0, 0, 1, 256, 4096, 100000000}[g.r.IntN(6)],
 		"est_input_tokens": []int{0, 10, 1000, 150000, 2000000}[g.r.IntN(5)],
-		"metadata":         meta, "fields": []any{}, "bucket": g.r.IntN(10000), "sample": g.r.IntN(10000),
+		"metadata":         meta, "bucket": g.r.IntN(10000), "sample": g.r.IntN(10000), "turns": turns,
+	} {
+		req[k] = v
 	}
 	pii := map[string]any{}
 	if g.chance(50) {
@@ -317,8 +361,15 @@ func (g *generator) input() map[string]any {
 	}
 	providers := map[string]any{}
 	allDown := g.chance(10)
+	provSchema := asMap(asMap(asMap(inputSchema["properties"])["providers"])["additionalProperties"])
 	for _, p := range g.providers {
 		st := healthyProvider()
+		if g.sw.r.IntN(2) == 0 {
+			// The schema's stats at their edges (latencies, error rate, in-flight, a
+			// provider catalog and per-model stats), healthy and closed unless drawn below.
+			st = g.sw.walk(provSchema).(map[string]any)
+			st["healthy"], st["circuit"] = true, "closed"
+		}
 		switch {
 		case allDown:
 			st["healthy"], st["circuit"] = false, "open"
@@ -357,10 +408,11 @@ func (g *generator) input() map[string]any {
 			rate[scope] = map[string]any{"requests": g.r.IntN(1000), "tokens": g.r.IntN(1000000)}
 		}
 	}
-	caller := map[string]any{"key_id": "anonymous", "user": "", "team": "", "project": "", "tier": "anonymous", "labels": map[string]any{}}
+	labels := base["caller"].(map[string]any)["labels"]
+	caller := map[string]any{"key_id": "anonymous", "user": "", "team": "", "project": "", "tier": "anonymous", "labels": labels}
 	if len(g.callers) > 0 && g.chance(90) {
 		c := g.callers[g.r.IntN(len(g.callers))]
-		caller = map[string]any{"labels": map[string]any{}}
+		caller = map[string]any{"labels": labels}
 		for _, k := range []string{"key_id", "user", "team", "project", "tier"} {
 			s, _ := c[k].(string)
 			caller[k] = s
@@ -383,8 +435,11 @@ func (g *generator) input() map[string]any {
 	if caller["key_id"] != "anonymous" && g.kr.IntN(100) < 10 {
 		caller["budget_musd"], caller["budget_period"] = 1000000, "day"
 	}
-	return map[string]any{"request": req, "caller": caller, "providers": providers, "pii": pii,
-		"spend": spend, "rate": rate, "now": int64(1796644800000000000)}
+	for k, v := range map[string]any{"request": req, "caller": caller, "providers": providers, "pii": pii,
+		"spend": spend, "rate": rate, "now": int64(1796644800000000000)} {
+		base[k] = v
+	}
+	return base
 }
 
 // around draws 0, half, all, one past or twice limit (0 when there is no limit).
