@@ -248,7 +248,10 @@ func isUnavailable(err error) bool {
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
 		msg := strings.TrimPrefix(rerr.Error(), "ERR ")
-		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "NOREPLICAS", "MISCONF", "OOM", "max number of clients"} {
+		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "NOREPLICAS", "MISCONF", "OOM", "max number of clients",
+			// A password or ACL that does not let gavel in leaves the store as unusable as an
+			// outage: the operator fixes it, the caller can only retry later (503, not 500).
+			"WRONGPASS", "NOAUTH", "NOPERM"} {
 			if strings.HasPrefix(msg, p) {
 				return true
 			}
