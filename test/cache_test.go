@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -348,4 +349,19 @@ func TestAdminPurgesTheCacheByScope(t *testing.T) {
 		t.Fatalf("purge all: %d %v", r.StatusCode, b)
 	}
 	_ = up
+	// Each purge is an admin action in the audit log, newest first (the refused ones are not).
+	req, _ := http.NewRequest(http.MethodGet, g.URL+"/v1/gavel/audit?limit=10", nil)
+	req.Header.Set("Authorization", "Bearer "+k.admin)
+	r, b = do(t, req)
+	var purges []string
+	for _, e := range asList(b["data"]) {
+		if m, _ := e.(map[string]any); m["action"] == "cache.purge" {
+			purges = append(purges, fmt.Sprint(m["target"]))
+		}
+	}
+	if r.StatusCode != 200 || !slices.Equal(purges, []string{"", "team:search"}) {
+		t.Fatalf("audit log: %d, purges %q in %v", r.StatusCode, purges, b)
+	}
 }
+
+func asList(v any) []any { l, _ := v.([]any); return l }

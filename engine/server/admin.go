@@ -64,7 +64,8 @@ func (s *Server) spend(c echo.Context) error {
 // It purges this replica's memory and the shared Redis level; other replicas' memory
 // keeps what it holds until it expires (docs/cache.md).
 func (s *Server) purgeCache(c echo.Context) error {
-	if _, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization")); err != nil {
+	by, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization"))
+	if err != nil {
 		return err // a write: the admin role, not a viewer
 	}
 	if s.o.Cache == nil {
@@ -92,6 +93,7 @@ func (s *Server) purgeCache(c echo.Context) error {
 		return errBadRequest("missing_required_parameter", "scope", "Name a scope (and id), a model, or all=true to purge every entry.")
 	}
 	mem, shared, err := s.o.Cache.Purge(c.Request().Context(), f)
+	s.audit(c, by, "cache.purge", f.Scope, map[string]any{"model": f.Model, "all": f == (cache.Filter{}), "deleted_memory": mem, "deleted_shared": shared, "failed": err != nil})
 	if err != nil {
 		s.log.Warn("cache purge: the shared level failed", "err", err)
 		return newAPIError(http.StatusServiceUnavailable, "cache_unavailable",

@@ -377,7 +377,8 @@ const (
 // --format json` reports it. The candidate is never activated. One diff runs at a time:
 // it is CPU work, and the request path must keep its cores.
 func (s *Server) policyDiff(c echo.Context) error {
-	if _, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization")); err != nil {
+	by, err := s.o.Keys.AuthenticateAdmin(c.Request().Header.Get("Authorization"))
+	if err != nil {
 		return err
 	}
 	if s.o.DecisionLog == nil {
@@ -420,6 +421,7 @@ func (s *Server) policyDiff(c echo.Context) error {
 	}
 	events := s.o.DecisionLog.Recent(n)
 	im, err := policy.ComputeImpact(ctx, rev, bytes.NewReader(bytes.Join(events, nil)))
+	s.audit(c, by, "policy.diff", rev.ID, map[string]any{"events": len(events), "failed": err != nil})
 	if err != nil {
 		return errBadRequest("invalid_bundle", "", "Replaying the recent decisions with the candidate failed: "+err.Error())
 	}
