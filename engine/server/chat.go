@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/gavel-gw/gavel/adapters"
+	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/pipeline"
 )
 
@@ -137,12 +138,7 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	if apiErr != nil {
 		return apiErr
 	}
-	if err := idempotency(r, x); err != nil {
-		return err
-	}
-	err = s.p.AdmitChat(r.Context(), x, caller, req, r.Header.Get(HeaderTags))
-	admitted(c, x)
-	if err != nil {
+	if err := s.admitChat(c, x, caller, req); err != nil {
 		return err
 	}
 	ctx, cancel := s.p.Context(r.Context(), x)
@@ -166,6 +162,19 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 
 // idempotency hands the request's Idempotency-Key to the exchange; a key too long to be
 // one is refused.
+// admitChat is what every chat-kind endpoint (chat, messages, responses) does once its
+// body is decoded: take the Idempotency-Key, decide, and set the decision's headers, which
+// a refusal carries too.
+func (s *Server) admitChat(c echo.Context, x *pipeline.Exchange, caller *auth.Caller, req *adapters.ChatRequest) error {
+	r := c.Request()
+	if err := idempotency(r, x); err != nil {
+		return err
+	}
+	err := s.p.AdmitChat(r.Context(), x, caller, req, r.Header.Get(HeaderTags))
+	admitted(c, x)
+	return err
+}
+
 func idempotency(r *http.Request, x *pipeline.Exchange) *APIError {
 	k := r.Header.Get(HeaderIdempotencyKey)
 	if len(k) > maxIdempotencyKey {

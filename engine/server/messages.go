@@ -172,12 +172,7 @@ func (s *Server) handleMessages(c echo.Context, x *pipeline.Exchange) error {
 	}
 	x.Passthrough(&adapters.RawRequest{Protocol: adapters.ProtocolAnthropic, Body: body, Stream: req.Stream, Header: anthropicHeaders(r)})
 	x.Fields(frontanthropic.FieldNames(body, req))
-	if err := idempotency(r, x); err != nil {
-		return err
-	}
-	err = s.p.AdmitChat(r.Context(), x, caller, canon, r.Header.Get(HeaderTags))
-	admitted(c, x)
-	if err != nil {
+	if err := s.admitChat(c, x, caller, canon); err != nil {
 		return err
 	}
 	ctx, cancel := s.p.Context(r.Context(), x)

@@ -99,12 +99,7 @@ func (s *Server) responsesCreate(c echo.Context, x *pipeline.Exchange) error {
 	// rewritten); the others get the canonical request.
 	x.Passthrough(&adapters.RawRequest{Protocol: adapters.ProtocolResponses, Body: body, Stream: req.Stream,
 		Header: forwardedHeaders(r.Header, "OpenAI-Beta")})
-	if err := idempotency(r, x); err != nil {
-		return err
-	}
-	err = s.p.AdmitChat(r.Context(), x, caller, chat, r.Header.Get(HeaderTags))
-	admitted(c, x)
-	if err != nil {
+	if err := s.admitChat(c, x, caller, chat); err != nil {
 		return err
 	}
 	rs.hosted = responses.Hosted(req)
