@@ -233,13 +233,14 @@ func (r *Revision) Evaluate(ctx context.Context, input ast.Value) (ast.Value, er
 }
 
 // Plan evaluates data.gavel.plan over a provider snapshot. It returns nil when the bundle
-// defines no plan, in which case requests evaluate without input.plan.
-func (r *Revision) Plan(ctx context.Context, providers ast.Value) (ast.Value, error) {
+// defines no plan, in which case requests evaluate without input.plan. opts are added to
+// the evaluation's (the planner passes one that makes a long evaluation yield the CPU).
+func (r *Revision) Plan(ctx context.Context, providers ast.Value, opts ...rego.EvalOption) (ast.Value, error) {
 	if providers == nil {
 		providers = emptyObject
 	}
 	in := ast.NewObject(ast.Item(kProviders, ast.NewTerm(providers)))
-	rs, err := r.plan.Eval(ctx, rego.EvalParsedInput(in))
+	rs, err := r.plan.Eval(ctx, append(opts, rego.EvalParsedInput(in))...)
 	if err != nil {
 		return nil, fmt.Errorf("plan evaluation: %w", err)
 	}
