@@ -443,90 +443,11 @@ func (r *ChatRequest) WithoutFields(names []string) *ChatRequest {
 }
 
 // MarshalWire encodes the request as the OpenAI protocol carries it: the typed fields,
-// and every extra field (top-level, in messages, in content parts) as it was received.
-// A request without extra fields encodes exactly as json.Marshal encodes it.
+// and every extra field (top-level, in messages, in content parts) as it was received,
+// before the closing brace of its object. A request without extra fields encodes exactly
+// as json.Marshal encodes it.
 func (r *ChatRequest) MarshalWire() ([]byte, error) {
-	b, err := json.Marshal(r)
-	if err != nil || !r.HasExtra() {
-		return b, err
-	}
-	var ins []insertion
-	s := scanner{b: b}
-	s.object(func(name, value []byte, at int) error {
-		if string(name) != "messages" || value[0] != '[' {
-			return nil
-		}
-		i := 0
-		(&scanner{b: value}).array(func(elem []byte, mat int) {
-			mat += at
-			if i < len(r.Messages) && elem[0] == '{' {
-				m := &r.Messages[i]
-				if m.Content != nil && m.Content.Parts != nil {
-					(&scanner{b: elem}).object(func(name, value []byte, cat int) error {
-						if string(name) != "content" || value[0] != '[' {
-							return nil
-						}
-						cat += mat
-						j := 0
-						(&scanner{b: value}).array(func(part []byte, pat int) {
-							if j < len(m.Content.Parts) && len(m.Content.Parts[j].Extra) > 0 && part[0] == '{' {
-								ins = append(ins, insertion{at: cat + pat + len(part) - 1, empty: isEmptyObject(part),
-									fields: m.Content.Parts[j].Extra})
-							}
-							j++
-						})
-						return nil
-					})
-				}
-				if len(m.Extra) > 0 {
-					ins = append(ins, insertion{at: mat + len(elem) - 1, empty: isEmptyObject(elem), fields: m.Extra})
-				}
-			}
-			i++
-		})
-		return nil
-	})
-	if len(r.Extra) > 0 {
-		ins = append(ins, insertion{at: len(b) - 1, empty: isEmptyObject(b), fields: r.Extra})
-	}
-	sort.SliceStable(ins, func(a, b int) bool { return ins[a].at < ins[b].at })
-	out := make([]byte, 0, len(b)+extraSize(ins))
-	last := 0
-	for _, in := range ins {
-		out = append(out, b[last:in.at]...)
-		for k, f := range in.fields {
-			if k > 0 || !in.empty {
-				out = append(out, ',')
-			}
-			name, _ := json.Marshal(f.Name)
-			out = append(out, name...)
-			out = append(out, ':')
-			out = append(out, f.Value...)
-		}
-		last = in.at
-	}
-	return append(out, b[last:]...), nil
-}
-
-// insertion is where extra fields go in an encoded object: before its closing brace.
-type insertion struct {
-	at     int
-	empty  bool
-	fields Fields
-}
-
-func extraSize(ins []insertion) int {
-	n := 0
-	for _, in := range ins {
-		for _, f := range in.fields {
-			n += len(f.Name) + len(f.Value) + 8
-		}
-	}
-	return n
-}
-
-func isEmptyObject(obj []byte) bool {
-	return len(bytes.TrimSpace(obj[1:len(obj)-1])) == 0
+	return r.appendJSON(make([]byte, 0, r.SizeHint()), extrasVerbatim)
 }
 
 // scanner walks valid JSON (it has been through encoding/json already) without
