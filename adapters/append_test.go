@@ -96,7 +96,6 @@ func isEmptyObject(obj []byte) bool {
 	return len(bytes.TrimSpace(obj[1:len(obj)-1])) == 0
 }
 
-
 // FuzzAppendJSON holds the append encoders to encoding/json: whatever decodes as a chat
 // request, answer or chunk encodes byte for byte as json.Marshal (and, for a request with
 // extra fields, as MarshalWire was written before) encodes it, and fails where it fails.
