@@ -115,9 +115,35 @@ var (
 // DecodeChatRequest parses a chat completion body into r: the typed fields as
 // encoding/json decodes them, then the members it does not know (at the top level, in
 // messages and in content parts) kept in the Extra fields, and the members of a literal
-// extra_body merged into the top level. The second pass reads the body without
-// allocating when it has no unknown members.
+// extra_body merged into the top level. A new request (r zero, as the server passes it)
+// is decoded by the one-pass decoder of decode.go when the body is one it handles; every
+// other body, and every body that fails, takes decodeReflect, so errors are
+// encoding/json's.
 func DecodeChatRequest(body []byte, r *ChatRequest) error {
+	if r.isZero() {
+		if fast, ok := decodeFast(body); ok {
+			*r = fast
+			return nil
+		}
+	}
+	return decodeReflect(body, r)
+}
+
+// isZero reports whether r is a new request, which the fast decoder may fill: it does not
+// merge into fields already set, as encoding/json does.
+func (r *ChatRequest) isZero() bool {
+	return r.Model == "" && r.Messages == nil && !r.Stream && r.StreamOptions == nil && r.MaxTokens == nil &&
+		r.MaxCompletionTokens == nil && r.Temperature == nil && r.TopP == nil && r.N == nil && r.Stop == nil &&
+		r.PresencePenalty == nil && r.FrequencyPenalty == nil && r.LogitBias == nil && r.Logprobs == nil &&
+		r.TopLogprobs == nil && r.Seed == nil && r.User == "" && r.Tools == nil && r.ToolChoice == nil &&
+		r.ParallelToolCalls == nil && r.ResponseFormat == nil && r.ReasoningEffort == "" && r.ServiceTier == "" &&
+		r.Store == nil && r.Metadata == nil && r.Extra == nil && r.present == 0 && r.clientFields == nil
+}
+
+// decodeReflect is DecodeChatRequest through encoding/json and a second pass over the
+// body for the members without a typed field, which reads the body without allocating
+// when it has none.
+func decodeReflect(body []byte, r *ChatRequest) error {
 	if err := json.Unmarshal(body, r); err != nil {
 		return err
 	}
