@@ -5,15 +5,17 @@
 #    "teams":   {"search": {"scope": "key"}, "legal": {"mode": "off", "coalesce": false}}}
 # The default is merged under the alias the client asked for, and the caller's team over
 # both (a team's governance wins over an alias). A level holds the decision's own fields
-# (mode, ttl_s, scope, min_similarity, coalesce, charge_bp) and two switches of this
+# (mode, ttl_s, scope, min_similarity, embed, coalesce, charge_bp) and two switches of this
 # library: streams (serve streaming clients from the cache and coalesce them; default
 # false) and tools (cache requests that define tools; default false: a tool call may have
 # side effects the caller expects to happen again).
 #
 # Whatever the data says, only a deterministic request is cached or coalesced: temperature
 # 0 or a seed, one completion (n 1), no tools, not a stream (unless configured), not an
-# embeddings request. A semantic mode applies to single-turn requests only; a conversation
-# falls back to exact matching, which compares every turn.
+# embeddings request. A semantic mode applies to single-turn requests only and needs an
+# embeddings target (embed: {"provider": "openai", "model": "text-embedding-3-small"});
+# a conversation, or a level without embed, falls back to exact matching, which compares
+# every turn.
 package gavel.caching
 
 import rego.v1
@@ -31,8 +33,15 @@ wanted_mode := object.get(config, "mode", "off")
 
 mode := "exact" if {
 	wanted_mode == "semantic"
-	input.request.turns != 1
+	not semantic_fits
 } else := wanted_mode
+
+# semantic_fits: a semantic lookup needs a single-turn request and the embeddings target
+# the level names (embed: {provider, model}); without either, exact matching it is.
+semantic_fits if {
+	input.request.turns == 1
+	config.embed
+}
 
 deterministic if input.request.temperature == 0
 
@@ -82,7 +91,10 @@ wants if mode != "off"
 
 wants if config.coalesce == true
 
-similarity := {"min_similarity": config.min_similarity} if {
-	mode == "semantic"
-	config.min_similarity
-} else := {}
+similarity := object.union({"embed": config.embed}, threshold) if mode == "semantic"
+
+else := {}
+
+threshold := {"min_similarity": config.min_similarity} if config.min_similarity
+
+else := {}

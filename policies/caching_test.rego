@@ -81,16 +81,60 @@ test_coalescing_alone if {
 }
 
 test_semantic_single_turn_keeps_its_threshold if {
-	cfg := {"default": {"mode": "semantic", "min_similarity": 9200}}
+	cfg := {"default": {"mode": "semantic", "min_similarity": 9200, "embed": emb}}
 	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1}) with data.gavel.cache as cfg
-	d.cache == {"mode": "semantic", "min_similarity": 9200}
+	d.cache == {"mode": "semantic", "min_similarity": 9200, "embed": emb}
+	"cache.semantic" in d.reasons
+}
+
+emb := {"provider": "openai", "model": "text-embedding-3-small"}
+
+test_semantic_default_threshold_is_gavels if {
+	cfg := {"default": {"mode": "semantic", "embed": emb}}
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1}) with data.gavel.cache as cfg
+	d.cache == {"mode": "semantic", "embed": emb}
 }
 
 test_semantic_multi_turn_falls_back_to_exact if {
-	cfg := {"default": {"mode": "semantic", "min_similarity": 9200}}
+	cfg := {"default": {"mode": "semantic", "min_similarity": 9200, "embed": emb}}
 	msgs := [{"role": "user", "text": "hi"}, {"role": "assistant", "text": "hello"}, {"role": "user", "text": "more"}]
 	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 2, "messages": msgs}) with data.gavel.cache as cfg
 	d.cache == {"mode": "exact"}
+	"cache.exact" in d.reasons
+}
+
+test_semantic_without_embeddings_target_is_exact if {
+	cfg := {"default": {"mode": "semantic", "min_similarity": 9200}}
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1}) with data.gavel.cache as cfg
+	d.cache == {"mode": "exact"}
+}
+
+test_semantic_per_alias_and_team if {
+	cfg := {
+		"default": {"mode": "off"},
+		"aliases": {"smart": {"mode": "semantic", "embed": emb, "min_similarity": 9300}},
+		"teams": {"legal": {"mode": "exact"}},
+	}
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1}) with data.gavel.cache as cfg
+	d.cache == {"mode": "semantic", "embed": emb, "min_similarity": 9300}
+	as_legal := object.union(fixtures.input_with({"temperature": 0, "turns": 1}), {"caller": {"team": "legal"}})
+	legal := gavel.decision with input as as_legal with data.gavel.cache as cfg
+	legal.cache == {"mode": "exact"}
+	other := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1, "model": "fast"}) with data.gavel.cache as cfg
+	not other.cache
+}
+
+test_semantic_sampling_request_is_never_cached if {
+	cfg := {"default": {"mode": "semantic", "embed": emb}}
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0.9, "turns": 1}) with data.gavel.cache as cfg
+	not d.cache
+}
+
+test_default_bundle_leaves_semantic_off if {
+	not data.gavel.cache.default.embed
+	data.gavel.cache.default.mode != "semantic"
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1})
+	not d.cache
 }
 
 test_embeddings_are_not_cached if {
