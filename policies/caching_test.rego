@@ -107,6 +107,7 @@ test_semantic_without_embeddings_target_is_exact if {
 	cfg := {"default": {"mode": "semantic", "min_similarity": 9200}}
 	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1}) with data.gavel.cache as cfg
 	d.cache == {"mode": "exact"}
+	planned({"temperature": 0, "turns": 1}, cfg).cache == {"mode": "exact"}
 }
 
 test_semantic_per_alias_and_team if {
@@ -149,8 +150,73 @@ test_denied_request_gets_no_cache if {
 }
 
 test_fast_path_request_gets_cache_too if {
-	plan := gavel.plan with input as fixtures.input_with({})
+	plan := gavel.plan with input as fixtures.input_with({}) with data.gavel.cache as on
 	req := object.union(fixtures.input_with({"temperature": 0}), {"plan": plan})
 	d := gavel.decision with input as req with data.gavel.cache as on
 	d.cache.mode == "exact"
+	"cache.exact" in d.reasons
+}
+
+# planned(over, cfg) is the decision for fixtures.input_with(over) under cache data cfg, the
+# way gavel evaluates it (the plan evaluated over the same data and handed over as
+# input.plan), asserted equal to the inline evaluation (opa test, opa eval).
+planned(over, cfg) := d if {
+	i := fixtures.input_with(over)
+	plan := gavel.plan with input as i with data.gavel.cache as cfg
+	d := gavel.decision with input as object.union(i, {"plan": plan}) with data.gavel.cache as cfg
+	inline := gavel.decision with input as i with data.gavel.cache as cfg
+	d == inline
+}
+
+semantic := {
+	"default": {"mode": "off"},
+	"aliases": {"smart": {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "embed": emb}},
+	"teams": {"search": {"scope": "key", "streams": true}, "legal": {"mode": "off"}},
+}
+
+multi := [{"role": "user", "text": "hi"}, {"role": "assistant", "text": "hello"}, {"role": "user", "text": "more"}]
+
+test_plan_and_inline_agree_on_every_kind_of_request if {
+	planned({"temperature": 0}, on).cache == {"mode": "exact", "ttl_s": 600, "coalesce": true}
+	planned({"temperature": 0.7}, on).allow
+	not planned({"temperature": 0.7}, on).cache
+	planned({"seed": 1}, on).cache.mode == "exact"
+	not planned({"temperature": 0, "model": "fast"}, on).cache
+	not planned({"temperature": 0, "has_tools": true}, on).cache
+	planned({"temperature": 0, "turns": 1}, semantic).cache == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "scope": "key", "embed": emb}
+	m := planned({"temperature": 0, "turns": 2, "messages": multi}, semantic)
+	m.cache == {"mode": "exact", "ttl_s": 60, "scope": "key"}
+	"cache.exact" in m.reasons
+	planned({"temperature": 0, "turns": 1, "stream": true}, semantic).cache.mode == "semantic"
+	not planned({"temperature": 0, "model": "nope"}, semantic).cache
+}
+
+test_plan_and_inline_agree_for_other_teams if {
+	legal := object.union(fixtures.caller, {"team": "legal"})
+	i := object.union(fixtures.input_with({"temperature": 0, "turns": 1}), {"caller": legal})
+	plan := gavel.plan with input as i with data.gavel.cache as semantic
+	d := gavel.decision with input as object.union(i, {"plan": plan}) with data.gavel.cache as semantic
+	not d.cache
+	d == gavel.decision with input as i with data.gavel.cache as semantic
+	other := object.union(i, {"caller": object.union(fixtures.caller, {"team": "ops"})})
+	o := gavel.decision with input as object.union(other, {"plan": plan}) with data.gavel.cache as semantic
+	o.cache == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "embed": emb}
+	o == gavel.decision with input as other with data.gavel.cache as semantic
+}
+
+test_plan_holds_the_merged_levels if {
+	plan := gavel.plan with input as fixtures.input_with({}) with data.gavel.cache as semantic
+	plan.cache.smart.teams.search.config == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "scope": "key", "streams": true, "embed": emb}
+	plan.cache.smart.any.one.decision.cache.mode == "semantic"
+	plan.cache.smart.any.many.mode == "exact"
+	not plan.cache.smart.teams.legal.one
+	not plan.cache.fast.any.one
+}
+
+test_no_cache_data_caches_nothing if {
+	i := fixtures.input_with({"temperature": 0})
+	plan := gavel.plan with input as i with data.gavel.cache as {}
+	not plan.cache.smart.any.one
+	d := gavel.decision with input as object.union(i, {"plan": plan}) with data.gavel.cache as {}
+	not d.cache
 }

@@ -167,6 +167,17 @@ func serve(args []string, stderr io.Writer) error {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
+	if path := os.Getenv("GAVEL_TRACE"); path != "" {
+		stopTrace, err := startTrace(path)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := stopTrace(); err != nil {
+				log.Error("trace", "path", path, "err", err)
+			}
+		}()
+	}
 	if prefix := os.Getenv("GAVEL_HEAPPROFILE"); prefix != "" {
 		defer heapProfileOnSignal(log, prefix)()
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/gavel-gw/gavel/engine/signals"
 )
@@ -49,6 +50,7 @@ type Planner struct {
 	cur     atomic.Pointer[Shared]
 	kick    chan struct{}
 	builds  atomic.Uint64
+	yields  atomic.Uint64
 	catalog *Catalog // nil: no provider declares models
 }
 
@@ -86,8 +88,15 @@ func (p *Planner) Current(ctx context.Context, rev *Revision) *Shared {
 	return p.Build(ctx, rev)
 }
 
-// Build renders the snapshot and evaluates the plan for rev, and publishes the result.
+// Build renders the snapshot and evaluates the plan for rev, and publishes the result. It
+// runs at full speed: its caller (a request that found no plan for its revision) waits.
 func (p *Planner) Build(ctx context.Context, rev *Revision) *Shared {
+	return p.build(ctx, rev, false)
+}
+
+// build is Build; background evaluations (Run's) yield the CPU to requests every
+// planQuantum (see yielder).
+func (p *Planner) build(ctx context.Context, rev *Revision, background bool) *Shared {
 	p.builds.Add(1)
 	// Version before Snapshot: a change in between makes the next tick rebuild.
 	s := &Shared{Rev: rev, Built: time.Now(), version: p.src.Version(), settled: true}
@@ -103,8 +112,19 @@ func (p *Planner) Build(ctx context.Context, rev *Revision) *Shared {
 	if p.catalog != nil {
 		p.catalog.Attach(s.Providers)
 	}
-	plan, err := rev.Plan(ctx, s.Providers)
+	var plan ast.Value
+	var err error
+	if background {
+		y := newYielder(ctx)
+		plan, err = rev.Plan(ctx, s.Providers, rego.EvalExternalCancel(y))
+		p.yields.Add(uint64(y.yields))
+	} else {
+		plan, err = rev.Plan(ctx, s.Providers)
+	}
 	if err != nil {
+		if background && ctx.Err() != nil {
+			return p.cur.Load() // shutting down: keep what was published
+		}
 		// The per-request query evaluates the plan inline; log, but keep serving.
 		p.log.Error("routing plan failed; evaluating it per request", "revision", rev.ID, "err", err)
 	}
@@ -123,6 +143,9 @@ func (p *Planner) Build(ctx context.Context, rev *Revision) *Shared {
 // Builds counts plan evaluations since the planner was made (tests, idle-cost checks).
 func (p *Planner) Builds() uint64 { return p.builds.Load() }
 
+// Yields counts the times background plan evaluations gave the CPU back (tests).
+func (p *Planner) Yields() uint64 { return p.yields.Load() }
+
 // Run refreshes until ctx ends.
 func (p *Planner) Run(ctx context.Context) {
 	t := time.NewTicker(p.refresh)
@@ -139,7 +162,7 @@ func (p *Planner) Run(ctx context.Context) {
 		case <-p.src.Changed():
 		}
 		if rev := p.engine.Active(); rev != nil {
-			p.Build(ctx, rev)
+			p.build(ctx, rev, true)
 		}
 	}
 }
