@@ -502,12 +502,15 @@ cache_entry(config, d) := object.union({"config": config}, {turns: v |
 	v := cache_verdict(config, cache_mode(config, turns), d)
 })
 
-# A semantic cache matches single-turn requests only; a conversation falls back to exact
-# matching, which compares every turn.
+# A semantic cache matches single-turn requests only, with the embeddings target the level
+# names (embed); a conversation, or a level without embed, falls back to exact matching,
+# which compares every turn.
 cache_mode(config, turns) := "exact" if {
-	turns == "many"
 	config.mode == "semantic"
+	not cache_semantic_fits(config, turns)
 } else := object.get(config, "mode", "off")
+
+cache_semantic_fits(config, "one") if config.embed
 
 # cache_fields are the decision's own fields a level may set besides mode.
 cache_fields := {"ttl_s", "scope", "coalesce", "charge_bp"}
@@ -524,10 +527,13 @@ cache_wanted(_, mode) if mode != "off"
 
 cache_wanted(config, _) if config.coalesce == true
 
-cache_similarity(config, mode) := {"min_similarity": config.min_similarity} if {
+cache_similarity(config, mode) := object.union({"embed": config.embed}, cache_threshold(config)) if {
 	mode == "semantic"
-	config.min_similarity
 } else := {}
+
+cache_threshold(config) := {"min_similarity": config.min_similarity} if config.min_similarity
+
+else := {}
 
 cache_decision(d, field, mode) := {"decision": object.union(d, {
 	"cache": field,

@@ -107,6 +107,9 @@ func routed(c echo.Context, x *pipeline.Exchange) {
 	tagFault(c, x)
 	if r := x.CacheResult(); r != "" {
 		h.Set(HeaderCache, r)
+		if bp, ok := x.CacheSimilarity(); ok {
+			h.Set(HeaderCacheSimilarity, strconv.Itoa(bp))
+		}
 	}
 	if sub := x.Substituted(); sub != "" {
 		h.Set(HeaderSubstituted, sub)

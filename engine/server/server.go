@@ -54,6 +54,10 @@ const HeaderSubstituted = "X-Gavel-Substituted"
 // cache.
 const HeaderCache = "X-Gavel-Cache"
 
+// HeaderCacheSimilarity is, on an answer a semantic lookup served (X-Gavel-Cache: hit), the
+// cosine similarity of the stored turn that matched, in basis points (as min_similarity).
+const HeaderCacheSimilarity = "X-Gavel-Cache-Similarity"
+
 // HeaderIdempotencyKey is the client's key for retrying a request without a second billed
 // call (OpenAI's and Stripe's clients send it).
 const HeaderIdempotencyKey = "Idempotency-Key"
