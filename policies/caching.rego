@@ -5,34 +5,57 @@
 #    "teams":   {"search": {"scope": "key"}, "legal": {"mode": "off", "coalesce": false}}}
 # The default is merged under the alias the client asked for, and the caller's team over
 # both (a team's governance wins over an alias). A level holds the decision's own fields
-# (mode, ttl_s, scope, min_similarity, coalesce, charge_bp) and two switches of this
+# (mode, ttl_s, scope, min_similarity, embed, coalesce, charge_bp) and two switches of this
 # library: streams (serve streaming clients from the cache and coalesce them; default
 # false) and tools (cache requests that define tools; default false: a tool call may have
 # side effects the caller expects to happen again).
 #
 # Whatever the data says, only a deterministic request is cached or coalesced: temperature
 # 0 or a seed, one completion (n 1), no tools, not a stream (unless configured), not an
-# embeddings request. A semantic mode applies to single-turn requests only; a conversation
-# falls back to exact matching, which compares every turn.
+# embeddings request. A semantic mode applies to single-turn requests only and needs an
+# embeddings target (embed: {"provider": "openai", "model": "text-embedding-3-small"});
+# a conversation, or a level without embed, falls back to exact matching, which compares
+# every turn.
+#
+# The levels are merged off the request path: the plan (data.gavel.plan.cache) holds them
+# merged per requestable name and team, with each verdict and the typical request's whole
+# decision, so a cacheable request costs a few lookups. What is decided here is whether
+# the request is safe to cache; the data keeps the shape above.
 package gavel.caching
 
 import rego.v1
 
-config := object.union_n([
-	object.get(data.gavel.cache, "default", {}),
-	object.get(data.gavel.cache, ["aliases", input.request.model], {}),
-	object.get(data.gavel.cache, ["teams", input.caller.team], {}),
-])
+import data.gavel.plan as inline_plan
 
-# fields are the decision's own fields a level may set.
-fields := {"ttl_s", "scope", "coalesce", "charge_bp"}
+# entry: the plan's merged levels for the model asked for and the caller's team (see
+# plan.cache); merged here for a name the plan does not route and without a plan.
+entry := e if {
+	e := input.plan.cache[input.request.model].teams[input.caller.team]
+} else := e if {
+	e := input.plan.cache[input.request.model].any
+} else := inline_plan.cache_entry(
+	object.union(
+		inline_plan.cache_base(input.request.model),
+		object.get(inline_plan.cache_data, ["teams", input.caller.team], {}),
+	),
+	{},
+)
 
-wanted_mode := object.get(config, "mode", "off")
+config := entry.config
 
-mode := "exact" if {
-	wanted_mode == "semantic"
+# verdict: the entry's caching for this kind of request, undefined when the levels turn
+# neither caching nor coalescing on.
+verdict := entry.many if {
 	input.request.turns != 1
-} else := wanted_mode
+} else := entry.one
+
+default mode := "off"
+
+mode := verdict.mode
+
+# planned_decision: the typical request's whole decision with its cache field, from the
+# plan (gavel.decision uses it when the request takes the plan's fast path unchanged).
+planned_decision := verdict.decision
 
 deterministic if input.request.temperature == 0
 
@@ -69,20 +92,4 @@ decision := field if {
 	field := cached
 }
 
-cached := object.union(
-	object.union({"mode": mode}, {k: v | some k, v in config; k in fields}),
-	similarity,
-) if {
-	data.gavel.cache
-	safe
-	wants
-}
-
-wants if mode != "off"
-
-wants if config.coalesce == true
-
-similarity := {"min_similarity": config.min_similarity} if {
-	mode == "semantic"
-	config.min_similarity
-} else := {}
+cached := verdict.cache if safe

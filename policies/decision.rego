@@ -18,13 +18,24 @@ import data.gavel.route
 
 # An allowed request gets the cache's verdict (gavel.caching) on top of the judgement, on the
 # plan's fast path too: caching depends on the request's sampling settings, not the route.
-decision := object.union(judged, {
-	"cache": caching.decision,
+# A typical request's decision with its cache field is precomputed in the plan
+# (plan.cache): when the judgement is the plan's fast decision as it is (judged's first
+# body), with_cache takes it; any other is the judgement with the field added.
+decision := d if {
+	field := caching.decision
+	d := with_cache(field)
+} else := judged
+
+with_cache(field) := caching.planned_decision if {
+	typical
+	input.plan.limits_free
+	not budget.caller_limits
+} else := object.union(judged, {
+	"cache": field,
 	"reasons": array.concat(object.get(judged, "reasons", []), [concat("", ["cache.", caching.mode])]),
 }) if {
-	caching.decision
 	judged.allow
-} else := judged
+}
 
 # The typical request takes the plan's precomputed decision (see gavel.plan.fast); every
 # other request is judged by the full rules below. Without budgets or rate limits in the

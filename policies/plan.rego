@@ -469,3 +469,75 @@ not_degraded(r) := false if {
 	t := r.targets[0]
 	input.providers[t.provider].models[t.model].circuit == "half_open"
 } else := true
+
+# cache[name]: data.gavel.cache merged for a request asking for name (gavel.caching, see
+# docs/cache.md): "any" for a caller whose team the data does not name, "teams.<team>" for
+# each team it names (default, then the alias, then the team). A cacheable request looks
+# its entry up instead of merging the levels itself, and a typical one (plan.fast) takes the
+# entry's decision, which already holds the cache field and its reason. A name the plan
+# does not route (a passed-through provider/model) and an input without a plan are merged
+# per request by the same functions.
+cache[name] := {
+	"any": cache_entry(base, fd),
+	"teams": {team: cache_entry(object.union(base, t), fd) | some team, t in object.get(cache_data, "teams", {})},
+} if {
+	some name, _ in routes
+	base := cache_base(name)
+	fd := object.get(fast, [name, "decision"], {})
+}
+
+default cache_data := {}
+
+cache_data := data.gavel.cache
+
+# cache_base(name): the default level under the alias' own.
+cache_base(name) := object.union(object.get(cache_data, "default", {}), object.get(cache_data, ["aliases", name], {}))
+
+# cache_entry(config, d): the merged levels, and per kind of request ("one": single-turn,
+# "many": a conversation) what caching it gets when it is safe to cache: the decision's
+# cache field, its mode and, when d is an allowing fast decision, d with them. No verdict
+# when the levels turn neither caching nor coalescing on.
+cache_entry(config, d) := object.union({"config": config}, {turns: v |
+	some turns in ["one", "many"]
+	v := cache_verdict(config, cache_mode(config, turns), d)
+})
+
+# A semantic cache matches single-turn requests only, with the embeddings target the level
+# names (embed); a conversation, or a level without embed, falls back to exact matching,
+# which compares every turn.
+cache_mode(config, turns) := "exact" if {
+	config.mode == "semantic"
+	not cache_semantic_fits(config, turns)
+} else := object.get(config, "mode", "off")
+
+cache_semantic_fits(config, "one") if config.embed
+
+# cache_fields are the decision's own fields a level may set besides mode.
+cache_fields := {"ttl_s", "scope", "coalesce", "charge_bp"}
+
+cache_verdict(config, mode, d) := object.union({"mode": mode, "cache": field}, cache_decision(d, field, mode)) if {
+	cache_wanted(config, mode)
+	field := object.union(
+		object.union({"mode": mode}, {k: v | some k, v in config; k in cache_fields}),
+		cache_similarity(config, mode),
+	)
+}
+
+cache_wanted(_, mode) if mode != "off"
+
+cache_wanted(config, _) if config.coalesce == true
+
+cache_similarity(config, mode) := object.union({"embed": config.embed}, cache_threshold(config)) if {
+	mode == "semantic"
+} else := {}
+
+cache_threshold(config) := {"min_similarity": config.min_similarity} if config.min_similarity
+
+else := {}
+
+cache_decision(d, field, mode) := {"decision": object.union(d, {
+	"cache": field,
+	"reasons": array.concat(d.reasons, [concat("", ["cache.", mode])]),
+})} if {
+	d.allow
+} else := {}

@@ -30,7 +30,7 @@ func cacheBundle(b *testing.B) string {
 	if err := json.Unmarshal(raw, &data); err != nil {
 		b.Fatal(err)
 	}
-	data["cache"] = map[string]any{"default": map[string]any{"mode": "exact", "ttl_s": 3600, "coalesce": true}}
+	data["cache"] = map[string]any{"default": map[string]any{"mode": "exact", "ttl_s": 3600, "coalesce": true, "streams": true}}
 	out, _ := json.Marshal(data)
 	os.MkdirAll(filepath.Join(dir, "gavel"), 0o755)
 	if err := os.WriteFile(filepath.Join(dir, "gavel", "data.json"), out, 0o644); err != nil {

@@ -15,6 +15,9 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/gavel-gw/gavel/engine/decision"
 )
@@ -93,8 +96,16 @@ type Revision struct {
 	// fault are then invalid. A revision that is only prepared (gavel policy test) shows
 	// them as the bundle says.
 	refuseFaults bool
-	query        rego.PreparedEvalQuery
 	plan         rego.PreparedEvalQuery
+
+	// The decision query, evaluated by OPA's evaluator (topdown) directly: rego's Eval
+	// around it costs a store transaction, a goroutine that watches the context, a
+	// metrics object and a result set per request (see Evaluate).
+	compiler *ast.Compiler
+	store    storage.Store
+	txn      storage.Transaction // one read transaction for the revision's life
+	body     ast.Body            // the compiled query: result = data.gavel.decision
+	result   ast.Var
 }
 
 // Active returns the active revision, or nil before the first activation.
@@ -151,17 +162,45 @@ func Prepare(ctx context.Context, b *bundle.Bundle, source string) (*Revision, e
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", source, err)
 	}
-	pq, err := rego.New(
+	// The bundle's data is kept as OPA values (StoreReadAST), so that a rule reading
+	// data.gavel.* does not convert Go maps on every evaluation. The compiler and store are
+	// gavel's own so that Evaluate can run the compiled query without rego's wrapper.
+	compiler := ast.NewCompiler().WithUseTypeCheckAnnotations(true)
+	store := inmem.NewWithOpts(inmem.OptReturnASTValuesOnRead(true))
+	wtxn, err := store.NewTransaction(ctx, storage.WriteParams)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", source, err)
+	}
+	_, err = rego.New(
 		rego.Query(Query),
 		rego.ParsedBundle("gavel", b),
-		rego.GenerateJSON(asTerm),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		rego.Transaction(wtxn),
 	).PrepareForEval(ctx)
+	if err != nil {
+		store.Abort(ctx, wtxn)
+		return nil, fmt.Errorf("bundle %s: compile: %w", source, err)
+	}
+	if err := store.Commit(ctx, wtxn); err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", source, err)
+	}
+	result := ast.Var("gavel_decision")
+	body, err := compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.NewTerm(result), ast.MustParseTerm(Query))))
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s: compile: %w", source, err)
 	}
+	// Nothing writes to the store after this: one read transaction serves every
+	// evaluation of the revision (an inmem read transaction only reads the store's data).
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", source, err)
+	}
 	planQ, err := rego.New(
 		rego.Query(PlanQuery),
-		rego.ParsedBundle("gavel", b),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		rego.Transaction(txn),
 		rego.GenerateJSON(asTerm),
 	).PrepareForEval(ctx)
 	if err != nil {
@@ -171,7 +210,8 @@ func Prepare(ctx context.Context, b *bundle.Bundle, source string) (*Revision, e
 	if id == "" {
 		id = contentRevision(b)
 	}
-	rev := &Revision{ID: id, Source: source, Activated: time.Now(), Data: data, query: pq, plan: planQ}
+	rev := &Revision{ID: id, Source: source, Activated: time.Now(), Data: data, plan: planQ,
+		compiler: compiler, store: store, txn: txn, body: body, result: result}
 	// A bundle that cannot decide the requests gavel will send it must not become active:
 	// it would answer 500 to each of them while /readyz says ready.
 	if err := rev.Check(ctx); err != nil {
@@ -218,16 +258,37 @@ func (r *Revision) Admit(d *decision.Decision) error {
 // Evaluate returns the raw value of data.gavel.decision, for tools that show what the
 // policy said before gavel interprets it.
 func (r *Revision) Evaluate(ctx context.Context, input ast.Value) (ast.Value, error) {
-	rs, err := r.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(noMetrics))
+	q := topdown.NewQuery(r.body).
+		WithCompiler(r.compiler).
+		WithStore(r.store).
+		WithTransaction(r.txn).
+		WithMetrics(noMetrics).
+		WithIndexing(true).
+		WithEarlyExit(true).
+		WithInput(ast.NewTerm(input))
+	vc := getRuleCache()
+	defer vc.release()
+	q = q.WithVirtualCache(vc)
+	// A cancelled request stops its evaluation, as rego's Eval does, without a goroutine
+	// per evaluation watching the context.
+	if ctx.Done() != nil {
+		c := topdown.NewCancel()
+		stop := context.AfterFunc(ctx, c.Cancel)
+		defer stop()
+		q = q.WithCancel(c)
+	}
+	var v ast.Value
+	err := q.Iter(ctx, func(qr topdown.QueryResult) error {
+		if t := qr[r.result]; t != nil {
+			v = t.Value
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("policy evaluation: %w", err)
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+	if v == nil {
 		return nil, ErrUndefined
-	}
-	v, ok := rs[0].Expressions[0].Value.(ast.Value)
-	if !ok {
-		return nil, invalid("unexpected result type %T", rs[0].Expressions[0].Value)
 	}
 	return v, nil
 }
