@@ -266,6 +266,9 @@ func (r *Revision) Evaluate(ctx context.Context, input ast.Value) (ast.Value, er
 		WithIndexing(true).
 		WithEarlyExit(true).
 		WithInput(ast.NewTerm(input))
+	vc := getRuleCache()
+	defer vc.release()
+	q = q.WithVirtualCache(vc)
 	// A cancelled request stops its evaluation, as rego's Eval does, without a goroutine
 	// per evaluation watching the context.
 	if ctx.Done() != nil {

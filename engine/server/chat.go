@@ -200,7 +200,9 @@ func (s *Server) writeAnswer(c echo.Context, v any) error {
 		return nil
 	}
 	defer rc.SetWriteDeadline(time.Time{})
-	b := encodeJSON(c, http.StatusOK, v)
+	enc := encodeJSON(c, http.StatusOK, v)
+	defer releaseJSON(v, enc)
+	b := enc
 	for len(b) > 0 {
 		n := min(len(b), answerPiece)
 		rc.SetWriteDeadline(time.Now().Add(s.o.WriteStallTimeout))

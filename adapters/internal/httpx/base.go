@@ -369,10 +369,24 @@ func (b *Base) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
 	return e
 }
 
+// Appender is a payload that encodes itself as json.Marshal would encode it, without
+// reflection (the canonical chat request, adapters/append.go); SizeHint is about how
+// many bytes it takes, so that the body is allocated once.
+type Appender interface {
+	AppendJSON(b []byte) ([]byte, error)
+	SizeHint() int
+}
+
 // post sends payload as JSON; a failure to encode it or to get any response is
 // classified here.
 func (b *Base) post(ctx context.Context, url string, payload any, header http.Header) (*http.Response, error) {
-	body, err := json.Marshal(payload)
+	var body []byte
+	var err error
+	if a, ok := payload.(Appender); ok {
+		body, err = a.AppendJSON(make([]byte, 0, a.SizeHint()))
+	} else {
+		body, err = json.Marshal(payload)
+	}
 	if err != nil {
 		// Only a value the translation let through unchecked (a malformed
 		// json.RawMessage, a NaN) gets here.
