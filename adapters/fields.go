@@ -115,9 +115,35 @@ var (
 // DecodeChatRequest parses a chat completion body into r: the typed fields as
 // encoding/json decodes them, then the members it does not know (at the top level, in
 // messages and in content parts) kept in the Extra fields, and the members of a literal
-// extra_body merged into the top level. The second pass reads the body without
-// allocating when it has no unknown members.
+// extra_body merged into the top level. A new request (r zero, as the server passes it)
+// is decoded by the one-pass decoder of decode.go when the body is one it handles; every
+// other body, and every body that fails, takes decodeReflect, so errors are
+// encoding/json's.
 func DecodeChatRequest(body []byte, r *ChatRequest) error {
+	if r.isZero() {
+		if fast, ok := decodeFast(body); ok {
+			*r = fast
+			return nil
+		}
+	}
+	return decodeReflect(body, r)
+}
+
+// isZero reports whether r is a new request, which the fast decoder may fill: it does not
+// merge into fields already set, as encoding/json does.
+func (r *ChatRequest) isZero() bool {
+	return r.Model == "" && r.Messages == nil && !r.Stream && r.StreamOptions == nil && r.MaxTokens == nil &&
+		r.MaxCompletionTokens == nil && r.Temperature == nil && r.TopP == nil && r.N == nil && r.Stop == nil &&
+		r.PresencePenalty == nil && r.FrequencyPenalty == nil && r.LogitBias == nil && r.Logprobs == nil &&
+		r.TopLogprobs == nil && r.Seed == nil && r.User == "" && r.Tools == nil && r.ToolChoice == nil &&
+		r.ParallelToolCalls == nil && r.ResponseFormat == nil && r.ReasoningEffort == "" && r.ServiceTier == "" &&
+		r.Store == nil && r.Metadata == nil && r.Extra == nil && r.present == 0 && r.clientFields == nil
+}
+
+// decodeReflect is DecodeChatRequest through encoding/json and a second pass over the
+// body for the members without a typed field, which reads the body without allocating
+// when it has none.
+func decodeReflect(body []byte, r *ChatRequest) error {
 	if err := json.Unmarshal(body, r); err != nil {
 		return err
 	}
@@ -443,90 +469,11 @@ func (r *ChatRequest) WithoutFields(names []string) *ChatRequest {
 }
 
 // MarshalWire encodes the request as the OpenAI protocol carries it: the typed fields,
-// and every extra field (top-level, in messages, in content parts) as it was received.
-// A request without extra fields encodes exactly as json.Marshal encodes it.
+// and every extra field (top-level, in messages, in content parts) as it was received,
+// before the closing brace of its object. A request without extra fields encodes exactly
+// as json.Marshal encodes it.
 func (r *ChatRequest) MarshalWire() ([]byte, error) {
-	b, err := json.Marshal(r)
-	if err != nil || !r.HasExtra() {
-		return b, err
-	}
-	var ins []insertion
-	s := scanner{b: b}
-	s.object(func(name, value []byte, at int) error {
-		if string(name) != "messages" || value[0] != '[' {
-			return nil
-		}
-		i := 0
-		(&scanner{b: value}).array(func(elem []byte, mat int) {
-			mat += at
-			if i < len(r.Messages) && elem[0] == '{' {
-				m := &r.Messages[i]
-				if m.Content != nil && m.Content.Parts != nil {
-					(&scanner{b: elem}).object(func(name, value []byte, cat int) error {
-						if string(name) != "content" || value[0] != '[' {
-							return nil
-						}
-						cat += mat
-						j := 0
-						(&scanner{b: value}).array(func(part []byte, pat int) {
-							if j < len(m.Content.Parts) && len(m.Content.Parts[j].Extra) > 0 && part[0] == '{' {
-								ins = append(ins, insertion{at: cat + pat + len(part) - 1, empty: isEmptyObject(part),
-									fields: m.Content.Parts[j].Extra})
-							}
-							j++
-						})
-						return nil
-					})
-				}
-				if len(m.Extra) > 0 {
-					ins = append(ins, insertion{at: mat + len(elem) - 1, empty: isEmptyObject(elem), fields: m.Extra})
-				}
-			}
-			i++
-		})
-		return nil
-	})
-	if len(r.Extra) > 0 {
-		ins = append(ins, insertion{at: len(b) - 1, empty: isEmptyObject(b), fields: r.Extra})
-	}
-	sort.SliceStable(ins, func(a, b int) bool { return ins[a].at < ins[b].at })
-	out := make([]byte, 0, len(b)+extraSize(ins))
-	last := 0
-	for _, in := range ins {
-		out = append(out, b[last:in.at]...)
-		for k, f := range in.fields {
-			if k > 0 || !in.empty {
-				out = append(out, ',')
-			}
-			name, _ := json.Marshal(f.Name)
-			out = append(out, name...)
-			out = append(out, ':')
-			out = append(out, f.Value...)
-		}
-		last = in.at
-	}
-	return append(out, b[last:]...), nil
-}
-
-// insertion is where extra fields go in an encoded object: before its closing brace.
-type insertion struct {
-	at     int
-	empty  bool
-	fields Fields
-}
-
-func extraSize(ins []insertion) int {
-	n := 0
-	for _, in := range ins {
-		for _, f := range in.fields {
-			n += len(f.Name) + len(f.Value) + 8
-		}
-	}
-	return n
-}
-
-func isEmptyObject(obj []byte) bool {
-	return len(bytes.TrimSpace(obj[1:len(obj)-1])) == 0
+	return r.appendJSON(make([]byte, 0, r.SizeHint()), extrasVerbatim)
 }
 
 // scanner walks valid JSON (it has been through encoding/json already) without

@@ -5,15 +5,17 @@
 #    "teams":   {"search": {"scope": "key"}, "legal": {"mode": "off", "coalesce": false}}}
 # The default is merged under the alias the client asked for, and the caller's team over
 # both (a team's governance wins over an alias). A level holds the decision's own fields
-# (mode, ttl_s, scope, min_similarity, coalesce, charge_bp) and two switches of this
+# (mode, ttl_s, scope, min_similarity, embed, coalesce, charge_bp) and two switches of this
 # library: streams (serve streaming clients from the cache and coalesce them; default
 # false) and tools (cache requests that define tools; default false: a tool call may have
 # side effects the caller expects to happen again).
 #
 # Whatever the data says, only a deterministic request is cached or coalesced: temperature
 # 0 or a seed, one completion (n 1), no tools, not a stream (unless configured), not an
-# embeddings request. A semantic mode applies to single-turn requests only; a conversation
-# falls back to exact matching, which compares every turn.
+# embeddings request. A semantic mode applies to single-turn requests only and needs an
+# embeddings target (embed: {"provider": "openai", "model": "text-embedding-3-small"});
+# a conversation, or a level without embed, falls back to exact matching, which compares
+# every turn.
 #
 # The levels are merged off the request path: the plan (data.gavel.plan.cache) holds them
 # merged per requestable name and team, with each verdict and the typical request's whole

@@ -81,16 +81,61 @@ test_coalescing_alone if {
 }
 
 test_semantic_single_turn_keeps_its_threshold if {
-	cfg := {"default": {"mode": "semantic", "min_similarity": 9200}}
+	cfg := {"default": {"mode": "semantic", "min_similarity": 9200, "embed": emb}}
 	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1}) with data.gavel.cache as cfg
-	d.cache == {"mode": "semantic", "min_similarity": 9200}
+	d.cache == {"mode": "semantic", "min_similarity": 9200, "embed": emb}
+	"cache.semantic" in d.reasons
+}
+
+emb := {"provider": "openai", "model": "text-embedding-3-small"}
+
+test_semantic_default_threshold_is_gavels if {
+	cfg := {"default": {"mode": "semantic", "embed": emb}}
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1}) with data.gavel.cache as cfg
+	d.cache == {"mode": "semantic", "embed": emb}
 }
 
 test_semantic_multi_turn_falls_back_to_exact if {
-	cfg := {"default": {"mode": "semantic", "min_similarity": 9200}}
+	cfg := {"default": {"mode": "semantic", "min_similarity": 9200, "embed": emb}}
 	msgs := [{"role": "user", "text": "hi"}, {"role": "assistant", "text": "hello"}, {"role": "user", "text": "more"}]
 	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 2, "messages": msgs}) with data.gavel.cache as cfg
 	d.cache == {"mode": "exact"}
+	"cache.exact" in d.reasons
+}
+
+test_semantic_without_embeddings_target_is_exact if {
+	cfg := {"default": {"mode": "semantic", "min_similarity": 9200}}
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1}) with data.gavel.cache as cfg
+	d.cache == {"mode": "exact"}
+	planned({"temperature": 0, "turns": 1}, cfg).cache == {"mode": "exact"}
+}
+
+test_semantic_per_alias_and_team if {
+	cfg := {
+		"default": {"mode": "off"},
+		"aliases": {"smart": {"mode": "semantic", "embed": emb, "min_similarity": 9300}},
+		"teams": {"legal": {"mode": "exact"}},
+	}
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1}) with data.gavel.cache as cfg
+	d.cache == {"mode": "semantic", "embed": emb, "min_similarity": 9300}
+	as_legal := object.union(fixtures.input_with({"temperature": 0, "turns": 1}), {"caller": {"team": "legal"}})
+	legal := gavel.decision with input as as_legal with data.gavel.cache as cfg
+	legal.cache == {"mode": "exact"}
+	other := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1, "model": "fast"}) with data.gavel.cache as cfg
+	not other.cache
+}
+
+test_semantic_sampling_request_is_never_cached if {
+	cfg := {"default": {"mode": "semantic", "embed": emb}}
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0.9, "turns": 1}) with data.gavel.cache as cfg
+	not d.cache
+}
+
+test_default_bundle_leaves_semantic_off if {
+	not data.gavel.cache.default.embed
+	data.gavel.cache.default.mode != "semantic"
+	d := gavel.decision with input as fixtures.input_with({"temperature": 0, "turns": 1})
+	not d.cache
 }
 
 test_embeddings_are_not_cached if {
@@ -125,7 +170,7 @@ planned(over, cfg) := d if {
 
 semantic := {
 	"default": {"mode": "off"},
-	"aliases": {"smart": {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60}},
+	"aliases": {"smart": {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "embed": emb}},
 	"teams": {"search": {"scope": "key", "streams": true}, "legal": {"mode": "off"}},
 }
 
@@ -138,7 +183,7 @@ test_plan_and_inline_agree_on_every_kind_of_request if {
 	planned({"seed": 1}, on).cache.mode == "exact"
 	not planned({"temperature": 0, "model": "fast"}, on).cache
 	not planned({"temperature": 0, "has_tools": true}, on).cache
-	planned({"temperature": 0, "turns": 1}, semantic).cache == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "scope": "key"}
+	planned({"temperature": 0, "turns": 1}, semantic).cache == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "scope": "key", "embed": emb}
 	m := planned({"temperature": 0, "turns": 2, "messages": multi}, semantic)
 	m.cache == {"mode": "exact", "ttl_s": 60, "scope": "key"}
 	"cache.exact" in m.reasons
@@ -155,13 +200,13 @@ test_plan_and_inline_agree_for_other_teams if {
 	d == gavel.decision with input as i with data.gavel.cache as semantic
 	other := object.union(i, {"caller": object.union(fixtures.caller, {"team": "ops"})})
 	o := gavel.decision with input as object.union(other, {"plan": plan}) with data.gavel.cache as semantic
-	o.cache == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60}
+	o.cache == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "embed": emb}
 	o == gavel.decision with input as other with data.gavel.cache as semantic
 }
 
 test_plan_holds_the_merged_levels if {
 	plan := gavel.plan with input as fixtures.input_with({}) with data.gavel.cache as semantic
-	plan.cache.smart.teams.search.config == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "scope": "key", "streams": true}
+	plan.cache.smart.teams.search.config == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "scope": "key", "streams": true, "embed": emb}
 	plan.cache.smart.any.verdicts[true].decision.cache.mode == "semantic"
 	plan.cache.smart.any.verdicts[false].mode == "exact"
 	not plan.cache.smart.teams.legal.verdicts[true]
@@ -174,4 +219,20 @@ test_no_cache_data_caches_nothing if {
 	not plan.cache.smart.any.verdicts[true]
 	d := gavel.decision with input as object.union(i, {"plan": plan}) with data.gavel.cache as {}
 	not d.cache
+}
+
+# A cacheable request on the plan's fast path is still judged by every denial: the plan's
+# decision with its cache field is taken only for an allowed judgement.
+test_fast_path_cached_request_still_denied if {
+	i := object.union(fixtures.input_with({"temperature": 0}), {"caller": object.union(fixtures.caller, {"models": ["fast"]})})
+	plan := gavel.plan with input as i with data.gavel.cache as on
+	d := gavel.decision with input as object.union(i, {"plan": plan}) with data.gavel.cache as on
+	not d.allow
+	d.deny.code == "model_not_allowed"
+	not d.cache
+	t := object.union(fixtures.input_with({"temperature": 0}), {"caller": object.union(fixtures.caller, {"tier": "free"})})
+	tp := gavel.plan with input as t with data.gavel.cache as on with data.gavel.tier_access as {"free": ["standard"]}
+	td := gavel.decision with input as object.union(t, {"plan": tp}) with data.gavel.cache as on with data.gavel.tier_access as {"free": ["standard"]}
+	not td.allow
+	not td.cache
 }

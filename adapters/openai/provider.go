@@ -2,7 +2,6 @@ package openai
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -136,12 +135,8 @@ func (p *Provider) Chat(ctx context.Context, req *adapters.ChatRequest) (*adapte
 	wire := *req // shallow copy: the caller's request is never mutated
 	wire.Stream = false
 	wire.StreamOptions = nil
-	body, err := p.payload(&wire)
-	if err != nil {
-		return nil, err
-	}
 	out := new(adapters.ChatResponse)
-	if _, err := p.Exchange(ctx, target, body, out, p.MaxResponse(), "chat completion"); err != nil {
+	if _, err := p.Exchange(ctx, target, payload(&wire), out, p.MaxResponse(), "chat completion"); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -156,30 +151,23 @@ func (p *Provider) ChatStream(ctx context.Context, req *adapters.ChatRequest) (a
 	}
 	wire := *req
 	wire.Stream = true // StreamOptions pass through: the caller decides include_usage
-	payload, err := p.payload(&wire)
-	if err != nil {
-		return nil, err
-	}
-	body, err := p.OpenStream(ctx, target, payload)
+	body, err := p.OpenStream(ctx, target, payload(&wire))
 	if err != nil {
 		return nil, err
 	}
 	return newStream(ctx, p, body), nil
 }
 
-// payload is what is posted for req: the request itself, or, when it carries members
-// gavel has no typed field for, its encoding with them (the same protocol upstream takes
-// them unchanged).
-func (p *Provider) payload(req *adapters.ChatRequest) (any, error) {
-	if !req.HasExtra() {
-		return req, nil
-	}
-	b, err := req.MarshalWire()
-	if err != nil {
-		return nil, &adapters.Error{Provider: p.Name(), Kind: adapters.KindBadRequest, Message: "encoding the request", Err: err}
-	}
-	return json.RawMessage(b), nil
-}
+// payload is what is posted for req: the request with the members gavel has no typed
+// field for, if it carries any (the same protocol upstream takes them unchanged), encoded
+// without reflection.
+func payload(req *adapters.ChatRequest) httpx.Appender { return wireRequest{req} }
+
+// wireRequest encodes a chat request as the upstream receives it (AppendWire).
+type wireRequest struct{ r *adapters.ChatRequest }
+
+func (w wireRequest) AppendJSON(b []byte) ([]byte, error) { return w.r.AppendWire(b) }
+func (w wireRequest) SizeHint() int                       { return w.r.SizeHint() }
 
 // target is the URL of ep; on Azure, model names the deployment.
 func (p *Provider) target(ep endpoint, model string) (string, error) {

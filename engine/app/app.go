@@ -345,7 +345,7 @@ func (g *Gateway) buildRequestPath() error {
 	g.cache = openCache(g.cfg.Cache, g.ledger, g.metrics, g.log)
 	po := pipeline.Options{Engine: g.engine, Planner: g.planner, Executor: g.exec, Metrics: g.metrics, DecisionLog: g.dlog,
 		PII: scanner, Ledger: g.ledger, Log: g.log, RequestTimeout: g.cfg.RequestTimeout, ShadowCharge: g.cfg.Shadow.BudgetScope, Tracer: g.tracing.Tracer(), Catalog: g.catalog,
-		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL}
+		Cache: g.cache, IdempotencyTTL: g.cfg.Cache.IdempotencyTTL, SemanticEmbedTimeout: g.cfg.Cache.SemanticEmbedTimeout}
 	var tr *traffic.Aggregator
 	if g.dlog != nil {
 		tr = g.traffic // fed by the decision log: without one it would stay empty
@@ -563,7 +563,8 @@ func (g *Gateway) Close() {
 // openCache builds the response cache: in memory, and in the ledger's Redis too (shared by
 // the replicas) when the ledger is Redis and the config does not keep it local.
 func openCache(c config.Cache, store ledger.Store, m *telemetry.Metrics, log *slog.Logger) *cache.Cache {
-	o := cache.Options{MaxBytes: c.MaxBytes, MaxEntryBytes: c.MaxEntryBytes, Observer: m, Log: log}
+	o := cache.Options{MaxBytes: c.MaxBytes, MaxEntryBytes: c.MaxEntryBytes, Observer: m, Log: log,
+		SemanticMaxBytes: c.SemanticMaxBytes, SemanticObserver: m}
 	if cb, ok := store.(closeBoth); ok && !c.LocalOnly {
 		o.Remote = cache.NewRedis(cb.client, "gavel:")
 	}

@@ -27,6 +27,11 @@ type Options struct {
 	RemoteTimeout time.Duration
 	Observer      Observer // nil: nothing is counted
 	Log           *slog.Logger
+	// SemanticMaxBytes bounds the semantic index (vectors of the answers a semantic
+	// decision stored); default DefaultSemanticMaxBytes.
+	SemanticMaxBytes int64
+	// SemanticObserver counts what the semantic index does; nil: nothing is counted.
+	SemanticObserver SemanticObserver
 }
 
 // Remote is a shared second level (Redis). A missing entry is (nil, nil).
@@ -46,8 +51,9 @@ type Observer interface {
 
 // Cache is the two-level response cache. Safe for concurrent use.
 type Cache struct {
-	o  Options
-	l1 *otter.Cache[string, *Entry]
+	o   Options
+	l1  *otter.Cache[string, *Entry]
+	sem *SemanticIndex
 }
 
 // New returns a cache.
@@ -64,7 +70,7 @@ func New(o Options) *Cache {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Cache{o: o}
+	c := &Cache{o: o, sem: NewSemanticIndex(o.SemanticMaxBytes, o.SemanticObserver)}
 	c.l1 = otter.Must(&otter.Options[string, *Entry]{
 		MaximumWeight: uint64(o.MaxBytes),
 		Weigher:       func(k string, e *Entry) uint32 { return uint32(len(k) + e.size) },
@@ -87,6 +93,10 @@ func New(o Options) *Cache {
 	})
 	return c
 }
+
+// Semantic is the index of the semantic cache: the vectors of stored answers' last user
+// turns, each naming its answer's Key in this cache.
+func (c *Cache) Semantic() *SemanticIndex { return c.sem }
 
 // MaxEntryBytes is the largest answer the cache stores, encoded.
 func (c *Cache) MaxEntryBytes() int { return c.o.MaxEntryBytes }
@@ -166,6 +176,7 @@ func (c *Cache) Purge(ctx context.Context, f Filter) (l1, l2 int, err error) {
 		}
 	}
 	c.observeBytes()
+	c.sem.Purge(f) // the answers they name are gone
 	if c.o.Remote != nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

@@ -91,6 +91,11 @@ type Cache struct {
 	MaxEntryBytes  int           `yaml:"max_entry_bytes"` // larger answers are not stored; default 1 MiB
 	IdempotencyTTL time.Duration `yaml:"idempotency_ttl"` // how long an Idempotency-Key's answer is kept; default 24h
 	LocalOnly      bool          `yaml:"local_only"`      // no Redis level even with ledger.store redis
+	// SemanticMaxBytes bounds the semantic index's vectors (per replica); default 16 MiB.
+	SemanticMaxBytes int64 `yaml:"semantic_max_bytes"`
+	// SemanticEmbedTimeout bounds the embeddings call of a semantic lookup (a timeout is a
+	// miss); default 2s.
+	SemanticEmbedTimeout time.Duration `yaml:"semantic_embed_timeout"`
 }
 
 // Faults configures chaos drills by policy.
@@ -364,8 +369,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("request_timeout, shutdown_timeout, write_stall_timeout, idle_timeout and max_idle_conns must not be negative"))
 	}
 	errs = append(errs, c.CORS.validate()...)
-	if c.Cache.MaxBytes < 0 || c.Cache.MaxEntryBytes < 0 || c.Cache.IdempotencyTTL < 0 {
-		errs = append(errs, errors.New("cache.max_bytes, cache.max_entry_bytes and cache.idempotency_ttl must not be negative"))
+	if c.Cache.MaxBytes < 0 || c.Cache.MaxEntryBytes < 0 || c.Cache.IdempotencyTTL < 0 || c.Cache.SemanticMaxBytes < 0 || c.Cache.SemanticEmbedTimeout < 0 {
+		errs = append(errs, errors.New("cache.max_bytes, cache.max_entry_bytes, cache.idempotency_ttl, cache.semantic_max_bytes and cache.semantic_embed_timeout must not be negative"))
 	}
 	if c.Responses.StoreTTL < 0 {
 		errs = append(errs, fmt.Errorf("responses.store_ttl must not be negative, got %s", c.Responses.StoreTTL))

@@ -72,7 +72,14 @@ type Cache struct {
 	// ChargeBP is the share, in basis points of the original answer's cost, a cache hit or
 	// a coalesced follower is charged (0–10000). Default 0: a hit costs nothing.
 	ChargeBP int
+	// Embed is the embeddings target a semantic lookup embeds the last user turn with:
+	// required with mode "semantic", refused with any other. One target, not a list:
+	// vectors of different models cannot be compared, so there is no fallback.
+	Embed *Target
 }
+
+// Semantic reports whether the decision asks for a semantic lookup.
+func (c *Cache) Semantic() bool { return c != nil && c.Mode == CacheSemantic && c.Embed != nil }
 
 // Caches reports whether the decision lets the answer be looked up or stored.
 func (c *Cache) Caches() bool { return c != nil && c.Mode != CacheOff }

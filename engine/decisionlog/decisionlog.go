@@ -42,6 +42,11 @@ type Record struct {
 	// Cache is the request's cache result (hit, miss, coalesced, bypass); "" when the
 	// decision used no cache.
 	Cache string
+	// CacheKind is "semantic" when a semantic lookup served the answer (written as
+	// custom.cache_kind with custom.cache_similarity_bp, CacheSimilarityBP: the stored
+	// turn's similarity in basis points); "" otherwise.
+	CacheKind         string
+	CacheSimilarityBP int
 	// ContinuedFrom lists the routes whose streams were cut mid-way and continued on
 	// another target (limits.midstream "continue"), in order; Route answered the rest.
 	ContinuedFrom []string
@@ -375,6 +380,12 @@ func (l *Logger) encode(r Record) []byte {
 	if r.Cache != "" {
 		b = append(b, `,"cache":`...)
 		b = policy.AppendJSONString(b, r.Cache)
+		if r.CacheKind != "" {
+			b = append(b, `,"cache_kind":`...)
+			b = policy.AppendJSONString(b, r.CacheKind)
+			b = append(b, `,"cache_similarity_bp":`...)
+			b = strconv.AppendInt(b, int64(r.CacheSimilarityBP), 10)
+		}
 	}
 	if len(r.ContinuedFrom) > 0 {
 		b = append(b, `,"continued_from":[`...)

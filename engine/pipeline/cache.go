@@ -39,7 +39,8 @@ type exchangeCache struct {
 	ttl      time.Duration
 	chargeBP int
 	result   string
-	served   *cache.Entry // a hit's entry; for a coalesced request what it was served
+	served   *cache.Entry   // a hit's entry; for a coalesced request what it was served
+	sem      *semanticState // nil: no semantic lookup (semantic.go)
 
 	// A stream answered by this request's own call, recorded for storing (nil when not
 	// stored, or when it grew past the entry bound).
@@ -106,6 +107,9 @@ func (p *Pipeline) prepareCache(x *Exchange, d *decision.Decision) error {
 	}
 	x.cache = &exchangeCache{key: key, store: c.Caches() && p.o.Cache != nil, coalesce: c.Coalesce,
 		ttl: time.Duration(c.TTLS) * time.Second, chargeBP: c.ChargeBP}
+	if c.Semantic() && x.cache.store {
+		return p.prepareSemantic(x, d, key.Scope, stream)
+	}
 	return nil
 }
 
@@ -118,13 +122,16 @@ func (p *Pipeline) idemTTL() time.Duration {
 
 // lookup finds the exchange's entry in the cache. An Idempotency-Key's entry for another
 // body is ErrIdempotencyConflict.
-func (p *Pipeline) lookup(ctx context.Context, x *Exchange) (*cache.Entry, error) {
+func (p *Pipeline) lookup(ctx context.Context, x *Exchange, stream bool) (*cache.Entry, error) {
 	xc := x.cache
 	if !xc.store || p.o.Cache == nil {
 		return nil, nil
 	}
 	e, ok := p.o.Cache.Get(ctx, xc.key)
 	if !ok {
+		if xc.sem != nil {
+			return p.semanticLookup(ctx, x, stream), nil
+		}
 		return nil, nil
 	}
 	if xc.idem && e.BodyHash != xc.bodyHash {
@@ -143,7 +150,7 @@ func (x *Exchange) served(result string, e *cache.Entry) {
 // call of its own whose answer is stored. handled is false when none applies.
 func (p *Pipeline) cachedChat(ctx context.Context, x *Exchange, up *adapters.ChatRequest) (res *adapters.ChatResponse, handled bool, err error) {
 	xc := x.cache
-	e, err := p.lookup(ctx, x)
+	e, err := p.lookup(ctx, x, false)
 	if err != nil {
 		return nil, true, err
 	}
@@ -170,9 +177,10 @@ func (p *Pipeline) cachedChat(ctx context.Context, x *Exchange, up *adapters.Cha
 				return
 			}
 			// Stored before anyone is answered: a client holding the answer finds it cached.
-			if xc.store && p.o.Cache != nil && r.Response.Usage != nil {
+			if xc.store && p.o.Cache != nil && r.Response.Usage != nil &&
 				p.o.Cache.Put(cctx, xc.key, &cache.Entry{Route: r.Target.String(), Usage: r.Response.Usage, Response: r.Response,
-					CostMUSD: p.costOf(data, r.Target.String(), r.Response.Usage), BodyHash: xc.bodyHash}, xc.ttl)
+					CostMUSD: p.costOf(data, r.Target.String(), r.Response.Usage), BodyHash: xc.bodyHash}, xc.ttl) {
+				p.indexAnswer(xc)
 			}
 			f.Answer(cache.Meta{Route: r.Target.String(), Upstream: r.Upstream, Dropped: r.Dropped}, r.Response)
 		}()
@@ -201,8 +209,10 @@ func (p *Pipeline) storeAnswer(ctx context.Context, x *Exchange, r *adapters.Cha
 	if xc == nil || !xc.store || p.o.Cache == nil || xc.result != CacheMiss || r.Usage == nil {
 		return
 	}
-	p.o.Cache.Put(ctx, xc.key, &cache.Entry{Route: x.route, Usage: r.Usage, Response: r,
-		CostMUSD: p.costOf(x.rev.Data, x.route, r.Usage), BodyHash: xc.bodyHash}, xc.ttl)
+	if p.o.Cache.Put(ctx, xc.key, &cache.Entry{Route: x.route, Usage: r.Usage, Response: r,
+		CostMUSD: p.costOf(x.rev.Data, x.route, r.Usage), BodyHash: xc.bodyHash}, xc.ttl) {
+		p.indexAnswer(xc)
+	}
 }
 
 // cachedStream is OpenStream for an exchange with a cache state: a replay of a stored
@@ -210,7 +220,7 @@ func (p *Pipeline) storeAnswer(ctx context.Context, x *Exchange, r *adapters.Cha
 // recorded for storing. handled is false when none applies.
 func (p *Pipeline) cachedStream(ctx context.Context, x *Exchange) (sr *executor.StreamResult, handled bool, err error) {
 	xc := x.cache
-	e, err := p.lookup(ctx, x)
+	e, err := p.lookup(ctx, x, true)
 	if err != nil {
 		return nil, true, err
 	}
@@ -269,8 +279,10 @@ func (p *Pipeline) runStream(ctx context.Context, cancel context.CancelFunc, f *
 		if err != nil {
 			if err == io.EOF && xc.store && p.o.Cache != nil && usage != nil {
 				// Stored before the followers read the end, as for a buffered answer.
-				p.o.Cache.Put(ctx, xc.key, &cache.Entry{Route: route, Usage: usage, Chunks: chunks,
-					CostMUSD: p.costOf(data, route, usage), BodyHash: xc.bodyHash}, xc.ttl)
+				if p.o.Cache.Put(ctx, xc.key, &cache.Entry{Route: route, Usage: usage, Chunks: chunks,
+					CostMUSD: p.costOf(data, route, usage), BodyHash: xc.bodyHash}, xc.ttl) {
+					p.indexAnswer(xc)
+				}
 			}
 			f.End(err)
 			return
@@ -306,8 +318,10 @@ func (p *Pipeline) storeStream(x *Exchange) {
 	if xc == nil || xc.record == nil || x.usage == nil || xc.result != CacheMiss {
 		return
 	}
-	p.o.Cache.Put(context.Background(), xc.key, &cache.Entry{Route: x.route, Usage: x.usage, Chunks: xc.record,
-		CostMUSD: p.costOf(x.rev.Data, x.route, x.usage), BodyHash: xc.bodyHash}, xc.ttl)
+	if p.o.Cache.Put(context.Background(), xc.key, &cache.Entry{Route: x.route, Usage: x.usage, Chunks: xc.record,
+		CostMUSD: p.costOf(x.rev.Data, x.route, x.usage), BodyHash: xc.bodyHash}, xc.ttl) {
+		p.indexAnswer(xc)
+	}
 	xc.record = nil
 }
 

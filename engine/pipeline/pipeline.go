@@ -87,6 +87,9 @@ type Options struct {
 	// IdempotencyTTL is how long an Idempotency-Key's answer is kept for the caller's
 	// retries; 0: DefaultIdempotencyTTL. It needs Cache.
 	IdempotencyTTL time.Duration
+	// SemanticEmbedTimeout bounds a semantic lookup's embeddings call (a timeout is a
+	// miss); 0: DefaultSemanticEmbedTimeout.
+	SemanticEmbedTimeout time.Duration
 }
 
 // Canary evaluates a candidate bundle beside the active one. Offer is on the request

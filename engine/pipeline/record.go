@@ -42,6 +42,9 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 		rec := decisionlog.Record{ID: x.ID, Time: x.start, Revision: x.rev.ID, Input: x.input, Request: x.features,
 			Result: x.result, Route: x.route, Substituted: x.Substituted(), Status: status, Error: errCode, Dropped: x.dropped,
 			Fault: x.Fault(), Cache: x.CacheResult(), LatencyMS: dur.Milliseconds(), ContinuedFrom: x.ContinuedFrom()}
+		if bp, ok := x.CacheSimilarity(); ok {
+			rec.CacheKind, rec.CacheSimilarityBP = CacheKindSemantic, bp
+		}
 		if u := x.totalUsage(); priced && u != nil { // an answer whose usage was counted and priced
 			rec.Usage, rec.CostMUSD = true, cost
 			rec.InputTokens, rec.OutputTokens = u.PromptTokens, u.CompletionTokens

@@ -536,6 +536,8 @@ func parseCache(v ast.Value) (*decision.Cache, error) {
 			if err == nil && (c.ChargeBP < 0 || c.ChargeBP > 10000) {
 				err = invalid("cache.charge_bp must be 0–10000, got %d", c.ChargeBP)
 			}
+		case "embed":
+			c.Embed, err = parseEmbedTarget(val.Value)
 		default:
 			err = invalid("unknown field cache.%s", keyOf(k))
 		}
@@ -548,10 +550,41 @@ func parseCache(v ast.Value) (*decision.Cache, error) {
 		return nil, invalid("cache needs mode")
 	case c.MinSimilarityBP >= 0 && c.Mode != decision.CacheSemantic:
 		return nil, invalid("cache.min_similarity applies to mode \"semantic\" only")
+	case c.Embed != nil && c.Mode != decision.CacheSemantic:
+		return nil, invalid("cache.embed applies to mode \"semantic\" only")
+	case c.Embed == nil && c.Mode == decision.CacheSemantic:
+		return nil, invalid("cache of mode \"semantic\" needs embed (the embeddings target)")
 	case c.MinSimilarityBP < 0:
 		c.MinSimilarityBP = decision.DefaultMinSimilarityBP
 	}
 	return c, nil
+}
+
+// parseEmbedTarget reads cache.embed: one target, {provider, model}, as in targets.
+func parseEmbedTarget(v ast.Value) (*decision.Target, error) {
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return nil, invalid("cache.embed must be an object")
+	}
+	t, n := &decision.Target{}, 0
+	for _, f := range []struct {
+		k   *ast.Term
+		dst *string
+	}{{kProvider, &t.Provider}, {kModel, &t.Model}} {
+		if v := obj.Get(f.k); v != nil {
+			n++
+			if *f.dst, ok = stringOf(v.Value); !ok {
+				return nil, invalid("cache.embed.%s must be a string, got %s", keyOf(f.k), ast.ValueName(v.Value))
+			}
+		}
+	}
+	if n != obj.Len() {
+		return nil, unknownField(obj, "cache.embed", targetKeys)
+	}
+	if t.Provider == "" || t.Model == "" {
+		return nil, invalid("cache.embed needs provider and model")
+	}
+	return t, nil
 }
 
 func keyOf(t *ast.Term) string {

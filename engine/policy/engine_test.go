@@ -249,8 +249,9 @@ func TestParseDecision(t *testing.T) {
 				t.Errorf("cache = %+v", c)
 			}
 		}},
-		{"cache full", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "ttl_s": 60, "scope": "global", "min_similarity": 9000, "coalesce": true, "charge_bp": 2500}}`, "", func(t *testing.T, d *decision.Decision) {
-			if c := d.Cache; c.Mode != "semantic" || c.TTLS != 60 || c.Scope != "global" || c.MinSimilarityBP != 9000 || !c.Coalesce || c.ChargeBP != 2500 {
+		{"cache full", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "ttl_s": 60, "scope": "global", "min_similarity": 9000, "coalesce": true, "charge_bp": 2500, "embed": {"provider": "e", "model": "emb"}}}`, "", func(t *testing.T, d *decision.Decision) {
+			if c := d.Cache; c.Mode != "semantic" || c.TTLS != 60 || c.Scope != "global" || c.MinSimilarityBP != 9000 || !c.Coalesce || c.ChargeBP != 2500 ||
+				c.Embed == nil || *c.Embed != (decision.Target{Provider: "e", Model: "emb"}) || !c.Semantic() {
 				t.Errorf("cache = %+v", c)
 			}
 		}},
@@ -265,7 +266,18 @@ func TestParseDecision(t *testing.T) {
 		{"cache ttl zero", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "ttl_s": 0}}`, "cache.ttl_s must be", nil},
 		{"cache ttl float", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "ttl_s": 1.5}}`, "integer", nil},
 		{"cache similarity on exact", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "min_similarity": 9000}}`, "semantic", nil},
-		{"cache similarity too high", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "min_similarity": 10001}}`, "cache.min_similarity must be", nil},
+		{"cache similarity too high", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "min_similarity": 10001, "embed": {"provider": "e", "model": "emb"}}}`, "cache.min_similarity must be", nil},
+		{"cache semantic default threshold", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "embed": {"provider": "e", "model": "emb"}}}`, "", func(t *testing.T, d *decision.Decision) {
+			if c := d.Cache; c.MinSimilarityBP != decision.DefaultMinSimilarityBP || !c.Semantic() || !c.Caches() {
+				t.Errorf("cache = %+v", c)
+			}
+		}},
+		{"cache semantic without embed", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic"}}`, "needs embed", nil},
+		{"cache embed on exact", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "embed": {"provider": "e", "model": "emb"}}}`, "cache.embed applies to mode", nil},
+		{"cache embed not object", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "embed": "e/emb"}}`, "cache.embed must be an object", nil},
+		{"cache embed without model", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "embed": {"provider": "e"}}}`, "cache.embed needs provider and model", nil},
+		{"cache embed model not string", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "embed": {"provider": "e", "model": 3}}}`, "cache.embed.model must be a string", nil},
+		{"cache embed unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "semantic", "embed": {"provider": "e", "model": "emb", "dims": 8}}}`, "unknown field cache.embed.dims", nil},
 		{"cache charge too high", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "charge_bp": 10001}}`, "cache.charge_bp must be", nil},
 		{"cache coalesce not bool", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "coalesce": "yes"}}`, "cache.coalesce must be a boolean", nil},
 		{"cache unknown field", `{"allow": true, "targets": [{"provider": "a", "model": "m"}], "cache": {"mode": "exact", "key": "x"}}`, "unknown field cache.key", nil},

@@ -8,7 +8,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
-// Background plan evaluations give the CPU back to requests every planQuantum of work.
+// Background plan evaluations give the CPU back to requests every planQuantum of work
+// while requests are being served.
 //
 // Evaluating the plan takes milliseconds to tens of milliseconds (the whole catalog is
 // ranked), and on a gateway with one CPU (GOMAXPROCS=1, the usual container) Go does not
@@ -20,16 +21,27 @@ import (
 // the network, so yielding must sleep: parked on a timer, the planner leaves the P to
 // findRunnable, whose non-blocking network poll runs the waiting request first.
 const (
-	// planQuantum is the most work an evaluation does between two yields: the longest a
-	// request can wait behind a background plan evaluation.
-	planQuantum = 100 * time.Microsecond
+	// planQuantum is the most work an evaluation does between two yields while requests
+	// are being served: the longest a request can wait behind a background evaluation.
+	planQuantum = 50 * time.Microsecond
+	// planQuantumIdle is the most work between two yields while nothing else wants the CPU.
+	// A yield then costs the runtime's network poll, which rounds any sleep under 1 ms up
+	// to 1 ms: yielding every 50 µs would stretch an evaluation 20 times in wall time (a
+	// breaker's opening reaching the plan 400 ms late instead of 20). The quantum doubles
+	// after each yield nobody used, up to this, and drops back to planQuantum after one
+	// somebody did.
+	planQuantumIdle = 500 * time.Microsecond
 	// planYieldSleep is how long a yield parks the evaluation. It needs only to outlast
-	// the scheduler's first look at timers (a few µs); when no request is waiting the
-	// runtime's network poll rounds it up to 1 ms of idle wall time, never of CPU.
+	// the scheduler's first look at timers (a few µs).
 	planYieldSleep = 20 * time.Microsecond
+	// unusedYield: a yield that took at least this long while the process used under a
+	// quarter of it in CPU found nothing else to run (the runtime slept in its network
+	// poll for the whole millisecond); one that took less, or in which a request ran, was
+	// used.
+	unusedYield = 500 * time.Microsecond
 	// yieldCheckEvery is how many of OPA's per-expression checks pass between two reads
 	// of the clock (an expression costs ~0.1–1 µs).
-	yieldCheckEvery = 64
+	yieldCheckEvery = 32
 )
 
 // yielder is the topdown.Cancel of a background plan evaluation. OPA calls Cancelled
@@ -39,8 +51,7 @@ const (
 // one goroutine; Cancel may come from any.
 type yielder struct {
 	ctx       context.Context
-	quantum   time.Duration
-	sleep     time.Duration
+	quantum   time.Duration // the current one: planQuantum … planQuantumIdle
 	calls     uint32
 	since     time.Time
 	yields    int
@@ -50,7 +61,7 @@ type yielder struct {
 var _ topdown.Cancel = (*yielder)(nil)
 
 func newYielder(ctx context.Context) *yielder {
-	return &yielder{ctx: ctx, quantum: planQuantum, sleep: planYieldSleep, since: time.Now()}
+	return &yielder{ctx: ctx, quantum: planQuantum, since: time.Now()}
 }
 
 func (y *yielder) Cancel() { y.cancelled.Store(true) }
@@ -65,10 +76,23 @@ func (y *yielder) Cancelled() bool {
 	if y.ctx.Err() != nil {
 		return true
 	}
-	if time.Since(y.since) >= y.quantum {
-		time.Sleep(y.sleep)
-		y.yields++
-		y.since = time.Now()
+	if time.Since(y.since) < y.quantum {
+		return false
+	}
+	t0 := time.Now()
+	cpu0, known := processCPU()
+	time.Sleep(planYieldSleep)
+	y.yields++
+	y.since = time.Now()
+	wall := y.since.Sub(t0)
+	unused := wall >= unusedYield
+	if cpu1, ok := processCPU(); unused && known && ok {
+		unused = cpu1-cpu0 < wall/4
+	}
+	if unused {
+		y.quantum = min(2*y.quantum, planQuantumIdle)
+	} else {
+		y.quantum = planQuantum
 	}
 	return false
 }

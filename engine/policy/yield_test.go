@@ -107,3 +107,29 @@ func TestBackgroundPlanYieldsToTheNetwork(t *testing.T) {
 		t.Errorf("median round trip %v while the plan evaluates in the background, want ≤ 2ms", median)
 	}
 }
+
+// With nothing else to run, a background evaluation is not stretched by its yields
+// (each costs the runtime's 1 ms network poll then): a breaker's opening reaches the
+// plan about as fast as a full-speed evaluation would bring it.
+func TestBackgroundPlanIdleIsNotStretched(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	rev := mustEmbedded(t)
+	p := NewPlanner(New(), threeUp{changed: make(chan struct{})}, 0, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	p.build(ctx, rev, false) // warm
+	const n = 3
+	measure := func(background bool) time.Duration {
+		start := time.Now()
+		for range n {
+			p.build(ctx, rev, background)
+		}
+		return time.Since(start) / n
+	}
+	full := measure(false)
+	yields := p.Yields()
+	bg := measure(true)
+	t.Logf("full speed %v, background %v (%d yields per evaluation)", full, bg, (p.Yields()-yields)/n)
+	if bg > 3*full+5*time.Millisecond {
+		t.Errorf("an idle background evaluation took %v, against %v at full speed: want ≤ 3× + 5 ms", bg, full)
+	}
+}

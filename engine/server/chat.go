@@ -107,6 +107,9 @@ func routed(c echo.Context, x *pipeline.Exchange) {
 	tagFault(c, x)
 	if r := x.CacheResult(); r != "" {
 		h.Set(HeaderCache, r)
+		if bp, ok := x.CacheSimilarity(); ok {
+			h.Set(HeaderCacheSimilarity, strconv.Itoa(bp))
+		}
 	}
 	if sub := x.Substituted(); sub != "" {
 		h.Set(HeaderSubstituted, sub)
@@ -196,6 +199,7 @@ const answerPiece = 64 << 10
 // client that reads nothing must not hold the handler until it leaves.
 func (s *Server) writeAnswer(c echo.Context, v any) error {
 	b := encodeJSON(c, http.StatusOK, v)
+	defer releaseJSON(v, b)
 	return s.writeBody(c, http.NewResponseController(c.Response().Writer), b)
 }
 

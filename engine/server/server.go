@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,10 @@ const HeaderSubstituted = "X-Gavel-Substituted"
 // (passed through in the client's protocol, not cached); absent when the decision used no
 // cache.
 const HeaderCache = "X-Gavel-Cache"
+
+// HeaderCacheSimilarity is, on an answer a semantic lookup served (X-Gavel-Cache: hit), the
+// cosine similarity of the stored turn that matched, in basis points (as min_similarity).
+const HeaderCacheSimilarity = "X-Gavel-Cache-Similarity"
 
 // HeaderIdempotencyKey is the client's key for retrying a request without a second billed
 // call (OpenAI's and Stripe's clients send it).
@@ -341,7 +346,9 @@ func writeError(c echo.Context, e *APIError) {
 }
 
 func writeJSON(c echo.Context, status int, v any) error {
-	_, err := c.Response().Write(encodeJSON(c, status, v))
+	b := encodeJSON(c, status, v)
+	_, err := c.Response().Write(b)
+	releaseJSON(v, b)
 	return err
 }
 
@@ -357,9 +364,28 @@ var (
 	hvNo          = []string{"no"}
 )
 
-// encodeJSON encodes v, writes the status and headers, and returns the body to write.
+// appender is a value that encodes itself as json.Marshal would, without reflection
+// (the chat answer and chunk types, adapters/append.go).
+type appender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
+// answerBuffers hold encoded answers while they are written; one that grew past
+// maxPooledAnswer is left to the collector.
+var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxPooledAnswer = 64 << 10
+
+// encodeJSON encodes v, writes the status and headers, and returns the body to write, in
+// a buffer the caller gives back with releaseJSON once it is written.
 func encodeJSON(c echo.Context, status int, v any) []byte {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if a, ok := v.(appender); ok {
+		b, err = a.AppendJSON((*answerBuffers.Get().(*[]byte))[:0])
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding failed","type":"server_error","param":null,"code":"internal_error"}}`)
 	}
@@ -368,4 +394,13 @@ func encodeJSON(c echo.Context, status int, v any) []byte {
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)+1))
 	c.Response().WriteHeader(status)
 	return append(b, '\n')
+}
+
+// releaseJSON gives back the buffer of an answer encodeJSON encoded, once it is written.
+// Only a buffer an appender filled is pooled (its cap is what AppendJSON grew it to).
+func releaseJSON(v any, b []byte) {
+	if _, ok := v.(appender); ok && cap(b) <= maxPooledAnswer {
+		b = b[:0]
+		answerBuffers.Put(&b)
+	}
 }

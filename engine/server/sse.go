@@ -85,6 +85,14 @@ func (w *sseWriter) end() {
 }
 
 func (w *sseWriter) event(v any) error {
+	if a, ok := v.(appender); ok {
+		b, err := a.AppendJSON(append(w.buf[:0], sseData...))
+		if err != nil {
+			return err
+		}
+		w.buf = append(b, sseEnd...)
+		return w.raw(w.buf)
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ const (
 	attrDecisionID = attribute.Key("gavel.decision_id")
 	attrRoute      = attribute.Key("gavel.route")
 	attrCache      = attribute.Key("gavel.cache")
+	attrSimilarity = attribute.Key("gavel.cache.similarity_bp")
 	attrArm        = attribute.Key("gavel.arm")
 	attrExperiment = attribute.Key("gavel.experiment")
 	attrRevision   = attribute.Key("gavel.bundle_revision")
@@ -60,13 +61,13 @@ func (tr *tracer) traced(next echo.HandlerFunc) echo.HandlerFunc {
 		resp := c.Response()
 		h := resp.Header()
 		// One SetAttributes at the end: the span's attribute slice is allocated once.
-		attrs := [10]attribute.KeyValue{semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route),
+		attrs := [11]attribute.KeyValue{semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(route),
 			semconv.URLPath(r.URL.Path), semconv.HTTPResponseStatusCode(resp.Status)}
 		n := 4
 		for _, a := range [...]struct {
 			k      attribute.Key
 			header string
-		}{{attrDecisionID, HeaderDecisionID}, {attrRoute, HeaderRoute}, {attrArm, HeaderArm}, {attrExperiment, HeaderExperiment}, {attrRevision, HeaderRevision}, {attrCache, HeaderCache}} {
+		}{{attrDecisionID, HeaderDecisionID}, {attrRoute, HeaderRoute}, {attrArm, HeaderArm}, {attrExperiment, HeaderExperiment}, {attrRevision, HeaderRevision}, {attrCache, HeaderCache}, {attrSimilarity, HeaderCacheSimilarity}} {
 			if v := h.Get(a.header); v != "" {
 				attrs[n] = a.k.String(v)
 				n++

@@ -42,6 +42,7 @@ type Metrics struct {
 	shadowExtra     shadowMetrics          // shadow.go
 	faults          *prometheus.CounterVec // faults.go
 	cache           cacheMetrics           // cache.go
+	semantic        semanticMetrics        // cache_semantic.go
 	canary          *canaryMetrics         // canary.go
 	continuations   *prometheus.CounterVec // continuations.go
 }
@@ -147,6 +148,7 @@ func NewMetrics() *Metrics {
 	m.registerShadow()
 	m.registerFaults()
 	m.registerCache()
+	m.registerSemantic()
 	m.registerContinuations()
 	m.reg.MustRegister(m.shadows, m.shadowSeconds, m.shadowDropped, m.costMicroUSD, m.budgetSpent, m.budgetRemaining, m.ledgerDown)
 	m.reg.MustRegister(m.requests, m.requestSeconds, m.overheadSeconds, m.decisions, m.decisionSeconds,

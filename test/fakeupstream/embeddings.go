@@ -47,7 +47,11 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := adapters.EmbeddingResponse{Object: "list", Model: req.Model, Usage: &adapters.EmbeddingUsage{}}
 	for i, t := range texts {
-		vec, _ := json.Marshal(Vector(t, dims))
+		v := Vector(t, dims)
+		if set, ok := s.vectors.Load(t); ok {
+			v = set.([]float32)
+		}
+		vec, _ := json.Marshal(v)
 		resp.Data = append(resp.Data, adapters.Embedding{Object: "embedding", Index: i, Embedding: vec})
 		n := max(1, len(t)/4)
 		resp.Usage.PromptTokens += n
@@ -55,6 +59,10 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
+
+// SetVector makes v the embedding of text (whatever the request's dimensions), instead of
+// the one Vector derives: a test sets the similarities it needs.
+func (s *Server) SetVector(text string, v []float32) { s.vectors.Store(text, v) }
 
 // Vector is the embedding the fake returns for text, so tests can check it.
 func Vector(text string, dims int) []float32 {

@@ -20,6 +20,7 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,8 @@ type Server struct {
 	steps  *fakecore.Steps[Step] // scripts, defaults (whose Cache holds their renderings) and counts
 	apiKey atomic.Pointer[string]
 	rec    fakecore.Recorder[Recorded]
+
+	vectors sync.Map // input text → []float32 (SetVector)
 }
 
 type renderKey struct {

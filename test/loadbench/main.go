@@ -398,15 +398,15 @@ func progress(format string, args ...any) {
 func printTable(w io.Writer, cfg config, rows []row) {
 	fmt.Fprintf(w, "\nconns=%d warmup=%v duration=%v loadgen GOMAXPROCS=%d host CPUs=%d system under test cpus=%s upstream cpus=%s\n\n",
 		cfg.conns, cfg.warmup, cfg.duration, runtime.GOMAXPROCS(0), runtime.NumCPU(), orAll(cfg.cpus), orAll(cfg.upstreamCPUs))
-	fmt.Fprintln(w, "| run | req/s | p50 | p90 | p99 | max | TTFB p50 | TTFB p99 | added p50 | added p99 | CPU µs/req | x floor | RSS MB | errors |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| run | req/s | p50 | p90 | p99 | max | TTFB p50 | TTFB p99 | added p50 | added p99 | CPU µs/req | x floor | p99 x floor | RSS MB | errors |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		s := r.stats
 		cols := []string{
 			r.name,
 			fmt.Sprintf("%.0f", s.rps()),
 			ms(percentile(s.lat, .50)), ms(percentile(s.lat, .90)), ms(percentile(s.lat, .99)), ms(percentile(s.lat, 1)),
-			"–", "–", "–", "–", "–", "–", "–",
+			"–", "–", "–", "–", "–", "–", "–", "–",
 			errCell(s),
 		}
 		if len(s.ttfb) > 0 {
@@ -421,9 +421,14 @@ func printTable(w io.Writer, cfg config, rows []row) {
 				fl = &r
 			}
 			cols[11] = ratio(r.cpuPerReq(), fl)
-			cols[12] = fmt.Sprintf("%.1f", float64(r.rss)/(1<<20))
+			cols[12] = p99Ratio(&r, fl)
+			cols[13] = fmt.Sprintf("%.1f", float64(r.rss)/(1<<20))
 		}
 		fmt.Fprintln(w, "| "+strings.Join(cols, " | ")+" |")
+	}
+	if line := singleP99(rows); line != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, line)
 	}
 	if len(cfg.gavels) > 1 {
 		fmt.Fprintln(w)
@@ -437,7 +442,44 @@ func printTable(w io.Writer, cfg config, rows []row) {
 		}
 	}
 	printCacheRatios(w, rows)
-	fmt.Fprintln(w, "\nLatencies in ms to the last byte; TTFB to the first body byte (streams). CPU is the system under test's utime+stime over the measured window, at clock-tick resolution; \"x floor\" divides it by the floor proxy's in the same kind of run.")
+	fmt.Fprintln(w, "\nLatencies in ms to the last byte; TTFB to the first body byte (streams). CPU is the system under test's utime+stime over the measured window, at clock-tick resolution; \"x floor\" divides it by the floor proxy's in the same kind of run, \"p99 x floor\" the 99th percentile latency by the floor's.")
+}
+
+// p99Ratio is a row's 99th percentile latency over its floor's, when both are known.
+func p99Ratio(r, floor *row) string {
+	if floor == nil || len(r.stats.lat) == 0 || len(floor.stats.lat) == 0 {
+		return "–"
+	}
+	f := percentile(floor.stats.lat, .99)
+	if f <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", float64(percentile(r.stats.lat, .99))/float64(f))
+}
+
+// singleP99 is one line with the 99th percentile latency of every system at one
+// connection (JSON), floor first, and each gavel's multiple of the floor's: the tail a
+// lone client sees, which issue 18 bounds at twice the floor's. Empty without -single.
+func singleP99(rows []row) string {
+	var floor *row
+	var parts []string
+	for i := range rows {
+		r := &rows[i]
+		if !r.measured || r.key != (runKey{conns: 1}) {
+			continue
+		}
+		p99 := percentile(r.stats.lat, .99)
+		if r.isFloor {
+			floor = r
+			parts = append(parts, fmt.Sprintf("floor %s ms", ms(p99)))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s ms (%s x floor)", strings.TrimSuffix(r.name, " "+r.key.String()), ms(p99), p99Ratio(r, floor)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "p99 at 1 connection (json): " + strings.Join(parts, ", ")
 }
 
 // ratio is a row's CPU per request over its floor's, when both are known.

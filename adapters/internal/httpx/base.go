@@ -237,11 +237,14 @@ func (b *Base) Exchange(ctx context.Context, url string, payload, out any, limit
 		}
 		return 0, err
 	}
-	// A pooled decoder: json.Unmarshal would validate the answer in a first pass and set
-	// up its scanner afresh for every call.
-	dec := sse.GetJSONDecoder()
-	err = dec.Decode(buf.Bytes(), out)
-	sse.PutJSONDecoder(dec)
+	// An answer type with a decoder of its own (FastUnmarshaler) is decoded without
+	// reflection when it can be; the rest with a pooled decoder: json.Unmarshal would
+	// validate the answer in a first pass and set up its scanner afresh for every call.
+	if f, ok := out.(FastUnmarshaler); !ok || !f.UnmarshalFast(buf.Bytes()) {
+		dec := sse.GetJSONDecoder()
+		err = dec.Decode(buf.Bytes(), out)
+		sse.PutJSONDecoder(dec)
+	}
 	if err != nil {
 		return resp.StatusCode, b.ProtocolError("cannot decode "+what, err)
 	}
@@ -369,10 +372,31 @@ func (b *Base) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
 	return e
 }
 
+// FastUnmarshaler is an answer type that decodes the answers it can without reflection,
+// exactly as encoding/json would, and reports false (leaving itself unchanged) for the
+// rest (adapters.ChatResponse).
+type FastUnmarshaler interface {
+	UnmarshalFast(body []byte) bool
+}
+
+// Appender is a payload that encodes itself as json.Marshal would encode it, without
+// reflection (the canonical chat request, adapters/append.go); SizeHint is about how
+// many bytes it takes, so that the body is allocated once.
+type Appender interface {
+	AppendJSON(b []byte) ([]byte, error)
+	SizeHint() int
+}
+
 // post sends payload as JSON; a failure to encode it or to get any response is
 // classified here.
 func (b *Base) post(ctx context.Context, url string, payload any, header http.Header) (*http.Response, error) {
-	body, err := json.Marshal(payload)
+	var body []byte
+	var err error
+	if a, ok := payload.(Appender); ok {
+		body, err = a.AppendJSON(make([]byte, 0, a.SizeHint()))
+	} else {
+		body, err = json.Marshal(payload)
+	}
 	if err != nil {
 		// Only a value the translation let through unchecked (a malformed
 		// json.RawMessage, a NaN) gets here.

@@ -1,0 +1,205 @@
+package test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/gavel-gw/gavel/test/fakeupstream"
+)
+
+// The turns of the semantic tests and the vectors the fake upstream embeds them as: a
+// paraphrase at cosine 0.96 of the question, a different question at 0.80.
+const (
+	question   = "what is the capital of France?"
+	paraphrase = "tell me the capital city of France"
+	different  = "what is the capital of Spain?"
+)
+
+// semanticSetup is cacheSetup with alias "solo" in mode semantic (threshold 0.90),
+// embedded by embed ("a/emb": the fake upstream's /v1/embeddings).
+func semanticSetup(t *testing.T, embed map[string]any) (string, cacheKeys, *fakeupstream.Server) {
+	t.Helper()
+	yaml, k, up := cacheSetup(t, "", func(d map[string]any) {
+		d["cache"] = map[string]any{"default": map[string]any{"mode": "off"},
+			"aliases": map[string]any{"solo": map[string]any{"mode": "semantic", "embed": embed, "min_similarity": 9000,
+				"ttl_s": 600, "scope": "team", "streams": true}}}
+	})
+	up.SetVector(question, []float32{1, 0, 0, 0})
+	up.SetVector(paraphrase, []float32{0.96, 0.28, 0, 0})
+	up.SetVector(different, []float32{0.8, 0.6, 0, 0})
+	return yaml, k, up
+}
+
+// askSemantic sends p and returns the answer's text, X-Gavel-Cache,
+// X-Gavel-Cache-Similarity and the decision id.
+func askSemantic(t *testing.T, g *gw, key string, p openai.ChatCompletionNewParams) (text, cache, similarity, id string) {
+	t.Helper()
+	var resp *http.Response
+	res, err := g.client(key).Chat.Completions.New(context.Background(), p, option.WithResponseInto(&resp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := resp.Header
+	return res.Choices[0].Message.Content, h.Get("X-Gavel-Cache"), h.Get("X-Gavel-Cache-Similarity"), h.Get("X-Gavel-Decision-Id")
+}
+
+func TestSemanticCacheHitAboveThresholdMissBelow(t *testing.T) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"})
+	up.SetDefault("m1", fakeupstream.Step{Reply: "Paris."})
+	g := start(t, yaml, nil)
+
+	if txt, c, _, _ := askSemantic(t, g, k.ana, deterministic(question)); c != "miss" || txt != "Paris." {
+		t.Fatalf("first: %q %q", txt, c)
+	}
+	// A paraphrase above the threshold, from another key of the same team: the stored answer.
+	txt, c, sim, id := askSemantic(t, g, k.bob, deterministic(paraphrase))
+	if c != "hit" || sim != "9600" || txt != "Paris." {
+		t.Fatalf("paraphrase: %q %q similarity %q", txt, c, sim)
+	}
+	if n := up.Count("m1"); n != 1 {
+		t.Fatalf("chat upstream calls = %d, want 1", n)
+	}
+	if n := up.Count("emb"); n != 2 {
+		t.Fatalf("embeddings calls = %d, want 2 (one per exact miss)", n)
+	}
+	// Below the threshold: a call of its own.
+	up.SetDefault("m1", fakeupstream.Step{Reply: "Madrid."})
+	if txt, c, sim, _ := askSemantic(t, g, k.ana, deterministic(different)); c != "miss" || sim != "" || txt != "Madrid." {
+		t.Fatalf("different question: %q %q %q", txt, c, sim)
+	}
+	if n := up.Count("m1"); n != 2 {
+		t.Fatalf("chat upstream calls = %d, want 2", n)
+	}
+	// Another team never reads this team's entries.
+	if _, c, _, _ := askSemantic(t, g, k.leo, deterministic(paraphrase)); c != "miss" {
+		t.Fatalf("other team: %q", c)
+	}
+	if n := up.Count("m1"); n != 3 {
+		t.Fatalf("chat upstream calls = %d, want 3", n)
+	}
+	// Another system prompt is another partition.
+	other := deterministic(paraphrase)
+	other.Messages[0] = openai.SystemMessage("answer in French")
+	if _, c, _, _ := askSemantic(t, g, k.bob, other); c != "miss" {
+		t.Fatalf("other system prompt: %q", c)
+	}
+	if n := up.Count("m1"); n != 4 {
+		t.Fatalf("chat upstream calls = %d, want 4", n)
+	}
+
+	m := g.text(t, "/metrics")
+	for _, want := range []string{
+		`gavel_cache_semantic_lookups_total{result="hit",team="search"} 1`,
+		`gavel_cache_semantic_lookups_total{result="miss",team="legal"} 1`,
+		`gavel_cache_semantic_similarity_count 2`, // 0.96 (hit) and 0.80 (miss); the empty partitions have none
+		`gavel_cache_requests_total{result="hit",team="search"} 1`,
+		`gavel_cache_semantic_vectors 4`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "gavel_cache"))
+		}
+	}
+	// The decision log says what served the hit.
+	req, _ := http.NewRequest(http.MethodGet, g.URL+"/v1/gavel/decisions/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+k.admin)
+	var ev map[string]any
+	eventually(t, "the hit's decision is logged", func() bool {
+		var r *http.Response
+		r, ev = do(t, req)
+		return r.StatusCode == 200
+	})
+	custom, _ := ev["custom"].(map[string]any)
+	if custom["cache"] != "hit" || custom["cache_kind"] != "semantic" || custom["cache_similarity_bp"] != float64(9600) {
+		t.Fatalf("decision log custom = %v", custom)
+	}
+	// A purge takes the scope's vectors with its answers.
+	del, _ := http.NewRequest(http.MethodDelete, g.URL+"/v1/gavel/cache?scope=team&id=search", nil)
+	del.Header.Set("Authorization", "Bearer "+k.admin)
+	if r, b := do(t, del); r.StatusCode != 200 {
+		t.Fatalf("purge: %d %v", r.StatusCode, b)
+	}
+	if m := g.text(t, "/metrics"); !strings.Contains(m, "gavel_cache_semantic_vectors 1\n") { // team legal's
+		t.Errorf("purged vectors still held:\n%s", grepLines(m, "gavel_cache_semantic_vectors"))
+	}
+	if _, c, _, _ := askSemantic(t, g, k.bob, deterministic(paraphrase)); c != "miss" {
+		t.Fatalf("after the purge: %q", c)
+	}
+}
+
+func TestSemanticCacheMultiTurnNeverHits(t *testing.T) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"})
+	g := start(t, yaml, nil)
+	if _, c, _, _ := askSemantic(t, g, k.ana, deterministic(question)); c != "miss" {
+		t.Fatalf("first: %q", c)
+	}
+	// A conversation whose last user turn is the stored question itself, and one whose
+	// last turn is a paraphrase: neither is served from the single-turn entry.
+	for _, last := range []string{question, paraphrase} {
+		p := deterministic(last)
+		p.Messages = []openai.ChatCompletionMessageParamUnion{openai.SystemMessage("be brief"),
+			openai.UserMessage("I am planning a trip."), openai.AssistantMessage("Where to?"), openai.UserMessage(last)}
+		for range 2 {
+			if _, c, sim, _ := askSemantic(t, g, k.bob, p); c == "hit" && sim != "" {
+				t.Fatalf("multi-turn %q: semantic hit (similarity %s)", last, sim)
+			}
+		}
+	}
+	// Each conversation went upstream once, then hit exactly (an identical conversation).
+	if n := up.Count("m1"); n != 3 {
+		t.Fatalf("chat upstream calls = %d, want 3", n)
+	}
+	if n := up.Count("emb"); n != 1 {
+		t.Fatalf("embeddings calls = %d, want 1 (conversations are not embedded)", n)
+	}
+}
+
+func TestSemanticCacheEmbeddingsDownIsAMiss(t *testing.T) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "e", "model": "emb"})
+	yaml += "  - {name: e, type: openai, base_url: \"http://127.0.0.1:1/v1\", max_retries: 0}\n"
+	g := start(t, yaml, nil)
+	for i, text := range []string{question, paraphrase, question} {
+		txt, c, _, _ := askSemantic(t, g, k.ana, deterministic(text))
+		want := "miss"
+		if i == 2 {
+			want = "hit" // the exact lookup needs no embedding
+		}
+		if c != want || txt == "" {
+			t.Fatalf("request %d: %q %q, want %s", i, txt, c, want)
+		}
+	}
+	if n := up.Count("m1"); n != 2 {
+		t.Fatalf("chat upstream calls = %d, want 2", n)
+	}
+	if m := g.text(t, "/metrics"); !strings.Contains(m, `gavel_cache_semantic_lookups_total{result="embed_error",team="search"} 2`) {
+		t.Errorf("embedding failures not counted:\n%s", grepLines(m, "gavel_cache_semantic"))
+	}
+}
+
+func TestSemanticCacheStreamReplay(t *testing.T) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"})
+	up.SetDefault("m1", fakeupstream.Step{Reply: "The capital of France is Paris.", Chunks: 4})
+	g := start(t, yaml, nil)
+	p := deterministic(question)
+	first, usage1, c1 := streamChat(t, g, k.ana, p)
+	if c1 != "miss" || len(first) < 2 {
+		t.Fatalf("first stream: %q %v", c1, first)
+	}
+	// A buffered answer and a stream are separate entries: the buffered one is not replayed.
+	if _, c, _, _ := askSemantic(t, g, k.bob, deterministic(paraphrase)); c != "miss" {
+		t.Fatalf("buffered paraphrase: %q", c)
+	}
+	again, usage2, c2 := streamChat(t, g, k.bob, deterministic(paraphrase))
+	if c2 != "hit" || !slices.Equal(first, again) || usage1.TotalTokens == 0 ||
+		usage1.PromptTokens != usage2.PromptTokens || usage1.CompletionTokens != usage2.CompletionTokens {
+		t.Fatalf("replay: %q %q %+v, want %q %+v", c2, again, usage2, first, usage1)
+	}
+	if n := up.Count("m1"); n != 2 {
+		t.Fatalf("chat upstream calls = %d, want 2", n)
+	}
+}
