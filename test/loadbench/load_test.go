@@ -89,7 +89,7 @@ func TestProcSampling(t *testing.T) {
 
 func TestRunKeysAndRatio(t *testing.T) {
 	keys := runKeys(config{conns: 32, stream: true, single: time.Second})
-	want := []runKey{{false, 32}, {true, 32}, {false, 1}, {true, 1}}
+	want := []runKey{{stream: false, conns: 32}, {stream: true, conns: 32}, {stream: false, conns: 1}, {stream: true, conns: 1}}
 	if len(keys) != len(want) {
 		t.Fatalf("runKeys = %v, want %v", keys, want)
 	}
@@ -143,5 +143,29 @@ func TestSingleP99(t *testing.T) {
 	}
 	if got := singleP99(rows[:1]); got != "" {
 		t.Errorf("without 1-connection runs: %q, want nothing", got)
+	}
+}
+
+func TestCacheKeysAndBundle(t *testing.T) {
+	keys := cacheKeys(config{conns: 8, stream: true, single: time.Second})
+	want := []runKey{{false, 8, cacheHit}, {false, 8, cacheMiss}, {true, 8, cacheHit}, {true, 8, cacheMiss}}
+	if len(keys) != len(want) {
+		t.Fatalf("cacheKeys = %v, want %v", keys, want)
+	}
+	for i := range want {
+		if keys[i] != want[i] {
+			t.Fatalf("cacheKeys = %v, want %v", keys, want)
+		}
+	}
+	dir := t.TempDir()
+	if err := writeCacheBundle(dir); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(dir + "/gavel/data.json")
+	if err != nil || !strings.Contains(string(raw), `"cache":{"default":{"mode":"exact"`) {
+		t.Fatalf("data.json without the cache: %v %.200s", err, raw)
+	}
+	if _, err := os.Stat(dir + "/caching.rego"); err != nil {
+		t.Fatal(err)
 	}
 }

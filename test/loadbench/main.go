@@ -46,6 +46,7 @@ type config struct {
 	directOnly   bool
 	trace        bool
 	traceRatio   float64
+	cache        bool
 }
 
 func parseFlags() config {
@@ -64,6 +65,7 @@ func parseFlags() config {
 	flag.StringVar(&c.upstreamCPUs, "upstream-cpus", "", "pin the fake upstream to these CPUs with taskset -c")
 	flag.BoolVar(&c.directOnly, "direct-only", false, "only load the fake upstream directly; no gavel")
 	flag.Float64Var(&c.traceRatio, "trace-ratio", 1, "with -trace: share of requests sampled (1: every one; below 1: parentbased_traceidratio)")
+	flag.BoolVar(&c.cache, "cache", false, "also run each gavel with exact caching on for every name and compare cache hits (temperature 0) with misses (temperature 0.2) in that one process (CPU µs/req and their ratio)")
 	flag.BoolVar(&c.trace, "trace", false, "also run gavel with OpenTelemetry tracing on (every request sampled, OTLP/HTTP to a discarding sink)")
 	flag.Parse()
 	for _, g := range strings.Split(gavels, ",") {
@@ -126,7 +128,16 @@ type row struct {
 type runKey struct {
 	stream bool
 	conns  int
+	cache  cacheRun // "" outside the -cache runs
 }
+
+// cacheRun is which request a -cache run sends.
+type cacheRun string
+
+const (
+	cacheHit  cacheRun = "cache hit"  // temperature 0: answered from the cache
+	cacheMiss cacheRun = "cache miss" // temperature 0.2: never cached
+)
 
 // cpuPerReq is the system's CPU time per request of the window, or -1 when unknown.
 func (r *row) cpuPerReq() float64 {
@@ -225,6 +236,19 @@ func bench(ctx context.Context, cfg config) ([]row, error) {
 			}
 		}
 	}
+	if cfg.cache {
+		for i, g := range cfg.gavels {
+			name := "gavel"
+			if len(cfg.gavels) > 1 {
+				name = fmt.Sprintf("gavel%d", i+1)
+			}
+			more, err := benchCache(ctx, cfg, g, name, tmp, upURL, direct)
+			rows = append(rows, more...)
+			if err != nil {
+				return rows, err
+			}
+		}
+	}
 	return rows, nil
 }
 
@@ -254,6 +278,9 @@ func (k runKey) String() string {
 	}
 	if k.conns == 1 {
 		s += " 1 conn"
+	}
+	if k.cache != "" {
+		s += " " + string(k.cache)
 	}
 	return s
 }
@@ -323,6 +350,9 @@ func measureProcess(ctx context.Context, cfg config, c *child, name, url, model 
 // measure checks that the target answers one request correctly, then loads it.
 func measure(ctx context.Context, cfg config, name, url, model string, k runKey, onWindow func(bool)) (*runStats, error) {
 	body := chatBody(model, k.stream)
+	if k.cache == cacheHit {
+		body = []byte(strings.Replace(string(body), `"temperature":0.2`, `"temperature":0`, 1))
+	}
 	if err := preflight(ctx, url, body, k.stream); err != nil {
 		return nil, fmt.Errorf("%s: first request failed: %w", name, err)
 	}
@@ -411,6 +441,7 @@ func printTable(w io.Writer, cfg config, rows []row) {
 			fmt.Fprintf(w, "\n%s first error: %s\n", r.name, r.stats.firstErr)
 		}
 	}
+	printCacheRatios(w, rows)
 	fmt.Fprintln(w, "\nLatencies in ms to the last byte; TTFB to the first body byte (streams). CPU is the system under test's utime+stime over the measured window, at clock-tick resolution; \"x floor\" divides it by the floor proxy's in the same kind of run, \"p99 x floor\" the 99th percentile latency by the floor's.")
 }
 
