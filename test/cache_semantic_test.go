@@ -100,6 +100,9 @@ func TestSemanticCacheHitAboveThresholdMissBelow(t *testing.T) {
 		`gavel_cache_semantic_similarity_count 2`, // 0.96 (hit) and 0.80 (miss); the empty partitions have none
 		`gavel_cache_requests_total{result="hit",team="search"} 1`,
 		`gavel_cache_semantic_vectors 4`,
+		// The embeddings calls are the requests' upstream usage too (the fake counts
+		// len/4 tokens: 7 + 8 + 7 + 8 for team search's four lookups).
+		`gavel_tokens_total{direction="input",model="emb",provider="a",team="search"} 30`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "gavel_cache"))
