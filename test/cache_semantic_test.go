@@ -22,13 +22,13 @@ const (
 )
 
 // semanticSetup is cacheSetup with alias "solo" in mode semantic (threshold 0.90),
-// embedded by embed ("a/emb": the fake upstream's /v1/embeddings).
-func semanticSetup(t *testing.T, embed map[string]any) (string, cacheKeys, *fakeupstream.Server) {
+// embedded by embed ("a/emb": the fake upstream's /v1/embeddings), coalescing or not.
+func semanticSetup(t *testing.T, embed map[string]any, coalesce bool) (string, cacheKeys, *fakeupstream.Server) {
 	t.Helper()
 	yaml, k, up := cacheSetup(t, "", func(d map[string]any) {
 		d["cache"] = map[string]any{"default": map[string]any{"mode": "off"},
 			"aliases": map[string]any{"solo": map[string]any{"mode": "semantic", "embed": embed, "min_similarity": 9000,
-				"ttl_s": 600, "scope": "team", "streams": true}}}
+				"ttl_s": 600, "scope": "team", "streams": true, "coalesce": coalesce}}}
 	})
 	up.SetVector(question, []float32{1, 0, 0, 0})
 	up.SetVector(paraphrase, []float32{0.96, 0.28, 0, 0})
@@ -50,7 +50,14 @@ func askSemantic(t *testing.T, g *gw, key string, p openai.ChatCompletionNewPara
 }
 
 func TestSemanticCacheHitAboveThresholdMissBelow(t *testing.T) {
-	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"})
+	// Both store paths: the request's own call, and a coalesced call's leader.
+	for _, coalesce := range []bool{false, true} {
+		t.Run(map[bool]string{false: "own call", true: "coalesced"}[coalesce], func(t *testing.T) { semanticHitAndMiss(t, coalesce) })
+	}
+}
+
+func semanticHitAndMiss(t *testing.T, coalesce bool) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"}, coalesce)
 	up.SetDefault("m1", fakeupstream.Step{Reply: "Paris."})
 	g := start(t, yaml, nil)
 
@@ -136,7 +143,7 @@ func TestSemanticCacheHitAboveThresholdMissBelow(t *testing.T) {
 }
 
 func TestSemanticCacheMultiTurnNeverHits(t *testing.T) {
-	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"})
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"}, false)
 	g := start(t, yaml, nil)
 	if _, c, _, _ := askSemantic(t, g, k.ana, deterministic(question)); c != "miss" {
 		t.Fatalf("first: %q", c)
@@ -163,7 +170,7 @@ func TestSemanticCacheMultiTurnNeverHits(t *testing.T) {
 }
 
 func TestSemanticCacheEmbeddingsDownIsAMiss(t *testing.T) {
-	yaml, k, up := semanticSetup(t, map[string]any{"provider": "e", "model": "emb"})
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "e", "model": "emb"}, false)
 	yaml += "  - {name: e, type: openai, base_url: \"http://127.0.0.1:1/v1\", max_retries: 0}\n"
 	g := start(t, yaml, nil)
 	for i, text := range []string{question, paraphrase, question} {
@@ -185,7 +192,13 @@ func TestSemanticCacheEmbeddingsDownIsAMiss(t *testing.T) {
 }
 
 func TestSemanticCacheStreamReplay(t *testing.T) {
-	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"})
+	for _, coalesce := range []bool{false, true} {
+		t.Run(map[bool]string{false: "own call", true: "coalesced"}[coalesce], func(t *testing.T) { semanticStreamReplay(t, coalesce) })
+	}
+}
+
+func semanticStreamReplay(t *testing.T, coalesce bool) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"}, coalesce)
 	up.SetDefault("m1", fakeupstream.Step{Reply: "The capital of France is Paris.", Chunks: 4})
 	g := start(t, yaml, nil)
 	p := deterministic(question)
