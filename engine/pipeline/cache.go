@@ -118,7 +118,9 @@ func (p *Pipeline) lookup(ctx context.Context, x *Exchange, stream bool) (*cache
 	}
 	e, ok := p.o.Cache.Get(ctx, xc.key)
 	if !ok {
-		if xc.sem != nil {
+		// An identical request already in flight answers this one (it joins the call):
+		// no embedding needed.
+		if xc.sem != nil && !(xc.coalesce && p.flights.Lookup(xc.key.String()) != nil) {
 			return p.semanticLookup(ctx, x, stream), nil
 		}
 		return nil, nil
