@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -217,5 +218,27 @@ func semanticStreamReplay(t *testing.T, coalesce bool) {
 	}
 	if n := up.Count("m1"); n != 2 {
 		t.Fatalf("chat upstream calls = %d, want 2", n)
+	}
+}
+
+func TestSemanticCacheFollowerInFlightDoesNotEmbed(t *testing.T) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"}, true)
+	up.SetDefault("m1", fakeupstream.Step{Reply: "Paris.", Latency: 500 * time.Millisecond})
+	g := start(t, yaml, nil)
+	first := make(chan string, 1)
+	go func() {
+		_, c, _, _ := askSemantic(t, g, k.ana, deterministic(question))
+		first <- c
+	}()
+	eventually(t, "the first request reaches the upstream", func() bool { return up.Count("m1") == 1 })
+	// The identical request joins the call in flight: nothing to embed.
+	if _, c, _, _ := askSemantic(t, g, k.bob, deterministic(question)); c != "coalesced" {
+		t.Fatalf("follower: %q", c)
+	}
+	if c := <-first; c != "miss" {
+		t.Fatalf("leader: %q", c)
+	}
+	if n, m := up.Count("emb"), up.Count("m1"); n != 1 || m != 1 {
+		t.Fatalf("embeddings calls = %d (want 1), chat calls = %d (want 1)", n, m)
 	}
 }
