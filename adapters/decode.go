@@ -29,6 +29,8 @@ type fastDec struct {
 	b  []byte
 	i  int
 	ok bool
+	// answer: an upstream's answer, whose unknown members are dropped, not kept as Extra.
+	answer bool
 }
 
 // decodeFast decodes body into a new request; false when the body must take the
@@ -497,20 +499,27 @@ func (d *fastDec) skip(depth int) []byte {
 // (null included).
 func (d *fastDec) raw(dst *json.RawMessage) {
 	v := d.skip(0)
-	if d.ok {
+	switch {
+	case !d.ok:
+	case string(v) == "null":
+		*dst = rawNull[:4:4] // shared: every chunk of many upstreams carries "logprobs":null
+	default:
 		*dst = append(json.RawMessage(nil), v...)
 	}
 }
 
-// extra keeps a member without a typed field, unless its name is a typed field's in
-// another case (encoding/json decoded it into the field).
+var rawNull = json.RawMessage("null")
+
+// extra keeps a member without a typed field (a request's; an answer's is dropped, as
+// encoding/json drops it), unless its name is a typed field's in another case
+// (encoding/json decoded it into the field).
 func (d *fastDec) extra(f *Fields, known knownNames, name []byte) {
 	if known.index(name) >= 0 {
 		d.fail()
 		return
 	}
 	v := d.skip(0)
-	if d.ok {
+	if d.ok && !d.answer {
 		*f = f.set(string(name), v)
 	}
 }
@@ -831,32 +840,7 @@ func (d *fastDec) messages(r *ChatRequest) {
 		}
 		var m Message
 		var c Content
-		has := false
-		var seen uint64
-		for more := d.objStart(); more; more = d.objNext() {
-			switch name := d.key(); string(name) {
-			case "role":
-				d.seen(&seen, 0)
-				d.str(&m.Role)
-			case "content":
-				d.seen(&seen, 1)
-				has = d.content(&c)
-			case "name":
-				d.seen(&seen, 2)
-				d.str(&m.Name)
-			case "tool_calls":
-				d.seen(&seen, 3)
-				d.toolCalls(&m.ToolCalls)
-			case "tool_call_id":
-				d.seen(&seen, 4)
-				d.str(&m.ToolCallID)
-			case "refusal":
-				d.seen(&seen, 5)
-				d.str(&m.Refusal)
-			default:
-				d.extra(&m.Extra, messageNames, name)
-			}
-		}
+		has := d.message(&m, &c)
 		if has {
 			if len(free) == 0 {
 				free = make([]Content, contentBlock)
@@ -868,6 +852,40 @@ func (d *fastDec) messages(r *ChatRequest) {
 		msgs = append(msgs, m)
 	}
 	r.Messages = msgs
+}
+
+// message decodes one message object, its content into c; false when it had none.
+func (d *fastDec) message(m *Message, c *Content) (has bool) {
+	if d.peek() != '{' {
+		d.fail()
+		return false
+	}
+	var seen uint64
+	for more := d.objStart(); more; more = d.objNext() {
+		switch name := d.key(); string(name) {
+		case "role":
+			d.seen(&seen, 0)
+			d.str(&m.Role)
+		case "content":
+			d.seen(&seen, 1)
+			has = d.content(c)
+		case "name":
+			d.seen(&seen, 2)
+			d.str(&m.Name)
+		case "tool_calls":
+			d.seen(&seen, 3)
+			d.toolCalls(&m.ToolCalls)
+		case "tool_call_id":
+			d.seen(&seen, 4)
+			d.str(&m.ToolCallID)
+		case "refusal":
+			d.seen(&seen, 5)
+			d.str(&m.Refusal)
+		default:
+			d.extra(&m.Extra, messageNames, name)
+		}
+	}
+	return has
 }
 
 // content decodes a message's content into c; false when it was null (no content).

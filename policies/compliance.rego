@@ -53,8 +53,9 @@ denied_terms := [term |
 # against input.request.fields: the body's top-level members, and nested unknown ones by
 # path (messages[].content[].cache_control). Sorted, for a stable message.
 denied_fields := sort([f |
+	count(object.get(cfg, "deny_fields", [])) > 0
 	some f in input.request.fields
-	f in object.get(cfg, "deny_fields", [])
+	f in cfg.deny_fields
 ])
 
 reasons contains concat("", ["compliance.blocked:", t]) if some t in blocked

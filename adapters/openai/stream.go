@@ -18,6 +18,9 @@ type stream struct {
 	httpx.StreamBody
 	p   *Provider
 	dec *sse.JSONDecoder // decodes chunk after chunk with the state kept; nil once ended
+	// fast decodes the chunks it can without reflection (adapters.ChunkDecoder); dec the
+	// others.
+	fast adapters.ChunkDecoder
 
 	chunks int
 }
@@ -50,6 +53,10 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 			if w, ok := parseErrorBody(data); ok {
 				return nil, s.finish(s.p.streamError(w))
 			}
+		}
+		if c := s.fast.Decode(data); c != nil {
+			s.chunks++
+			return c, nil
 		}
 		c := new(adapters.ChatChunk)
 		if err := s.dec.Decode(data, c); err != nil {

@@ -237,11 +237,14 @@ func (b *Base) Exchange(ctx context.Context, url string, payload, out any, limit
 		}
 		return 0, err
 	}
-	// A pooled decoder: json.Unmarshal would validate the answer in a first pass and set
-	// up its scanner afresh for every call.
-	dec := sse.GetJSONDecoder()
-	err = dec.Decode(buf.Bytes(), out)
-	sse.PutJSONDecoder(dec)
+	// An answer type with a decoder of its own (FastUnmarshaler) is decoded without
+	// reflection when it can be; the rest with a pooled decoder: json.Unmarshal would
+	// validate the answer in a first pass and set up its scanner afresh for every call.
+	if f, ok := out.(FastUnmarshaler); !ok || !f.UnmarshalFast(buf.Bytes()) {
+		dec := sse.GetJSONDecoder()
+		err = dec.Decode(buf.Bytes(), out)
+		sse.PutJSONDecoder(dec)
+	}
 	if err != nil {
 		return resp.StatusCode, b.ProtocolError("cannot decode "+what, err)
 	}
@@ -367,6 +370,13 @@ func (b *Base) jsonInsteadOfStream(resp *http.Response) *adapters.Error {
 	}
 	e.Status = resp.StatusCode
 	return e
+}
+
+// FastUnmarshaler is an answer type that decodes the answers it can without reflection,
+// exactly as encoding/json would, and reports false (leaving itself unchanged) for the
+// rest (adapters.ChatResponse).
+type FastUnmarshaler interface {
+	UnmarshalFast(body []byte) bool
 }
 
 // Appender is a payload that encodes itself as json.Marshal would encode it, without
