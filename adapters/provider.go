@@ -27,6 +27,15 @@ type ChunkStream interface {
 	Close() error
 }
 
+// ReadyStream is the optional capability of a ChunkStream that can tell when its next
+// Recv will return without waiting for the upstream (the next event is already read in
+// whole). A server relaying the stream then writes a chunk without flushing it, and
+// flushes once per batch of chunks that arrived together: the client gets the same bytes
+// no later than the next chunk it could have had, in fewer writes.
+type ReadyStream interface {
+	NextReady() bool
+}
+
 // Closer is implemented by providers that hold resources (idle connections, probes).
 type Closer interface {
 	Close() error

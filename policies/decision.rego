@@ -166,7 +166,7 @@ routed := input.plan.fast[input.request.model].decision if {
 	typical
 	not budget.soft[0]
 } else := object.union(
-	{"allow": true, "targets": targets, "reasons": reasons},
+	{"allow": true, "targets": targets, "reasons": allowed_reasons},
 	extras,
 ) if {
 	targets[0]
@@ -235,6 +235,14 @@ extras["budgets"] := budget.enforce if budget.enforce[0]
 
 extras["rate_limits"] := budget.rate_limits if budget.rate_limits[0]
 
+# reasons: the route's, then every package's (a denial's).
 reasons := array.concat(route.reasons, [r | some r in other_reasons])
+
+# allowed_reasons are the reasons of a request no denial stopped: those of reasons that can
+# hold for it (the denials' own cannot), so that allowing a request does not evaluate
+# every denial's rules a second time to collect reasons that are empty.
+allowed_reasons := array.concat(route.reasons, [r | some r in allowed_notes])
+
+allowed_notes := (((compliance.notes | experiments.reasons) | degrade.reasons) | budget.notes) | chaos.reasons
 
 other_reasons := ((((compliance.reasons | experiments.reasons) | degrade.reasons) | budget.reasons) | access.reasons) | chaos.reasons

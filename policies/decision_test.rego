@@ -242,3 +242,18 @@ test_agent_protocols_planned_and_inline_agree if {
 		d.deny.code == "unsupported_endpoint"
 	}
 }
+
+# An allowed request's reasons are collected from the rules that can hold for it
+# (allowed_reasons); they equal the full reasons every denial carries.
+test_allowed_reasons_equal_the_full_reasons if {
+	exp := {"e1": {"model": "smart", "arms": [{"name": "only", "weight_bp": 10000, "targets": ["mock/mock-large"]}], "shadow": {"sample_bp": 10000, "target": "mock/mock-small"}}}
+	every inp in [
+		object.union(fx.input_with({"model": "fast", "has_tools": true, "has_code": true}), {"pii": {"email": 1, "ip": 2}}),
+		fx.input_with({"sample": 0}),
+		fx.with_providers({"model": "gpt-4o", "stream": true}, fx.model_state("openai", "gpt-4o", {"circuit": "half_open"})),
+	] {
+		d := gavel.decision with input as inp with data.gavel.ab_experiments as exp
+		d.allow
+		d.reasons == gavel.reasons with input as inp with data.gavel.ab_experiments as exp
+	}
+}

@@ -31,6 +31,12 @@ func newStream(ctx context.Context, p *Provider, body io.ReadCloser) *stream {
 	return s
 }
 
+var _ adapters.ReadyStream = (*stream)(nil)
+
+// NextReady reports whether the next Recv returns without waiting: every data event of
+// an OpenAI stream is a chunk, an error or the end.
+func (s *stream) NextReady() bool { return s.Buffered() }
+
 // Recv returns the next chunk, io.EOF after [DONE], or an *adapters.Error.
 func (s *stream) Recv() (*adapters.ChatChunk, error) {
 	if err := s.Stopped(); err != nil {

@@ -85,6 +85,12 @@ func (s *trackedStream) Recv() (*adapters.ChatChunk, error) {
 	return c, nil
 }
 
+// NextReady passes the adapter's adapters.ReadyStream on; false when it has none.
+func (s *trackedStream) NextReady() bool {
+	r, ok := s.ChunkStream.(adapters.ReadyStream)
+	return ok && r.NextReady()
+}
+
 func (s *trackedStream) Close() error {
 	err := s.ChunkStream.Close()
 	s.closed()

@@ -184,11 +184,29 @@ type Exchange struct {
 
 	idemKey string         // the client's Idempotency-Key, "" when none
 	cache   *exchangeCache // nil: the decision uses no cache, coalescing or idempotency
+	// headers back the response headers whose values are the exchange's own (HeaderSlot).
+	headers [3]string
 }
 
 // Start begins a request on endpoint (EndpointChat, EndpointEmbeddings, EndpointMessages,
 // EndpointResponses). A Messages or Responses request is admitted with AdmitChat: it is a
 // chat request in the canonical types, translated by the server.
+// Slots of Exchange.HeaderSlot.
+const (
+	HeaderSlotID = iota
+	HeaderSlotRevision
+	HeaderSlotRoute
+)
+
+// HeaderSlot keeps v in the exchange's slot and returns it as a one-value header slice:
+// the response headers whose values are the exchange's own (its id, revision, route)
+// live in the exchange, one allocation for all, where http.Header.Set makes a slice for
+// each. The slice is not to be written through; a later call for the slot changes it.
+func (x *Exchange) HeaderSlot(slot int, v string) []string {
+	x.headers[slot] = v
+	return x.headers[slot : slot+1 : slot+1]
+}
+
 func (p *Pipeline) Start(endpoint string) *Exchange {
 	return &Exchange{ID: newID(), start: time.Now(), endpoint: endpoint, route: "none"}
 }

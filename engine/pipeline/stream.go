@@ -96,6 +96,20 @@ func (s *Stream) Recv() (*adapters.ChatChunk, error) {
 	return relayChunk(chunk, x.wantUse), nil
 }
 
+// NextReady reports whether the next Recv returns without waiting for the upstream
+// (adapters.ReadyStream): the first chunk not yet returned, or the adapter's next event
+// already read. A continuing stream answers false.
+func (s *Stream) NextReady() bool {
+	if s.cont != nil {
+		return false
+	}
+	if !s.first {
+		return true
+	}
+	r, ok := s.sr.Stream.(adapters.ReadyStream)
+	return ok && r.NextReady()
+}
+
 // Close ends the upstream stream (cancelling it if it is still running).
 func (s *Stream) Close() error {
 	if s.sr.Raw != nil {

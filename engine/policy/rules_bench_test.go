@@ -40,7 +40,7 @@ func BenchmarkDecisionParts(b *testing.B) {
 				"data.gavel.route.targets", "data.gavel.route.name", "data.gavel.route.planned", "data.gavel.route.unfiltered",
 				"data.gavel.route.reasons", "data.gavel.route.notes", "data.gavel.other_reasons", "data.gavel.compliance.reasons",
 				"data.gavel.experiments.reasons", "data.gavel.budget.reasons", "data.gavel.access.reasons", "data.gavel.chaos.reasons",
-				"data.gavel.degrade.reasons", "data.gavel.compliance.redact", "data.gavel.compliance.blocked", "data.gavel.budget.exhausted"}},
+				"data.gavel.degrade.reasons", "data.gavel.compliance.redact", "data.gavel.compliance.blocked", "data.gavel.budget.exhausted", "data.gavel.judged", "data.gavel.routed", "data.gavel.compliance.pii_present", "data.gavel.route.content_matches", "data.gavel.experiments.targets", "data.gavel.budget.soft"}},
 	}
 	for _, tc := range inputs {
 		v := tc.in.Value()

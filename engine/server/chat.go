@@ -43,7 +43,7 @@ func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, h
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	x := s.p.Start(endpoint)
-	c.Response().Header().Set(HeaderDecisionID, x.ID)
+	c.Response().Header()[HeaderDecisionID] = x.HeaderSlot(pipeline.HeaderSlotID, x.ID)
 	status, code := http.StatusOK, ""
 	err := handle(c, x)
 	var ended *streamEnd
@@ -83,7 +83,7 @@ func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, h
 func admitted(c echo.Context, x *pipeline.Exchange) {
 	h := c.Response().Header()
 	if rev := x.Revision(); rev != nil {
-		h.Set(HeaderRevision, rev.ID)
+		h[HeaderRevision] = x.HeaderSlot(pipeline.HeaderSlotRevision, rev.ID)
 	}
 	if d := x.Decision(); d != nil && d.AB != nil {
 		h.Set(HeaderExperiment, d.AB.Experiment)
@@ -103,7 +103,7 @@ func admitted(c echo.Context, x *pipeline.Exchange) {
 // target answered.
 func routed(c echo.Context, x *pipeline.Exchange) {
 	h := c.Response().Header()
-	h.Set(HeaderRoute, x.Route())
+	h[HeaderRoute] = x.HeaderSlot(pipeline.HeaderSlotRoute, x.Route())
 	tagFault(c, x)
 	if r := x.CacheResult(); r != "" {
 		h.Set(HeaderCache, r)

@@ -44,6 +44,7 @@ type sseWriter struct {
 	until    time.Time // the request's deadline; zero: none
 	err      error     // the first write failure; nothing is written after it
 	buf      []byte
+	held     bool // written and not yet flushed (write without flush)
 }
 
 func (s *Server) startSSE(c echo.Context, ctx context.Context) *sseWriter {
@@ -85,13 +86,19 @@ func (w *sseWriter) end() {
 }
 
 func (w *sseWriter) event(v any) error {
+	return w.eventFlush(v, true)
+}
+
+// eventFlush is event, flushed only when flush is set: a chunk followed by one already
+// at hand is written with it (adapters.ReadyStream).
+func (w *sseWriter) eventFlush(v any, flush bool) error {
 	if a, ok := v.(appender); ok {
 		b, err := a.AppendJSON(append(w.buf[:0], sseData...))
 		if err != nil {
 			return err
 		}
 		w.buf = append(b, sseEnd...)
-		return w.raw(w.buf)
+		return w.write(w.buf, flush)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -131,7 +138,10 @@ func (w *sseWriter) relay(name, data []byte) error {
 	return w.raw(w.buf)
 }
 
-func (w *sseWriter) raw(b []byte) error {
+func (w *sseWriter) raw(b []byte) error { return w.write(b, true) }
+
+// write writes b, and flushes it when flush is set.
+func (w *sseWriter) write(b []byte, flush bool) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -142,6 +152,24 @@ func (w *sseWriter) raw(b []byte) error {
 		w.err = err
 		return err
 	}
+	if !flush {
+		w.held = true
+		return nil
+	}
+	w.held = false
+	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		w.err = err
+		return err
+	}
+	return nil
+}
+
+// flush sends what write held.
+func (w *sseWriter) flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	w.held = false
 	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		w.err = err
 		return err
@@ -242,9 +270,16 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 			return s.streamFailed(ctx, c, w, st, err, openAIStreamError)
 		}
 		if chunk == nil {
+			if w.held && !st.NextReady() {
+				// What was held for this (empty) chunk goes out now: the next may be a while.
+				if err := w.flush(); err != nil {
+					return s.writeFailed(err)
+				}
+			}
 			continue
 		}
-		if err := w.event(chunk); err != nil {
+		// A chunk followed by one already read is written with it, in one flush.
+		if err := w.eventFlush(chunk, !st.NextReady()); err != nil {
 			// The client went away or stopped reading; closing the upstream stream cancels it.
 			return s.writeFailed(err)
 		}

@@ -68,6 +68,11 @@ func (r *boundedBody) Read(p []byte) (int, error) {
 // Next returns the data of the next event; see sse.Reader.Next.
 func (s *StreamBody) Next() ([]byte, error) { return s.r.Next() }
 
+// Buffered reports whether the next event with data is already read in whole
+// (sse.Reader.Ready); an adapter whose every such event yields a chunk offers it as
+// adapters.ReadyStream.
+func (s *StreamBody) Buffered() bool { return s.r != nil && s.err == nil && s.r.Ready() }
+
 // Event is the event name of the data Next last returned, nil when it had none.
 func (s *StreamBody) Event() []byte { return s.r.Event() }
 

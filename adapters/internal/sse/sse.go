@@ -135,6 +135,32 @@ func (r *Reader) Next() ([]byte, error) {
 	}
 }
 
+// Ready reports whether the next event is already buffered whole and holds data (its
+// lines all "data:" fields, one of them not empty, ended by a blank line), so that Next
+// will return it without reading. It answers false whenever it cannot tell cheaply (a
+// line cut at the buffer's edge, CRLF line ends, comments), which only costs a caller an
+// early flush.
+func (r *Reader) Ready() bool {
+	if len(r.pending) > 0 || r.rerr != nil || r.skipLF || !r.started {
+		return false
+	}
+	buf, _ := r.br.Peek(r.br.Buffered())
+	end := bytes.Index(buf, []byte("\n\n"))
+	if end < 0 {
+		return false
+	}
+	data := false
+	for _, line := range bytes.Split(buf[:end], []byte{'\n'}) {
+		if !bytes.HasPrefix(line, []byte("data:")) || bytes.IndexByte(line, '\r') >= 0 {
+			return false
+		}
+		if len(bytes.TrimSpace(line[5:])) > 0 {
+			data = true
+		}
+	}
+	return data
+}
+
 // maxEventName bounds a kept event name; a longer one (no real API sends one) is dropped.
 const maxEventName = 256
 

@@ -272,3 +272,33 @@ func TestEventName(t *testing.T) {
 		}
 	}
 }
+
+// Ready says an event is at hand only when the next Next will return it without reading:
+// a whole data event is buffered. Anything else, including what it cannot tell cheaply,
+// is false (the caller flushes).
+func TestReady(t *testing.T) {
+	for _, tc := range []struct {
+		rest string // what follows the first event, all read in one go
+		want bool
+	}{
+		{"data: {\"a\":2}\n\n", true},
+		{"data: {\"a\":2}\ndata: more\n\n", true},
+		{"data: {\"a\"", false},          // cut: Next would wait for the rest
+		{"data: {\"a\":2}\n", false},     // no blank line yet
+		{": keep-alive\n\n", false},      // a comment dispatches nothing: Next would read on
+		{"data: \n\n", false},            // no data
+		{"event: x\ndata: y\n\n", false}, // only data lines are judged
+		{"data: y\r\n\r\n", false},       // CRLF: not judged
+		{"", false},
+	} {
+		r := Get(strings.NewReader("data: {\"a\":1}\n\n" + tc.rest))
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		// bufio reads what the strings.Reader has in one go, so the rest is buffered
+		if got := r.Ready(); got != tc.want {
+			t.Errorf("after %q: Ready = %v, want %v", tc.rest, got, tc.want)
+		}
+		Put(r)
+	}
+}
