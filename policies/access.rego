@@ -23,9 +23,6 @@ denied := id if {
 	not tier_of(id) in allowed_tiers
 }
 
-# The fast path (gavel.typical) leaves out the caller tiers the plan lists in
-# plan.fast[model].tier_denied, so those reach the rule above.
-
 # usable_aliases: the aliases this caller may use on this endpoint, by the tier and kind of
 # each alias's first candidate.
 usable_aliases := sort([name |

@@ -113,4 +113,7 @@ rate_limits := array.concat(
 
 reasons contains concat("", ["budget.exhausted:", exhausted[0]]) if exhausted[0]
 
-reasons contains concat("", ["budget.soft:", soft[0].name, "->", soft[0].degrade_to]) if soft[0]
+reasons contains r if some r in notes
+
+# notes are the reasons an allowed request can carry (gavel.allowed_reasons).
+notes contains concat("", ["budget.soft:", soft[0].name, "->", soft[0].degrade_to]) if soft[0]

@@ -37,18 +37,19 @@ with_cache(field) := caching.planned_decision if {
 	judged.allow
 }
 
-# The typical request takes the plan's precomputed decision (see gavel.plan.fast); every
-# other request is judged by the full rules below. Without budgets or rate limits in the
-# bundle that is one lookup; with them, the caller's standing is checked first.
-judged := input.plan.fast[input.request.model].decision if {
-	typical
-	input.plan.limits_free
-	not budget.caller_limits
-} else := with_limits(input.plan.fast[input.request.model].decision) if {
-	typical
-	not budget.exhausted[0]
-	not budget.soft[0]
-} else := with_remediation(
+# judged is the first branch whose condition holds, in order: the denials, then the route
+# (routed), then why there is none. Every request is judged by every denial above routed,
+# the typical one too: a rule added as one more branch there applies to every request
+# without further ado. What the plan precomputes only replaces how an allowed request's
+# targets are found (see routed).
+#
+# Each denial of this library first tests, on input or data, the condition without which
+# its rule cannot hold (any PII found, a deny list, a key's model list, a budget, a tier
+# restriction): in OPA a rule referred to costs an evaluation of its own (allocations and
+# thousands of instructions, undefined or not), a reference into input or data next to
+# none, and a typical request meets none of them. A branch without such a test is just as
+# correct; it costs its rule's evaluation on every request.
+judged := with_remediation(
 	{
 		"allow": false,
 		"deny": {
@@ -60,12 +61,14 @@ judged := input.plan.fast[input.request.model].decision if {
 	},
 	remediation.pii,
 ) if {
+	input.pii[_] > 0
 	compliance.blocked[_]
 } else := {
 	"allow": false,
 	"deny": {"status": 400, "code": "content_denied", "message": "The request contains content the policy does not allow."},
 	"reasons": reasons,
 } if {
+	data.gavel.pii_policy.deny_terms[0]
 	compliance.denied_terms[0]
 } else := {
 	"allow": false,
@@ -76,6 +79,7 @@ judged := input.plan.fast[input.request.model].decision if {
 	},
 	"reasons": reasons,
 } if {
+	data.gavel.pii_policy.deny_fields[0]
 	compliance.denied_fields[0]
 } else := with_remediation(
 	{
@@ -89,6 +93,7 @@ judged := input.plan.fast[input.request.model].decision if {
 	},
 	remediation.key_models,
 ) if {
+	input.caller.models[0]
 	access.key_model_denied
 } else := with_remediation(
 	{
@@ -103,6 +108,7 @@ judged := input.plan.fast[input.request.model].decision if {
 	},
 	remediation.budget_exhausted,
 ) if {
+	data.gavel.budgets[0]
 	budget.exhausted[0]
 } else := with_remediation(
 	{
@@ -116,12 +122,10 @@ judged := input.plan.fast[input.request.model].decision if {
 	},
 	remediation.tier,
 ) if {
+	data.gavel.tier_access[input.caller.tier]
 	access.denied
-} else := object.union(
-	{"allow": true, "targets": targets, "reasons": reasons},
-	extras,
-) if {
-	targets[0]
+} else := routed if {
+	routed
 } else := with_remediation(
 	{
 		"allow": false,
@@ -150,6 +154,24 @@ judged := input.plan.fast[input.request.model].decision if {
 	remediation.unknown_model,
 )
 
+# routed is the decision for a request no denial stopped. A typical request (see typical)
+# takes the plan's precomputed decision for its model, with the caller's budgets and rate
+# limits added when the bundle or the key has any; any other request is assembled by the
+# full rules. Undefined when the full rules find no target.
+routed := input.plan.fast[input.request.model].decision if {
+	typical
+	input.plan.limits_free
+	not budget.caller_limits
+} else := with_limits(input.plan.fast[input.request.model].decision) if {
+	typical
+	not budget.soft[0]
+} else := object.union(
+	{"allow": true, "targets": targets, "reasons": allowed_reasons},
+	extras,
+) if {
+	targets[0]
+}
+
 # with_remediation adds what the denied caller can change, when there is something to say.
 with_remediation(d, r) := object.union(d, {"remediation": r}) if {
 	count(r) > 0
@@ -163,7 +185,8 @@ targets := route.targets_for(budget.soft[0].degrade_to) if {
 } else := route.targets
 
 # typical: the request carries no PII, triggers no content rule and fits every candidate of
-# its route, so the plan's precomputed decision is the one the full rules would reach.
+# its route, so the plan's precomputed route is the one the full rules would reach. It
+# decides nothing else: the denials above routed are judged first, on every request.
 typical if {
 	f := input.plan.fast[input.request.model]
 	f.endpoint_ok[input.request.endpoint]
@@ -175,8 +198,6 @@ typical if {
 	input.request.est_input_tokens < f.size_trigger
 	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]
-	not f.tier_denied[input.caller.tier]
-	not access.key_model_denied
 }
 
 # with_limits adds the budgets and rate limits to enforce to a precomputed decision.
@@ -214,6 +235,14 @@ extras["budgets"] := budget.enforce if budget.enforce[0]
 
 extras["rate_limits"] := budget.rate_limits if budget.rate_limits[0]
 
+# reasons: the route's, then every package's (a denial's).
 reasons := array.concat(route.reasons, [r | some r in other_reasons])
+
+# allowed_reasons are the reasons of a request no denial stopped: those of reasons that can
+# hold for it (the denials' own cannot), so that allowing a request does not evaluate
+# every denial's rules a second time to collect reasons that are empty.
+allowed_reasons := array.concat(route.reasons, [r | some r in allowed_notes])
+
+allowed_notes := (((compliance.notes | experiments.reasons) | degrade.reasons) | budget.notes) | chaos.reasons
 
 other_reasons := ((((compliance.reasons | experiments.reasons) | degrade.reasons) | budget.reasons) | access.reasons) | chaos.reasons

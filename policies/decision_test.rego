@@ -100,13 +100,20 @@ test_deny_field_is_denied if {
 	"compliance.deny_field:messages[].content[].cache_control" in d.reasons
 }
 
-# A deny list of fields turns the plan's fast path off, so that no request skips it.
-test_deny_fields_disable_the_fast_path if {
+# Denials are judged before the plan's fast path is considered: a deny list of fields
+# applies to a request the plan has a precomputed decision for, and a request it does not
+# match still takes that decision, equal to the full rules'.
+test_deny_fields_apply_with_the_fast_path if {
 	inp := fx.with_providers({"model": "fast", "fields": ["model", "top_k"]}, {"mock": fx.up})
 	plan := data.gavel.plan with input as inp with data.gavel.pii_policy.deny_fields as ["top_k"]
-	count(plan.fast) == 0
+	plan.fast.fast
 	d := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.pii_policy.deny_fields as ["top_k"]
 	d.deny.code == "field_denied"
+	ok := fx.with_providers({"model": "fast", "fields": ["model"]}, {"mock": fx.up})
+	planned := gavel.decision with input as object.union(ok, {"plan": plan}) with data.gavel.pii_policy.deny_fields as ["top_k"]
+	inline := gavel.decision with input as ok with data.gavel.pii_policy.deny_fields as ["top_k"]
+	planned == inline
+	planned.allow
 }
 
 test_redaction_is_decided if {
@@ -233,5 +240,20 @@ test_agent_protocols_planned_and_inline_agree if {
 		bad_plan := data.gavel.plan with input as bad
 		d := gavel.decision with input as object.union(bad, {"plan": bad_plan})
 		d.deny.code == "unsupported_endpoint"
+	}
+}
+
+# An allowed request's reasons are collected from the rules that can hold for it
+# (allowed_reasons); they equal the full reasons every denial carries.
+test_allowed_reasons_equal_the_full_reasons if {
+	exp := {"e1": {"model": "smart", "arms": [{"name": "only", "weight_bp": 10000, "targets": ["mock/mock-large"]}], "shadow": {"sample_bp": 10000, "target": "mock/mock-small"}}}
+	every inp in [
+		object.union(fx.input_with({"model": "fast", "has_tools": true, "has_code": true}), {"pii": {"email": 1, "ip": 2}}),
+		fx.input_with({"sample": 0}),
+		fx.with_providers({"model": "gpt-4o", "stream": true}, fx.model_state("openai", "gpt-4o", {"circuit": "half_open"})),
+	] {
+		d := gavel.decision with input as inp with data.gavel.ab_experiments as exp
+		d.allow
+		d.reasons == gavel.reasons with input as inp with data.gavel.ab_experiments as exp
 	}
 }

@@ -389,12 +389,12 @@ any_budget if {
 
 any_rate_limit if data.gavel.rate_limits[_]
 
-# fast[name] lets a typical request skip the per-request rules: for every requestable name
-# without an experiment, the decision gavel would reach for a request that carries no PII,
-# triggers no content rule and fits every candidate (with deny lists of terms or fields
-# there is no fast path: each request must be checked against them), plus the lookups that tell whether a
-# request is that typical. gavel.decision takes this path only when every check holds; a
-# test asserts that it then agrees with the full evaluation.
+# fast[name] lets a typical request skip the per-request routing rules: for every
+# requestable name without an experiment, the decision gavel would reach for an allowed
+# request that carries no PII, triggers no content rule and fits every candidate, plus the
+# lookups that tell whether a request is that typical. gavel.decision takes this path only
+# for a request no denial stopped (the denials are judged first, on every request) and
+# when every check holds; tests assert that it then agrees with the full evaluation.
 fast[name] := {
 	"decision": route_decision(name, r),
 	"endpoint_ok": r.endpoint_ok,
@@ -405,10 +405,7 @@ fast[name] := {
 	"task_triggers": {t: true | some c in object.get(content_routes, name, []); c.task != ""; t := c.task},
 	"size_trigger": size_trigger(name),
 	"min_context": r.min_context,
-	"tier_denied": tier_denied(r),
 } if {
-	count(object.get(data.gavel.pii_policy, "deny_terms", [])) == 0
-	count(object.get(data.gavel.pii_policy, "deny_fields", [])) == 0
 	some name, r in routes
 	not experiments[name]
 	not drilled[name]
@@ -418,18 +415,6 @@ fast[name] := {
 # no fast path, so the per-request rules decide whether a request is in the drill; leaving
 # them out here costs typical requests nothing.
 drilled contains d.alias if some d in data.gavel.faults
-
-# tier_denied: the caller tiers (data.gavel.tier_access) that may not use the route's
-# primary target, which must leave the fast path for gavel.access to deny them.
-default tier_access := {}
-
-tier_access := data.gavel.tier_access
-
-tier_denied(r) := {tier: true |
-	some tier, allowed in tier_access
-	t := r.targets[0]
-	not object.get(data.gavel.catalog, [concat("/", [t.provider, t.model]), "tier"], "") in allowed
-}
 
 route_decision(name, r) := object.union(
 	object.union({"allow": true, "targets": r.targets, "reasons": r.reasons}, hedge_field(r)),

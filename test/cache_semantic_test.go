@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -22,13 +23,13 @@ const (
 )
 
 // semanticSetup is cacheSetup with alias "solo" in mode semantic (threshold 0.90),
-// embedded by embed ("a/emb": the fake upstream's /v1/embeddings).
-func semanticSetup(t *testing.T, embed map[string]any) (string, cacheKeys, *fakeupstream.Server) {
+// embedded by embed ("a/emb": the fake upstream's /v1/embeddings), coalescing or not.
+func semanticSetup(t *testing.T, embed map[string]any, coalesce bool) (string, cacheKeys, *fakeupstream.Server) {
 	t.Helper()
 	yaml, k, up := cacheSetup(t, "", func(d map[string]any) {
 		d["cache"] = map[string]any{"default": map[string]any{"mode": "off"},
 			"aliases": map[string]any{"solo": map[string]any{"mode": "semantic", "embed": embed, "min_similarity": 9000,
-				"ttl_s": 600, "scope": "team", "streams": true}}}
+				"ttl_s": 600, "scope": "team", "streams": true, "coalesce": coalesce}}}
 	})
 	up.SetVector(question, []float32{1, 0, 0, 0})
 	up.SetVector(paraphrase, []float32{0.96, 0.28, 0, 0})
@@ -50,7 +51,14 @@ func askSemantic(t *testing.T, g *gw, key string, p openai.ChatCompletionNewPara
 }
 
 func TestSemanticCacheHitAboveThresholdMissBelow(t *testing.T) {
-	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"})
+	// Both store paths: the request's own call, and a coalesced call's leader.
+	for _, coalesce := range []bool{false, true} {
+		t.Run(map[bool]string{false: "own call", true: "coalesced"}[coalesce], func(t *testing.T) { semanticHitAndMiss(t, coalesce) })
+	}
+}
+
+func semanticHitAndMiss(t *testing.T, coalesce bool) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"}, coalesce)
 	up.SetDefault("m1", fakeupstream.Step{Reply: "Paris."})
 	g := start(t, yaml, nil)
 
@@ -100,6 +108,9 @@ func TestSemanticCacheHitAboveThresholdMissBelow(t *testing.T) {
 		`gavel_cache_semantic_similarity_count 2`, // 0.96 (hit) and 0.80 (miss); the empty partitions have none
 		`gavel_cache_requests_total{result="hit",team="search"} 1`,
 		`gavel_cache_semantic_vectors 4`,
+		// The embeddings calls are the requests' upstream usage too (the fake counts
+		// len/4 tokens: 7 + 8 + 7 + 8 for team search's four lookups).
+		`gavel_tokens_total{direction="input",model="emb",provider="a",team="search"} 30`,
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "gavel_cache"))
@@ -133,7 +144,7 @@ func TestSemanticCacheHitAboveThresholdMissBelow(t *testing.T) {
 }
 
 func TestSemanticCacheMultiTurnNeverHits(t *testing.T) {
-	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"})
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"}, false)
 	g := start(t, yaml, nil)
 	if _, c, _, _ := askSemantic(t, g, k.ana, deterministic(question)); c != "miss" {
 		t.Fatalf("first: %q", c)
@@ -160,7 +171,7 @@ func TestSemanticCacheMultiTurnNeverHits(t *testing.T) {
 }
 
 func TestSemanticCacheEmbeddingsDownIsAMiss(t *testing.T) {
-	yaml, k, up := semanticSetup(t, map[string]any{"provider": "e", "model": "emb"})
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "e", "model": "emb"}, false)
 	yaml += "  - {name: e, type: openai, base_url: \"http://127.0.0.1:1/v1\", max_retries: 0}\n"
 	g := start(t, yaml, nil)
 	for i, text := range []string{question, paraphrase, question} {
@@ -182,7 +193,13 @@ func TestSemanticCacheEmbeddingsDownIsAMiss(t *testing.T) {
 }
 
 func TestSemanticCacheStreamReplay(t *testing.T) {
-	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"})
+	for _, coalesce := range []bool{false, true} {
+		t.Run(map[bool]string{false: "own call", true: "coalesced"}[coalesce], func(t *testing.T) { semanticStreamReplay(t, coalesce) })
+	}
+}
+
+func semanticStreamReplay(t *testing.T, coalesce bool) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"}, coalesce)
 	up.SetDefault("m1", fakeupstream.Step{Reply: "The capital of France is Paris.", Chunks: 4})
 	g := start(t, yaml, nil)
 	p := deterministic(question)
@@ -201,5 +218,27 @@ func TestSemanticCacheStreamReplay(t *testing.T) {
 	}
 	if n := up.Count("m1"); n != 2 {
 		t.Fatalf("chat upstream calls = %d, want 2", n)
+	}
+}
+
+func TestSemanticCacheFollowerInFlightDoesNotEmbed(t *testing.T) {
+	yaml, k, up := semanticSetup(t, map[string]any{"provider": "a", "model": "emb"}, true)
+	up.SetDefault("m1", fakeupstream.Step{Reply: "Paris.", Latency: 500 * time.Millisecond})
+	g := start(t, yaml, nil)
+	first := make(chan string, 1)
+	go func() {
+		_, c, _, _ := askSemantic(t, g, k.ana, deterministic(question))
+		first <- c
+	}()
+	eventually(t, "the first request reaches the upstream", func() bool { return up.Count("m1") == 1 })
+	// The identical request joins the call in flight: nothing to embed.
+	if _, c, _, _ := askSemantic(t, g, k.bob, deterministic(question)); c != "coalesced" {
+		t.Fatalf("follower: %q", c)
+	}
+	if c := <-first; c != "miss" {
+		t.Fatalf("leader: %q", c)
+	}
+	if n, m := up.Count("emb"), up.Count("m1"); n != 1 || m != 1 {
+		t.Fatalf("embeddings calls = %d (want 1), chat calls = %d (want 1)", n, m)
 	}
 }

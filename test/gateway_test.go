@@ -569,7 +569,7 @@ func TestHealthProbeTakesAFailingProviderOutOfRotation(t *testing.T) {
 	for a.Count("probe-model") < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // > the planner's refresh: the verdict reaches the plan
+	time.Sleep(300 * time.Millisecond) // a health flip re-plans at once (Changed); let that evaluation finish
 	var resp *http.Response
 	if _, err := g.client("k").Chat.Completions.New(context.Background(), userParams("chat", "hi"), option.WithResponseInto(&resp)); err != nil {
 		t.Fatal(err)

@@ -100,7 +100,7 @@ func TestCanaryRollsBackOnLiveErrorRate(t *testing.T) {
 		t.Fatalf("the canary user starts in arm %q, want b", arm)
 	}
 	// Canary traffic keeps failing over to a; once b's error rate over its first 5
-	// requests passes 20 % and the planner refreshes (every 250 ms), b gets no traffic.
+	// requests passes 20 % and the planner refreshes (every second), b gets no traffic.
 	var last *http.Response
 	eventually(t, "the canary arm to be rolled back", func() bool {
 		last = ask(canaryUser)

@@ -118,6 +118,8 @@ func TestParseErrors(t *testing.T) {
 		{"huge redis timeout", "ledger: {store: redis, redis: {addr: r:6379, dial_timeout: 1m}}", "ledger.redis.dial_timeout must be between"},
 		{"unknown redis field", "ledger: {store: redis, redis: {addr: r:6379, timeout: 1s}}", "field timeout not found"},
 		{"negative responses ttl", "responses: {store_ttl: -1h}", "responses.store_ttl"},
+		{"negative semantic bound", "cache: {semantic_max_bytes: -1}", "cache.semantic_max_bytes"},
+		{"negative embed timeout", "cache: {semantic_embed_timeout: -1s}", "cache.semantic_embed_timeout"},
 		{"unknown shadow field", "shadow: {worker: 2}", "field worker not found"},
 		{"bad shadow budget scope", "shadow: {budget_scope: team}", "shadow.budget_scope"},
 		{"negative shadow workers", "shadow: {workers: -1}", "shadow.workers"},

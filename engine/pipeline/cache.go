@@ -118,7 +118,9 @@ func (p *Pipeline) lookup(ctx context.Context, x *Exchange, stream bool) (*cache
 	}
 	e, ok := p.o.Cache.Get(ctx, xc.key)
 	if !ok {
-		if xc.sem != nil {
+		// An identical request already in flight answers this one (it joins the call):
+		// no embedding needed.
+		if xc.sem != nil && !(xc.coalesce && p.flights.Lookup(xc.key.String()) != nil) {
 			return p.semanticLookup(ctx, x, stream), nil
 		}
 		return nil, nil
@@ -316,8 +318,9 @@ func (p *Pipeline) storeStream(x *Exchange) {
 
 // chargeServed settles a request answered without its own upstream call: it is charged
 // charge_bp of what the answer cost originally, and the rest is counted as saved. No
-// upstream tokens were used, so none are counted against rate limits.
-func (p *Pipeline) chargeServed(x *Exchange, l usageLabels) int64 {
+// upstream tokens were used, so none are counted against rate limits. extra is what the
+// request cost besides (a semantic lookup's embedding), already counted.
+func (p *Pipeline) chargeServed(x *Exchange, l usageLabels, extra int64) int64 {
 	xc := x.cache
 	full := xc.served.CostMUSD
 	if full == 0 && x.usage != nil && x.rev != nil {
@@ -329,8 +332,8 @@ func (p *Pipeline) chargeServed(x *Exchange, l usageLabels) int64 {
 		provider, model, _ := strings.Cut(x.route, "/")
 		p.o.Metrics.Cost(provider, model, l.team, cost)
 	}
-	x.hold.settle(&adapters.Usage{}, cost)
-	return cost
+	x.hold.settle(&adapters.Usage{}, cost+extra)
+	return cost + extra
 }
 
 // costOf prices usage at the catalog rate of route, without counting it anywhere.

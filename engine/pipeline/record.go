@@ -153,16 +153,19 @@ func (p *Pipeline) charge(x *Exchange) (cost int64, priced bool) {
 	if x.decision != nil && x.decision.AB != nil {
 		l.arm = x.decision.AB.Arm
 	}
-	if x.cache != nil && x.cache.served != nil {
-		return p.chargeServed(x, l), true
-	}
 	var data *policy.Data
 	if x.rev != nil {
 		data = x.rev.Data
 	}
+	// A semantic lookup's embeddings call is upstream usage of its own target: charged to
+	// the request whatever the lookup found.
+	embedCost := p.chargeEmbedding(x, data, l)
+	if x.cache != nil && x.cache.served != nil {
+		return p.chargeServed(x, l, embedCost), true
+	}
 	// Attempts cut mid-stream and continued elsewhere are charged at their own routes'
 	// prices, on top of the answering attempt.
-	var priorCost int64
+	priorCost := embedCost
 	for i := range x.prior {
 		priorCost += p.account(data, x.prior[i].route, l, &x.prior[i].usage)
 	}

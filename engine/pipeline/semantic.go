@@ -10,6 +10,7 @@ import (
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/engine/cache"
 	"github.com/gavel-gw/gavel/engine/decision"
+	"github.com/gavel-gw/gavel/engine/policy"
 	"github.com/gavel-gw/gavel/engine/telemetry"
 )
 
@@ -33,6 +34,8 @@ type semanticState struct {
 	// hit: the answer was served by this lookup, similarityBP its similarity.
 	hit          bool
 	similarityBP int
+	// usage is the embeddings call's, charged to the request (nil: no call answered).
+	usage *adapters.Usage
 }
 
 // prepareSemantic gives a request whose decision asks for a semantic lookup its
@@ -100,10 +103,22 @@ func (p *Pipeline) embedTurn(ctx context.Context, s *semanticState) ([]float32, 
 	if err != nil {
 		return nil, err
 	}
+	if u := res.Response.Usage; u != nil {
+		s.usage = &adapters.Usage{PromptTokens: u.PromptTokens, TotalTokens: u.TotalTokens}
+	}
 	if len(res.Response.Data) != 1 {
 		return nil, fmt.Errorf("embeddings target %s answered %d vectors for one input", s.embed, len(res.Response.Data))
 	}
 	return cache.DecodeVector(res.Response.Data[0].Embedding)
+}
+
+// chargeEmbedding prices and counts a semantic lookup's embeddings call at its target's
+// rate; 0 when the request made none.
+func (p *Pipeline) chargeEmbedding(x *Exchange, data *policy.Data, l usageLabels) int64 {
+	if x.cache == nil || x.cache.sem == nil || x.cache.sem.usage == nil {
+		return 0
+	}
+	return p.account(data, x.cache.sem.embed.String(), l, x.cache.sem.usage)
 }
 
 // indexAnswer indexes an answer this exchange's own call got and the cache stored, under

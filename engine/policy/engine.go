@@ -185,11 +185,6 @@ func Prepare(ctx context.Context, b *bundle.Bundle, source string) (*Revision, e
 	if err := store.Commit(ctx, wtxn); err != nil {
 		return nil, fmt.Errorf("bundle %s: %w", source, err)
 	}
-	result := ast.Var("gavel_decision")
-	body, err := compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.NewTerm(result), ast.MustParseTerm(Query))))
-	if err != nil {
-		return nil, fmt.Errorf("bundle %s: compile: %w", source, err)
-	}
 	// Nothing writes to the store after this: one read transaction serves every
 	// evaluation of the revision (an inmem read transaction only reads the store's data).
 	txn, err := store.NewTransaction(ctx)
@@ -211,7 +206,10 @@ func Prepare(ctx context.Context, b *bundle.Bundle, source string) (*Revision, e
 		id = contentRevision(b)
 	}
 	rev := &Revision{ID: id, Source: source, Activated: time.Now(), Data: data, plan: planQ,
-		compiler: compiler, store: store, txn: txn, body: body, result: result}
+		compiler: compiler, store: store, txn: txn}
+	if rev.body, rev.result, err = rev.compileQuery(Query); err != nil {
+		return nil, fmt.Errorf("bundle %s: compile: %w", source, err)
+	}
 	// A bundle that cannot decide the requests gavel will send it must not become active:
 	// it would answer 500 to each of them while /readyz says ready.
 	if err := rev.Check(ctx); err != nil {
@@ -258,17 +256,40 @@ func (r *Revision) Admit(d *decision.Decision) error {
 // Evaluate returns the raw value of data.gavel.decision, for tools that show what the
 // policy said before gavel interprets it.
 func (r *Revision) Evaluate(ctx context.Context, input ast.Value) (ast.Value, error) {
-	q := topdown.NewQuery(r.body).
+	v, err := r.eval(ctx, r.body, r.result, input)
+	if err != nil {
+		return nil, fmt.Errorf("policy evaluation: %w", err)
+	}
+	if v == nil {
+		return nil, ErrUndefined
+	}
+	return v, nil
+}
+
+// compileQuery compiles `result = ref` against the revision's policies, for eval.
+func (r *Revision) compileQuery(ref string) (ast.Body, ast.Var, error) {
+	t, err := ast.ParseTerm(ref)
+	if err != nil {
+		return nil, "", err
+	}
+	result := ast.Var("gavel_result")
+	body, err := r.compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.NewTerm(result), t)))
+	return body, result, err
+}
+
+// eval runs a compiled query on input and returns result's value, nil when undefined.
+func (r *Revision) eval(ctx context.Context, body ast.Body, result ast.Var, input ast.Value) (ast.Value, error) {
+	vc := getRuleCache()
+	defer vc.release()
+	q := topdown.NewQuery(body).
 		WithCompiler(r.compiler).
 		WithStore(r.store).
 		WithTransaction(r.txn).
 		WithMetrics(noMetrics).
 		WithIndexing(true).
 		WithEarlyExit(true).
+		WithVirtualCache(vc).
 		WithInput(ast.NewTerm(input))
-	vc := getRuleCache()
-	defer vc.release()
-	q = q.WithVirtualCache(vc)
 	// A cancelled request stops its evaluation, as rego's Eval does, without a goroutine
 	// per evaluation watching the context.
 	if ctx.Done() != nil {
@@ -279,18 +300,12 @@ func (r *Revision) Evaluate(ctx context.Context, input ast.Value) (ast.Value, er
 	}
 	var v ast.Value
 	err := q.Iter(ctx, func(qr topdown.QueryResult) error {
-		if t := qr[r.result]; t != nil {
+		if t := qr[result]; t != nil {
 			v = t.Value
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("policy evaluation: %w", err)
-	}
-	if v == nil {
-		return nil, ErrUndefined
-	}
-	return v, nil
+	return v, err
 }
 
 // Plan evaluates data.gavel.plan over a provider snapshot. It returns nil when the bundle

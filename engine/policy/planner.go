@@ -21,9 +21,22 @@ type Shared struct {
 	Built     time.Time
 	// version is the signals' Version the snapshot was taken at; settled says every
 	// breaker was closed then (an open one turns half-open with time alone).
-	version uint64
-	settled bool
+	version  uint64
+	activity uint64 // the source's Activity then, when it has one
+	settled  bool
 }
+
+// activitySource is an optional SignalSource capability (signals.Tracker has it): a number
+// that moves with traffic and events, but not as samples age out of the window.
+type activitySource interface{ Activity() uint64 }
+
+var _ activitySource = (*signals.Tracker)(nil)
+
+// AgeingRefresh: after traffic stops, the window's figures change at every bucket boundary
+// for a minute as samples age out, and each change re-planned (12 evaluations, ~0.6 % of a
+// core over that minute). Nothing is routed meanwhile and the next attempt re-plans within
+// DefaultRefresh, so changes that are ageing alone re-plan at most this often.
+const AgeingRefresh = 15 * time.Second
 
 // SignalSource is the live provider snapshot (engine/signals.Tracker is one).
 type SignalSource interface {
@@ -103,6 +116,9 @@ func (p *Planner) build(ctx context.Context, rev *Revision, background bool) *Sh
 	p.builds.Add(1)
 	// Version before Snapshot: a change in between makes the next tick rebuild.
 	s := &Shared{Rev: rev, Built: time.Now(), version: p.src.Version(), settled: true}
+	if a, ok := p.src.(activitySource); ok {
+		s.activity = a.Activity()
+	}
 	snap := p.src.Snapshot()
 	for _, ps := range snap {
 		for _, st := range ps.Models {
@@ -143,6 +159,18 @@ func (p *Planner) build(ctx context.Context, rev *Revision, background bool) *Sh
 	}
 }
 
+// moved says whether what the plan reads has changed since s was built enough to re-plan
+// on a tick: any event or attempt, or samples ageing out once AgeingRefresh has passed.
+func (p *Planner) moved(s *Shared) bool {
+	if s.version == p.src.Version() {
+		return false
+	}
+	if a, ok := p.src.(activitySource); ok && a.Activity() == s.activity {
+		return time.Since(s.Built) >= AgeingRefresh
+	}
+	return true
+}
+
 // Builds counts plan evaluations since the planner was made (tests, idle-cost checks).
 func (p *Planner) Builds() uint64 { return p.builds.Load() }
 
@@ -158,8 +186,8 @@ func (p *Planner) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if s := p.cur.Load(); s != nil && s.settled && s.Rev == p.engine.Active() && s.version == p.src.Version() {
-				continue // nothing the plan reads has changed
+			if s := p.cur.Load(); s != nil && s.settled && s.Rev == p.engine.Active() && !p.moved(s) {
+				continue
 			}
 		case <-p.kick:
 		case <-p.src.Changed():

@@ -39,19 +39,28 @@ func (s *countingSource) Snapshot() []signals.ProviderStats {
 		Stats: signals.Stats{Circuit: c}, Models: map[string]signals.Stats{"mock-1": {Circuit: c}}}}
 }
 
+// ageingSource is a countingSource whose version moves with no activity: samples ageing
+// out of the window after traffic stopped.
+type ageingSource struct{ *countingSource }
+
+func (ageingSource) Activity() uint64 { return 7 }
+
 // The planner re-evaluates the plan on a tick only when something it reads may have
-// changed: an idle gateway builds nothing, traffic and a breaker that is not closed do.
+// changed: an idle gateway builds nothing, traffic and a breaker that is not closed do;
+// figures merely ageing out re-plan at most every AgeingRefresh.
 func TestPlannerRebuildsOnlyOnChange(t *testing.T) {
 	const ticks = 20
 	tests := []struct {
 		name      string
 		moving    bool
+		ageing    bool // the version moves, the activity does not
 		open      bool
 		minBuilds uint64 // over the ticks, after the first build
 		maxBuilds uint64
 	}{
 		{name: "idle", maxBuilds: 0},
 		{name: "traffic", moving: true, minBuilds: ticks / 2, maxBuilds: ticks * 2},
+		{name: "ageing only", moving: true, ageing: true, maxBuilds: 0},
 		{name: "breaker open", open: true, minBuilds: ticks / 2, maxBuilds: ticks * 2},
 	}
 	for _, tc := range tests {
@@ -63,7 +72,11 @@ func TestPlannerRebuildsOnlyOnChange(t *testing.T) {
 			e := New()
 			src := &countingSource{moving: tc.moving, changed: make(chan struct{})}
 			src.open.Store(tc.open)
-			p := NewPlanner(e, src, time.Millisecond, slog.New(slog.DiscardHandler))
+			var source SignalSource = src
+			if tc.ageing {
+				source = ageingSource{src}
+			}
+			p := NewPlanner(e, source, time.Millisecond, slog.New(slog.DiscardHandler))
 			rev, err := e.Activate(context.Background(), b, "embedded")
 			if err != nil {
 				t.Fatal(err)
@@ -86,7 +99,7 @@ func TestPlannerRebuildsOnlyOnChange(t *testing.T) {
 			<-done
 			got := p.Builds() - first
 			if tc.maxBuilds == 0 && got > 1 { // the activation's kick
-				t.Errorf("idle: %d plan builds over %d ticks, want at most 1", got, ticks)
+				t.Errorf("%s: %d plan builds over %d ticks, want at most 1", tc.name, got, ticks)
 			}
 			if tc.maxBuilds > 0 && (got < tc.minBuilds || got > tc.maxBuilds) {
 				t.Errorf("%d plan builds over %d ticks, want %d–%d", got, ticks, tc.minBuilds, tc.maxBuilds)

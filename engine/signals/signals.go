@@ -155,8 +155,28 @@ func (t *Tracker) Kick() {
 // whose delay elapses turns half-open without an event; readers that care re-read while
 // a breaker is not closed.
 func (t *Tracker) Version() uint64 {
-	v := t.gen.Load()
-	var last int64
+	v, last := t.activity()
+	if last > 0 {
+		width := int64(t.window / buckets)
+		// Every sample recorded by last is out of the window one bucket after last+window.
+		aged := last + int64(t.window) + width
+		v += uint64(min(t.now().UnixNano(), aged) / width)
+	}
+	return v
+}
+
+// Activity is Version without the window's ageing: it moves when an attempt begins or
+// ends, a provider is registered or its health flips, or a breaker moves, but not as
+// samples age out. A reader tells traffic from mere ageing by it (the planner refreshes
+// the latter less often).
+func (t *Tracker) Activity() uint64 {
+	v, _ := t.activity()
+	return v
+}
+
+// activity sums the event counters and returns when an attempt last ended (Unix ns).
+func (t *Tracker) activity() (v uint64, last int64) {
+	v = t.gen.Load()
 	t.mu.RLock()
 	for _, p := range t.provs {
 		p.mu.RLock()
@@ -167,13 +187,7 @@ func (t *Tracker) Version() uint64 {
 		p.mu.RUnlock()
 	}
 	t.mu.RUnlock()
-	if last > 0 {
-		width := int64(t.window / buckets)
-		// Every sample recorded by last is out of the window one bucket after last+window.
-		aged := last + int64(t.window) + width
-		v += uint64(min(t.now().UnixNano(), aged) / width)
-	}
-	return v
+	return v, last
 }
 
 // SetCircuit installs the function reading this target's breaker state.

@@ -1,6 +1,7 @@
 package signals
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -33,10 +34,15 @@ func TestVersionMovesOnlyWhenTheSnapshotMay(t *testing.T) {
 		{"reading the snapshot", func() { tr.Snapshot() }, false},
 	}
 	for _, st := range steps {
-		before := tr.Version()
+		before, activity := tr.Version(), tr.Activity()
 		st.do()
 		if got := tr.Version() != before; got != st.changes {
 			t.Errorf("%s: version changed = %v, want %v", st.name, got, st.changes)
+		}
+		// Activity moves with the version except where only time passed (ageing).
+		ageing := strings.Contains(st.name, "bucket boundary") || strings.Contains(st.name, "window has passed")
+		if got := tr.Activity() != activity; got != (st.changes && !ageing) {
+			t.Errorf("%s: activity changed = %v, want %v", st.name, got, st.changes && !ageing)
 		}
 	}
 }

@@ -89,7 +89,7 @@ func TestProcSampling(t *testing.T) {
 
 func TestRunKeysAndRatio(t *testing.T) {
 	keys := runKeys(config{conns: 32, stream: true, single: time.Second})
-	want := []runKey{{false, 32}, {true, 32}, {false, 1}, {true, 1}}
+	want := []runKey{{stream: false, conns: 32}, {stream: true, conns: 32}, {stream: false, conns: 1}, {stream: true, conns: 1}}
 	if len(keys) != len(want) {
 		t.Fatalf("runKeys = %v, want %v", keys, want)
 	}
@@ -112,5 +112,60 @@ func TestRunKeysAndRatio(t *testing.T) {
 	unknown := &row{measured: true, stats: &runStats{ok: 1}, cpu: -1}
 	if got := ratio(unknown.cpuPerReq(), floor); got != "–" {
 		t.Errorf("ratio of unknown CPU = %s", got)
+	}
+}
+
+// The 1-connection tail: each gavel's p99 as a multiple of the floor's from the same run.
+func TestSingleP99(t *testing.T) {
+	lat := func(p99 time.Duration) []time.Duration { // 100 sorted samples, the 99th is p99
+		out := make([]time.Duration, 100)
+		for i := range out {
+			out[i] = time.Millisecond
+		}
+		out[98], out[99] = p99, p99
+		return out
+	}
+	one := runKey{conns: 1}
+	floor := row{name: "floor json 1 conn", measured: true, isFloor: true, key: one, stats: &runStats{lat: lat(1500 * time.Microsecond)}}
+	rows := []row{
+		{name: "floor json", measured: true, isFloor: true, key: runKey{conns: 32}, stats: &runStats{lat: lat(time.Second)}},
+		floor,
+		{name: "gavel1 json 1 conn", measured: true, key: one, stats: &runStats{lat: lat(15 * time.Millisecond)}, floor: &floor},
+		{name: "gavel2 json 1 conn", measured: true, key: one, stats: &runStats{lat: lat(3 * time.Millisecond)}, floor: &floor},
+		{name: "gavel2 stream 1 conn", measured: true, key: runKey{stream: true, conns: 1}, stats: &runStats{lat: lat(time.Second)}},
+	}
+	want := "p99 at 1 connection (json): floor 1.500 ms, gavel1 15.000 ms (10.00 x floor), gavel2 3.000 ms (2.00 x floor)"
+	if got := singleP99(rows); got != want {
+		t.Errorf("singleP99 =\n%s\nwant\n%s", got, want)
+	}
+	if got := p99Ratio(&rows[3], &floor); got != "2.00" {
+		t.Errorf("p99Ratio = %s, want 2.00", got)
+	}
+	if got := singleP99(rows[:1]); got != "" {
+		t.Errorf("without 1-connection runs: %q, want nothing", got)
+	}
+}
+
+func TestCacheKeysAndBundle(t *testing.T) {
+	keys := cacheKeys(config{conns: 8, stream: true, single: time.Second})
+	want := []runKey{{false, 8, cacheHit}, {false, 8, cacheMiss}, {true, 8, cacheHit}, {true, 8, cacheMiss}}
+	if len(keys) != len(want) {
+		t.Fatalf("cacheKeys = %v, want %v", keys, want)
+	}
+	for i := range want {
+		if keys[i] != want[i] {
+			t.Fatalf("cacheKeys = %v, want %v", keys, want)
+		}
+	}
+	dir := t.TempDir()
+	if err := writeCacheBundle(dir); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(dir + "/gavel/data.json")
+	if err != nil || !strings.Contains(string(raw), `"cache":{"default":{"mode":"exact"`) {
+		t.Fatalf("data.json without the cache: %v %.200s", err, raw)
+	}
+	if _, err := os.Stat(dir + "/caching.rego"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -46,6 +46,7 @@ type config struct {
 	directOnly   bool
 	trace        bool
 	traceRatio   float64
+	cache        bool
 }
 
 func parseFlags() config {
@@ -64,6 +65,7 @@ func parseFlags() config {
 	flag.StringVar(&c.upstreamCPUs, "upstream-cpus", "", "pin the fake upstream to these CPUs with taskset -c")
 	flag.BoolVar(&c.directOnly, "direct-only", false, "only load the fake upstream directly; no gavel")
 	flag.Float64Var(&c.traceRatio, "trace-ratio", 1, "with -trace: share of requests sampled (1: every one; below 1: parentbased_traceidratio)")
+	flag.BoolVar(&c.cache, "cache", false, "also run each gavel with exact caching on for every name and compare cache hits (temperature 0) with misses (temperature 0.2) in that one process (CPU µs/req and their ratio)")
 	flag.BoolVar(&c.trace, "trace", false, "also run gavel with OpenTelemetry tracing on (every request sampled, OTLP/HTTP to a discarding sink)")
 	flag.Parse()
 	for _, g := range strings.Split(gavels, ",") {
@@ -126,7 +128,16 @@ type row struct {
 type runKey struct {
 	stream bool
 	conns  int
+	cache  cacheRun // "" outside the -cache runs
 }
+
+// cacheRun is which request a -cache run sends.
+type cacheRun string
+
+const (
+	cacheHit  cacheRun = "cache hit"  // temperature 0: answered from the cache
+	cacheMiss cacheRun = "cache miss" // temperature 0.2: never cached
+)
 
 // cpuPerReq is the system's CPU time per request of the window, or -1 when unknown.
 func (r *row) cpuPerReq() float64 {
@@ -225,6 +236,19 @@ func bench(ctx context.Context, cfg config) ([]row, error) {
 			}
 		}
 	}
+	if cfg.cache {
+		for i, g := range cfg.gavels {
+			name := "gavel"
+			if len(cfg.gavels) > 1 {
+				name = fmt.Sprintf("gavel%d", i+1)
+			}
+			more, err := benchCache(ctx, cfg, g, name, tmp, upURL, direct)
+			rows = append(rows, more...)
+			if err != nil {
+				return rows, err
+			}
+		}
+	}
 	return rows, nil
 }
 
@@ -254,6 +278,9 @@ func (k runKey) String() string {
 	}
 	if k.conns == 1 {
 		s += " 1 conn"
+	}
+	if k.cache != "" {
+		s += " " + string(k.cache)
 	}
 	return s
 }
@@ -323,6 +350,9 @@ func measureProcess(ctx context.Context, cfg config, c *child, name, url, model 
 // measure checks that the target answers one request correctly, then loads it.
 func measure(ctx context.Context, cfg config, name, url, model string, k runKey, onWindow func(bool)) (*runStats, error) {
 	body := chatBody(model, k.stream)
+	if k.cache == cacheHit {
+		body = []byte(strings.Replace(string(body), `"temperature":0.2`, `"temperature":0`, 1))
+	}
 	if err := preflight(ctx, url, body, k.stream); err != nil {
 		return nil, fmt.Errorf("%s: first request failed: %w", name, err)
 	}
@@ -368,15 +398,15 @@ func progress(format string, args ...any) {
 func printTable(w io.Writer, cfg config, rows []row) {
 	fmt.Fprintf(w, "\nconns=%d warmup=%v duration=%v loadgen GOMAXPROCS=%d host CPUs=%d system under test cpus=%s upstream cpus=%s\n\n",
 		cfg.conns, cfg.warmup, cfg.duration, runtime.GOMAXPROCS(0), runtime.NumCPU(), orAll(cfg.cpus), orAll(cfg.upstreamCPUs))
-	fmt.Fprintln(w, "| run | req/s | p50 | p90 | p99 | max | TTFB p50 | TTFB p99 | added p50 | added p99 | CPU µs/req | x floor | RSS MB | errors |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| run | req/s | p50 | p90 | p99 | max | TTFB p50 | TTFB p99 | added p50 | added p99 | CPU µs/req | x floor | p99 x floor | RSS MB | errors |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		s := r.stats
 		cols := []string{
 			r.name,
 			fmt.Sprintf("%.0f", s.rps()),
 			ms(percentile(s.lat, .50)), ms(percentile(s.lat, .90)), ms(percentile(s.lat, .99)), ms(percentile(s.lat, 1)),
-			"–", "–", "–", "–", "–", "–", "–",
+			"–", "–", "–", "–", "–", "–", "–", "–",
 			errCell(s),
 		}
 		if len(s.ttfb) > 0 {
@@ -391,9 +421,14 @@ func printTable(w io.Writer, cfg config, rows []row) {
 				fl = &r
 			}
 			cols[11] = ratio(r.cpuPerReq(), fl)
-			cols[12] = fmt.Sprintf("%.1f", float64(r.rss)/(1<<20))
+			cols[12] = p99Ratio(&r, fl)
+			cols[13] = fmt.Sprintf("%.1f", float64(r.rss)/(1<<20))
 		}
 		fmt.Fprintln(w, "| "+strings.Join(cols, " | ")+" |")
+	}
+	if line := singleP99(rows); line != "" {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, line)
 	}
 	if len(cfg.gavels) > 1 {
 		fmt.Fprintln(w)
@@ -406,7 +441,45 @@ func printTable(w io.Writer, cfg config, rows []row) {
 			fmt.Fprintf(w, "\n%s first error: %s\n", r.name, r.stats.firstErr)
 		}
 	}
-	fmt.Fprintln(w, "\nLatencies in ms to the last byte; TTFB to the first body byte (streams). CPU is the system under test's utime+stime over the measured window, at clock-tick resolution; \"x floor\" divides it by the floor proxy's in the same kind of run.")
+	printCacheRatios(w, rows)
+	fmt.Fprintln(w, "\nLatencies in ms to the last byte; TTFB to the first body byte (streams). CPU is the system under test's utime+stime over the measured window, at clock-tick resolution; \"x floor\" divides it by the floor proxy's in the same kind of run, \"p99 x floor\" the 99th percentile latency by the floor's.")
+}
+
+// p99Ratio is a row's 99th percentile latency over its floor's, when both are known.
+func p99Ratio(r, floor *row) string {
+	if floor == nil || len(r.stats.lat) == 0 || len(floor.stats.lat) == 0 {
+		return "–"
+	}
+	f := percentile(floor.stats.lat, .99)
+	if f <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", float64(percentile(r.stats.lat, .99))/float64(f))
+}
+
+// singleP99 is one line with the 99th percentile latency of every system at one
+// connection (JSON), floor first, and each gavel's multiple of the floor's: the tail a
+// lone client sees, which issue 18 bounds at twice the floor's. Empty without -single.
+func singleP99(rows []row) string {
+	var floor *row
+	var parts []string
+	for i := range rows {
+		r := &rows[i]
+		if !r.measured || r.key != (runKey{conns: 1}) {
+			continue
+		}
+		p99 := percentile(r.stats.lat, .99)
+		if r.isFloor {
+			floor = r
+			parts = append(parts, fmt.Sprintf("floor %s ms", ms(p99)))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s ms (%s x floor)", strings.TrimSuffix(r.name, " "+r.key.String()), ms(p99), p99Ratio(r, floor)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "p99 at 1 connection (json): " + strings.Join(parts, ", ")
 }
 
 // ratio is a row's CPU per request over its floor's, when both are known.

@@ -134,7 +134,7 @@ func startAnnounced(name string, argv []string, cpus string) (*child, string, er
 
 // startGavel runs `gavel serve` against the upstream and waits until it is ready. Its
 // output goes to logPath; on failure the tail of it is part of the error.
-func startGavel(ctx context.Context, bin, upstreamURL, cpus, logPath string, env []string) (*child, string, error) {
+func startGavel(ctx context.Context, bin, upstreamURL, cpus, logPath string, env []string, args ...string) (*child, string, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, "", err
@@ -144,7 +144,7 @@ func startGavel(ctx context.Context, bin, upstreamURL, cpus, logPath string, env
 		return nil, "", err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	cmd := command([]string{bin, "serve", "--listen", addr}, cpus)
+	cmd := command(append([]string{bin, "serve", "--listen", addr}, args...), cpus)
 	// gavel registers its "openai" provider from the same variables the OpenAI SDKs read.
 	cmd.Env = append(os.Environ(), "OPENAI_API_KEY=sk-bench", "OPENAI_BASE_URL="+upstreamURL)
 	cmd.Env = append(cmd.Env, env...)
