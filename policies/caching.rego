@@ -29,10 +29,8 @@ import data.gavel.plan as inline_plan
 
 # entry: the plan's merged levels for the model asked for and the caller's team (see
 # plan.cache); merged here for a name the plan does not route and without a plan.
-entry := e if {
-	e := input.plan.cache[input.request.model].teams[input.caller.team]
-} else := e if {
-	e := input.plan.cache[input.request.model].any
+entry := object.get(e.teams, input.caller.team, e.any) if {
+	e := input.plan.cache[input.request.model]
 } else := inline_plan.cache_entry(
 	object.union(
 		inline_plan.cache_base(input.request.model),
@@ -41,55 +39,35 @@ entry := e if {
 	{},
 )
 
-config := entry.config
-
-# verdict: the entry's caching for this kind of request, undefined when the levels turn
-# neither caching nor coalescing on.
-verdict := entry.many if {
-	input.request.turns != 1
-} else := entry.one
+# verdict: the entry's caching for this kind of request (single-turn or a conversation),
+# undefined when the levels turn neither caching nor coalescing on. Its decision is the
+# typical request's whole decision with the cache field, precomputed by the plan
+# (gavel.decision takes it when the request takes the plan's fast path unchanged).
+verdict := entry.verdicts[object.get(input.request, "turns", 1) == 1]
 
 default mode := "off"
 
 mode := verdict.mode
 
-# planned_decision: the typical request's whole decision with its cache field, from the
-# plan (gavel.decision uses it when the request takes the plan's fast path unchanged).
-planned_decision := verdict.decision
-
-deterministic if input.request.temperature == 0
-
-deterministic if is_number(input.request.seed)
-
-safe if {
-	input.request.endpoint != "embeddings"
-	deterministic
-	object.get(input.request, "n", 1) == 1
-	tools_ok
-	stream_ok
-}
-
-tools_ok if not input.request.has_tools
-
-tools_ok if config.tools == true
-
-stream_ok if not input.request.stream
-
-stream_ok if config.streams == true
-
 # decision is the decision's cache field; undefined when nothing is cached or coalesced.
 # Every request evaluates it (the plan's fast path too), and most are not deterministic:
 # its two bodies test the two ways to be deterministic on the input first, so that such a
-# request costs OPA this one rule, not the evaluation of safe and deterministic as well
-# (~25 allocations each).
-decision := field if {
+# request costs OPA this one rule. A deterministic one costs a few lookups more: the
+# checks are written out in each body, not as rules of their own, because each rule OPA
+# evaluates allocates. Safe to cache: not embeddings, one completion, and tools and streams
+# only where the verdict allows them (gavel always sets both flags).
+decision := verdict.cache if {
 	input.request.temperature == 0
-	field := cached
+	input.request.endpoint != "embeddings"
+	object.get(input.request, "n", 1) == 1
+	verdict.tools_ok[input.request.has_tools]
+	verdict.stream_ok[input.request.stream]
 }
 
-decision := field if {
+decision := verdict.cache if {
 	is_number(input.request.seed)
-	field := cached
+	input.request.endpoint != "embeddings"
+	object.get(input.request, "n", 1) == 1
+	verdict.tools_ok[input.request.has_tools]
+	verdict.stream_ok[input.request.stream]
 }
-
-cached := verdict.cache if safe

@@ -207,16 +207,16 @@ test_plan_and_inline_agree_for_other_teams if {
 test_plan_holds_the_merged_levels if {
 	plan := gavel.plan with input as fixtures.input_with({}) with data.gavel.cache as semantic
 	plan.cache.smart.teams.search.config == {"mode": "semantic", "min_similarity": 9200, "ttl_s": 60, "scope": "key", "streams": true, "embed": emb}
-	plan.cache.smart.any.one.decision.cache.mode == "semantic"
-	plan.cache.smart.any.many.mode == "exact"
-	not plan.cache.smart.teams.legal.one
-	not plan.cache.fast.any.one
+	plan.cache.smart.any.verdicts[true].decision.cache.mode == "semantic"
+	plan.cache.smart.any.verdicts[false].mode == "exact"
+	not plan.cache.smart.teams.legal.verdicts[true]
+	not plan.cache.fast.any.verdicts[true]
 }
 
 test_no_cache_data_caches_nothing if {
 	i := fixtures.input_with({"temperature": 0})
 	plan := gavel.plan with input as i with data.gavel.cache as {}
-	not plan.cache.smart.any.one
+	not plan.cache.smart.any.verdicts[true]
 	d := gavel.decision with input as object.union(i, {"plan": plan}) with data.gavel.cache as {}
 	not d.cache
 }

@@ -20,18 +20,17 @@ import data.gavel.route
 # plan's fast path too: caching depends on the request's sampling settings, not the route.
 # A typical request's decision with its cache field is precomputed in the plan
 # (plan.cache): when the judgement is the plan's fast decision as it is (judged's first
-# body), with_cache takes it; any other is the judgement with the field added.
-decision := d if {
-	field := caching.decision
-	d := with_cache(field)
+# body), cached_decision takes it; any other is the judgement with the field added.
+decision := cached_decision if {
+	caching.decision
 } else := judged
 
-with_cache(field) := caching.planned_decision if {
+cached_decision := caching.verdict.decision if {
 	typical
 	input.plan.limits_free
 	not budget.caller_limits
 } else := object.union(judged, {
-	"cache": field,
+	"cache": caching.decision,
 	"reasons": array.concat(object.get(judged, "reasons", []), [concat("", ["cache.", caching.mode])]),
 }) if {
 	judged.allow

@@ -478,14 +478,16 @@ cache_data := data.gavel.cache
 # cache_base(name): the default level under the alias' own.
 cache_base(name) := object.union(object.get(cache_data, "default", {}), object.get(cache_data, ["aliases", name], {}))
 
-# cache_entry(config, d): the merged levels, and per kind of request ("one": single-turn,
-# "many": a conversation) what caching it gets when it is safe to cache: the decision's
-# cache field, its mode and, when d is an allowing fast decision, d with them. No verdict
+# cache_entry(config, d): the merged levels, and per kind of request (verdicts[true]:
+# single-turn, verdicts[false]: a conversation) what caching it gets when it is safe to cache: the decision's
+# cache field, its mode, whether requests with tools and streams may be cached (the
+# library's tools and streams switches, as lookups) and, when d is an allowing fast
+# decision, d with the field and its reason. No verdict
 # when the levels turn neither caching nor coalescing on.
-cache_entry(config, d) := object.union({"config": config}, {turns: v |
+cache_entry(config, d) := {"config": config, "verdicts": {turns == "one": v |
 	some turns in ["one", "many"]
 	v := cache_verdict(config, cache_mode(config, turns), d)
-})
+}}
 
 # A semantic cache matches single-turn requests only, with the embeddings target the level
 # names (embed); a conversation, or a level without embed, falls back to exact matching,
@@ -500,7 +502,14 @@ cache_semantic_fits(config, "one") if config.embed
 # cache_fields are the decision's own fields a level may set besides mode.
 cache_fields := {"ttl_s", "scope", "coalesce", "charge_bp"}
 
-cache_verdict(config, mode, d) := object.union({"mode": mode, "cache": field}, cache_decision(d, field, mode)) if {
+cache_verdict(config, mode, d) := object.union(
+	{
+		"mode": mode, "cache": field,
+		"tools_ok": {false: true, true: object.get(config, "tools", false) == true},
+		"stream_ok": {false: true, true: object.get(config, "streams", false) == true},
+	},
+	cache_decision(d, field, mode),
+) if {
 	cache_wanted(config, mode)
 	field := object.union(
 		object.union({"mode": mode}, {k: v | some k, v in config; k in cache_fields}),

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"testing"
@@ -159,4 +160,22 @@ func BenchmarkCoalescedFollower(b *testing.B) {
 	}
 	f.Answer(Meta{}, &adapters.ChatResponse{})
 	_, _, _ = f.Wait(ctx)
+}
+
+// A hit's answer is encoded once per entry and shared: the same bytes every time, those
+// of the completion, clipped so that a reader's append cannot write into them.
+func TestAnswerJSONIsEncodedOnce(t *testing.T) {
+	s := "hello"
+	e := &Entry{Response: &adapters.ChatResponse{ID: "x", Object: "chat.completion", Choices: []adapters.Choice{{Message: adapters.Message{Role: "assistant", Content: adapters.TextContent(s)}}}}}
+	a := e.AnswerJSON()
+	want, _ := json.Marshal(e.Response)
+	if string(a) != string(want)+"\n" {
+		t.Fatalf("AnswerJSON = %s, want %s", a, want)
+	}
+	if b := e.AnswerJSON(); &b[0] != &a[0] || cap(b) != len(b) {
+		t.Fatal("not shared, or not clipped")
+	}
+	if (&Entry{Chunks: []*adapters.ChatChunk{{}}}).AnswerJSON() != nil {
+		t.Fatal("a stream's entry has a JSON answer")
+	}
 }

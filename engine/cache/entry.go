@@ -2,6 +2,8 @@ package cache
 
 import (
 	"encoding/json"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/gavel-gw/gavel/adapters"
@@ -23,6 +25,28 @@ type Entry struct {
 
 	size    int       // encoded bytes: the entry's weight in L1
 	expires time.Time // Stored + TTL
+	// answer is Response as a Chat Completions body, made by the first hit that asks for
+	// it (AnswerJSON) and written as it is by every later one: the entry never changes.
+	answer atomic.Pointer[[]byte]
+}
+
+// AnswerJSON is Response encoded as a Chat Completions body, with the trailing newline
+// gavel's JSON bodies end with; nil for a stream's entry or when it cannot be encoded.
+// The bytes are shared by every hit on the entry: callers must not modify them.
+func (e *Entry) AnswerJSON() []byte {
+	if p := e.answer.Load(); p != nil {
+		return *p
+	}
+	if e.Response == nil {
+		return nil
+	}
+	b, err := json.Marshal(e.Response)
+	if err != nil {
+		return nil
+	}
+	b = slices.Clip(append(b, '\n')) // clipped: an append by a reader copies, never writes into it
+	e.answer.Store(&b)
+	return b
 }
 
 // Size is the entry's encoded size in bytes.

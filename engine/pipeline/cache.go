@@ -48,6 +48,17 @@ type exchangeCache struct {
 	recordBytes int
 }
 
+// CachedAnswer is the answer of a request served from the cache as a Chat Completions
+// body, encoded once per entry (cache.Entry.AnswerJSON) and shared: the caller writes it as
+// it is instead of encoding the same completion again. nil when the request was not a
+// buffered hit.
+func (x *Exchange) CachedAnswer() []byte {
+	if x.cache == nil || x.cache.result != CacheHit || x.cache.served == nil {
+		return nil
+	}
+	return x.cache.served.AnswerJSON()
+}
+
 // Idempotency gives the exchange the client's Idempotency-Key, before AdmitChat: an
 // admitted request whose key was used before by the same caller within the TTL gets that
 // request's answer (or joins its call in flight) instead of a second upstream call.

@@ -160,6 +160,10 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	// The spend is committed before the answer is written: once a client may hold the
 	// answer, a crash must not lose its charge.
 	s.p.Settle(x)
+	if b := x.CachedAnswer(); b != nil {
+		// A hit: the entry's answer was encoded by the first hit on it.
+		return s.writeBody(c, jsonHeaders(c, http.StatusOK, len(b)), b)
+	}
 	return s.writeAnswer(c, res)
 }
 
@@ -194,15 +198,29 @@ const answerPiece = 64 << 10
 // that a slow reader still making progress is not cut: an answer of many megabytes to a
 // client that reads nothing must not hold the handler until it leaves.
 func (s *Server) writeAnswer(c echo.Context, v any) error {
-	rc := http.NewResponseController(c.Response().Writer)
+	b := encodeJSON(c, http.StatusOK, v)
+	defer releaseJSON(v, b)
+	return s.writeBody(c, http.NewResponseController(c.Response().Writer), b)
+}
+
+// jsonHeaders writes the status and headers of a JSON body of n bytes, and returns the
+// controller writeBody bounds the writes with.
+func jsonHeaders(c echo.Context, status, n int) *http.ResponseController {
+	h := c.Response().Header()
+	h[echo.HeaderContentType] = hvJSON
+	h.Set(echo.HeaderContentLength, strconv.Itoa(n))
+	c.Response().WriteHeader(status)
+	return http.NewResponseController(c.Response().Writer)
+}
+
+// writeBody writes an encoded answer whose headers are written, under the stall bound
+// when rc has write deadlines (a writer without them gets it in one write).
+func (s *Server) writeBody(c echo.Context, rc *http.ResponseController, b []byte) error {
 	if rc.SetWriteDeadline(time.Now().Add(s.o.WriteStallTimeout)) != nil {
-		writeJSON(c, http.StatusOK, v)
+		c.Response().Write(b)
 		return nil
 	}
 	defer rc.SetWriteDeadline(time.Time{})
-	enc := encodeJSON(c, http.StatusOK, v)
-	defer releaseJSON(v, enc)
-	b := enc
 	for len(b) > 0 {
 		n := min(len(b), answerPiece)
 		rc.SetWriteDeadline(time.Now().Add(s.o.WriteStallTimeout))
