@@ -33,12 +33,14 @@ func TestIdleGatewayDoesNotReplan(t *testing.T) {
 	defer func() { cancel(); <-served }()
 
 	// Startup builds (the activation's kick, the providers' registration): wait until no
-	// build has started for half a second, then watch three ticks.
-	deadline := time.Now().Add(10 * time.Second)
+	// build has happened for two refresh periods (a build under -race on a loaded machine
+	// can take most of a second, and the registration's may follow it), then watch three
+	// ticks.
+	deadline := time.Now().Add(30 * time.Second)
 	before, since := g.planner.Builds(), time.Now()
-	for before == 0 || time.Since(since) < 500*time.Millisecond {
+	for before == 0 || time.Since(since) < 2*policy.DefaultRefresh {
 		if time.Now().After(deadline) {
-			t.Fatalf("plan builds did not settle 10 s after start (%d)", before)
+			t.Fatalf("plan builds did not settle 30 s after start (%d)", before)
 		}
 		time.Sleep(10 * time.Millisecond)
 		if n := g.planner.Builds(); n != before {
