@@ -201,6 +201,13 @@ func (e *encoder) boolp(p *bool) {
 // the upstream parses {"a": 1} and {"a":1} alike. Absent (nil) and an explicit null
 // differ only as the client sent them, and both mean "not set" to an upstream.
 func (e *encoder) json(b json.RawMessage) {
+	e.uint(uint64(e.compact(b, false)))
+	e.compact(b, true)
+}
+
+// compact walks b without the whitespace between its tokens, writing what is left when
+// write is set, and returns its length: json's length prefix and its bytes are one walk.
+func (e *encoder) compact(b json.RawMessage, write bool) int {
 	n := 0
 	in, esc := false, false
 	for _, c := range b {
@@ -208,6 +215,9 @@ func (e *encoder) json(b json.RawMessage) {
 			continue
 		}
 		n++
+		if write {
+			e.byte(c)
+		}
 		switch {
 		case esc:
 			esc = false
@@ -217,22 +227,7 @@ func (e *encoder) json(b json.RawMessage) {
 			in = !in
 		}
 	}
-	e.uint(uint64(n))
-	in, esc = false, false
-	for _, c := range b {
-		if !in && (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-			continue
-		}
-		e.byte(c)
-		switch {
-		case esc:
-			esc = false
-		case in && c == '\\':
-			esc = true
-		case c == '"':
-			in = !in
-		}
-	}
+	return n
 }
 
 // fields are members gavel has no typed field for, in the order the client sent them.
