@@ -206,11 +206,16 @@ func (s *Server) writeAnswer(c echo.Context, v any) error {
 // jsonHeaders writes the status and headers of a JSON body of n bytes, and returns the
 // controller writeBody bounds the writes with.
 func jsonHeaders(c echo.Context, status, n int) *http.ResponseController {
+	writeJSONHeaders(c, status, n)
+	return http.NewResponseController(c.Response().Writer)
+}
+
+// writeJSONHeaders writes the status and headers of a JSON body of n bytes.
+func writeJSONHeaders(c echo.Context, status, n int) {
 	h := c.Response().Header()
 	h[echo.HeaderContentType] = hvJSON
 	h.Set(echo.HeaderContentLength, strconv.Itoa(n))
 	c.Response().WriteHeader(status)
-	return http.NewResponseController(c.Response().Writer)
 }
 
 // writeBody writes an encoded answer whose headers are written, under the stall bound

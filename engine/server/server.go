@@ -389,10 +389,7 @@ func encodeJSON(c echo.Context, status int, v any) []byte {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding failed","type":"server_error","param":null,"code":"internal_error"}}`)
 	}
-	h := c.Response().Header()
-	h[echo.HeaderContentType] = hvJSON
-	h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)+1))
-	c.Response().WriteHeader(status)
+	writeJSONHeaders(c, status, len(b)+1)
 	return append(b, '\n')
 }
 
