@@ -132,8 +132,9 @@ func semanticHitAndMiss(t *testing.T, coalesce bool) {
 	// A purge takes the scope's vectors with its answers.
 	del, _ := http.NewRequest(http.MethodDelete, g.URL+"/v1/gavel/cache?scope=team&id=search", nil)
 	del.Header.Set("Authorization", "Bearer "+k.admin)
-	if r, b := do(t, del); r.StatusCode != 200 {
-		t.Fatalf("purge: %d %v", r.StatusCode, b)
+	held := metricValue(t, g, "gavel_cache_semantic_vectors")
+	if r, b := do(t, del); r.StatusCode != 200 || b["deleted_vectors"] != held-1 {
+		t.Fatalf("purge: %d %v (vectors held before: %v, want all but team legal's deleted)", r.StatusCode, b, held)
 	}
 	if m := g.text(t, "/metrics"); !strings.Contains(m, "gavel_cache_semantic_vectors 1\n") { // team legal's
 		t.Errorf("purged vectors still held:\n%s", grepLines(m, "gavel_cache_semantic_vectors"))

@@ -64,7 +64,8 @@ func TestPutGetPurgeAndRemoteOutage(t *testing.T) {
 	if got, ok := c.Get(context.Background(), k1); !ok || got.Response.ID != "x" {
 		t.Fatal("L1 miss after Put")
 	}
-	n, _, err := c.Purge(context.Background(), Filter{Scope: "team:a"})
+	purged, err := c.Purge(context.Background(), Filter{Scope: "team:a"})
+	n := purged.Memory
 	if n != 1 || err == nil {
 		t.Fatalf("purge: %d, %v", n, err)
 	}
