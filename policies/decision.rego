@@ -19,18 +19,16 @@ import data.gavel.route
 # An allowed request gets the cache's verdict (gavel.caching) on top of the judgement, on the
 # plan's fast path too: caching depends on the request's sampling settings, not the route.
 # A typical request's decision with its cache field is precomputed in the plan
-# (plan.cache): when the judgement allows the request and is the plan's fast decision as
-# it is (no denial held, and routed took its first body), cached_decision takes it; any
-# other allowed judgement gets the field added.
+# (plan.cache: the plan's fast decision for the model with the field and its reason):
+# when the judgement is that fast decision as it is, cached_decision looks it up; any
+# other allowed judgement gets the field added. Both give the same value; the lookup only
+# saves assembling it (a cacheable request should cost what another does).
 decision := cached_decision if {
 	caching.decision
 } else := judged
 
 cached_decision := caching.verdict.decision if {
-	judged.allow
-	typical
-	input.plan.limits_free
-	not budget.caller_limits
+	judged == input.plan.fast[input.request.model].decision
 } else := object.union(judged, {
 	"cache": caching.decision,
 	"reasons": array.concat(object.get(judged, "reasons", []), [concat("", ["cache.", caching.mode])]),
