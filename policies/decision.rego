@@ -164,12 +164,51 @@ routed := input.plan.fast[input.request.model].decision if {
 } else := with_limits(input.plan.fast[input.request.model].decision) if {
 	typical
 	not budget.soft[0]
+} else := with_pii(profiled) if {
+	profiled
+	input.plan.limits_free
+	not budget.caller_limits
+} else := with_pii(with_limits(profiled)) if {
+	profiled
+	not budget.soft[0]
 } else := object.union(
 	{"allow": true, "targets": targets, "reasons": allowed_reasons},
 	extras,
 ) if {
 	targets[0]
 }
+
+# profiled: the plan's routed decision for a request that is typical but for its tools,
+# images, detected code or personal data (plan.profile), which the full rules would reach
+# too; undefined when the request does not fit it. It decides nothing else either.
+profiled := v.decision if {
+	f := input.plan.fast[input.request.model]
+	not f.task_triggers[object.get(input.request.metadata, "task", "")]
+	input.request.est_input_tokens < f.size_trigger
+	v := f.profiles[input.request.has_code][input.request.has_tools][input.request.has_images][pii_leaves]
+	v.endpoint_ok[input.request.endpoint]
+	v.stream_ok[input.request.stream]
+	input.request.est_input_tokens + input.request.max_tokens <= v.min_context
+}
+
+# pii_leaves: personal data leaves the gateway as it is (compliance.pii_present), as a
+# boolean to look profiles up by.
+pii_leaves := false if {
+	input.pii == {}
+} else := true if {
+	compliance.pii_present
+} else := false
+
+# with_pii adds what the request's personal data adds to an allowed routed decision: the
+# types to redact and compliance's notes among the reasons.
+with_pii(d) := d if {
+	input.pii == {}
+} else := object.union(d, {
+	"redact": sort(compliance.redact),
+	"reasons": array.concat(d.reasons, [r | some r in compliance.notes]),
+}) if {
+	compliance.redact[_]
+} else := object.union(d, {"reasons": array.concat(d.reasons, [r | some r in compliance.notes])})
 
 # with_remediation adds what the denied caller can change, when there is something to say.
 with_remediation(d, r) := object.union(d, {"remediation": r}) if {
