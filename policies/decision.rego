@@ -227,12 +227,8 @@ targets := route.targets_for(budget.soft[0].degrade_to) if {
 # decides nothing else: the denials above routed are judged first, on every request.
 typical if {
 	f := input.plan.fast[input.request.model]
-	f.endpoint_ok[input.request.endpoint]
 	input.pii == {}
-	f.code_ok[input.request.has_code]
-	f.tools_ok[input.request.has_tools]
-	f.vision_ok[input.request.has_images]
-	f.stream_ok[input.request.stream]
+	f.ok[input.request.endpoint][input.request.has_code][input.request.has_tools][input.request.has_images][input.request.stream]
 	input.request.est_input_tokens < f.size_trigger
 	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]

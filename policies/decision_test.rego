@@ -285,3 +285,14 @@ test_images_and_leaving_pii_take_the_full_rules if {
 		planned == gavel.decision with input as inp
 	}
 }
+
+# A content rule with no condition sends every request for its alias elsewhere, the ones
+# the plan's fast path would take too.
+test_unconditional_content_rule_applies_with_the_plan if {
+	rules := [{"name": "all", "from": ["smart"], "when": {}, "to": "code"}]
+	inp := fx.input_with({"model": "smart"})
+	plan := data.gavel.plan with input as inp with data.gavel.content_routes as rules
+	planned := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.content_routes as rules
+	planned == gavel.decision with input as inp with data.gavel.content_routes as rules
+	"route.content:all" in planned.reasons
+}

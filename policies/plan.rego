@@ -397,11 +397,7 @@ any_rate_limit if data.gavel.rate_limits[_]
 # when every check holds; tests assert that it then agrees with the full evaluation.
 fast[name] := {
 	"decision": route_decision(name, r),
-	"endpoint_ok": r.endpoint_ok,
-	"code_ok": {false: true, true: not_triggered(name, "has_code")},
-	"tools_ok": {false: true, true: r.all_tools},
-	"vision_ok": {false: true, true: r.all_vision},
-	"stream_ok": {false: true, true: not_degraded(r)},
+	"ok": fast_ok(name, r),
 	"task_triggers": {t: true | some c in object.get(content_routes, name, []); c.task != ""; t := c.task},
 	"size_trigger": size_trigger(name),
 	"min_context": r.min_context,
@@ -490,6 +486,25 @@ code_rule_holds(true, code) := code
 content_note(name, r) := [] if {
 	r.to == name
 } else := [concat("", ["route.content:", r.name])]
+
+# fast_ok(name, r): the requests the fast path fits, as one lookup:
+# ok[endpoint][has_code][has_tools][has_images][stream] is true for each combination
+# that fits every candidate and that no content rule without a task or size condition
+# sends elsewhere, with or without code (built level by level, each level
+# shared by the one above).
+fast_ok(name, r) := {e: by_code |
+	some e, ok in r.endpoint_ok
+	ok
+} if {
+	by_stream := {stream: true | some stream in [false, true]; fast_fits(stream, not_degraded(r))}
+	by_vision := {vision: by_stream | some vision in [false, true]; fast_fits(vision, r.all_vision)}
+	by_tools := {tools: by_vision | some tools in [false, true]; fast_fits(tools, r.all_tools)}
+	by_code := {code: by_tools | some code in [false, true]; content_dest(name, code).to == name}
+}
+
+fast_fits(false, _) := true
+
+fast_fits(true, ok) := ok
 
 # drilled: the aliases a chaos drill (data.gavel.faults, see gavel.chaos) samples. They have
 # no fast path, so the per-request rules decide whether a request is in the drill; leaving
