@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,8 +76,23 @@ func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, h
 		proto.write(c, api)
 	}
 	s.p.Finish(x, status, code)
+	if !x.WentUpstream() {
+		yieldAfterCPUOnly()
+	}
 	return nil
 }
+
+// yieldAfterCPUOnly gives the P up once a request that never waited on an upstream (a cache
+// hit, a denial, a rate-limited or malformed request) is answered. Such requests never park,
+// so under saturation their connections' goroutines cycle in the P's local run queue: the
+// client's next request is already there when the connection reads again. Connections the
+// runtime's background poller readied meanwhile sit in the global queue, which a busy P
+// serves one goroutine per 61 scheduling rounds: with one P and 32 clients sending cached
+// requests, p99 was 140–220 ms against a p50 of 7 ms, in bursts every ~250 ms. Yielding puts
+// this goroutine behind them (runtime.Gosched queues globally), so every connection gets
+// its turn in arrival order. A request that went upstream parked on its socket and needs
+// no help; yielding there too cost 4–7 % of CPU per request in the load benchmark.
+func yieldAfterCPUOnly() { runtime.Gosched() }
 
 // admitted writes what the pipeline's admission says in headers, whether or not the
 // request was admitted: the revision, the A/B arm, the rate limits, budget warnings.
