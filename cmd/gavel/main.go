@@ -197,9 +197,10 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 // defaultGCPercent applies unless GOGC is set; see docs/performance.md ("GC and RSS"):
-// 400 let the heap reach ~5 × a 12–16 MB live heap, RSS 109–117 MB at 32 connections;
-// 250 keeps it under issue 18's 100 MB (91–95 MB) for ~5 µs more GC CPU per request.
-const defaultGCPercent = 250
+// 400 let the heap reach ~5 × a 10–16 MB live heap, RSS 100–117 MB at 32 connections;
+// 200 keeps it under issue 18's 100 MB (88–94 MB; 250 read 91–101) for ~8 µs more GC CPU
+// per request.
+const defaultGCPercent = 200
 
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var lv slog.Level
