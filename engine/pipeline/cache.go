@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"iter"
 	"strings"
 	"time"
 
@@ -57,6 +58,33 @@ func (x *Exchange) CachedAnswer() []byte {
 		return nil
 	}
 	return x.cache.served.AnswerJSON()
+}
+
+// CachedStream is a streamed hit's whole answer as its client gets it, rendered by render
+// from the stored chunks as they would be relayed one by one (the usage gavel asked for
+// dropped unless the client asked for it, as Recv does) and kept with the entry
+// (cache.Entry.Rendered): later hits on the entry write the same bytes without encoding
+// a chunk. It is nil when the request is not a streamed hit, or when it has shadows, which
+// read the answer's text as Recv relays it. Call it after OpenStream; the Stream it
+// opened then needs no Recv.
+func (x *Exchange) CachedStream(render func(chunks iter.Seq[*adapters.ChatChunk]) ([]byte, error)) []byte {
+	xc := x.cache
+	if xc == nil || xc.result != CacheHit || xc.served == nil || len(xc.served.Chunks) == 0 || x.primary != nil {
+		return nil
+	}
+	e, usage, slot := xc.served, x.wantUse, cache.RenderChatSSE
+	if usage {
+		slot = cache.RenderChatSSEUsage
+	}
+	return e.Rendered(slot, func() ([]byte, error) {
+		return render(func(yield func(*adapters.ChatChunk) bool) {
+			for _, c := range e.Chunks {
+				if c = relayChunk(c, usage); c != nil && !yield(c) {
+					return
+				}
+			}
+		})
+	})
 }
 
 // Idempotency gives the exchange the client's Idempotency-Key, before AdmitChat: an
@@ -275,11 +303,12 @@ func (p *Pipeline) runStream(ctx context.Context, cancel context.CancelFunc, f *
 	route := sr.Target.String()
 	f.Open(cache.Meta{Route: route, Upstream: sr.Upstream, Dropped: sr.Dropped}, sr.First)
 	usage := sr.First.Usage
-	chunks := []*adapters.ChatChunk{sr.First}
+	// What is stored is kept as it arrives, up to the largest entry the cache keeps.
+	chunks, size := []*adapters.ChatChunk{sr.First}, cache.ChunkBytes(sr.First)
 	for {
 		c, err := sr.Stream.Recv()
 		if err != nil {
-			if err == io.EOF && xc.store && p.o.Cache != nil && usage != nil {
+			if err == io.EOF && xc.store && p.o.Cache != nil && usage != nil && chunks != nil {
 				// Stored before the followers read the end, as for a buffered answer.
 				if p.o.Cache.Put(ctx, xc.key, &cache.Entry{Route: route, Usage: usage, Chunks: chunks,
 					CostMUSD: p.costOf(data, route, usage), BodyHash: xc.bodyHash}, xc.ttl) {
@@ -292,7 +321,13 @@ func (p *Pipeline) runStream(ctx context.Context, cancel context.CancelFunc, f *
 		if c.Usage != nil {
 			usage = c.Usage
 		}
-		chunks = append(chunks, c)
+		if chunks != nil && xc.store && p.o.Cache != nil {
+			if size += cache.ChunkBytes(c); size > p.o.Cache.MaxEntryBytes() {
+				chunks = nil
+			} else {
+				chunks = append(chunks, c)
+			}
+		}
 		f.Publish(c)
 	}
 }
@@ -301,13 +336,7 @@ func (p *Pipeline) runStream(ctx context.Context, cancel context.CancelFunc, f *
 // until the stream grows past the largest entry the cache keeps.
 func (p *Pipeline) recordChunk(x *Exchange, c *adapters.ChatChunk) {
 	xc := x.cache
-	xc.recordBytes += 256
-	for i := range c.Choices {
-		if s := c.Choices[i].Delta.Content; s != nil {
-			xc.recordBytes += len(*s)
-		}
-	}
-	if xc.recordBytes > p.o.Cache.MaxEntryBytes() {
+	if xc.recordBytes += cache.ChunkBytes(c); xc.recordBytes > p.o.Cache.MaxEntryBytes() {
 		xc.record = nil
 		return
 	}

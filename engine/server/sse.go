@@ -285,6 +285,9 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 	}
 	defer st.Close()
 	routed(c, x)
+	if b := x.CachedStream(chatEvents); b != nil {
+		return s.replayStream(ctx, c, x, b) // a hit: its entry's events, rendered once
+	}
 	w := s.startSSE(c, ctx)
 	defer w.end()
 	for {
