@@ -1,9 +1,11 @@
 package test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -170,6 +172,59 @@ func TestCacheStreamReplayEqualsTheOriginal(t *testing.T) {
 	// The buffered form is an entry of its own: a buffered request misses once.
 	if _, c := ask(t, g, k.ana, p); c != "miss" {
 		t.Fatalf("buffered after a stream: %q", c)
+	}
+}
+
+// rawChatStream posts a streamed chat request for text to gavel and returns the body's bytes
+// as they came and X-Gavel-Cache.
+func rawChatStream(t *testing.T, g *gw, key, text string, usage bool) ([]byte, string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"model":"solo","temperature":0,"max_tokens":10,"stream":true,"stream_options":{"include_usage":%t},`+
+		`"messages":[{"role":"user","content":%q}]}`, usage, text)
+	req, _ := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, %v: %s", resp.StatusCode, err, b)
+	}
+	return b, resp.Header.Get("X-Gavel-Cache")
+}
+
+// A streamed hit writes its entry's events rendered once (CachedStream): byte for byte
+// what the original stream's client got, and, for a client that did not ask for usage,
+// the same events without the usage one, as a live stream relays them.
+func TestCacheStreamReplayIsTheOriginalsBytes(t *testing.T) {
+	yaml, k, up := cacheSetup(t, "", nil)
+	up.SetDefault("m1", fakeupstream.Step{Reply: "one two three \"four\" five <six> é", Chunks: 5})
+	g := start(t, yaml, nil)
+	first, c := rawChatStream(t, g, k.ana, "stream my bytes", true)
+	if c != "miss" || !bytes.HasSuffix(first, []byte("data: [DONE]\n\n")) || !bytes.Contains(first, []byte(`"usage":{`)) {
+		t.Fatalf("first stream (%s):\n%s", c, first)
+	}
+	var noUsage []byte // first without its usage event, which has no choices
+	for ev := range bytes.SplitAfterSeq(first, []byte("\n\n")) {
+		if !bytes.Contains(ev, []byte(`"usage":{`)) {
+			noUsage = append(noUsage, ev...)
+		}
+	}
+	for i, tc := range []struct {
+		key   string
+		usage bool
+		want  []byte
+	}{{k.bob, true, first}, {k.ana, true, first}, {k.bob, false, noUsage}, {k.ana, false, noUsage}, {k.bob, true, first}} {
+		got, c := rawChatStream(t, g, tc.key, "stream my bytes", tc.usage)
+		if c != "hit" || !bytes.Equal(got, tc.want) {
+			t.Fatalf("hit %d (usage %t, %s):\n%s\nwant:\n%s", i, tc.usage, c, got, tc.want)
+		}
+	}
+	if n := up.Count("m1"); n != 1 {
+		t.Fatalf("upstream calls = %d, want 1", n)
 	}
 }
 

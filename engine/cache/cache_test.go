@@ -255,3 +255,24 @@ func TestAnswerJSONIsEncodedOnce(t *testing.T) {
 		t.Fatal("a stream's entry has a JSON answer")
 	}
 }
+
+func TestRenderedIsRenderedOncePerRendering(t *testing.T) {
+	e := &Entry{Chunks: []*adapters.ChatChunk{{ID: "c1"}}}
+	calls := 0
+	render := func(s string) func() ([]byte, error) {
+		return func() ([]byte, error) { calls++; return append(make([]byte, 0, 64), s...), nil }
+	}
+	a := e.Rendered(RenderChatSSE, render("plain"))
+	b := e.Rendered(RenderChatSSE, render("other"))
+	if string(a) != "plain" || &a[0] != &b[0] || cap(a) != len(a) || calls != 1 {
+		t.Fatalf("rendered %q then %q, %d renders (cap %d)", a, b, calls, cap(a))
+	}
+	if u := e.Rendered(RenderChatSSEUsage, render("usage")); string(u) != "usage" || calls != 2 {
+		t.Fatalf("the other rendering: %q after %d renders", u, calls)
+	}
+	failing := func() ([]byte, error) { calls++; return nil, errors.New("cannot encode") }
+	f := &Entry{}
+	if f.Rendered(RenderChatSSE, failing) != nil || f.Rendered(RenderChatSSE, failing) != nil || calls != 4 {
+		t.Fatalf("a failed rendering was kept (%d renders)", calls)
+	}
+}

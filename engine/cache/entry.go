@@ -28,6 +28,34 @@ type Entry struct {
 	// answer is Response as a Chat Completions body, made by the first hit that asks for
 	// it (AnswerJSON) and written as it is by every later one: the entry never changes.
 	answer atomic.Pointer[[]byte]
+	// rendered are the entry's other renderings (Rendered), made the same way.
+	rendered [renderings]atomic.Pointer[[]byte]
+}
+
+// Renderings of a stored stream that hits write as they are (Entry.Rendered): the
+// answer as its client's protocol frames it, rendered once per entry instead of once per
+// hit.
+const (
+	RenderChatSSE      = iota // Chat Completions events, without the usage gavel asked for
+	RenderChatSSEUsage        // Chat Completions events, with the usage the client asked for
+	renderings
+)
+
+// Rendered is the entry's answer in rendering i (RenderChatSSE…): render's bytes, made by
+// the first hit that asks for them and shared by every later one, so callers must not
+// modify them. Two first hits at once may both render; the bytes are the same. When render
+// fails, Rendered is nil and nothing is kept.
+func (e *Entry) Rendered(i int, render func() ([]byte, error)) []byte {
+	if p := e.rendered[i].Load(); p != nil {
+		return *p
+	}
+	b, err := render()
+	if err != nil {
+		return nil
+	}
+	b = slices.Clip(b) // an append by a reader copies, never writes into it
+	e.rendered[i].Store(&b)
+	return b
 }
 
 // AnswerJSON is Response encoded as a Chat Completions body, with the trailing newline

@@ -20,11 +20,19 @@ type Key struct {
 	Scope string
 	Model string
 	Hash  string // hex SHA-256
+	// s is String's result when RequestKey made the key: built once with the hash, not
+	// again for every lookup, store and flight of the request.
+	s string
 }
 
 // String is the key as L1 and L2 store it. Scope and model come first so that a purge by
 // scope or model can match a prefix.
-func (k Key) String() string { return k.Scope + "|" + k.Model + "|" + k.Hash }
+func (k Key) String() string {
+	if k.s != "" {
+		return k.s
+	}
+	return k.Scope + "|" + k.Model + "|" + k.Hash
+}
 
 // ScopeID is the scope part of a key for a decision's scope and the caller's record:
 // "key:<key id>", "team:<team>", "project:<project>" or "global".
@@ -68,10 +76,13 @@ func RequestKey(scope, target string, req *adapters.ChatRequest, stream bool, ma
 	e.int(int64(maxTokens))
 	e.request(target, req)
 	e.flush()
-	// The sum and its hex digits use the encoder's buffer, already on the heap for the hash.
+	// The sum and its hex digits use the encoder's buffer, already on the heap for the hash;
+	// the key's string is made once, its hash a part of it.
 	sum := e.h.Sum(e.buf[:0])
-	hex.Encode(e.buf[sha256.Size:], sum)
-	return Key{Scope: scope, Model: target, Hash: string(e.buf[sha256.Size : sha256.Size+hex.EncodedLen(sha256.Size)])}, nil
+	hexSum := e.buf[sha256.Size : sha256.Size+hex.EncodedLen(sha256.Size)]
+	hex.Encode(hexSum, sum)
+	s := scope + "|" + target + "|" + string(hexSum) // one allocation
+	return Key{Scope: scope, Model: target, Hash: s[len(s)-len(hexSum):], s: s}, nil
 }
 
 // encoder writes the canonical encoding of a request into a hash through a buffer, so

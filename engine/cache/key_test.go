@@ -268,3 +268,17 @@ func FuzzRequestKey(f *testing.F) {
 		}
 	})
 }
+
+func TestRequestKeyStringIsItsParts(t *testing.T) {
+	k, err := RequestKey("team:a", "p/m", req("hi"), false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit := Key{Scope: k.Scope, Model: k.Model, Hash: k.Hash}
+	if k.String() != "team:a|p/m|"+k.Hash || lit.String() != k.String() || len(k.Hash) != 64 {
+		t.Fatalf("key %q, its parts %q", k.String(), lit.String())
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = k.String() }); n != 0 {
+		t.Fatalf("String allocates %v times", n)
+	}
+}

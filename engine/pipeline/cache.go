@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"iter"
 	"strings"
 	"time"
 
@@ -57,6 +58,33 @@ func (x *Exchange) CachedAnswer() []byte {
 		return nil
 	}
 	return x.cache.served.AnswerJSON()
+}
+
+// CachedStream is a streamed hit's whole answer as its client gets it, rendered by render
+// from the stored chunks as they would be relayed one by one (the usage gavel asked for
+// dropped unless the client asked for it, as Recv does) and kept with the entry
+// (cache.Entry.Rendered): later hits on the entry write the same bytes without encoding
+// a chunk. It is nil when the request is not a streamed hit, or when it has shadows, which
+// read the answer's text as Recv relays it. Call it after OpenStream; the Stream it
+// opened then needs no Recv.
+func (x *Exchange) CachedStream(render func(chunks iter.Seq[*adapters.ChatChunk]) ([]byte, error)) []byte {
+	xc := x.cache
+	if xc == nil || xc.result != CacheHit || xc.served == nil || len(xc.served.Chunks) == 0 || x.primary != nil {
+		return nil
+	}
+	e, usage, slot := xc.served, x.wantUse, cache.RenderChatSSE
+	if usage {
+		slot = cache.RenderChatSSEUsage
+	}
+	return e.Rendered(slot, func() ([]byte, error) {
+		return render(func(yield func(*adapters.ChatChunk) bool) {
+			for _, c := range e.Chunks {
+				if c = relayChunk(c, usage); c != nil && !yield(c) {
+					return
+				}
+			}
+		})
+	})
 }
 
 // Idempotency gives the exchange the client's Idempotency-Key, before AdmitChat: an

@@ -47,13 +47,12 @@ func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, h
 	c.Response().Header()[HeaderDecisionID] = x.HeaderSlot(pipeline.HeaderSlotID, x.ID)
 	status, code := http.StatusOK, ""
 	err := handle(c, x)
-	var ended *streamEnd
-	switch {
+	switch ended := streamEnded(err); {
 	case err == nil:
 		if st := c.Response().Status; st != 0 {
 			status = st
 		}
-	case errors.As(err, &ended):
+	case ended != nil:
 		// A stream that had started: the client was told in the stream, or cannot be.
 		status, code = ended.api.Status, ended.api.Code
 	default:
@@ -80,6 +79,20 @@ func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, h
 		yieldAfterCPUOnly()
 	}
 	return nil
+}
+
+// streamEnded is err's streamEnd, nil when it has none (or err is nil). The pointer
+// errors.As fills escapes, so it is allocated where it is declared: declared at the top of
+// serveAs it cost an allocation on every request, failed or not.
+func streamEnded(err error) *streamEnd {
+	if err == nil {
+		return nil
+	}
+	var ended *streamEnd
+	if !errors.As(err, &ended) {
+		return nil
+	}
+	return ended
 }
 
 // yieldAfterCPUOnly gives the P up once a request that never waited on an upstream (a cache
@@ -214,8 +227,8 @@ const answerPiece = 64 << 10
 // that a slow reader still making progress is not cut: an answer of many megabytes to a
 // client that reads nothing must not hold the handler until it leaves.
 func (s *Server) writeAnswer(c echo.Context, v any) error {
-	b := encodeJSON(c, http.StatusOK, v)
-	defer releaseJSON(v, b)
+	b, held := encodeJSON(c, http.StatusOK, v)
+	defer releaseJSON(held, b)
 	return s.writeBody(c, http.NewResponseController(c.Response().Writer), b)
 }
 
@@ -296,7 +309,13 @@ func (s *Server) read(c echo.Context, use func([]byte) *APIError) *APIError {
 			bufPool.Put(buf)
 		}
 	}()
-	_, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), r.Body, s.o.MaxBodyBytes))
+	body := r.Body
+	if r.ContentLength < 0 || r.ContentLength > s.o.MaxBodyBytes {
+		// A body of a declared length within the limit cannot exceed it (net/http reads no
+		// more than the length), so only the others are wrapped: one allocation each.
+		body = http.MaxBytesReader(c.Response(), r.Body, s.o.MaxBodyBytes)
+	}
+	_, err := buf.ReadFrom(body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
