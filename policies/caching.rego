@@ -42,8 +42,15 @@ entry := object.get(e.teams, input.caller.team, e.any) if {
 # verdict: the entry's caching for this kind of request (single-turn or a conversation),
 # undefined when the levels turn neither caching nor coalescing on. Its decision is the
 # typical request's whole decision with the cache field, precomputed by the plan
-# (gavel.decision takes it when the request takes the plan's fast path unchanged).
-verdict := entry.verdicts[object.get(input.request, "turns", 1) == 1]
+# (gavel.decision takes it when the request takes the plan's fast path unchanged). With a
+# plan it is looked up without going through entry: each rule OPA evaluates costs
+# allocations of its own, and a cacheable request should cost no more than another.
+verdict := v if {
+	e := input.plan.cache[input.request.model]
+	v := object.get(e.teams, input.caller.team, e.any).verdicts[object.get(input.request, "turns", 1) == 1]
+} else := entry.verdicts[object.get(input.request, "turns", 1) == 1] if {
+	not input.plan.cache[input.request.model]
+}
 
 default mode := "off"
 

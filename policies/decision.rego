@@ -19,18 +19,16 @@ import data.gavel.route
 # An allowed request gets the cache's verdict (gavel.caching) on top of the judgement, on the
 # plan's fast path too: caching depends on the request's sampling settings, not the route.
 # A typical request's decision with its cache field is precomputed in the plan
-# (plan.cache): when the judgement allows the request and is the plan's fast decision as
-# it is (no denial held, and routed took its first body), cached_decision takes it; any
-# other allowed judgement gets the field added.
+# (plan.cache: the plan's fast decision for the model with the field and its reason):
+# when the judgement is that fast decision as it is, cached_decision looks it up; any
+# other allowed judgement gets the field added. Both give the same value; the lookup only
+# saves assembling it (a cacheable request should cost what another does).
 decision := cached_decision if {
 	caching.decision
 } else := judged
 
 cached_decision := caching.verdict.decision if {
-	judged.allow
-	typical
-	input.plan.limits_free
-	not budget.caller_limits
+	judged == input.plan.fast[input.request.model].decision
 } else := object.union(judged, {
 	"cache": caching.decision,
 	"reasons": array.concat(object.get(judged, "reasons", []), [concat("", ["cache.", caching.mode])]),
@@ -166,12 +164,51 @@ routed := input.plan.fast[input.request.model].decision if {
 } else := with_limits(input.plan.fast[input.request.model].decision) if {
 	typical
 	not budget.soft[0]
+} else := with_pii(profiled) if {
+	profiled
+	input.plan.limits_free
+	not budget.caller_limits
+} else := with_pii(with_limits(profiled)) if {
+	profiled
+	not budget.soft[0]
 } else := object.union(
 	{"allow": true, "targets": targets, "reasons": allowed_reasons},
 	extras,
 ) if {
 	targets[0]
 }
+
+# profiled: the plan's routed decision for a request that is typical but for its tools,
+# images, detected code or personal data (plan.profile), which the full rules would reach
+# too; undefined when the request does not fit it. It decides nothing else either.
+profiled := v.decision if {
+	f := input.plan.fast[input.request.model]
+	not f.task_triggers[object.get(input.request.metadata, "task", "")]
+	input.request.est_input_tokens < f.size_trigger
+	v := f.profiles[input.request.has_code][input.request.has_tools][input.request.has_images][pii_leaves]
+	v.endpoint_ok[input.request.endpoint]
+	v.stream_ok[input.request.stream]
+	input.request.est_input_tokens + input.request.max_tokens <= v.min_context
+}
+
+# pii_leaves: personal data leaves the gateway as it is (compliance.pii_present), as a
+# boolean to look profiles up by.
+pii_leaves := false if {
+	input.pii == {}
+} else := true if {
+	compliance.pii_present
+} else := false
+
+# with_pii adds what the request's personal data adds to an allowed routed decision: the
+# types to redact and compliance's notes among the reasons.
+with_pii(d) := d if {
+	input.pii == {}
+} else := object.union(d, {
+	"redact": sort(compliance.redact),
+	"reasons": array.concat(d.reasons, [r | some r in compliance.notes]),
+}) if {
+	compliance.redact[_]
+} else := object.union(d, {"reasons": array.concat(d.reasons, [r | some r in compliance.notes])})
 
 # with_remediation adds what the denied caller can change, when there is something to say.
 with_remediation(d, r) := object.union(d, {"remediation": r}) if {
@@ -190,12 +227,8 @@ targets := route.targets_for(budget.soft[0].degrade_to) if {
 # decides nothing else: the denials above routed are judged first, on every request.
 typical if {
 	f := input.plan.fast[input.request.model]
-	f.endpoint_ok[input.request.endpoint]
 	input.pii == {}
-	f.code_ok[input.request.has_code]
-	f.tools_ok[input.request.has_tools]
-	f.vision_ok[input.request.has_images]
-	f.stream_ok[input.request.stream]
+	f.ok[input.request.endpoint][input.request.has_code][input.request.has_tools][input.request.has_images][input.request.stream]
 	input.request.est_input_tokens < f.size_trigger
 	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]

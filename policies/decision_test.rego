@@ -257,3 +257,42 @@ test_allowed_reasons_equal_the_full_reasons if {
 		d.reasons == gavel.reasons with input as inp with data.gavel.ab_experiments as exp
 	}
 }
+
+# A request the typical path does not take only for its tools, detected code or PII to
+# redact takes the plan's profile for it (plan.profiles_for), equal to the full rules'
+# decision: content routed for its code, redacted, with compliance's reasons.
+test_profiled_request_equals_the_full_rules if {
+	inp := object.union(fx.input_with({"model": "fast", "has_tools": true, "has_code": true, "metadata": {"task": "chat"}}), {"pii": {"email": 1}})
+	plan := data.gavel.plan with input as inp
+	gavel.profiled with input as object.union(inp, {"plan": plan})
+	planned := gavel.decision with input as object.union(inp, {"plan": plan})
+	inline := gavel.decision with input as inp
+	planned == inline
+	planned.redact == ["email"]
+	"route.content:detected-code" in planned.reasons
+	"compliance.redact:email" in planned.reasons
+}
+
+# Images and PII that leaves unredacted have no profile: the full rules decide them.
+test_images_and_leaving_pii_take_the_full_rules if {
+	every inp in [
+		fx.input_with({"model": "fast", "has_images": true}),
+		object.union(fx.input_with({"model": "fast"}), {"pii": {"ip": 1}}),
+	] {
+		plan := data.gavel.plan with input as inp
+		not gavel.profiled with input as object.union(inp, {"plan": plan})
+		planned := gavel.decision with input as object.union(inp, {"plan": plan})
+		planned == gavel.decision with input as inp
+	}
+}
+
+# A content rule with no condition sends every request for its alias elsewhere, the ones
+# the plan's fast path would take too.
+test_unconditional_content_rule_applies_with_the_plan if {
+	rules := [{"name": "all", "from": ["smart"], "when": {}, "to": "code"}]
+	inp := fx.input_with({"model": "smart"})
+	plan := data.gavel.plan with input as inp with data.gavel.content_routes as rules
+	planned := gavel.decision with input as object.union(inp, {"plan": plan}) with data.gavel.content_routes as rules
+	planned == gavel.decision with input as inp with data.gavel.content_routes as rules
+	"route.content:all" in planned.reasons
+}

@@ -397,19 +397,114 @@ any_rate_limit if data.gavel.rate_limits[_]
 # when every check holds; tests assert that it then agrees with the full evaluation.
 fast[name] := {
 	"decision": route_decision(name, r),
-	"endpoint_ok": r.endpoint_ok,
-	"code_ok": {false: true, true: not_triggered(name, "has_code")},
-	"tools_ok": {false: true, true: r.all_tools},
-	"vision_ok": {false: true, true: r.all_vision},
-	"stream_ok": {false: true, true: not_degraded(r)},
+	"ok": fast_ok(name, r),
 	"task_triggers": {t: true | some c in object.get(content_routes, name, []); c.task != ""; t := c.task},
 	"size_trigger": size_trigger(name),
 	"min_context": r.min_context,
+	"profiles": profiles_for(name),
 } if {
 	some name, r in routes
 	not experiments[name]
 	not drilled[name]
 }
+
+# profiles_for(name): for a request to name that the typical path does not take only
+# because of its tools, detected code or PII the executor redacts (and that triggers no
+# task or size content rule), the routed decision the full rules reach, by code, tools,
+# images and PII leaving as it is: the content rule that code or none selects, the
+# destination's candidates that have the capabilities (filtered, as the route says when it
+# filters), and the lookups that tell whether the request fits them (endpoint, stream,
+# size). Requests with images or with PII that leaves unredacted have no profile (rarer,
+# and each dimension would double the plan's size and time): the full rules decide them,
+# as they do a combination no candidate fits. Both code values share one set of variants
+# when no content rule tells them apart, both tools values when every candidate has tools.
+profiles_for(name) := {false: p, true: p} if {
+	dest := content_dest(name, false)
+	dest == content_dest(name, true)
+	p := variants(dest)
+} else := {false: variants(content_dest(name, false)), true: variants(content_dest(name, true))}
+
+variants(dest) := {false: only(v), true: only(v)} if {
+	every c in routes[dest.to].candidates {
+		c.tools == true
+	}
+	v := variant(dest, false, false, false)
+} else := {tools: only(v) |
+	some tools in [false, true]
+	v := variant(dest, tools, false, false)
+}
+
+# only(v): v for a request without images whose PII (if any) does not leave as it is.
+only(v) := {false: {false: v}}
+
+variant(dest, tools, vision, pii) := {
+	"decision": object.union(
+		object.union(
+			{"allow": true, "targets": targets, "reasons": array.concat(r.reasons, array.concat(dest.notes, filtered_note(count(cands) == count(r.candidates))))},
+			hedge_field({"hedge": r.hedge, "targets": targets}),
+		),
+		midstream_field({"midstream": r.midstream, "targets": targets}),
+	),
+	"endpoint_ok": r.endpoint_ok,
+	"stream_ok": {false: true, true: not_degraded({"targets": targets})},
+	"min_context": min_context(cands),
+} if {
+	r := routes[dest.to]
+	cands := [c |
+		some c in r.candidates
+		has_cap(c.tools, tools)
+		has_cap(c.vision, vision)
+		has_cap(c.pii_ok, pii)
+	]
+	cands[0]
+	targets := array.slice([c.target | some c in cands], 0, max_targets)
+}
+
+has_cap(_, false) := true
+
+has_cap(c, true) := c
+
+filtered_note(true) := []
+
+filtered_note(false) := ["route.filtered_by_capability"]
+
+# content_dest(name, code): where the first content rule for name that holds for a request
+# with or without code, no task rule and fewer tokens than any size rule sends it.
+content_dest(name, code) := {"to": r.to, "notes": content_note(name, r)} if {
+	r := [c |
+		some c in object.get(content_routes, name, [])
+		c.task == ""
+		c.min_tokens <= 0
+		code_rule_holds(c.has_code, code)
+	][0]
+} else := {"to": name, "notes": []}
+
+code_rule_holds(false, _) := true
+
+code_rule_holds(true, code) := code
+
+content_note(name, r) := [] if {
+	r.to == name
+} else := [concat("", ["route.content:", r.name])]
+
+# fast_ok(name, r): the requests the fast path fits, as one lookup:
+# ok[endpoint][has_code][has_tools][has_images][stream] is true for each combination
+# that fits every candidate and that no content rule without a task or size condition
+# sends elsewhere, with or without code (built level by level, each level
+# shared by the one above).
+fast_ok(name, r) := {e: by_code |
+	some e, ok in r.endpoint_ok
+	ok
+} if {
+	by_stream := {stream: true | some stream in [false, true]; fast_fits(stream, not_degraded(r))}
+	by_vision := {vision: by_stream | some vision in [false, true]; fast_fits(vision, r.all_vision)}
+	by_tools := {tools: by_vision | some tools in [false, true]; fast_fits(tools, r.all_tools)}
+	by_code := {code: by_tools | some code in [false, true]; content_dest(name, code).to == name}
+}
+
+fast_fits(false, _) := true
+
+fast_fits(true, ok) := ok
 
 # drilled: the aliases a chaos drill (data.gavel.faults, see gavel.chaos) samples. They have
 # no fast path, so the per-request rules decide whether a request is in the drill; leaving

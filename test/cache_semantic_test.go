@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,8 +133,9 @@ func semanticHitAndMiss(t *testing.T, coalesce bool) {
 	// A purge takes the scope's vectors with its answers.
 	del, _ := http.NewRequest(http.MethodDelete, g.URL+"/v1/gavel/cache?scope=team&id=search", nil)
 	del.Header.Set("Authorization", "Bearer "+k.admin)
-	if r, b := do(t, del); r.StatusCode != 200 {
-		t.Fatalf("purge: %d %v", r.StatusCode, b)
+	held := metricValue(t, g, "gavel_cache_semantic_vectors")
+	if r, b := do(t, del); r.StatusCode != 200 || b["deleted_vectors"] != held-1 {
+		t.Fatalf("purge: %d %v (vectors held before: %v, want all but team legal's deleted)", r.StatusCode, b, held)
 	}
 	if m := g.text(t, "/metrics"); !strings.Contains(m, "gavel_cache_semantic_vectors 1\n") { // team legal's
 		t.Errorf("purged vectors still held:\n%s", grepLines(m, "gavel_cache_semantic_vectors"))
@@ -240,5 +242,49 @@ func TestSemanticCacheFollowerInFlightDoesNotEmbed(t *testing.T) {
 	}
 	if n, m := up.Count("emb"), up.Count("m1"); n != 1 || m != 1 {
 		t.Fatalf("embeddings calls = %d (want 1), chat calls = %d (want 1)", n, m)
+	}
+}
+
+// A semantic lookup's embeddings call uses tokens of its own: they count against the
+// caller's token limit (tpm) like any upstream usage, on a hit as on a miss. Two identical
+// paraphrases make the proof: both are semantic hits with the same estimate and no chat
+// tokens, so the remaining tokens the second is told at admission is the first's less
+// exactly what the first one's embedding used.
+func TestSemanticCacheEmbeddingTokensCountAgainstTPM(t *testing.T) {
+	yaml, k, up := cacheSetup(t, "", func(d map[string]any) {
+		d["cache"] = map[string]any{"default": map[string]any{"mode": "off"},
+			"aliases": map[string]any{"solo": map[string]any{"mode": "semantic", "embed": map[string]any{"provider": "a", "model": "emb"},
+				"min_similarity": 9000, "ttl_s": 600, "scope": "team"}}}
+		d["rate_limits"] = []any{map[string]any{"scope": "team", "tpm": 1000000}}
+	})
+	up.SetVector(question, []float32{1, 0, 0, 0})
+	up.SetVector(paraphrase, []float32{0.96, 0.28, 0, 0})
+	up.SetDefault("m1", fakeupstream.Step{Reply: "Paris."})
+	g := start(t, yaml, nil)
+
+	remaining := func(key, text, wantCache string) int {
+		t.Helper()
+		var resp *http.Response
+		if _, err := g.client(key).Chat.Completions.New(context.Background(), deterministic(text), option.WithResponseInto(&resp)); err != nil {
+			t.Fatal(err)
+		}
+		if c := resp.Header.Get("X-Gavel-Cache"); c != wantCache {
+			t.Fatalf("%q: X-Gavel-Cache %q, want %q", text, c, wantCache)
+		}
+		n, err := strconv.Atoi(resp.Header.Get("X-Ratelimit-Remaining-Tokens"))
+		if err != nil {
+			t.Fatalf("%q: X-Ratelimit-Remaining-Tokens %q", text, resp.Header.Get("X-Ratelimit-Remaining-Tokens"))
+		}
+		return n
+	}
+	remaining(k.ana, question, "miss")
+	first := remaining(k.bob, paraphrase, "hit")
+	second := remaining(k.bob, paraphrase, "hit")
+	if n, c := up.Count("emb"), up.Count("m1"); n != 3 || c != 1 {
+		t.Fatalf("embeddings calls = %d, chat calls = %d, want 3 and 1", n, c)
+	}
+	want := max(1, len(paraphrase)/4) // the fake upstream's embedding usage for the turn
+	if first-second != want {
+		t.Errorf("remaining tokens %d then %d: the first hit's embedding counted %d tokens, want %d", first, second, first-second, want)
 	}
 }

@@ -136,3 +136,45 @@ func TestCORS(t *testing.T) {
 		t.Errorf("simple request: %d %v", r2.StatusCode, r2.Header)
 	}
 }
+
+// A body sent without a declared length (chunked) is held to max_body_bytes as it is read,
+// and one declared within the limit is read whole: the server wraps only the bodies whose
+// length it does not know in advance to be within the limit.
+func TestChunkedBodyOverTheLimitGets413(t *testing.T) {
+	g := start(t, "max_body_bytes: 65536\n", nil)
+	for _, tc := range []struct {
+		name    string
+		content int
+		chunked bool
+		want    int
+	}{
+		{"chunked over the limit", 100 << 10, true, http.StatusRequestEntityTooLarge},
+		{"chunked within the limit", 1 << 10, true, http.StatusOK},
+		{"declared within the limit", 60 << 10, false, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"model":"fast","messages":[{"role":"user","content":"` + strings.Repeat("x", tc.content) + `"}]}`
+			var r io.Reader = strings.NewReader(body)
+			if tc.chunked {
+				r = io.MultiReader(r) // a reader of unknown length: the client sends it chunked
+			}
+			req, err := http.NewRequest(http.MethodPost, g.URL+"/v1/chat/completions", r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if tc.chunked && req.ContentLength != 0 {
+				t.Fatalf("request sent with a length (%d), not chunked", req.ContentLength)
+			}
+			if resp.StatusCode != tc.want {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.want, b)
+			}
+		})
+	}
+}

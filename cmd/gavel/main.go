@@ -38,6 +38,7 @@ import (
 	"github.com/gavel-gw/gavel/engine/auth"
 	"github.com/gavel-gw/gavel/engine/config"
 	"github.com/gavel-gw/gavel/engine/policy"
+	"github.com/gavel-gw/gavel/internal/slogjson"
 )
 
 func main() {
@@ -201,7 +202,8 @@ const defaultGCPercent = 400
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var lv slog.Level
 	lv.UnmarshalText([]byte(strings.ToUpper(level)))
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lv}))
+	// slog's JSON lines, written without slog's generic walk (one line per request).
+	return slog.New(slogjson.New(w, &slog.HandlerOptions{Level: lv}))
 }
 
 func keys(args []string, stdout io.Writer) error {

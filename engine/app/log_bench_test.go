@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gavel-gw/gavel/internal/slogjson"
 )
 
 // BenchmarkChatCompletionRequestLog is BenchmarkChatCompletion (json) with the request log
-// line on, as `gavel serve` writes it (JSON handler, info level), to a discarding writer.
+// line on, as `gavel serve` writes it (its JSON handler, internal/slogjson, info level), to a discarding writer.
 func BenchmarkChatCompletionRequestLog(b *testing.B) {
-	log := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slogjson.New(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	g, err := New(context.Background(), benchConfig(), func(string) string { return "" }, log)
 	if err != nil {
 		b.Fatal(err)

@@ -165,24 +165,30 @@ func (c *Cache) Put(ctx context.Context, k Key, e *Entry, ttl time.Duration) boo
 	return true
 }
 
-// Purge deletes the entries f selects from L1 and L2 and returns how many it deleted
-// from each. An L2 failure is returned: an operator asked for it.
-func (c *Cache) Purge(ctx context.Context, f Filter) (l1, l2 int, err error) {
+// Purged is what a Purge deleted: answers from this replica's memory (L1) and from the
+// shared level (L2), and semantic vectors from this replica's index.
+type Purged struct{ Memory, Shared, Vectors int }
+
+// Purge deletes the entries f selects from L1 and L2, and their semantic vectors, and
+// says how many it deleted from each. An L2 failure is returned: an operator asked for it.
+func (c *Cache) Purge(ctx context.Context, f Filter) (Purged, error) {
+	var p Purged
 	for k := range c.l1.Keys() {
 		if f.match(k) {
 			if _, ok := c.l1.Invalidate(k); ok {
-				l1++
+				p.Memory++
 			}
 		}
 	}
 	c.observeBytes()
-	c.sem.Purge(f) // the answers they name are gone
+	p.Vectors = c.sem.Purge(f) // the answers they name are gone
+	var err error
 	if c.o.Remote != nil {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		l2, err = c.o.Remote.Purge(ctx, f)
+		p.Shared, err = c.o.Remote.Purge(ctx, f)
 	}
-	return l1, l2, err
+	return p, err
 }
 
 // Bytes is L1's size: the encoded bytes of its entries and their keys.

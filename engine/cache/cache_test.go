@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,7 +64,8 @@ func TestPutGetPurgeAndRemoteOutage(t *testing.T) {
 	if got, ok := c.Get(context.Background(), k1); !ok || got.Response.ID != "x" {
 		t.Fatal("L1 miss after Put")
 	}
-	n, _, err := c.Purge(context.Background(), Filter{Scope: "team:a"})
+	purged, err := c.Purge(context.Background(), Filter{Scope: "team:a"})
+	n := purged.Memory
 	if n != 1 || err == nil {
 		t.Fatalf("purge: %d, %v", n, err)
 	}
@@ -118,6 +121,79 @@ func TestFlightTeeFromTheStartAndCancelWhenAllLeave(t *testing.T) {
 	f.End(io.EOF)
 	if g.Len() != 0 {
 		t.Fatal("ended flight still in the group")
+	}
+}
+
+// A coalesced stream longer than the group's bound keeps only what its slowest reader has
+// yet to read, leaves the group (a later twin calls on its own), and every reader still
+// gets every chunk in order.
+func TestFlightOverItsBoundDropsWhatEveryReaderRead(t *testing.T) {
+	g := NewGroup()
+	g.max = 10 * 1024
+	f, _ := g.Join("k")
+	f2, _ := g.Join("k")
+	text := func(i int) *adapters.ChatChunk {
+		s := fmt.Sprintf("%04d", i) + strings.Repeat("x", 1020)
+		return &adapters.ChatChunk{Choices: []adapters.ChunkChoice{{Delta: adapters.Delta{Content: &s}}}}
+	}
+	f.Open(Meta{Route: "p/m"}, text(0))
+	ctx := context.Background()
+	if _, _, err := f.WaitOpen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f2.WaitOpen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fast, slow := f.Reader(ctx, 1), f2.Reader(ctx, 1)
+	read := func(r adapters.ChunkStream, want int) {
+		t.Helper()
+		c, err := r.Recv()
+		if err != nil || !strings.HasPrefix(*c.Choices[0].Delta.Content, fmt.Sprintf("%04d", want)) {
+			t.Fatalf("chunk %d: %v %v", want, c, err)
+		}
+	}
+	const n = 200 // ~250 KiB, 25 × the bound
+	next := 1
+	for i := 1; i < n; i++ {
+		f.Publish(text(i))
+		read(fast, i)
+		if i%2 == 0 { // the slow reader lags further and further, then catches up below
+			read(slow, next)
+			next++
+		}
+	}
+	if g.Len() != 0 {
+		t.Error("a flight over its bound still takes joiners")
+	}
+	f.mu.Lock()
+	kept, bytes := len(f.chunks), f.bytes
+	f.mu.Unlock()
+	if want := n - next; kept != want || bytes > want*1300 {
+		t.Errorf("kept %d chunks (%d bytes), want the slow reader's %d unread", kept, bytes, want)
+	}
+	slow.Close() // the slow client leaves: what only it needed goes
+	f.Publish(text(n))
+	read(fast, n)
+	f.mu.Lock()
+	kept = len(f.chunks)
+	f.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("kept %d chunks after every reader read them", kept)
+	}
+	f.End(io.EOF)
+	if _, err := fast.Recv(); err != io.EOF {
+		t.Errorf("end: %v", err)
+	}
+	if _, _, _, ok := f.Answered(); ok {
+		t.Error("a trimmed stream reports itself answered whole")
+	}
+	// A twin arriving now starts its own call; one holding the dropped start cannot read.
+	if _, leader := g.Join("k"); !leader {
+		t.Error("a twin joined a sealed flight")
+	}
+	late := f.Reader(ctx, 1)
+	if _, err := late.Recv(); err != errFellBehind {
+		t.Errorf("late reader: %v, want errFellBehind", err)
 	}
 }
 

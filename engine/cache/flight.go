@@ -13,12 +13,41 @@ import (
 // the one upstream call and feeds the Flight), the others follow, each reading the
 // answer, or the stream from its first chunk, at its own pace. Safe for concurrent use.
 type Group struct {
-	mu sync.Mutex
-	m  map[string]*Flight
+	mu  sync.Mutex
+	m   map[string]*Flight
+	max int // MaxFlightBytes; tests lower it
 }
 
+// MaxFlightBytes bounds what a coalesced stream keeps for its followers, counted as
+// ChunkBytes does. A follower reads from the first chunk, so a flight keeps every chunk
+// until it holds this much; then it leaves its group (an identical request arriving later
+// makes a call of its own) and drops the chunks every follower has read. A long answer then
+// costs memory only for what the slowest follower has yet to write (a stalled client is cut
+// off by the server's write-stall bound), not the whole answer per flight.
+const MaxFlightBytes = 4 << 20
+
 // NewGroup returns an empty group.
-func NewGroup() *Group { return &Group{m: map[string]*Flight{}} }
+func NewGroup() *Group { return &Group{m: map[string]*Flight{}, max: MaxFlightBytes} }
+
+// ChunkBytes is what a chunk is counted for against a size bound: its text and tool-call
+// arguments, plus 256 bytes for the rest (ids, model, the structs).
+func ChunkBytes(c *adapters.ChatChunk) int {
+	n := 256
+	for i := range c.Choices {
+		d := &c.Choices[i].Delta
+		if d.Content != nil {
+			n += len(*d.Content)
+		}
+		if d.Refusal != nil {
+			n += len(*d.Refusal)
+		}
+		for j := range d.ToolCalls {
+			n += len(d.ToolCalls[j].Function.Arguments) + len(d.ToolCalls[j].Function.Name) + len(d.ToolCalls[j].ID)
+		}
+		n += len(c.Choices[i].Logprobs)
+	}
+	return n
+}
 
 // Meta is what the upstream call said besides its answer.
 type Meta struct {
@@ -37,7 +66,11 @@ type Flight struct {
 	opened  bool          // meta is known: the answer, or the stream's first chunk, arrived
 	meta    Meta
 	resp    *adapters.ChatResponse
-	chunks  []*adapters.ChatChunk
+	chunks  []*adapters.ChatChunk // the stream from chunk base on
+	base    int                   // the index of chunks[0]: the ones before were dropped
+	bytes   int                   // ChunkBytes of chunks
+	sealed  bool                  // over the group's bound: out of the group, chunks dropped as read
+	readers map[*tee]struct{}     // the open Readers, whose positions say what may be dropped
 	done    bool
 	err     error // the call's failure; io.EOF is not one
 	waiters int
@@ -122,12 +155,43 @@ func (f *Flight) Open(m Meta, first *adapters.ChatChunk) {
 	f.mu.Unlock()
 }
 
-// Publish adds a stream's next chunk.
+// Publish adds a stream's next chunk. Past the group's bound the flight seals (see
+// MaxFlightBytes) and from then on keeps only the chunks a reader has yet to read.
 func (f *Flight) Publish(c *adapters.ChatChunk) {
 	f.mu.Lock()
 	f.chunks = append(f.chunks, c)
+	f.bytes += ChunkBytes(c)
+	seal := !f.sealed && f.bytes > f.g.max
+	if seal {
+		f.sealed = true
+	}
+	if f.sealed {
+		f.trim()
+	}
 	f.notify()
 	f.mu.Unlock()
+	if seal {
+		f.leaveGroup()
+	}
+}
+
+// trim drops the chunks every reader has read; f.mu held. Chunk 0 stays while the stream
+// has not opened for a reader yet (WaitOpen returns it).
+func (f *Flight) trim() {
+	low := f.base + len(f.chunks)
+	for t := range f.readers {
+		low = min(low, t.i)
+	}
+	n := low - f.base
+	if n <= 0 {
+		return
+	}
+	for _, c := range f.chunks[:n] {
+		f.bytes -= ChunkBytes(c)
+	}
+	clear(f.chunks[:n])
+	f.chunks = f.chunks[n:]
+	f.base = low
 }
 
 // End ends the call: err nil (or io.EOF) when it completed. The flight leaves the group,
@@ -201,16 +265,16 @@ func (f *Flight) WaitOpen(ctx context.Context) (Meta, *adapters.ChatChunk, error
 		opened, done, ch := f.opened, f.done, f.changed
 		m, err := f.meta, f.err
 		var first *adapters.ChatChunk
-		if len(f.chunks) > 0 {
+		if len(f.chunks) > 0 && f.base == 0 {
 			first = f.chunks[0]
 		}
 		f.mu.Unlock()
 		switch {
 		case opened && first != nil:
 			return m, first, nil
-		case done:
+		case done, f.base > 0:
 			if err == nil {
-				err = errNoAnswer
+				err = errNoAnswer // or its start is gone: the follower makes its own call
 			}
 			return Meta{}, nil, err
 		}
@@ -225,15 +289,22 @@ func (f *Flight) WaitOpen(ctx context.Context) (Meta, *adapters.ChatChunk, error
 // Reader reads the flight's stream from its chunk at index from (1: the chunk after
 // the first, which WaitOpen returned). Its Close leaves the flight.
 func (f *Flight) Reader(ctx context.Context, from int) adapters.ChunkStream {
-	return &tee{f: f, ctx: ctx, i: from}
+	t := &tee{f: f, ctx: ctx, i: from}
+	f.mu.Lock()
+	if f.readers == nil {
+		f.readers = map[*tee]struct{}{}
+	}
+	f.readers[t] = struct{}{}
+	f.mu.Unlock()
+	return t
 }
 
 // Answered is a completed flight's answer: its chunks or its completion. ok is false while
-// it runs or when it failed.
+// it runs, when it failed, and when it dropped chunks (a stream over the bound).
 func (f *Flight) Answered() (m Meta, r *adapters.ChatResponse, chunks []*adapters.ChatChunk, ok bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.meta, f.resp, f.chunks, f.done && f.err == nil
+	return f.meta, f.resp, f.chunks, f.done && f.err == nil && f.base == 0
 }
 
 type tee struct {
@@ -249,10 +320,19 @@ func (t *tee) Recv() (*adapters.ChatChunk, error) {
 	for {
 		f := t.f
 		f.mu.Lock()
-		if t.i < len(f.chunks) {
-			c := f.chunks[t.i]
+		if t.i < f.base {
+			// Opened before the flight sealed, but not read from until the chunks it
+			// needed were dropped: it cannot go on where it is.
 			f.mu.Unlock()
+			return nil, errFellBehind
+		}
+		if t.i-f.base < len(f.chunks) {
+			c := f.chunks[t.i-f.base]
 			t.i++
+			if f.sealed {
+				f.trim()
+			}
+			f.mu.Unlock()
 			return c, nil
 		}
 		done, err, ch := f.done, f.err, f.changed
@@ -275,6 +355,12 @@ func (t *tee) Recv() (*adapters.ChatChunk, error) {
 func (t *tee) Close() error {
 	if !t.closed {
 		t.closed = true
+		t.f.mu.Lock()
+		delete(t.f.readers, t)
+		if t.f.sealed {
+			t.f.trim()
+		}
+		t.f.mu.Unlock()
 		t.f.Leave()
 	}
 	return nil
@@ -284,4 +370,7 @@ type flightError string
 
 func (e flightError) Error() string { return string(e) }
 
-const errNoAnswer = flightError("cache: the shared call ended without an answer")
+const (
+	errNoAnswer   = flightError("cache: the shared call ended without an answer")
+	errFellBehind = flightError("cache: the shared stream dropped chunks this reader had not read")
+)

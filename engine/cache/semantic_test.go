@@ -212,7 +212,7 @@ func TestCachePurgeClearsTheSemanticIndex(t *testing.T) {
 	p := Partition{Scope: "team:a", Model: "p/m", Hash: "a"}
 	c.Semantic().Add(p, []float32{1, 2}, key("x"), time.Minute)
 	c.Semantic().Add(Partition{Scope: "team:b", Model: "p/m", Hash: "a"}, []float32{1, 2}, Key{Scope: "team:b", Model: "p/m", Hash: "x"}, time.Minute)
-	if _, _, err := c.Purge(t.Context(), Filter{Scope: "team:a"}); err != nil {
+	if _, err := c.Purge(t.Context(), Filter{Scope: "team:a"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := c.Semantic().Nearest(p, []float32{1, 2}); ok || c.Semantic().Len() != 1 {

@@ -98,8 +98,11 @@ type hold struct {
 	p         *Pipeline
 	limits    []ledger.RateLimit
 	estTokens int64
-	res       *ledger.Reservation
-	settled   bool
+	// extraTokens are tokens the request used besides its answer's (a semantic lookup's
+	// embeddings call): counted against token limits however the request ends.
+	extraTokens int64
+	res         *ledger.Reservation
+	settled     bool
 }
 
 // enforce applies the decision's budgets and rate limits atomically. Budgets come first:
@@ -214,13 +217,13 @@ func (hd *hold) settle(u *adapters.Usage, cost int64) {
 	store := hd.p.o.Ledger
 	if u == nil {
 		hd.release(ctx)
-		if len(hd.limits) > 0 && hd.estTokens > 0 {
-			store.AddTokens(ctx, hd.limits, -hd.estTokens)
+		if len(hd.limits) > 0 && hd.extraTokens != hd.estTokens {
+			store.AddTokens(ctx, hd.limits, hd.extraTokens-hd.estTokens)
 		}
 		return
 	}
 	if len(hd.limits) > 0 {
-		if delta := int64(u.PromptTokens+u.CompletionTokens) - hd.estTokens; delta != 0 {
+		if delta := int64(u.PromptTokens+u.CompletionTokens) + hd.extraTokens - hd.estTokens; delta != 0 {
 			store.AddTokens(ctx, hd.limits, delta)
 		}
 	}

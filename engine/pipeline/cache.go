@@ -310,11 +310,12 @@ func (p *Pipeline) runStream(ctx context.Context, cancel context.CancelFunc, f *
 	route := sr.Target.String()
 	f.Open(cache.Meta{Route: route, Upstream: sr.Upstream, Dropped: sr.Dropped}, sr.First)
 	usage := sr.First.Usage
-	chunks := []*adapters.ChatChunk{sr.First}
+	// What is stored is kept as it arrives, up to the largest entry the cache keeps.
+	chunks, size := []*adapters.ChatChunk{sr.First}, cache.ChunkBytes(sr.First)
 	for {
 		c, err := sr.Stream.Recv()
 		if err != nil {
-			if err == io.EOF && xc.store && p.o.Cache != nil && usage != nil {
+			if err == io.EOF && xc.store && p.o.Cache != nil && usage != nil && chunks != nil {
 				// Stored before the followers read the end, as for a buffered answer.
 				if p.o.Cache.Put(ctx, xc.key, &cache.Entry{Route: route, Usage: usage, Chunks: chunks,
 					CostMUSD: p.costOf(data, route, usage), BodyHash: xc.bodyHash}, xc.ttl) {
@@ -327,7 +328,13 @@ func (p *Pipeline) runStream(ctx context.Context, cancel context.CancelFunc, f *
 		if c.Usage != nil {
 			usage = c.Usage
 		}
-		chunks = append(chunks, c)
+		if chunks != nil && xc.store && p.o.Cache != nil {
+			if size += cache.ChunkBytes(c); size > p.o.Cache.MaxEntryBytes() {
+				chunks = nil
+			} else {
+				chunks = append(chunks, c)
+			}
+		}
 		f.Publish(c)
 	}
 }
@@ -336,13 +343,7 @@ func (p *Pipeline) runStream(ctx context.Context, cancel context.CancelFunc, f *
 // until the stream grows past the largest entry the cache keeps.
 func (p *Pipeline) recordChunk(x *Exchange, c *adapters.ChatChunk) {
 	xc := x.cache
-	xc.recordBytes += 256
-	for i := range c.Choices {
-		if s := c.Choices[i].Delta.Content; s != nil {
-			xc.recordBytes += len(*s)
-		}
-	}
-	if xc.recordBytes > p.o.Cache.MaxEntryBytes() {
+	if xc.recordBytes += cache.ChunkBytes(c); xc.recordBytes > p.o.Cache.MaxEntryBytes() {
 		xc.record = nil
 		return
 	}

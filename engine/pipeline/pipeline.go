@@ -228,6 +228,11 @@ func (x *Exchange) BudgetWarning() string { return x.warning }
 // Route is "provider/model" of the target that answered, "none" until one did.
 func (x *Exchange) Route() string { return x.route }
 
+// WentUpstream reports that an upstream call answered (or failed) for this request: false
+// for an answer from the cache or a coalesced call, a denial, or a request refused before
+// any target was tried.
+func (x *Exchange) WentUpstream() bool { return x.upstream > 0 }
+
 // Fault is the kind of fault a chaos drill injected into this request (X-Gavel-Fault, the
 // decision log's custom.fault), "" when none was: a decision's fault for an attempt the
 // walk never reached was not injected.

@@ -54,7 +54,8 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	if x.upstream > 0 {
 		p.o.Metrics.Overhead(max(0, dur-x.upstream))
 	}
-	if !p.log.Enabled(context.Background(), slog.LevelInfo) {
+	h := p.log.Handler()
+	if !h.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
 	// Typed attributes: no interface boxing on a line written for every request.
@@ -107,7 +108,11 @@ func (p *Pipeline) Finish(x *Exchange, status int, errCode string) {
 	if len(x.dropped) > 0 {
 		attrs = append(attrs, slog.String("dropped_params", strings.Join(x.dropped, ",")))
 	}
-	p.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
+	// The record goes to the handler without Logger.LogAttrs, which would walk the stack
+	// for a source location the log does not show (runtime.Callers on every request).
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	r.AddAttrs(attrs...)
+	_ = h.Handle(context.Background(), r) // as Logger.LogAttrs: a failed log write is not the request's failure
 }
 
 // Settle prices the request's usage and settles its ledger hold now, once: the HTTP layer

@@ -113,12 +113,16 @@ func (p *Pipeline) embedTurn(ctx context.Context, s *semanticState) ([]float32, 
 }
 
 // chargeEmbedding prices and counts a semantic lookup's embeddings call at its target's
-// rate; 0 when the request made none.
+// rate, and its tokens against the request's token limits; 0 when the request made none.
 func (p *Pipeline) chargeEmbedding(x *Exchange, data *policy.Data, l usageLabels) int64 {
 	if x.cache == nil || x.cache.sem == nil || x.cache.sem.usage == nil {
 		return 0
 	}
-	return p.account(data, x.cache.sem.embed.String(), l, x.cache.sem.usage)
+	u := x.cache.sem.usage
+	if x.hold != nil {
+		x.hold.extraTokens = int64(u.PromptTokens + u.CompletionTokens)
+	}
+	return p.account(data, x.cache.sem.embed.String(), l, u)
 }
 
 // indexAnswer indexes an answer this exchange's own call got and the cache stored, under

@@ -92,13 +92,14 @@ func (s *Server) purgeCache(c echo.Context) error {
 	if f == (cache.Filter{}) && q.Get("all") != "true" {
 		return errBadRequest("missing_required_parameter", "scope", "Name a scope (and id), a model, or all=true to purge every entry.")
 	}
-	mem, shared, err := s.o.Cache.Purge(c.Request().Context(), f)
-	s.audit(c, by, "cache.purge", f.Scope, map[string]any{"model": f.Model, "all": f == (cache.Filter{}), "deleted_memory": mem, "deleted_shared": shared, "failed": err != nil})
+	n, err := s.o.Cache.Purge(c.Request().Context(), f)
+	s.audit(c, by, "cache.purge", f.Scope, map[string]any{"model": f.Model, "all": f == (cache.Filter{}),
+		"deleted_memory": n.Memory, "deleted_shared": n.Shared, "deleted_vectors": n.Vectors, "failed": err != nil})
 	if err != nil {
 		s.log.Warn("cache purge: the shared level failed", "err", err)
 		return newAPIError(http.StatusServiceUnavailable, "cache_unavailable",
 			"The shared cache (Redis) could not be purged; this replica's memory was. Try again.")
 	}
-	writeJSON(c, http.StatusOK, map[string]any{"object": "cache.purge", "deleted_memory": mem, "deleted_shared": shared})
+	writeJSON(c, http.StatusOK, map[string]any{"object": "cache.purge", "deleted_memory": n.Memory, "deleted_shared": n.Shared, "deleted_vectors": n.Vectors})
 	return nil
 }

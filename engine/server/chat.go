@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,13 +47,12 @@ func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, h
 	c.Response().Header()[HeaderDecisionID] = x.HeaderSlot(pipeline.HeaderSlotID, x.ID)
 	status, code := http.StatusOK, ""
 	err := handle(c, x)
-	var ended *streamEnd
-	switch {
+	switch ended := streamEnded(err); {
 	case err == nil:
 		if st := c.Response().Status; st != 0 {
 			status = st
 		}
-	case errors.As(err, &ended):
+	case ended != nil:
 		// A stream that had started: the client was told in the stream, or cannot be.
 		status, code = ended.api.Status, ended.api.Code
 	default:
@@ -75,8 +75,37 @@ func (s *Server) serveAs(c echo.Context, endpoint string, proto errorProtocol, h
 		proto.write(c, api)
 	}
 	s.p.Finish(x, status, code)
+	if !x.WentUpstream() {
+		yieldAfterCPUOnly()
+	}
 	return nil
 }
+
+// streamEnded is err's streamEnd, nil when it has none (or err is nil). The pointer
+// errors.As fills escapes, so it is allocated where it is declared: declared at the top of
+// serveAs it cost an allocation on every request, failed or not.
+func streamEnded(err error) *streamEnd {
+	if err == nil {
+		return nil
+	}
+	var ended *streamEnd
+	if !errors.As(err, &ended) {
+		return nil
+	}
+	return ended
+}
+
+// yieldAfterCPUOnly gives the P up once a request that never waited on an upstream (a cache
+// hit, a denial, a rate-limited or malformed request) is answered. Such requests never park,
+// so under saturation their connections' goroutines cycle in the P's local run queue: the
+// client's next request is already there when the connection reads again. Connections the
+// runtime's background poller readied meanwhile sit in the global queue, which a busy P
+// serves one goroutine per 61 scheduling rounds: with one P and 32 clients sending cached
+// requests, p99 was 140–220 ms against a p50 of 7 ms, in bursts every ~250 ms. Yielding puts
+// this goroutine behind them (runtime.Gosched queues globally), so every connection gets
+// its turn in arrival order. A request that went upstream parked on its socket and needs
+// no help; yielding there too cost 4–7 % of CPU per request in the load benchmark.
+func yieldAfterCPUOnly() { runtime.Gosched() }
 
 // admitted writes what the pipeline's admission says in headers, whether or not the
 // request was admitted: the revision, the A/B arm, the rate limits, budget warnings.
@@ -198,8 +227,8 @@ const answerPiece = 64 << 10
 // that a slow reader still making progress is not cut: an answer of many megabytes to a
 // client that reads nothing must not hold the handler until it leaves.
 func (s *Server) writeAnswer(c echo.Context, v any) error {
-	b := encodeJSON(c, http.StatusOK, v)
-	defer releaseJSON(v, b)
+	b, held := encodeJSON(c, http.StatusOK, v)
+	defer releaseJSON(held, b)
 	return s.writeBody(c, http.NewResponseController(c.Response().Writer), b)
 }
 
@@ -280,7 +309,13 @@ func (s *Server) read(c echo.Context, use func([]byte) *APIError) *APIError {
 			bufPool.Put(buf)
 		}
 	}()
-	_, err := buf.ReadFrom(http.MaxBytesReader(c.Response(), r.Body, s.o.MaxBodyBytes))
+	body := r.Body
+	if r.ContentLength < 0 || r.ContentLength > s.o.MaxBodyBytes {
+		// A body of a declared length within the limit cannot exceed it (net/http reads no
+		// more than the length), so only the others are wrapped: one allocation each.
+		body = http.MaxBytesReader(c.Response(), r.Body, s.o.MaxBodyBytes)
+	}
+	_, err := buf.ReadFrom(body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -245,6 +245,9 @@ func (s *Server) messagesStream(ctx context.Context, c echo.Context, x *pipeline
 			}
 			return s.streamFailed(ctx, c, w, st, err, anthropicStreamError)
 		}
+		// A chunk's events are written together, and with the next chunk's when that one
+		// is already read (adapters.ReadyStream).
+		w.hold = true
 		chunk, err := st.Recv()
 		if err == nil {
 			if chunk != nil {
@@ -252,11 +255,17 @@ func (s *Server) messagesStream(ctx context.Context, c echo.Context, x *pipeline
 					return s.writeFailed(err)
 				}
 			}
+			if err := w.batch(st.NextReady()); err != nil {
+				return s.writeFailed(err)
+			}
 			continue
 		}
 		if errors.Is(err, io.EOF) {
 			s.p.Settle(x)
 			if err := enc.End(); err != nil {
+				return s.writeFailed(err)
+			}
+			if err := w.close(); err != nil {
 				return s.writeFailed(err)
 			}
 			return nil
@@ -293,7 +302,11 @@ func (s *Server) messagesDegraded(ctx context.Context, c echo.Context, x *pipeli
 	s.p.Settle(x)
 	w := s.startSSE(c, ctx)
 	defer w.end()
+	w.hold = true // the whole answer is in hand: one write
 	if err := frontanthropic.ResponseEvents(msg, w.named); err != nil {
+		return s.writeFailed(err)
+	}
+	if err := w.close(); err != nil {
 		return s.writeFailed(err)
 	}
 	return nil

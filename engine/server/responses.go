@@ -263,6 +263,9 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 		return s.responsesRelay(ctx, c, rs, up, w)
 	}
 	str := responses.NewStreamer(rs.res, rs.ids, w.raw)
+	// A chunk's events are written together, and with the next chunk's when that one is
+	// already read (adapters.ReadyStream); the opening events go with the first chunk's.
+	w.hold = true
 	if err := str.Start(); err != nil {
 		return s.writeFailed(err)
 	}
@@ -275,7 +278,11 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 			rs.save(ctx)
 			s.p.Settle(x) // before the client reads the end: see stream
 			w.final()
+			w.hold = true
 			if err := str.Finish(); err != nil {
+				return s.writeFailed(err)
+			}
+			if err := w.close(); err != nil {
 				return s.writeFailed(err)
 			}
 			return nil
@@ -283,10 +290,12 @@ func (s *Server) responsesStream(ctx context.Context, c echo.Context, rs *respSt
 		if err != nil {
 			return s.responsesFailed(ctx, c, str, up, w, err)
 		}
-		if chunk == nil {
-			continue
+		if chunk != nil {
+			if err := str.Chunk(chunk); err != nil {
+				return s.writeFailed(err)
+			}
 		}
-		if err := str.Chunk(chunk); err != nil {
+		if err := w.batch(up.NextReady()); err != nil {
 			return s.writeFailed(err)
 		}
 	}
@@ -353,6 +362,7 @@ func (s *Server) responsesDegraded(ctx context.Context, c echo.Context, rs *resp
 	c.Response().Header().Set("X-Gavel-Degraded", "stream")
 	w := s.startSSE(c, ctx)
 	defer w.end()
+	w.hold = true // the whole answer is in hand: one write
 	str := responses.NewStreamer(rs.res, rs.ids, w.raw)
 	if err := str.Start(); err != nil {
 		return s.writeFailed(err)
@@ -368,6 +378,9 @@ func (s *Server) responsesDegraded(ctx context.Context, c echo.Context, rs *resp
 	rs.save(ctx)
 	s.p.Settle(x)
 	if err := str.Finish(); err != nil {
+		return s.writeFailed(err)
+	}
+	if err := w.close(); err != nil {
 		return s.writeFailed(err)
 	}
 	return nil

@@ -346,9 +346,9 @@ func writeError(c echo.Context, e *APIError) {
 }
 
 func writeJSON(c echo.Context, status int, v any) error {
-	b := encodeJSON(c, status, v)
+	b, held := encodeJSON(c, status, v)
 	_, err := c.Response().Write(b)
-	releaseJSON(v, b)
+	releaseJSON(held, b)
 	return err
 }
 
@@ -377,12 +377,13 @@ var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); retu
 const maxPooledAnswer = 64 << 10
 
 // encodeJSON encodes v, writes the status and headers, and returns the body to write, in
-// a buffer the caller gives back with releaseJSON once it is written.
-func encodeJSON(c echo.Context, status int, v any) []byte {
-	var b []byte
+// a buffer the caller gives back with releaseJSON once it is written (held is the pooled
+// slice the body was appended to, nil when v was marshalled).
+func encodeJSON(c echo.Context, status int, v any) (b []byte, held *[]byte) {
 	var err error
 	if a, ok := v.(appender); ok {
-		b, err = a.AppendJSON((*answerBuffers.Get().(*[]byte))[:0])
+		held = answerBuffers.Get().(*[]byte)
+		b, err = a.AppendJSON((*held)[:0])
 	} else {
 		b, err = json.Marshal(v)
 	}
@@ -390,14 +391,15 @@ func encodeJSON(c echo.Context, status int, v any) []byte {
 		status, b = http.StatusInternalServerError, []byte(`{"error":{"message":"encoding failed","type":"server_error","param":null,"code":"internal_error"}}`)
 	}
 	writeJSONHeaders(c, status, len(b)+1)
-	return append(b, '\n')
+	return append(b, '\n'), held
 }
 
 // releaseJSON gives back the buffer of an answer encodeJSON encoded, once it is written.
-// Only a buffer an appender filled is pooled (its cap is what AppendJSON grew it to).
-func releaseJSON(v any, b []byte) {
-	if _, ok := v.(appender); ok && cap(b) <= maxPooledAnswer {
-		b = b[:0]
-		answerBuffers.Put(&b)
+// Only a buffer an appender filled is pooled (its cap is what AppendJSON grew it to), in
+// the pool's own slice header: putting &b would allocate one per answer.
+func releaseJSON(held *[]byte, b []byte) {
+	if held != nil && cap(b) <= maxPooledAnswer {
+		*held = b[:0]
+		answerBuffers.Put(held)
 	}
 }

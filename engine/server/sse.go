@@ -28,7 +28,10 @@ var (
 const finalWriteTimeout = 2 * time.Second
 
 // sseWriter writes server-sent events and flushes each one: a token must reach the client
-// when it arrives, not when a buffer fills.
+// when it arrives, not when a buffer fills. Events written while hold is set wait in buf
+// and go out with the next one sent: a relay sets hold when the stream's next chunk is
+// already read (adapters.ReadyStream), so a batch of events that arrived together is one
+// write to the connection and one flush, and no event waits for one that is not in hand.
 //
 // A client that stops reading makes a write block once the kernel's queues are full. Each
 // write therefore has a deadline: the stall bound (write_stall_timeout) from when it
@@ -37,14 +40,15 @@ const finalWriteTimeout = 2 * time.Second
 type sseWriter struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController // the connection's own writer: flush errors, write deadlines
-	// deadline: write deadlines are set on the connection; a stream that ends well clears
-	// them, so the next request on a kept-alive connection does not inherit one.
+	// deadline: write deadlines are set on the connection. net/http clears a
+	// connection's write deadline once it has finished a response, so the next request on
+	// a kept-alive connection does not inherit the stream's.
 	deadline bool
 	stall    time.Duration
-	until    time.Time // the request's deadline; zero: none
+	until    time.Time // the request's deadline, or the end's (final); zero: none
 	err      error     // the first write failure; nothing is written after it
-	buf      []byte
-	held     bool // written and not yet flushed (write without flush)
+	buf      []byte    // events written and not yet sent
+	hold     bool      // events written now wait in buf for the next one sent
 }
 
 func (s *Server) startSSE(c echo.Context, ctx context.Context) *sseWriter {
@@ -70,59 +74,59 @@ func (w *sseWriter) next() time.Time {
 	return d
 }
 
-// final gives the event that ends the stream its own short deadline: the request's may
-// already have passed.
+// final gives the event that ends the stream its own short deadline, the request's may
+// already have passed, and sends it (and what is held) as soon as it is written.
 func (w *sseWriter) final() {
-	if w.deadline && w.err == nil {
-		w.rc.SetWriteDeadline(time.Now().Add(finalWriteTimeout))
-	}
+	w.until = time.Now().Add(finalWriteTimeout)
+	w.hold = false
 }
 
-// end clears the write deadline of a stream whose client read everything.
+// end runs when the handler is done with the stream: what is still held is handed over.
 func (w *sseWriter) end() {
-	if w.deadline && w.err == nil {
-		w.rc.SetWriteDeadline(time.Time{})
+	if len(w.buf) > 0 {
+		w.close()
 	}
 }
 
 func (w *sseWriter) event(v any) error {
-	return w.eventFlush(v, true)
+	return w.eventFlush(v, !w.hold)
 }
 
-// eventFlush is event, flushed only when flush is set: a chunk followed by one already
-// at hand is written with it (adapters.ReadyStream).
+// eventFlush is event, sent with what is held when flush is set, held otherwise.
 func (w *sseWriter) eventFlush(v any, flush bool) error {
 	if a, ok := v.(appender); ok {
-		b, err := a.AppendJSON(append(w.buf[:0], sseData...))
+		b, err := a.AppendJSON(append(w.buf, sseData...))
 		if err != nil {
 			return err
 		}
 		w.buf = append(b, sseEnd...)
-		return w.write(w.buf, flush)
+	} else {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		w.buf = append(append(append(w.buf, sseData...), b...), sseEnd...)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	if !flush {
+		return w.err
 	}
-	w.buf = append(append(append(w.buf[:0], sseData...), b...), sseEnd...)
-	return w.raw(w.buf)
+	return w.send()
 }
 
 // named writes an event with an event name (`event: typ`), as Anthropic's stream has
 // them. (The Responses stream encodes its events itself and writes them with raw.)
 func (w *sseWriter) named(typ string, v any) error {
-	w.buf = append(append(append(append(w.buf[:0], sseEvent...), typ...), '\n'), sseData...)
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	w.buf = append(append(append(append(w.buf, sseEvent...), typ...), '\n'), sseData...)
 	w.buf = append(append(w.buf, b...), sseEnd...)
-	return w.raw(w.buf)
+	return w.emit()
 }
 
 // relay writes an event as an upstream sent it: its name (when it had one) and its data.
 func (w *sseWriter) relay(name, data []byte) error {
-	w.buf = w.buf[:0]
 	if len(name) > 0 {
 		w.buf = append(append(append(w.buf, sseEvent...), name...), '\n')
 	}
@@ -135,46 +139,75 @@ func (w *sseWriter) relay(name, data []byte) error {
 		data = rest
 	}
 	w.buf = append(w.buf, '\n')
-	return w.raw(w.buf)
+	return w.emit()
 }
 
-func (w *sseWriter) raw(b []byte) error { return w.write(b, true) }
+// raw writes encoded events.
+func (w *sseWriter) raw(b []byte) error {
+	w.buf = append(w.buf, b...)
+	return w.emit()
+}
 
-// write writes b, and flushes it when flush is set.
-func (w *sseWriter) write(b []byte, flush bool) error {
+// emit sends what is written unless hold is set.
+func (w *sseWriter) emit() error {
+	if w.hold {
+		return w.err
+	}
+	return w.send()
+}
+
+// batch ends the events written for one chunk while hold is set: they are sent now unless
+// the stream's next chunk is at hand (ready), and then go out with its events.
+func (w *sseWriter) batch(ready bool) error {
+	if ready || len(w.buf) == 0 {
+		return w.err
+	}
+	return w.send()
+}
+
+// held reports whether events wait in buf.
+func (w *sseWriter) held() bool { return len(w.buf) > 0 }
+
+// send writes what is held in one write, under a deadline, and flushes it.
+func (w *sseWriter) send() error {
+	if err := w.put(); err != nil {
+		return err
+	}
+	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		w.err = err
+		return err
+	}
+	return nil
+}
+
+// put hands what is held to the response writer, under a deadline, without flushing.
+func (w *sseWriter) put() error {
 	if w.err != nil {
+		w.buf = w.buf[:0]
 		return w.err
 	}
 	if w.deadline {
 		w.rc.SetWriteDeadline(w.next())
 	}
-	if _, err := w.w.Write(b); err != nil {
+	_, err := w.w.Write(w.buf)
+	w.buf = w.buf[:0]
+	if err != nil {
 		w.err = err
-		return err
 	}
-	if !flush {
-		w.held = true
-		return nil
-	}
-	w.held = false
-	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		w.err = err
-		return err
-	}
-	return nil
+	return err
 }
 
-// flush sends what write held.
-func (w *sseWriter) flush() error {
-	if w.err != nil {
-		return w.err
-	}
-	w.held = false
-	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		w.err = err
-		return err
-	}
-	return nil
+// flush sends what is held.
+func (w *sseWriter) flush() error { return w.send() }
+
+// close hands the stream's last events, and those held before them, to net/http without
+// a flush, under the write deadline set here: the handler returns right after, and
+// net/http writes them together with the end of the chunked body in one write (a short
+// stream that was whole in hand goes out with a Content-Length instead), then clears the
+// deadline. The client cannot tell: nothing comes after them.
+func (w *sseWriter) close() error {
+	w.hold = false
+	return w.put()
 }
 
 // streamError ends a stream whose first byte already reached the client: OpenAI's SDKs
@@ -211,7 +244,6 @@ func (s *Server) streamFailed(ctx context.Context, c echo.Context, w *sseWriter,
 
 // rawEvent writes an upstream's event as it came: its name, if it had one, and its data.
 func (w *sseWriter) rawEvent(name, data []byte) error {
-	w.buf = w.buf[:0]
 	if len(name) > 0 {
 		w.buf = append(append(append(w.buf, sseEvent...), name...), '\n')
 	}
@@ -225,7 +257,7 @@ func (w *sseWriter) rawEvent(name, data []byte) error {
 		data = data[i+1:]
 	}
 	w.buf = append(append(append(w.buf, sseData...), data...), sseEnd...)
-	return w.raw(w.buf)
+	return w.emit()
 }
 
 // streamEnd is how a stream that had started ended when the request is to be recorded
@@ -264,7 +296,8 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 			// The spend is committed before the client reads the end of its stream, so a
 			// crash after this point cannot lose it.
 			s.p.Settle(x)
-			if err := w.raw(sseDone); err != nil {
+			w.buf = append(w.buf, sseDone...)
+			if err := w.close(); err != nil {
 				return s.writeFailed(err)
 			}
 			return nil
@@ -273,7 +306,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 			return s.streamFailed(ctx, c, w, st, err, openAIStreamError)
 		}
 		if chunk == nil {
-			if w.held && !st.NextReady() {
+			if w.held() && !st.NextReady() {
 				// What was held for this (empty) chunk goes out now: the next may be a while.
 				if err := w.flush(); err != nil {
 					return s.writeFailed(err)
@@ -301,12 +334,14 @@ func (s *Server) degradedStream(ctx context.Context, c echo.Context, x *pipeline
 	s.p.Settle(x) // before the client has the answer: see stream
 	w := s.startSSE(c, ctx)
 	defer w.end()
+	w.hold = true // the whole answer is in hand: one write
 	for _, ch := range chunksOf(res, x.WantsUsage()) {
 		if err := w.event(ch); err != nil {
 			return s.writeFailed(err)
 		}
 	}
-	if err := w.raw(sseDone); err != nil {
+	w.buf = append(w.buf, sseDone...)
+	if err := w.close(); err != nil {
 		return s.writeFailed(err)
 	}
 	return nil
