@@ -396,16 +396,19 @@ any_rate_limit if data.gavel.rate_limits[_]
 # for a request no denial stopped (the denials are judged first, on every request) and
 # when every check holds; tests assert that it then agrees with the full evaluation.
 fast[name] := {
-	"decision": route_decision(name, r),
-	"ok": fast_ok(name, r),
+	"decision": d,
+	"ok": fast_ok(name, r, dests, stream_ok),
 	"task_triggers": {t: true | some c in object.get(content_routes, name, []); c.task != ""; t := c.task},
 	"size_trigger": size_trigger(name),
 	"min_context": r.min_context,
-	"profiles": profiles_for(name),
+	"profiles": profiles_for(name, r, d, dests, stream_ok),
 } if {
 	some name, r in routes
 	not experiments[name]
 	not drilled[name]
+	d := route_decision(name, r)
+	dests := {code: content_dest(name, code) | some code in [false, true]}
+	stream_ok := not_degraded(r)
 }
 
 # profiles_for(name): for a request to name that the typical path does not take only
@@ -418,21 +421,31 @@ fast[name] := {
 # and each dimension would double the plan's size and time): the full rules decide them,
 # as they do a combination no candidate fits. Both code values share one set of variants
 # when no content rule tells them apart, both tools values when every candidate has tools.
-profiles_for(name) := {false: p, true: p} if {
-	dest := content_dest(name, false)
-	dest == content_dest(name, true)
-	p := variants(dest)
-} else := {false: variants(content_dest(name, false)), true: variants(content_dest(name, true))}
+profiles_for(name, r, d, dests, stream_ok) := {false: p, true: p} if {
+	dests[false] == dests[true]
+	p := variants(dests[false], name, r, d, stream_ok)
+} else := {code: variants(dest, name, r, d, stream_ok) | some code, dest in dests}
 
-variants(dest) := {false: only(v), true: only(v)} if {
-	every c in routes[dest.to].candidates {
-		c.tools == true
-	}
-	v := variant(dest, false, false, false)
+variants(dest, name, r, d, stream_ok) := {false: only(v), true: only(v)} if {
+	routes[dest.to].all_tools
+	v := unfiltered_variant(dest, name, r, d, stream_ok)
 } else := {tools: only(v) |
 	some tools in [false, true]
 	v := variant(dest, tools, false, false)
 }
+
+# unfiltered_variant: with no content rule and no filter, a profile's decision is the
+# name's fast decision d (the same value, not a copy: the plan stays small).
+unfiltered_variant(dest, name, r, d, stream_ok) := {
+	"decision": d,
+	"endpoint_ok": r.endpoint_ok,
+	"stream_ok": {false: true, true: stream_ok},
+	"min_context": r.min_context,
+} if {
+	dest.to == name
+	dest.notes == []
+	d.allow
+} else := variant(dest, false, false, false)
 
 # only(v): v for a request without images whose PII (if any) does not leave as it is.
 only(v) := {false: {false: v}}
@@ -492,14 +505,14 @@ content_note(name, r) := [] if {
 # that fits every candidate and that no content rule without a task or size condition
 # sends elsewhere, with or without code (built level by level, each level
 # shared by the one above).
-fast_ok(name, r) := {e: by_code |
+fast_ok(name, r, dests, stream_ok) := {e: by_code |
 	some e, ok in r.endpoint_ok
 	ok
 } if {
-	by_stream := {stream: true | some stream in [false, true]; fast_fits(stream, not_degraded(r))}
+	by_stream := {stream: true | some stream in [false, true]; fast_fits(stream, stream_ok)}
 	by_vision := {vision: by_stream | some vision in [false, true]; fast_fits(vision, r.all_vision)}
 	by_tools := {tools: by_vision | some tools in [false, true]; fast_fits(tools, r.all_tools)}
-	by_code := {code: by_tools | some code in [false, true]; content_dest(name, code).to == name}
+	by_code := {code: by_tools | some code, dest in dests; dest.to == name}
 }
 
 fast_fits(false, _) := true
