@@ -456,31 +456,31 @@ func appendValue(b []byte, v ast.Value) ([]byte, bool) {
 		}
 		return append(b, ']'), true
 	case ast.Object:
-		if x.Len() == 0 {
-			return append(b, '{', '}'), true
-		}
-		b = append(b, '{')
-		ok := true
-		i := 0
-		x.Until(func(k, val *ast.Term) bool {
-			key, isStr := k.Value.(ast.String)
-			if !isStr {
-				ok = false
-				return true
-			}
-			if i > 0 {
-				b = append(b, ',')
-			}
-			i++
-			b = policy.AppendJSONString(b, string(key))
-			b = append(b, ':')
-			b, ok = appendValue(b, val.Value)
-			return !ok
-		})
-		if !ok {
-			return b[:mark], false
-		}
-		return append(b, '}'), true
+		return appendObject(b, x)
 	}
 	return b, false
+}
+
+// appendObject is appendValue's object: its members in the order Until visits them (its
+// sorted keys), through Keys and Get rather than Until's callback, whose closure made b
+// escape: appendValue allocated on every call, for every string and number too.
+func appendObject(b []byte, x ast.Object) ([]byte, bool) {
+	mark := len(b)
+	b = append(b, '{')
+	for i, k := range x.Keys() {
+		key, isStr := k.Value.(ast.String)
+		if !isStr {
+			return b[:mark], false
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = policy.AppendJSONString(b, string(key))
+		b = append(b, ':')
+		var ok bool
+		if b, ok = appendValue(b, x.Get(k).Value); !ok {
+			return b[:mark], false
+		}
+	}
+	return append(b, '}'), true
 }

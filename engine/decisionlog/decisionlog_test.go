@@ -136,3 +136,26 @@ func TestEncodeFallbacks(t *testing.T) {
 		}
 	}
 }
+
+// A scalar part costs appendValue no allocation, and an object one (its keys), not one
+// per member: the decision log encodes four such parts for every request.
+func TestAppendValueAllocations(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	for _, tc := range []struct {
+		src  string
+		want float64
+	}{
+		{`1765000000123456789`, 0},
+		{`"text"`, 0},
+		{`{"email": 2, "ssn": 1, "nested": {"a": 1}}`, 2},
+	} {
+		v := ast.MustParseTerm(tc.src).Value
+		if n := testing.AllocsPerRun(100, func() {
+			if _, ok := appendValue(buf[:0], v); !ok {
+				t.Fatal("refused")
+			}
+		}); n > tc.want {
+			t.Errorf("%s: %v allocations, want at most %v", tc.src, n, tc.want)
+		}
+	}
+}

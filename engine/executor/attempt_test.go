@@ -71,7 +71,8 @@ func TestRequestEndDuringBackoff(t *testing.T) {
 
 // The retry → breaker → timeout pipeline costs an answered call a handful of
 // allocations (the attempt, its context and timer), not failsafe-go's ~25 executions,
-// copies and policy executors per call.
+// copies and policy executors per call; the walk's FailedError is made only on a
+// failure (11 before that, 10 since).
 func TestChatPipelineAllocations(t *testing.T) {
 	a := &fake{name: "a"}
 	ex, _ := newExec(fast(), a)
@@ -92,7 +93,7 @@ func TestChatPipelineAllocations(t *testing.T) {
 		}
 	})
 	t.Logf("Executor.Chat %.0f allocs, the provider's own call %.0f", got, base)
-	if got-base > 16 {
-		t.Errorf("Executor.Chat allocates %.0f times around the provider's %.0f; want at most 16 more", got, base)
+	if got-base > 10 {
+		t.Errorf("Executor.Chat allocates %.0f times around the provider's %.0f; want at most 10 more", got, base)
 	}
 }

@@ -33,6 +33,15 @@ type FailedError struct {
 	Tried []*TargetError
 }
 
+// add records target t's failure, making e when it is nil, and returns e.
+func (e *FailedError) add(t decision.Target, err error) *FailedError {
+	if e == nil {
+		e = &FailedError{}
+	}
+	e.Tried = append(e.Tried, &TargetError{Target: t, Err: err})
+	return e
+}
+
 func (e *FailedError) Error() string {
 	parts := make([]string, len(e.Tried))
 	for i, t := range e.Tried {

@@ -326,10 +326,13 @@ func (e *Executor) walk(ctx context.Context, d *decision.Decision, call attempt)
 	if d.Fault != nil {
 		call = e.faulty(d.Fault, call)
 	}
-	failed := &FailedError{}
+	// failed is made at the first failure: a request its first target answers (nearly all
+	// of them) pays no allocation for it.
+	var failed *FailedError
 	start := time.Now()
 	skip := 0 // targets already tried as a hedged group
 	if d.Hedge != nil && len(d.Targets) > 1 {
+		failed = &FailedError{}
 		out, t, n, err := e.hedged(ctx, d, call, failed)
 		if err == nil {
 			return out, t, time.Since(start), nil
@@ -348,17 +351,20 @@ func (e *Executor) walk(ctx context.Context, d *decision.Decision, call attempt)
 		}
 		p, err := e.pipeline(t)
 		if err != nil {
-			failed.Tried = append(failed.Tried, &TargetError{Target: t, Err: err})
+			failed = failed.add(t, err)
 			continue
 		}
 		out, err := p.run(ctx, e, d.Limits.MaxRetries, call)
 		if err == nil {
 			return out, t, time.Since(start), nil
 		}
-		failed.Tried = append(failed.Tried, &TargetError{Target: t, Err: err})
+		failed = failed.add(t, err)
 		if ctx.Err() != nil || !classify(err).Failover() {
 			break
 		}
+	}
+	if failed == nil {
+		failed = &FailedError{} // a decision without targets
 	}
 	return nil, decision.Target{}, time.Since(start), failed
 }

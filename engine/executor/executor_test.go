@@ -28,6 +28,9 @@ type step struct {
 	err    error
 	delay  time.Duration
 	chunks int
+	// each delays every chunk of a stream; stallAt (1-based) is a chunk that never comes.
+	each    time.Duration
+	stallAt int
 }
 
 func (f *fake) Name() string { return f.name }
@@ -79,13 +82,16 @@ func (f *fake) ChatStream(ctx context.Context, req *adapters.ChatRequest) (adapt
 	if n == 0 {
 		n = 3
 	}
-	return &fakeStream{ctx: ctx, left: n, model: req.Model}, nil
+	return &fakeStream{ctx: ctx, left: n, model: req.Model, each: s.each, stallAt: s.stallAt}, nil
 }
 
 type fakeStream struct {
-	ctx   context.Context
-	left  int
-	model string
+	ctx     context.Context
+	left    int
+	model   string
+	each    time.Duration
+	stallAt int
+	n       int // chunks returned
 }
 
 func (s *fakeStream) Recv() (*adapters.ChatChunk, error) {
@@ -95,6 +101,18 @@ func (s *fakeStream) Recv() (*adapters.ChatChunk, error) {
 	if s.left == 0 {
 		return nil, io.EOF
 	}
+	if s.n+1 == s.stallAt {
+		<-s.ctx.Done()
+		return nil, s.ctx.Err()
+	}
+	if s.each > 0 {
+		select {
+		case <-time.After(s.each):
+		case <-s.ctx.Done():
+			return nil, s.ctx.Err()
+		}
+	}
+	s.n++
 	s.left--
 	txt := "x"
 	return &adapters.ChatChunk{Model: s.model, Choices: []adapters.ChunkChoice{{Delta: adapters.Delta{Content: &txt}}}}, nil
@@ -317,6 +335,57 @@ func TestStreamContextOutlivesAttempt(t *testing.T) {
 		if _, err := sr.Stream.Recv(); err != nil {
 			t.Fatalf("chunk %d: %v", i, err)
 		}
+	}
+}
+
+// The attempt timeout bounds the wait for each chunk of a stream, not the stream: reads
+// that each come within it never end the stream, however long the stream or the
+// consumer's pauses between reads, and a read that does not ends it with a timeout.
+func TestStreamIdleBound(t *testing.T) {
+	const idle = 80 * time.Millisecond
+	for _, tc := range []struct {
+		name  string
+		step  step
+		pause time.Duration // the consumer's, between reads
+		stall bool
+	}{
+		{"chunks within the bound", step{chunks: 8, each: idle / 2}, 0, false},
+		{"slow consumer", step{chunks: 4}, 2 * idle, false},
+		{"upstream stalls", step{chunks: 6, stallAt: 4}, 0, true},
+		{"upstream stalls after a slow consumer", step{chunks: 6, stallAt: 3}, 2 * idle, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := fast()
+			r.Timeout = idle
+			ex, _ := newExec(r, &fake{name: "a", steps: []step{tc.step}})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			sr, err := ex.OpenStream(ctx, &adapters.ChatRequest{}, decide("a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sr.Stream.Close()
+			var rerr error
+			for rerr == nil {
+				time.Sleep(tc.pause)
+				start := time.Now()
+				_, rerr = sr.Stream.Recv()
+				if rerr != nil && tc.stall {
+					if waited := time.Since(start); waited < idle || waited > 20*idle {
+						t.Errorf("the stalled read ended after %v; the bound is %v", waited, idle)
+					}
+				}
+			}
+			var ae *adapters.Error
+			switch {
+			case ctx.Err() != nil:
+				t.Fatalf("the stream hung until the test's deadline: %v", rerr)
+			case !tc.stall && !errors.Is(rerr, io.EOF):
+				t.Fatalf("stream ended with %v, want its end", rerr)
+			case tc.stall && (!errors.As(rerr, &ae) || ae.Kind != adapters.KindTimeout):
+				t.Fatalf("stalled stream ended with %v, want a timeout", rerr)
+			}
+		})
 	}
 }
 

@@ -25,8 +25,16 @@ type streamTracker struct {
 
 	// idle bounds the wait for each next chunk: an upstream that stalls mid-stream must
 	// end the client's stream with an error, not hold it open until the request deadline.
+	// One timer serves the whole stream: a read only records when it started (reading),
+	// and the timer, when it fires, ends the attempt if the read in progress has waited
+	// idle, or is set again for when it could have; with no read in progress it is left
+	// unset, and the next read sets it. Setting and stopping a timer for every chunk cost
+	// two timer operations per chunk.
 	idle      time.Duration
-	timer     *time.Timer
+	timer     atomic.Pointer[time.Timer]
+	armed     atomic.Bool  // the timer is set (or its check is running)
+	reading   atomic.Int64 // when the read in progress started (ns since started, +1); 0: none
+	ended     atomic.Bool  // finish ran: the timer must not be set again
 	idleFired atomic.Bool
 }
 
@@ -34,24 +42,50 @@ func (p *pipeline) tracker(e *Executor, ctx context.Context, out *outcome) strea
 	return streamTracker{p: p, e: e, req: ctx, started: out.started, ttft: out.ttft, release: out.release, idle: p.res.Timeout}
 }
 
-// before arms the idle bound for one read.
+// before marks the start of one read for the idle bound.
 func (s *streamTracker) before() {
-	if s.idle > 0 {
-		if s.timer == nil {
-			s.timer = time.AfterFunc(s.idle, func() {
-				s.idleFired.Store(true)
-				s.release() // cancels the attempt's context, which unblocks the read
-			})
+	if s.idle <= 0 {
+		return
+	}
+	s.reading.Store(int64(time.Since(s.started)) + 1)
+	if s.armed.CompareAndSwap(false, true) {
+		if t := s.timer.Load(); t != nil {
+			t.Reset(s.idle)
 		} else {
-			s.timer.Reset(s.idle)
+			s.timer.Store(time.AfterFunc(s.idle, s.check))
 		}
 	}
 }
 
-// after disarms it and ends the stream's bookkeeping when the read failed or ended.
+// check runs when the timer fires: the attempt ends if the read in progress has waited
+// idle; otherwise the timer is set for when it could have, or left unset when no read is
+// in progress.
+func (s *streamTracker) check() {
+	for !s.ended.Load() {
+		if at := s.reading.Load(); at != 0 {
+			waited := time.Since(s.started) - time.Duration(at-1)
+			if waited >= s.idle {
+				s.idleFired.Store(true)
+				s.release() // cancels the attempt's context, which unblocks the read
+				return
+			}
+			if t := s.timer.Load(); t != nil {
+				t.Reset(s.idle - waited)
+			}
+			return
+		}
+		s.armed.Store(false)
+		if s.reading.Load() == 0 || !s.armed.CompareAndSwap(false, true) {
+			return // the next read sets the timer
+		}
+		// A read started in between and found the timer set: judge it.
+	}
+}
+
+// after marks the read done and ends the stream's bookkeeping when it failed or ended.
 func (s *streamTracker) after(err error) error {
-	if s.timer != nil {
-		s.timer.Stop()
+	if s.idle > 0 {
+		s.reading.Store(0)
 	}
 	if err != nil {
 		if s.idleFired.Load() {
@@ -64,9 +98,6 @@ func (s *streamTracker) after(err error) error {
 }
 
 func (s *streamTracker) closed() {
-	if s.timer != nil {
-		s.timer.Stop()
-	}
 	s.finish(errClosed)
 }
 
@@ -129,6 +160,10 @@ func (s *streamTracker) endedByRequest() bool {
 
 func (s *streamTracker) finish(err error) {
 	s.once.Do(func() {
+		s.ended.Store(true)
+		if t := s.timer.Load(); t != nil {
+			t.Stop()
+		}
 		failed := err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errClosed) && breakerFailure(err) && !s.endedByRequest() &&
 			!injected(err) // a drill's cut says nothing about the target (fault.go)
 		s.p.stats.End(time.Since(s.started), s.ttft, failed)

@@ -47,6 +47,10 @@ type exchangeCache struct {
 	// stored, or when it grew past the entry bound).
 	record      []*adapters.ChatChunk
 	recordBytes int
+
+	// A streamed hit's stream: its stored chunks after the first (cachedStream).
+	hit    executor.StreamResult
+	replay replay
 }
 
 // CachedAnswer is the answer of a request served from the cache as a Chat Completions
@@ -256,7 +260,10 @@ func (p *Pipeline) cachedStream(ctx context.Context, x *Exchange) (sr *executor.
 	}
 	if e != nil && len(e.Chunks) > 0 {
 		x.served(CacheHit, e)
-		return &executor.StreamResult{Target: targetOf(e.Route), First: e.Chunks[0], Stream: &replay{chunks: e.Chunks[1:]}}, true, nil
+		// Kept in the exchange's cache state, already on the heap: a hit allocates neither.
+		xc.replay = replay{chunks: e.Chunks[1:]}
+		xc.hit = executor.StreamResult{Target: targetOf(e.Route), First: e.Chunks[0], Stream: &xc.replay}
+		return &xc.hit, true, nil
 	}
 	xc.result = CacheMiss
 	if !xc.coalesce {

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"iter"
+	"net/http"
 
 	"github.com/labstack/echo/v4"
 
@@ -26,18 +28,41 @@ func chatEvents(chunks iter.Seq[*adapters.ChatChunk]) ([]byte, error) {
 }
 
 // replayStream writes a streamed cache hit's rendered events: the spend is settled first
-// (stream settles before [DONE]; here every byte goes out at once), then the bytes, a
-// piece at a time under the stall bound like any stream's writes.
+// (stream settles before [DONE]; here every byte goes out at once), then the bytes straight
+// from the entry, a piece at a time under the stall bound like any stream's writes, the
+// last piece left to net/http as a live stream's end is (sseWriter.close): a short replay
+// is one write.
 func (s *Server) replayStream(ctx context.Context, c echo.Context, x *pipeline.Exchange, b []byte) error {
 	s.p.Settle(x)
 	w := s.startSSE(c, ctx)
-	defer w.end()
 	for len(b) > 0 {
 		n := min(len(b), answerPiece)
-		if err := w.raw(b[:n]); err != nil {
+		if err := w.direct(b[:n], n < len(b)); err != nil {
 			return s.writeFailed(err)
 		}
 		b = b[n:]
+	}
+	return nil
+}
+
+// direct writes encoded events from b as they are, without copying them into buf (b is
+// an entry's shared bytes), under a deadline as put does; flushed when flush is set.
+func (w *sseWriter) direct(b []byte, flush bool) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.deadline {
+		w.rc.SetWriteDeadline(w.next())
+	}
+	if _, err := w.w.Write(b); err != nil {
+		w.err = err
+		return err
+	}
+	if flush {
+		if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			w.err = err
+			return err
+		}
 	}
 	return nil
 }

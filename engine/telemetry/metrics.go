@@ -45,6 +45,7 @@ type Metrics struct {
 	semantic        semanticMetrics        // cache_semantic.go
 	canary          *canaryMetrics         // canary.go
 	continuations   *prometheus.CounterVec // continuations.go
+	hot             hot                    // handles.go: children of the per-request vectors
 }
 
 // Latency buckets from 1 ms to ~2 min: LLM calls are slow and widely spread.
@@ -175,12 +176,12 @@ func (m *Metrics) Request(endpoint, route, status, arm string, stream bool, d ti
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(endpoint, route, status, arm).Inc()
+	m.hot.requests.of(m.requests, labels4{endpoint, route, status, arm}, vals4).Inc()
 	s := "false"
 	if stream {
 		s = "true"
 	}
-	m.requestSeconds.WithLabelValues(endpoint, s).Observe(d.Seconds())
+	m.hot.requestSeconds.of(m.requestSeconds, labels2{endpoint, s}, vals2).Observe(d.Seconds())
 }
 
 // Overhead records gavel's own time for a request.
@@ -196,7 +197,7 @@ func (m *Metrics) Decision(outcome string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.decisions.WithLabelValues(outcome).Inc()
+	m.hot.decisions.of(m.decisions, labels1{outcome}, vals1).Inc()
 	m.decisionSeconds.Observe(d.Seconds())
 }
 
@@ -205,8 +206,8 @@ func (m *Metrics) Attempt(provider, model, outcome string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.attempts.WithLabelValues(provider, model, outcome).Inc()
-	m.upstreamSeconds.WithLabelValues(provider, model).Observe(d.Seconds())
+	m.hot.attempts.of(m.attempts, labels3{provider, model, outcome}, vals3).Inc()
+	m.hot.upstreamSeconds.of(m.upstreamSeconds, labels2{provider, model}, vals2).Observe(d.Seconds())
 }
 
 // TTFT records a stream's time to first token.
@@ -265,10 +266,10 @@ func (m *Metrics) Tokens(provider, model, team string, input, output int) {
 		return
 	}
 	if input > 0 {
-		m.tokens.WithLabelValues(provider, model, team, "input").Add(float64(input))
+		m.hot.tokens.of(m.tokens, labels4{provider, model, team, "input"}, vals4).Add(float64(input))
 	}
 	if output > 0 {
-		m.tokens.WithLabelValues(provider, model, team, "output").Add(float64(output))
+		m.hot.tokens.of(m.tokens, labels4{provider, model, team, "output"}, vals4).Add(float64(output))
 	}
 }
 
@@ -294,7 +295,7 @@ func (m *Metrics) Cost(provider, model, team string, microUSD int64) {
 	if m == nil || microUSD <= 0 {
 		return
 	}
-	m.costMicroUSD.WithLabelValues(provider, model, team).Add(float64(microUSD))
+	m.hot.cost.of(m.costMicroUSD, labels3{provider, model, team}, vals3).Add(float64(microUSD))
 }
 
 // Budget publishes a budget's standing.

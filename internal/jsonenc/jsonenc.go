@@ -141,29 +141,46 @@ const hexDigits = "0123456789abcdef"
 
 // String appends s as a JSON string the way encoding/json writes it: HTML
 // characters, control characters, U+2028 and U+2029 escaped, invalid UTF-8 replaced.
-func String(b []byte, s string) []byte {
+func String(b []byte, s string) []byte { return appendString(b, s, &htmlSafe, true) }
+
+// SlogString appends s as log/slog's JSON handler writes it: encoding/json's escaping
+// without the HTML escapes, and \b and \f as \u escapes.
+func SlogString(b []byte, s string) []byte { return appendString(b, s, &plainSafe, false) }
+
+// The ASCII bytes each flavour writes unescaped: all but the control characters, '"' and
+// '\\' (and for encoding/json '<', '>' and '&').
+var htmlSafe, plainSafe = func() (h, p [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		p[c] = c != '"' && c != '\\'
+		h[c] = p[c] && c != '<' && c != '>' && c != '&'
+	}
+	return h, p
+}()
+
+// appendString is String's and SlogString's one escaper; short writes \b and \f as such.
+func appendString(b []byte, s string, safe *[utf8.RuneSelf]bool, short bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if safe[c] {
 				i++
 				continue
 			}
 			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
+			switch {
+			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
-			case '\n':
+			case c == '\n':
 				b = append(b, '\\', 'n')
-			case '\r':
+			case c == '\r':
 				b = append(b, '\\', 'r')
-			case '\t':
+			case c == '\t':
 				b = append(b, '\\', 't')
-			case '\b':
+			case c == '\b' && short:
 				b = append(b, '\\', 'b')
-			case '\f':
+			case c == '\f' && short:
 				b = append(b, '\\', 'f')
 			default:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])

@@ -15,7 +15,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/gavel-gw/gavel/internal/jsonenc"
 )
 
 // Handler writes slog records as JSON lines. Safe for concurrent use.
@@ -81,9 +82,9 @@ func appendRecord(b []byte, r slog.Record) ([]byte, bool) {
 		b = append(b, `",`...)
 	}
 	b = append(b, `"level":`...)
-	b = appendString(b, r.Level.String())
+	b = jsonenc.SlogString(b, r.Level.String())
 	b = append(b, `,"msg":`...)
-	b = appendString(b, r.Message)
+	b = jsonenc.SlogString(b, r.Message)
 	ok := true
 	r.Attrs(func(a slog.Attr) bool {
 		b, ok = appendAttr(b, a)
@@ -101,11 +102,11 @@ func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
 		return b, false // slog elides an empty attribute and writes "" for an empty key
 	}
 	b = append(b, ',')
-	b = appendString(b, a.Key)
+	b = jsonenc.SlogString(b, a.Key)
 	b = append(b, ':')
 	switch v := a.Value; v.Kind() {
 	case slog.KindString:
-		b = appendString(b, v.String())
+		b = jsonenc.SlogString(b, v.String())
 	case slog.KindInt64:
 		b = strconv.AppendInt(b, v.Int64(), 10)
 	case slog.KindUint64:
@@ -119,67 +120,6 @@ func appendAttr(b []byte, a slog.Attr) ([]byte, bool) {
 	}
 	return b, true
 }
-
-// appendString appends s quoted and escaped as slog's JSON handler does: encoding/json's
-// escaping without its HTML escapes; invalid UTF-8 becomes U+FFFD, U+2028 and U+2029 are
-// escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if safe[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-const hex = "0123456789abcdef"
-
-// safe holds the ASCII bytes written unescaped: all but the control characters, '"' and '\\'.
-var safe = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
 // lockedWriter serializes the writes of Handler and of the slog handler behind it, as
 // slog's own handlers serialize theirs: one line per Write, never interleaved.

@@ -69,7 +69,7 @@ func TestDrillSoak(t *testing.T) {
 	if lastG > firstG+goroutineSlack {
 		t.Errorf("goroutines grew over the soak: %d early, %d late (%v)", firstG, lastG, gor)
 	}
-	// The heap in use swings with the GC cycle (GOGC 400, and a 5 s short form may see a
+	// The heap in use swings with the GC cycle (GOGC 200, and a 5 s short form may see a
 	// single cycle, its peak still rising): a leak raises the floor of the sawtooth, so
 	// the late floor is compared with the early one.
 	firstH, lastH = slices.Min(heap[:third]), slices.Min(heap[len(heap)-third:])

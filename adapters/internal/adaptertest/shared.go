@@ -349,6 +349,7 @@ func BenchStreamRecv(b *testing.B, body []byte, unit string, n, chunks int, open
 	for i := 0; i < b.N; i++ {
 		rd.Reset(body)
 		s := open(rd)
+		ready, _ := s.(adapters.ReadyStream) // asked after every chunk, as the server does
 		got := 0
 		for {
 			if _, err := s.Recv(); err != nil {
@@ -358,6 +359,9 @@ func BenchStreamRecv(b *testing.B, body []byte, unit string, n, chunks int, open
 				break
 			}
 			got++
+			if ready != nil {
+				ready.NextReady()
+			}
 		}
 		if got != chunks {
 			b.Fatalf("%d chunks", got)

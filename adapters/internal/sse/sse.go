@@ -145,21 +145,27 @@ func (r *Reader) Ready() bool {
 		return false
 	}
 	buf, _ := r.br.Peek(r.br.Buffered())
-	end := bytes.Index(buf, []byte("\n\n"))
-	if end < 0 {
-		return false
-	}
 	data := false
-	for _, line := range bytes.Split(buf[:end], []byte{'\n'}) {
-		if !bytes.HasPrefix(line, []byte("data:")) || bytes.IndexByte(line, '\r') >= 0 {
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return false // the event is not read in whole
+		}
+		line := buf[:i]
+		if len(line) == 0 {
+			return data // the blank line that ends the event
+		}
+		if !bytes.HasPrefix(line, sseDataField) || bytes.IndexByte(line, '\r') >= 0 {
 			return false
 		}
 		if len(bytes.TrimSpace(line[5:])) > 0 {
 			data = true
 		}
+		buf = buf[i+1:]
 	}
-	return data
 }
+
+var sseDataField = []byte("data:")
 
 // maxEventName bounds a kept event name; a longer one (no real API sends one) is dropped.
 const maxEventName = 256
