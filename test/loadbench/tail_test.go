@@ -34,6 +34,7 @@ func TestCacheHitTailWithOneP(t *testing.T) {
 	}
 	ctx := context.Background()
 	tmp := t.TempDir()
+	t.Chdir(tmp) // gavel's default file ledger (.gavel/) lands here, not in the source tree
 	bin, err := buildCmd(ctx, tmp, "github.com/gavel-gw/gavel/cmd/gavel")
 	if err != nil {
 		t.Fatal(err)
