@@ -195,7 +195,7 @@ profiled := v.decision if {
 # boolean to look profiles up by.
 pii_leaves := false if {
 	input.pii == {}
-} else := true if {
+} else if {
 	compliance.pii_present
 } else := false
 
