@@ -19,13 +19,8 @@ func BenchmarkDecisionCache(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	prov := providers(b, allUp)
+	prov, plan, caller := benchSetup(b, rev)
 	ctx := context.Background()
-	plan, err := rev.Plan(ctx, prov)
-	if err != nil {
-		b.Fatal(err)
-	}
-	caller := CallerValue(KeyRecord{KeyID: "k1", User: "u", Team: "search", Project: "p", Tier: "gold"})
 	for _, tc := range []struct {
 		name  string
 		temp  float64

@@ -37,6 +37,18 @@ func providers(t testing.TB, s string) ast.Value {
 	return v.Value
 }
 
+// benchSetup is what the decision benchmarks evaluate against: every provider up, rev's
+// plan over them, and a gold-tier caller of team search.
+func benchSetup(t testing.TB, rev *Revision) (prov, plan, caller ast.Value) {
+	t.Helper()
+	prov = providers(t, allUp)
+	plan, err := rev.Plan(context.Background(), prov)
+	if err != nil || plan == nil {
+		t.Fatal(err, plan)
+	}
+	return prov, plan, CallerValue(KeyRecord{KeyID: "k1", User: "u", Team: "search", Project: "p", Tier: "gold"})
+}
+
 const allUp = `{"openai": {"healthy": true, "circuit": "closed", "models": {}},
  "anthropic": {"healthy": true, "circuit": "closed", "models": {}},
  "mock": {"healthy": true, "circuit": "closed", "models": {}}}`
@@ -350,14 +362,9 @@ func TestInputValue(t *testing.T) {
 
 func BenchmarkDecide(b *testing.B) {
 	rev := mustEmbedded(b)
-	prov := providers(b, allUp)
-	caller := CallerValue(KeyRecord{KeyID: "k1", User: "u", Team: "search", Project: "p", Tier: "gold"})
+	prov, plan, caller := benchSetup(b, rev)
 	msgs := []Message{{Role: "system", Text: "You are a helpful assistant."}, {Role: "user", Text: strings.Repeat("Tell me about routing. ", 20)}}
 	ctx := context.Background()
-	plan, err := rev.Plan(ctx, prov)
-	if err != nil || plan == nil {
-		b.Fatal(err, plan)
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -375,13 +382,8 @@ func BenchmarkDecide(b *testing.B) {
 // redact, tools defined, code in the prompt) runs every per-request rule.
 func BenchmarkDecision(b *testing.B) {
 	rev := mustEmbedded(b)
-	prov := providers(b, allUp)
+	prov, plan, caller := benchSetup(b, rev)
 	ctx := context.Background()
-	plan, err := rev.Plan(ctx, prov)
-	if err != nil {
-		b.Fatal(err)
-	}
-	caller := CallerValue(KeyRecord{KeyID: "k1", User: "u", Team: "search", Project: "p", Tier: "gold"})
 	prompt := strings.Repeat("Tell me about routing LLM traffic with policies. ", 40)
 	cases := []struct {
 		name string

@@ -17,11 +17,7 @@ import (
 func BenchmarkDecisionParts(b *testing.B) {
 	rev := mustEmbedded(b)
 	ctx := context.Background()
-	plan, err := rev.Plan(ctx, providers(b, allUp))
-	if err != nil {
-		b.Fatal(err)
-	}
-	caller := CallerValue(KeyRecord{KeyID: "k1", User: "u", Team: "search", Project: "p", Tier: "gold"})
+	_, plan, caller := benchSetup(b, rev)
 	prompt := strings.Repeat("Tell me about routing LLM traffic with policies. ", 40)
 	msgs := []Message{{Role: "system", Text: "You are helpful."}, {Role: "user", Text: prompt}}
 	inputs := []struct {
