@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"errors"
 	"iter"
-	"net/http"
 
 	"github.com/labstack/echo/v4"
 
@@ -46,23 +44,10 @@ func (s *Server) replayStream(ctx context.Context, c echo.Context, x *pipeline.E
 }
 
 // direct writes encoded events from b as they are, without copying them into buf (b is
-// an entry's shared bytes), under a deadline as put does; flushed when flush is set.
+// an entry's shared bytes); flushed when flush is set.
 func (w *sseWriter) direct(b []byte, flush bool) error {
-	if w.err != nil {
-		return w.err
-	}
-	if w.deadline {
-		w.rc.SetWriteDeadline(w.next())
-	}
-	if _, err := w.w.Write(b); err != nil {
-		w.err = err
+	if err := w.write(b); err != nil || !flush {
 		return err
 	}
-	if flush {
-		if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			w.err = err
-			return err
-		}
-	}
-	return nil
+	return w.flush()
 }

@@ -173,32 +173,40 @@ func (w *sseWriter) send() error {
 	if err := w.put(); err != nil {
 		return err
 	}
-	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	return w.flush()
+}
+
+// put hands what is held to the response writer, under a deadline, without flushing.
+func (w *sseWriter) put() error {
+	err := w.write(w.buf)
+	w.buf = w.buf[:0]
+	return err
+}
+
+// write hands b to the response writer under a deadline (the stall bound from now); after
+// a failure nothing more is written.
+func (w *sseWriter) write(b []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.deadline {
+		w.rc.SetWriteDeadline(w.next())
+	}
+	if _, err := w.w.Write(b); err != nil {
 		w.err = err
 		return err
 	}
 	return nil
 }
 
-// put hands what is held to the response writer, under a deadline, without flushing.
-func (w *sseWriter) put() error {
-	if w.err != nil {
-		w.buf = w.buf[:0]
-		return w.err
-	}
-	if w.deadline {
-		w.rc.SetWriteDeadline(w.next())
-	}
-	_, err := w.w.Write(w.buf)
-	w.buf = w.buf[:0]
-	if err != nil {
+// flush pushes what the response writer holds to the connection.
+func (w *sseWriter) flush() error {
+	if err := w.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		w.err = err
+		return err
 	}
-	return err
+	return nil
 }
-
-// flush sends what is held.
-func (w *sseWriter) flush() error { return w.send() }
 
 // close hands the stream's last events, and those held before them, to net/http without
 // a flush, under the write deadline set here: the handler returns right after, and
@@ -308,7 +316,7 @@ func (s *Server) stream(ctx context.Context, c echo.Context, x *pipeline.Exchang
 		if chunk == nil {
 			if w.held() && !st.NextReady() {
 				// What was held for this (empty) chunk goes out now: the next may be a while.
-				if err := w.flush(); err != nil {
+				if err := w.send(); err != nil {
 					return s.writeFailed(err)
 				}
 			}
