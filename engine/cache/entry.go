@@ -25,10 +25,8 @@ type Entry struct {
 
 	size    int       // encoded bytes: the entry's weight in L1
 	expires time.Time // Stored + TTL
-	// answer is Response as a Chat Completions body, made by the first hit that asks for
-	// it (AnswerJSON) and written as it is by every later one: the entry never changes.
-	answer atomic.Pointer[[]byte]
-	// rendered are the entry's other renderings (Rendered), made the same way.
+	// rendered are the entry's renderings (Rendered, AnswerJSON), each made by the first
+	// hit that asks for it and written as it is by every later one: the entry never changes.
 	rendered [renderings]atomic.Pointer[[]byte]
 }
 
@@ -38,6 +36,7 @@ type Entry struct {
 const (
 	RenderChatSSE      = iota // Chat Completions events, without the usage gavel asked for
 	RenderChatSSEUsage        // Chat Completions events, with the usage the client asked for
+	renderAnswerJSON          // Response as a Chat Completions body (AnswerJSON)
 	renderings
 )
 
@@ -62,19 +61,13 @@ func (e *Entry) Rendered(i int, render func() ([]byte, error)) []byte {
 // gavel's JSON bodies end with; nil for a stream's entry or when it cannot be encoded.
 // The bytes are shared by every hit on the entry: callers must not modify them.
 func (e *Entry) AnswerJSON() []byte {
-	if p := e.answer.Load(); p != nil {
-		return *p
-	}
 	if e.Response == nil {
 		return nil
 	}
-	b, err := json.Marshal(e.Response)
-	if err != nil {
-		return nil
-	}
-	b = slices.Clip(append(b, '\n')) // clipped: an append by a reader copies, never writes into it
-	e.answer.Store(&b)
-	return b
+	return e.Rendered(renderAnswerJSON, func() ([]byte, error) {
+		b, err := json.Marshal(e.Response)
+		return append(b, '\n'), err
+	})
 }
 
 // Size is the entry's encoded size in bytes.

@@ -188,9 +188,6 @@ type Exchange struct {
 	headers [3]string
 }
 
-// Start begins a request on endpoint (EndpointChat, EndpointEmbeddings, EndpointMessages,
-// EndpointResponses). A Messages or Responses request is admitted with AdmitChat: it is a
-// chat request in the canonical types, translated by the server.
 // Slots of Exchange.HeaderSlot.
 const (
 	HeaderSlotID = iota
@@ -207,6 +204,9 @@ func (x *Exchange) HeaderSlot(slot int, v string) []string {
 	return x.headers[slot : slot+1 : slot+1]
 }
 
+// Start begins a request on endpoint (EndpointChat, EndpointEmbeddings, EndpointMessages,
+// EndpointResponses). A Messages or Responses request is admitted with AdmitChat: it is a
+// chat request in the canonical types, translated by the server.
 func (p *Pipeline) Start(endpoint string) *Exchange {
 	return &Exchange{ID: newID(), start: time.Now(), endpoint: endpoint, route: "none"}
 }
