@@ -34,6 +34,7 @@ const maxErrRate = 0.01
 type config struct {
 	gavels       []string
 	upstreamBin  string
+	answerTokens int
 	floorBin     string
 	noFloor      bool
 	single       time.Duration
@@ -54,6 +55,7 @@ func parseFlags() config {
 	var gavels string
 	flag.StringVar(&gavels, "gavel", "", "path to the gavel binary, or several separated by commas, measured one after another in this run (required unless -direct-only)")
 	flag.StringVar(&c.upstreamBin, "upstream-bin", "", "prebuilt fake upstream binary (default: go build it into a temp dir)")
+	flag.IntVar(&c.answerTokens, "answer-tokens", 0, "make every upstream answer this many words, streamed one per chunk (0: the fake upstream's short reply in 4 chunks)")
 	flag.StringVar(&c.floorBin, "floor-bin", "", "prebuilt floor proxy binary (default: go build it into a temp dir)")
 	flag.BoolVar(&c.noFloor, "no-floor", false, "skip the floor proxy (no \"x floor\" column)")
 	flag.DurationVar(&c.single, "single", 0, "also measure each system at 1 connection for this long (latency without queueing); 0: off")
@@ -164,7 +166,7 @@ func bench(ctx context.Context, cfg config) ([]row, error) {
 			return nil, err
 		}
 	}
-	up, upURL, err := startUpstream(bin, cfg.upstreamCPUs)
+	up, upURL, err := startUpstream(bin, cfg.upstreamCPUs, cfg.answerTokens)
 	if err != nil {
 		return nil, err
 	}

@@ -99,9 +99,29 @@ func moduleDir() string {
 }
 
 // startUpstream runs the fake upstream on a free loopback port and returns its base URL
-// (with /v1), which it prints as its first line.
-func startUpstream(bin, cpus string) (*child, string, error) {
-	return startAnnounced("fake upstream", []string{bin, "-listen", "127.0.0.1:0"}, cpus)
+// (with /v1), which it prints as its first line. answerTokens > 0 makes every answer that
+// many words, streamed one word per chunk as OpenAI streams one token per chunk; 0 keeps the
+// fake upstream's short default reply.
+func startUpstream(bin, cpus string, answerTokens int) (*child, string, error) {
+	args := []string{bin, "-listen", "127.0.0.1:0"}
+	if answerTokens > 0 {
+		args = append(args, "-reply", answerText(answerTokens), "-chunks", strconv.Itoa(answerTokens))
+	}
+	return startAnnounced("fake upstream", args, cpus)
+}
+
+// answerText is n words of plain English prose: an answer of about n tokens.
+func answerText(n int) string {
+	words := strings.Fields("Distributed systems are best learned by building one small service, " +
+		"breaking it on purpose, and reading the logs until the failure makes sense to you.")
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(words[i%len(words)])
+	}
+	return b.String()
 }
 
 // startFloor runs the floor proxy on a free loopback port in front of the upstream and
