@@ -73,7 +73,7 @@ func New(o Options) *Cache {
 	c := &Cache{o: o, sem: NewSemanticIndex(o.SemanticMaxBytes, o.SemanticObserver)}
 	c.l1 = otter.Must(&otter.Options[string, *Entry]{
 		MaximumWeight: uint64(o.MaxBytes),
-		Weigher:       func(k string, e *Entry) uint32 { return uint32(len(k) + e.size) },
+		Weigher:       func(k string, e *Entry) uint32 { return uint32(len(k) + e.weight()) },
 		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *Entry]) time.Duration {
 			return time.Until(e.Value.expires)
 		}),
@@ -129,8 +129,7 @@ func (c *Cache) Get(ctx context.Context, k Key) (*Entry, bool) {
 	// Kept in L1 for what is left of its life; one that has just expired is still
 	// answered, as Redis handed it over.
 	if e.expires = e.Stored.Add(e.TTL); time.Until(e.expires) > 0 {
-		c.l1.Set(ks, e)
-		c.observeBytes()
+		c.setL1(ks, e)
 	}
 	return e, true
 }
@@ -151,8 +150,7 @@ func (c *Cache) Put(ctx context.Context, k Key, e *Entry, ttl time.Duration) boo
 		return false
 	}
 	ks := k.String()
-	c.l1.Set(ks, e)
-	c.observeBytes()
+	c.setL1(ks, e)
 	if c.o.Remote != nil {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*c.o.RemoteTimeout)
@@ -163,6 +161,23 @@ func (c *Cache) Put(ctx context.Context, k Key, e *Entry, ttl time.Duration) boo
 		}()
 	}
 	return true
+}
+
+// setL1 keeps e in L1 under ks, weighed again whenever a hit adds a rendering to it.
+func (c *Cache) setL1(ks string, e *Entry) {
+	e.grown = func(e *Entry) {
+		// Only while ks still holds this very entry: a replaced or evicted one is not
+		// brought back.
+		c.l1.ComputeIfPresent(ks, func(old *Entry) (*Entry, otter.ComputeOp) {
+			if old != e {
+				return old, otter.CancelOp
+			}
+			return e, otter.WriteOp
+		})
+		c.observeBytes()
+	}
+	c.l1.Set(ks, e)
+	c.observeBytes()
 }
 
 // Purged is what a Purge deleted: answers from this replica's memory (L1) and from the

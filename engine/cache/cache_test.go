@@ -278,3 +278,65 @@ func TestRenderedIsRenderedOncePerRendering(t *testing.T) {
 		t.Fatalf("a failed rendering was kept (%d renders)", calls)
 	}
 }
+
+// A hit's rendering grows an entry L1 already holds; L1's bound counts it, so entries that
+// have been hit still fit in max_bytes all together.
+func TestRenderingsCountAgainstTheL1Bound(t *testing.T) {
+	text := strings.Repeat("x", 2000)
+	fill := func(c *Cache, n int) []Key {
+		var keys []Key
+		for i := range n {
+			k, _ := RequestKey("team:a", "p/m", req(fmt.Sprint("q", i)), false, 0)
+			e := &Entry{Route: "p/m", Response: &adapters.ChatResponse{ID: fmt.Sprint("r", i), Choices: []adapters.Choice{{Message: adapters.Message{Role: "assistant", Content: adapters.TextContent(text)}}}}}
+			if !c.Put(context.Background(), k, e, time.Minute) {
+				t.Fatal("not stored")
+			}
+			keys = append(keys, k)
+		}
+		c.l1.CleanUp() // otter applies weights in its maintenance
+		return keys
+	}
+
+	c := New(Options{})
+	keys := fill(c, 4)
+	before := c.Bytes()
+	got, ok := c.Get(context.Background(), keys[0])
+	if !ok {
+		t.Fatal("miss")
+	}
+	body := got.AnswerJSON()
+	c.l1.CleanUp()
+	if grew := c.Bytes() - before; grew != int64(len(body)) {
+		t.Fatalf("L1 grew by %d bytes after the first hit's rendering of %d", grew, len(body))
+	}
+	again := got.AnswerJSON()
+	c.l1.CleanUp()
+	if c.Bytes()-before != int64(len(body)) || &again[0] != &body[0] {
+		t.Fatal("a second hit counted or rendered the answer again")
+	}
+
+	const bound = 64 << 10
+	c = New(Options{MaxBytes: bound})
+	keys = fill(c, 25) // ~57 KiB: under the bound until hits render
+	for _, k := range keys {
+		if e, ok := c.Get(context.Background(), k); ok {
+			e.AnswerJSON()
+			for _, slot := range []int{RenderChatSSE, RenderChatSSEUsage} {
+				e.Rendered(slot, func() ([]byte, error) { return []byte(strings.Repeat("y", 3000)), nil })
+			}
+		}
+	}
+	c.l1.CleanUp()
+	if n := c.Bytes(); n > bound {
+		t.Fatalf("L1 holds %d bytes with its renderings, over its %d bound", n, bound)
+	}
+	evicted := 0
+	for _, k := range keys {
+		if _, ok := c.l1.GetIfPresent(k.String()); !ok {
+			evicted++
+		}
+	}
+	if evicted == 0 {
+		t.Fatal("nothing was evicted: the renderings were not counted")
+	}
+}

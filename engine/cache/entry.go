@@ -23,11 +23,19 @@ type Entry struct {
 	Stored   time.Time     `json:"stored"`
 	TTL      time.Duration `json:"ttl"`
 
-	size    int       // encoded bytes: the entry's weight in L1
+	size    int       // encoded bytes: the entry's weight in L1 with renderedBytes
 	expires time.Time // Stored + TTL
 	// rendered are the entry's renderings (Rendered, AnswerJSON), each made by the first
 	// hit that asks for it and written as it is by every later one: the entry never changes.
 	rendered [renderings]atomic.Pointer[[]byte]
+	// renderedBytes is the renderings' size, counted in the entry's L1 weight: a hit's
+	// rendering grows an entry already in L1 by up to twice its size, which the bound
+	// must see or L1 holds several times what it is configured for.
+	renderedBytes atomic.Int64
+	// grown, set before the entry is published in L1, makes L1 weigh the entry again after
+	// a rendering was added (nil for an entry L1 does not hold). An entry is stored under
+	// one key: the pipeline makes a new one for each answer it stores.
+	grown func(*Entry)
 }
 
 // Renderings of a stored stream that hits write as they are (Entry.Rendered): the
@@ -42,8 +50,9 @@ const (
 
 // Rendered is the entry's answer in rendering i (RenderChatSSE…): render's bytes, made by
 // the first hit that asks for them and shared by every later one, so callers must not
-// modify them. Two first hits at once may both render; the bytes are the same. When render
-// fails, Rendered is nil and nothing is kept.
+// modify them. Two first hits at once may both render; the bytes are the same, and the
+// first kept is the one every hit writes and L1 counts. When render fails, Rendered is nil
+// and nothing is kept.
 func (e *Entry) Rendered(i int, render func() ([]byte, error)) []byte {
 	if p := e.rendered[i].Load(); p != nil {
 		return *p
@@ -53,7 +62,13 @@ func (e *Entry) Rendered(i int, render func() ([]byte, error)) []byte {
 		return nil
 	}
 	b = slices.Clip(b) // an append by a reader copies, never writes into it
-	e.rendered[i].Store(&b)
+	if !e.rendered[i].CompareAndSwap(nil, &b) {
+		return *e.rendered[i].Load()
+	}
+	e.renderedBytes.Add(int64(len(b)))
+	if e.grown != nil {
+		e.grown(e)
+	}
 	return b
 }
 
@@ -72,6 +87,10 @@ func (e *Entry) AnswerJSON() []byte {
 
 // Size is the entry's encoded size in bytes.
 func (e *Entry) Size() int { return e.size }
+
+// weight is what the entry holds in memory as L1 counts it: its encoded size and its
+// renderings.
+func (e *Entry) weight() int { return e.size + int(e.renderedBytes.Load()) }
 
 func (e *Entry) encode() ([]byte, error) {
 	b, err := json.Marshal(e)
