@@ -6,6 +6,9 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 2s
 LOAD_DURATION ?= 10s
 LOAD_SINGLE   ?= 5s
+# ANSWER_TOKENS: make every fake upstream answer this many words, streamed one per chunk
+# (0: its short 4-chunk reply)
+ANSWER_TOKENS ?= 0
 # GAVELS: the gavel binaries bench-load measures, comma-separated (e.g. an old build and bin/gavel)
 GAVELS        ?= $(BIN)
 
@@ -63,13 +66,13 @@ bench-go:
 # "x floor" compares gavel with an echo + net/http relay measured in the same run.
 bench-load: build
 	$(GO) build -o bin/loadbench ./test/loadbench
-	taskset -c 0 bin/loadbench -gavel $(GAVELS) -duration $(LOAD_DURATION) -cpus 1 -upstream-cpus 0 -stream -single $(LOAD_SINGLE)
+	taskset -c 0 bin/loadbench -gavel $(GAVELS) -duration $(LOAD_DURATION) -cpus 1 -upstream-cpus 0 -stream -single $(LOAD_SINGLE) -answer-tokens $(ANSWER_TOKENS)
 
 ## bench-cache: bench-load's runs plus cache hits against misses in one gavel process with
 ## exact caching on (CPU µs/req and their ratio; issue 15 wants a hit ≤ 50 % of a miss).
 bench-cache: build
 	$(GO) build -o bin/loadbench ./test/loadbench
-	taskset -c 0 bin/loadbench -gavel $(GAVELS) -duration $(LOAD_DURATION) -cpus 1 -upstream-cpus 0 -stream -cache -no-floor
+	taskset -c 0 bin/loadbench -gavel $(GAVELS) -duration $(LOAD_DURATION) -cpus 1 -upstream-cpus 0 -stream -cache -no-floor -answer-tokens $(ANSWER_TOKENS)
 
 ## drill: the whole drill suite in its long form (more requests, a 60 s soak), then its
 ## table; `make test` runs the short form. See docs/reliability.md.
