@@ -420,3 +420,67 @@ func TestAdminPurgesTheCacheByScope(t *testing.T) {
 }
 
 func asList(v any) []any { l, _ := v.([]any); return l }
+
+// A shared stream past the flight's 4 MiB bound takes no more joiners: two clients that
+// joined from the start both get the whole answer from one call, and an identical request
+// arriving once more than 4 MiB went by makes its own call instead of joining (the flight
+// has stopped keeping chunks every reader has read, so it could not replay them).
+func TestCoalescedStreamPastItsBoundTakesNoJoiners(t *testing.T) {
+	yaml, k, up := cacheSetup(t, "", nil)
+	const chunks, piece = 768, 8 << 10 // 6 MiB of text in 8 KiB chunks
+	reply := strings.Repeat(strings.Repeat("x", piece-1)+" ", chunks)
+	up.SetDefault("m1", fakeupstream.Step{Reply: reply, Chunks: chunks, ChunkInterval: 2 * time.Millisecond})
+	g := start(t, yaml, nil)
+	p := deterministic("a very long answer")
+	p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+
+	type result struct {
+		text, cache string
+		err         error
+	}
+	read := func(key string, progress func(n int)) result {
+		var resp *http.Response
+		s := g.client(key).Chat.Completions.NewStreaming(context.Background(), p, option.WithResponseInto(&resp))
+		var b strings.Builder
+		for s.Next() {
+			if c := s.Current(); len(c.Choices) > 0 {
+				b.WriteString(c.Choices[0].Delta.Content)
+				if progress != nil {
+					progress(b.Len())
+				}
+			}
+		}
+		cache := ""
+		if resp != nil {
+			cache = resp.Header.Get("X-Gavel-Cache")
+		}
+		return result{b.String(), cache, s.Err()}
+	}
+	var wg sync.WaitGroup
+	var follower, late result
+	var joined, passed sync.Once
+	leader := read(k.ana, func(n int) {
+		joined.Do(func() { // the first chunk is out: the call is in flight
+			wg.Add(1)
+			go func() { defer wg.Done(); follower = read(k.bob, nil) }()
+		})
+		if n > 5<<20 { // well past the bound
+			passed.Do(func() {
+				wg.Add(1)
+				go func() { defer wg.Done(); late = read(k.bob, nil) }()
+			})
+		}
+	})
+	wg.Wait()
+	for name, r := range map[string]result{"leader": leader, "follower": follower, "late": late} {
+		if r.err != nil || r.text != reply {
+			t.Fatalf("%s: %d of %d bytes, err %v", name, len(r.text), len(reply), r.err)
+		}
+	}
+	if leader.cache != "miss" || follower.cache != "coalesced" {
+		t.Fatalf("X-Gavel-Cache: leader %q, follower %q; want miss, coalesced", leader.cache, follower.cache)
+	}
+	if late.cache != "miss" || up.Count("m1") != 2 {
+		t.Fatalf("the late request: X-Gavel-Cache %q, %d upstream calls; want its own call (miss, 2)", late.cache, up.Count("m1"))
+	}
+}
