@@ -31,6 +31,9 @@ type fastDec struct {
 	ok bool
 	// answer: an upstream's answer, whose unknown members are dropped, not kept as Extra.
 	answer bool
+	// textAt, textEnd: where a chunk's first choice's text's string is (ChunkDecoder's
+	// layouts).
+	textAt, textEnd int
 }
 
 // decodeFast decodes body into a new request; false when the body must take the
