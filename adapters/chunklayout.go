@@ -75,6 +75,21 @@ func (l *chunkLayout) appendText(b []byte, text string) []byte {
 	return append(b, l.outSuf...)
 }
 
+// Laid decodes data when it is a chunk of text in the layout of the stream's chunks
+// before it (as Decode would decode it); nil otherwise.
+func (cd *ChunkDecoder) Laid(data []byte) *ChatChunk {
+	l := cd.layout
+	if l == nil {
+		return nil
+	}
+	c := l.decode(data)
+	if c != nil {
+		l.hits++
+		cd.stale = 0
+	}
+	return c
+}
+
 // decode decodes data when it is a chunk of text in l's layout; nil otherwise.
 func (l *chunkLayout) decode(data []byte) *ChatChunk {
 	n := len(data) - len(l.inSuf)

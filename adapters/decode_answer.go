@@ -123,12 +123,8 @@ type chunkAlloc struct {
 // Decode decodes one chunk's JSON when the fast path handles it; nil when the caller
 // must decode it with encoding/json.
 func (cd *ChunkDecoder) Decode(data []byte) *ChatChunk {
-	if l := cd.layout; l != nil {
-		if c := l.decode(data); c != nil {
-			l.hits++
-			cd.stale = 0
-			return c
-		}
+	if c := cd.Laid(data); c != nil {
+		return c
 	}
 	d := fastDec{b: data, ok: true, answer: true}
 	a := new(chunkAlloc)

@@ -81,8 +81,11 @@ func Put(sr *Reader) {
 // to recognise a final marker sent without its blank line. An event or line longer than
 // MaxEvent yields ErrEventTooLarge.
 func (r *Reader) Next() ([]byte, error) {
-	r.data = r.data[:0]
 	r.event = r.event[:0]
+	if data := r.one(); data != nil {
+		return data, nil
+	}
+	r.data = r.data[:0]
 	hasData := false
 	for {
 		line, err := r.readLine()
@@ -166,6 +169,34 @@ func (r *Reader) Ready() bool {
 }
 
 var sseDataField = []byte("data:")
+
+// one returns the next event when it is the common one, read in whole: one data line
+// ended by LF, with some data, and a blank line (LF) after it; nil when the event is
+// any other (then Next reads it line by line, with everything the spec allows). The
+// data is a slice of the buffered input, consumed here: it stays valid until the next
+// read, as Next promises, and needs no copy.
+func (r *Reader) one() []byte {
+	if len(r.pending) > 0 || r.rerr != nil || r.skipLF || !r.started {
+		return nil
+	}
+	buf, _ := r.br.Peek(r.br.Buffered())
+	if !bytes.HasPrefix(buf, sseDataField) {
+		return nil
+	}
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 || i+1 >= len(buf) || buf[i+1] != '\n' {
+		return nil // not read in whole, or not ended by a blank LF line
+	}
+	line := buf[len(sseDataField):i]
+	if len(line) > 0 && line[0] == ' ' {
+		line = line[1:]
+	}
+	if len(line) == 0 || bytes.IndexByte(line, '\r') >= 0 {
+		return nil // no data, or a CR that ends a line of its own
+	}
+	r.br.Discard(i + 2)
+	return line
+}
 
 // maxEventName bounds a kept event name; a longer one (no real API sends one) is dropped.
 const maxEventName = 256
