@@ -48,7 +48,9 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 		if err != nil {
 			return nil, s.finish(s.readFailure(data, err))
 		}
-		data = bytes.TrimSpace(data)
+		if len(data) == 0 || data[0] != '{' || data[len(data)-1] != '}' { // a chunk has nothing to trim
+			data = bytes.TrimSpace(data)
+		}
 		if len(data) == 0 {
 			continue
 		}

@@ -43,6 +43,10 @@ type Reader struct {
 	acc     []byte // a line longer than the buffer, assembled
 	data    []byte // the current event's data
 	event   []byte // the current event's "event" field, for callers that relay events
+	// oneLF: Ready found the next event to be the one Next takes whole (one), its data
+	// line ended by the buffered input's byte at oneLF-1; 0 when it did not. Nothing
+	// reads the input between Ready and Next, so it holds until Next.
+	oneLF int
 }
 
 var pool = sync.Pool{New: func() any {
@@ -63,7 +67,7 @@ func Put(sr *Reader) {
 		return
 	}
 	sr.br.Reset(nil) // drop the body
-	sr.pending, sr.rerr, sr.skipLF, sr.started = nil, nil, false, false
+	sr.pending, sr.rerr, sr.skipLF, sr.started, sr.oneLF = nil, nil, false, false, 0
 	if cap(sr.acc) > maxPooled {
 		sr.acc = nil
 	}
@@ -144,10 +148,16 @@ func (r *Reader) Next() ([]byte, error) {
 // line cut at the buffer's edge, CRLF line ends, comments), which only costs a caller an
 // early flush.
 func (r *Reader) Ready() bool {
+	r.oneLF = 0
 	if len(r.pending) > 0 || r.rerr != nil || r.skipLF || !r.started {
 		return false
 	}
 	buf, _ := r.br.Peek(r.br.Buffered())
+	if i := bytes.IndexByte(buf, '\n'); i > 0 && i+1 < len(buf) && buf[i+1] == '\n' && bytes.HasPrefix(buf, sseDataField) &&
+		bytes.IndexByte(buf[:i], '\r') < 0 && len(bytes.TrimSpace(buf[len(sseDataField):i])) > 0 {
+		r.oneLF = i + 1 // the common event, which one will take without looking again
+		return true
+	}
 	data := false
 	for {
 		i := bytes.IndexByte(buf, '\n')
@@ -176,6 +186,18 @@ var sseDataField = []byte("data:")
 // data is a slice of the buffered input, consumed here: it stays valid until the next
 // read, as Next promises, and needs no copy.
 func (r *Reader) one() []byte {
+	if r.oneLF > 0 {
+		// Ready checked it all: a data line with data, ended by LF, and the blank line.
+		i := r.oneLF - 1
+		r.oneLF = 0
+		buf, _ := r.br.Peek(i + 2)
+		line := buf[len(sseDataField):i]
+		if line[0] == ' ' {
+			line = line[1:]
+		}
+		r.br.Discard(i + 2)
+		return line
+	}
 	if len(r.pending) > 0 || r.rerr != nil || r.skipLF || !r.started {
 		return nil
 	}
