@@ -154,7 +154,7 @@ func (r *Reader) Ready() bool {
 	}
 	buf, _ := r.br.Peek(r.br.Buffered())
 	if i := bytes.IndexByte(buf, '\n'); i > 0 && i+1 < len(buf) && buf[i+1] == '\n' && bytes.HasPrefix(buf, sseDataField) &&
-		bytes.IndexByte(buf[:i], '\r') < 0 && len(bytes.TrimSpace(buf[len(sseDataField):i])) > 0 {
+		bytes.IndexByte(buf[:i], '\r') < 0 && hasData(buf[len(sseDataField):i]) {
 		r.oneLF = i + 1 // the common event, which one will take without looking again
 		return true
 	}
@@ -171,7 +171,7 @@ func (r *Reader) Ready() bool {
 		if !bytes.HasPrefix(line, sseDataField) || bytes.IndexByte(line, '\r') >= 0 {
 			return false
 		}
-		if len(bytes.TrimSpace(line[5:])) > 0 {
+		if hasData(line[5:]) {
 			data = true
 		}
 		buf = buf[i+1:]
@@ -179,6 +179,15 @@ func (r *Reader) Ready() bool {
 }
 
 var sseDataField = []byte("data:")
+
+// hasData reports whether a data field's value is not all spaces; a JSON object after the
+// one optional space is the common answer.
+func hasData(v []byte) bool {
+	if len(v) > 1 && v[0] == ' ' && v[1] == '{' || len(v) > 0 && v[0] == '{' {
+		return true
+	}
+	return len(bytes.TrimSpace(v)) > 0
+}
 
 // one returns the next event when it is the common one, read in whole: one data line
 // ended by LF, with some data, and a blank line (LF) after it; nil when the event is
