@@ -126,6 +126,15 @@ func (r *ChatResponse) AppendJSON(b []byte) ([]byte, error) {
 
 // AppendJSON appends the chunk's JSON to b, as json.Marshal writes it.
 func (c *ChatChunk) AppendJSON(b []byte) ([]byte, error) {
+	if l := c.layout; l != nil && l.fits(c) {
+		return l.appendText(b, *c.Choices[0].Delta.Content), nil
+	}
+	return c.appendJSON(b, nil)
+}
+
+// appendJSON is AppendJSON in full; text, when set, is where it wrote the first
+// choice's text's string (chunk layouts).
+func (c *ChatChunk) appendJSON(b []byte, text *[2]int) ([]byte, error) {
 	e := enc{b: b}
 	e.raw(`{"id":`)
 	e.str(c.ID)
@@ -163,7 +172,11 @@ func (c *ChatChunk) AppendJSON(b []byte) ([]byte, error) {
 			}
 			if d.Content != nil {
 				field(`"content":`)
+				at := len(e.b)
 				e.str(*d.Content)
+				if text != nil && i == 0 {
+					text[0], text[1] = at, len(e.b)
+				}
 			}
 			if d.Refusal != nil {
 				field(`"refusal":`)

@@ -31,6 +31,9 @@ type fastDec struct {
 	ok bool
 	// answer: an upstream's answer, whose unknown members are dropped, not kept as Extra.
 	answer bool
+	// textAt, textEnd: where a chunk's first choice's text's string is (ChunkDecoder's
+	// layouts).
+	textAt, textEnd int
 }
 
 // decodeFast decodes body into a new request; false when the body must take the
@@ -178,57 +181,76 @@ func (d *fastDec) null() bool {
 // whether they need no decoding (no escapes). Control characters, invalid UTF-8 and
 // malformed escapes fail.
 func (d *fastDec) rawString() (s []byte, plain bool) {
-	d.i++ // opening quote
-	start := d.i
+	// Locals, not d's fields: the compiler keeps them in registers through the loop.
+	b := d.b
+	i := d.i + 1 // past the opening quote
+	start := i
 	plain = true
 	ascii := true
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		switch {
+	for {
+		for i < len(b) && plainByte[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			break
+		}
+		switch c := b[i]; {
 		case c == '"':
-			s = d.b[start:d.i]
-			d.i++
+			d.i = i + 1
+			s = b[start:i]
 			if !ascii && !utf8.Valid(s) {
 				d.fail() // encoding/json replaces invalid bytes with U+FFFD
 			}
 			return s, plain
 		case c == '\\':
 			plain = false
-			d.i++
-			if d.i >= len(d.b) {
+			i++
+			if i >= len(b) {
+				d.i = i
 				d.fail()
 				return nil, false
 			}
-			switch d.b[d.i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				d.i++
+				i++
 			case 'u':
-				if d.i+5 > len(d.b) {
+				if i+5 > len(b) {
+					d.i = i
 					d.fail()
 					return nil, false
 				}
-				if _, ok := hex4(d.b[d.i+1 : d.i+5]); !ok {
+				if _, ok := hex4(b[i+1 : i+5]); !ok {
+					d.i = i
 					d.fail()
 					return nil, false
 				}
-				d.i += 5
+				i += 5
 			default:
+				d.i = i
 				d.fail()
 				return nil, false
 			}
 		case c < 0x20:
+			d.i = i
 			d.fail()
 			return nil, false
-		default:
-			if c >= utf8.RuneSelf {
-				ascii = false
-			}
-			d.i++
+		default: // the bytes of a character outside ASCII
+			ascii = false
+			i++
 		}
 	}
+	d.i = i
 	d.fail()
 	return nil, false
 }
+
+// plainByte: printable ASCII but the quote and the backslash, what most of any string is.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func hex4(b []byte) (rune, bool) {
 	var r rune

@@ -106,6 +106,10 @@ func (r *ChatResponse) UnmarshalFast(body []byte) bool {
 type ChunkDecoder struct {
 	// The strings of the last chunk, reused while the next chunks repeat them.
 	id, object, model, fingerprint, tier string
+	// layout: the stream's chunks of text (chunklayout.go); stale counts the layouts
+	// learned in a row that no chunk reused.
+	layout *chunkLayout
+	stale  int
 }
 
 // chunkAlloc is a chunk with room for the one choice and the one text most chunks have:
@@ -119,6 +123,9 @@ type chunkAlloc struct {
 // Decode decodes one chunk's JSON when the fast path handles it; nil when the caller
 // must decode it with encoding/json.
 func (cd *ChunkDecoder) Decode(data []byte) *ChatChunk {
+	if c := cd.Laid(data); c != nil {
+		return c
+	}
 	d := fastDec{b: data, ok: true, answer: true}
 	a := new(chunkAlloc)
 	c := &a.chunk
@@ -159,6 +166,9 @@ func (cd *ChunkDecoder) Decode(data []byte) *ChatChunk {
 	d.ws()
 	if !d.ok || d.i != len(d.b) {
 		return nil
+	}
+	if d.textEnd > 0 {
+		cd.learn(data, c, d.textAt, d.textEnd)
 	}
 	return c
 }
@@ -257,8 +267,12 @@ func (d *fastDec) delta(dl *Delta, a *chunkAlloc, first bool) {
 			if !first {
 				s = new(string)
 			}
+			at := d.i // at the string (null skipped the spaces before it)
 			d.str(s)
 			dl.Content = s
+			if first {
+				d.textAt, d.textEnd = at, d.i
+			}
 		case "refusal":
 			d.seen(&seen, 2)
 			if d.null() {

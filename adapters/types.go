@@ -272,6 +272,10 @@ type ChatChunk struct {
 	Usage             *Usage        `json:"usage,omitempty"`
 	SystemFingerprint string        `json:"system_fingerprint,omitempty"`
 	ServiceTier       string        `json:"service_tier,omitempty"`
+
+	// layout: the stream's layout of chunks of text this chunk was decoded through, for
+	// AppendJSON (chunklayout.go); nil for a chunk made any other way.
+	layout *chunkLayout
 }
 
 // ChunkChoice is one choice's delta; FinishReason is set on the choice's last chunk.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 
 	"github.com/gavel-gw/gavel/adapters"
 	"github.com/gavel-gw/gavel/adapters/internal/httpx"
@@ -47,13 +48,24 @@ func (s *stream) Recv() (*adapters.ChatChunk, error) {
 		if err != nil {
 			return nil, s.finish(s.readFailure(data, err))
 		}
-		data = bytes.TrimSpace(data)
+		if len(data) == 0 || data[0] != '{' || data[len(data)-1] != '}' { // a chunk has nothing to trim
+			data = bytes.TrimSpace(data)
+		}
 		if len(data) == 0 {
 			continue
 		}
 		if bytes.Equal(data, doneMarker) {
 			s.MarkDone()
 			return nil, s.finish(io.EOF)
+		}
+		// A chunk of text in the layout of one before it is a chunk: its members outside
+		// the text are that chunk's, which was not an error (parseErrorBody reads only
+		// top-level members), and its text's string can hold the quoted word
+		// mayHoldError looks for only when the text ends in it (the string's closing
+		// quote ends the word; a quote inside it is escaped). Those take the path below.
+		if c := s.fast.Laid(data); c != nil && !strings.HasSuffix(*c.Choices[0].Delta.Content, "error") {
+			s.chunks++
+			return c, nil
 		}
 		if mayHoldError(data) {
 			if w, ok := parseErrorBody(data); ok {

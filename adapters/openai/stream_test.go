@@ -162,6 +162,15 @@ func TestStreamFailures(t *testing.T) {
 		{name: "content that mentions error", chunks: 1, eof: true,
 			body: `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"error"},"finish_reason":null}]}` + "\n\ndata: [DONE]\n\n"},
 		{name: "whitespace-only data is skipped", body: "data:  \n\ndata: [DONE]\n\n", eof: true},
+		// A chunk of text in the layout of the ones before it skips the error check
+		// unless its text ends in "error": these chunks carry a top-level "message",
+		// which makes parseErrorBody call them errors whenever the check runs.
+		{name: "laid-out chunk whose text ends in a quoted error", chunks: 2, kind: adapters.KindServer,
+			body: messageChunk("a") + messageChunk("b") + messageChunk(`say \"error`) + messageChunk("c")},
+		{name: "laid-out chunk whose text is error", chunks: 2, kind: adapters.KindServer,
+			body: messageChunk("a") + messageChunk("b") + messageChunk("error")},
+		{name: "laid-out chunk whose text mentions error", chunks: 4, eof: true,
+			body: messageChunk("a") + messageChunk("b") + messageChunk(`an \"error\" here`) + messageChunk("errors") + "data: [DONE]\n\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,6 +194,13 @@ func TestStreamFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// messageChunk is a chunk of text with a top-level "message" member, which
+// parseErrorBody takes for an error when mayHoldError lets it look.
+func messageChunk(text string) string {
+	return `data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","message":"x","choices":[{"index":0,"delta":{"content":"` +
+		text + `"},"finish_reason":null}]}` + "\n\n"
 }
 
 // blockingStream serves one chunk, then holds the response open until the client leaves.

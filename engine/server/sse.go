@@ -34,9 +34,13 @@ const finalWriteTimeout = 2 * time.Second
 // write to the connection and one flush, and no event waits for one that is not in hand.
 //
 // A client that stops reading makes a write block once the kernel's queues are full. Each
-// write therefore has a deadline: the stall bound (write_stall_timeout) from when it
-// starts, or the request's deadline if that comes first. Such a client gets nothing after
-// it, and the handler ends instead of waiting for the client to leave.
+// write therefore has a deadline: at least the stall bound (write_stall_timeout) from when
+// it starts, and never past the request's deadline. Such a client gets nothing after it,
+// and the handler ends instead of waiting for the client to leave. Setting a connection's
+// deadline costs about as much as decoding and encoding a chunk, so it is not set for
+// every write: it is set with stallSlack to spare, and set again only for a write it
+// would cut short (arm). A stalled client is then cut between its bound and an eighth of
+// it later.
 type sseWriter struct {
 	w  http.ResponseWriter
 	rc *http.ResponseController // the connection's own writer: flush errors, write deadlines
@@ -46,6 +50,7 @@ type sseWriter struct {
 	deadline bool
 	stall    time.Duration
 	until    time.Time // the request's deadline, or the end's (final); zero: none
+	set      time.Time // the write deadline last set on the connection
 	err      error     // the first write failure; nothing is written after it
 	buf      []byte    // events written and not yet sent
 	hold     bool      // events written now wait in buf for the next one sent
@@ -61,17 +66,33 @@ func (s *Server) startSSE(c echo.Context, ctx context.Context) *sseWriter {
 	// Below echo's Response, whose Flush drops the error that says the client is gone.
 	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer), stall: s.o.WriteStallTimeout}
 	w.until, _ = ctx.Deadline()
-	w.deadline = w.rc.SetWriteDeadline(w.next()) == nil
+	w.deadline = true
+	w.deadline = w.arm() == nil
 	return w
 }
 
-// next is the deadline of a write starting now.
-func (w *sseWriter) next() time.Time {
-	d := time.Now().Add(w.stall)
-	if !w.until.IsZero() && w.until.Before(d) {
-		return w.until
+// stallSlack is how much later than its stall bound a write's deadline may be: an eighth
+// of the bound. Writes within it of the last setting keep that deadline.
+func stallSlack(stall time.Duration) time.Duration { return stall / 8 }
+
+// arm makes sure the connection's write deadline gives a write starting now its whole
+// stall bound and does not pass the request's deadline, setting it (with stallSlack to
+// spare) when it does not.
+func (w *sseWriter) arm() error {
+	now := time.Now()
+	need := now.Add(w.stall)
+	if !w.until.IsZero() && w.until.Before(need) {
+		need = w.until
 	}
-	return d
+	if !w.set.IsZero() && !w.set.Before(need) && (w.until.IsZero() || !w.set.After(w.until)) {
+		return nil
+	}
+	d := now.Add(w.stall + stallSlack(w.stall))
+	if !w.until.IsZero() && w.until.Before(d) {
+		d = w.until
+	}
+	w.set = d
+	return w.rc.SetWriteDeadline(d)
 }
 
 // final gives the event that ends the stream its own short deadline, the request's may
@@ -183,14 +204,14 @@ func (w *sseWriter) put() error {
 	return err
 }
 
-// write hands b to the response writer under a deadline (the stall bound from now); after
+// write hands b to the response writer under a deadline (arm); after
 // a failure nothing more is written.
 func (w *sseWriter) write(b []byte) error {
 	if w.err != nil {
 		return w.err
 	}
 	if w.deadline {
-		w.rc.SetWriteDeadline(w.next())
+		w.arm()
 	}
 	if _, err := w.w.Write(b); err != nil {
 		w.err = err

@@ -43,6 +43,10 @@ type Reader struct {
 	acc     []byte // a line longer than the buffer, assembled
 	data    []byte // the current event's data
 	event   []byte // the current event's "event" field, for callers that relay events
+	// oneLF: Ready found the next event to be the one Next takes whole (one), its data
+	// line ended by the buffered input's byte at oneLF-1; 0 when it did not. Nothing
+	// reads the input between Ready and Next, so it holds until Next.
+	oneLF int
 }
 
 var pool = sync.Pool{New: func() any {
@@ -63,7 +67,7 @@ func Put(sr *Reader) {
 		return
 	}
 	sr.br.Reset(nil) // drop the body
-	sr.pending, sr.rerr, sr.skipLF, sr.started = nil, nil, false, false
+	sr.pending, sr.rerr, sr.skipLF, sr.started, sr.oneLF = nil, nil, false, false, 0
 	if cap(sr.acc) > maxPooled {
 		sr.acc = nil
 	}
@@ -81,8 +85,11 @@ func Put(sr *Reader) {
 // to recognise a final marker sent without its blank line. An event or line longer than
 // MaxEvent yields ErrEventTooLarge.
 func (r *Reader) Next() ([]byte, error) {
-	r.data = r.data[:0]
 	r.event = r.event[:0]
+	if data := r.one(); data != nil {
+		return data, nil
+	}
+	r.data = r.data[:0]
 	hasData := false
 	for {
 		line, err := r.readLine()
@@ -141,10 +148,16 @@ func (r *Reader) Next() ([]byte, error) {
 // line cut at the buffer's edge, CRLF line ends, comments), which only costs a caller an
 // early flush.
 func (r *Reader) Ready() bool {
+	r.oneLF = 0
 	if len(r.pending) > 0 || r.rerr != nil || r.skipLF || !r.started {
 		return false
 	}
 	buf, _ := r.br.Peek(r.br.Buffered())
+	if i := bytes.IndexByte(buf, '\n'); i > 0 && i+1 < len(buf) && buf[i+1] == '\n' && bytes.HasPrefix(buf, sseDataField) &&
+		bytes.IndexByte(buf[:i], '\r') < 0 && hasData(buf[len(sseDataField):i]) {
+		r.oneLF = i + 1 // the common event, which one will take without looking again
+		return true
+	}
 	data := false
 	for {
 		i := bytes.IndexByte(buf, '\n')
@@ -158,7 +171,7 @@ func (r *Reader) Ready() bool {
 		if !bytes.HasPrefix(line, sseDataField) || bytes.IndexByte(line, '\r') >= 0 {
 			return false
 		}
-		if len(bytes.TrimSpace(line[5:])) > 0 {
+		if hasData(line[5:]) {
 			data = true
 		}
 		buf = buf[i+1:]
@@ -166,6 +179,55 @@ func (r *Reader) Ready() bool {
 }
 
 var sseDataField = []byte("data:")
+
+// hasData reports whether a data field's value is not all spaces; a JSON object after the
+// one optional space is the common answer.
+func hasData(v []byte) bool {
+	if len(v) > 1 && v[0] == ' ' && v[1] == '{' || len(v) > 0 && v[0] == '{' {
+		return true
+	}
+	return len(bytes.TrimSpace(v)) > 0
+}
+
+// one returns the next event when it is the common one, read in whole: one data line
+// ended by LF, with some data, and a blank line (LF) after it; nil when the event is
+// any other (then Next reads it line by line, with everything the spec allows). The
+// data is a slice of the buffered input, consumed here: it stays valid until the next
+// read, as Next promises, and needs no copy.
+func (r *Reader) one() []byte {
+	if r.oneLF > 0 {
+		// Ready checked it all: a data line with data, ended by LF, and the blank line.
+		i := r.oneLF - 1
+		r.oneLF = 0
+		buf, _ := r.br.Peek(i + 2)
+		line := buf[len(sseDataField):i]
+		if line[0] == ' ' {
+			line = line[1:]
+		}
+		r.br.Discard(i + 2)
+		return line
+	}
+	if len(r.pending) > 0 || r.rerr != nil || r.skipLF || !r.started {
+		return nil
+	}
+	buf, _ := r.br.Peek(r.br.Buffered())
+	if !bytes.HasPrefix(buf, sseDataField) {
+		return nil
+	}
+	i := bytes.IndexByte(buf, '\n')
+	if i < 0 || i+1 >= len(buf) || buf[i+1] != '\n' {
+		return nil // not read in whole, or not ended by a blank LF line
+	}
+	line := buf[len(sseDataField):i]
+	if len(line) > 0 && line[0] == ' ' {
+		line = line[1:]
+	}
+	if len(line) == 0 || bytes.IndexByte(line, '\r') >= 0 {
+		return nil // no data, or a CR that ends a line of its own
+	}
+	r.br.Discard(i + 2)
+	return line
+}
 
 // maxEventName bounds a kept event name; a longer one (no real API sends one) is dropped.
 const maxEventName = 256
