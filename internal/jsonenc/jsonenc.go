@@ -164,8 +164,11 @@ func appendString(b []byte, s string, safe *[utf8.RuneSelf]bool, short bool) []b
 	start := 0
 	for i := 0; i < len(s); {
 		// Skip the words that need nothing, then go byte by byte through the next one,
-		// which holds a byte that may (or the string's tail).
-		i += plainRun(s[i:], html)
+		// which holds a byte that may (or the string's tail). Short strings (most keys and
+		// many values) go byte by byte without the call.
+		if len(s)-i >= 8 {
+			i += plainRun(s[i:], html)
+		}
 		for end := min(i+8, len(s)); i < end; {
 			c := s[i]
 			if c < utf8.RuneSelf {
