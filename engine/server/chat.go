@@ -237,9 +237,37 @@ func (s *Server) writeAnswer(c echo.Context, v any) error {
 func writeJSONHeaders(c echo.Context, status, n int) {
 	h := c.Response().Header()
 	h[echo.HeaderContentType] = hvJSON
-	h.Set(echo.HeaderContentLength, strconv.Itoa(n))
+	h[echo.HeaderContentLength] = contentLength(n)
 	c.Response().WriteHeader(status)
 }
+
+// contentLength is the Content-Length header value of a body of n bytes: for most answers
+// (up to sharedLengths bytes) one of a table made once and shared like hvJSON, instead of a
+// string and a one-element slice per answer.
+func contentLength(n int) []string {
+	if n >= 0 && n < len(sharedLengths) {
+		return sharedLengths[n : n+1 : n+1]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// sharedLengths[n] is n in decimal, for n under 4 KiB: its strings are cut from one.
+var sharedLengths = func() []string {
+	const n = 4 << 10
+	var digits []byte
+	ends := make([]int, n)
+	for i := range n {
+		digits = strconv.AppendInt(digits, int64(i), 10)
+		ends[i] = len(digits)
+	}
+	all := string(digits)
+	out := make([]string, n)
+	start := 0
+	for i, end := range ends {
+		out[i], start = all[start:end], end
+	}
+	return out
+}()
 
 // bufferedAnswer is the size of body net/http holds in the response's buffer until the
 // handler returns or writes more (its bufferBeforeChunkingSize; HTTP/2's buffer is
