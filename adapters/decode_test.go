@@ -92,3 +92,39 @@ func TestDecodeFastAllocations(t *testing.T) {
 		t.Errorf("DecodeChatRequest allocated %v times", n)
 	}
 }
+
+// Every byte value at every position around the decoder's word-at-a-time string scan, in a
+// member name and in a content string: the fast decoder gives what encoding/json gives, or
+// leaves the body to it.
+func TestDecodeFastEveryByteEveryPosition(t *testing.T) {
+	fastOnes := 0
+	for c := 0; c < 256; c++ {
+		for n := 1; n <= 20; n++ {
+			for at := 0; at < n; at++ {
+				s := []byte(strings.Repeat("a", n))
+				s[at] = byte(c)
+				for _, body := range [][]byte{
+					[]byte(`{"model":"m","messages":[{"role":"user","content":"` + string(s) + `"}]}`),
+					[]byte(`{"model":"m","messages":[{"role":"user","content":"x","` + string(s) + `":1}]}`),
+				} {
+					fast, ok := decodeFast(body)
+					var slow ChatRequest
+					err := decodeReflect(body, &slow)
+					if !ok {
+						continue
+					}
+					fastOnes++
+					if err != nil {
+						t.Fatalf("the fast decoder accepted %q, encoding/json says %v", body, err)
+					}
+					if !reflect.DeepEqual(fast, slow) {
+						t.Fatalf("decoding %q:\nfast %+v\nslow %+v", body, fast, slow)
+					}
+				}
+			}
+		}
+	}
+	if fastOnes < 90*210*2 { // the printable ASCII bytes, in both places
+		t.Errorf("the fast path took %d of the bodies, want most of them", fastOnes)
+	}
+}

@@ -44,3 +44,20 @@ func BenchmarkEncodeChatResponse(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeChatRequestText is the fast decoder on a body with message texts of the
+// usual length (the load benchmark's: a system prompt and a question, ~300 bytes), where
+// scanning strings a word at a time pays.
+func BenchmarkDecodeChatRequestText(b *testing.B) {
+	body := []byte(`{"model":"openai/gpt-4o-mini","messages":[` +
+		`{"role":"system","content":"You are a concise assistant for an online bookshop. Answer in two sentences at most."},` +
+		`{"role":"user","content":"Can you recommend a practical introduction to distributed systems, and is there an ebook edition?"}],` +
+		`"temperature":0.2,"max_tokens":128}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		var r ChatRequest
+		if err := DecodeChatRequest(body, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

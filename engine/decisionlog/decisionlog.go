@@ -3,6 +3,7 @@ package decisionlog
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -292,12 +293,13 @@ func (l *Logger) encode(r Record) []byte {
 	if obj, ok := r.Input.(ast.Object); ok {
 		b = append(b, '{')
 		n := 0
-		for _, k := range obj.Keys() { // sorted, as encoding/json orders a map's keys
+		var members [nInputKeys][2]*ast.Term
+		for _, m := range sortedMembers(obj, &members) { // sorted, as encoding/json orders a map's keys
+			k, v := m[0], m[1].Value
 			key, _ := k.Value.(ast.String)
 			if key == "plan" {
 				continue
 			}
-			v := obj.Get(k).Value
 			if n > 0 {
 				b = append(b, ',')
 			}
@@ -412,6 +414,84 @@ func (l *Logger) encode(r Record) []byte {
 	return b
 }
 
+// inputKeys are the input's top-level members as engine/policy builds them, sorted as
+// encoding/json sorts a map's keys.
+const nInputKeys = 8
+
+var inputKeys = func() []*ast.Term {
+	names := [nInputKeys]string{"caller", "now", "pii", "plan", "providers", "rate", "request", "spend"}
+	if !slices.IsSorted(names[:]) {
+		panic("decisionlog: inputKeys not sorted")
+	}
+	keys := make([]*ast.Term, len(names))
+	for i, n := range names {
+		keys[i] = ast.StringTerm(n)
+	}
+	return keys
+}()
+
+// sortedMembers is obj's members in its keys' order. An input of inputKeys alone (every
+// request's) is looked up in their order: Keys sorts a fresh input's keys on every
+// request. Any other object takes Keys.
+func sortedMembers(obj ast.Object, buf *[nInputKeys][2]*ast.Term) [][2]*ast.Term {
+	n := 0
+	for _, k := range inputKeys {
+		if v := obj.Get(k); v != nil {
+			buf[n] = [2]*ast.Term{k, v}
+			n++
+		}
+	}
+	if n == obj.Len() {
+		return buf[:n]
+	}
+	keys := obj.Keys()
+	out := make([][2]*ast.Term, len(keys))
+	for i, k := range keys {
+		out[i] = [2]*ast.Term{k, obj.Get(k)}
+	}
+	return out
+}
+
+// validNumber reports whether s is a JSON number, as json.Valid would for it alone.
+func validNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && '1' <= s[i] && s[i] <= '9':
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(s)
+}
+
 // genericJSON encodes v through Go values, as OPA would: the fallback for values
 // appendValue does not write.
 func genericJSON(v ast.Value, mask bool) ([]byte, bool) {
@@ -435,7 +515,7 @@ func appendValue(b []byte, v ast.Value) ([]byte, bool) {
 	case ast.String:
 		return policy.AppendJSONString(b, string(x)), true
 	case ast.Number:
-		if !json.Valid([]byte(x)) {
+		if !validNumber(string(x)) {
 			return b, false
 		}
 		return append(b, x...), true

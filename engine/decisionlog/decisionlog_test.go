@@ -159,3 +159,43 @@ func TestAppendValueAllocations(t *testing.T) {
 		}
 	}
 }
+
+// validNumber agrees with encoding/json on what a number is.
+func FuzzValidNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "01", "1.", ".5", "1e", "1e+", "1E-7", "-12.50e+003", "1765000000123456789", "", "-", "+1", "0x1", "1 "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validNumber(s), json.Valid([]byte(s)) && strings.Trim(s, " \t\r\n") == s && s != "" && (s[0] == '-' || ('0' <= s[0] && s[0] <= '9')); got != want {
+			t.Fatalf("validNumber(%q) = %v, want %v", s, got, want)
+		}
+	})
+}
+
+// An input whose top-level keys are the ones engine/policy builds is written in sorted key
+// order without Keys; one with others too (and their order) falls back to Keys, and both
+// write what encoding/json writes for the input.
+func TestEncodeInputMembersSorted(t *testing.T) {
+	l := New(Config{})
+	defer l.Close(context.Background())
+	for _, src := range []string{
+		`{"request": {"model": "m"}, "spend": {}, "rate": {}, "pii": {"email": 1}, "now": 5, "caller": {"key_id": "k"}, "providers": {}}`,
+		`{"request": {"model": "m"}, "now": 5, "zeta": 1, "alpha": [2], "caller": {}}`,
+		`{"now": 5}`,
+		`{}`,
+	} {
+		in := ast.MustParseTerm(src).Value
+		line := l.encode(Record{ID: "e", Time: time.Unix(0, 0), Input: in})
+		var ev struct {
+			Input json.RawMessage `json:"input"`
+		}
+		if err := json.Unmarshal(line, &ev); err != nil {
+			t.Fatalf("invalid event %s: %v", line, err)
+		}
+		x, _ := ast.JSON(in)
+		want, _ := json.Marshal(x)
+		if string(ev.Input) != string(want) {
+			t.Errorf("input %s written as %s, want %s", src, ev.Input, want)
+		}
+	}
+}

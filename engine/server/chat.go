@@ -191,7 +191,8 @@ func (s *Server) chat(c echo.Context, x *pipeline.Exchange) error {
 	s.p.Settle(x)
 	if b := x.CachedAnswer(); b != nil {
 		// A hit: the entry's answer was encoded by the first hit on it.
-		return s.writeBody(c, jsonHeaders(c, http.StatusOK, len(b)), b)
+		writeJSONHeaders(c, http.StatusOK, len(b))
+		return s.writeBody(c, b)
 	}
 	return s.writeAnswer(c, res)
 }
@@ -229,27 +230,63 @@ const answerPiece = 64 << 10
 func (s *Server) writeAnswer(c echo.Context, v any) error {
 	b, held := encodeJSON(c, http.StatusOK, v)
 	defer releaseJSON(held, b)
-	return s.writeBody(c, http.NewResponseController(c.Response().Writer), b)
-}
-
-// jsonHeaders writes the status and headers of a JSON body of n bytes, and returns the
-// controller writeBody bounds the writes with.
-func jsonHeaders(c echo.Context, status, n int) *http.ResponseController {
-	writeJSONHeaders(c, status, n)
-	return http.NewResponseController(c.Response().Writer)
+	return s.writeBody(c, b)
 }
 
 // writeJSONHeaders writes the status and headers of a JSON body of n bytes.
 func writeJSONHeaders(c echo.Context, status, n int) {
 	h := c.Response().Header()
 	h[echo.HeaderContentType] = hvJSON
-	h.Set(echo.HeaderContentLength, strconv.Itoa(n))
+	h[echo.HeaderContentLength] = contentLength(n)
 	c.Response().WriteHeader(status)
 }
 
+// contentLength is the Content-Length header value of a body of n bytes: for most answers
+// (up to sharedLengths bytes) one of a table made once and shared like hvJSON, instead of a
+// string and a one-element slice per answer.
+func contentLength(n int) []string {
+	if n >= 0 && n < len(sharedLengths) {
+		return sharedLengths[n : n+1 : n+1]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// sharedLengths[n] is n in decimal, for n under 4 KiB: its strings are cut from one.
+var sharedLengths = func() []string {
+	const n = 4 << 10
+	var digits []byte
+	ends := make([]int, n)
+	for i := range n {
+		digits = strconv.AppendInt(digits, int64(i), 10)
+		ends[i] = len(digits)
+	}
+	all := string(digits)
+	out := make([]string, n)
+	start := 0
+	for i, end := range ends {
+		out[i], start = all[start:end], end
+	}
+	return out
+}()
+
+// bufferedAnswer is the size of body net/http holds in the response's buffer until the
+// handler returns or writes more (its bufferBeforeChunkingSize; HTTP/2's buffer is
+// larger): a body this small reaches the connection only after writeBody's deadline is
+// cleared, so setting one bounds no write. Most answers are this small, and each deadline
+// set or cleared re-arms a runtime timer. TestSmallAnswerIsWrittenAfterTheHandler holds
+// net/http to it.
+const bufferedAnswer = 2048
+
 // writeBody writes an encoded answer whose headers are written, under the stall bound
-// when rc has write deadlines (a writer without them gets it in one write).
-func (s *Server) writeBody(c echo.Context, rc *http.ResponseController, b []byte) error {
+// when the connection has write deadlines (a writer without them gets it in one write).
+func (s *Server) writeBody(c echo.Context, b []byte) error {
+	if len(b) <= bufferedAnswer {
+		if _, err := c.Response().Write(b); err != nil {
+			return s.writeFailed(err)
+		}
+		return nil
+	}
+	rc := http.NewResponseController(c.Response().Writer)
 	if rc.SetWriteDeadline(time.Now().Add(s.o.WriteStallTimeout)) != nil {
 		c.Response().Write(b)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 )
 
@@ -20,6 +21,9 @@ func TestSharedHeaderValuesStayConstant(t *testing.T) {
 		{"Cache-Control", hvNoCache, "no-cache"},
 		{"Connection", hvKeepAlive, "keep-alive"},
 		{"X-Accel-Buffering", hvNo, "no"},
+		{"Content-Length", contentLength(0), "0"},
+		{"Content-Length", contentLength(466), "466"},
+		{"Content-Length", contentLength(len(sharedLengths) - 1), strconv.Itoa(len(sharedLengths) - 1)},
 	} {
 		if len(tc.v) != 1 || cap(tc.v) != 1 || tc.v[0] != tc.want {
 			t.Fatalf("%s = %q (cap %d), want one value %q", tc.key, tc.v, cap(tc.v), tc.want)
@@ -61,3 +65,18 @@ func TestAnswerPlumbingAllocatesNothing(t *testing.T) {
 }
 
 var errNoBody = errors.New("no body")
+
+// Every shared Content-Length value is its index in decimal, and lengths past the table
+// are formatted as before.
+func TestContentLengthValues(t *testing.T) {
+	for _, n := range []int{0, 1, 9, 10, 99, 100, 2048, len(sharedLengths) - 1, len(sharedLengths), 1 << 20} {
+		if v := contentLength(n); len(v) != 1 || v[0] != strconv.Itoa(n) {
+			t.Errorf("contentLength(%d) = %q", n, v)
+		}
+	}
+	for i, v := range sharedLengths {
+		if v != strconv.Itoa(i) {
+			t.Fatalf("sharedLengths[%d] = %q", i, v)
+		}
+	}
+}

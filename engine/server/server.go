@@ -168,7 +168,6 @@ func New(o Options) *Server {
 		s.tracer = &tracer{t: t, prop: o.Tracing.Propagator(), names: map[routeKey]string{}}
 		e.Use(s.tracer.traced) // outermost: its span covers everything, recovered panics included
 	}
-	e.Use(s.recover)
 	if len(o.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: o.CORSOrigins,
 			AllowHeaders: []string{echo.HeaderAuthorization, echo.HeaderContentType, HeaderTags, "X-Api-Key", "Anthropic-Version", "Anthropic-Beta", "OpenAI-Organization", "OpenAI-Project",
@@ -179,48 +178,53 @@ func New(o Options) *Server {
 				"x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"},
 			MaxAge: 600}))
 	}
+	// Every route's handler is wrapped in recover here, once: a middleware given to echo
+	// (e.Use or per route) is applied again on every request, one closure each.
+	route := func(add func(string, echo.HandlerFunc, ...echo.MiddlewareFunc) *echo.Route, path string, h echo.HandlerFunc) {
+		add(path, s.recover(h))
+	}
 	// The API answers with and without the /v1 prefix, as OpenAI-compatible servers do:
 	// clients configured with a bare base URL work too.
 	for _, prefix := range []string{"/v1", ""} {
-		e.POST(prefix+"/chat/completions", s.chatCompletions)
-		e.POST(prefix+"/embeddings", s.embeddings)
-		e.POST(prefix+"/responses", s.createResponse)
-		e.GET(prefix+"/responses/:id", s.getResponse)
-		e.DELETE(prefix+"/responses/:id", s.deleteResponse)
-		e.GET(prefix+"/models", s.listModels)
-		e.GET(prefix+"/models/*", s.getModel)
+		route(e.POST, prefix+"/chat/completions", s.chatCompletions)
+		route(e.POST, prefix+"/embeddings", s.embeddings)
+		route(e.POST, prefix+"/responses", s.createResponse)
+		route(e.GET, prefix+"/responses/:id", s.getResponse)
+		route(e.DELETE, prefix+"/responses/:id", s.deleteResponse)
+		route(e.GET, prefix+"/models", s.listModels)
+		route(e.GET, prefix+"/models/*", s.getModel)
 	}
 	// Anthropic's SDKs take the API root as their base URL and add /v1 themselves.
-	e.POST("/v1/messages", s.messages)
-	e.POST("/v1/messages/count_tokens", s.countTokens)
-	e.GET("/v1/gavel/decisions", s.listDecisions)
-	e.GET("/v1/gavel/decisions/:id", s.explain)
-	e.GET("/v1/gavel/spend", s.spend)
-	e.DELETE("/v1/gavel/cache", s.purgeCache)
-	e.GET("/v1/gavel/status", s.status)
-	e.POST("/v1/gavel/keys", s.createKey)
-	e.GET("/v1/gavel/keys", s.listKeys)
-	e.GET("/v1/gavel/keys/:id", s.getKey)
-	e.PATCH("/v1/gavel/keys/:id", s.updateKey)
-	e.DELETE("/v1/gavel/keys/:id", s.revokeKey)
-	e.POST("/v1/gavel/keys/:id/rotate", s.rotateKey)
-	e.GET("/v1/gavel/audit", s.auditLog)
-	e.GET("/v1/gavel/traffic", s.traffic)
-	e.GET("/v1/gavel/providers", s.providers)
-	e.GET("/v1/gavel/plan", s.plan)
-	e.GET("/v1/gavel/budgets", s.budgets)
-	e.GET("/v1/gavel/policy", s.policyView)
-	e.POST("/v1/gavel/policy/diff", s.policyDiff)
-	e.GET("/v1/gavel/experiments", s.experiments)
-	e.GET("/v1/gavel/openapi.json", s.openAPI)
+	route(e.POST, "/v1/messages", s.messages)
+	route(e.POST, "/v1/messages/count_tokens", s.countTokens)
+	route(e.GET, "/v1/gavel/decisions", s.listDecisions)
+	route(e.GET, "/v1/gavel/decisions/:id", s.explain)
+	route(e.GET, "/v1/gavel/spend", s.spend)
+	route(e.DELETE, "/v1/gavel/cache", s.purgeCache)
+	route(e.GET, "/v1/gavel/status", s.status)
+	route(e.POST, "/v1/gavel/keys", s.createKey)
+	route(e.GET, "/v1/gavel/keys", s.listKeys)
+	route(e.GET, "/v1/gavel/keys/:id", s.getKey)
+	route(e.PATCH, "/v1/gavel/keys/:id", s.updateKey)
+	route(e.DELETE, "/v1/gavel/keys/:id", s.revokeKey)
+	route(e.POST, "/v1/gavel/keys/:id/rotate", s.rotateKey)
+	route(e.GET, "/v1/gavel/audit", s.auditLog)
+	route(e.GET, "/v1/gavel/traffic", s.traffic)
+	route(e.GET, "/v1/gavel/providers", s.providers)
+	route(e.GET, "/v1/gavel/plan", s.plan)
+	route(e.GET, "/v1/gavel/budgets", s.budgets)
+	route(e.GET, "/v1/gavel/policy", s.policyView)
+	route(e.POST, "/v1/gavel/policy/diff", s.policyDiff)
+	route(e.GET, "/v1/gavel/experiments", s.experiments)
+	route(e.GET, "/v1/gavel/openapi.json", s.openAPI)
 	console := echo.WrapHandler(consoleui.Handler())
-	e.GET("/console", func(c echo.Context) error { return c.Redirect(http.StatusFound, consoleui.Prefix) })
-	e.GET(consoleui.Prefix+"*", console)
-	e.HEAD(consoleui.Prefix+"*", console)
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	route(e.GET, "/console", func(c echo.Context) error { return c.Redirect(http.StatusFound, consoleui.Prefix) })
+	route(e.GET, consoleui.Prefix+"*", console)
+	route(e.HEAD, consoleui.Prefix+"*", console)
+	route(e.GET, "/healthz", s.healthz)
+	route(e.GET, "/readyz", s.readyz)
 	if o.Metrics != nil && !o.MetricsElsewhere {
-		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
+		route(e.GET, "/metrics", echo.WrapHandler(s.MetricsHandler()))
 	}
 	if s.tracer != nil {
 		for _, r := range e.Routes() {

@@ -160,55 +160,106 @@ var htmlSafe, plainSafe = func() (h, p [utf8.RuneSelf]bool) {
 // appendString is String's and SlogString's one escaper; short writes \b and \f as such.
 func appendString(b []byte, s string, safe *[utf8.RuneSelf]bool, short bool) []byte {
 	b = append(b, '"')
+	html := safe == &htmlSafe
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if safe[c] {
+		// Skip the words that need nothing, then go byte by byte through the next one,
+		// which holds a byte that may (or the string's tail). Short strings (most keys and
+		// many values) go byte by byte without the call.
+		if len(s)-i >= 8 {
+			i += plainRun(s[i:], html)
+		}
+		for end := min(i+8, len(s)); i < end; {
+			c := s[i]
+			if c < utf8.RuneSelf {
+				if safe[c] {
+					i++
+					continue
+				}
+				b = append(b, s[start:i]...)
+				switch {
+				case c == '"' || c == '\\':
+					b = append(b, '\\', c)
+				case c == '\n':
+					b = append(b, '\\', 'n')
+				case c == '\r':
+					b = append(b, '\\', 'r')
+				case c == '\t':
+					b = append(b, '\\', 't')
+				case c == '\b' && short:
+					b = append(b, '\\', 'b')
+				case c == '\f' && short:
+					b = append(b, '\\', 'f')
+				default:
+					b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+				}
 				i++
+				start = i
 				continue
 			}
-			b = append(b, s[start:i]...)
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c == '\b' && short:
-				b = append(b, '\\', 'b')
-			case c == '\f' && short:
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				i += size
+				start = i
+				continue
 			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
+			if r == '\u2028' || r == '\u2029' {
+				b = append(b, s[start:i]...)
+				b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+				i += size
+				start = i
+				continue
+			}
 			i += size
-			start = i
-			continue
 		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// Eight bytes at a time: most of a string is ASCII that needs no escape, and testing a
+// word for the bytes that do costs about what testing one byte against the table does.
+const (
+	lsbs = 0x0101010101010101
+	msbs = 0x8080808080808080
+)
+
+// PlainASCII is the length of the prefix of s, in whole 8-byte words, that holds only
+// printable ASCII other than '"' and '\\': bytes a JSON string carries as they are, in
+// either direction. Scanners skip it and look at the rest byte by byte.
+func PlainASCII[T string | []byte](s T) int { return plainRun(s, false) }
+
+// plainRun is the length of the prefix of s, in whole 8-byte words, that holds no byte
+// appendString must look at: none under 0x20 or over 0x7F, no '"' or '\\' (with html, no
+// '<', '>' or '&' either). The rest, from the first word holding such a byte, is left to
+// appendString's byte loop.
+func plainRun[T string | []byte](s T, html bool) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8] // one bounds check; the compiler loads the word in one move
+		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		// A byte under 0x20 borrows into its high bit (the borrow cannot start anywhere
+		// else), a byte over 0x7F has it set; either makes the word stop the run.
+		m := w | (w - 0x20*lsbs)
+		m |= hasZero(w ^ ('"' * lsbs))
+		m |= hasZero(w ^ ('\\' * lsbs))
+		if html {
+			m |= hasZero((w | 0x02*lsbs) ^ ('>' * lsbs)) // '<' (0x3C) or '>' (0x3E)
+			m |= hasZero(w ^ ('&' * lsbs))
+		}
+		if m&msbs != 0 {
+			break
+		}
+	}
+	return i
+}
+
+// hasZero has a byte's high bit set (and maybe those of the bytes above it) when w has a
+// zero byte, and none set when it has none.
+func hasZero(w uint64) uint64 { return (w - lsbs) &^ w & msbs }
 
 // Finite reports whether json.Marshal can encode f.
 func Finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
