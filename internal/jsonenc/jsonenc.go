@@ -143,6 +143,11 @@ const hexDigits = "0123456789abcdef"
 // characters, control characters, U+2028 and U+2029 escaped, invalid UTF-8 replaced.
 func String(b []byte, s string) []byte { return appendString(b, s, &htmlSafe, true) }
 
+// StringUEscapes is String with \b and \f written as \u0008 and \u000c, as
+// engine/policy's appendString writes the policy input's strings (the decision log's
+// request).
+func StringUEscapes(b []byte, s string) []byte { return appendString(b, s, &htmlSafe, false) }
+
 // SlogString appends s as log/slog's JSON handler writes it: encoding/json's escaping
 // without the HTML escapes, and \b and \f as \u escapes.
 func SlogString(b []byte, s string) []byte { return appendString(b, s, &plainSafe, false) }

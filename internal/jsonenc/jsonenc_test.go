@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // String writes what encoding/json writes for a string, byte for byte.
@@ -66,7 +67,7 @@ func BenchmarkString(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		f    func([]byte, string) []byte
-	}{{"html", String}, {"slog", SlogString}} {
+	}{{"html", String}, {"slog", SlogString}, {"uescapes", StringUEscapes}, {"policy", policyAppendString}} {
 		for _, s := range []struct{ name, s string }{{"short", "openai/gpt-4o-mini"}, {"text", benchText}} {
 			b.Run(tc.name+"/"+s.name, func(b *testing.B) {
 				for b.Loop() {
@@ -75,4 +76,54 @@ func BenchmarkString(b *testing.B) {
 			})
 		}
 	}
+}
+
+// StringUEscapes writes what engine/policy's appendString writes (a copy of it below, as
+// of this test), so that it can take its place.
+func FuzzStringUEscapes(f *testing.F) {
+	for _, s := range []string{"", "plain text of some length", `"quoted" \ back`, "<a href='x'>&amp;</a>", "\b\f\n\r\t\x00\x1f\x7f",
+		"\u2028\u2029", "caf\xe9 \xff\xfe", "日本語 ✓"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := StringUEscapes(nil, s), policyAppendString(nil, s); string(got) != string(want) {
+			t.Fatalf("StringUEscapes(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+func policyAppendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else if r == '\u2028' || r == '\u2029' {
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xf])
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }
