@@ -231,11 +231,6 @@ const (
 	msbs = 0x8080808080808080
 )
 
-// PlainASCII is the length of the prefix of s, in whole 8-byte words, that holds only
-// printable ASCII other than '"' and '\\': bytes a JSON string carries as they are, in
-// either direction. Scanners skip it and look at the rest byte by byte.
-func PlainASCII[T string | []byte](s T) int { return plainRun(s, false) }
-
 // plainRun is the length of the prefix of s, in whole 8-byte words, that holds no byte
 // appendString must look at: none under 0x20 or over 0x7F, no '"' or '\\' (with html, no
 // '<', '>' or '&' either). The rest, from the first word holding such a byte, is left to
