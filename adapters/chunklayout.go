@@ -29,8 +29,16 @@ import (
 // chunkLayout is the layout of a stream's chunks of text. It is not changed once made:
 // chunks kept by the cache refer to it.
 type chunkLayout struct {
-	inPre, inSuf   []byte // around the text's string, as the upstream sent them
-	outPre, outSuf []byte // around the text's encoding, as AppendJSON writes them
+	// in is the chunk as the upstream sent it: fixed bytes, then the text's string, then
+	// fixed bytes, and, when the chunk has a top-level member the decoder drops whose
+	// value is a string (OpenAI's random "obfuscation" padding), that string and the
+	// fixed bytes after it, in the order they came: in[1] and in[2] are split at dropAt
+	// and dropAfter (the text first), or in[0] at them (the dropped string first).
+	in        [3][]byte
+	dropFirst bool // the dropped string comes before the text
+	dropped   bool // a dropped string is part of the layout
+	// out is around the text's encoding, as AppendJSON writes them.
+	outPre, outSuf []byte
 	base           ChatChunk
 	index          int
 	logprobs       json.RawMessage
@@ -90,17 +98,34 @@ func (cd *ChunkDecoder) Laid(data []byte) *ChatChunk {
 	return c
 }
 
-// decode decodes data when it is a chunk of text in l's layout; nil otherwise.
+// decode decodes data when it is a chunk of text in l's layout; nil otherwise. Each
+// string is read as the full decoder reads it (fastDec.rawString), so a chunk it accepts
+// is one the full decoder accepts and decodes the same way.
 func (l *chunkLayout) decode(data []byte) *ChatChunk {
-	n := len(data) - len(l.inSuf)
-	if n < len(l.inPre)+2 || data[len(l.inPre)] != '"' || !bytes.HasPrefix(data, l.inPre) || !bytes.HasSuffix(data, l.inSuf) {
+	d := fastDec{b: data, ok: true, answer: true}
+	if !d.fixed(l.in[0]) {
 		return nil
 	}
-	d := fastDec{b: data[:n], i: len(l.inPre), ok: true, answer: true}
+	if l.dropped && l.dropFirst && (!d.dropped() || !d.fixed(l.in[1])) {
+		return nil
+	}
+	if d.i >= len(data) || data[d.i] != '"' {
+		return nil
+	}
 	a := new(chunkAlloc)
 	d.str(&a.content)
-	if !d.ok || d.i != n {
-		return nil // not one string: the text's closing quote is not where the suffix starts
+	if !d.ok {
+		return nil
+	}
+	if l.dropped && !l.dropFirst {
+		if !d.fixed(l.in[1]) || !d.dropped() || !d.fixed(l.in[2]) {
+			return nil
+		}
+	} else if !d.fixed(l.in[2]) {
+		return nil
+	}
+	if d.i != len(data) {
+		return nil
 	}
 	c := &a.chunk
 	*c = l.base
@@ -109,32 +134,55 @@ func (l *chunkLayout) decode(data []byte) *ChatChunk {
 	return c
 }
 
+// fixed consumes b when the input goes on with it.
+func (d *fastDec) fixed(b []byte) bool {
+	if !bytes.HasPrefix(d.b[d.i:], b) {
+		return false
+	}
+	d.i += len(b)
+	return true
+}
+
+// dropped consumes a string a layout lets vary.
+func (d *fastDec) dropped() bool {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return false
+	}
+	d.rawString()
+	return d.ok
+}
+
 // learn keeps the layout of c, a chunk of text decoded in full from data, whose text's
-// string is data[at:end], and gives it to c. It does nothing for a chunk of another kind
-// or one AppendJSON cannot encode.
-func (cd *ChunkDecoder) learn(data []byte, c *ChatChunk, at, end int) {
+// string is data[at:end] and whose last top-level member dropped had the string value
+// data[dropAt:dropEnd] (dropEnd 0: none), and gives it to c. It does nothing for a chunk
+// of another kind or one AppendJSON cannot encode.
+func (cd *ChunkDecoder) learn(data []byte, c *ChatChunk, at, end, dropAt, dropEnd int) {
 	if cd.stale >= maxStaleLayouts || !laidOut(c) || at <= 0 || end <= at || end > len(data) {
 		return
 	}
 	if cd.layout != nil && cd.layout.hits == 0 {
 		cd.stale++
 	}
-	// One buffer: in's parts, then the encoding, of which out's parts are kept (append
-	// copies what buf holds if it has to grow it).
-	buf := make([]byte, 0, 2*len(data)+64)
-	buf = append(buf, data[:at]...)
-	buf = append(buf, data[end:]...)
 	var mark [2]int
-	enc, err := c.appendJSON(buf, &mark)
+	enc, err := c.appendJSON(make([]byte, 0, len(data)+64), &mark)
 	if err != nil || mark[1] == 0 {
 		return
 	}
-	inPre, inSuf := enc[:at:at], enc[at:len(data)-(end-at):len(data)-(end-at)]
-	out := enc[len(inPre)+len(inSuf):]
-	mark[0] -= len(inPre) + len(inSuf)
-	mark[1] -= len(inPre) + len(inSuf)
-	l := &chunkLayout{inPre: inPre, inSuf: inSuf, outPre: out[:mark[0]:mark[0]], outSuf: out[mark[1]:],
+	in := bytes.Clone(data) // the in parts are slices of it, the strings left in place
+	l := &chunkLayout{outPre: enc[:mark[0]:mark[0]], outSuf: enc[mark[1]:],
 		base: *c, index: c.Choices[0].Index, logprobs: c.Choices[0].Logprobs}
+	switch {
+	case dropEnd == 0:
+		l.in = [3][]byte{in[:at:at], nil, in[end:]}
+	case dropAt >= end:
+		l.dropped = true
+		l.in = [3][]byte{in[:at:at], in[end:dropAt:dropAt], in[dropEnd:]}
+	case dropEnd <= at:
+		l.dropped, l.dropFirst = true, true
+		l.in = [3][]byte{in[:dropAt:dropAt], in[dropEnd:at:at], in[end:]}
+	default:
+		return
+	}
 	l.base.Choices = nil
 	l.base.layout = l
 	c.layout = l

@@ -21,9 +21,11 @@ const streamBenchChunks = 200
 // streamUpstreamBody is a streamed answer of streamBenchChunks words, usage last. canonical
 // writes every chunk as gavel writes chunks to its clients (encoding/json's order of
 // adapters.ChatChunk, the fake upstream's streams); otherwise as OpenAI writes them
-// (service_tier before system_fingerprint before choices, "usage":null in every chunk).
+// (service_tier before system_fingerprint before choices, "usage":null in every chunk, and
+// a random "obfuscation" padding last).
 func streamUpstreamBody(canonical bool) []byte {
 	var b bytes.Buffer
+	pads := 0
 	chunk := func(delta, finish, usage string) {
 		choices := `[{"index":0,"delta":` + delta + `,"finish_reason":` + finish + `,"logprobs":null}]`
 		if usage != "" {
@@ -40,7 +42,9 @@ func streamUpstreamBody(canonical bool) []byte {
 		if usage == "" {
 			usage = "null"
 		}
-		fmt.Fprintf(&b, `data: {"id":"chatcmpl-bench0123456789","object":"chat.completion.chunk","created":1733580000,"model":"gpt-4o-mini","service_tier":"default","system_fingerprint":"fp_bench","choices":%s,"usage":%s}`+"\n\n", choices, usage)
+		pads++ // OpenAI's padding (stream_options.include_obfuscation, on by default): random, of varying length
+		fmt.Fprintf(&b, `data: {"id":"chatcmpl-bench0123456789","object":"chat.completion.chunk","created":1733580000,"model":"gpt-4o-mini","service_tier":"default","system_fingerprint":"fp_bench","choices":%s,"usage":%s,"obfuscation":"%s"}`+"\n\n",
+			choices, usage, "Zq3xK9pL2mN8vB4c"[:pads%11])
 	}
 	words := strings.Fields("Distributed systems are best learned by building one small service, breaking it on purpose, and reading the logs until the failure makes sense to you.")
 	chunk(`{"role":"assistant","content":""}`, "null", "")
@@ -63,7 +67,7 @@ func streamUpstreamBody(canonical bool) []byte {
 // answers streamBenchChunks chunks of text in one write: what a chunk costs gavel from
 // the upstream's body to the client's, without the network's pacing. canonical is an
 // upstream whose chunks are written as gavel writes them (the fake upstream); openai one
-// that writes them in OpenAI's order, with "usage":null in each.
+// that writes them as OpenAI does.
 func BenchmarkStreamHTTPUpstream(b *testing.B) {
 	for _, canonical := range []bool{true, false} {
 		name := "openai"
