@@ -9,18 +9,21 @@ import (
 
 // The chunks of text of one stream differ only in their text: id, object, created,
 // model, fingerprint, tier, the choice's index and logprobs are the same in each. So a
-// ChunkDecoder that has decoded one such chunk in full keeps its layout: the bytes before
-// and after the text's string as the upstream sent them (in) and as AppendJSON writes
-// them (out). A later chunk that is in's prefix, one JSON string and in's suffix is the
-// same chunk with another text, because a JSON parse of the prefix does not depend on
-// what follows it and a string token ends at its closing quote; and its encoding is out's
+// ChunkDecoder that has decoded one such chunk in full keeps its layout: the bytes around
+// the text's string as the upstream sent them (in) and as AppendJSON writes them (out).
+// A later chunk that is the same bytes around one JSON string is the same chunk with
+// another text, because a JSON parse of what comes before the string does not depend on
+// what follows, and a string token ends at its closing quote; and its encoding is out's
 // prefix, the text's encoding and out's suffix, because AppendJSON writes the text in one
-// place and nothing else it writes depends on it. Such a chunk is then decoded by
-// comparing the two fixed parts and reading the string, and encoded by copying them
-// around the text's encoding: for an upstream that writes chunks as gavel does (vLLM,
-// the fake upstream) the bytes pass through unchanged, and for one that does not
-// (OpenAI's field order and "usage":null) they are rewritten without a full decode or
-// encode. Either way the client gets what the full encoder writes, byte for byte.
+// place and nothing else it writes depends on it. Such a chunk is decoded by comparing
+// the fixed parts and reading the string, and encoded by copying out's parts around the
+// text's encoding: for an upstream that writes chunks as gavel does (vLLM, the fake
+// upstream) the bytes pass through unchanged, and for one that does not (OpenAI's field
+// order and "usage":null) they are rewritten without a full decode or encode. Either way
+// the client gets what the full encoder writes, byte for byte. One top-level member that
+// the decoder drops may vary too when its value is a string (OpenAI's random
+// "obfuscation" padding): it is read as a string, as the full decoder reads it, and
+// dropped.
 //
 // A chunk keeps its layout (ChatChunk.layout) for AppendJSON, which uses it only while
 // the chunk still fits it (fits): a chunk changed after it was decoded (a copy without
@@ -29,14 +32,12 @@ import (
 // chunkLayout is the layout of a stream's chunks of text. It is not changed once made:
 // chunks kept by the cache refer to it.
 type chunkLayout struct {
-	// in is the chunk as the upstream sent it: fixed bytes, then the text's string, then
-	// fixed bytes, and, when the chunk has a top-level member the decoder drops whose
-	// value is a string (OpenAI's random "obfuscation" padding), that string and the
-	// fixed bytes after it, in the order they came: in[1] and in[2] are split at dropAt
-	// and dropAfter (the text first), or in[0] at them (the dropped string first).
+	// in is the fixed bytes of the chunk as the upstream sent it: before the text's
+	// string and after it (in[0], in[2]); with a dropped string that may vary (dropped),
+	// in[1] is between the two strings, and dropFirst says which comes first.
 	in        [3][]byte
-	dropFirst bool // the dropped string comes before the text
-	dropped   bool // a dropped string is part of the layout
+	dropped   bool
+	dropFirst bool
 	// out is around the text's encoding, as AppendJSON writes them.
 	outPre, outSuf []byte
 	base           ChatChunk
@@ -47,8 +48,7 @@ type chunkLayout struct {
 
 // maxStaleLayouts is how many layouts a stream may learn in a row that no chunk reuses
 // before its decoder stops learning them: an upstream whose chunks differ in more than
-// their text (a counter, a timestamp, OpenAI's random "obfuscation" padding) would
-// otherwise pay for a layout with every chunk.
+// their text (a counter, a timestamp) would otherwise pay for a layout with every chunk.
 const maxStaleLayouts = 3
 
 // laidOut reports whether c is a chunk of text whose layout can be kept: one choice whose
