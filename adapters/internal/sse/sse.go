@@ -205,7 +205,7 @@ func (r *Reader) one() []byte {
 			line = line[1:]
 		}
 		r.br.Discard(i + 2)
-		return line
+		return line[:len(line):len(line)]
 	}
 	if len(r.pending) > 0 || r.rerr != nil || r.skipLF || !r.started {
 		return nil
@@ -226,7 +226,7 @@ func (r *Reader) one() []byte {
 		return nil // no data, or a CR that ends a line of its own
 	}
 	r.br.Discard(i + 2)
-	return line
+	return line[:len(line):len(line)] // an append by the caller copies, not writes over the input
 }
 
 // maxEventName bounds a kept event name; a longer one (no real API sends one) is dropped.
