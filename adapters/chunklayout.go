@@ -17,10 +17,10 @@ import (
 // prefix, the text's encoding and out's suffix, because AppendJSON writes the text in one
 // place and nothing else it writes depends on it. Such a chunk is decoded by comparing
 // the fixed parts and reading the string, and encoded by copying out's parts around the
-// text's encoding: for an upstream that writes chunks as gavel does (vLLM, the fake
-// upstream) the bytes pass through unchanged, and for one that does not (OpenAI's field
-// order and "usage":null) they are rewritten without a full decode or encode. Either way
-// the client gets what the full encoder writes, byte for byte. One top-level member that
+// text's encoding: for an upstream that writes chunks as gavel does (the fake upstream)
+// the bytes pass through unchanged, and for one that does not (vLLM's and OpenAI's
+// field orders, OpenAI's "usage":null) they are rewritten without a full decode or
+// encode. Either way the client gets what the full encoder writes, byte for byte. One top-level member that
 // the decoder drops may vary too when its value is a string (OpenAI's random
 // "obfuscation" padding): it is read as a string, as the full decoder reads it, and
 // dropped.

@@ -21,7 +21,7 @@ var layoutTexts = []string{
 }
 
 // layoutStreams are the chunk data of streams in gavel's own order (as the fake upstream
-// and vLLM write them) and in OpenAI's, each text of layoutTexts a chunk, with the role,
+// writes them) and in OpenAI's, each text of layoutTexts a chunk, with the role,
 // finish and usage chunks around them.
 func layoutStreams() map[string][][]byte {
 	head := `"id":"chatcmpl-1","object":"chat.completion.chunk","created":1733580000,"model":"gpt-4o-mini"`
@@ -46,7 +46,7 @@ func layoutStreams() map[string][][]byte {
 	padFirst := func(choices, usage string) []byte { // a dropped string before the text
 		return []byte(`{"x_pad":"` + pad() + `",` + head + `,"choices":` + choices + `}`)
 	}
-	spaced := func(choices, usage string) []byte { // vLLM-like, with spaces after separators
+	spaced := func(choices, usage string) []byte { // with spaces after separators
 		b := gavel(choices, usage)
 		return bytes.ReplaceAll(bytes.ReplaceAll(b, []byte(`":`), []byte(`": `)), []byte(`,"`), []byte(`, "`))
 	}
