@@ -9,18 +9,21 @@ import (
 
 // The chunks of text of one stream differ only in their text: id, object, created,
 // model, fingerprint, tier, the choice's index and logprobs are the same in each. So a
-// ChunkDecoder that has decoded one such chunk in full keeps its layout: the bytes before
-// and after the text's string as the upstream sent them (in) and as AppendJSON writes
-// them (out). A later chunk that is in's prefix, one JSON string and in's suffix is the
-// same chunk with another text, because a JSON parse of the prefix does not depend on
-// what follows it and a string token ends at its closing quote; and its encoding is out's
+// ChunkDecoder that has decoded one such chunk in full keeps its layout: the bytes around
+// the text's string as the upstream sent them (in) and as AppendJSON writes them (out).
+// A later chunk that is the same bytes around one JSON string is the same chunk with
+// another text, because a JSON parse of what comes before the string does not depend on
+// what follows, and a string token ends at its closing quote; and its encoding is out's
 // prefix, the text's encoding and out's suffix, because AppendJSON writes the text in one
-// place and nothing else it writes depends on it. Such a chunk is then decoded by
-// comparing the two fixed parts and reading the string, and encoded by copying them
-// around the text's encoding: for an upstream that writes chunks as gavel does (vLLM,
-// the fake upstream) the bytes pass through unchanged, and for one that does not
-// (OpenAI's field order and "usage":null) they are rewritten without a full decode or
-// encode. Either way the client gets what the full encoder writes, byte for byte.
+// place and nothing else it writes depends on it. Such a chunk is decoded by comparing
+// the fixed parts and reading the string, and encoded by copying out's parts around the
+// text's encoding: for an upstream that writes chunks as gavel does (the fake upstream)
+// the bytes pass through unchanged, and for one that does not (vLLM's and OpenAI's
+// field orders, OpenAI's "usage":null) they are rewritten without a full decode or
+// encode. Either way the client gets what the full encoder writes, byte for byte. One top-level member that
+// the decoder drops may vary too when its value is a string (OpenAI's random
+// "obfuscation" padding): it is read as a string, as the full decoder reads it, and
+// dropped.
 //
 // A chunk keeps its layout (ChatChunk.layout) for AppendJSON, which uses it only while
 // the chunk still fits it (fits): a chunk changed after it was decoded (a copy without
@@ -29,8 +32,14 @@ import (
 // chunkLayout is the layout of a stream's chunks of text. It is not changed once made:
 // chunks kept by the cache refer to it.
 type chunkLayout struct {
-	inPre, inSuf   []byte // around the text's string, as the upstream sent them
-	outPre, outSuf []byte // around the text's encoding, as AppendJSON writes them
+	// in is the fixed bytes of the chunk as the upstream sent it: before the text's
+	// string and after it (in[0], in[2]); with a dropped string that may vary (dropped),
+	// in[1] is between the two strings, and dropFirst says which comes first.
+	in        [3][]byte
+	dropped   bool
+	dropFirst bool
+	// out is around the text's encoding, as AppendJSON writes them.
+	outPre, outSuf []byte
 	base           ChatChunk
 	index          int
 	logprobs       json.RawMessage
@@ -39,8 +48,7 @@ type chunkLayout struct {
 
 // maxStaleLayouts is how many layouts a stream may learn in a row that no chunk reuses
 // before its decoder stops learning them: an upstream whose chunks differ in more than
-// their text (a counter, a timestamp, OpenAI's random "obfuscation" padding) would
-// otherwise pay for a layout with every chunk.
+// their text (a counter, a timestamp) would otherwise pay for a layout with every chunk.
 const maxStaleLayouts = 3
 
 // laidOut reports whether c is a chunk of text whose layout can be kept: one choice whose
@@ -90,17 +98,34 @@ func (cd *ChunkDecoder) Laid(data []byte) *ChatChunk {
 	return c
 }
 
-// decode decodes data when it is a chunk of text in l's layout; nil otherwise.
+// decode decodes data when it is a chunk of text in l's layout; nil otherwise. Each
+// string is read as the full decoder reads it (fastDec.rawString), so a chunk it accepts
+// is one the full decoder accepts and decodes the same way.
 func (l *chunkLayout) decode(data []byte) *ChatChunk {
-	n := len(data) - len(l.inSuf)
-	if n < len(l.inPre)+2 || data[len(l.inPre)] != '"' || !bytes.HasPrefix(data, l.inPre) || !bytes.HasSuffix(data, l.inSuf) {
+	d := fastDec{b: data, ok: true, answer: true}
+	if !d.fixed(l.in[0]) {
 		return nil
 	}
-	d := fastDec{b: data[:n], i: len(l.inPre), ok: true, answer: true}
+	if l.dropped && l.dropFirst && (!d.dropped() || !d.fixed(l.in[1])) {
+		return nil
+	}
+	if d.i >= len(data) || data[d.i] != '"' {
+		return nil
+	}
 	a := new(chunkAlloc)
 	d.str(&a.content)
-	if !d.ok || d.i != n {
-		return nil // not one string: the text's closing quote is not where the suffix starts
+	if !d.ok {
+		return nil
+	}
+	if l.dropped && !l.dropFirst {
+		if !d.fixed(l.in[1]) || !d.dropped() || !d.fixed(l.in[2]) {
+			return nil
+		}
+	} else if !d.fixed(l.in[2]) {
+		return nil
+	}
+	if d.i != len(data) {
+		return nil
 	}
 	c := &a.chunk
 	*c = l.base
@@ -109,32 +134,55 @@ func (l *chunkLayout) decode(data []byte) *ChatChunk {
 	return c
 }
 
+// fixed consumes b when the input goes on with it.
+func (d *fastDec) fixed(b []byte) bool {
+	if !bytes.HasPrefix(d.b[d.i:], b) {
+		return false
+	}
+	d.i += len(b)
+	return true
+}
+
+// dropped consumes a string a layout lets vary.
+func (d *fastDec) dropped() bool {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return false
+	}
+	d.rawString()
+	return d.ok
+}
+
 // learn keeps the layout of c, a chunk of text decoded in full from data, whose text's
-// string is data[at:end], and gives it to c. It does nothing for a chunk of another kind
-// or one AppendJSON cannot encode.
-func (cd *ChunkDecoder) learn(data []byte, c *ChatChunk, at, end int) {
+// string is data[at:end] and whose last top-level member dropped had the string value
+// data[dropAt:dropEnd] (dropEnd 0: none), and gives it to c. It does nothing for a chunk
+// of another kind or one AppendJSON cannot encode.
+func (cd *ChunkDecoder) learn(data []byte, c *ChatChunk, at, end, dropAt, dropEnd int) {
 	if cd.stale >= maxStaleLayouts || !laidOut(c) || at <= 0 || end <= at || end > len(data) {
 		return
 	}
 	if cd.layout != nil && cd.layout.hits == 0 {
 		cd.stale++
 	}
-	// One buffer: in's parts, then the encoding, of which out's parts are kept (append
-	// copies what buf holds if it has to grow it).
-	buf := make([]byte, 0, 2*len(data)+64)
-	buf = append(buf, data[:at]...)
-	buf = append(buf, data[end:]...)
 	var mark [2]int
-	enc, err := c.appendJSON(buf, &mark)
+	enc, err := c.appendJSON(make([]byte, 0, len(data)+64), &mark)
 	if err != nil || mark[1] == 0 {
 		return
 	}
-	inPre, inSuf := enc[:at:at], enc[at:len(data)-(end-at):len(data)-(end-at)]
-	out := enc[len(inPre)+len(inSuf):]
-	mark[0] -= len(inPre) + len(inSuf)
-	mark[1] -= len(inPre) + len(inSuf)
-	l := &chunkLayout{inPre: inPre, inSuf: inSuf, outPre: out[:mark[0]:mark[0]], outSuf: out[mark[1]:],
+	in := bytes.Clone(data) // the in parts are slices of it, the strings left in place
+	l := &chunkLayout{outPre: enc[:mark[0]:mark[0]], outSuf: enc[mark[1]:],
 		base: *c, index: c.Choices[0].Index, logprobs: c.Choices[0].Logprobs}
+	switch {
+	case dropEnd == 0:
+		l.in = [3][]byte{in[:at:at], nil, in[end:]}
+	case dropAt >= end:
+		l.dropped = true
+		l.in = [3][]byte{in[:at:at], in[end:dropAt:dropAt], in[dropEnd:]}
+	case dropEnd <= at:
+		l.dropped, l.dropFirst = true, true
+		l.in = [3][]byte{in[:dropAt:dropAt], in[dropEnd:at:at], in[end:]}
+	default:
+		return
+	}
 	l.base.Choices = nil
 	l.base.layout = l
 	c.layout = l

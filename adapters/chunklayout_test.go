@@ -21,7 +21,7 @@ var layoutTexts = []string{
 }
 
 // layoutStreams are the chunk data of streams in gavel's own order (as the fake upstream
-// and vLLM write them) and in OpenAI's, each text of layoutTexts a chunk, with the role,
+// writes them) and in OpenAI's, each text of layoutTexts a chunk, with the role,
 // finish and usage chunks around them.
 func layoutStreams() map[string][][]byte {
 	head := `"id":"chatcmpl-1","object":"chat.completion.chunk","created":1733580000,"model":"gpt-4o-mini"`
@@ -31,18 +31,27 @@ func layoutStreams() map[string][][]byte {
 		}
 		return []byte(`{` + head + `,"choices":` + choices + usage + `,"system_fingerprint":"fp_1","service_tier":"default"}`)
 	}
+	pads := []string{"x", "", "Zq3", `a\"b`, "0123456789abcdef", `\u00e9`, "é"}
+	n := 0
+	pad := func() string { // OpenAI's padding: random, of varying length
+		n++
+		return pads[n%len(pads)]
+	}
 	openai := func(choices, usage string) []byte {
 		if usage == "" {
 			usage = "null"
 		}
-		return []byte(`{` + head + `,"service_tier":"default","system_fingerprint":"fp_1","choices":` + choices + `,"usage":` + usage + `,"obfuscation":"x"}`)
+		return []byte(`{` + head + `,"service_tier":"default","system_fingerprint":"fp_1","choices":` + choices + `,"usage":` + usage + `,"obfuscation":"` + pad() + `"}`)
 	}
-	spaced := func(choices, usage string) []byte { // vLLM-like, with spaces after separators
+	padFirst := func(choices, usage string) []byte { // a dropped string before the text
+		return []byte(`{"x_pad":"` + pad() + `",` + head + `,"choices":` + choices + `}`)
+	}
+	spaced := func(choices, usage string) []byte { // with spaces after separators
 		b := gavel(choices, usage)
 		return bytes.ReplaceAll(bytes.ReplaceAll(b, []byte(`":`), []byte(`": `)), []byte(`,"`), []byte(`, "`))
 	}
 	out := map[string][][]byte{}
-	for name, enc := range map[string]func(string, string) []byte{"gavel": gavel, "openai": openai, "spaced": spaced} {
+	for name, enc := range map[string]func(string, string) []byte{"gavel": gavel, "openai": openai, "spaced": spaced, "pad first": padFirst} {
 		var s [][]byte
 		s = append(s, enc(`[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null,"logprobs":null}]`, ""))
 		for _, t := range layoutTexts {
@@ -248,19 +257,36 @@ func otherValue(t *testing.T, path string, ty reflect.Type, cur reflect.Value) r
 	return reflect.Value{}
 }
 
-// FuzzChunkLayout puts the fuzzer's bytes between the quotes of a stream's chunk of text,
-// after a chunk of text that gave the decoder its layout, and holds the chunk decoded and
-// written through it to encoding/json's.
+// FuzzChunkLayout puts the fuzzer's bytes between the quotes of a chunk's text and of
+// a string the decoder drops (OpenAI's padding, after the text or before it), after a
+// chunk that gave the decoder its layout, and holds the chunk decoded and written through
+// it to encoding/json's.
 func FuzzChunkLayout(f *testing.F) {
-	for _, s := range layoutTexts {
-		f.Add(s)
+	for i, s := range layoutTexts {
+		f.Add(s, layoutTexts[(i+3)%len(layoutTexts)])
 	}
-	streams := layoutStreams()
-	f.Fuzz(func(t *testing.T, text string) {
-		for name, ev := range streams {
+	head := `"id":"chatcmpl-1","object":"chat.completion.chunk","created":1733580000,"model":"gpt-4o-mini"`
+	choices := func(text string) string {
+		return `"choices":[{"index":0,"delta":{"content":"` + text + `"},"finish_reason":null,"logprobs":null}]`
+	}
+	chunks := map[string]func(text, pad string) []byte{
+		"gavel": func(text, _ string) []byte {
+			return []byte(`{` + head + `,` + choices(text) + `,"system_fingerprint":"fp_1","service_tier":"default"}`)
+		},
+		"openai": func(text, pad string) []byte {
+			return []byte(`{` + head + `,"service_tier":"default",` + choices(text) + `,"usage":null,"obfuscation":"` + pad + `"}`)
+		},
+		"pad first": func(text, pad string) []byte {
+			return []byte(`{"x_pad":"` + pad + `",` + head + `,` + choices(text) + `}`)
+		},
+	}
+	f.Fuzz(func(t *testing.T, text, pad string) {
+		for name, chunk := range chunks {
 			var cd ChunkDecoder
-			cd.Decode(ev[1])
-			data := bytes.Replace(ev[2], []byte(`"content":"`+layoutTexts[1]+`"`), []byte(`"content":"`+text+`"`), 1)
+			if c := cd.Decode(chunk("Hello", "Zq3")); c == nil || cd.layout == nil {
+				t.Fatalf("%s: no layout learned", name)
+			}
+			data := chunk(text, pad)
 			got := cd.Decode(data)
 			var want ChatChunk
 			err := json.Unmarshal(data, &want)

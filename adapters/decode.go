@@ -31,9 +31,11 @@ type fastDec struct {
 	ok bool
 	// answer: an upstream's answer, whose unknown members are dropped, not kept as Extra.
 	answer bool
-	// textAt, textEnd: where a chunk's first choice's text's string is (ChunkDecoder's
+	// textAt, textEnd: where a chunk's first choice's text's string is; dropAt, dropEnd:
+	// the string value of its last top-level member dropped, if any (ChunkDecoder's
 	// layouts).
 	textAt, textEnd int
+	dropAt, dropEnd int
 }
 
 // decodeFast decodes body into a new request; false when the body must take the

@@ -157,7 +157,11 @@ func (cd *ChunkDecoder) Decode(data []byte) *ChatChunk {
 			d.seen(&seen, 7)
 			d.reused(&c.ServiceTier, &cd.tier)
 		default:
+			at := d.i
 			d.ignore(name, "id", "object", "created", "model", "choices", "usage", "system_fingerprint", "service_tier")
+			if at < len(d.b) && d.b[at] == '"' {
+				d.dropAt, d.dropEnd = at, d.i // a string dropped: a layout lets it vary
+			}
 		}
 		if !d.ok {
 			return nil
@@ -168,7 +172,7 @@ func (cd *ChunkDecoder) Decode(data []byte) *ChatChunk {
 		return nil
 	}
 	if d.textEnd > 0 {
-		cd.learn(data, c, d.textAt, d.textEnd)
+		cd.learn(data, c, d.textAt, d.textEnd, d.dropAt, d.dropEnd)
 	}
 	return c
 }

@@ -66,7 +66,6 @@ func (s *Server) startSSE(c echo.Context, ctx context.Context) *sseWriter {
 	// Below echo's Response, whose Flush drops the error that says the client is gone.
 	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response().Writer), stall: s.o.WriteStallTimeout}
 	w.until, _ = ctx.Deadline()
-	w.deadline = true
 	w.deadline = w.arm() == nil
 	return w
 }

@@ -89,6 +89,11 @@ func (r *Reader) Next() ([]byte, error) {
 	if data := r.one(); data != nil {
 		return data, nil
 	}
+	if r.wait() {
+		if data := r.one(); data != nil {
+			return data, nil
+		}
+	}
 	r.data = r.data[:0]
 	hasData := false
 	for {
@@ -189,6 +194,21 @@ func hasData(v []byte) bool {
 	return len(bytes.TrimSpace(v)) > 0
 }
 
+// wait waits for input when none is buffered, so that an event that arrives in one read
+// (an upstream writes one event at a time) can be taken whole by one rather than line by
+// line. It reports whether input came; a read's error is kept for readLine, which returns
+// it as the read it would have made itself.
+func (r *Reader) wait() bool {
+	if r.br.Buffered() > 0 || len(r.pending) > 0 || r.rerr != nil || r.skipLF || !r.started {
+		return false
+	}
+	if _, err := r.br.Peek(1); err != nil {
+		r.rerr = err // nothing buffered: as ReadSlice would have returned it
+		return false
+	}
+	return true
+}
+
 // one returns the next event when it is the common one, read in whole: one data line
 // ended by LF, with some data, and a blank line (LF) after it; nil when the event is
 // any other (then Next reads it line by line, with everything the spec allows). The
@@ -205,7 +225,7 @@ func (r *Reader) one() []byte {
 			line = line[1:]
 		}
 		r.br.Discard(i + 2)
-		return line
+		return line[:len(line):len(line)]
 	}
 	if len(r.pending) > 0 || r.rerr != nil || r.skipLF || !r.started {
 		return nil
@@ -226,7 +246,7 @@ func (r *Reader) one() []byte {
 		return nil // no data, or a CR that ends a line of its own
 	}
 	r.br.Discard(i + 2)
-	return line
+	return line[:len(line):len(line)] // an append by the caller copies, not writes over the input
 }
 
 // maxEventName bounds a kept event name; a longer one (no real API sends one) is dropped.

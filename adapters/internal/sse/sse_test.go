@@ -305,3 +305,48 @@ func TestReady(t *testing.T) {
 		Put(r)
 	}
 }
+
+// eventReader returns one event per Read, as a connection does when the upstream writes
+// and flushes each event on its own.
+type eventReader struct {
+	events [][]byte
+	i      int
+}
+
+func (e *eventReader) Read(p []byte) (int, error) {
+	if e.i >= len(e.events) {
+		return 0, io.EOF
+	}
+	n := copy(p, e.events[e.i])
+	e.i++
+	return n, nil
+}
+
+// BenchmarkNextEventPerRead reads 200 chunk-sized events that arrive one per read, asking
+// Ready after each as the server does: the reader's own cost per event.
+func BenchmarkNextEventPerRead(b *testing.B) {
+	ev := []byte(`data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1733580000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" word"},"finish_reason":null,"logprobs":null}],"system_fingerprint":"fp_1"}` + "\n\n")
+	events := make([][]byte, 200)
+	for i := range events {
+		events[i] = ev
+	}
+	src := &eventReader{events: events}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		src.i = 0
+		r := Get(src)
+		n := 0
+		for {
+			if _, err := r.Next(); err != nil {
+				break
+			}
+			n++
+			r.Ready()
+		}
+		Put(r)
+		if n != len(events) {
+			b.Fatalf("%d events", n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+}
