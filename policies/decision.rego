@@ -158,16 +158,16 @@ judged := with_remediation(
 # limits added when the bundle or the key has any; any other request is assembled by the
 # full rules. Undefined when the full rules find no target.
 routed := input.plan.fast[input.request.model].decision if {
-	typical
 	input.plan.limits_free
-	not budget.caller_limits
+	budget.caller_limits_free
+	typical
 } else := with_limits(input.plan.fast[input.request.model].decision) if {
 	typical
 	not budget.soft[0]
 } else := with_pii(profiled) if {
-	profiled
 	input.plan.limits_free
-	not budget.caller_limits
+	budget.caller_limits_free
+	profiled
 } else := with_pii(with_limits(profiled)) if {
 	profiled
 	not budget.soft[0]
@@ -229,8 +229,9 @@ typical if {
 	f := input.plan.fast[input.request.model]
 	input.pii == {}
 	f.ok[input.request.endpoint][input.request.has_code][input.request.has_tools][input.request.has_images][input.request.stream]
-	input.request.est_input_tokens < f.size_trigger
-	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
+	est := input.request.est_input_tokens
+	est < f.size_trigger
+	est + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]
 }
 
