@@ -570,14 +570,24 @@ not_degraded(r) := false if {
 # entry's decision, which already holds the cache field and its reason. A name the plan
 # does not route (a passed-through provider/model) and an input without a plan are merged
 # per request by the same functions.
-cache[name] := {
-	"any": cache_entry(base, fd),
-	"teams": {team: cache_entry(object.union(base, t), fd) | some team, t in object.get(cache_data, "teams", {})},
-} if {
+cache[name] := object.union(
+	{
+		"any": any,
+		"teams": {team: cache_entry(object.union(base, t), fd) | some team, t in object.get(cache_data, "teams", {})},
+	},
+	cache_all(any),
+) if {
 	some name, _ in routes
 	base := cache_base(name)
 	fd := object.get(fast, [name, "decision"], {})
+	any := cache_entry(base, fd)
 }
+
+# cache_all: when the data names no team, "any" is every caller's entry, also as "all" (one
+# lookup for gavel.caching.verdict instead of choosing by team).
+cache_all(any) := {"all": any} if {
+	count(object.get(cache_data, "teams", {})) == 0
+} else := {}
 
 default cache_data := {}
 
