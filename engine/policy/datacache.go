@@ -29,6 +29,9 @@ import (
 type dataReads struct {
 	root ast.Value // the store's root, data.system included
 	top  ast.Value // what reading all of data returns: the root without data.system
+	// keys holds a term for every object key in the data, so that readStore looks a
+	// path's keys up without making a term per level; a key it lacks is in no object.
+	keys map[string]*ast.Term
 }
 
 func newDataReads(ctx context.Context, store storage.Store, txn storage.Transaction) (*dataReads, error) {
@@ -49,7 +52,18 @@ func newDataReads(ctx context.Context, store storage.Store, txn storage.Transact
 			return k, v, nil
 		})
 	}
-	return &dataReads{root: root, top: top}, nil
+	keys := map[string]*ast.Term{}
+	ast.WalkTerms(root, func(t *ast.Term) bool {
+		if obj, ok := t.Value.(ast.Object); ok {
+			obj.Foreach(func(k, _ *ast.Term) {
+				if s, ok := k.Value.(ast.String); ok {
+					keys[string(s)] = k
+				}
+			})
+		}
+		return false
+	})
+	return &dataReads{root: root, top: top, keys: keys}, nil
 }
 
 // Get implements topdown.BaseCache.
@@ -86,7 +100,11 @@ func (s *readStore) Read(_ context.Context, _ storage.Transaction, path storage.
 	for _, key := range path {
 		switch curr := node.(type) {
 		case ast.Object:
-			t := curr.Get(ast.InternedTerm(key))
+			k := s.data.keys[key]
+			if k == nil {
+				return nil, errNotFound
+			}
+			t := curr.Get(k)
 			if t == nil {
 				return nil, errNotFound
 			}
