@@ -59,19 +59,16 @@ key_rate_limit := {"scope": "key", "id": input.caller.key_id, "rpm": object.get(
 	input.caller.key_id != ""
 }
 
-# caller_limits: this key carries limits of its own, so even a typical request's decision
-# depends on who asks.
-# Every request evaluates it (the plan's fast path too), so it tests key_budget's and
-# key_rate_limit's conditions on input.caller directly instead of building their objects:
-# in OPA each rule a rule refers to costs an evaluation of its own (~25 allocations).
-caller_limits if {
-	input.caller.budget_musd > 0
-	input.caller.key_id != ""
-}
-
-caller_limits if {
-	object.get(input.caller, "rpm", 0) + object.get(input.caller, "tpm", 0) > 0
-	input.caller.key_id != ""
+# caller_limits_free: this key carries no limits of its own (no budget, rpm or tpm set), so
+# a typical request's decision does not depend on who asks. Every request evaluates it (the
+# plan's fast path too), so it compares input.caller's fields with constants, which OPA's
+# rule index answers without evaluating a builtin. It is the conservative side: a key whose
+# fields it cannot vouch for (missing, negative) is not free, and the decision then takes
+# the path that adds whatever limits apply, which for such a key is none.
+caller_limits_free if {
+	input.caller.budget_musd == 0
+	input.caller.rpm == 0
+	input.caller.tpm == 0
 }
 
 # What the decision carries for gavel to enforce.

@@ -44,8 +44,13 @@ entry := object.get(e.teams, input.caller.team, e.any) if {
 # typical request's whole decision with the cache field, precomputed by the plan
 # (gavel.decision takes it when the request takes the plan's fast path unchanged). With a
 # plan it is looked up without going through entry: each rule OPA evaluates costs
-# allocations of its own, and a cacheable request should cost no more than another.
+# allocations of its own, and a cacheable request should cost no more than another. When
+# the data names no team, the plan's entry for every caller (all) is one lookup by the
+# request's turns; otherwise, or without turns (a single turn), the caller's team picks the
+# entry. The branches agree wherever more than one applies.
 verdict := v if {
+	v := input.plan.cache[input.request.model].all.verdicts[input.request.turns == 1]
+} else := v if {
 	e := input.plan.cache[input.request.model]
 	v := object.get(e.teams, input.caller.team, e.any).verdicts[object.get(input.request, "turns", 1) == 1]
 } else := entry.verdicts[object.get(input.request, "turns", 1) == 1] if {

@@ -236,3 +236,22 @@ test_fast_path_cached_request_still_denied if {
 	not td.allow
 	not td.cache
 }
+
+# plan.cache[name].all: every caller's entry when the data names no team, looked up by the
+# request's turns; with teams named there is none, and the caller's team picks the entry.
+test_plan_all_entry_only_without_teams if {
+	plan := gavel.plan with input as fixtures.input_with({}) with data.gavel.cache as on
+	plan.cache.smart.all == plan.cache.smart.any
+	teams := gavel.plan with input as fixtures.input_with({}) with data.gavel.cache as semantic
+	not teams.cache.smart.all
+}
+
+test_plan_all_entry_agrees_with_inline_by_turns if {
+	planned({"temperature": 0, "turns": 1}, on).cache == {"mode": "exact", "ttl_s": 600, "coalesce": true}
+	planned({"temperature": 0, "turns": 2, "messages": multi}, on).cache == {"mode": "exact", "ttl_s": 600, "coalesce": true}
+	planned({"temperature": 0, "turns": 0}, on).cache.mode == "exact"
+	per_turns := {"default": {"mode": "semantic", "embed": emb}, "aliases": {}}
+	planned({"temperature": 0, "turns": 1}, per_turns).cache.mode == "semantic"
+	planned({"temperature": 0, "turns": 3, "messages": multi}, per_turns).cache.mode == "exact"
+	planned({"temperature": 0}, per_turns).cache.mode == "semantic"
+}

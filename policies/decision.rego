@@ -158,16 +158,16 @@ judged := with_remediation(
 # limits added when the bundle or the key has any; any other request is assembled by the
 # full rules. Undefined when the full rules find no target.
 routed := input.plan.fast[input.request.model].decision if {
-	typical
 	input.plan.limits_free
-	not budget.caller_limits
+	budget.caller_limits_free
+	typical
 } else := with_limits(input.plan.fast[input.request.model].decision) if {
 	typical
 	not budget.soft[0]
 } else := with_pii(profiled) if {
-	profiled
 	input.plan.limits_free
-	not budget.caller_limits
+	budget.caller_limits_free
+	profiled
 } else := with_pii(with_limits(profiled)) if {
 	profiled
 	not budget.soft[0]
@@ -225,13 +225,19 @@ targets := route.targets_for(budget.soft[0].degrade_to) if {
 # typical: the request carries no PII, triggers no content rule and fits every candidate of
 # its route, so the plan's precomputed route is the one the full rules would reach. It
 # decides nothing else: the denials above routed are judged first, on every request.
+# Whether the request's code, tools, images and stream fit is plan.fast[model].ok as a list
+# per endpoint (shapes): one object.subset of input.request for the commonest request
+# instead of a reference per field, tried last so that a failed size or task check does
+# not retry it.
 typical if {
 	f := input.plan.fast[input.request.model]
 	input.pii == {}
-	f.ok[input.request.endpoint][input.request.has_code][input.request.has_tools][input.request.has_images][input.request.stream]
-	input.request.est_input_tokens < f.size_trigger
-	input.request.est_input_tokens + input.request.max_tokens <= f.min_context
+	est := input.request.est_input_tokens
+	est < f.size_trigger
+	est + input.request.max_tokens <= f.min_context
 	not f.task_triggers[object.get(input.request.metadata, "task", "")]
+	some shape in f.shapes[input.request.endpoint]
+	object.subset(input.request, shape)
 }
 
 # with_limits adds the budgets and rate limits to enforce to a precomputed decision.

@@ -397,7 +397,8 @@ any_rate_limit if data.gavel.rate_limits[_]
 # when every check holds; tests assert that it then agrees with the full evaluation.
 fast[name] := {
 	"decision": d,
-	"ok": fast_ok(name, r, dests, stream_ok),
+	"ok": ok,
+	"shapes": fast_shapes(ok),
 	"task_triggers": {t: true | some c in object.get(content_routes, name, []); c.task != ""; t := c.task},
 	"size_trigger": size_trigger(name),
 	"min_context": r.min_context,
@@ -409,6 +410,20 @@ fast[name] := {
 	d := route_decision(name, r)
 	dests := {code: content_dest(name, code) | some code in [false, true]}
 	stream_ok := not_degraded(r)
+	ok := fast_ok(name, r, dests, stream_ok)
+}
+
+# fast_shapes(ok): ok again, per endpoint as the list of the request fields of each
+# combination it holds, the commonest first (no code, tools or images, not streamed): a
+# request fits when one of them is a subset of input.request, one builtin per combination
+# tried where the lookup in ok costs a reference per field.
+fast_shapes(ok) := {e: [{"has_code": c, "has_tools": t, "has_images": i, "stream": s} |
+	some c, by_tools in by_code
+	some t, by_vision in by_tools
+	some i, by_stream in by_vision
+	some s, _ in by_stream
+] |
+	some e, by_code in ok
 }
 
 # profiles_for(name): for a request to name that the typical path does not take only
@@ -570,14 +585,24 @@ not_degraded(r) := false if {
 # entry's decision, which already holds the cache field and its reason. A name the plan
 # does not route (a passed-through provider/model) and an input without a plan are merged
 # per request by the same functions.
-cache[name] := {
-	"any": cache_entry(base, fd),
-	"teams": {team: cache_entry(object.union(base, t), fd) | some team, t in object.get(cache_data, "teams", {})},
-} if {
+cache[name] := object.union(
+	{
+		"any": any,
+		"teams": {team: cache_entry(object.union(base, t), fd) | some team, t in object.get(cache_data, "teams", {})},
+	},
+	cache_all(any),
+) if {
 	some name, _ in routes
 	base := cache_base(name)
 	fd := object.get(fast, [name, "decision"], {})
+	any := cache_entry(base, fd)
 }
+
+# cache_all: when the data names no team, "any" is every caller's entry, also as "all" (one
+# lookup for gavel.caching.verdict instead of choosing by team).
+cache_all(any) := {"all": any} if {
+	count(object.get(cache_data, "teams", {})) == 0
+} else := {}
 
 default cache_data := {}
 

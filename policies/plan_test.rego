@@ -186,3 +186,25 @@ test_filtered_out_targets_say_so if {
 	d.deny.status == 503
 	endswith(d.deny.message, "no available target accepts this request (its tools, images or data).")
 }
+
+# plan.fast[name].shapes lists, per endpoint, exactly the combinations plan.fast[name].ok
+# holds, the commonest (no code, tools or images, not streamed) first when it fits.
+test_fast_shapes_are_ok_as_a_list if {
+	plan := data.gavel.plan with input as fx.with_providers({}, {"mock": fx.up})
+	count(plan.fast) > 0
+	every _, f in plan.fast {
+		every e, by_code in f.ok {
+			count(f.shapes[e]) == count([1 |
+				some _, by_tools in by_code
+				some _, by_vision in by_tools
+				some _, by_stream in by_vision
+				some _, _ in by_stream
+			])
+			every s in f.shapes[e] {
+				f.ok[e][s.has_code][s.has_tools][s.has_images][s.stream]
+			}
+		}
+		count(f.shapes) == count(f.ok)
+	}
+	plan.fast.smart.shapes.chat[0] == {"has_code": false, "has_tools": false, "has_images": false, "stream": false}
+}

@@ -104,6 +104,7 @@ type Revision struct {
 	compiler *ast.Compiler
 	store    storage.Store
 	txn      storage.Transaction // one read transaction for the revision's life
+	data     *dataReads          // the store's data as one value: see dataReads
 	body     ast.Body            // the compiled query: result = data.gavel.decision
 	result   ast.Var
 }
@@ -205,8 +206,12 @@ func Prepare(ctx context.Context, b *bundle.Bundle, source string) (*Revision, e
 	if id == "" {
 		id = contentRevision(b)
 	}
+	reads, err := newDataReads(ctx, store, txn)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", source, err)
+	}
 	rev := &Revision{ID: id, Source: source, Activated: time.Now(), Data: data, plan: planQ,
-		compiler: compiler, store: store, txn: txn}
+		compiler: compiler, store: &readStore{Store: store, data: reads}, txn: txn, data: reads}
 	if rev.body, rev.result, err = rev.compileQuery(Query); err != nil {
 		return nil, fmt.Errorf("bundle %s: compile: %w", source, err)
 	}
@@ -289,6 +294,7 @@ func (r *Revision) eval(ctx context.Context, body ast.Body, result ast.Var, inpu
 		WithIndexing(true).
 		WithEarlyExit(true).
 		WithVirtualCache(vc).
+		WithBaseCache(r.data).
 		WithInput(ast.NewTerm(input))
 	// A cancelled request stops its evaluation, as rego's Eval does, without a goroutine
 	// per evaluation watching the context.

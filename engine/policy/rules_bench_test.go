@@ -28,7 +28,7 @@ func BenchmarkDecisionParts(b *testing.B) {
 		{"typical", Input{Request: Request{ID: "req", Endpoint: "chat", Model: "smart", EstInputTokens: 520, Bucket: 4242, Sample: 9000, Messages: msgs},
 			Caller: caller, Providers: providers(b, allUp), Plan: plan, NowNS: 1},
 			[]string{"true", "data.gavel.decision", "data.gavel.judged", "data.gavel.routed", "data.gavel.typical", "data.gavel.caching.decision", "data.gavel.compliance.blocked", "data.gavel.compliance.denied_terms", "data.gavel.compliance.denied_fields", "data.gavel.budget.exhausted", "data.gavel.access.denied",
-				"data.gavel.budget.caller_limits", "data.gavel.access.key_model_denied"}},
+				"data.gavel.budget.caller_limits_free", "data.gavel.access.key_model_denied"}},
 		{"pii_tools_code", Input{Request: Request{ID: "req", Endpoint: "chat", Model: "fast", EstInputTokens: 520, Bucket: 4242, Sample: 9000, Messages: msgs,
 			HasTools: true, HasCode: true, Metadata: map[string]string{"task": "chat"}},
 			Caller: caller, Providers: providers(b, allUp), Plan: plan, NowNS: 1, PII: map[string]int{"email": 1}},
