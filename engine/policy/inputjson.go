@@ -2,7 +2,8 @@ package policy
 
 import (
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/gavel-gw/gavel/internal/jsonenc"
 )
 
 // AppendJSON appends the request's input.request as JSON. With mask, message texts are
@@ -83,45 +84,11 @@ func (r *Request) AppendJSON(b []byte, mask bool) []byte {
 	return append(b, '}')
 }
 
-const hexDigits = "0123456789abcdef"
 
 // AppendJSONString appends s as a JSON string literal.
 func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
 
 // appendString writes s as a JSON string: valid UTF-8 passes through, invalid bytes become
-// U+FFFD, control characters and the HTML-significant ones are escaped.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else if r == '\u2028' || r == '\u2029' {
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[r&0xf])
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
-}
+// U+FFFD, control characters and the HTML-significant ones are escaped (\b and \f as
+// \u0008 and \u000c): jsonenc's scanner, eight bytes at a time.
+func appendString(b []byte, s string) []byte { return jsonenc.StringUEscapes(b, s) }
