@@ -84,7 +84,6 @@ func (r *Request) AppendJSON(b []byte, mask bool) []byte {
 	return append(b, '}')
 }
 
-
 // AppendJSONString appends s as a JSON string literal.
 func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
 
