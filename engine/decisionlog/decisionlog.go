@@ -3,7 +3,6 @@ package decisionlog
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -293,7 +292,7 @@ func (l *Logger) encode(r Record) []byte {
 	if obj, ok := r.Input.(ast.Object); ok {
 		b = append(b, '{')
 		n := 0
-		var members [nInputKeys][2]*ast.Term
+		var members [maxInputMembers][2]*ast.Term
 		for _, m := range sortedMembers(obj, &members) { // sorted, as encoding/json orders a map's keys
 			k, v := m[0], m[1].Value
 			key, _ := k.Value.(ast.String)
@@ -414,29 +413,17 @@ func (l *Logger) encode(r Record) []byte {
 	return b
 }
 
-// inputKeys are the input's top-level members as engine/policy builds them, sorted as
-// encoding/json sorts a map's keys.
-const nInputKeys = 8
+// maxInputMembers bounds policy.InputMembers, so that sortedMembers' buffer is an array
+// on the stack.
+const maxInputMembers = 16
 
-var inputKeys = func() []*ast.Term {
-	names := [nInputKeys]string{"caller", "now", "pii", "plan", "providers", "rate", "request", "spend"}
-	if !slices.IsSorted(names[:]) {
-		panic("decisionlog: inputKeys not sorted")
-	}
-	keys := make([]*ast.Term, len(names))
-	for i, n := range names {
-		keys[i] = ast.StringTerm(n)
-	}
-	return keys
-}()
-
-// sortedMembers is obj's members in its keys' order. An input of inputKeys alone (every
-// request's) is looked up in their order: Keys sorts a fresh input's keys on every
+// sortedMembers is obj's members in its keys' order. An input of policy.InputMembers alone
+// (every request's) is looked up in their order: Keys sorts a fresh input's keys on every
 // request. Any other object takes Keys.
-func sortedMembers(obj ast.Object, buf *[nInputKeys][2]*ast.Term) [][2]*ast.Term {
+func sortedMembers(obj ast.Object, buf *[maxInputMembers][2]*ast.Term) [][2]*ast.Term {
 	n := 0
-	for _, k := range inputKeys {
-		if v := obj.Get(k); v != nil {
+	for _, k := range policy.InputMembers {
+		if v := obj.Get(k); v != nil && n < len(buf) {
 			buf[n] = [2]*ast.Term{k, v}
 			n++
 		}

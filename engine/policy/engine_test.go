@@ -504,3 +504,18 @@ func BenchmarkInputValue(b *testing.B) {
 		_ = in.Value()
 	}
 }
+
+// InputMembers names every top-level member Value writes, in encoding/json's key order.
+func TestInputMembersAreValuesKeys(t *testing.T) {
+	full := Input{Caller: CallerValue(KeyRecord{KeyID: "k"}), Providers: emptyObject, Plan: emptyObject, NowNS: 1,
+		PII: map[string]int{"email": 1}, Spend: map[string]SpendState{"b": {}}, Rate: map[string]RateState{"key": {}}}
+	keys := full.Value().(ast.Object).Keys()
+	if len(keys) != len(InputMembers) {
+		t.Fatalf("Value's keys %v, InputMembers %v", keys, InputMembers)
+	}
+	for i, k := range keys {
+		if !k.Equal(InputMembers[i]) {
+			t.Fatalf("Value's keys %v, InputMembers %v", keys, InputMembers)
+		}
+	}
+}

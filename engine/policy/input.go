@@ -122,6 +122,15 @@ var (
 	emptyArrayTerm = ast.ArrayTerm()
 )
 
+// InputMembers are the names of the input's top-level members Value may write, sorted as
+// encoding/json sorts a map's keys: a reader of every request's input (the decision log)
+// looks them up in this order instead of sorting each input's keys.
+var InputMembers = func() []*ast.Term {
+	m := []*ast.Term{kRequest, kCaller, kProviders, kNow, kPlan, kPII, kSpend, kRate}
+	slices.SortFunc(m, func(a, b *ast.Term) int { return a.Value.Compare(b.Value) })
+	return m
+}()
+
 // Strings of the input that come from a small closed set (endpoints, protocols, roles):
 // one shared term each instead of two allocations per use.
 var knownStrings = func() map[string]*ast.Term {
